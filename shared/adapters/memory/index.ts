@@ -1,0 +1,5 @@
+export { MemoryClaimStore } from './claim-store.ts';
+export { FakeClock, systemClock } from './clock.ts';
+export { MemoryInstanceStore } from './instance-store.ts';
+export { MemorySecrets } from './secrets.ts';
+export { MemoryTaskQueue } from './task-queue.ts';

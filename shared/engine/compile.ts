@@ -1,0 +1,137 @@
+import type { AnyFlow, BodyNode, StepNode } from './definition.ts';
+import type { TaskDef } from './task.ts';
+
+/**
+ * The continuation graph of a flow. Every step gets a qualified id (`qid`),
+ * unique in the whole tree:
+ *
+ * - a step of the root flow: its id (`charge`);
+ * - a step of a child flow, or of a flow used as a branch body: the owner's
+ *   id, `/`, the step's id (`ship/label`);
+ * - a step inside a map body: under the placeholder `map[]`, which a task key
+ *   fills with the item index (`resize[3]`, `resize[3]/upload`).
+ *
+ * A task key is its qid with the map indices filled in, plus `@n` for the
+ * n-th loop iteration. Every node knows its `next` sibling and who continues
+ * when its sequence ends (its `owner`).
+ */
+
+export type Owner =
+  | { readonly kind: 'root' }
+  | { readonly kind: 'fork'; readonly qid: string; readonly index: number }
+  | { readonly kind: 'route'; readonly qid: string }
+  | { readonly kind: 'child'; readonly qid: string }
+  | { readonly kind: 'map'; readonly qid: string };
+
+export interface CompiledNode {
+  readonly qid: string;
+  readonly step: StepNode;
+  readonly next: string | null;
+  readonly owner: Owner;
+  /** fork: the first qid of each branch. */
+  readonly branchHeads?: readonly string[];
+  /** route: the first qid of each key's branch. */
+  readonly routeHeads?: Readonly<Record<string, string>>;
+  readonly fallbackHead?: string;
+  /** child: first qid of the child flow; map: first qid of the item body. */
+  readonly head?: string;
+}
+
+export interface CompiledFlow {
+  readonly flow: AnyFlow;
+  readonly first: string;
+  readonly nodes: ReadonlyMap<string, CompiledNode>;
+}
+
+const cache = new WeakMap<AnyFlow, CompiledFlow>();
+
+/** Compiles a built flow (memoized per flow object). */
+export function compileFlow(flow: AnyFlow): CompiledFlow {
+  const hit = cache.get(flow);
+  if (hit) return hit;
+  const nodes = new Map<string, CompiledNode>();
+  const first = compileSeq(flow.steps, '', { kind: 'root' }, nodes);
+  const compiled = { flow, first, nodes };
+  cache.set(flow, compiled);
+  return compiled;
+}
+
+function compileBody(body: BodyNode, qid: string, owner: Owner, nodes: Map<string, CompiledNode>): string {
+  if (body.kind === 'task') {
+    nodes.set(qid, { qid, step: { kind: 'task', id: body.id, task: body.task }, next: null, owner });
+    return qid;
+  }
+  return compileSeq(body.flow.steps, `${qid}/`, owner, nodes);
+}
+
+function compileSeq(
+  steps: readonly StepNode[],
+  prefix: string,
+  owner: Owner,
+  nodes: Map<string, CompiledNode>,
+): string {
+  const qids = steps.map((s) => `${prefix}${s.id}`);
+  steps.forEach((step, i) => {
+    const qid = qids[i] as string;
+    const base = { qid, step, next: qids[i + 1] ?? null, owner };
+    switch (step.kind) {
+      case 'fork': {
+        const branchHeads = step.branches.map((b, index) =>
+          compileBody(b, `${prefix}${b.id}`, { kind: 'fork', qid, index }, nodes),
+        );
+        nodes.set(qid, { ...base, branchHeads });
+        break;
+      }
+      case 'route': {
+        const routeHeads: Record<string, string> = {};
+        for (const b of step.branches) {
+          routeHeads[b.key] = compileBody(b.body, `${prefix}${b.body.id}`, { kind: 'route', qid }, nodes);
+        }
+        const fallbackHead = step.fallback
+          ? compileBody(step.fallback, `${prefix}${step.fallback.id}`, { kind: 'route', qid }, nodes)
+          : undefined;
+        nodes.set(qid, { ...base, routeHeads, ...(fallbackHead ? { fallbackHead } : {}) });
+        break;
+      }
+      case 'child':
+        nodes.set(qid, { ...base, head: compileSeq(step.flow.steps, `${qid}/`, { kind: 'child', qid }, nodes) });
+        break;
+      case 'map':
+        nodes.set(qid, { ...base, head: compileBody(step.body, `${qid}[]`, { kind: 'map', qid }, nodes) });
+        break;
+      default:
+        nodes.set(qid, base);
+    }
+  });
+  return qids[0] as string;
+}
+
+/** Fills the `[]` placeholders of a qid with map indices, outermost first. */
+export function fillKey(qid: string, idx: readonly number[]): string {
+  let i = 0;
+  return qid.replace(/\[\]/g, () => `[${idx[i++] ?? ''}]`);
+}
+
+/** The task definition that runs for a node's task key. */
+export function taskOf(node: CompiledNode): TaskDef<unknown, unknown> {
+  const s = node.step;
+  switch (s.kind) {
+    case 'task':
+      return s.task;
+    case 'fork':
+      return s.join;
+    case 'route':
+      return s.keyTask;
+    case 'loop':
+      return s.body;
+    case 'map':
+      return s.items;
+    default:
+      throw new Error(`step '${node.qid}' (${s.kind}) runs no task`);
+  }
+}
+
+/** Number of `[]` placeholders in a qid: how many map scopes enclose it. */
+export function mapDepth(qid: string): number {
+  return qid.split('[]').length - 1;
+}

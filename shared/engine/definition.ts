@@ -1,0 +1,85 @@
+import type { Schema, TaskDef } from './task.ts';
+
+/**
+ * The definition of a flow: a tree of steps holding task functions. The
+ * builder produces it; {@link compileFlow} turns it into the continuation
+ * graph the reducer walks; {@link describeFlow} into plain JSON.
+ */
+
+/** What runs in a branch, a map item or a route branch: one task, or a whole flow. */
+export type BodyNode =
+  | { readonly kind: 'task'; readonly id: string; readonly task: TaskDef<unknown, unknown> }
+  | { readonly kind: 'flow'; readonly id: string; readonly flow: AnyFlow };
+
+export type StepNode =
+  | { readonly kind: 'task'; readonly id: string; readonly task: TaskDef<unknown, unknown> }
+  | {
+      readonly kind: 'fork';
+      /** The join's id. */
+      readonly id: string;
+      readonly branches: readonly BodyNode[];
+      readonly join: TaskDef<unknown, unknown>;
+    }
+  | { readonly kind: 'delay'; readonly id: string; readonly ms: number }
+  | {
+      readonly kind: 'signal';
+      readonly id: string;
+      readonly signal: string;
+      readonly timeoutMs?: number;
+      readonly onTimeout: 'fail' | 'continue';
+    }
+  | {
+      readonly kind: 'route';
+      readonly id: string;
+      /** Runs as a task whose output is the chosen key. */
+      readonly keyTask: TaskDef<unknown, unknown>;
+      readonly keys: readonly string[];
+      readonly branches: readonly { readonly key: string; readonly body: BodyNode }[];
+      readonly fallback?: BodyNode;
+    }
+  | {
+      readonly kind: 'loop';
+      readonly id: string;
+      readonly body: TaskDef<unknown, unknown>;
+      readonly maxIterations: number;
+      readonly onMax: 'fail' | 'exit';
+    }
+  | { readonly kind: 'child'; readonly id: string; readonly flow: AnyFlow }
+  | {
+      readonly kind: 'map';
+      readonly id: string;
+      /** Runs as a task whose output is the array of items. */
+      readonly items: TaskDef<unknown, unknown>;
+      readonly body: BodyNode;
+      readonly maxConcurrency: number;
+    };
+
+/** Options of a flow. */
+export interface FlowOptions<I> {
+  /** Validates the run input when an instance is started (HTTP 400 on failure). */
+  readonly input?: Schema<I>;
+  /** Free text shown in listings. */
+  readonly description?: string;
+}
+
+/**
+ * A built flow. `I` is its input type and `O` its output type; both exist
+ * only for the type checker.
+ */
+export interface Flow<I, O> {
+  readonly kind: 'flow';
+  readonly name: string;
+  readonly steps: readonly StepNode[];
+  readonly options: FlowOptions<I>;
+  /** Stable hash of the structure: same structure, same hash. */
+  readonly hash: string;
+  /** @internal phantom types */
+  readonly __io?: { readonly in: (input: I) => void; readonly out: O };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a flow of any input and output
+export type AnyFlow = Flow<any, any>;
+
+export function isFlow(value: unknown): value is AnyFlow {
+  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'flow';
+}

@@ -1,0 +1,181 @@
+import { createHash } from 'node:crypto';
+import type { AnyFlow, BodyNode, StepNode } from './definition.ts';
+import { toMillis } from './duration.ts';
+import { resolveRetry } from './retry.ts';
+import type { TaskDef } from './task.ts';
+
+/**
+ * The JSON form of a flow: every id, kind and option that shapes execution,
+ * no functions. The API serves it as the workflow's DAG and the definition
+ * hash is computed over it.
+ */
+export interface TaskJson {
+  readonly id: string;
+  readonly retry: ReturnType<typeof resolveRetry>;
+  readonly timeoutMs: number;
+  readonly priority: string;
+  readonly pool: string;
+  readonly inputSchema: boolean;
+  readonly outputSchema: boolean;
+}
+
+export type BodyJson = { readonly task: TaskJson } | { readonly flow: FlowJson };
+
+export type StepJson =
+  | { readonly kind: 'task'; readonly id: string; readonly task: TaskJson }
+  | { readonly kind: 'fork'; readonly id: string; readonly branches: readonly BodyJson[]; readonly join: TaskJson }
+  | { readonly kind: 'delay'; readonly id: string; readonly ms: number }
+  | {
+      readonly kind: 'signal';
+      readonly id: string;
+      readonly signal: string;
+      readonly timeoutMs: number | null;
+      readonly onTimeout: string;
+    }
+  | {
+      readonly kind: 'route';
+      readonly id: string;
+      readonly keyTask: TaskJson;
+      readonly keys: readonly string[];
+      readonly branches: readonly { readonly key: string; readonly body: BodyJson }[];
+      readonly fallback: BodyJson | null;
+    }
+  | {
+      readonly kind: 'loop';
+      readonly id: string;
+      readonly body: TaskJson;
+      readonly maxIterations: number;
+      readonly onMax: string;
+    }
+  | { readonly kind: 'child'; readonly id: string; readonly flow: FlowJson }
+  | {
+      readonly kind: 'map';
+      readonly id: string;
+      readonly items: TaskJson;
+      readonly body: BodyJson;
+      readonly maxConcurrency: number;
+    };
+
+export interface FlowJson {
+  readonly name: string;
+  readonly steps: readonly StepJson[];
+}
+
+/** Default task timeout. */
+export const DEFAULT_TIMEOUT_MS = 300_000;
+/** Default worker pool. */
+export const DEFAULT_POOL = 'default';
+
+function taskJson(id: string, t: TaskDef<unknown, unknown>): TaskJson {
+  const o = t.options;
+  return {
+    id,
+    retry: resolveRetry(o.retry),
+    timeoutMs: o.timeout === undefined ? DEFAULT_TIMEOUT_MS : toMillis(o.timeout),
+    priority: o.priority ?? 'normal',
+    pool: o.pool ?? DEFAULT_POOL,
+    inputSchema: o.input !== undefined,
+    outputSchema: o.output !== undefined,
+  };
+}
+
+function bodyJson(b: BodyNode): BodyJson {
+  return b.kind === 'task' ? { task: taskJson(b.id, b.task) } : { flow: describeSteps(b.flow.name, b.flow.steps) };
+}
+
+function stepJson(s: StepNode): StepJson {
+  switch (s.kind) {
+    case 'task':
+      return { kind: 'task', id: s.id, task: taskJson(s.id, s.task) };
+    case 'fork':
+      return { kind: 'fork', id: s.id, branches: s.branches.map(bodyJson), join: taskJson(s.id, s.join) };
+    case 'delay':
+      return { kind: 'delay', id: s.id, ms: s.ms };
+    case 'signal':
+      return { kind: 'signal', id: s.id, signal: s.signal, timeoutMs: s.timeoutMs ?? null, onTimeout: s.onTimeout };
+    case 'route':
+      return {
+        kind: 'route',
+        id: s.id,
+        keyTask: taskJson(s.id, s.keyTask),
+        keys: s.keys,
+        branches: s.branches.map((b) => ({ key: b.key, body: bodyJson(b.body) })),
+        fallback: s.fallback ? bodyJson(s.fallback) : null,
+      };
+    case 'loop':
+      return { kind: 'loop', id: s.id, body: taskJson(s.id, s.body), maxIterations: s.maxIterations, onMax: s.onMax };
+    case 'child':
+      return { kind: 'child', id: s.id, flow: describeSteps(s.flow.name, s.flow.steps) };
+    case 'map':
+      return {
+        kind: 'map',
+        id: s.id,
+        items: taskJson(s.id, s.items),
+        body: bodyJson(s.body),
+        maxConcurrency: s.maxConcurrency,
+      };
+  }
+}
+
+export function describeSteps(name: string, steps: readonly StepNode[]): FlowJson {
+  return { name, steps: steps.map(stepJson) };
+}
+
+/** The JSON form of a built flow. */
+export function describeFlow(flow: AnyFlow): FlowJson {
+  return describeSteps(flow.name, flow.steps);
+}
+
+/** Canonical JSON: object keys sorted, so equal structures give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * Tuning that does not change the shape of a run's state: a stored instance
+ * stays resumable when these change.
+ */
+const TUNING_FIELDS = new Set([
+  'retry',
+  'timeoutMs',
+  'priority',
+  'pool',
+  'inputSchema',
+  'outputSchema',
+  'ms',
+  'maxConcurrency',
+  'maxIterations',
+  'onMax',
+  'timeoutMs',
+  'onTimeout',
+]);
+
+function structureOf(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(structureOf);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([k]) => !TUNING_FIELDS.has(k))
+        .map(([k, v]) => [k, structureOf(v)]),
+    );
+  }
+  return value;
+}
+
+/**
+ * The definition hash: sha-256 (16 hex digits) of the structure only: kinds,
+ * ids, nesting, branch and route keys, signal names. Retry policies,
+ * timeouts, durations, priorities and pools are tuning and do not count, so
+ * they can change under running instances.
+ */
+export function hashSteps(name: string, steps: readonly StepNode[]): string {
+  const structure = structureOf(describeSteps(name, steps));
+  return createHash('sha256').update(canonicalJson(structure)).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,122 @@
+/**
+ * Errors of the Sayiir engine.
+ *
+ * A task that throws a {@link TerminalError} is never retried: the run (or its
+ * branch) fails at once. Any other error is retryable under the task's retry
+ * policy. Errors cross process boundaries as {@link SerializedError}.
+ */
+
+/** Serializable form of an error, as checkpointed and reported. */
+export interface SerializedError {
+  readonly name: string;
+  readonly message: string;
+  /** False for a {@link TerminalError}: the engine does not retry it. */
+  readonly retryable: boolean;
+  readonly stack?: string;
+}
+
+/**
+ * An error that must not be retried (bad input, a business rule violated).
+ *
+ * @example
+ * ```ts
+ * task('charge', async (order: Order) => {
+ *   if (order.total < 0) throw new TerminalError('negative total');
+ *   return pay(order);
+ * });
+ * ```
+ */
+export class TerminalError extends Error {
+  override readonly name: string = 'TerminalError';
+  readonly retryable = false;
+}
+
+/** A task ran past its timeout. Retryable. */
+export class TaskTimeoutError extends Error {
+  override readonly name = 'TaskTimeoutError';
+  constructor(
+    readonly taskKey: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`task '${taskKey}' timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** A task's input or output failed its schema. Never retried. */
+export class TaskSchemaError extends TerminalError {
+  override readonly name = 'TaskSchemaError';
+  constructor(
+    readonly taskKey: string,
+    readonly which: 'input' | 'output',
+    cause: unknown,
+  ) {
+    super(`task '${taskKey}' ${which} failed its schema: ${ensureError(cause).message}`);
+  }
+}
+
+/** The flow definition is invalid; thrown by the builder at build time. */
+export class FlowDefinitionError extends Error {
+  override readonly name = 'FlowDefinitionError';
+  constructor(
+    readonly flowName: string,
+    message: string,
+  ) {
+    super(`flow '${flowName}': ${message}`);
+  }
+}
+
+/** A duration string or number could not be parsed. */
+export class DurationFormatError extends Error {
+  override readonly name = 'DurationFormatError';
+  constructor(readonly value: unknown) {
+    super(
+      `invalid duration ${JSON.stringify(value)}: use milliseconds (a non-negative number) or a string like '500ms', '30s', '5m', '2h', '1d'`,
+    );
+  }
+}
+
+/** A stored instance was started from a different definition than the current one. */
+export class DefinitionMismatchError extends Error {
+  override readonly name = 'DefinitionMismatchError';
+  constructor(
+    readonly instanceId: string,
+    readonly storedHash: string,
+    readonly currentHash: string,
+  ) {
+    super(
+      `instance '${instanceId}' was started with definition ${storedHash}, but the current definition is ${currentHash}; refusing to resume it with a different structure`,
+    );
+  }
+}
+
+/** Turns anything thrown into an `Error`, keeping an `Error` as it is. */
+export function ensureError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  if (typeof value === 'string') return new Error(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return new Error(`non-error thrown: ${text}`);
+}
+
+/** True when the engine should not retry this error. */
+export function isTerminal(error: unknown): boolean {
+  return (
+    error instanceof TerminalError ||
+    (typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === false)
+  );
+}
+
+/** The serializable form of any thrown value. */
+export function serializeError(value: unknown): SerializedError {
+  const error = ensureError(value);
+  return {
+    name: error.name,
+    message: error.message,
+    retryable: !isTerminal(error),
+    ...(error.stack ? { stack: error.stack } : {}),
+  };
+}

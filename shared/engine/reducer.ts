@@ -1,0 +1,491 @@
+import { type CompiledFlow, type CompiledNode, compileFlow, fillKey, taskOf } from './compile.ts';
+import type { AnyFlow } from './definition.ts';
+import { DEFAULT_POOL } from './describe.ts';
+import { TerminalError } from './errors.ts';
+import { outputId, type Ref } from './refs.ts';
+import { backoffDelay, hashUnit, resolveRetry } from './retry.ts';
+import type {
+  Control,
+  Effect,
+  ForkState,
+  MapState,
+  Reduction,
+  RunError,
+  RunEvent,
+  Snapshot,
+  TaskActivity,
+  WaitActivity,
+} from './snapshot.ts';
+import { FINAL_STATUSES } from './snapshot.ts';
+
+/**
+ * The pure reducer: `(snapshot, event, now) -> { snapshot, effects }`.
+ *
+ * Invariants:
+ * - A task key enters the frontier once and leaves it once: a completion,
+ *   failure or timer for a key not in the frontier (or for another attempt)
+ *   is stale and changes nothing. So applying the same event twice is the
+ *   same as applying it once.
+ * - While PAUSED, tasks that become ready are held (`ready`) instead of
+ *   dispatched; `resume` dispatches them.
+ * - A final run (COMPLETED, FAILED, CANCELLED) ignores every event.
+ * - `version` grows by one per change; an unchanged snapshot is returned as is.
+ */
+
+/** A new instance's snapshot, before the `start` event. */
+export function initSnapshot(flow: AnyFlow, instanceId: string, inputId: string, now: number): Snapshot {
+  return {
+    instanceId,
+    inputId,
+    workflow: flow.name,
+    defHash: flow.hash,
+    status: 'RUNNING',
+    version: 0,
+    createdAt: now,
+    updatedAt: now,
+    tasks: {},
+    waits: {},
+    forks: {},
+    maps: {},
+    signals: {},
+  };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+interface Draft {
+  status: Snapshot['status'];
+  tasks: Record<string, TaskActivity>;
+  waits: Record<string, WaitActivity>;
+  forks: Record<string, ForkState>;
+  maps: Record<string, MapState>;
+  signals: Record<string, string[]>;
+  output?: Ref;
+  error?: RunError;
+}
+
+/** Applies one event. Pure: same inputs, same result. */
+export function reduce(flow: AnyFlow, snapshot: Snapshot, event: RunEvent, now: number): Reduction {
+  if (FINAL_STATUSES.has(snapshot.status)) return { snapshot, effects: [], changed: false };
+  const r = new Reducer(compileFlow(flow), snapshot, now);
+  const changed = r.apply(event);
+  if (!changed) return { snapshot, effects: [], changed: false };
+  return { snapshot: r.result(), effects: r.effects, changed: true };
+}
+
+class Reducer {
+  readonly effects: Effect[] = [];
+  private readonly d: Draft;
+
+  constructor(
+    private readonly cf: CompiledFlow,
+    private readonly base: Snapshot,
+    private readonly now: number,
+  ) {
+    this.d = {
+      status: base.status,
+      tasks: { ...base.tasks },
+      waits: { ...base.waits },
+      forks: { ...base.forks },
+      maps: { ...base.maps },
+      signals: Object.fromEntries(Object.entries(base.signals).map(([k, v]) => [k, [...v]])),
+      ...(base.output ? { output: base.output } : {}),
+      ...(base.error ? { error: base.error } : {}),
+    };
+  }
+
+  result(): Snapshot {
+    const next: Mutable<Snapshot> = {
+      ...this.base,
+      status: this.d.status,
+      version: this.base.version + 1,
+      updatedAt: this.now,
+      tasks: this.d.tasks,
+      waits: this.d.waits,
+      forks: this.d.forks,
+      maps: this.d.maps,
+      signals: this.d.signals,
+    };
+    delete next.dueAt;
+    if (this.d.output) next.output = this.d.output;
+    if (this.d.error) next.error = this.d.error;
+    const due = nextDue(this.d);
+    if (due !== undefined) next.dueAt = due;
+    return next;
+  }
+
+  private node(qid: string): CompiledNode {
+    const n = this.cf.nodes.get(qid);
+    if (!n) throw new Error(`flow '${this.cf.flow.name}' has no step '${qid}'`);
+    return n;
+  }
+
+  apply(e: RunEvent): boolean {
+    switch (e.type) {
+      case 'start':
+        if (this.base.version !== 0) return false;
+        this.enter(this.cf.first, [], { v: this.base.inputId });
+        return true;
+      case 'task-completed':
+        return this.completed(e.key, e.control ?? {});
+      case 'task-failed':
+        return this.failed(e.key, e.attempt, e.error);
+      case 'timer-fired':
+        return this.timer(e.key);
+      case 'signal':
+        return this.signal(e.name, e.valueId);
+      case 'cancel': {
+        const keys = Object.entries(this.d.tasks)
+          .filter(([, t]) => t.state === 'dispatched')
+          .map(([k]) => k);
+        this.clearFrontier();
+        this.d.status = 'CANCELLED';
+        this.d.error = { name: 'Cancelled', message: e.reason ?? 'cancelled' };
+        if (keys.length > 0) this.effects.push({ type: 'abort', keys });
+        return true;
+      }
+      case 'pause':
+        if (this.d.status !== 'RUNNING') return false;
+        this.d.status = 'PAUSED';
+        return true;
+      case 'resume': {
+        if (this.d.status !== 'PAUSED') return false;
+        this.d.status = 'RUNNING';
+        for (const [key, t] of Object.entries(this.d.tasks)) {
+          if (t.state === 'ready') this.dispatch(key, t);
+        }
+        return true;
+      }
+    }
+  }
+
+  private clearFrontier(): void {
+    this.d.tasks = {};
+    this.d.waits = {};
+    this.d.forks = {};
+    this.d.maps = {};
+  }
+
+  // ---- entering steps -------------------------------------------------
+
+  /** Starts the step `qid` in map scope `idx` with `input`. */
+  private enter(qid: string, idx: readonly number[], input: Ref): void {
+    const node = this.node(qid);
+    const key = fillKey(qid, idx);
+    const s = node.step;
+    switch (s.kind) {
+      case 'task':
+      case 'route':
+      case 'map':
+        this.addTask(key, { qid, idx, input, attempt: 1, state: 'ready' });
+        return;
+      case 'loop':
+        this.addTask(`${key}@0`, { qid, idx, iter: 0, input, attempt: 1, state: 'ready' });
+        return;
+      case 'delay': {
+        const dueAt = this.now + s.ms;
+        this.d.waits[key] = { kind: 'delay', qid, idx, input, dueAt };
+        this.effects.push({ type: 'timer', key, dueAt });
+        return;
+      }
+      case 'signal': {
+        const buffered = this.d.signals[s.signal];
+        const valueId = buffered?.shift();
+        if (buffered && buffered.length === 0) delete this.d.signals[s.signal];
+        if (valueId !== undefined) {
+          this.advance(qid, idx, { v: valueId });
+          return;
+        }
+        const wait: Mutable<WaitActivity> = { kind: 'signal', qid, idx, input, signal: s.signal };
+        if (s.timeoutMs !== undefined) {
+          wait.dueAt = this.now + s.timeoutMs;
+          this.effects.push({ type: 'timer', key, dueAt: wait.dueAt });
+        }
+        this.d.waits[key] = wait;
+        return;
+      }
+      case 'fork': {
+        const heads = node.branchHeads ?? [];
+        this.d.forks[key] = { remaining: heads.length, results: heads.map(() => null) };
+        for (const head of heads) this.enter(head, idx, input);
+        return;
+      }
+      case 'child':
+        this.enter(node.head as string, idx, input);
+        return;
+    }
+  }
+
+  private addTask(key: string, t: TaskActivity): void {
+    this.d.tasks[key] = t;
+    if (this.d.status === 'RUNNING') this.dispatch(key, t);
+  }
+
+  private dispatch(key: string, t: TaskActivity): void {
+    const def = taskOf(this.node(t.qid));
+    this.d.tasks[key] = { ...t, state: 'dispatched', dueAt: undefined } as TaskActivity;
+    delete (this.d.tasks[key] as Mutable<TaskActivity>).dueAt;
+    this.effects.push({
+      type: 'dispatch',
+      dispatch: {
+        instanceId: this.base.instanceId,
+        workflow: this.base.workflow,
+        key,
+        qid: t.qid,
+        input: t.input,
+        attempt: t.attempt,
+        priority: def.options.priority ?? 'normal',
+        pool: def.options.pool ?? DEFAULT_POOL,
+      },
+    });
+  }
+
+  // ---- leaving steps --------------------------------------------------
+
+  /** The step `qid` finished with `output`: go to its next sibling, or end its sequence. */
+  private advance(qid: string, idx: readonly number[], output: Ref): void {
+    if (this.d.status === 'FAILED' || this.d.status === 'CANCELLED') return;
+    const node = this.node(qid);
+    if (node.next !== null) {
+      this.enter(node.next, idx, output);
+      return;
+    }
+    const owner = node.owner;
+    switch (owner.kind) {
+      case 'root':
+        this.d.status = 'COMPLETED';
+        this.d.output = output;
+        this.clearFrontier();
+        this.effects.push({ type: 'complete', output });
+        return;
+      case 'route':
+      case 'child':
+        this.advance(owner.qid, idx, output);
+        return;
+      case 'fork': {
+        const forkKey = fillKey(owner.qid, idx);
+        const f = this.d.forks[forkKey];
+        if (!f) return;
+        const results = [...f.results];
+        results[owner.index] = output;
+        if (f.remaining > 1) {
+          this.d.forks[forkKey] = { remaining: f.remaining - 1, results };
+          return;
+        }
+        delete this.d.forks[forkKey];
+        const joinInput: Ref = { all: results as Ref[] };
+        this.addTask(forkKey, { qid: owner.qid, idx, input: joinInput, attempt: 1, state: 'ready' });
+        return;
+      }
+      case 'map': {
+        const parentIdx = idx.slice(0, -1);
+        const item = idx[idx.length - 1] as number;
+        const mapKey = fillKey(owner.qid, parentIdx);
+        const m = this.d.maps[mapKey];
+        if (!m) return;
+        const results = [...m.results];
+        results[item] = output;
+        const done = m.done + 1;
+        if (done === m.count) {
+          delete this.d.maps[mapKey];
+          this.advance(owner.qid, parentIdx, { all: results as Ref[] });
+          return;
+        }
+        this.d.maps[mapKey] = { ...m, done, results, next: m.next < m.count ? m.next + 1 : m.next };
+        if (m.next < m.count) this.startItem(owner.qid, parentIdx, mapKey, m.next);
+        return;
+      }
+    }
+  }
+
+  private startItem(mapQid: string, parentIdx: readonly number[], mapKey: string, i: number): void {
+    const node = this.node(mapQid);
+    this.enter(node.head as string, [...parentIdx, i], { v: outputId(mapKey), at: [i] });
+  }
+
+  private completed(key: string, control: Control): boolean {
+    const t = this.d.tasks[key];
+    if (!t) return false;
+    delete this.d.tasks[key];
+    const node = this.node(t.qid);
+    const s = node.step;
+    const out: Ref = { v: outputId(key) };
+    switch (s.kind) {
+      case 'task':
+      case 'fork':
+        this.advance(t.qid, t.idx, out);
+        return true;
+      case 'route': {
+        const routeKey = control.routeKey;
+        const head = routeKey !== undefined ? (node.routeHeads?.[routeKey] ?? node.fallbackHead) : undefined;
+        if (head === undefined) {
+          this.failRun({
+            name: 'RouteKeyError',
+            message: `route '${key}' chose key ${JSON.stringify(routeKey)}, which has no branch and there is no default branch`,
+            taskKey: key,
+          });
+          return true;
+        }
+        this.enter(head, t.idx, t.input);
+        return true;
+      }
+      case 'map': {
+        const count = control.count ?? 0;
+        if (count === 0) {
+          this.advance(t.qid, t.idx, { c: [] });
+          return true;
+        }
+        const started = Math.min(count, s.maxConcurrency);
+        this.d.maps[key] = { count, next: started, done: 0, results: new Array(count).fill(null) };
+        for (let i = 0; i < started; i++) this.startItem(t.qid, t.idx, key, i);
+        return true;
+      }
+      case 'loop': {
+        const iter = t.iter ?? 0;
+        const value: Ref = { v: outputId(key), at: ['value'] };
+        if (control.loop === 'done') {
+          this.advance(t.qid, t.idx, value);
+        } else if (iter + 1 >= s.maxIterations) {
+          if (s.onMax === 'exit') this.advance(t.qid, t.idx, value);
+          else {
+            this.failRun({
+              name: 'LoopLimitError',
+              message: `loop '${t.qid}' reached maxIterations (${s.maxIterations})`,
+              taskKey: key,
+            });
+          }
+        } else {
+          const base = fillKey(t.qid, t.idx);
+          this.addTask(`${base}@${iter + 1}`, {
+            qid: t.qid,
+            idx: t.idx,
+            iter: iter + 1,
+            input: value,
+            attempt: 1,
+            state: 'ready',
+          });
+        }
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  private failed(key: string, attempt: number, error: { name: string; message: string; retryable: boolean }): boolean {
+    const t = this.d.tasks[key];
+    if (!t || t.attempt !== attempt || t.state === 'backoff') return false;
+    const policy = resolveRetry(taskOf(this.node(t.qid)).options.retry);
+    if (error.retryable && attempt < policy.maxAttempts) {
+      const delay = backoffDelay(policy, attempt, hashUnit(`${this.base.instanceId}|${key}|${attempt}`));
+      const dueAt = this.now + delay;
+      this.d.tasks[key] = { ...t, attempt: attempt + 1, state: 'backoff', dueAt };
+      this.effects.push({ type: 'timer', key, dueAt });
+      return true;
+    }
+    this.failRun({ name: error.name, message: error.message, taskKey: key, attempts: attempt });
+    return true;
+  }
+
+  private failRun(error: RunError): void {
+    const running = Object.entries(this.d.tasks)
+      .filter(([, t]) => t.state === 'dispatched')
+      .map(([k]) => k);
+    this.clearFrontier();
+    this.d.status = 'FAILED';
+    this.d.error = error;
+    if (running.length > 0) this.effects.push({ type: 'abort', keys: running });
+    this.effects.push({ type: 'fail', error });
+  }
+
+  private timer(key: string): boolean {
+    const t = this.d.tasks[key];
+    if (t?.state === 'backoff') {
+      if ((t.dueAt ?? 0) > this.now) return false;
+      const ready: TaskActivity = {
+        qid: t.qid,
+        idx: t.idx,
+        input: t.input,
+        attempt: t.attempt,
+        state: 'ready',
+        ...(t.iter === undefined ? {} : { iter: t.iter }),
+      };
+      this.d.tasks[key] = ready;
+      if (this.d.status === 'RUNNING') this.dispatch(key, ready);
+      return true;
+    }
+    const w = this.d.waits[key];
+    if (!w || w.dueAt === undefined || w.dueAt > this.now) return false;
+    delete this.d.waits[key];
+    if (w.kind === 'delay') {
+      this.advance(w.qid, w.idx, w.input);
+      return true;
+    }
+    const s = this.node(w.qid).step;
+    if (s.kind === 'signal' && s.onTimeout === 'continue') {
+      this.advance(w.qid, w.idx, { c: null });
+    } else {
+      this.failRun({
+        name: 'SignalTimeoutError',
+        message: `no signal '${w.signal}' within the timeout of '${key}'`,
+        taskKey: key,
+      });
+    }
+    return true;
+  }
+
+  private signal(name: string, valueId: string): boolean {
+    const waiting = Object.keys(this.d.waits)
+      .filter((k) => {
+        const w = this.d.waits[k];
+        return w?.kind === 'signal' && w.signal === name;
+      })
+      .sort()[0];
+    if (waiting === undefined) {
+      (this.d.signals[name] ??= []).push(valueId);
+      return true;
+    }
+    const w = this.d.waits[waiting] as WaitActivity;
+    delete this.d.waits[waiting];
+    this.advance(w.qid, w.idx, { v: valueId });
+    return true;
+  }
+}
+
+function nextDue(d: Draft): number | undefined {
+  let due: number | undefined;
+  for (const t of Object.values(d.tasks))
+    if (t.state === 'backoff' && t.dueAt !== undefined) due = Math.min(due ?? t.dueAt, t.dueAt);
+  for (const w of Object.values(d.waits)) if (w.dueAt !== undefined) due = Math.min(due ?? w.dueAt, w.dueAt);
+  return due;
+}
+
+/**
+ * What the reducer needs to know of a committed output of the task at `qid`:
+ * the route key, the item count, or the loop decision. Pure.
+ *
+ * @throws {TerminalError} when the output does not fit the step (a map's items
+ *   are not an array, a loop body did not return a `LoopResult`).
+ */
+export function controlOf(flow: AnyFlow, qid: string, value: unknown): Control {
+  const node = compileFlow(flow).nodes.get(qid);
+  switch (node?.step.kind) {
+    case 'route':
+      if (typeof value !== 'string')
+        throw new TerminalError(`route '${qid}' key function returned ${typeof value}, expected a string`);
+      return { routeKey: value };
+    case 'map':
+      if (!Array.isArray(value))
+        throw new TerminalError(`map '${qid}' items function returned ${typeof value}, expected an array`);
+      return { count: value.length };
+    case 'loop': {
+      const loop = (value as { loop?: unknown } | null)?.loop;
+      if (loop !== 'again' && loop !== 'done') {
+        throw new TerminalError(`loop '${qid}' body must return LoopResult.again(value) or LoopResult.done(value)`);
+      }
+      return { loop };
+    }
+    default:
+      return {};
+  }
+}

@@ -1,0 +1,132 @@
+import type { Ref } from './refs.ts';
+import type { Priority } from './task.ts';
+
+export type RunStatus = 'RUNNING' | 'PAUSED' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+
+/** A finished run's status. */
+export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/** A task in the frontier: ready to dispatch, dispatched, or waiting out a retry backoff. */
+export interface TaskActivity {
+  readonly qid: string;
+  /** Map indices, outermost first. */
+  readonly idx: readonly number[];
+  /** Loop iteration (loop bodies only). */
+  readonly iter?: number;
+  readonly input: Ref;
+  readonly attempt: number;
+  /** `ready`: held (the run is paused); `dispatched`: handed to a queue; `backoff`: due at `dueAt`. */
+  readonly state: 'ready' | 'dispatched' | 'backoff';
+  readonly dueAt?: number;
+}
+
+/** A delay or a signal wait in the frontier. */
+export interface WaitActivity {
+  readonly kind: 'delay' | 'signal';
+  readonly qid: string;
+  readonly idx: readonly number[];
+  readonly input: Ref;
+  /** Delay end, or signal timeout. */
+  readonly dueAt?: number;
+  readonly signal?: string;
+}
+
+export interface ForkState {
+  readonly remaining: number;
+  readonly results: readonly (Ref | null)[];
+}
+
+export interface MapState {
+  readonly count: number;
+  /** Next item index to start. */
+  readonly next: number;
+  readonly done: number;
+  readonly results: readonly (Ref | null)[];
+}
+
+export interface RunError {
+  readonly name: string;
+  readonly message: string;
+  /** The task whose failure failed the run. */
+  readonly taskKey?: string;
+  readonly attempts?: number;
+}
+
+/**
+ * The state of one instance. Payloads are not in it: only references to
+ * values stored beside it (see `refs.ts`), so it stays small.
+ */
+export interface Snapshot {
+  readonly instanceId: string;
+  readonly workflow: string;
+  readonly defHash: string;
+  /** Value id of the run input (unique per creation, so two racing creates never share an input). */
+  readonly inputId: string;
+  readonly status: RunStatus;
+  /** Incremented by every change; updates are conditional on it. */
+  readonly version: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly tasks: Readonly<Record<string, TaskActivity>>;
+  readonly waits: Readonly<Record<string, WaitActivity>>;
+  readonly forks: Readonly<Record<string, ForkState>>;
+  readonly maps: Readonly<Record<string, MapState>>;
+  /** Signals received before anything waited for them, by name, oldest first (value ids). */
+  readonly signals: Readonly<Record<string, readonly string[]>>;
+  readonly output?: Ref;
+  readonly error?: RunError;
+  /** Earliest due time of any timer in the frontier; what the reaper indexes. */
+  readonly dueAt?: number;
+}
+
+/** A task handed to a worker. */
+export interface Dispatch {
+  readonly instanceId: string;
+  readonly workflow: string;
+  readonly key: string;
+  readonly qid: string;
+  readonly input: Ref;
+  readonly attempt: number;
+  readonly priority: Priority;
+  readonly pool: string;
+}
+
+export type Effect =
+  | { readonly type: 'dispatch'; readonly dispatch: Dispatch }
+  | { readonly type: 'timer'; readonly key: string; readonly dueAt: number }
+  | { readonly type: 'complete'; readonly output: Ref }
+  | { readonly type: 'fail'; readonly error: RunError }
+  /** Running tasks to abort (cancellation). */
+  | { readonly type: 'abort'; readonly keys: readonly string[] };
+
+/** What a finished task tells the reducer about its output, beyond its existence. */
+export interface Control {
+  /** route: the chosen key. */
+  readonly routeKey?: string;
+  /** map: number of items. */
+  readonly count?: number;
+  /** loop: whether to go again. */
+  readonly loop?: 'again' | 'done';
+}
+
+export type RunEvent =
+  | { readonly type: 'start' }
+  | { readonly type: 'task-completed'; readonly key: string; readonly attempt: number; readonly control?: Control }
+  | {
+      readonly type: 'task-failed';
+      readonly key: string;
+      readonly attempt: number;
+      readonly error: { readonly name: string; readonly message: string; readonly retryable: boolean };
+    }
+  | { readonly type: 'timer-fired'; readonly key: string }
+  | { readonly type: 'signal'; readonly name: string; readonly valueId: string }
+  | { readonly type: 'cancel'; readonly reason?: string }
+  | { readonly type: 'pause' }
+  | { readonly type: 'resume' };
+
+export interface Reduction {
+  readonly snapshot: Snapshot;
+  readonly effects: readonly Effect[];
+  /** False when the event changed nothing (a duplicate or a stale event). */
+  readonly changed: boolean;
+}

@@ -1,0 +1,17 @@
+import type { Dispatch } from '../engine/snapshot.ts';
+
+/**
+ * Where dispatched tasks go. A message is a wake-up hint, not the truth:
+ * losing one delays the task until the reaper re-dispatches it, and a
+ * duplicate is absorbed by the claim and the conditional output commit.
+ */
+export interface TaskQueue {
+  /**
+   * Sends dispatches (batched by the adapter). Resolves once every one is
+   * accepted by the queue.
+   *
+   * @throws an error naming the dispatches that were not accepted; the
+   *   caller may resend them all (the queue deduplicates).
+   */
+  send(dispatches: readonly Dispatch[]): Promise<void>;
+}

@@ -1,0 +1,14 @@
+/**
+ * Where due timers are found. A timer (delay end, signal timeout, retry
+ * backoff) lives in its instance's snapshot (`Snapshot.dueAt` is the earliest);
+ * this index lists instances with one due, for the reaper.
+ */
+export interface DueInstance {
+  readonly instanceId: string;
+  readonly dueAt: number;
+}
+
+export interface TimerIndex {
+  /** Instances whose earliest timer is due at or before `now`, earliest first. Eventually consistent. */
+  due(now: number, limit: number): Promise<DueInstance[]>;
+}

@@ -1,0 +1,180 @@
+import { compileFlow, taskOf } from '../engine/compile.ts';
+import type { AnyFlow } from '../engine/definition.ts';
+import { DefinitionMismatchError, serializeError } from '../engine/errors.ts';
+import { controlOf, initSnapshot, reduce } from '../engine/reducer.ts';
+import { inputId, outputId, signalId } from '../engine/refs.ts';
+import type { Dispatch, Effect, Reduction, RunEvent, Snapshot } from '../engine/snapshot.ts';
+import { InstanceNotFoundError, VersionConflictError } from '../ports/errors.ts';
+import type { InstanceStore } from '../ports/instance-store.ts';
+
+/**
+ * The engine's write paths over an {@link InstanceStore}, shared by the
+ * in-process runner, the API, the worker and the reaper. Each is a handful of
+ * single-item conditional writes:
+ *
+ * - start: put input, put snapshot if absent (already reduced past `start`);
+ * - complete: put output if absent, update snapshot if unchanged since read;
+ * - everything else: update snapshot if unchanged since read.
+ *
+ * On a version conflict the snapshot is reloaded and the pure reducer applied
+ * again, so concurrent writers never lose each other's events.
+ */
+
+const MAX_CONFLICT_RETRIES = 50;
+
+export interface StartResult {
+  readonly snapshot: Snapshot;
+  readonly effects: readonly Effect[];
+}
+
+/**
+ * Creates an instance and applies `start`, in one conditional put.
+ *
+ * @throws {InstanceExistsError} the id is taken.
+ */
+export async function startInstance(
+  store: InstanceStore,
+  flow: AnyFlow,
+  input: unknown,
+  instanceId: string,
+  now: number,
+  nonce: string = randomNonce(),
+): Promise<StartResult> {
+  const init = initSnapshot(flow, instanceId, inputId(nonce), now);
+  const r = reduce(flow, init, { type: 'start' }, now);
+  await store.create(r.snapshot, input);
+  return { snapshot: r.snapshot, effects: r.effects };
+}
+
+/** Throws when a stored instance was started from another definition. */
+export function assertSameDefinition(flow: AnyFlow, snapshot: Snapshot): void {
+  if (snapshot.defHash !== flow.hash) {
+    throw new DefinitionMismatchError(snapshot.instanceId, snapshot.defHash, flow.hash);
+  }
+}
+
+/**
+ * Applies an event with optimistic concurrency: read, reduce, conditional
+ * update; on conflict, again.
+ *
+ * @throws {InstanceNotFoundError} no such instance.
+ * @throws {DefinitionMismatchError} the instance belongs to another definition.
+ */
+export async function applyEvent(
+  store: InstanceStore,
+  flow: AnyFlow,
+  instanceId: string,
+  event: RunEvent,
+  now: () => number,
+): Promise<Reduction> {
+  for (let i = 0; ; i++) {
+    const snapshot = await store.get(instanceId);
+    if (!snapshot) throw new InstanceNotFoundError(instanceId);
+    assertSameDefinition(flow, snapshot);
+    const r = reduce(flow, snapshot, event, now());
+    if (!r.changed) return r;
+    try {
+      await store.update(r.snapshot);
+      return r;
+    } catch (e) {
+      if (!(e instanceof VersionConflictError) || i >= MAX_CONFLICT_RETRIES) throw e;
+    }
+  }
+}
+
+/**
+ * Commits a task's output (once: the first commit wins) and applies the
+ * completion. When an earlier attempt already committed, the stored output
+ * is the one that counts, and the control data is read from it.
+ */
+export async function completeTask(
+  store: InstanceStore,
+  flow: AnyFlow,
+  dispatch: Dispatch,
+  value: unknown,
+  now: () => number,
+  onCommitted?: () => void | Promise<void>,
+): Promise<Reduction & { readonly committed: 'created' | 'exists' }> {
+  const id = outputId(dispatch.key);
+  const committed = await store.putValue(dispatch.instanceId, id, value);
+  await onCommitted?.();
+  const stored = committed === 'created' ? value : (await store.getValues(dispatch.instanceId, [id])).get(id);
+  let control: ReturnType<typeof controlOf>;
+  try {
+    control = controlOf(flow, dispatch.qid, stored);
+  } catch (e) {
+    const r = await applyEvent(
+      store,
+      flow,
+      dispatch.instanceId,
+      { type: 'task-failed', key: dispatch.key, attempt: dispatch.attempt, error: serializeError(e) },
+      now,
+    );
+    return { ...r, committed };
+  }
+  const r = await applyEvent(
+    store,
+    flow,
+    dispatch.instanceId,
+    { type: 'task-completed', key: dispatch.key, attempt: dispatch.attempt, control },
+    now,
+  );
+  return { ...r, committed };
+}
+
+/** Stores a signal's payload, then delivers it (buffered if nothing waits for it yet). */
+export async function deliverSignal(
+  store: InstanceStore,
+  flow: AnyFlow,
+  instanceId: string,
+  name: string,
+  payload: unknown,
+  deliveryId: string,
+  now: () => number,
+): Promise<Reduction> {
+  const valueId = signalId(deliveryId);
+  await store.putValue(instanceId, valueId, payload);
+  return applyEvent(store, flow, instanceId, { type: 'signal', name, valueId }, now);
+}
+
+/**
+ * What must be (re)done for a stored instance to make progress: dispatch
+ * every task in flight (its message may have been lost with a crash) and
+ * re-arm every timer. Pure. Duplicates are harmless: claims and the
+ * conditional output commit absorb them.
+ */
+export function pendingEffects(flow: AnyFlow, snapshot: Snapshot): Effect[] {
+  if (snapshot.status !== 'RUNNING' && snapshot.status !== 'PAUSED') return [];
+  const cf = compileFlow(flow);
+  const effects: Effect[] = [];
+  for (const [key, t] of Object.entries(snapshot.tasks)) {
+    if (t.state === 'dispatched') {
+      const node = cf.nodes.get(t.qid);
+      if (!node) continue;
+      const def = taskOf(node);
+      effects.push({
+        type: 'dispatch',
+        dispatch: {
+          instanceId: snapshot.instanceId,
+          workflow: snapshot.workflow,
+          key,
+          qid: t.qid,
+          input: t.input,
+          attempt: t.attempt,
+          priority: def.options.priority ?? 'normal',
+          pool: def.options.pool ?? 'default',
+        },
+      });
+    } else if (t.state === 'backoff' && t.dueAt !== undefined) {
+      effects.push({ type: 'timer', key, dueAt: t.dueAt });
+    }
+  }
+  for (const [key, w] of Object.entries(snapshot.waits)) {
+    if (w.dueAt !== undefined) effects.push({ type: 'timer', key, dueAt: w.dueAt });
+  }
+  return effects;
+}
+
+function randomNonce(): string {
+  return globalThis.crypto.randomUUID();
+}
