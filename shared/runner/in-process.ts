@@ -1,4 +1,4 @@
-import { FakeClock } from '../adapters/memory/clock.ts';
+import { FakeClock, systemClock } from '../adapters/memory/clock.ts';
 import { MemoryInstanceStore } from '../adapters/memory/instance-store.ts';
 import { MemorySecrets } from '../adapters/memory/secrets.ts';
 import type { AnyFlow, Flow } from '../engine/definition.ts';
@@ -87,6 +87,8 @@ export interface WorkflowHandle<O> {
 
 class Runner<O> implements WorkflowHandle<O> {
   readonly store: InstanceStore;
+  /** The store as this runner writes to it: no write once the runner has crashed. */
+  readonly writes: InstanceStore;
   readonly clock: Clock;
   private readonly virtual: FakeClock | undefined;
   private readonly secrets: Secrets;
@@ -98,7 +100,9 @@ class Runner<O> implements WorkflowHandle<O> {
   private idleWaiters: (() => void)[] = [];
   private resolveResult!: (r: RunResult<O>) => void;
   private rejectResult!: (e: Error) => void;
-  private readonly resultPromise: Promise<RunResult<O>>;
+  private resultPromise!: Promise<RunResult<O>>;
+  /** Settled with a non-final status (waiting for a signal): a later event reopens the run. */
+  private settledWaiting = false;
   private signalSeq = 0;
 
   constructor(
@@ -107,6 +111,7 @@ class Runner<O> implements WorkflowHandle<O> {
     private readonly options: RunOptions,
   ) {
     this.store = options.store ?? new MemoryInstanceStore();
+    this.writes = fencedStore(this.store, () => this.dead);
     if (options.clock === undefined || options.clock === 'virtual') {
       this.virtual = new FakeClock(Date.now());
       this.clock = this.virtual;
@@ -114,6 +119,10 @@ class Runner<O> implements WorkflowHandle<O> {
       this.clock = options.clock;
     }
     this.secrets = options.secrets ?? new MemorySecrets();
+    this.openResult();
+  }
+
+  private openResult(): void {
     this.resultPromise = new Promise((resolve, reject) => {
       this.resolveResult = resolve;
       this.rejectResult = reject;
@@ -167,13 +176,15 @@ class Runner<O> implements WorkflowHandle<O> {
         return;
       }
     }
-    // Waiting with nothing that can move by itself (a signal, a paused run).
-    if (this.timers.size === 0) await this.settle(snapshot);
+    // Waiting for a signal with nothing that can move by itself. A paused
+    // run does not settle: its handle's owner resumes or cancels it.
+    if (this.timers.size === 0 && snapshot.status === 'RUNNING') await this.settle(snapshot);
   }
 
   private async settle(snapshot: Snapshot): Promise<void> {
     if (this.settled) return;
     this.settled = true;
+    this.settledWaiting = !FINAL_STATUSES.has(snapshot.status);
     for (const c of this.timers.values()) c.abort(new Error('settled'));
     let output: O | undefined;
     if (snapshot.status === 'COMPLETED' && snapshot.output) {
@@ -218,7 +229,7 @@ class Runner<O> implements WorkflowHandle<O> {
         if (this.timers.get(key) === controller) this.timers.delete(key);
         if (!this.alive()) return;
         this.track(async () => {
-          const r = await applyEvent(this.store, this.flow, this.instanceId, { type: 'timer-fired', key }, () =>
+          const r = await applyEvent(this.writes, this.flow, this.instanceId, { type: 'timer-fired', key }, () =>
             this.clock.now(),
           );
           if (this.alive()) this.handle(r.effects);
@@ -252,7 +263,9 @@ class Runner<O> implements WorkflowHandle<O> {
         flow: this.flow,
         dispatch: d,
         input,
-        clock: this.clock,
+        // Task timeouts run on real time under the virtual clock: a busy task
+        // must not time out because the workflow's timers jumped ahead.
+        clock: this.virtual ? systemClock : this.clock,
         secrets: this.secrets,
         signal: controller.signal,
       });
@@ -260,9 +273,9 @@ class Runner<O> implements WorkflowHandle<O> {
       const now = () => this.clock.now();
       if (outcome.ok) {
         this.checkpoint('executed', d);
-        const r = await completeTask(this.store, this.flow, d, outcome.value, now, () => {
-          if (this.alive()) this.checkpoint('committed', d);
-        });
+        const r = await completeTask(this.writes, this.flow, d, outcome.value, now, () =>
+          this.checkpoint('committed', d),
+        );
         if (!this.alive()) return;
         this.checkpoint('checkpointed', d);
         this.handle(r.effects);
@@ -286,6 +299,11 @@ class Runner<O> implements WorkflowHandle<O> {
   }
 
   private event(run: () => Promise<{ effects: readonly Effect[] }>): Promise<void> {
+    if (this.settledWaiting) {
+      this.settled = false;
+      this.settledWaiting = false;
+      this.openResult();
+    }
     return new Promise<void>((resolve, reject) => {
       this.track(async () => {
         try {
@@ -302,13 +320,13 @@ class Runner<O> implements WorkflowHandle<O> {
   signal(name: string, payload?: unknown): Promise<void> {
     const deliveryId = `${Date.now().toString(36)}-${this.signalSeq++}-${globalThis.crypto.randomUUID()}`;
     return this.event(() =>
-      deliverSignal(this.store, this.flow, this.instanceId, name, payload ?? null, deliveryId, () => this.clock.now()),
+      deliverSignal(this.writes, this.flow, this.instanceId, name, payload ?? null, deliveryId, () => this.clock.now()),
     );
   }
 
   cancel(reason?: string): Promise<void> {
     return this.event(() =>
-      applyEvent(this.store, this.flow, this.instanceId, { type: 'cancel', ...(reason ? { reason } : {}) }, () =>
+      applyEvent(this.writes, this.flow, this.instanceId, { type: 'cancel', ...(reason ? { reason } : {}) }, () =>
         this.clock.now(),
       ),
     );
@@ -316,13 +334,13 @@ class Runner<O> implements WorkflowHandle<O> {
 
   pause(): Promise<void> {
     return this.event(() =>
-      applyEvent(this.store, this.flow, this.instanceId, { type: 'pause' }, () => this.clock.now()),
+      applyEvent(this.writes, this.flow, this.instanceId, { type: 'pause' }, () => this.clock.now()),
     );
   }
 
   resume(): Promise<void> {
     return this.event(() =>
-      applyEvent(this.store, this.flow, this.instanceId, { type: 'resume' }, () => this.clock.now()),
+      applyEvent(this.writes, this.flow, this.instanceId, { type: 'resume' }, () => this.clock.now()),
     );
   }
 }
@@ -343,7 +361,7 @@ export function startWorkflow<I, O>(flow: Flow<I, O>, input: I, options: RunOpti
   const runner = new Runner<O>(flow, instanceId, options);
   const clock = runner.clock;
   runner.track(async () => {
-    const started = await startInstance(runner.store, flow, input, instanceId, clock.now());
+    const started = await startInstance(runner.writes, flow, input, instanceId, clock.now());
     runner.handle(started.effects);
     for (const s of options.signals ?? []) void runner.signal(s.name, s.payload);
   });
@@ -384,4 +402,33 @@ export async function resumeWorkflow<I, O>(
     runner.handle(pendingEffects(flow, snapshot));
   });
   return runner;
+}
+
+/**
+ * A crashed process writes nothing more: this wrapper refuses every write
+ * once `dead()` returns an error, even one whose reads were already under
+ * way when the crash happened.
+ */
+function fencedStore(store: InstanceStore, dead: () => Error | undefined): InstanceStore {
+  const check = () => {
+    const e = dead();
+    if (e) throw e instanceof RunnerCrashedError ? e : new RunnerCrashedError(e);
+  };
+  return {
+    create: async (snapshot, input) => {
+      check();
+      return store.create(snapshot, input);
+    },
+    get: (id) => store.get(id),
+    update: async (snapshot) => {
+      check();
+      return store.update(snapshot);
+    },
+    putValue: async (id, valueId, value) => {
+      check();
+      return store.putValue(id, valueId, value);
+    },
+    getValues: (id, ids) => store.getValues(id, ids),
+    list: (q) => store.list(q),
+  };
 }

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { initSnapshot, reduce } from '../../../shared/engine/reducer.ts';
+import type { Effect, Snapshot } from '../../../shared/engine/snapshot.ts';
+import { branch, flow, task } from '../../../shared/index.ts';
+
+const f = flow<number>('pure')
+  .then(task('a', (n: number) => n, { priority: 'high', pool: 'gpu', retry: { maxAttempts: 2, jitter: 'none' } }))
+  .fork([branch('x', (n: number) => n), branch('y', (n: number) => n)])
+  .join('j', ([x, y]) => x + y)
+  .build();
+
+const start = (): Snapshot => reduce(f, initSnapshot(f, 'i-1', 'input:n', 1000), { type: 'start' }, 1000).snapshot;
+const dispatched = (effects: readonly Effect[]) =>
+  effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch.key] : []));
+
+describe('reducer', () => {
+  it('starts by dispatching the first task with its priority, pool and input ref', () => {
+    const r = reduce(f, initSnapshot(f, 'i-1', 'input:n', 1000), { type: 'start' }, 1000);
+    expect(r.snapshot.version).toBe(1);
+    expect(r.effects).toEqual([
+      {
+        type: 'dispatch',
+        dispatch: {
+          instanceId: 'i-1',
+          workflow: 'pure',
+          key: 'a',
+          qid: 'a',
+          input: { v: 'input:n' },
+          attempt: 1,
+          priority: 'high',
+          pool: 'gpu',
+        },
+      },
+    ]);
+  });
+
+  it('applying the same completion twice changes nothing', () => {
+    const s1 = start();
+    const once = reduce(f, s1, { type: 'task-completed', key: 'a', attempt: 1 }, 2000);
+    expect(dispatched(once.effects).sort()).toEqual(['x', 'y']);
+    const twice = reduce(f, once.snapshot, { type: 'task-completed', key: 'a', attempt: 1 }, 3000);
+    expect(twice.changed).toBe(false);
+    expect(twice.effects).toEqual([]);
+    expect(twice.snapshot).toBe(once.snapshot);
+  });
+
+  it('joins only when every branch completed, with the outputs in branch order', () => {
+    let s = reduce(f, start(), { type: 'task-completed', key: 'a', attempt: 1 }, 2000).snapshot;
+    const afterY = reduce(f, s, { type: 'task-completed', key: 'y', attempt: 1 }, 2001);
+    expect(dispatched(afterY.effects)).toEqual([]);
+    s = afterY.snapshot;
+    const afterX = reduce(f, s, { type: 'task-completed', key: 'x', attempt: 1 }, 2002);
+    const join = afterX.effects.find((e) => e.type === 'dispatch');
+    expect(join?.type === 'dispatch' && join.dispatch.input).toEqual({ all: [{ v: 'out:x' }, { v: 'out:y' }] });
+  });
+
+  it('ignores a failure of a stale attempt', () => {
+    const s1 = start();
+    const failed = reduce(
+      f,
+      s1,
+      { type: 'task-failed', key: 'a', attempt: 1, error: { name: 'E', message: 'm', retryable: true } },
+      1000,
+    );
+    expect(failed.snapshot.tasks.a).toMatchObject({ attempt: 2, state: 'backoff', dueAt: 2000 });
+    expect(failed.effects).toEqual([{ type: 'timer', key: 'a', dueAt: 2000 }]);
+    const stale = reduce(
+      f,
+      failed.snapshot,
+      { type: 'task-failed', key: 'a', attempt: 1, error: { name: 'E', message: 'm', retryable: true } },
+      1500,
+    );
+    expect(stale.changed).toBe(false);
+  });
+
+  it('does not fire a timer early', () => {
+    const s1 = start();
+    const failed = reduce(
+      f,
+      s1,
+      { type: 'task-failed', key: 'a', attempt: 1, error: { name: 'E', message: 'm', retryable: true } },
+      1000,
+    ).snapshot;
+    expect(reduce(f, failed, { type: 'timer-fired', key: 'a' }, 1999).changed).toBe(false);
+    const fired = reduce(f, failed, { type: 'timer-fired', key: 'a' }, 2000);
+    expect(dispatched(fired.effects)).toEqual(['a']);
+    expect(fired.snapshot.tasks.a?.attempt).toBe(2);
+    expect(fired.snapshot.dueAt).toBeUndefined();
+  });
+
+  it('ignores every event once the run is final', () => {
+    const cancelled = reduce(f, start(), { type: 'cancel' }, 1000);
+    expect(cancelled.snapshot.status).toBe('CANCELLED');
+    expect(cancelled.effects).toEqual([{ type: 'abort', keys: ['a'] }]);
+    for (const e of [
+      { type: 'task-completed', key: 'a', attempt: 1 },
+      { type: 'resume' },
+      { type: 'cancel' },
+    ] as const) {
+      expect(reduce(f, cancelled.snapshot, e, 2000).changed).toBe(false);
+    }
+  });
+
+  it('is pure: the input snapshot is not mutated', () => {
+    const s1 = start();
+    const copy = structuredClone(s1);
+    reduce(f, s1, { type: 'task-completed', key: 'a', attempt: 1 }, 2000);
+    reduce(f, s1, { type: 'signal', name: 'x', valueId: 'sig:1' }, 2000);
+    expect(s1).toEqual(copy);
+  });
+});

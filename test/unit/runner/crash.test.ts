@@ -1,0 +1,115 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  branch,
+  type CheckpointPhase,
+  flow,
+  LoopResult,
+  MemoryInstanceStore,
+  RunnerCrashedError,
+  resumeWorkflow,
+  runWorkflow,
+  startWorkflow,
+} from '../../../shared/index.ts';
+
+const child = flow<number>('child')
+  .then('c1', (n: number) => n + 100)
+  .then('c2', (n: number) => n * 2)
+  .build();
+
+/** Every construct that checkpoints: tasks, fork/join, delay, route, loop, child flow, map. */
+const example = flow<{ n: number }>('crashy')
+  .then('start', ({ n }) => n)
+  .fork([branch('left', (n: number) => n + 1), branch('right', async (n: number) => n * 3)])
+  .join('join', ([l, r]) => l + r)
+  .delay('pause', '1h')
+  .route((n) => (n % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const)
+  .branch('even', (n: number) => n / 2)
+  .branch('odd', (n: number) => n * 5)
+  .done()
+  .loop((n: number) => (n > 200 ? LoopResult.done(n) : LoopResult.again(n * 2)), { maxIterations: 20 })
+  .thenFlow(child)
+  .map(
+    'spread',
+    (n) => [n, n + 1, n + 2],
+    (x: number) => x % 7,
+    { maxConcurrency: 2 },
+  )
+  .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .build();
+
+const PHASES: CheckpointPhase[] = ['executed', 'committed', 'checkpointed'];
+
+async function baseline(n: number) {
+  let executions = 0;
+  const r = await runWorkflow(example, { n }, { onCheckpoint: (p) => void (p === 'executed' && executions++) });
+  return { output: r.output, executions };
+}
+
+/** Runs until `crashes` fire (each at the k-th checkpoint phase of that run), resuming after each. */
+async function runWithCrashes(n: number, crashes: readonly { k: number; phase: CheckpointPhase }[]) {
+  const store = new MemoryInstanceStore();
+  const hook = (plan: { k: number; phase: CheckpointPhase } | undefined) => {
+    let seen = 0;
+    return (phase: CheckpointPhase) => {
+      if (plan && phase === plan.phase && ++seen === plan.k) throw new Error(`crash at ${plan.phase} #${plan.k}`);
+    };
+  };
+  const instanceId = 'crash-run';
+  let handle = startWorkflow(example, { n }, { store, instanceId, onCheckpoint: hook(crashes[0]) });
+  let crashed = 0;
+  for (let i = 1; ; i++) {
+    try {
+      const result = await handle.result();
+      return { result, store, crashed };
+    } catch (e) {
+      expect(e).toBeInstanceOf(RunnerCrashedError);
+      crashed++;
+      handle = await resumeWorkflow(example, instanceId, { store, onCheckpoint: hook(crashes[i]) });
+    }
+  }
+}
+
+function assertCommittedOnce(store: MemoryInstanceStore) {
+  const outputs = [...store.commits.entries()].filter(([k]) => k.includes('|out:'));
+  expect(outputs.length).toBeGreaterThan(0);
+  for (const [key, count] of outputs) expect(count, key).toBe(1);
+}
+
+describe('crash anywhere, resume from the store', () => {
+  it('for every k and phase, a crash at the k-th checkpoint then resume gives the uninterrupted output, each output committed once', async () => {
+    const { output, executions } = await baseline(4);
+    expect(executions).toBeGreaterThan(15);
+    let runs = 0;
+    for (let k = 1; k <= executions; k++) {
+      for (const phase of PHASES) {
+        const { result, store, crashed } = await runWithCrashes(4, [{ k, phase }]);
+        expect(crashed, `k=${k} ${phase}`).toBe(1);
+        expect(result.status, `k=${k} ${phase}`).toBe('COMPLETED');
+        expect(result.output, `k=${k} ${phase}`).toEqual(output);
+        assertCommittedOnce(store);
+        runs++;
+      }
+    }
+    expect(runs).toBe(executions * 3);
+  });
+
+  it('survives several crashes in a row at random points (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 50 }),
+        fc.array(fc.record({ k: fc.integer({ min: 1, max: 12 }), phase: fc.constantFrom(...PHASES) }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        async (n, crashes) => {
+          const { output } = await baseline(n);
+          const { result, store } = await runWithCrashes(n, crashes);
+          expect(result.output).toEqual(output);
+          assertCommittedOnce(store);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
