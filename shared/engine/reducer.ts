@@ -33,10 +33,20 @@ import { FINAL_STATUSES } from './snapshot.ts';
  */
 
 /** A new instance's snapshot, before the `start` event. */
-export function initSnapshot(flow: AnyFlow, instanceId: string, inputId: string, now: number): Snapshot {
+/** Default of `Snapshot.redispatchAfterMs`. */
+export const DEFAULT_REDISPATCH_AFTER_MS = 30_000;
+
+export function initSnapshot(
+  flow: AnyFlow,
+  instanceId: string,
+  inputId: string,
+  now: number,
+  redispatchAfterMs: number = DEFAULT_REDISPATCH_AFTER_MS,
+): Snapshot {
   return {
     instanceId,
     inputId,
+    redispatchAfterMs,
     workflow: flow.name,
     defHash: flow.hash,
     status: 'RUNNING',
@@ -109,7 +119,7 @@ class Reducer {
     delete next.dueAt;
     if (this.d.output) next.output = this.d.output;
     if (this.d.error) next.error = this.d.error;
-    const due = nextDue(this.d);
+    const due = nextDue(this.d, this.base.redispatchAfterMs);
     if (due !== undefined) next.dueAt = due;
     return next;
   }
@@ -132,6 +142,19 @@ class Reducer {
         return this.failed(e.key, e.attempt, e.error);
       case 'timer-fired':
         return this.timer(e.key);
+      case 'redispatch': {
+        const t = this.d.tasks[e.key];
+        if (t?.state !== 'dispatched' || this.d.status !== 'RUNNING') return false;
+        if ((t.dispatchedAt ?? 0) + this.base.redispatchAfterMs > this.now) return false;
+        this.dispatch(e.key, t);
+        return true;
+      }
+      case 'task-held': {
+        const t = this.d.tasks[e.key];
+        if (this.d.status !== 'PAUSED' || t?.state !== 'dispatched' || t.attempt !== e.attempt) return false;
+        this.d.tasks[e.key] = withoutDispatch({ ...t, state: 'ready' });
+        return true;
+      }
       case 'signal':
         return this.signal(e.name, e.valueId);
       case 'cancel': {
@@ -223,8 +246,10 @@ class Reducer {
 
   private dispatch(key: string, t: TaskActivity): void {
     const def = taskOf(this.node(t.qid));
-    this.d.tasks[key] = { ...t, state: 'dispatched', dueAt: undefined } as TaskActivity;
-    delete (this.d.tasks[key] as Mutable<TaskActivity>).dueAt;
+    const gen = t.state === 'dispatched' ? (t.gen ?? 1) + 1 : 1;
+    const next: Mutable<TaskActivity> = { ...t, state: 'dispatched', dispatchedAt: this.now, gen };
+    delete next.dueAt;
+    this.d.tasks[key] = next;
     this.effects.push({
       type: 'dispatch',
       dispatch: {
@@ -234,6 +259,7 @@ class Reducer {
         qid: t.qid,
         input: t.input,
         attempt: t.attempt,
+        gen,
         priority: def.options.priority ?? 'normal',
         pool: def.options.pool ?? DEFAULT_POOL,
       },
@@ -402,14 +428,7 @@ class Reducer {
     const t = this.d.tasks[key];
     if (t?.state === 'backoff') {
       if ((t.dueAt ?? 0) > this.now) return false;
-      const ready: TaskActivity = {
-        qid: t.qid,
-        idx: t.idx,
-        input: t.input,
-        attempt: t.attempt,
-        state: 'ready',
-        ...(t.iter === undefined ? {} : { iter: t.iter }),
-      };
+      const ready = withoutDispatch({ ...t, state: 'ready' });
       this.d.tasks[key] = ready;
       if (this.d.status === 'RUNNING') this.dispatch(key, ready);
       return true;
@@ -452,12 +471,38 @@ class Reducer {
   }
 }
 
-function nextDue(d: Draft): number | undefined {
+function nextDue(d: Draft, redispatchAfterMs: number): number | undefined {
   let due: number | undefined;
-  for (const t of Object.values(d.tasks))
-    if (t.state === 'backoff' && t.dueAt !== undefined) due = Math.min(due ?? t.dueAt, t.dueAt);
-  for (const w of Object.values(d.waits)) if (w.dueAt !== undefined) due = Math.min(due ?? w.dueAt, w.dueAt);
+  const consider = (t: number | undefined) => {
+    if (t !== undefined) due = due === undefined ? t : Math.min(due, t);
+  };
+  for (const t of Object.values(d.tasks)) {
+    if (t.state === 'backoff') consider(t.dueAt);
+    if (t.state === 'dispatched' && t.dispatchedAt !== undefined) consider(t.dispatchedAt + redispatchAfterMs);
+  }
+  for (const w of Object.values(d.waits)) consider(w.dueAt);
   return due;
+}
+
+function withoutDispatch(t: TaskActivity): TaskActivity {
+  const copy: Mutable<TaskActivity> = { ...t };
+  delete copy.dueAt;
+  delete copy.dispatchedAt;
+  delete copy.gen;
+  return copy;
+}
+
+/** What the reaper may do for an instance now: timers due, and dispatched tasks due for a check. Pure. */
+export function dueWork(snapshot: Snapshot, now: number): { readonly timers: string[]; readonly stale: string[] } {
+  const timers: string[] = [];
+  const stale: string[] = [];
+  if (snapshot.status !== 'RUNNING' && snapshot.status !== 'PAUSED') return { timers, stale };
+  for (const [key, t] of Object.entries(snapshot.tasks)) {
+    if (t.state === 'backoff' && (t.dueAt ?? 0) <= now) timers.push(key);
+    if (t.state === 'dispatched' && (t.dispatchedAt ?? 0) + snapshot.redispatchAfterMs <= now) stale.push(key);
+  }
+  for (const [key, w] of Object.entries(snapshot.waits)) if (w.dueAt !== undefined && w.dueAt <= now) timers.push(key);
+  return { timers, stale };
 }
 
 /**

@@ -17,7 +17,12 @@ export interface TaskActivity {
   readonly attempt: number;
   /** `ready`: held (the run is paused); `dispatched`: handed to a queue; `backoff`: due at `dueAt`. */
   readonly state: 'ready' | 'dispatched' | 'backoff';
+  /** Retry backoff end (state `backoff`). */
   readonly dueAt?: number;
+  /** When it was last dispatched (state `dispatched`): the reaper re-dispatches it if it is still here much later. */
+  readonly dispatchedAt?: number;
+  /** Dispatch generation: 1 for the first dispatch of an attempt, +1 per re-dispatch. */
+  readonly gen?: number;
 }
 
 /** A delay or a signal wait in the frontier. */
@@ -63,6 +68,8 @@ export interface Snapshot {
   /** Value id of the run input (unique per creation, so two racing creates never share an input). */
   readonly inputId: string;
   readonly status: RunStatus;
+  /** A dispatched task still in the frontier this long after its dispatch is due for a check by the reaper. */
+  readonly redispatchAfterMs: number;
   /** Incremented by every change; updates are conditional on it. */
   readonly version: number;
   readonly createdAt: number;
@@ -75,7 +82,10 @@ export interface Snapshot {
   readonly signals: Readonly<Record<string, readonly string[]>>;
   readonly output?: Ref;
   readonly error?: RunError;
-  /** Earliest due time of any timer in the frontier; what the reaper indexes. */
+  /**
+   * Earliest due time of any timer in the frontier, or of a dispatched task's
+   * check (`dispatchedAt + redispatchAfterMs`); what the reaper indexes.
+   */
   readonly dueAt?: number;
 }
 
@@ -87,6 +97,8 @@ export interface Dispatch {
   readonly qid: string;
   readonly input: Ref;
   readonly attempt: number;
+  /** Dispatch generation (see `TaskActivity.gen`); part of the queue's deduplication id. */
+  readonly gen: number;
   readonly priority: Priority;
   readonly pool: string;
 }
@@ -119,6 +131,10 @@ export type RunEvent =
       readonly error: { readonly name: string; readonly message: string; readonly retryable: boolean };
     }
   | { readonly type: 'timer-fired'; readonly key: string }
+  /** The reaper found a dispatched task with no live claim long after its dispatch: dispatch it again. */
+  | { readonly type: 'redispatch'; readonly key: string }
+  /** A worker got a task of a paused run: hold it until `resume`. */
+  | { readonly type: 'task-held'; readonly key: string; readonly attempt: number }
   | { readonly type: 'signal'; readonly name: string; readonly valueId: string }
   | { readonly type: 'cancel'; readonly reason?: string }
   | { readonly type: 'pause' }

@@ -38,9 +38,9 @@ export async function startInstance(
   input: unknown,
   instanceId: string,
   now: number,
-  nonce: string = randomNonce(),
+  options: { readonly nonce?: string; readonly redispatchAfterMs?: number } = {},
 ): Promise<StartResult> {
-  const init = initSnapshot(flow, instanceId, inputId(nonce), now);
+  const init = initSnapshot(flow, instanceId, inputId(options.nonce ?? randomNonce()), now, options.redispatchAfterMs);
   const r = reduce(flow, init, { type: 'start' }, now);
   await store.create(r.snapshot, input);
   return { snapshot: r.snapshot, effects: r.effects };
@@ -55,7 +55,8 @@ export function assertSameDefinition(flow: AnyFlow, snapshot: Snapshot): void {
 
 /**
  * Applies an event with optimistic concurrency: read, reduce, conditional
- * update; on conflict, again.
+ * update; on conflict, again. `known` is a snapshot the caller already read
+ * (saves the first read; a stale one only costs a conflict and a reload).
  *
  * @throws {InstanceNotFoundError} no such instance.
  * @throws {DefinitionMismatchError} the instance belongs to another definition.
@@ -66,16 +67,45 @@ export async function applyEvent(
   instanceId: string,
   event: RunEvent,
   now: () => number,
+  known?: Snapshot,
 ): Promise<Reduction> {
+  return applyEvents(store, flow, instanceId, [event], now, known);
+}
+
+/**
+ * Applies several events in one conditional update (the reaper firing all
+ * due timers of an instance at once). The result's `changed` is true when any
+ * event changed the snapshot; effects are concatenated in order.
+ */
+export async function applyEvents(
+  store: InstanceStore,
+  flow: AnyFlow,
+  instanceId: string,
+  events: readonly RunEvent[],
+  now: () => number,
+  known?: Snapshot,
+): Promise<Reduction> {
+  let cached = known;
   for (let i = 0; ; i++) {
-    const snapshot = await store.get(instanceId);
+    const snapshot = cached ?? (await store.get(instanceId));
+    cached = undefined;
     if (!snapshot) throw new InstanceNotFoundError(instanceId);
     assertSameDefinition(flow, snapshot);
-    const r = reduce(flow, snapshot, event, now());
-    if (!r.changed) return r;
+    const t = now();
+    let current = snapshot;
+    const effects: Effect[] = [];
+    for (const event of events) {
+      const r = reduce(flow, current, event, t);
+      if (r.changed) {
+        // Each reduce bumps the version: keep one bump per update.
+        current = { ...r.snapshot, version: snapshot.version + 1 };
+        effects.push(...r.effects);
+      }
+    }
+    if (current === snapshot) return { snapshot, effects: [], changed: false };
     try {
-      await store.update(r.snapshot);
-      return r;
+      await store.update(current);
+      return { snapshot: current, effects, changed: true };
     } catch (e) {
       if (!(e instanceof VersionConflictError) || i >= MAX_CONFLICT_RETRIES) throw e;
     }
@@ -94,6 +124,7 @@ export async function completeTask(
   value: unknown,
   now: () => number,
   onCommitted?: () => void | Promise<void>,
+  known?: Snapshot,
 ): Promise<Reduction & { readonly committed: 'created' | 'exists' }> {
   const id = outputId(dispatch.key);
   const committed = await store.putValue(dispatch.instanceId, id, value);
@@ -109,6 +140,7 @@ export async function completeTask(
       dispatch.instanceId,
       { type: 'task-failed', key: dispatch.key, attempt: dispatch.attempt, error: serializeError(e) },
       now,
+      known,
     );
     return { ...r, committed };
   }
@@ -118,6 +150,7 @@ export async function completeTask(
     dispatch.instanceId,
     { type: 'task-completed', key: dispatch.key, attempt: dispatch.attempt, control },
     now,
+    known,
   );
   return { ...r, committed };
 }
@@ -161,6 +194,7 @@ export function pendingEffects(flow: AnyFlow, snapshot: Snapshot): Effect[] {
           qid: t.qid,
           input: t.input,
           attempt: t.attempt,
+          gen: t.gen ?? 1,
           priority: def.options.priority ?? 'normal',
           pool: def.options.pool ?? 'default',
         },

@@ -27,6 +27,7 @@ describe('reducer', () => {
           qid: 'a',
           input: { v: 'input:n' },
           attempt: 1,
+          gen: 1,
           priority: 'high',
           pool: 'gpu',
         },
@@ -85,7 +86,8 @@ describe('reducer', () => {
     const fired = reduce(f, failed, { type: 'timer-fired', key: 'a' }, 2000);
     expect(dispatched(fired.effects)).toEqual(['a']);
     expect(fired.snapshot.tasks.a?.attempt).toBe(2);
-    expect(fired.snapshot.dueAt).toBeUndefined();
+    // Due again when the dispatch is old enough for the reaper to check it.
+    expect(fired.snapshot.dueAt).toBe(2000 + fired.snapshot.redispatchAfterMs);
   });
 
   it('ignores every event once the run is final', () => {
