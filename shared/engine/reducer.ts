@@ -145,8 +145,14 @@ class Reducer {
       case 'redispatch': {
         const t = this.d.tasks[e.key];
         if (t?.state !== 'dispatched' || this.d.status !== 'RUNNING') return false;
-        if ((t.dispatchedAt ?? 0) + this.base.redispatchAfterMs > this.now) return false;
+        if (!e.force && (t.dispatchedAt ?? 0) + this.base.redispatchAfterMs > this.now) return false;
         this.dispatch(e.key, t);
+        return true;
+      }
+      case 'dispatch-checked': {
+        const t = this.d.tasks[e.key];
+        if (t?.state !== 'dispatched' || (t.dispatchedAt ?? 0) + this.base.redispatchAfterMs > this.now) return false;
+        this.d.tasks[e.key] = { ...t, dispatchedAt: this.now };
         return true;
       }
       case 'task-held': {

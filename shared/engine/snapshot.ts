@@ -131,8 +131,13 @@ export type RunEvent =
       readonly error: { readonly name: string; readonly message: string; readonly retryable: boolean };
     }
   | { readonly type: 'timer-fired'; readonly key: string }
-  /** The reaper found a dispatched task with no live claim long after its dispatch: dispatch it again. */
-  | { readonly type: 'redispatch'; readonly key: string }
+  /**
+   * The reaper found a dispatched task with no live claim long after its
+   * dispatch (or, with `force`, its worker's lease expired): dispatch it again.
+   */
+  | { readonly type: 'redispatch'; readonly key: string; readonly force?: boolean }
+  /** The reaper saw a live claim on a long-running dispatched task: check again later. */
+  | { readonly type: 'dispatch-checked'; readonly key: string }
   /** A worker got a task of a paused run: hold it until `resume`. */
   | { readonly type: 'task-held'; readonly key: string; readonly attempt: number }
   | { readonly type: 'signal'; readonly name: string; readonly valueId: string }

@@ -52,6 +52,9 @@ export interface ClaimStore {
    */
   release(claim: Claim): Promise<void>;
 
+  /** The claim on a task, read consistently, or `undefined` if none was ever made or it was released. */
+  get(instanceId: string, taskKey: string): Promise<Claim | undefined>;
+
   /** Live-looking claims whose lease ended at or before `now` (for the reaper). Eventually consistent. */
   expired(now: number, limit: number): Promise<Claim[]>;
 }

@@ -52,6 +52,10 @@ export class MemoryClaimStore implements ClaimStore {
     if (row?.claim && row.fence === claim.fence) row.claim = undefined;
   }
 
+  async get(instanceId: string, taskKey: string): Promise<Claim | undefined> {
+    return this.rows.get(`${instanceId}|${taskKey}`)?.claim;
+  }
+
   async expired(now: number, limit: number): Promise<Claim[]> {
     return [...this.rows.values()]
       .map((r) => r.claim)

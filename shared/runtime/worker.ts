@@ -1,0 +1,267 @@
+import { compileFlow, taskOf } from '../engine/compile.ts';
+import { DEFAULT_TIMEOUT_MS } from '../engine/describe.ts';
+import { toMillis } from '../engine/duration.ts';
+import { ensureError } from '../engine/errors.ts';
+import { materialize, refValueIds } from '../engine/refs.ts';
+import type { Dispatch, Effect, Snapshot } from '../engine/snapshot.ts';
+import type { Claim, ClaimStore } from '../ports/claim-store.ts';
+import type { Clock } from '../ports/clock.ts';
+import { ClaimHeldError, ClaimLostError } from '../ports/errors.ts';
+import type { InstanceStore } from '../ports/instance-store.ts';
+import type { Secrets } from '../ports/secrets.ts';
+import type { TaskQueue } from '../ports/task-queue.ts';
+import { dispatchesOf } from './effects.ts';
+import { executeTask } from './execute-task.ts';
+import { applyEvent, completeTask } from './instances.ts';
+import type { WorkflowRegistry } from './registry.ts';
+
+/**
+ * The worker's side of the engine, transport-free: what `functions/worker`
+ * does with one dispatch. The steps, each a single-item conditional write
+ * where it writes:
+ *
+ * ```
+ *  reserve claim ─► read snapshot ─► start claim ─► run (heartbeats) ─► put output ─► update snapshot ─► send dispatches ─► release
+ *  (absent/expired)  (skip if stale,   (fence)                           (absent)      (version)
+ *                     paused, final)
+ * ```
+ *
+ * A crash between any two steps loses nothing: the snapshot still lists the
+ * task as dispatched, and the reaper dispatches it again once its claim has
+ * expired; the output put is conditional, so a re-run commits nothing twice.
+ *
+ * When the next task belongs to this worker's pool and the invocation has
+ * time left, it runs inline (checkpointed as usual) instead of going through
+ * the queue.
+ */
+export interface WorkerDeps {
+  readonly store: InstanceStore;
+  readonly claims: ClaimStore;
+  readonly queue: TaskQueue;
+  readonly registry: WorkflowRegistry;
+  readonly clock: Clock;
+  readonly secrets: Secrets;
+  /** This worker's pool: dispatches of other pools are never run inline. */
+  readonly pool: string;
+  readonly workerId: string;
+  /** Reservation TTL: how long a worker may take between reserving and starting. @default 10_000 */
+  readonly reserveTtlMs?: number;
+  /** Executing lease; heartbeats renew it. @default 60_000 */
+  readonly leaseMs?: number;
+  /** Heartbeat period. @default leaseMs / 3 */
+  readonly heartbeatMs?: number;
+  /** Run same-pool successors inline. @default true */
+  readonly inline?: boolean;
+  /** Called with what happened to each task, for logs and tests. */
+  readonly onTask?: (report: TaskReport) => void;
+}
+
+export type TaskOutcomeKind =
+  /** Ran and its output is committed (by this run or an earlier one). */
+  | 'completed'
+  /** Ran and failed (the reducer decided: retry later or fail the run). */
+  | 'failed'
+  /** Not run: claimed by another worker, stale, already done, paused, or the run is over. */
+  | 'skipped';
+
+export interface TaskReport {
+  readonly dispatch: Dispatch;
+  readonly outcome: TaskOutcomeKind;
+  readonly reason?: string;
+  readonly inline: boolean;
+}
+
+/** Safety margin kept when deciding to run a task inline. */
+const INLINE_MARGIN_MS = 2_000;
+
+interface Step {
+  readonly next?: Dispatch;
+  readonly snapshot?: Snapshot;
+}
+
+/**
+ * Processes one dispatch from the queue, then its same-pool successors
+ * inline while `remainingMs()` allows.
+ *
+ * Throws only when the queued dispatch could not be processed and should be
+ * redelivered (a transient store or queue error). A failure in an inline
+ * successor is logged and left to the reaper: the queued dispatch itself was
+ * fully processed.
+ */
+export async function processDispatch(
+  deps: WorkerDeps,
+  dispatch: Dispatch,
+  remainingMs: () => number,
+): Promise<TaskReport[]> {
+  const reports: TaskReport[] = [];
+  const report = (r: TaskReport) => {
+    reports.push(r);
+    deps.onTask?.(r);
+  };
+  let step = await runOne(deps, dispatch, undefined, false, remainingMs, report);
+  while (step.next) {
+    const d = step.next;
+    try {
+      step = await runOne(deps, d, step.snapshot, true, remainingMs, report);
+    } catch (e) {
+      // The task stays dispatched in the snapshot: the reaper recovers it.
+      report({ dispatch: d, outcome: 'skipped', reason: `inline run failed: ${ensureError(e).message}`, inline: true });
+      break;
+    }
+  }
+  return reports;
+}
+
+async function runOne(
+  deps: WorkerDeps,
+  d: Dispatch,
+  known: Snapshot | undefined,
+  inline: boolean,
+  remainingMs: () => number,
+  report: (r: TaskReport) => void,
+): Promise<Step> {
+  const now = () => deps.clock.now();
+  const skip = (reason: string): Step => {
+    report({ dispatch: d, outcome: 'skipped', reason, inline });
+    return {};
+  };
+  if (!deps.registry.has(d.workflow)) return skip(`workflow '${d.workflow}' is not registered here`);
+  const flow = deps.registry.get(d.workflow);
+  const leaseMs = deps.leaseMs ?? 60_000;
+
+  let claim: Claim;
+  try {
+    claim = await deps.claims.reserve(d.instanceId, d.key, deps.workerId, now(), deps.reserveTtlMs ?? 10_000);
+  } catch (e) {
+    if (e instanceof ClaimHeldError) return skip('claimed by another worker');
+    throw e;
+  }
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    await deps.claims.release(claim);
+  };
+  try {
+    const snapshot = known?.instanceId === d.instanceId ? known : await deps.store.get(d.instanceId);
+    if (!snapshot) return await releaseAnd(release, () => skip('no such instance'));
+    const t = snapshot.tasks[d.key];
+    if (snapshot.status === 'PAUSED' && t?.state === 'dispatched' && t.attempt === d.attempt) {
+      await applyEvent(
+        deps.store,
+        flow,
+        d.instanceId,
+        { type: 'task-held', key: d.key, attempt: d.attempt },
+        now,
+        snapshot,
+      );
+      return await releaseAnd(release, () => skip('run is paused: task held until resume'));
+    }
+    if (snapshot.status !== 'RUNNING') return await releaseAnd(release, () => skip(`run is ${snapshot.status}`));
+    if (t?.state !== 'dispatched' || t.attempt !== d.attempt) {
+      return await releaseAnd(release, () => skip('stale dispatch: task already done or at another attempt'));
+    }
+
+    claim = await deps.claims.start(claim, now(), leaseMs);
+    const controller = new AbortController();
+    const heartbeat = startHeartbeat(
+      deps,
+      () => claim,
+      (c) => (claim = c),
+      leaseMs,
+      controller,
+    );
+    let outcomeOk: boolean;
+    let effects: readonly Effect[];
+    let after: Snapshot;
+    try {
+      const values = await deps.store.getValues(d.instanceId, refValueIds(d.input));
+      const input = materialize(d.input, values);
+      const outcome = await executeTask({
+        flow,
+        dispatch: d,
+        input,
+        clock: deps.clock,
+        secrets: deps.secrets,
+        signal: controller.signal,
+      });
+      heartbeat.stop();
+      outcomeOk = outcome.ok;
+      const r = outcome.ok
+        ? await completeTask(deps.store, flow, d, outcome.value, now, undefined, snapshot)
+        : await applyEvent(
+            deps.store,
+            flow,
+            d.instanceId,
+            { type: 'task-failed', key: d.key, attempt: d.attempt, error: outcome.error },
+            now,
+            snapshot,
+          );
+      effects = r.effects;
+      after = r.snapshot;
+    } finally {
+      heartbeat.stop();
+    }
+
+    // Pick a same-pool successor to run inline; everything else goes to the queue.
+    const dispatches = dispatchesOf(effects);
+    const next =
+      deps.inline === false
+        ? undefined
+        : dispatches.find((x) => x.pool === deps.pool && fitsInline(flow, x, remainingMs()));
+    const queued = dispatches.filter((x) => x !== next);
+    if (queued.length > 0) await deps.queue.send(queued);
+    await release();
+    report({ dispatch: d, outcome: outcomeOk ? 'completed' : 'failed', inline });
+    return { ...(next ? { next } : {}), snapshot: after };
+  } catch (e) {
+    // Leave the claim to expire unless it is certainly ours to release.
+    if (e instanceof ClaimLostError) return skip('lease lost while running');
+    await release().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function releaseAnd<T>(release: () => Promise<void>, then: () => T): Promise<T> {
+  await release();
+  return then();
+}
+
+function fitsInline(flow: Parameters<typeof compileFlow>[0], d: Dispatch, remaining: number): boolean {
+  const node = compileFlow(flow).nodes.get(d.qid);
+  if (!node) return false;
+  const timeout = taskOf(node).options.timeout;
+  const timeoutMs = timeout === undefined ? DEFAULT_TIMEOUT_MS : toMillis(timeout);
+  return remaining > timeoutMs + INLINE_MARGIN_MS;
+}
+
+function startHeartbeat(
+  deps: WorkerDeps,
+  current: () => Claim,
+  update: (c: Claim) => void,
+  leaseMs: number,
+  controller: AbortController,
+): { stop(): void } {
+  const every = deps.heartbeatMs ?? Math.floor(leaseMs / 3);
+  const stopper = new AbortController();
+  const loop = async () => {
+    while (!stopper.signal.aborted) {
+      try {
+        await deps.clock.sleep(every, stopper.signal);
+      } catch {
+        return;
+      }
+      try {
+        update(await deps.claims.heartbeat(current(), deps.clock.now(), leaseMs));
+      } catch (e) {
+        if (e instanceof ClaimLostError) {
+          controller.abort(e);
+          return;
+        }
+        // A transient failure: try again at the next beat; the lease has slack.
+      }
+    }
+  };
+  void loop();
+  return { stop: () => stopper.abort() };
+}

@@ -1,0 +1,149 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
+import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
+import type { Dispatch } from '../../../shared/engine/snapshot.ts';
+import { FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../../../shared/index.ts';
+import { startInstance } from '../../../shared/runtime/instances.ts';
+import { reapOnce } from '../../../shared/runtime/reaper.ts';
+import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
+import { processDispatch, type WorkerDeps } from '../../../shared/runtime/worker.ts';
+
+let runs: string[] = [];
+const chain = flow<number>('chain')
+  .then('a', (n: number) => {
+    runs.push('a');
+    return n + 1;
+  })
+  .then('b', (n: number) => {
+    runs.push('b');
+    return n * 2;
+  })
+  .then(
+    task(
+      'c',
+      (n: number) => {
+        runs.push('c');
+        return `=${n}`;
+      },
+      { pool: 'other' },
+    ),
+  )
+  .build();
+const waiting = flow<null>('waiting')
+  .delay('nap', '10s')
+  .then('after', () => 'woke')
+  .build();
+
+const registry = new WorkflowRegistry([chain, waiting]);
+let store: MemoryInstanceStore;
+let claims: MemoryClaimStore;
+let queue: MemoryTaskQueue;
+let clock: FakeClock;
+let deps: WorkerDeps;
+const forever = () => 900_000;
+
+beforeEach(() => {
+  runs = [];
+  store = new MemoryInstanceStore();
+  claims = new MemoryClaimStore();
+  queue = new MemoryTaskQueue();
+  clock = new FakeClock(1_000_000);
+  deps = { store, claims, queue, registry, clock, secrets: new MemorySecrets(), pool: 'default', workerId: 'w1' };
+});
+
+async function start(f: typeof chain | typeof waiting, input: unknown, id = 'i1'): Promise<Dispatch[]> {
+  const r = await startInstance(store, f, input, id, clock.now());
+  return r.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
+}
+
+describe('worker', () => {
+  it('runs same-pool successors inline and queues the other pool', async () => {
+    const [first] = await start(chain, 1);
+    const reports = await processDispatch(deps, first as Dispatch, forever);
+    expect(reports.map((r) => [r.dispatch.key, r.outcome, r.inline])).toEqual([
+      ['a', 'completed', false],
+      ['b', 'completed', true],
+    ]);
+    expect(runs).toEqual(['a', 'b']);
+    expect(queue.sent.map((d) => [d.key, d.pool])).toEqual([['c', 'other']]);
+    const next = await processDispatch({ ...deps, pool: 'other' }, queue.sent[0] as Dispatch, forever);
+    expect(next[0]?.outcome).toBe('completed');
+    const snap = await store.get('i1');
+    expect(snap?.status).toBe('COMPLETED');
+    expect(await store.getValues('i1', ['out:c'])).toEqual(new Map([['out:c', '=4']]));
+  });
+
+  it('does not run inline without enough time left', async () => {
+    const [first] = await start(chain, 1);
+    const reports = await processDispatch(deps, first as Dispatch, () => 1_000);
+    expect(reports).toHaveLength(1);
+    expect(queue.sent.map((d) => d.key)).toEqual(['b']);
+  });
+
+  it('skips a duplicate delivery and commits once', async () => {
+    const [first] = await start(chain, 1);
+    await processDispatch({ ...deps, inline: false }, first as Dispatch, forever);
+    const again = await processDispatch({ ...deps, inline: false }, first as Dispatch, forever);
+    expect(again[0]).toMatchObject({ outcome: 'skipped' });
+    expect(runs).toEqual(['a']);
+    expect(store.commits.get('i1|out:a')).toBe(1);
+  });
+
+  it('skips a task another worker holds a live claim on', async () => {
+    const [first] = await start(chain, 1);
+    await claims.reserve('i1', 'a', 'other-worker', clock.now(), 10_000);
+    const r = await processDispatch(deps, first as Dispatch, forever);
+    expect(r[0]).toMatchObject({ outcome: 'skipped', reason: 'claimed by another worker' });
+    expect(runs).toEqual([]);
+  });
+});
+
+describe('reaper', () => {
+  it('fires a due timer and dispatches what follows', async () => {
+    await start(waiting, null, 'w1');
+    expect((await reapOnce({ ...deps, timers: store })).timersFired).toBe(0);
+    clock.advance(10_000);
+    const s = await reapOnce({ ...deps, timers: store });
+    expect(s.timersFired).toBe(1);
+    expect(queue.sent.map((d) => d.key)).toEqual(['after']);
+  });
+
+  it('re-dispatches a dispatch that never reached the queue, with a new generation', async () => {
+    const [lost] = await start(chain, 1); // the message is "lost": never processed
+    clock.advance(29_999);
+    expect((await reapOnce({ ...deps, timers: store })).redispatched).toBe(0);
+    clock.advance(1);
+    const s = await reapOnce({ ...deps, timers: store });
+    expect(s.redispatched).toBe(1);
+    expect(queue.sent).toHaveLength(1);
+    expect(queue.sent[0]).toMatchObject({ key: 'a', attempt: 1, gen: (lost as Dispatch).gen + 1 });
+  });
+
+  it('leaves a long-running task with a live claim alone', async () => {
+    await start(chain, 1);
+    const c = await claims.reserve('i1', 'a', 'busy', clock.now(), 10_000);
+    await claims.start(c, clock.now(), 120_000);
+    clock.advance(60_000);
+    const s = await reapOnce({ ...deps, timers: store });
+    expect(s.redispatched).toBe(0);
+    expect(queue.sent).toHaveLength(0);
+    // Checked: not due again until another redispatch period has passed.
+    expect((await store.get('i1'))?.dueAt).toBe(clock.now() + 30_000);
+  });
+
+  it('re-dispatches at once when the worker holding the claim died', async () => {
+    await start(chain, 1);
+    const c = await claims.reserve('i1', 'a', 'dead-worker', clock.now(), 5_000);
+    clock.advance(5_000);
+    const s = await reapOnce({ ...deps, timers: store });
+    expect(s.expiredClaims).toBe(1);
+    expect(s.redispatched).toBe(1);
+    expect(queue.sent.map((d) => d.key)).toEqual(['a']);
+    expect(await claims.get('i1', 'a')).toBeUndefined();
+    // The dead worker's fence no longer works.
+    await expect(claims.start(c, clock.now(), 1000)).rejects.toThrow(/lost/);
+    // And a healthy worker completes it.
+    const r = await processDispatch(deps, queue.sent[0] as Dispatch, forever);
+    expect(r[0]?.outcome).toBe('completed');
+  });
+});
