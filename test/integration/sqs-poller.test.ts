@@ -1,0 +1,313 @@
+import { createHash } from 'node:crypto';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type SqsEventHandler, type SqsPoller, type SqsPollerOptions, startSqsPoller } from '../../local/sqs-poller.ts';
+import { DeadLetters, parseDispatch, QueueUrlCache, SqsTaskQueue } from '../../shared/adapters/sqs/index.ts';
+import type { Dispatch } from '../../shared/engine/snapshot.ts';
+import type { PoolDefinition } from '../../shared/resources/queues.ts';
+import { type Fauxqs, type PoolQueueUrls, startFauxqs } from '../support/fauxqs.ts';
+
+const dispatch = (over: Partial<Dispatch> = {}): Dispatch => ({
+  instanceId: 'inst-1',
+  workflow: 'order',
+  key: 'charge',
+  qid: 'charge',
+  input: { v: 'input:n1' },
+  attempt: 1,
+  gen: 1,
+  priority: 'normal',
+  pool: 'default',
+  ...over,
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `condition` every 25 ms until it holds; fails after `timeoutMs`. */
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
+  const start = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(25);
+  }
+}
+
+async function queueDepth(client: SQSClient, queueUrl: string): Promise<{ visible: number; inFlight: number }> {
+  const { Attributes } = await client.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return {
+    visible: Number(Attributes?.ApproximateNumberOfMessages),
+    inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible),
+  };
+}
+
+interface Delivery {
+  readonly key: string;
+  readonly priority: string;
+  readonly receiveCount: string;
+  readonly at: number;
+}
+
+const deliveryOf = (r: SQSRecord): Delivery => {
+  const d = parseDispatch(r.body);
+  return { key: d.key, priority: d.priority, receiveCount: r.attributes.ApproximateReceiveCount, at: Date.now() };
+};
+
+/** Fast pool: messages reappear 1 s after a failed receive. */
+const FAST: Omit<PoolDefinition, 'name'> = { functionTimeoutSeconds: 1, visibilityTimeoutSeconds: 1 };
+
+describe('local SQS poller on fauxqs', () => {
+  let sqs: Fauxqs;
+  let n = 0;
+  const pollers: SqsPoller[] = [];
+
+  beforeAll(async () => {
+    sqs = await startFauxqs();
+  });
+  afterEach(async () => {
+    await Promise.all(pollers.splice(0).map((p) => p.stop()));
+  });
+  afterAll(async () => {
+    await sqs?.close();
+  });
+
+  async function setup(pool: Omit<PoolDefinition, 'name'> = FAST) {
+    const prefix = `poll${++n}`;
+    const urls = await sqs.createPoolQueues(prefix, { name: 'default', ...pool });
+    const cache = new QueueUrlCache(sqs.client, prefix);
+    const queue = new SqsTaskQueue(sqs.client, cache.queueUrl);
+    const deadLetters = new DeadLetters(sqs.client, cache.dlqUrl);
+    const errors: { error: unknown; phase: string }[] = [];
+    const start = (handler: SqsEventHandler, options: Partial<SqsPollerOptions> = {}): SqsPoller => {
+      const poller = startSqsPoller({
+        sqs: sqs.client,
+        queueUrls: urls,
+        handler,
+        idleDelayMs: 20,
+        onError: (error, phase) => errors.push({ error, phase }),
+        ...options,
+      });
+      pollers.push(poller);
+      return poller;
+    };
+    return { urls, queue, deadLetters, errors, start };
+  }
+
+  const empty = async (urls: PoolQueueUrls, name: 'high' | 'normal' | 'low' = 'normal') =>
+    queueDepth(sqs.client, urls[name]);
+
+  it('takes high before normal before low', async () => {
+    const { queue, start } = await setup();
+    await queue.send([
+      dispatch({ key: 'l1', priority: 'low' }),
+      dispatch({ key: 'l2', priority: 'low' }),
+      dispatch({ key: 'n1', priority: 'normal' }),
+      dispatch({ key: 'n2', priority: 'normal' }),
+      dispatch({ key: 'h1', priority: 'high' }),
+      dispatch({ key: 'h2', priority: 'high' }),
+    ]);
+    const order: string[] = [];
+    start(
+      async (event) => {
+        for (const r of event.Records) order.push(parseDispatch(r.body).priority);
+      },
+      { batchSize: 1, concurrency: 1 },
+    );
+    await waitFor(() => order.length === 6);
+    expect(order).toEqual(['high', 'high', 'normal', 'normal', 'low', 'low']);
+  });
+
+  it('invokes the handler with a Lambda-shaped SQS event and context', async () => {
+    const { urls, queue, start } = await setup();
+    const sent = dispatch({ key: 'ship', priority: 'high' });
+    await queue.send([sent]);
+    let seen: { event: SQSEvent; context: Context; remaining: number[] } | undefined;
+    start(
+      async (event, context) => {
+        const first = context.getRemainingTimeInMillis();
+        await sleep(30);
+        seen = { event, context, remaining: [first, context.getRemainingTimeInMillis()] };
+      },
+      { timeoutSeconds: 10, functionName: 'sayiir-worker-default' },
+    );
+    await waitFor(() => seen !== undefined);
+    const { event, context, remaining } = seen!;
+    expect(event.Records).toHaveLength(1);
+    const [record] = event.Records;
+    expect(record).toMatchObject({
+      eventSource: 'aws:sqs',
+      eventSourceARN: `arn:aws:sqs:us-east-1:000000000000:${new URL(urls.high).pathname.split('/')[2]}`,
+      awsRegion: 'us-east-1',
+      attributes: {
+        ApproximateReceiveCount: '1',
+        MessageGroupId: 'inst-1:ship',
+        MessageDeduplicationId: 'inst-1:ship:1:1',
+        SenderId: expect.any(String),
+        SentTimestamp: expect.stringMatching(/^\d+$/),
+        ApproximateFirstReceiveTimestamp: expect.stringMatching(/^\d+$/),
+        SequenceNumber: expect.any(String),
+      },
+    });
+    expect(record?.eventSourceARN).toMatch(/-high\.fifo$/);
+    expect(record?.md5OfBody).toBe(
+      createHash('md5')
+        .update(record?.body ?? '')
+        .digest('hex'),
+    );
+    expect(record?.receiptHandle).toBeTruthy();
+    expect(parseDispatch(record?.body ?? '')).toEqual(sent);
+    expect(context.functionName).toBe('sayiir-worker-default');
+    expect(context.awsRequestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(context.invokedFunctionArn).toBe('arn:aws:lambda:us-east-1:000000000000:function:sayiir-worker-default');
+    expect(remaining[0]).toBeLessThanOrEqual(10_000);
+    expect(remaining[0]).toBeGreaterThan(9_000);
+    expect(remaining[1]).toBeLessThan(remaining[0]!);
+  });
+
+  it('redelivers a record reported in batchItemFailures after its visibility timeout, and deletes the others', async () => {
+    const { urls, queue, start } = await setup();
+    await queue.send([dispatch({ key: 'fails-once' }), dispatch({ key: 'succeeds' })]);
+    const deliveries: Delivery[] = [];
+    start(async (event): Promise<SQSBatchResponse> => {
+      const failures = [];
+      for (const r of event.Records) {
+        const d = deliveryOf(r);
+        deliveries.push(d);
+        if (d.key === 'fails-once' && d.receiveCount === '1') failures.push({ itemIdentifier: r.messageId });
+      }
+      return { batchItemFailures: failures };
+    });
+    await waitFor(() => deliveries.filter((d) => d.key === 'fails-once').length === 2);
+    const [first, second] = deliveries.filter((d) => d.key === 'fails-once');
+    expect([first?.receiveCount, second?.receiveCount]).toEqual(['1', '2']);
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(900);
+
+    // Past another visibility timeout: nothing comes back.
+    await sleep(1300);
+    expect(deliveries.filter((d) => d.key === 'succeeds').map((d) => d.receiveCount)).toEqual(['1']);
+    expect(deliveries.filter((d) => d.key === 'fails-once')).toHaveLength(2);
+    expect(await empty(urls)).toEqual({ visible: 0, inFlight: 0 });
+  });
+
+  it('leaves the whole batch for redelivery when the handler throws', async () => {
+    const { urls, queue, start, errors } = await setup();
+    await queue.send([dispatch({ key: 'a' }), dispatch({ key: 'b' })]);
+    const deliveries: Delivery[] = [];
+    let calls = 0;
+    start(async (event) => {
+      deliveries.push(...event.Records.map(deliveryOf));
+      if (++calls === 1) throw new Error('worker crashed');
+    });
+    await waitFor(() => deliveries.length === 4);
+    expect(deliveries.map((d) => `${d.key}:${d.receiveCount}`).sort()).toEqual(['a:1', 'a:2', 'b:1', 'b:2']);
+    expect(errors).toEqual([{ error: new Error('worker crashed'), phase: 'invoke' }]);
+    await waitFor(async () => (await empty(urls)).inFlight === 0);
+    expect(await empty(urls)).toEqual({ visible: 0, inFlight: 0 });
+  });
+
+  it('fails the whole batch on an invalid batch response, like Lambda', async () => {
+    const { queue, start } = await setup();
+    await queue.send([dispatch({ key: 'a' }), dispatch({ key: 'b' })]);
+    const deliveries: Delivery[] = [];
+    start(async (event) => {
+      deliveries.push(...event.Records.map(deliveryOf));
+      return deliveries.length <= 2 ? { batchItemFailures: [{ itemIdentifier: 'not-in-this-batch' }] } : undefined;
+    });
+    await waitFor(() => deliveries.length === 4);
+    expect(deliveries.map((d) => `${d.key}:${d.receiveCount}`).sort()).toEqual(['a:1', 'a:2', 'b:1', 'b:2']);
+  });
+
+  it('fails the batch of an invocation that runs past the function timeout', async () => {
+    const { queue, start, errors } = await setup();
+    await queue.send([dispatch({ key: 'slow' })]);
+    const deliveries: Delivery[] = [];
+    start(
+      async (event) => {
+        deliveries.push(...event.Records.map(deliveryOf));
+        if (deliveries.length === 1) await sleep(500);
+      },
+      { timeoutSeconds: 0.2 },
+    );
+    await waitFor(() => deliveries.length === 2);
+    expect(deliveries.map((d) => d.receiveCount)).toEqual(['1', '2']);
+    expect(errors.map((e) => (e.error as Error).name)).toEqual(['SqsPollerTimeoutError']);
+  });
+
+  it('moves a message to the DLQ after maxReceiveCount failed receives (fauxqs implements redrive)', async () => {
+    const { urls, queue, start, deadLetters } = await setup({ ...FAST, maxReceiveCount: 2 });
+    const sent = dispatch({ key: 'poison', attempt: 4 });
+    await queue.send([sent]);
+    const deliveries: Delivery[] = [];
+    start(async (event) => {
+      deliveries.push(...event.Records.map(deliveryOf));
+      return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+    });
+    await waitFor(async () => (await queueDepth(sqs.client, urls.dlq)).visible === 1);
+    expect(deliveries.map((d) => d.receiveCount)).toEqual(['1', '2']);
+    expect(await empty(urls)).toEqual({ visible: 0, inFlight: 0 });
+    const [letter, ...rest] = await deadLetters.list('default');
+    expect(rest).toHaveLength(0);
+    expect(letter?.origin).toBe('redrive');
+    expect(letter?.origin === 'redrive' && letter.record).toMatchObject({ dispatch: sent, attempts: 4 });
+  });
+
+  it('stop() returns within a second while idle, even with long polling', async () => {
+    const { start } = await setup();
+    const poller = start(async () => {}, { waitTimeSeconds: 1, concurrency: 2 });
+    await sleep(200);
+    const before = Date.now();
+    await poller.stop();
+    expect(Date.now() - before).toBeLessThan(1200);
+  });
+
+  it('stop() waits for in-flight handler calls, which then get their messages deleted', async () => {
+    const { urls, queue, start } = await setup({ functionTimeoutSeconds: 5 });
+    await queue.send([dispatch()]);
+    let started = false;
+    let finished = false;
+    const poller = start(async () => {
+      started = true;
+      await sleep(300);
+      finished = true;
+    });
+    await waitFor(() => started);
+    await poller.stop();
+    expect(finished).toBe(true);
+    expect(await empty(urls)).toEqual({ visible: 0, inFlight: 0 });
+  });
+
+  it('runs messages of different groups in parallel lanes, but one group one at a time', async () => {
+    const { queue, start } = await setup({ functionTimeoutSeconds: 5 });
+    await queue.send([
+      dispatch({ key: 'branch-a' }),
+      dispatch({ key: 'branch-b' }),
+      dispatch({ key: 'branch-a', attempt: 2 }),
+    ]);
+    let running = 0;
+    let maxRunning = 0;
+    const runningKeys = new Set<string>();
+    let sameGroupOverlap = false;
+    const done: string[] = [];
+    start(
+      async (event) => {
+        const d = parseDispatch(event.Records[0]?.body ?? '');
+        if (runningKeys.has(d.key)) sameGroupOverlap = true;
+        runningKeys.add(d.key);
+        maxRunning = Math.max(maxRunning, ++running);
+        await sleep(200);
+        running--;
+        runningKeys.delete(d.key);
+        done.push(`${d.key}#${d.attempt}`);
+      },
+      { batchSize: 1, concurrency: 3 },
+    );
+    await waitFor(() => done.length === 3);
+    expect(maxRunning).toBe(2);
+    expect(sameGroupOverlap).toBe(false);
+    expect(done.indexOf('branch-a#1')).toBeLessThan(done.indexOf('branch-a#2'));
+  });
+});
