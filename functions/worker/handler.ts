@@ -1,0 +1,50 @@
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { DispatchParseError } from '../../shared/adapters/sqs/errors.ts';
+import { parseDispatch } from '../../shared/adapters/sqs/message.ts';
+import { ensureError } from '../../shared/engine/errors.ts';
+import { processDispatch, type WorkerDeps } from '../../shared/runtime/worker.ts';
+
+/**
+ * The worker Lambda for one pool: SQS batch in, partial batch failures out.
+ * A record fails (and comes back after its visibility timeout) only when it
+ * could not be processed for a transient reason; a malformed message is
+ * logged and dropped, since redelivering it cannot help.
+ */
+export function makeHandler(deps: WorkerDeps) {
+  const base = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    const remaining = () => context.getRemainingTimeInMillis();
+    const results = await Promise.all(event.Records.map((record) => handleRecord(deps, record, remaining)));
+    return { batchItemFailures: results.flatMap((r) => (r ? [{ itemIdentifier: r }] : [])) };
+  };
+  return middy(base);
+}
+
+async function handleRecord(deps: WorkerDeps, record: SQSRecord, remaining: () => number): Promise<string | undefined> {
+  try {
+    const dispatch = parseDispatch(record.body);
+    await processDispatch(deps, dispatch, remaining);
+    return undefined;
+  } catch (e) {
+    if (e instanceof DispatchParseError) {
+      console.error(
+        JSON.stringify({
+          level: 'error',
+          msg: 'malformed dispatch dropped',
+          messageId: record.messageId,
+          error: e.message,
+        }),
+      );
+      return undefined;
+    }
+    console.error(
+      JSON.stringify({
+        level: 'warn',
+        msg: 'dispatch will be redelivered',
+        messageId: record.messageId,
+        error: ensureError(e).message,
+      }),
+    );
+    return record.messageId;
+  }
+}

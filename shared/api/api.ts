@@ -1,0 +1,93 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { Clock } from '../ports/clock.ts';
+import type { InstanceStore } from '../ports/instance-store.ts';
+import type { Secrets } from '../ports/secrets.ts';
+import type { TaskQueue } from '../ports/task-queue.ts';
+import type { WorkflowRegistry } from '../runtime/registry.ts';
+import { ApiKeyAuthorizer, DEFAULT_API_KEY_SECRET } from './auth.ts';
+import { errorResponse, HttpError, toHttpError } from './errors.ts';
+import { headerValue, readBody, requestMethod, requestPath } from './http.ts';
+import { apiRouter } from './routes.ts';
+
+/** Default request body limit. */
+export const DEFAULT_MAX_BODY_BYTES = 262_144;
+
+/** What the HTTP API needs: ports, the workflows it serves, and a few limits. */
+export interface ApiDeps {
+  readonly store: InstanceStore;
+  readonly queue: TaskQueue;
+  readonly registry: WorkflowRegistry;
+  readonly secrets: Secrets;
+  readonly clock: Clock;
+  /**
+   * Secret holding the valid API keys: a JSON array of strings, or one string.
+   * @default 'sayiir/api-keys'
+   */
+  readonly apiKeySecretName?: string;
+  /**
+   * Largest accepted request body, in bytes (after base64 decoding).
+   * @default 262144
+   */
+  readonly maxBodyBytes?: number;
+  /**
+   * Ids of new instances (when the client gives none) and of signal deliveries.
+   * @default crypto.randomUUID
+   */
+  readonly newId?: () => string;
+}
+
+/** The transport-free API: one HTTP API (payload 2.0) event in, one response out. */
+export type Api = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/**
+ * Builds the HTTP API over its ports.
+ *
+ * Every request needs a valid `x-api-key` (checked before anything else);
+ * then it is routed, its body size checked, and handled. Client errors come
+ * back as `{ error: { code, message } }` with a 4xx status. An unexpected
+ * error (a store outage, a missing key secret) is thrown: the transport (the
+ * Lambda's middy stack) turns it into a generic 500 and logs it.
+ *
+ * @example
+ * ```ts
+ * const api = makeApi({ store, queue, registry: new WorkflowRegistry(workflows), secrets, clock: systemClock });
+ * const res = await api(event); // { statusCode: 201, body: '{"instanceId":...}' }
+ * ```
+ */
+export function makeApi(deps: ApiDeps): Api {
+  const auth = new ApiKeyAuthorizer(deps.secrets, deps.clock, deps.apiKeySecretName ?? DEFAULT_API_KEY_SECRET);
+  const router = apiRouter();
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const ctx = {
+    store: deps.store,
+    queue: deps.queue,
+    registry: deps.registry,
+    clock: deps.clock,
+    newId: deps.newId ?? (() => globalThis.crypto.randomUUID()),
+  };
+
+  return async function api(event) {
+    try {
+      if (!(await auth.verify(headerValue(event, 'x-api-key')))) {
+        throw new HttpError(401, 'unauthorized', 'missing or invalid API key (header x-api-key)');
+      }
+      const method = requestMethod(event);
+      const path = requestPath(event);
+      const match = router.match(method, path);
+      if (match.kind === 'not-found') {
+        throw new HttpError(404, 'route_not_found', `no route for ${method} ${path}`);
+      }
+      if (match.kind === 'method-not-allowed') {
+        throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${path}`, {
+          allow: match.allow.join(', '),
+        });
+      }
+      const body = readBody(event, maxBodyBytes);
+      return await match.handler(ctx, { params: match.params, query: event.queryStringParameters ?? {}, body });
+    } catch (e) {
+      const http = toHttpError(e);
+      if (http) return errorResponse(http);
+      throw e;
+    }
+  };
+}

@@ -1,0 +1,304 @@
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { AnyFlow } from '../engine/definition.ts';
+import { ensureError } from '../engine/errors.ts';
+import { materialize, refValueIds } from '../engine/refs.ts';
+import type { RunEvent, RunStatus, Snapshot } from '../engine/snapshot.ts';
+import { FINAL_STATUSES } from '../engine/snapshot.ts';
+import type { Clock } from '../ports/clock.ts';
+import { InstanceExistsError } from '../ports/errors.ts';
+import type { InstanceStore } from '../ports/instance-store.ts';
+import type { TaskQueue } from '../ports/task-queue.ts';
+import { sendDispatches } from '../runtime/effects.ts';
+import { applyEvent, assertSameDefinition, deliverSignal, startInstance } from '../runtime/instances.ts';
+import type { WorkflowRegistry } from '../runtime/registry.ts';
+import { HttpError, jsonResponse } from './errors.ts';
+import { isJsonObject, parseJsonBody, rejectUnknownFields } from './http.ts';
+import { type RouteParams, Router } from './router.ts';
+import { instanceView, signalNames, summaryView, workflowView } from './views.ts';
+
+/** What a route handler works with. */
+export interface RouteContext {
+  readonly store: InstanceStore;
+  readonly queue: TaskQueue;
+  readonly registry: WorkflowRegistry;
+  readonly clock: Clock;
+  readonly newId: () => string;
+}
+
+/** One request, as a route handler sees it (authenticated, routed, body within limits). */
+export interface RouteRequest {
+  readonly params: RouteParams;
+  readonly query: Readonly<Record<string, string | undefined>>;
+  /** Decoded body text, `undefined` when there is none. */
+  readonly body: string | undefined;
+}
+
+export type RouteHandler = (ctx: RouteContext, req: RouteRequest) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** Client-supplied instance ids. */
+export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** Listing page size. */
+export const DEFAULT_LIST_LIMIT = 20;
+export const MAX_LIST_LIMIT = 100;
+
+const RUN_STATUSES: readonly RunStatus[] = ['RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED'];
+
+// ---- lookups -------------------------------------------------------------
+
+async function instanceOr404(ctx: RouteContext, instanceId: string): Promise<Snapshot> {
+  const snapshot = await ctx.store.get(instanceId);
+  if (!snapshot) throw new HttpError(404, 'instance_not_found', `instance '${instanceId}' not found`);
+  return snapshot;
+}
+
+/** The flow that drives a stored instance; it must still be registered, with the same structure. */
+function flowOf(ctx: RouteContext, snapshot: Snapshot): AnyFlow {
+  if (!ctx.registry.has(snapshot.workflow)) {
+    throw new HttpError(
+      404,
+      'workflow_not_found',
+      `instance '${snapshot.instanceId}' belongs to workflow '${snapshot.workflow}', which is no longer registered`,
+    );
+  }
+  const flow = ctx.registry.get(snapshot.workflow);
+  assertSameDefinition(flow, snapshot);
+  return flow;
+}
+
+// ---- validation ------------------------------------------------------------
+
+interface SchemaIssue {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+/** Zod-like errors (`issues: [{ path, message }]`), recognised by shape so that no validator is a dependency. */
+function issuesOf(error: unknown): readonly SchemaIssue[] | undefined {
+  const issues = (error as { issues?: unknown } | null)?.issues;
+  if (!Array.isArray(issues) || issues.length === 0) return undefined;
+  const ok = issues.every((i) => isJsonObject(i) && Array.isArray(i.path) && typeof i.message === 'string');
+  return ok ? (issues as SchemaIssue[]) : undefined;
+}
+
+function fieldPath(path: readonly (string | number)[]): string {
+  return path.reduce<string>(
+    (acc, step) => (typeof step === 'number' ? `${acc}[${step}]` : `${acc}.${String(step)}`),
+    'input',
+  );
+}
+
+/** The run input as the flow's schema accepts it (its parsed value), or a 400 naming the field. */
+function validateInput(flow: AnyFlow, input: unknown): unknown {
+  const schema = flow.options.input;
+  if (!schema) return input;
+  try {
+    return schema.parse(input);
+  } catch (e) {
+    const issues = issuesOf(e);
+    const message = issues
+      ? issues.map((i) => `${fieldPath(i.path)}: ${i.message}`).join('; ')
+      : `input: ${ensureError(e).message}`;
+    throw new HttpError(400, 'invalid_input', message);
+  }
+}
+
+// ---- handlers --------------------------------------------------------------
+
+const listWorkflows: RouteHandler = async (ctx) => {
+  const items = [...ctx.registry.all()].sort((a, b) => (a.name < b.name ? -1 : 1)).map(workflowView);
+  return jsonResponse(200, { items });
+};
+
+const getWorkflow: RouteHandler = async (ctx, req) =>
+  jsonResponse(200, workflowView(ctx.registry.get(req.params.get('name'))));
+
+function instanceIdOr400(value: unknown): string {
+  if (typeof value !== 'string' || !INSTANCE_ID_PATTERN.test(value)) {
+    throw new HttpError(400, 'invalid_request', "instanceId: must be 1-128 letters, digits, '_', '.', ':' or '-'");
+  }
+  return value;
+}
+
+const START_FIELDS = ['input', 'instanceId', 'onConflict'] as const;
+
+const startWorkflowInstance: RouteHandler = async (ctx, req) => {
+  const flow = ctx.registry.get(req.params.get('name'));
+  const body = parseJsonBody(req.body);
+  if (!isJsonObject(body)) {
+    throw new HttpError(400, 'invalid_request', 'request body must be a JSON object: { "input": ... }');
+  }
+  rejectUnknownFields(body, START_FIELDS);
+  const { instanceId: rawId, onConflict = 'fail' } = body;
+  const requestedId = rawId === undefined ? undefined : instanceIdOr400(rawId);
+  if (onConflict !== 'fail' && onConflict !== 'useExisting') {
+    throw new HttpError(400, 'invalid_request', "onConflict: must be 'fail' or 'useExisting'");
+  }
+  const input = validateInput(flow, body.input ?? null);
+
+  const existing = async (snapshot: Snapshot) => {
+    if (onConflict === 'useExisting' && snapshot.workflow === flow.name) {
+      return jsonResponse(200, {
+        instanceId: snapshot.instanceId,
+        workflow: snapshot.workflow,
+        status: snapshot.status,
+      });
+    }
+    const whose = snapshot.workflow === flow.name ? '' : ` (of workflow '${snapshot.workflow}')`;
+    throw new HttpError(409, 'instance_exists', `instance '${snapshot.instanceId}' already exists${whose}`);
+  };
+
+  const instanceId = requestedId ?? ctx.newId();
+  if (requestedId !== undefined) {
+    // Checked first so that a retried start writes nothing at all.
+    const found = await ctx.store.get(instanceId);
+    if (found) return existing(found);
+  }
+  let started: Awaited<ReturnType<typeof startInstance>>;
+  try {
+    started = await startInstance(ctx.store, flow, input, instanceId, ctx.clock.now());
+  } catch (e) {
+    const raced = e instanceof InstanceExistsError ? await ctx.store.get(instanceId) : undefined;
+    if (raced) return existing(raced);
+    throw e;
+  }
+  await sendDispatches(ctx.queue, started.effects);
+  return jsonResponse(201, { instanceId, workflow: flow.name, status: started.snapshot.status });
+};
+
+const listInstances: RouteHandler = async (ctx, req) => {
+  const flow = ctx.registry.get(req.params.get('name'));
+  const { status, limit: limitText, cursor } = req.query;
+  if (status !== undefined && !RUN_STATUSES.includes(status as RunStatus)) {
+    throw new HttpError(400, 'invalid_request', `status: must be one of ${RUN_STATUSES.join(', ')}`);
+  }
+  let limit = DEFAULT_LIST_LIMIT;
+  if (limitText !== undefined) {
+    limit = /^\d{1,3}$/.test(limitText) ? Number(limitText) : Number.NaN;
+    if (!(limit >= 1 && limit <= MAX_LIST_LIMIT)) {
+      throw new HttpError(400, 'invalid_request', `limit: must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+    }
+  }
+  if (cursor !== undefined && cursor.length === 0) {
+    throw new HttpError(400, 'invalid_request', 'cursor: must not be empty');
+  }
+  const page = await ctx.store.list({
+    workflow: flow.name,
+    limit,
+    ...(status === undefined ? {} : { status: status as RunStatus }),
+    ...(cursor === undefined ? {} : { cursor }),
+  });
+  return jsonResponse(200, {
+    items: page.items.map(summaryView),
+    ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
+  });
+};
+
+const getInstance: RouteHandler = async (ctx, req) => {
+  const snapshot = await instanceOr404(ctx, req.params.get('id'));
+  let output: { value: unknown } | undefined;
+  if (snapshot.status === 'COMPLETED' && snapshot.output) {
+    const values = await ctx.store.getValues(snapshot.instanceId, refValueIds(snapshot.output));
+    output = { value: materialize(snapshot.output, values) };
+  }
+  return jsonResponse(200, instanceView(snapshot, output));
+};
+
+function finished(snapshot: Snapshot): HttpError {
+  return new HttpError(409, 'instance_finished', `instance '${snapshot.instanceId}' is ${snapshot.status}`);
+}
+
+const sendSignal: RouteHandler = async (ctx, req) => {
+  const snapshot = await instanceOr404(ctx, req.params.get('id'));
+  const flow = flowOf(ctx, snapshot);
+  const name = req.params.get('signal');
+  if (!signalNames(flow).has(name)) {
+    // Nothing would ever consume it: it would sit in the buffer forever.
+    throw new HttpError(404, 'signal_not_found', `workflow '${flow.name}' waits for no signal '${name}'`);
+  }
+  const payload = parseJsonBody(req.body) ?? null;
+  if (FINAL_STATUSES.has(snapshot.status)) throw finished(snapshot);
+  const now = () => ctx.clock.now();
+  const r = await deliverSignal(ctx.store, flow, snapshot.instanceId, name, payload, ctx.newId(), now);
+  // It finished between our read and the delivery.
+  if (!r.changed) throw finished(r.snapshot);
+  await sendDispatches(ctx.queue, r.effects);
+  return jsonResponse(202, { instanceId: snapshot.instanceId, signal: name, status: r.snapshot.status });
+};
+
+type Transition = 'cancel' | 'pause' | 'resume';
+
+/** Why a transition is impossible from `s`, or `undefined` when it is possible. */
+function refusal(kind: Transition, s: Snapshot): HttpError | undefined {
+  if (kind === 'cancel') return FINAL_STATUSES.has(s.status) ? finished(s) : undefined;
+  const from: RunStatus = kind === 'pause' ? 'RUNNING' : 'PAUSED';
+  if (s.status === from) return undefined;
+  return new HttpError(
+    409,
+    'invalid_transition',
+    `cannot ${kind} instance '${s.instanceId}': it is ${s.status}, not ${from}`,
+  );
+}
+
+function cancelEvent(body: unknown): RunEvent {
+  if (body === undefined || body === null) return { type: 'cancel' };
+  if (!isJsonObject(body))
+    throw new HttpError(400, 'invalid_request', 'request body must be a JSON object: { "reason": ... }');
+  rejectUnknownFields(body, ['reason']);
+  const { reason } = body;
+  if (reason === undefined || reason === null) return { type: 'cancel' };
+  if (typeof reason !== 'string') throw new HttpError(400, 'invalid_request', 'reason: must be a string');
+  return { type: 'cancel', reason };
+}
+
+function transition(kind: Transition): RouteHandler {
+  return async (ctx, req) => {
+    const snapshot = await instanceOr404(ctx, req.params.get('id'));
+    const flow = flowOf(ctx, snapshot);
+    const event: RunEvent = kind === 'cancel' ? cancelEvent(parseJsonBody(req.body)) : { type: kind };
+    const refused = refusal(kind, snapshot);
+    if (refused) throw refused;
+    const r = await applyEvent(ctx.store, flow, snapshot.instanceId, event, () => ctx.clock.now(), snapshot);
+    // Someone else moved it first (between our read and the update).
+    if (!r.changed) throw refusal(kind, r.snapshot) ?? finished(r.snapshot);
+    await sendDispatches(ctx.queue, r.effects);
+    return jsonResponse(200, {
+      instanceId: snapshot.instanceId,
+      workflow: snapshot.workflow,
+      status: r.snapshot.status,
+    });
+  };
+}
+
+/**
+ * The API's routes.
+ *
+ * | method | path                                   | answer |
+ * |--------|----------------------------------------|--------|
+ * | GET    | /v1/workflows                          | 200 `{ items: WorkflowView[] }` |
+ * | GET    | /v1/workflows/{name}                   | 200 `WorkflowView` |
+ * | POST   | /v1/workflows/{name}/instances         | 201 (200 with `useExisting`) `{ instanceId, workflow, status }` |
+ * | GET    | /v1/workflows/{name}/instances         | 200 `{ items, cursor? }` (`?status=&limit=&cursor=`) |
+ * | GET    | /v1/instances/{id}                     | 200 `InstanceView` |
+ * | POST   | /v1/instances/{id}/signals/{signal}    | 202 `{ instanceId, signal, status }` |
+ * | POST   | /v1/instances/{id}/cancel              | 200 `{ instanceId, workflow, status }` |
+ * | POST   | /v1/instances/{id}/pause               | 200 `{ instanceId, workflow, status }` |
+ * | POST   | /v1/instances/{id}/resume              | 200 `{ instanceId, workflow, status }` |
+ *
+ * @example
+ * ```ts
+ * const m = apiRouter().match('GET', '/v1/workflows');
+ * ```
+ */
+export function apiRouter(): Router<RouteHandler> {
+  return new Router<RouteHandler>()
+    .add('GET', '/v1/workflows', listWorkflows)
+    .add('GET', '/v1/workflows/{name}', getWorkflow)
+    .add('POST', '/v1/workflows/{name}/instances', startWorkflowInstance)
+    .add('GET', '/v1/workflows/{name}/instances', listInstances)
+    .add('GET', '/v1/instances/{id}', getInstance)
+    .add('POST', '/v1/instances/{id}/signals/{signal}', sendSignal)
+    .add('POST', '/v1/instances/{id}/cancel', transition('cancel'))
+    .add('POST', '/v1/instances/{id}/pause', transition('pause'))
+    .add('POST', '/v1/instances/{id}/resume', transition('resume'));
+}

@@ -1,0 +1,163 @@
+import type { AnyFlow } from '../engine/definition.ts';
+import { type BodyJson, describeFlow, type FlowJson } from '../engine/describe.ts';
+import type { RunError, RunStatus, Snapshot } from '../engine/snapshot.ts';
+import type { InstanceSummary } from '../ports/instance-store.ts';
+
+/**
+ * The JSON bodies the API returns. Times are ISO 8601 strings (UTC); the
+ * engine's internal ids (value ids, compiled node ids) stay inside.
+ */
+
+/** A registered workflow. */
+export interface WorkflowView {
+  readonly name: string;
+  readonly description?: string;
+  /** Hash of the flow's structure; instances started under another hash cannot be driven by this one. */
+  readonly definitionHash: string;
+  /** Whether starting an instance validates its input. */
+  readonly inputSchema: boolean;
+  /** Names of the signals the flow waits for anywhere (sorted). */
+  readonly signals: readonly string[];
+  /** The DAG, as {@link describeFlow} gives it. */
+  readonly dag: FlowJson;
+}
+
+/** A task in an instance's frontier. */
+export interface TaskView {
+  readonly key: string;
+  readonly attempt: number;
+  readonly state: 'ready' | 'dispatched' | 'backoff';
+  /** End of a retry backoff. */
+  readonly dueAt?: string;
+}
+
+/** A delay or signal wait in an instance's frontier. */
+export interface WaitView {
+  readonly key: string;
+  readonly kind: 'delay' | 'signal';
+  readonly signal?: string;
+  /** Delay end, or signal timeout. */
+  readonly dueAt?: string;
+}
+
+/** One instance, in full. */
+export interface InstanceView {
+  readonly instanceId: string;
+  readonly workflow: string;
+  readonly status: RunStatus;
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly tasks: readonly TaskView[];
+  readonly waits: readonly WaitView[];
+  /** Present when COMPLETED (`null` for a flow whose result is `undefined`). */
+  readonly output?: unknown;
+  readonly error?: RunError;
+}
+
+/** One line of an instance listing. */
+export interface InstanceSummaryView {
+  readonly instanceId: string;
+  readonly workflow: string;
+  readonly status: RunStatus;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** Names of every signal a flow waits for, nested flows included. */
+export function signalNames(flow: AnyFlow): Set<string> {
+  const names = new Set<string>();
+  const body = (b: BodyJson | null): void => {
+    if (b && 'flow' in b) walk(b.flow);
+  };
+  const walk = (f: FlowJson): void => {
+    for (const s of f.steps) {
+      switch (s.kind) {
+        case 'signal':
+          names.add(s.signal);
+          break;
+        case 'fork':
+          s.branches.forEach(body);
+          break;
+        case 'route':
+          for (const b of s.branches) body(b.body);
+          body(s.fallback);
+          break;
+        case 'child':
+          walk(s.flow);
+          break;
+        case 'map':
+          body(s.body);
+          break;
+        default:
+          break;
+      }
+    }
+  };
+  walk(describeFlow(flow));
+  return names;
+}
+
+/** The view of a registered workflow. */
+export function workflowView(flow: AnyFlow): WorkflowView {
+  return {
+    name: flow.name,
+    ...(flow.options.description === undefined ? {} : { description: flow.options.description }),
+    definitionHash: flow.hash,
+    inputSchema: flow.options.input !== undefined,
+    signals: [...signalNames(flow)].sort(),
+    dag: describeFlow(flow),
+  };
+}
+
+/**
+ * The view of an instance. `output` is the materialized run output; pass it
+ * when the run is COMPLETED.
+ */
+export function instanceView(s: Snapshot, output?: { readonly value: unknown }): InstanceView {
+  const tasks = Object.entries(s.tasks)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(
+      ([key, t]): TaskView => ({
+        key,
+        attempt: t.attempt,
+        state: t.state,
+        ...(t.state === 'backoff' && t.dueAt !== undefined ? { dueAt: iso(t.dueAt) } : {}),
+      }),
+    );
+  const waits = Object.entries(s.waits)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(
+      ([key, w]): WaitView => ({
+        key,
+        kind: w.kind,
+        ...(w.signal === undefined ? {} : { signal: w.signal }),
+        ...(w.dueAt === undefined ? {} : { dueAt: iso(w.dueAt) }),
+      }),
+    );
+  return {
+    instanceId: s.instanceId,
+    workflow: s.workflow,
+    status: s.status,
+    version: s.version,
+    createdAt: iso(s.createdAt),
+    updatedAt: iso(s.updatedAt),
+    tasks,
+    waits,
+    ...(output ? { output: output.value ?? null } : {}),
+    ...(s.error ? { error: s.error } : {}),
+  };
+}
+
+/** The view of a listing line. */
+export function summaryView(s: InstanceSummary): InstanceSummaryView {
+  return {
+    instanceId: s.instanceId,
+    workflow: s.workflow,
+    status: s.status,
+    createdAt: iso(s.createdAt),
+    updatedAt: iso(s.updatedAt),
+  };
+}

@@ -1,0 +1,169 @@
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { makeHandler } from '../../../functions/api/handler.ts';
+import { httpErrors, lazyHandler } from '../../../functions/middy.ts';
+import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
+import type { ApiDeps } from '../../../shared/api/api.ts';
+import { HttpError } from '../../../shared/api/errors.ts';
+import { FakeClock, MemoryInstanceStore, MemorySecrets } from '../../../shared/index.ts';
+import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
+import { workflows } from '../../../workflows/index.ts';
+
+const KEY = 'handler-test-key';
+
+function httpEvent(method: string, path: string, body?: string): APIGatewayProxyEventV2 {
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: '',
+    headers: { 'x-api-key': KEY },
+    ...(body === undefined ? {} : { body }),
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'api',
+      domainName: 'api.example.com',
+      domainPrefix: 'api',
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'vitest' },
+      requestId: 'req-1',
+      routeKey: '$default',
+      stage: '$default',
+      time: '01/Jan/2025:00:00:00 +0000',
+      timeEpoch: 0,
+    },
+  };
+}
+
+const context: Context = {
+  callbackWaitsForEmptyEventLoop: false,
+  functionName: 'api',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:api',
+  memoryLimitInMB: '256',
+  awsRequestId: 'aws-req-1',
+  logGroupName: '/aws/lambda/api',
+  logStreamName: 'stream',
+  getRemainingTimeInMillis: () => 30_000,
+  done: () => undefined,
+  fail: () => undefined,
+  succeed: () => undefined,
+};
+
+function deps(overrides: Partial<ApiDeps> = {}): ApiDeps {
+  return {
+    store: new MemoryInstanceStore(),
+    queue: new MemoryTaskQueue(),
+    registry: new WorkflowRegistry(workflows),
+    secrets: new MemorySecrets({ 'sayiir/api-keys': JSON.stringify([KEY]) }),
+    clock: new FakeClock(0),
+    ...overrides,
+  };
+}
+
+const bodyOf = (r: APIGatewayProxyStructuredResultV2) => JSON.parse(r.body ?? 'null');
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('functions/api makeHandler', () => {
+  it('serves the API through the middy stack', async () => {
+    const handler = makeHandler(deps());
+    const started = await handler(
+      httpEvent('POST', '/v1/workflows/hello/instances', '{"input":{"name":"Ada"},"instanceId":"h-1"}'),
+      context,
+    );
+    expect(started.statusCode).toBe(201);
+    expect(bodyOf(started)).toEqual({ instanceId: 'h-1', workflow: 'hello', status: 'RUNNING' });
+    const got = await handler(httpEvent('GET', '/v1/instances/h-1'), context);
+    expect(bodyOf(got).tasks).toEqual([{ key: 'greet', attempt: 1, state: 'dispatched' }]);
+  });
+
+  it('answers a generic 500 to a store failure, without leaking its message, and logs it', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const store = new MemoryInstanceStore();
+    store.get = async () => {
+      throw new Error('connection to db-internal.example:8000 refused');
+    };
+    const res = await makeHandler(deps({ store }))(httpEvent('GET', '/v1/instances/x'), context);
+    expect(res.statusCode).toBe(500);
+    expect(res.headers?.['content-type']).toBe('application/json');
+    expect(bodyOf(res)).toEqual({ error: { code: 'internal_error', message: 'internal error' } });
+    expect(res.body).not.toContain('db-internal');
+    expect(logged).toHaveBeenCalledTimes(1);
+  });
+
+  it('answers a generic 500 when the key secret is missing', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const res = await makeHandler(deps({ secrets: new MemorySecrets({}) }))(httpEvent('GET', '/v1/workflows'), context);
+    expect(res.statusCode).toBe(500);
+    expect(res.body).not.toContain('sayiir/api-keys');
+  });
+
+  it('still answers client errors from the core itself, with their message', async () => {
+    const res = await makeHandler(deps())(httpEvent('POST', '/v1/workflows/hello/instances', '{'), context);
+    expect(res.statusCode).toBe(400);
+    expect(bodyOf(res).error.message).toMatch(/^malformed JSON/);
+  });
+});
+
+describe('httpErrors middleware', () => {
+  const throwing = (error: unknown) =>
+    middy<unknown, APIGatewayProxyStructuredResultV2>(async () => {
+      throw error;
+    }).use(httpErrors({ logger: () => undefined }));
+
+  it('shows the code and message of a 4xx HttpError, with its headers', async () => {
+    const res = await throwing(new HttpError(405, 'method_not_allowed', 'no DELETE here', { allow: 'GET' }))(
+      {},
+      context,
+    );
+    expect(res.statusCode).toBe(405);
+    expect(res.headers?.allow).toBe('GET');
+    expect(bodyOf(res)).toEqual({ error: { code: 'method_not_allowed', message: 'no DELETE here' } });
+  });
+
+  it('keeps the status and code of a 5xx HttpError but hides its message', async () => {
+    const res = await throwing(new HttpError(503, 'internal_error', 'table xyz throttled'))({}, context);
+    expect(res.statusCode).toBe(503);
+    expect(bodyOf(res)).toEqual({ error: { code: 'internal_error', message: 'internal error' } });
+  });
+
+  it('logs only what becomes a 5xx', async () => {
+    const logged: unknown[] = [];
+    const wrap = (error: unknown) =>
+      middy<unknown, APIGatewayProxyStructuredResultV2>(async () => {
+        throw error;
+      }).use(httpErrors({ logger: (e) => logged.push(e) }));
+    const boom = new Error('boom');
+    await wrap(new HttpError(404, 'route_not_found', 'nope'))({}, context);
+    await wrap(boom)({}, context);
+    await wrap('a string')({}, context);
+    expect(logged).toEqual([boom, 'a string']);
+  });
+});
+
+describe('lazyHandler', () => {
+  it('builds the handler once, on the first invocation', async () => {
+    const build = vi.fn(() => async (event: number) => event * 2);
+    const handler = lazyHandler(build);
+    expect(build).not.toHaveBeenCalled();
+    expect(await handler(1, context)).toBe(2);
+    expect(await handler(2, context)).toBe(4);
+    expect(build).toHaveBeenCalledTimes(1);
+  });
+
+  it('fails the invocation when the build fails, and tries again next time', async () => {
+    let attempts = 0;
+    const handler = lazyHandler(() => {
+      attempts++;
+      if (attempts === 1) throw new Error('missing environment variable SAYIIR_INSTANCES_TABLE');
+      return async (event: string) => event;
+    });
+    expect(() => handler('x', context)).toThrow(/SAYIIR_INSTANCES_TABLE/);
+    expect(await handler('y', context)).toBe('y');
+    expect(attempts).toBe(2);
+  });
+});
