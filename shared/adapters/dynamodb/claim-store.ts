@@ -1,0 +1,224 @@
+import { type DynamoDBClient, GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import type { Claim, ClaimStore } from '../../ports/claim-store.ts';
+import { ClaimHeldError, ClaimLostError } from '../../ports/errors.ts';
+import { INDEX, TTL_ATTRIBUTE } from '../../resources/tables.ts';
+import { type Item, isConditionFailed, num, readNum, readOptNum, readStr, str } from './codec.ts';
+
+/** Options of {@link DynamoClaimStore}. */
+export interface DynamoClaimStoreOptions {
+  /** The client; inject one pointed at dynalite for local runs and tests. */
+  readonly client: DynamoDBClient;
+  /** Physical name of the table defined by `claimsTable`. */
+  readonly tableName: string;
+  /**
+   * How long after its last lease end a claim item may be deleted by the
+   * table's TTL. Deleting it resets the fence counter, which is safe only
+   * once no holder of an old fence can still be alive (Lambda runs at most
+   * 15 minutes), hence days.
+   * @default 7 days
+   */
+  readonly retentionMs?: number;
+}
+
+// Conditions, by name.
+const absent = 'attribute_not_exists(pk)';
+const released = '#state = :free';
+const lapsed = 'expiresAt <= :now';
+const reservable = `${absent} OR ${released} OR ${lapsed}`;
+const fenced = 'fence = :fence AND #state <> :free';
+
+/** Partition key value of the sparse live-lease index. */
+const LEASE = 'LEASE';
+const FREE = 'free';
+
+const claimPk = (instanceId: string, taskKey: string): string => `${instanceId}|${taskKey}`;
+
+function claimOf(item: Item): Claim {
+  const startedAt = readOptNum(item, 'startedAt');
+  const lastHeartbeat = readOptNum(item, 'lastHeartbeat');
+  return {
+    instanceId: readStr(item, 'instanceId'),
+    taskKey: readStr(item, 'taskKey'),
+    workerId: readStr(item, 'workerId'),
+    fence: readNum(item, 'fence'),
+    state: readStr(item, 'state') as Claim['state'],
+    expiresAt: readNum(item, 'expiresAt'),
+    ...(startedAt !== undefined ? { startedAt } : {}),
+    ...(lastHeartbeat !== undefined ? { lastHeartbeat } : {}),
+  };
+}
+
+/**
+ * The claim store on DynamoDB: one item per (instance, task key) whose
+ * `fence` only ever grows. Each transition is one conditional UpdateItem:
+ *
+ * ```
+ *  item:   absent | free | lapsed ──reserve──> reserved ──start──> executing ──heartbeat──> executing
+ *  fence:              n                          n+1                 n+1                      n+1
+ *  leasepk:  - | - | LEASE                    LEASE               LEASE                    LEASE
+ *  release (fence n+1): state free, leasepk removed (out of the reaper's index), fence kept
+ * ```
+ *
+ * A lapsed claim is not rewritten when it expires: it stays "live-looking"
+ * (and in `byExpiry`) until someone reserves it again or releases it, which is
+ * exactly what the reaper's `expired` looks for.
+ *
+ * @example
+ * ```ts
+ * const claims = new DynamoClaimStore({ client, tableName: 'sayiir-claims' });
+ * let claim = await claims.reserve(instanceId, 'charge', workerId, now, 10_000);
+ * claim = await claims.start(claim, now, 60_000);
+ * ```
+ */
+export class DynamoClaimStore implements ClaimStore {
+  private readonly client: DynamoDBClient;
+  private readonly table: string;
+  private readonly retentionMs: number;
+
+  constructor(options: DynamoClaimStoreOptions) {
+    this.client = options.client;
+    this.table = options.tableName;
+    this.retentionMs = options.retentionMs ?? 7 * 24 * 3_600_000;
+  }
+
+  /** TTL (epoch seconds) for a claim whose lease ends at `expiresAt`. */
+  private ttl(expiresAt: number) {
+    return num(Math.ceil((expiresAt + this.retentionMs) / 1000));
+  }
+
+  async reserve(instanceId: string, taskKey: string, workerId: string, now: number, ttlMs: number): Promise<Claim> {
+    const expiresAt = now + ttlMs;
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { pk: str(claimPk(instanceId, taskKey)) },
+          UpdateExpression:
+            'SET instanceId = :instanceId, taskKey = :taskKey, workerId = :workerId, ' +
+            'fence = if_not_exists(fence, :zero) + :one, #state = :reserved, expiresAt = :expiresAt, ' +
+            'leasepk = :lease, #ttl = :ttl REMOVE startedAt, lastHeartbeat',
+          ConditionExpression: reservable,
+          ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
+          ExpressionAttributeValues: {
+            ':instanceId': str(instanceId),
+            ':taskKey': str(taskKey),
+            ':workerId': str(workerId),
+            ':zero': num(0),
+            ':one': num(1),
+            ':reserved': str('reserved'),
+            ':expiresAt': num(expiresAt),
+            ':lease': str(LEASE),
+            ':ttl': this.ttl(expiresAt),
+            ':free': str(FREE),
+            ':now': num(now),
+          },
+          // The new fence is computed by the table: read it back from the write itself.
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      if (!out.Attributes) throw new Error('UpdateItem with ALL_NEW returned no attributes');
+      return claimOf(out.Attributes);
+    } catch (err) {
+      if (isConditionFailed(err)) throw new ClaimHeldError(instanceId, taskKey);
+      throw err;
+    }
+  }
+
+  async start(claim: Claim, now: number, leaseMs: number): Promise<Claim> {
+    const next: Claim = { ...claim, state: 'executing', startedAt: now, lastHeartbeat: now, expiresAt: now + leaseMs };
+    await this.fencedUpdate(
+      claim,
+      'SET #state = :executing, startedAt = :now, lastHeartbeat = :now, expiresAt = :expiresAt, #ttl = :ttl',
+      {
+        ':executing': str('executing'),
+        ':now': num(now),
+        ':expiresAt': num(next.expiresAt),
+        ':ttl': this.ttl(next.expiresAt),
+      },
+      { '#ttl': TTL_ATTRIBUTE },
+    );
+    return next;
+  }
+
+  async heartbeat(claim: Claim, now: number, leaseMs: number): Promise<Claim> {
+    const next: Claim = { ...claim, lastHeartbeat: now, expiresAt: now + leaseMs };
+    await this.fencedUpdate(
+      claim,
+      'SET lastHeartbeat = :now, expiresAt = :expiresAt, #ttl = :ttl',
+      { ':now': num(now), ':expiresAt': num(next.expiresAt), ':ttl': this.ttl(next.expiresAt) },
+      { '#ttl': TTL_ATTRIBUTE },
+    );
+    return next;
+  }
+
+  async release(claim: Claim): Promise<void> {
+    try {
+      await this.fencedUpdate(claim, 'SET #state = :free REMOVE leasepk', {}, {});
+    } catch (err) {
+      // Someone else holds it now, or it was released already: nothing of ours to end.
+      if (!(err instanceof ClaimLostError)) throw err;
+    }
+  }
+
+  async get(instanceId: string, taskKey: string): Promise<Claim | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({
+        TableName: this.table,
+        Key: { pk: str(claimPk(instanceId, taskKey)) },
+        ConsistentRead: true,
+      }),
+    );
+    // A released claim keeps its item (for the fence counter) but is no claim.
+    return out.Item && readStr(out.Item, 'state') !== FREE ? claimOf(out.Item) : undefined;
+  }
+
+  async expired(now: number, limit: number): Promise<Claim[]> {
+    const claims: Claim[] = [];
+    let start: Item | undefined;
+    while (claims.length < limit) {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: INDEX.byExpiry,
+          KeyConditionExpression: 'leasepk = :lease AND expiresAt <= :now',
+          ExpressionAttributeValues: { ':lease': str(LEASE), ':now': num(now) },
+          ScanIndexForward: true,
+          Limit: limit - claims.length,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of out.Items ?? []) claims.push(claimOf(item));
+      start = out.LastEvaluatedKey;
+      if (!start) break;
+    }
+    return claims;
+  }
+
+  /**
+   * An update on condition that `claim`'s fence is current and not released.
+   *
+   * @throws {ClaimLostError} it is not.
+   */
+  private async fencedUpdate(
+    claim: Claim,
+    updateExpression: string,
+    values: Item,
+    names: Record<string, string>,
+  ): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { pk: str(claimPk(claim.instanceId, claim.taskKey)) },
+          UpdateExpression: updateExpression,
+          ConditionExpression: fenced,
+          ExpressionAttributeNames: { '#state': 'state', ...names },
+          ExpressionAttributeValues: { ':fence': num(claim.fence), ':free': str(FREE), ...values },
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailed(err)) throw new ClaimLostError(claim.instanceId, claim.taskKey, claim.fence);
+      throw err;
+    }
+  }
+}
