@@ -34,6 +34,13 @@ export interface ApiDeps {
    * @default crypto.randomUUID
    */
   readonly newId?: () => string;
+  /**
+   * How long a dispatched task may stay unclaimed before the reaper sends it
+   * again (stored per instance at its start). The local stack shortens it,
+   * since its queues do not survive a restart.
+   * @default 30_000
+   */
+  readonly redispatchAfterMs?: number;
 }
 
 /** The transport-free API: one HTTP API (payload 2.0) event in, one response out. */
@@ -64,6 +71,7 @@ export function makeApi(deps: ApiDeps): Api {
     registry: deps.registry,
     clock: deps.clock,
     newId: deps.newId ?? (() => globalThis.crypto.randomUUID()),
+    redispatchAfterMs: deps.redispatchAfterMs,
   };
 
   return async function api(event) {

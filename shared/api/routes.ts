@@ -23,6 +23,8 @@ export interface RouteContext {
   readonly registry: WorkflowRegistry;
   readonly clock: Clock;
   readonly newId: () => string;
+  /** See `Snapshot.redispatchAfterMs`; `undefined` keeps the engine's default. */
+  readonly redispatchAfterMs: number | undefined;
 }
 
 /** One request, as a route handler sees it (authenticated, routed, body within limits). */
@@ -156,7 +158,9 @@ const startWorkflowInstance: RouteHandler = async (ctx, req) => {
   }
   let started: Awaited<ReturnType<typeof startInstance>>;
   try {
-    started = await startInstance(ctx.store, flow, input, instanceId, ctx.clock.now());
+    started = await startInstance(ctx.store, flow, input, instanceId, ctx.clock.now(), {
+      ...(ctx.redispatchAfterMs === undefined ? {} : { redispatchAfterMs: ctx.redispatchAfterMs }),
+    });
   } catch (e) {
     const raced = e instanceof InstanceExistsError ? await ctx.store.get(instanceId) : undefined;
     if (raced) return existing(raced);

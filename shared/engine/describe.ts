@@ -179,3 +179,18 @@ export function hashSteps(name: string, steps: readonly StepNode[]): string {
   const structure = structureOf(describeSteps(name, steps));
   return createHash('sha256').update(canonicalJson(structure)).digest('hex').slice(0, 16);
 }
+
+/** Every worker pool a flow's tasks name (the default pool included when a task names none). */
+export function poolsOf(flow: AnyFlow): string[] {
+  const pools = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(visit);
+    else if (value !== null && typeof value === 'object') {
+      const o = value as Record<string, unknown>;
+      if (typeof o.pool === 'string' && 'retry' in o) pools.add(o.pool);
+      Object.values(o).forEach(visit);
+    }
+  };
+  visit(describeFlow(flow));
+  return [...pools].sort();
+}

@@ -1,0 +1,30 @@
+import { startLocalStack } from './stack.ts';
+
+/**
+ * `npm start`: the local stack in the foreground. Environment:
+ * SAYIIR_PORT (default 8787), SAYIIR_DATA_DIR (default .sayiir).
+ */
+const port = Number(process.env.SAYIIR_PORT ?? 8787);
+const dataDir = process.env.SAYIIR_DATA_DIR ?? '.sayiir';
+const stack = await startLocalStack({ port, dataDir, log: (line) => console.log(line) });
+
+console.log(`Sayiir local stack is up.
+  API:       ${stack.url}/v1
+  API key:   ${stack.apiKey}   (header x-api-key)
+  Data:      ${stack.dataDir}  (delete it to start afresh)
+  Pools:     ${stack.pools.join(', ')}
+
+Try:
+  curl -s -X POST ${stack.url}/v1/workflows/hello/instances -H 'x-api-key: ${stack.apiKey}' -H 'content-type: application/json' -d '{"input":{"name":"Ada"}}'
+  npx sayiir start hello '{"name":"Ada"}'`);
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: stopping…`);
+  await stack.stop();
+  process.exit(0);
+};
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,0 +1,207 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { makeHandler as makeApiHandler } from '../functions/api/handler.ts';
+import { makeHandler as makeWorkerHandler } from '../functions/worker/handler.ts';
+import { DynamoClaimStore } from '../shared/adapters/dynamodb/claim-store.ts';
+import { DynamoInstanceStore } from '../shared/adapters/dynamodb/instance-store.ts';
+import { systemClock } from '../shared/adapters/memory/clock.ts';
+import { FileSecrets } from '../shared/adapters/secrets/file.ts';
+import { QueueUrlCache } from '../shared/adapters/sqs/queue-urls.ts';
+import { SqsTaskQueue } from '../shared/adapters/sqs/task-queue.ts';
+import { DEFAULT_API_KEY_SECRET } from '../shared/api/auth.ts';
+import type { AnyFlow } from '../shared/engine/definition.ts';
+import { poolsOf } from '../shared/engine/describe.ts';
+import { reapOnce } from '../shared/runtime/reaper.ts';
+import { WorkflowRegistry } from '../shared/runtime/registry.ts';
+import type { TaskReport, WorkerDeps } from '../shared/runtime/worker.ts';
+import { workflows as exampleWorkflows } from '../workflows/index.ts';
+import { startDynalite } from './dynalite.ts';
+import { startFauxqs } from './fauxqs.ts';
+import { startHttpGateway } from './http-gateway.ts';
+import { type SqsPoller, startSqsPoller } from './sqs-poller.ts';
+
+/**
+ * The whole system on one machine, with the same handler code that runs in
+ * Lambda, over the real DynamoDB and SQS wire protocols:
+ *
+ * - dynalite (data under `<dataDir>/dynamodb`, so a restart resumes runs);
+ * - fauxqs, with the queues of every pool the workflows use;
+ * - an HTTP server playing API Gateway in front of `functions/api`;
+ * - one poller per pool playing the SQS event source of `functions/worker`;
+ * - a timer invoking the reaper every `reaperIntervalMs`.
+ *
+ * Queue messages live in memory only: they are hints, and after a restart the
+ * reaper re-dispatches whatever was in flight.
+ */
+export interface LocalStackOptions {
+  /** Where data and the development API key live. @default '.sayiir' */
+  readonly dataDir?: string;
+  /** HTTP port; 0 picks a free one. @default 0 */
+  readonly port?: number;
+  /** @default the example workflows */
+  readonly workflows?: readonly AnyFlow[];
+  /** @default 1_000 */
+  readonly reaperIntervalMs?: number;
+  /** How long a dispatched task may stay unclaimed before the reaper sends it again. @default 3_000 */
+  readonly redispatchAfterMs?: number;
+  /** Worker claim timings. @default { reserveTtlMs: 5_000, leaseMs: 15_000, heartbeatMs: 3_000 } */
+  readonly claims?: { readonly reserveTtlMs?: number; readonly leaseMs?: number; readonly heartbeatMs?: number };
+  /** Batches in flight per pool. @default 4 */
+  readonly pollerConcurrency?: number;
+  /** Worker function timeout (s), also the queues' visibility basis. @default 60 */
+  readonly workerTimeoutSeconds?: number;
+  /** Messages per worker invocation. @default 10 */
+  readonly batchSize?: number;
+  /** Run same-pool successors inline. @default true */
+  readonly inline?: boolean;
+  /** Called with the SDK clients before anything runs (tests add middleware here). */
+  readonly instrument?: (clients: { readonly dynamo: DynamoDBClient; readonly sqs: SQSClient }) => void;
+  /** Each task's outcome. */
+  readonly onTask?: (report: TaskReport) => void;
+  /** Log lines. @default nothing */
+  readonly log?: (line: string) => void;
+}
+
+export interface LocalStack {
+  /** Base URL of the HTTP API, e.g. `http://127.0.0.1:8787`. */
+  readonly url: string;
+  /** A valid development API key (header `x-api-key`). */
+  readonly apiKey: string;
+  readonly dataDir: string;
+  readonly pools: readonly string[];
+  readonly dynamo: DynamoDBClient;
+  readonly sqs: SQSClient;
+  readonly store: DynamoInstanceStore;
+  readonly claims: DynamoClaimStore;
+  /** Runs one reaper pass now. */
+  reap(): ReturnType<typeof reapOnce>;
+  /** Stops everything; the data folder stays. */
+  stop(): Promise<void>;
+}
+
+const QUEUE_PREFIX = 'sayiir-local';
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const log = options.log ?? (() => undefined);
+  const dataDir = resolve(options.dataDir ?? '.sayiir');
+  await mkdir(dataDir, { recursive: true });
+  const apiKey = await ensureApiKey(join(dataDir, 'secrets.json'));
+  const workflows = options.workflows ?? exampleWorkflows;
+  const registry = new WorkflowRegistry(workflows);
+  const pools = [...new Set(['default', ...workflows.flatMap(poolsOf)])].sort();
+
+  const stoppers: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stoppers.splice(0).reverse()) await s().catch((e) => log(`stop: ${String(e)}`));
+  };
+  try {
+    const db = await startDynalite({ path: join(dataDir, 'dynamodb') });
+    stoppers.push(() => db.close());
+    const sqs = await startFauxqs();
+    stoppers.push(() => sqs.close());
+    options.instrument?.({ dynamo: db.client, sqs: sqs.client });
+
+    const timeoutSeconds = options.workerTimeoutSeconds ?? 60;
+    const poolUrls = new Map<string, Awaited<ReturnType<typeof sqs.createPoolQueues>>>();
+    for (const pool of pools) {
+      poolUrls.set(
+        pool,
+        await sqs.createPoolQueues(QUEUE_PREFIX, { name: pool, functionTimeoutSeconds: timeoutSeconds }),
+      );
+    }
+
+    const store = new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances });
+    const claims = new DynamoClaimStore({ client: db.client, tableName: db.tables.claims });
+    const queue = new SqsTaskQueue(sqs.client, new QueueUrlCache(sqs.client, QUEUE_PREFIX).queueUrl);
+    const secrets = new FileSecrets(join(dataDir, 'secrets.json'));
+    const clock = systemClock;
+
+    const api = makeApiHandler({
+      store,
+      queue,
+      registry,
+      secrets,
+      clock,
+      apiKeySecretName: DEFAULT_API_KEY_SECRET,
+      redispatchAfterMs: options.redispatchAfterMs ?? 3_000,
+    });
+    const gateway = await startHttpGateway({ handler: api, port: options.port ?? 0 });
+    stoppers.push(() => gateway.close());
+
+    for (const pool of pools) {
+      const urls = poolUrls.get(pool);
+      if (!urls) continue;
+      const deps: WorkerDeps = {
+        store,
+        claims,
+        queue,
+        registry,
+        clock,
+        secrets,
+        pool,
+        workerId: `local-${pool}-${randomUUID().slice(0, 8)}`,
+        reserveTtlMs: options.claims?.reserveTtlMs ?? 5_000,
+        leaseMs: options.claims?.leaseMs ?? 15_000,
+        heartbeatMs: options.claims?.heartbeatMs ?? 3_000,
+        inline: options.inline ?? true,
+        ...(options.onTask ? { onTask: options.onTask } : {}),
+      };
+      const poller: SqsPoller = startSqsPoller({
+        sqs: sqs.client,
+        queueUrls: { high: urls.high, normal: urls.normal, low: urls.low },
+        handler: makeWorkerHandler(deps),
+        batchSize: options.batchSize ?? 10,
+        timeoutSeconds,
+        concurrency: options.pollerConcurrency ?? 4,
+        functionName: `sayiir-worker-${pool}`,
+        onError: (e, phase) => log(`worker ${pool} ${phase}: ${String(e)}`),
+      });
+      stoppers.push(() => poller.stop());
+    }
+
+    const reaperDeps = { store, timers: store, claims, queue, registry, clock };
+    let reaping: Promise<unknown> = Promise.resolve();
+    const reap = () => {
+      const pass = reapOnce(reaperDeps);
+      reaping = pass.catch(() => undefined);
+      return pass;
+    };
+    const timer = setInterval(() => {
+      reap().then(
+        (s) => {
+          if (s.timersFired + s.redispatched > 0) log(`reaper: ${JSON.stringify(s)}`);
+        },
+        (e) => log(`reaper: ${String(e)}`),
+      );
+    }, options.reaperIntervalMs ?? 1_000);
+    stoppers.push(async () => {
+      clearInterval(timer);
+      await reaping;
+    });
+
+    return { url: gateway.url, apiKey, dataDir, pools, dynamo: db.client, sqs: sqs.client, store, claims, reap, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** Reads the development API key from the secrets file, creating one on first start. */
+async function ensureApiKey(path: string): Promise<string> {
+  let values: Record<string, unknown> = {};
+  try {
+    values = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  } catch {
+    // first start
+  }
+  const existing = values[DEFAULT_API_KEY_SECRET];
+  const keys = Array.isArray(existing) ? existing.filter((k): k is string => typeof k === 'string') : [];
+  if (keys[0]) return keys[0];
+  const key = `sk_local_${randomBytes(18).toString('base64url')}`;
+  values[DEFAULT_API_KEY_SECRET] = [key];
+  await writeFile(path, `${JSON.stringify(values, null, 2)}\n`, { mode: 0o600 });
+  return key;
+}
