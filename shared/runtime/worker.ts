@@ -129,9 +129,14 @@ async function runOne(
   const flow = deps.registry.get(d.workflow);
   const leaseMs = deps.leaseMs ?? 60_000;
 
+  // Two phases for a queued dispatch (reserve, then start once the snapshot
+  // says the task is still wanted); one for an inline successor, which this
+  // worker just dispatched to itself.
   let claim: Claim;
   try {
-    claim = await deps.claims.reserve(d.instanceId, d.key, deps.workerId, now(), deps.reserveTtlMs ?? 10_000);
+    claim = inline
+      ? await deps.claims.acquire(d.instanceId, d.key, deps.workerId, now(), leaseMs)
+      : await deps.claims.reserve(d.instanceId, d.key, deps.workerId, now(), deps.reserveTtlMs ?? 10_000);
   } catch (e) {
     if (e instanceof ClaimHeldError) return skip('claimed by another worker');
     throw e;
@@ -162,7 +167,7 @@ async function runOne(
       return await releaseAnd(release, () => skip('stale dispatch: task already done or at another attempt'));
     }
 
-    claim = await deps.claims.start(claim, now(), leaseMs);
+    if (claim.state === 'reserved') claim = await deps.claims.start(claim, now(), leaseMs);
     const controller = new AbortController();
     const heartbeat = startHeartbeat(
       deps,

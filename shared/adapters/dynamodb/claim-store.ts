@@ -87,7 +87,24 @@ export class DynamoClaimStore implements ClaimStore {
   }
 
   async reserve(instanceId: string, taskKey: string, workerId: string, now: number, ttlMs: number): Promise<Claim> {
-    const expiresAt = now + ttlMs;
+    return this.take(instanceId, taskKey, workerId, now, ttlMs, 'reserved');
+  }
+
+  async acquire(instanceId: string, taskKey: string, workerId: string, now: number, leaseMs: number): Promise<Claim> {
+    return this.take(instanceId, taskKey, workerId, now, leaseMs, 'executing');
+  }
+
+  /** One conditional UpdateItem: a new fence and a claim in `state`, if nobody holds a live one. */
+  private async take(
+    instanceId: string,
+    taskKey: string,
+    workerId: string,
+    now: number,
+    ms: number,
+    state: 'reserved' | 'executing',
+  ): Promise<Claim> {
+    const expiresAt = now + ms;
+    const timing = state === 'executing' ? 'startedAt = :now, lastHeartbeat = :now' : '';
     try {
       const out = await this.client.send(
         new UpdateItemCommand({
@@ -95,8 +112,8 @@ export class DynamoClaimStore implements ClaimStore {
           Key: { pk: str(claimPk(instanceId, taskKey)) },
           UpdateExpression:
             'SET instanceId = :instanceId, taskKey = :taskKey, workerId = :workerId, ' +
-            'fence = if_not_exists(fence, :zero) + :one, #state = :reserved, expiresAt = :expiresAt, ' +
-            'leasepk = :lease, #ttl = :ttl REMOVE startedAt, lastHeartbeat',
+            'fence = if_not_exists(fence, :zero) + :one, #state = :state, expiresAt = :expiresAt, ' +
+            `leasepk = :lease, #ttl = :ttl${timing ? `, ${timing}` : ' REMOVE startedAt, lastHeartbeat'}`,
           ConditionExpression: reservable,
           ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
           ExpressionAttributeValues: {
@@ -105,7 +122,7 @@ export class DynamoClaimStore implements ClaimStore {
             ':workerId': str(workerId),
             ':zero': num(0),
             ':one': num(1),
-            ':reserved': str('reserved'),
+            ':state': str(state),
             ':expiresAt': num(expiresAt),
             ':lease': str(LEASE),
             ':ttl': this.ttl(expiresAt),
