@@ -51,7 +51,11 @@ export interface LocalStackOptions {
   readonly claims?: { readonly reserveTtlMs?: number; readonly leaseMs?: number; readonly heartbeatMs?: number };
   /** Batches in flight per pool. @default 4 */
   readonly pollerConcurrency?: number;
-  /** Worker function timeout (s), also the queues' visibility basis. @default 60 */
+  /**
+   * Worker function timeout (s), as Lambda's: a task runs inline only if its
+   * own timeout fits in what is left. Also the queues' visibility timeout.
+   * @default 900
+   */
   readonly workerTimeoutSeconds?: number;
   /** Messages per worker invocation. @default 10 */
   readonly batchSize?: number;
@@ -104,7 +108,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stoppers.push(() => sqs.close());
     options.instrument?.({ dynamo: db.client, sqs: sqs.client });
 
-    const timeoutSeconds = options.workerTimeoutSeconds ?? 60;
+    const timeoutSeconds = options.workerTimeoutSeconds ?? 900;
     const poolUrls = new Map<string, Awaited<ReturnType<typeof sqs.createPoolQueues>>>();
     for (const pool of pools) {
       poolUrls.set(
