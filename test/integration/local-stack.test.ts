@@ -103,6 +103,7 @@ describe('the local stack over real wire protocols', () => {
 
   it('rejects bad requests with the right status and creates nothing', async () => {
     const before = (await call('GET', '/workflows/hello/instances?limit=100')).json.items.length;
+    // biome-ignore lint/suspicious/noExplicitAny: responses are read loosely
     const cases: [Promise<{ status: number; json: any }>, number, RegExp][] = [
       [call('POST', '/workflows/hello/instances', undefined, { raw: '{"input": {' }), 400, /malformed JSON/i],
       [call('POST', '/workflows/nope/instances', { input: {} }), 404, /nope/],

@@ -18,7 +18,7 @@ function twentySteps(): AnyFlow {
 }
 
 /** The bounds the README states. */
-export const BOUNDS = {
+const BOUNDS = {
   /** DynamoDB writes per step: output item, snapshot, claim acquire, claim release. */
   writesPerStep: 4,
   /** Writes per run on top: input and snapshot at the start, the first task's two-phase reserve. */
