@@ -65,6 +65,8 @@ export interface LocalStackOptions {
   readonly instrument?: (clients: { readonly dynamo: DynamoDBClient; readonly sqs: SQSClient }) => void;
   /** Each task's outcome. */
   readonly onTask?: (report: TaskReport) => void;
+  /** Fault injection in the workers (see `WorkerDeps.faults`). */
+  readonly workerFaults?: WorkerDeps['faults'];
   /** Log lines. @default nothing */
   readonly log?: (line: string) => void;
 }
@@ -152,6 +154,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         heartbeatMs: options.claims?.heartbeatMs ?? 3_000,
         inline: options.inline ?? true,
         ...(options.onTask ? { onTask: options.onTask } : {}),
+        ...(options.workerFaults ? { faults: options.workerFaults } : {}),
       };
       const poller: SqsPoller = startSqsPoller({
         sqs: sqs.client,

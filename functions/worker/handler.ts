@@ -3,7 +3,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { DispatchParseError } from '../../shared/adapters/sqs/errors.ts';
 import { parseDispatch } from '../../shared/adapters/sqs/message.ts';
 import { ensureError } from '../../shared/engine/errors.ts';
-import { processDispatch, type WorkerDeps } from '../../shared/runtime/worker.ts';
+import { processDispatch, type WorkerDeps, WorkerKilledError } from '../../shared/runtime/worker.ts';
 import { defaultWorkerDeps } from '../deps.ts';
 import { lazyHandler } from '../middy.ts';
 
@@ -28,6 +28,8 @@ async function handleRecord(deps: WorkerDeps, record: SQSRecord, remaining: () =
     await processDispatch(deps, dispatch, remaining);
     return undefined;
   } catch (e) {
+    // A killed worker takes its whole invocation down, as a crashed Lambda does.
+    if (e instanceof WorkerKilledError) throw e;
     if (e instanceof DispatchParseError) {
       console.error(
         JSON.stringify({

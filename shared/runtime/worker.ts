@@ -54,6 +54,33 @@ export interface WorkerDeps {
   readonly inline?: boolean;
   /** Called with what happened to each task, for logs and tests. */
   readonly onTask?: (report: TaskReport) => void;
+  /**
+   * Fault injection: called at each phase of each task. Throwing
+   * {@link WorkerKilledError} from it kills the worker there: it makes no
+   * further write, releases nothing, and its whole batch fails, as when a
+   * Lambda invocation dies.
+   */
+  readonly faults?: (phase: WorkerPhase, dispatch: Dispatch) => void;
+}
+
+/**
+ * Where a worker can die:
+ * - `reserved`: claim taken, nothing run;
+ * - `executed`: the task ran, its output is not stored;
+ * - `checkpointed`: output and snapshot stored, successors not dispatched;
+ * - `dispatched`: successors sent, claim not released.
+ */
+export type WorkerPhase = 'reserved' | 'executed' | 'checkpointed' | 'dispatched';
+
+/** The worker process died (fault injection); nothing after it ran. */
+export class WorkerKilledError extends Error {
+  override readonly name = 'WorkerKilledError';
+  constructor(
+    readonly phase: WorkerPhase,
+    readonly taskKey: string,
+  ) {
+    super(`worker killed at '${phase}' of task '${taskKey}'`);
+  }
 }
 
 export type TaskOutcomeKind =
@@ -104,6 +131,7 @@ export async function processDispatch(
     try {
       step = await runOne(deps, d, step.snapshot, true, remainingMs, report);
     } catch (e) {
+      if (e instanceof WorkerKilledError) throw e;
       // The task stays dispatched in the snapshot: the reaper recovers it.
       report({ dispatch: d, outcome: 'skipped', reason: `inline run failed: ${ensureError(e).message}`, inline: true });
       break;
@@ -141,6 +169,7 @@ async function runOne(
     if (e instanceof ClaimHeldError) return skip('claimed by another worker');
     throw e;
   }
+  deps.faults?.('reserved', d);
   let released = false;
   const release = async () => {
     if (released) return;
@@ -191,7 +220,13 @@ async function runOne(
         signal: controller.signal,
       });
       heartbeat.stop();
+      deps.faults?.('executed', d);
       outcomeOk = outcome.ok;
+      // A worker that went quiet for longer than a heartbeat (a stall, a
+      // partition) may have lost its lease: check the fence before committing.
+      if (deps.clock.now() - (claim.lastHeartbeat ?? claim.startedAt ?? 0) > heartbeatMs(deps, leaseMs)) {
+        claim = await deps.claims.heartbeat(claim, deps.clock.now(), leaseMs);
+      }
       const r = outcome.ok
         ? await completeTask(deps.store, flow, d, outcome.value, now, undefined, snapshot)
         : await applyEvent(
@@ -208,6 +243,7 @@ async function runOne(
       heartbeat.stop();
     }
 
+    deps.faults?.('checkpointed', d);
     // Pick a same-pool successor to run inline; everything else goes to the queue.
     const dispatches = dispatchesOf(effects);
     const next =
@@ -216,10 +252,13 @@ async function runOne(
         : dispatches.find((x) => x.pool === deps.pool && fitsInline(flow, x, remainingMs()));
     const queued = dispatches.filter((x) => x !== next);
     if (queued.length > 0) await deps.queue.send(queued);
+    deps.faults?.('dispatched', d);
     await release();
     report({ dispatch: d, outcome: outcomeOk ? 'completed' : 'failed', inline });
     return { ...(next ? { next } : {}), snapshot: after };
   } catch (e) {
+    // A dead worker writes nothing more: its claim expires and the reaper takes over.
+    if (e instanceof WorkerKilledError) throw e;
     // Leave the claim to expire unless it is certainly ours to release.
     if (e instanceof ClaimLostError) return skip('lease lost while running');
     await release().catch(() => undefined);
@@ -240,6 +279,10 @@ function fitsInline(flow: Parameters<typeof compileFlow>[0], d: Dispatch, remain
   return remaining > timeoutMs + INLINE_MARGIN_MS;
 }
 
+function heartbeatMs(deps: WorkerDeps, leaseMs: number): number {
+  return deps.heartbeatMs ?? Math.floor(leaseMs / 3);
+}
+
 function startHeartbeat(
   deps: WorkerDeps,
   current: () => Claim,
@@ -247,7 +290,7 @@ function startHeartbeat(
   leaseMs: number,
   controller: AbortController,
 ): { stop(): void } {
-  const every = deps.heartbeatMs ?? Math.floor(leaseMs / 3);
+  const every = heartbeatMs(deps, leaseMs);
   const stopper = new AbortController();
   const loop = async () => {
     while (!stopper.signal.aborted) {
