@@ -1,6 +1,6 @@
 import type { AnyFlow } from '../engine/definition.ts';
 import { type BodyJson, describeFlow, type FlowJson } from '../engine/describe.ts';
-import type { RunError, RunStatus, Snapshot } from '../engine/snapshot.ts';
+import type { RunError, RunStatus, Snapshot, TaskActivity } from '../engine/snapshot.ts';
 import type { InstanceSummary } from '../ports/instance-store.ts';
 
 /**
@@ -26,7 +26,7 @@ export interface WorkflowView {
 export interface TaskView {
   readonly key: string;
   readonly attempt: number;
-  readonly state: 'ready' | 'dispatched' | 'backoff';
+  readonly state: TaskActivity['state'];
   /** End of a retry backoff. */
   readonly dueAt?: string;
 }

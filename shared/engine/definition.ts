@@ -1,3 +1,4 @@
+import type { Duration } from './duration.ts';
 import type { Schema, TaskDef } from './task.ts';
 
 /**
@@ -60,6 +61,8 @@ export interface FlowOptions<I> {
   readonly input?: Schema<I>;
   /** Free text shown in listings. */
   readonly description?: string;
+  /** A run still unfinished this long after its start fails with `DeadlineExceededError`. @default none */
+  readonly deadline?: Duration;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { type CompiledFlow, type CompiledNode, compileFlow, fillKey, taskOf } from './compile.ts';
 import type { AnyFlow } from './definition.ts';
 import { DEFAULT_POOL } from './describe.ts';
+import { toMillis } from './duration.ts';
 import { TerminalError } from './errors.ts';
 import { outputId, type Ref } from './refs.ts';
 import { backoffDelay, hashUnit, resolveRetry } from './retry.ts';
@@ -58,6 +59,7 @@ export function initSnapshot(
     forks: {},
     maps: {},
     signals: {},
+    ...(flow.options.deadline === undefined ? {} : { deadlineAt: now + toMillis(flow.options.deadline) }),
   };
 }
 
@@ -76,7 +78,8 @@ interface Draft {
 
 /** Applies one event. Pure: same inputs, same result. */
 export function reduce(flow: AnyFlow, snapshot: Snapshot, event: RunEvent, now: number): Reduction {
-  if (FINAL_STATUSES.has(snapshot.status)) return { snapshot, effects: [], changed: false };
+  const reopens = snapshot.status === 'FAILED' && (event.type === 'retry' || event.type === 'skip');
+  if (FINAL_STATUSES.has(snapshot.status) && !reopens) return { snapshot, effects: [], changed: false };
   const r = new Reducer(compileFlow(flow), snapshot, now);
   const changed = r.apply(event);
   if (!changed) return { snapshot, effects: [], changed: false };
@@ -117,9 +120,11 @@ class Reducer {
       signals: this.d.signals,
     };
     delete next.dueAt;
+    delete next.error;
     if (this.d.output) next.output = this.d.output;
     if (this.d.error) next.error = this.d.error;
-    const due = nextDue(this.d, this.base.redispatchAfterMs);
+    const live = this.d.status === 'RUNNING' || this.d.status === 'PAUSED';
+    const due = live ? nextDue(this.d, this.base.redispatchAfterMs, this.base.deadlineAt) : undefined;
     if (due !== undefined) next.dueAt = due;
     return next;
   }
@@ -134,8 +139,14 @@ class Reducer {
     switch (e.type) {
       case 'start':
         if (this.base.version !== 0) return false;
+        if (this.base.deadlineAt !== undefined)
+          this.effects.push({ type: 'timer', key: DEADLINE_KEY, dueAt: this.base.deadlineAt });
         this.enter(this.cf.first, [], { v: this.base.inputId });
         return true;
+      case 'retry':
+        return this.retry(e.key);
+      case 'skip':
+        return this.skip(e.key, e.control ?? {});
       case 'task-completed':
         return this.completed(e.key, e.control ?? {});
       case 'task-failed':
@@ -406,31 +417,81 @@ class Reducer {
 
   private failed(key: string, attempt: number, error: { name: string; message: string; retryable: boolean }): boolean {
     const t = this.d.tasks[key];
-    if (!t || t.attempt !== attempt || t.state === 'backoff') return false;
+    if (!t || t.attempt !== attempt || t.state === 'backoff' || t.state === 'failed') return false;
     const policy = resolveRetry(taskOf(this.node(t.qid)).options.retry);
-    if (error.retryable && attempt < policy.maxAttempts) {
+    const used = attempt - (t.budgetFrom ?? 1) + 1;
+    if (error.retryable && used < policy.maxAttempts) {
       const delay = backoffDelay(policy, attempt, hashUnit(`${this.base.instanceId}|${key}|${attempt}`));
       const dueAt = this.now + delay;
       this.d.tasks[key] = { ...t, attempt: attempt + 1, state: 'backoff', dueAt };
       this.effects.push({ type: 'timer', key, dueAt });
       return true;
     }
+    this.d.tasks[key] = withoutDispatch({ ...t, state: 'failed' });
     this.failRun({ name: error.name, message: error.message, taskKey: key, attempts: attempt });
     return true;
   }
 
+  /**
+   * Fails the run. The frontier is kept as it was (tasks in flight, waits,
+   * fork and map progress), so that a manual retry or skip of the failed
+   * task can reopen the run where it stopped.
+   */
   private failRun(error: RunError): void {
     const running = Object.entries(this.d.tasks)
       .filter(([, t]) => t.state === 'dispatched')
       .map(([k]) => k);
-    this.clearFrontier();
     this.d.status = 'FAILED';
     this.d.error = error;
     if (running.length > 0) this.effects.push({ type: 'abort', keys: running });
     this.effects.push({ type: 'fail', error });
   }
 
+  /** Reopens a failed run: re-dispatches what was in flight when it failed. */
+  private reopen(): void {
+    this.d.status = 'RUNNING';
+    delete this.d.error;
+    for (const [k, t] of Object.entries(this.d.tasks)) {
+      if (t.state === 'dispatched') this.dispatch(k, t);
+    }
+  }
+
+  private retry(key: string): boolean {
+    const t = this.d.tasks[key];
+    if (this.d.status !== 'FAILED' || t?.state !== 'failed') return false;
+    this.reopen();
+    const fresh: TaskActivity = withoutDispatch({
+      ...t,
+      state: 'ready',
+      attempt: t.attempt + 1,
+      budgetFrom: t.attempt + 1,
+    });
+    this.d.tasks[key] = fresh;
+    this.dispatch(key, fresh);
+    return true;
+  }
+
+  private skip(key: string, control: Control): boolean {
+    const t = this.d.tasks[key];
+    if (!t) return false;
+    if (this.d.status === 'FAILED') {
+      if (t.state !== 'failed') return false;
+      // The skipped task must not be dispatched again by the reopening.
+      this.d.tasks[key] = { ...t, state: 'ready' };
+      this.reopen();
+    }
+    return this.completed(key, control);
+  }
+
   private timer(key: string): boolean {
+    if (key === DEADLINE_KEY) {
+      if (this.base.deadlineAt === undefined || this.base.deadlineAt > this.now) return false;
+      this.failRun({
+        name: 'DeadlineExceededError',
+        message: `the run passed its deadline (${new Date(this.base.deadlineAt).toISOString()})`,
+      });
+      return true;
+    }
     const t = this.d.tasks[key];
     if (t?.state === 'backoff') {
       if ((t.dueAt ?? 0) > this.now) return false;
@@ -477,11 +538,15 @@ class Reducer {
   }
 }
 
-function nextDue(d: Draft, redispatchAfterMs: number): number | undefined {
+/** Timer key of the run's deadline. */
+export const DEADLINE_KEY = '$deadline';
+
+function nextDue(d: Draft, redispatchAfterMs: number, deadlineAt: number | undefined): number | undefined {
   let due: number | undefined;
   const consider = (t: number | undefined) => {
     if (t !== undefined) due = due === undefined ? t : Math.min(due, t);
   };
+  consider(deadlineAt);
   for (const t of Object.values(d.tasks)) {
     if (t.state === 'backoff') consider(t.dueAt);
     if (t.state === 'dispatched' && t.dispatchedAt !== undefined) consider(t.dispatchedAt + redispatchAfterMs);
@@ -508,6 +573,7 @@ export function dueWork(snapshot: Snapshot, now: number): { readonly timers: str
     if (t.state === 'dispatched' && (t.dispatchedAt ?? 0) + snapshot.redispatchAfterMs <= now) stale.push(key);
   }
   for (const [key, w] of Object.entries(snapshot.waits)) if (w.dueAt !== undefined && w.dueAt <= now) timers.push(key);
+  if (snapshot.deadlineAt !== undefined && snapshot.deadlineAt <= now) timers.push(DEADLINE_KEY);
   return { timers, stale };
 }
 

@@ -15,8 +15,14 @@ export interface TaskActivity {
   readonly iter?: number;
   readonly input: Ref;
   readonly attempt: number;
-  /** `ready`: held (the run is paused); `dispatched`: handed to a queue; `backoff`: due at `dueAt`. */
-  readonly state: 'ready' | 'dispatched' | 'backoff';
+  /**
+   * `ready`: held (the run is paused); `dispatched`: handed to a queue;
+   * `backoff`: due at `dueAt`; `failed`: out of attempts, the run failed on it
+   * (a manual retry or skip reopens the run).
+   */
+  readonly state: 'ready' | 'dispatched' | 'backoff' | 'failed';
+  /** First attempt of the current retry budget (a manual retry starts a fresh one). @default 1 */
+  readonly budgetFrom?: number;
   /** Retry backoff end (state `backoff`). */
   readonly dueAt?: number;
   /** When it was last dispatched (state `dispatched`): the reaper re-dispatches it if it is still here much later. */
@@ -82,6 +88,8 @@ export interface Snapshot {
   readonly signals: Readonly<Record<string, readonly string[]>>;
   readonly output?: Ref;
   readonly error?: RunError;
+  /** The run fails with `DeadlineExceededError` if still unfinished at this time (from the flow's `deadline`). */
+  readonly deadlineAt?: number;
   /**
    * Earliest due time of any timer in the frontier, or of a dispatched task's
    * check (`dispatchedAt + redispatchAfterMs`); what the reaper indexes.
@@ -142,6 +150,18 @@ export type RunEvent =
   | { readonly type: 'task-held'; readonly key: string; readonly attempt: number }
   | { readonly type: 'signal'; readonly name: string; readonly valueId: string }
   | { readonly type: 'cancel'; readonly reason?: string }
+  /**
+   * Manual retry of a task the run failed on: the run is RUNNING again, the
+   * task gets a fresh attempt budget, and every task that was in flight when
+   * it failed is dispatched again.
+   */
+  | { readonly type: 'retry'; readonly key: string }
+  /**
+   * Skip a task with an output the operator supplied (already stored as the
+   * task's output value): it counts as completed; a run that had failed on
+   * it is RUNNING again.
+   */
+  | { readonly type: 'skip'; readonly key: string; readonly control?: Control }
   | { readonly type: 'pause' }
   | { readonly type: 'resume' };
 

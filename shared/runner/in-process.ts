@@ -17,6 +17,8 @@ import {
   completeTask,
   deliverSignal,
   pendingEffects,
+  retryTask,
+  skipTask,
   startInstance,
 } from '../runtime/instances.ts';
 
@@ -83,6 +85,10 @@ export interface WorkflowHandle<O> {
   cancel(reason?: string): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
+  /** Retries a task the run failed on, with a fresh attempt budget (the run continues). */
+  retryTask(taskKey: string): Promise<void>;
+  /** Completes a pending or failed task with the given output instead of running it. */
+  skipTask(taskKey: string, output: unknown): Promise<void>;
 }
 
 class Runner<O> implements WorkflowHandle<O> {
@@ -299,7 +305,8 @@ class Runner<O> implements WorkflowHandle<O> {
   }
 
   private event(run: () => Promise<{ effects: readonly Effect[] }>): Promise<void> {
-    if (this.settledWaiting) {
+    // A settled run may move again: a signal to a waiting run, a retry or skip of a failed one.
+    if (this.settled) {
       this.settled = false;
       this.settledWaiting = false;
       this.openResult();
@@ -342,6 +349,14 @@ class Runner<O> implements WorkflowHandle<O> {
     return this.event(() =>
       applyEvent(this.writes, this.flow, this.instanceId, { type: 'resume' }, () => this.clock.now()),
     );
+  }
+
+  retryTask(taskKey: string): Promise<void> {
+    return this.event(() => retryTask(this.writes, this.flow, this.instanceId, taskKey, () => this.clock.now()));
+  }
+
+  skipTask(taskKey: string, output: unknown): Promise<void> {
+    return this.event(() => skipTask(this.writes, this.flow, this.instanceId, taskKey, output, () => this.clock.now()));
   }
 }
 

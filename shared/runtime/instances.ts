@@ -1,7 +1,7 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { DefinitionMismatchError, serializeError } from '../engine/errors.ts';
-import { controlOf, initSnapshot, reduce } from '../engine/reducer.ts';
+import { controlOf, DEADLINE_KEY, initSnapshot, reduce } from '../engine/reducer.ts';
 import { inputId, outputId, signalId } from '../engine/refs.ts';
 import type { Dispatch, Effect, Reduction, RunEvent, Snapshot } from '../engine/snapshot.ts';
 import { InstanceNotFoundError, VersionConflictError } from '../ports/errors.ts';
@@ -206,9 +206,84 @@ export function pendingEffects(flow: AnyFlow, snapshot: Snapshot): Effect[] {
   for (const [key, w] of Object.entries(snapshot.waits)) {
     if (w.dueAt !== undefined) effects.push({ type: 'timer', key, dueAt: w.dueAt });
   }
+  if (snapshot.deadlineAt !== undefined) effects.push({ type: 'timer', key: DEADLINE_KEY, dueAt: snapshot.deadlineAt });
   return effects;
 }
 
 function randomNonce(): string {
   return globalThis.crypto.randomUUID();
+}
+
+/** The task's output is already committed: there is nothing left to skip. */
+export class TaskAlreadyCompletedError extends Error {
+  override readonly name = 'TaskAlreadyCompletedError';
+  constructor(
+    readonly instanceId: string,
+    readonly taskKey: string,
+  ) {
+    super(`task '${taskKey}' of '${instanceId}' already has a committed output`);
+  }
+}
+
+/** The task is not in a state the operation applies to. */
+export class TaskStateError extends Error {
+  override readonly name = 'TaskStateError';
+  constructor(
+    readonly instanceId: string,
+    readonly taskKey: string,
+    message: string,
+  ) {
+    super(`task '${taskKey}' of '${instanceId}': ${message}`);
+  }
+}
+
+/**
+ * Skips a task with an operator-supplied output: stores it as the task's
+ * output (on condition that none is committed) and applies `skip`.
+ *
+ * @throws {TaskStateError} the task is not in the frontier (or the run is over).
+ * @throws {TaskAlreadyCompletedError} an output was committed first.
+ */
+export async function skipTask(
+  store: InstanceStore,
+  flow: AnyFlow,
+  instanceId: string,
+  taskKey: string,
+  output: unknown,
+  now: () => number,
+): Promise<Reduction> {
+  const snapshot = await store.get(instanceId);
+  if (!snapshot) throw new InstanceNotFoundError(instanceId);
+  assertSameDefinition(flow, snapshot);
+  const t = snapshot.tasks[taskKey];
+  if (!t || snapshot.status === 'COMPLETED' || snapshot.status === 'CANCELLED') {
+    throw new TaskStateError(instanceId, taskKey, 'is not pending in this run');
+  }
+  if (snapshot.status === 'FAILED' && t.state !== 'failed') {
+    throw new TaskStateError(instanceId, taskKey, 'the run failed on another task; retry or skip that one');
+  }
+  const control = controlOf(flow, t.qid, output);
+  if ((await store.putValue(instanceId, outputId(taskKey), output)) === 'exists') {
+    throw new TaskAlreadyCompletedError(instanceId, taskKey);
+  }
+  const r = await applyEvent(store, flow, instanceId, { type: 'skip', key: taskKey, control }, now, snapshot);
+  if (!r.changed) throw new TaskStateError(instanceId, taskKey, 'could not be skipped');
+  return r;
+}
+
+/**
+ * Retries a task the run failed on, with a fresh attempt budget.
+ *
+ * @throws {TaskStateError} the run did not fail on this task.
+ */
+export async function retryTask(
+  store: InstanceStore,
+  flow: AnyFlow,
+  instanceId: string,
+  taskKey: string,
+  now: () => number,
+): Promise<Reduction> {
+  const r = await applyEvent(store, flow, instanceId, { type: 'retry', key: taskKey }, now);
+  if (!r.changed) throw new TaskStateError(instanceId, taskKey, 'the run did not fail on this task');
+  return r;
 }
