@@ -131,12 +131,22 @@ export interface Control {
 
 export type RunEvent =
   | { readonly type: 'start' }
-  | { readonly type: 'task-completed'; readonly key: string; readonly attempt: number; readonly control?: Control }
+  | {
+      readonly type: 'task-completed';
+      readonly key: string;
+      readonly attempt: number;
+      readonly control?: Control;
+      /** For the history: who ran it and when the attempt started. */
+      readonly worker?: string;
+      readonly startedAt?: number;
+    }
   | {
       readonly type: 'task-failed';
       readonly key: string;
       readonly attempt: number;
       readonly error: { readonly name: string; readonly message: string; readonly retryable: boolean };
+      readonly worker?: string;
+      readonly startedAt?: number;
     }
   | { readonly type: 'timer-fired'; readonly key: string }
   /**

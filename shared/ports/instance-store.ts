@@ -1,3 +1,4 @@
+import type { HistoryEntry } from '../engine/history.ts';
 import type { RunStatus, Snapshot } from '../engine/snapshot.ts';
 
 /** One line of an instance listing. */
@@ -70,4 +71,17 @@ export interface InstanceStore {
 
   /** Instances of a workflow, newest first, optionally of one status. Eventually consistent. */
   list(query: ListQuery): Promise<ListPage>;
+
+  /**
+   * Appends history entries. Each entry is its own record, keyed by its time,
+   * version and position, so writing the same entries again changes nothing.
+   * Entries expire after the store's history retention.
+   */
+  appendHistory(instanceId: string, entries: readonly HistoryEntry[]): Promise<void>;
+
+  /** History entries, oldest first, up to `limit` from `cursor`. Consistent. */
+  readHistory(
+    instanceId: string,
+    options?: { readonly limit?: number; readonly cursor?: string },
+  ): Promise<{ readonly entries: readonly HistoryEntry[]; readonly cursor?: string }>;
 }

@@ -445,5 +445,10 @@ function fencedStore(store: InstanceStore, dead: () => Error | undefined): Insta
     },
     getValues: (id, ids) => store.getValues(id, ids),
     list: (q) => store.list(q),
+    appendHistory: async (id, entries) => {
+      check();
+      return store.appendHistory(id, entries);
+    },
+    readHistory: (id, options) => store.readHistory(id, options),
   };
 }

@@ -1,6 +1,7 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { DefinitionMismatchError, serializeError } from '../engine/errors.ts';
+import { historyOf } from '../engine/history.ts';
 import { controlOf, DEADLINE_KEY, initSnapshot, reduce } from '../engine/reducer.ts';
 import { inputId, outputId, signalId } from '../engine/refs.ts';
 import type { Dispatch, Effect, Reduction, RunEvent, Snapshot } from '../engine/snapshot.ts';
@@ -43,6 +44,7 @@ export async function startInstance(
   const init = initSnapshot(flow, instanceId, inputId(options.nonce ?? randomNonce()), now, options.redispatchAfterMs);
   const r = reduce(flow, init, { type: 'start' }, now);
   await store.create(r.snapshot, input);
+  await store.appendHistory(instanceId, historyOf({ type: 'start' }, r.snapshot, r.effects, now));
   return { snapshot: r.snapshot, effects: r.effects };
 }
 
@@ -94,22 +96,34 @@ export async function applyEvents(
     const t = now();
     let current = snapshot;
     const effects: Effect[] = [];
+    const applied: { event: RunEvent; effects: readonly Effect[] }[] = [];
     for (const event of events) {
       const r = reduce(flow, current, event, t);
       if (r.changed) {
         // Each reduce bumps the version: keep one bump per update.
         current = { ...r.snapshot, version: snapshot.version + 1 };
         effects.push(...r.effects);
+        applied.push({ event, effects: r.effects });
       }
     }
     if (current === snapshot) return { snapshot, effects: [], changed: false };
     try {
       await store.update(current);
+      // History follows the checkpoint it describes; a crash right here can
+      // drop these entries, never the progress (the snapshot is the truth).
+      const entries = applied.flatMap((a) => historyOf(a.event, current, a.effects, t));
+      if (entries.length > 0) await store.appendHistory(instanceId, entries);
       return { snapshot: current, effects, changed: true };
     } catch (e) {
       if (!(e instanceof VersionConflictError) || i >= MAX_CONFLICT_RETRIES) throw e;
     }
   }
+}
+
+/** Who ran a task attempt and when it started, for the history. */
+export interface TaskMeta {
+  readonly worker?: string;
+  readonly startedAt?: number;
 }
 
 /**
@@ -125,6 +139,7 @@ export async function completeTask(
   now: () => number,
   onCommitted?: () => void | Promise<void>,
   known?: Snapshot,
+  meta: TaskMeta = {},
 ): Promise<Reduction & { readonly committed: 'created' | 'exists' }> {
   const id = outputId(dispatch.key);
   const committed = await store.putValue(dispatch.instanceId, id, value);
@@ -138,7 +153,7 @@ export async function completeTask(
       store,
       flow,
       dispatch.instanceId,
-      { type: 'task-failed', key: dispatch.key, attempt: dispatch.attempt, error: serializeError(e) },
+      { type: 'task-failed', key: dispatch.key, attempt: dispatch.attempt, error: serializeError(e), ...meta },
       now,
       known,
     );
@@ -148,7 +163,7 @@ export async function completeTask(
     store,
     flow,
     dispatch.instanceId,
-    { type: 'task-completed', key: dispatch.key, attempt: dispatch.attempt, control },
+    { type: 'task-completed', key: dispatch.key, attempt: dispatch.attempt, control, ...meta },
     now,
     known,
   );

@@ -227,13 +227,14 @@ async function runOne(
       if (deps.clock.now() - (claim.lastHeartbeat ?? claim.startedAt ?? 0) > heartbeatMs(deps, leaseMs)) {
         claim = await deps.claims.heartbeat(claim, deps.clock.now(), leaseMs);
       }
+      const meta = { worker: deps.workerId, startedAt: claim.startedAt ?? now() };
       const r = outcome.ok
-        ? await completeTask(deps.store, flow, d, outcome.value, now, undefined, snapshot)
+        ? await completeTask(deps.store, flow, d, outcome.value, now, undefined, snapshot, meta)
         : await applyEvent(
             deps.store,
             flow,
             d.instanceId,
-            { type: 'task-failed', key: d.key, attempt: d.attempt, error: outcome.error },
+            { type: 'task-failed', key: d.key, attempt: d.attempt, error: outcome.error, ...meta },
             now,
             snapshot,
           );

@@ -265,6 +265,27 @@ describe('DynamoInstanceStore on dynalite', () => {
     ]);
     expect(await store.due(500, 10)).toEqual([{ instanceId: 'late', dueAt: 300 }]);
   });
+  it('appends history entries and reads them back in order, paginated, idempotently', async () => {
+    const entries = Array.from({ length: 30 }, (_, i) => ({
+      at: 1_000 + Math.floor(i / 3),
+      version: 1 + Math.floor(i / 3),
+      type: 'task-completed' as const,
+      key: `t${i}`,
+      attempt: 1,
+    }));
+    // One append per checkpoint (version), as the engine writes them.
+    for (let v = 0; v < 10; v++) await store.appendHistory('h-1', entries.slice(v * 3, v * 3 + 3));
+    await store.appendHistory('h-1', entries.slice(27)); // a repeated write changes nothing
+    const first = await store.readHistory('h-1', { limit: 12 });
+    expect(first.entries).toHaveLength(12);
+    expect(first.cursor).toBeDefined();
+    const rest = await store.readHistory('h-1', { cursor: first.cursor as string });
+    const all = [...first.entries, ...rest.entries];
+    expect(all).toHaveLength(30);
+    expect(new Set(all.map((e) => e.key)).size).toBe(30);
+    expect(all.map((e) => e.at)).toEqual([...all.map((e) => e.at)].sort((a, b) => a - b));
+    expect((await store.readHistory('h-other')).entries).toEqual([]);
+  });
 });
 
 describe('dynalite persistence', () => {

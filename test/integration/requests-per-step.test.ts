@@ -19,10 +19,10 @@ function twentySteps(): AnyFlow {
 
 /** The bounds the README states. */
 const BOUNDS = {
-  /** DynamoDB writes per step: output item, snapshot, claim acquire, claim release. */
-  writesPerStep: 4,
-  /** Writes per run on top: input and snapshot at the start, the first task's two-phase reserve. */
-  writesPerRun: 3,
+  /** DynamoDB writes per step: output item, snapshot, history entry, claim acquire, claim release. */
+  writesPerStep: 5,
+  /** Writes per run on top: input, snapshot and history at the start, the first task's two-phase reserve. */
+  writesPerRun: 4,
   /** SQS sends per run: the first dispatch; same-pool successors run inline. */
   sendsPerRun: 1,
 } as const;

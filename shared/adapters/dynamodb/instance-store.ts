@@ -1,18 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchGetItemCommand,
+  BatchWriteItemCommand,
   DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
+import { type HistoryEntry, historySortKey } from '../../engine/history.ts';
 import { ValueMissingError } from '../../engine/refs.ts';
 import type { Snapshot } from '../../engine/snapshot.ts';
 import { InstanceExistsError, VersionConflictError } from '../../ports/errors.ts';
 import type { InstanceStore, InstanceSummary, ListPage, ListQuery } from '../../ports/instance-store.ts';
 import type { DueInstance, TimerIndex } from '../../ports/timers.ts';
-import { INDEX } from '../../resources/tables.ts';
+import { INDEX, TTL_ATTRIBUTE } from '../../resources/tables.ts';
 import {
   assertFits,
   decodeCursor,
@@ -39,6 +41,12 @@ export interface DynamoInstanceStoreOptions {
    * @default 8
    */
   readonly maxBatchRetries?: number;
+  /**
+   * How long history entries are kept: each gets the table's TTL attribute
+   * at its time plus this. Nothing relies on the deletion.
+   * @default 30 days
+   */
+  readonly historyRetentionMs?: number;
 }
 
 // Conditions, by name.
@@ -105,11 +113,13 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
   private readonly client: DynamoDBClient;
   private readonly table: string;
   private readonly maxBatchRetries: number;
+  private readonly historyRetentionMs: number;
 
   constructor(options: DynamoInstanceStoreOptions) {
     this.client = options.client;
     this.table = options.tableName;
     this.maxBatchRetries = options.maxBatchRetries ?? 8;
+    this.historyRetentionMs = options.historyRetentionMs ?? 30 * 86_400_000;
   }
 
   async create(snapshot: Snapshot, input: unknown): Promise<void> {
@@ -257,5 +267,60 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       if (!start) break;
     }
     return due;
+  }
+
+  async appendHistory(instanceId: string, entries: readonly HistoryEntry[]): Promise<void> {
+    const items = entries.map((e, i) => {
+      const item: Item = {
+        pk: str(instancePk(instanceId)),
+        sk: str(`H#${historySortKey(e, i)}`),
+        entry: str(toJson(e)),
+        [TTL_ATTRIBUTE]: num(Math.ceil((e.at + this.historyRetentionMs) / 1000)),
+      };
+      assertFits(item, `history entry of '${instanceId}'`);
+      return item;
+    });
+    if (items.length === 1) {
+      await this.client.send(new PutItemCommand({ TableName: this.table, Item: items[0] as Item }));
+      return;
+    }
+    for (let i = 0; i < items.length; i += 25) {
+      let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        const out = await this.client.send(new BatchWriteItemCommand({ RequestItems: { [this.table]: requests } }));
+        requests = (out.UnprocessedItems?.[this.table] ?? []).flatMap((r) =>
+          r.PutRequest?.Item ? [{ PutRequest: { Item: r.PutRequest.Item } }] : [],
+        );
+        if (requests.length > 0) {
+          if (attempt >= this.maxBatchRetries) throw new Error(`history of '${instanceId}': unprocessed writes remain`);
+          await sleep(25 * 2 ** attempt);
+        }
+      }
+    }
+  }
+
+  async readHistory(
+    instanceId: string,
+    options: { readonly limit?: number; readonly cursor?: string } = {},
+  ): Promise<{ entries: HistoryEntry[]; cursor?: string }> {
+    const limit = options.limit ?? 1000;
+    const entries: HistoryEntry[] = [];
+    let start: Item | undefined = options.cursor ? decodeCursor(options.cursor) : undefined;
+    while (entries.length < limit) {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :h)',
+          ExpressionAttributeValues: { ':pk': str(instancePk(instanceId)), ':h': str('H#') },
+          ConsistentRead: true,
+          Limit: limit - entries.length,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of out.Items ?? []) entries.push(fromJson(readStr(item, 'entry')) as HistoryEntry);
+      start = out.LastEvaluatedKey;
+      if (!start) break;
+    }
+    return { entries, ...(start ? { cursor: encodeCursor(start) } : {}) };
   }
 }

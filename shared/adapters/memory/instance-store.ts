@@ -1,3 +1,4 @@
+import { type HistoryEntry, historySortKey } from '../../engine/history.ts';
 import { ValueMissingError } from '../../engine/refs.ts';
 import type { Snapshot } from '../../engine/snapshot.ts';
 import { InstanceExistsError, VersionConflictError } from '../../ports/errors.ts';
@@ -80,6 +81,27 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
       .map((s) => ({ instanceId: s.instanceId, dueAt: s.dueAt as number }))
       .sort((a, b) => a.dueAt - b.dueAt)
       .slice(0, limit);
+  }
+
+  private readonly history = new Map<string, Map<string, HistoryEntry>>();
+
+  async appendHistory(instanceId: string, entries: readonly HistoryEntry[]): Promise<void> {
+    let list = this.history.get(instanceId);
+    if (!list) this.history.set(instanceId, (list = new Map()));
+    entries.forEach((e, i) => list.set(historySortKey(e, i), structuredClone(e)));
+  }
+
+  async readHistory(
+    instanceId: string,
+    options: { readonly limit?: number; readonly cursor?: string } = {},
+  ): Promise<{ entries: HistoryEntry[]; cursor?: string }> {
+    const all = [...(this.history.get(instanceId) ?? new Map<string, HistoryEntry>()).entries()].sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    const start = options.cursor ? Number(options.cursor) : 0;
+    const limit = options.limit ?? 1000;
+    const page = all.slice(start, start + limit).map(([, e]) => structuredClone(e));
+    return { entries: page, ...(start + limit < all.length ? { cursor: String(start + limit) } : {}) };
   }
 
   /** Instance ids, for tests. */

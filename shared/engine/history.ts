@@ -1,0 +1,116 @@
+import type { Effect, RunEvent, Snapshot } from './snapshot.ts';
+
+/**
+ * One event of an instance's execution history. The history is append-only:
+ * entries are written after the checkpoint they describe and never changed.
+ */
+export interface HistoryEntry {
+  /** When it happened (epoch ms). */
+  readonly at: number;
+  readonly type:
+    | 'run-started'
+    | 'task-completed'
+    | 'task-failed'
+    | 'task-redispatched'
+    | 'timer-fired'
+    | 'signal-received'
+    | 'cancelled'
+    | 'paused'
+    | 'resumed'
+    | 'task-retried'
+    | 'task-skipped'
+    | 'run-completed'
+    | 'run-failed';
+  readonly key?: string;
+  readonly attempt?: number;
+  /** The worker that ran the task. */
+  readonly worker?: string;
+  /** When the task's attempt started (epoch ms). */
+  readonly startedAt?: number;
+  readonly error?: { readonly name: string; readonly message: string };
+  /** When a failed task's next attempt is due, if it will be retried. */
+  readonly retryAt?: number;
+  /** A signal's name, a cancel reason. */
+  readonly detail?: string;
+  /** The snapshot version this entry was checkpointed with. */
+  readonly version: number;
+}
+
+/**
+ * The history entries of one applied event. Pure. Housekeeping events (a
+ * held task, a checked dispatch) leave no entry.
+ */
+export function historyOf(event: RunEvent, after: Snapshot, effects: readonly Effect[], at: number): HistoryEntry[] {
+  const version = after.version;
+  const entries: HistoryEntry[] = [];
+  const push = (e: Omit<HistoryEntry, 'at' | 'version'>) => entries.push({ at, version, ...e });
+  switch (event.type) {
+    case 'start':
+      push({ type: 'run-started' });
+      break;
+    case 'task-completed':
+      push({
+        type: 'task-completed',
+        key: event.key,
+        attempt: event.attempt,
+        ...(event.worker ? { worker: event.worker } : {}),
+        ...(event.startedAt === undefined ? {} : { startedAt: event.startedAt }),
+      });
+      break;
+    case 'task-failed': {
+      const next = after.tasks[event.key];
+      push({
+        type: 'task-failed',
+        key: event.key,
+        attempt: event.attempt,
+        error: { name: event.error.name, message: event.error.message },
+        ...(event.worker ? { worker: event.worker } : {}),
+        ...(event.startedAt === undefined ? {} : { startedAt: event.startedAt }),
+        ...(next?.state === 'backoff' && next.dueAt !== undefined ? { retryAt: next.dueAt } : {}),
+      });
+      break;
+    }
+    case 'timer-fired':
+      push({ type: 'timer-fired', key: event.key });
+      break;
+    case 'redispatch':
+      push({ type: 'task-redispatched', key: event.key });
+      break;
+    case 'signal':
+      push({ type: 'signal-received', detail: event.name });
+      break;
+    case 'cancel':
+      push({ type: 'cancelled', ...(event.reason ? { detail: event.reason } : {}) });
+      break;
+    case 'pause':
+      push({ type: 'paused' });
+      break;
+    case 'resume':
+      push({ type: 'resumed' });
+      break;
+    case 'retry':
+      push({ type: 'task-retried', key: event.key });
+      break;
+    case 'skip':
+      push({ type: 'task-skipped', key: event.key });
+      break;
+    default:
+      break;
+  }
+  for (const e of effects) {
+    if (e.type === 'complete') push({ type: 'run-completed' });
+    if (e.type === 'fail') {
+      push({
+        type: 'run-failed',
+        error: { name: e.error.name, message: e.error.message },
+        ...(e.error.taskKey ? { key: e.error.taskKey } : {}),
+      });
+    }
+  }
+  return entries;
+}
+
+/** Orders history entries by time, then version, then position within the version. */
+export function historySortKey(e: HistoryEntry, index: number): string {
+  return `${String(e.at).padStart(15, '0')}#${String(e.version).padStart(10, '0')}#${String(index).padStart(3, '0')}`;
+}
