@@ -73,9 +73,21 @@ export function historyOf(event: RunEvent, after: Snapshot, effects: readonly Ef
     case 'timer-fired':
       push({ type: 'timer-fired', key: event.key });
       break;
-    case 'redispatch':
-      push({ type: 'task-redispatched', key: event.key });
+    case 'redispatch': {
+      if (!event.force) {
+        push({ type: 'task-redispatched', key: event.key });
+        break;
+      }
+      const next = after.tasks[event.key];
+      push({
+        type: 'task-failed',
+        key: event.key,
+        ...(next ? { attempt: next.state === 'backoff' ? next.attempt - 1 : next.attempt } : {}),
+        error: { name: 'WorkerLostError', message: 'the worker running this attempt stopped renewing its lease' },
+        ...(next?.state === 'backoff' && next.dueAt !== undefined ? { retryAt: next.dueAt } : {}),
+      });
       break;
+    }
     case 'signal':
       push({ type: 'signal-received', detail: event.name });
       break;

@@ -156,7 +156,17 @@ class Reducer {
       case 'redispatch': {
         const t = this.d.tasks[e.key];
         if (t?.state !== 'dispatched' || this.d.status !== 'RUNNING') return false;
-        if (!e.force && (t.dispatchedAt ?? 0) + this.base.redispatchAfterMs > this.now) return false;
+        if (e.force) {
+          // Its worker died mid-attempt: that attempt counts, and the next
+          // follows the retry policy (so a task that kills every worker ends).
+          return this.failed(e.key, t.attempt, {
+            name: 'WorkerLostError',
+            message: 'the worker running this attempt stopped renewing its lease',
+            retryable: true,
+          });
+        }
+        if ((t.dispatchedAt ?? 0) + this.base.redispatchAfterMs > this.now) return false;
+        // The dispatch was lost before any worker started it: same attempt, new generation.
         this.dispatch(e.key, t);
         return true;
       }

@@ -151,7 +151,9 @@ export type RunEvent =
   | { readonly type: 'timer-fired'; readonly key: string }
   /**
    * The reaper found a dispatched task with no live claim long after its
-   * dispatch (or, with `force`, its worker's lease expired): dispatch it again.
+   * dispatch: dispatch it again (same attempt). With `force`, its worker's
+   * lease expired mid-attempt: the attempt failed (`WorkerLostError`) and the
+   * retry policy decides what follows.
    */
   | { readonly type: 'redispatch'; readonly key: string; readonly force?: boolean }
   /** The reaper saw a live claim on a long-running dispatched task: check again later. */

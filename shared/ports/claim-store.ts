@@ -61,6 +61,13 @@ export interface ClaimStore {
    */
   release(claim: Claim): Promise<void>;
 
+  /**
+   * Ends whoever's claim is on the task, whatever its fence, and moves the
+   * fence on: the holder's next heartbeat fails with `ClaimLostError` and its
+   * task is aborted (how a cancel reaches a running task). No claim: no-op.
+   */
+  revoke(instanceId: string, taskKey: string): Promise<void>;
+
   /** The claim on a task, read consistently, or `undefined` if none was ever made or it was released. */
   get(instanceId: string, taskKey: string): Promise<Claim | undefined>;
 

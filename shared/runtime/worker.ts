@@ -6,6 +6,7 @@ import { materialize, refValueIds } from '../engine/refs.ts';
 import type { Dispatch, Effect, Snapshot } from '../engine/snapshot.ts';
 import type { Claim, ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { DeadLetterQueue } from '../ports/dead-letters.ts';
 import { ClaimHeldError, ClaimLostError } from '../ports/errors.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { Secrets } from '../ports/secrets.ts';
@@ -52,6 +53,8 @@ export interface WorkerDeps {
   readonly heartbeatMs?: number;
   /** Run same-pool successors inline. @default true */
   readonly inline?: boolean;
+  /** Where a task whose retries ran out is recorded (with the reason) for inspection and redrive. */
+  readonly deadLetters?: DeadLetterQueue;
   /** Called with what happened to each task, for logs and tests. */
   readonly onTask?: (report: TaskReport) => void;
   /**
@@ -245,6 +248,7 @@ async function runOne(
     }
 
     deps.faults?.('checkpointed', d);
+    if (!outcomeOk) await deadLetter(deps, d, effects);
     // Pick a same-pool successor to run inline; everything else goes to the queue.
     const dispatches = dispatchesOf(effects);
     const next =
@@ -264,6 +268,26 @@ async function runOne(
     if (e instanceof ClaimLostError) return skip('lease lost while running');
     await release().catch(() => undefined);
     throw e;
+  }
+}
+
+/** Records the task in its pool's DLQ when its failure failed the run (retries exhausted, or terminal). */
+async function deadLetter(deps: WorkerDeps, d: Dispatch, effects: readonly Effect[]): Promise<void> {
+  const fail = effects.find((e) => e.type === 'fail');
+  if (!deps.deadLetters || fail?.type !== 'fail' || fail.error.taskKey !== d.key) return;
+  try {
+    await deps.deadLetters.send({
+      dispatch: d,
+      reason: `${fail.error.name}: ${fail.error.message}`,
+      attempts: fail.error.attempts ?? d.attempt,
+      failedAt: deps.clock.now(),
+      error: { name: fail.error.name, message: fail.error.message },
+    });
+  } catch (e) {
+    // The run's failure is checkpointed; the record is for operators. Log and go on.
+    console.error(
+      JSON.stringify({ level: 'error', msg: 'dead-letter send failed', key: d.key, error: ensureError(e).message }),
+    );
   }
 }
 

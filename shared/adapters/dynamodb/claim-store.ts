@@ -177,6 +177,23 @@ export class DynamoClaimStore implements ClaimStore {
     }
   }
 
+  async revoke(instanceId: string, taskKey: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { pk: str(claimPk(instanceId, taskKey)) },
+          UpdateExpression: 'SET #state = :free, fence = fence + :one REMOVE leasepk',
+          ConditionExpression: 'attribute_exists(pk) AND #state <> :free',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':free': str(FREE), ':one': num(1) },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+    }
+  }
+
   async get(instanceId: string, taskKey: string): Promise<Claim | undefined> {
     const out = await this.client.send(
       new GetItemCommand({

@@ -59,6 +59,14 @@ export class MemoryClaimStore implements ClaimStore {
     if (row?.claim && row.fence === claim.fence) row.claim = undefined;
   }
 
+  async revoke(instanceId: string, taskKey: string): Promise<void> {
+    const row = this.rows.get(`${instanceId}|${taskKey}`);
+    if (row?.claim) {
+      row.fence += 1;
+      row.claim = undefined;
+    }
+  }
+
   async get(instanceId: string, taskKey: string): Promise<Claim | undefined> {
     return this.rows.get(`${instanceId}|${taskKey}`)?.claim;
   }

@@ -13,49 +13,17 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Dispatch } from '../../engine/snapshot.ts';
+import type {
+  DeadLetterMessage,
+  DeadLetterQueue,
+  DeadLetterRecord,
+  ReceivedDeadLetter,
+} from '../../ports/dead-letters.ts';
 import { DispatchParseError } from './errors.ts';
 import { encodeDispatch, fifoId, parseDispatch } from './message.ts';
 import type { DlqUrlResolver } from './queue-urls.ts';
 
-/** Why a task was given up on. */
-export interface DeadLetterRecord {
-  readonly dispatch: Dispatch;
-  /** Human-readable reason (the last error, or why SQS moved the message). */
-  readonly reason: string;
-  /** Attempts of the task made before giving up. */
-  readonly attempts: number;
-  /** When it was given up on (epoch ms); unknown for a message SQS moved. */
-  readonly failedAt?: number;
-  /** The last error, when there was one. */
-  readonly error?: { readonly name: string; readonly message: string };
-}
-
-/** A message read back from a dead-letter queue. */
-export type ReceivedDeadLetter = DeadLetterMessage &
-  (
-    | {
-        /** `engine`: sent with {@link DeadLetters.send}; `redrive`: a dispatch SQS moved after too many receives. */
-        readonly origin: 'engine' | 'redrive';
-        readonly record: DeadLetterRecord;
-      }
-    | {
-        /** A message that is no dispatch at all (it failed every receive for that reason). */
-        readonly origin: 'malformed';
-        readonly body: string;
-        readonly error: DispatchParseError;
-      }
-  );
-
-/** What every message read from a dead-letter queue has. */
-export interface DeadLetterMessage {
-  readonly messageId: string;
-  /** Needed to delete or release the message; valid until its visibility timeout ends. */
-  readonly receiptHandle: string;
-  /** `ApproximateReceiveCount` (for a moved message, receives from its source queue count too). */
-  readonly receiveCount: number;
-  /** When the message was first sent (epoch ms): to its source queue, for a moved message. */
-  readonly sentAt: number;
-}
+export type { DeadLetterMessage, DeadLetterRecord, ReceivedDeadLetter } from '../../ports/dead-letters.ts';
 
 /** Options of {@link DeadLetters.receive}. */
 export interface ReceiveDeadLettersOptions {
@@ -103,7 +71,7 @@ function parseEnvelope(value: Json, body: string): DeadLetterRecord {
  * await dlq.release('default', letters);
  * ```
  */
-export class DeadLetters {
+export class DeadLetters implements DeadLetterQueue {
   constructor(
     private readonly sqs: SQSClient,
     private readonly resolveDlqUrl: DlqUrlResolver,

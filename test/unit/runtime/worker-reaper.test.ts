@@ -131,15 +131,21 @@ describe('reaper', () => {
     expect((await store.get('i1'))?.dueAt).toBe(clock.now() + 30_000);
   });
 
-  it('re-dispatches at once when the worker holding the claim died', async () => {
+  it("counts a dead worker's attempt and dispatches the next one after its backoff", async () => {
     await start(chain, 1);
     const c = await claims.reserve('i1', 'a', 'dead-worker', clock.now(), 5_000);
     clock.advance(5_000);
     const s = await reapOnce({ ...deps, timers: store });
     expect(s.expiredClaims).toBe(1);
     expect(s.redispatched).toBe(1);
-    expect(queue.sent.map((d) => d.key)).toEqual(['a']);
     expect(await claims.get('i1', 'a')).toBeUndefined();
+    const snap = await store.get('i1');
+    expect(snap?.tasks.a).toMatchObject({ state: 'backoff', attempt: 2 });
+    clock.advanceTo(snap?.tasks.a?.dueAt ?? 0);
+    await reapOnce({ ...deps, timers: store });
+    expect(queue.sent.map((d) => [d.key, d.attempt])).toEqual([['a', 2]]);
+    const history = await store.readHistory('i1');
+    expect(history.entries.find((e) => e.type === 'task-failed')?.error?.name).toBe('WorkerLostError');
     // The dead worker's fence no longer works.
     await expect(claims.start(c, clock.now(), 1000)).rejects.toThrow(/lost/);
     // And a healthy worker completes it.
