@@ -9,6 +9,7 @@ import { DynamoClaimStore } from '../shared/adapters/dynamodb/claim-store.ts';
 import { DynamoInstanceStore } from '../shared/adapters/dynamodb/instance-store.ts';
 import { systemClock } from '../shared/adapters/memory/clock.ts';
 import { FileSecrets } from '../shared/adapters/secrets/file.ts';
+import { DeadLetters } from '../shared/adapters/sqs/dead-letters.ts';
 import { QueueUrlCache } from '../shared/adapters/sqs/queue-urls.ts';
 import { SqsTaskQueue } from '../shared/adapters/sqs/task-queue.ts';
 import { DEFAULT_API_KEY_SECRET } from '../shared/api/auth.ts';
@@ -82,6 +83,7 @@ export interface LocalStack {
   readonly sqs: SQSClient;
   readonly store: DynamoInstanceStore;
   readonly claims: DynamoClaimStore;
+  readonly deadLetters: DeadLetters;
   /** Runs one reaper pass now. */
   reap(): ReturnType<typeof reapOnce>;
   /** Stops everything; the data folder stays. */
@@ -121,7 +123,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const store = new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances });
     const claims = new DynamoClaimStore({ client: db.client, tableName: db.tables.claims });
-    const queue = new SqsTaskQueue(sqs.client, new QueueUrlCache(sqs.client, QUEUE_PREFIX).queueUrl);
+    const urls = new QueueUrlCache(sqs.client, QUEUE_PREFIX);
+    const queue = new SqsTaskQueue(sqs.client, urls.queueUrl);
+    const deadLetters = new DeadLetters(sqs.client, urls.dlqUrl);
     const secrets = new FileSecrets(join(dataDir, 'secrets.json'));
     const clock = systemClock;
 
@@ -132,6 +136,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       secrets,
       clock,
       apiKeySecretName: DEFAULT_API_KEY_SECRET,
+      claims,
+      deadLetters,
       redispatchAfterMs: options.redispatchAfterMs ?? 3_000,
     });
     const gateway = await startHttpGateway({ handler: api, port: options.port ?? 0 });
@@ -153,6 +159,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         leaseMs: options.claims?.leaseMs ?? 15_000,
         heartbeatMs: options.claims?.heartbeatMs ?? 3_000,
         inline: options.inline ?? true,
+        deadLetters,
         ...(options.onTask ? { onTask: options.onTask } : {}),
         ...(options.workerFaults ? { faults: options.workerFaults } : {}),
       };
@@ -189,7 +196,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       await reaping;
     });
 
-    return { url: gateway.url, apiKey, dataDir, pools, dynamo: db.client, sqs: sqs.client, store, claims, reap, stop };
+    return {
+      url: gateway.url,
+      apiKey,
+      dataDir,
+      pools,
+      dynamo: db.client,
+      sqs: sqs.client,
+      store,
+      claims,
+      deadLetters,
+      reap,
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;

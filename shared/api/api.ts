@@ -1,5 +1,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { DeadLetterQueue } from '../ports/dead-letters.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { Secrets } from '../ports/secrets.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
@@ -41,6 +43,10 @@ export interface ApiDeps {
    * @default 30_000
    */
   readonly redispatchAfterMs?: number;
+  /** Claims, revoked on cancel so that running tasks see their AbortSignal. @default none: cancel stops dispatching only */
+  readonly claims?: ClaimStore;
+  /** Dead-letter queues, for `/v1/dlq`. @default none: those routes answer 404 */
+  readonly deadLetters?: DeadLetterQueue;
 }
 
 /** The transport-free API: one HTTP API (payload 2.0) event in, one response out. */
@@ -72,6 +78,8 @@ export function makeApi(deps: ApiDeps): Api {
     clock: deps.clock,
     newId: deps.newId ?? (() => globalThis.crypto.randomUUID()),
     redispatchAfterMs: deps.redispatchAfterMs,
+    claims: deps.claims,
+    deadLetters: deps.deadLetters,
   };
 
   return async function api(event) {

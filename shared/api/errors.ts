@@ -1,11 +1,12 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { DefinitionMismatchError } from '../engine/errors.ts';
+import { DefinitionMismatchError, TerminalError } from '../engine/errors.ts';
 import {
   InstanceExistsError,
   InstanceNotFoundError,
   PayloadTooLargeError,
   VersionConflictError,
 } from '../ports/errors.ts';
+import { TaskAlreadyCompletedError, TaskStateError } from '../runtime/instances.ts';
 import { WorkflowNotFoundError } from '../runtime/registry.ts';
 
 /**
@@ -28,6 +29,10 @@ export type ApiErrorCode =
   | 'definition_mismatch'
   | 'conflict'
   | 'payload_too_large'
+  | 'invalid_task_state'
+  | 'task_completed'
+  | 'invalid_output'
+  | 'dead_letter_not_found'
   | 'internal_error';
 
 /**
@@ -111,5 +116,8 @@ export function toHttpError(error: unknown): HttpError | undefined {
   if (error instanceof DefinitionMismatchError) return new HttpError(409, 'definition_mismatch', error.message);
   // applyEvent retries conflicts many times before giving up: report a conflict, the client may retry.
   if (error instanceof VersionConflictError) return new HttpError(409, 'conflict', error.message);
+  if (error instanceof TaskStateError) return new HttpError(409, 'invalid_task_state', error.message);
+  if (error instanceof TaskAlreadyCompletedError) return new HttpError(409, 'task_completed', error.message);
+  if (error instanceof TerminalError) return new HttpError(400, 'invalid_output', error.message);
   return undefined;
 }

@@ -4,7 +4,9 @@ import { ensureError } from '../engine/errors.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
 import type { RunEvent, RunStatus, Snapshot } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
+import type { ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { DeadLetterQueue } from '../ports/dead-letters.ts';
 import { InstanceExistsError } from '../ports/errors.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
@@ -13,6 +15,13 @@ import { applyEvent, assertSameDefinition, deliverSignal, startInstance } from '
 import type { WorkflowRegistry } from '../runtime/registry.ts';
 import { HttpError, jsonResponse } from './errors.ts';
 import { isJsonObject, parseJsonBody, rejectUnknownFields } from './http.ts';
+import {
+  getHistory,
+  listDeadLetters,
+  redriveDeadLetters,
+  retryFailedTask,
+  skipPendingTask,
+} from './recovery-routes.ts';
 import { type RouteParams, Router } from './router.ts';
 import { instanceView, signalNames, summaryView, workflowView } from './views.ts';
 
@@ -25,6 +34,10 @@ export interface RouteContext {
   readonly newId: () => string;
   /** See `Snapshot.redispatchAfterMs`; `undefined` keeps the engine's default. */
   readonly redispatchAfterMs: number | undefined;
+  /** To revoke the claims of running tasks on cancel (they see their AbortSignal at the next heartbeat). */
+  readonly claims: ClaimStore | undefined;
+  /** The pools' dead-letter queues, for `/v1/dlq`. */
+  readonly deadLetters: DeadLetterQueue | undefined;
 }
 
 /** One request, as a route handler sees it (authenticated, routed, body within limits). */
@@ -48,14 +61,14 @@ const RUN_STATUSES: readonly RunStatus[] = ['RUNNING', 'PAUSED', 'COMPLETED', 'F
 
 // ---- lookups -------------------------------------------------------------
 
-async function instanceOr404(ctx: RouteContext, instanceId: string): Promise<Snapshot> {
+export async function instanceOr404(ctx: RouteContext, instanceId: string): Promise<Snapshot> {
   const snapshot = await ctx.store.get(instanceId);
   if (!snapshot) throw new HttpError(404, 'instance_not_found', `instance '${instanceId}' not found`);
   return snapshot;
 }
 
 /** The flow that drives a stored instance; it must still be registered, with the same structure. */
-function flowOf(ctx: RouteContext, snapshot: Snapshot): AnyFlow {
+export function flowOf(ctx: RouteContext, snapshot: Snapshot): AnyFlow {
   if (!ctx.registry.has(snapshot.workflow)) {
     throw new HttpError(
       404,
@@ -266,6 +279,12 @@ function transition(kind: Transition): RouteHandler {
     // Someone else moved it first (between our read and the update).
     if (!r.changed) throw refusal(kind, r.snapshot) ?? finished(r.snapshot);
     await sendDispatches(ctx.queue, r.effects);
+    // Cooperative cancel: revoking a running task's claim fails its worker's next heartbeat, which aborts it.
+    if (ctx.claims) {
+      const claims = ctx.claims;
+      const aborted = r.effects.flatMap((e) => (e.type === 'abort' ? e.keys : []));
+      await Promise.all(aborted.map((key) => claims.revoke(snapshot.instanceId, key)));
+    }
     return jsonResponse(200, {
       instanceId: snapshot.instanceId,
       workflow: snapshot.workflow,
@@ -288,6 +307,11 @@ function transition(kind: Transition): RouteHandler {
  * | POST   | /v1/instances/{id}/cancel              | 200 `{ instanceId, workflow, status }` |
  * | POST   | /v1/instances/{id}/pause               | 200 `{ instanceId, workflow, status }` |
  * | POST   | /v1/instances/{id}/resume              | 200 `{ instanceId, workflow, status }` |
+ * | GET    | /v1/instances/{id}/history             | 200 `{ items: HistoryEntry[], cursor? }` |
+ * | POST   | /v1/instances/{id}/tasks/{key}/retry   | 200 `{ instanceId, workflow, status }` |
+ * | POST   | /v1/instances/{id}/tasks/{key}/skip    | 200 `{ instanceId, workflow, status }` (body `{ output }`) |
+ * | GET    | /v1/dlq/{pool}                         | 200 `{ items: DeadLetterView[] }` |
+ * | POST   | /v1/dlq/{pool}/redrive                 | 200 `{ redriven, skipped }` (body `{ instanceId?, taskKey? }`) |
  *
  * @example
  * ```ts
@@ -304,5 +328,10 @@ export function apiRouter(): Router<RouteHandler> {
     .add('POST', '/v1/instances/{id}/signals/{signal}', sendSignal)
     .add('POST', '/v1/instances/{id}/cancel', transition('cancel'))
     .add('POST', '/v1/instances/{id}/pause', transition('pause'))
-    .add('POST', '/v1/instances/{id}/resume', transition('resume'));
+    .add('POST', '/v1/instances/{id}/resume', transition('resume'))
+    .add('GET', '/v1/instances/{id}/history', getHistory)
+    .add('POST', '/v1/instances/{id}/tasks/{key}/retry', retryFailedTask)
+    .add('POST', '/v1/instances/{id}/tasks/{key}/skip', skipPendingTask)
+    .add('GET', '/v1/dlq/{pool}', listDeadLetters)
+    .add('POST', '/v1/dlq/{pool}/redrive', redriveDeadLetters);
 }

@@ -1,0 +1,183 @@
+import { materialize, refValueIds } from '../engine/refs.ts';
+import type { ReceivedDeadLetter } from '../ports/dead-letters.ts';
+import { sendDispatches } from '../runtime/effects.ts';
+import { applyEvent, retryTask, skipTask, TaskStateError } from '../runtime/instances.ts';
+import { HttpError, jsonResponse } from './errors.ts';
+import { isJsonObject, parseJsonBody, rejectUnknownFields } from './http.ts';
+import { flowOf, instanceOr404, type RouteContext, type RouteHandler } from './routes.ts';
+
+/**
+ * Recovery and inspection routes: execution history, manual retry and skip
+ * of a task, and the dead-letter queues (list and redrive).
+ */
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+function limitParam(raw: string | undefined, fallback: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new HttpError(400, 'invalid_request', `limit: must be an integer from 1 to ${max}`);
+  }
+  return n;
+}
+
+export const getHistory: RouteHandler = async (ctx, req) => {
+  const snapshot = await instanceOr404(ctx, req.params.get('id'));
+  const limit = limitParam(req.query.limit, 100, 1000);
+  const cursor = req.query.cursor;
+  if (cursor === '') throw new HttpError(400, 'invalid_request', 'cursor: must not be empty');
+  const page = await ctx.store.readHistory(snapshot.instanceId, { limit, ...(cursor ? { cursor } : {}) });
+  return jsonResponse(200, {
+    items: page.entries.map((e) => ({ ...e, at: iso(e.at), startedAt: iso(e.startedAt), retryAt: iso(e.retryAt) })),
+    ...(page.cursor ? { cursor: page.cursor } : {}),
+  });
+};
+
+async function answer(ctx: RouteContext, instanceId: string, effects: Parameters<typeof sendDispatches>[1]) {
+  await sendDispatches(ctx.queue, effects);
+  const after = await instanceOr404(ctx, instanceId);
+  return jsonResponse(200, { instanceId, workflow: after.workflow, status: after.status });
+}
+
+export const retryFailedTask: RouteHandler = async (ctx, req) => {
+  const snapshot = await instanceOr404(ctx, req.params.get('id'));
+  const flow = flowOf(ctx, snapshot);
+  const r = await retryTask(ctx.store, flow, snapshot.instanceId, req.params.get('key'), () => ctx.clock.now());
+  return answer(ctx, snapshot.instanceId, r.effects);
+};
+
+export const skipPendingTask: RouteHandler = async (ctx, req) => {
+  const snapshot = await instanceOr404(ctx, req.params.get('id'));
+  const flow = flowOf(ctx, snapshot);
+  const body = parseJsonBody(req.body);
+  if (!isJsonObject(body) || !('output' in body)) {
+    throw new HttpError(400, 'invalid_request', 'request body must be a JSON object: { "output": ... }');
+  }
+  rejectUnknownFields(body, ['output']);
+  const r = await skipTask(ctx.store, flow, snapshot.instanceId, req.params.get('key'), body.output, () =>
+    ctx.clock.now(),
+  );
+  return answer(ctx, snapshot.instanceId, r.effects);
+};
+
+function deadLettersOr404(ctx: RouteContext) {
+  if (!ctx.deadLetters) throw new HttpError(404, 'route_not_found', 'dead-letter queues are not configured here');
+  return ctx.deadLetters;
+}
+
+/** What an operator needs to judge a dead letter: the reason, the attempts, the input. */
+async function letterView(ctx: RouteContext, letter: ReceivedDeadLetter) {
+  const base = { messageId: letter.messageId, origin: letter.origin, receiveCount: letter.receiveCount };
+  if (letter.origin === 'malformed') return { ...base, body: letter.body, error: letter.error.message };
+  const { dispatch } = letter.record;
+  let input: unknown = null;
+  try {
+    const values = await ctx.store.getValues(dispatch.instanceId, refValueIds(dispatch.input));
+    input = materialize(dispatch.input, values);
+  } catch {
+    input = null; // the instance's data is gone (retention): the record still says what failed
+  }
+  const history = await ctx.store.readHistory(dispatch.instanceId, { limit: 1000 });
+  const attempts = history.entries
+    .filter((e) => e.key === dispatch.key && e.type === 'task-failed')
+    .map((e) => ({ attempt: e.attempt, at: iso(e.at), worker: e.worker, error: e.error }));
+  return {
+    ...base,
+    instanceId: dispatch.instanceId,
+    workflow: dispatch.workflow,
+    taskKey: dispatch.key,
+    pool: dispatch.pool,
+    attempts: letter.record.attempts,
+    reason: letter.record.reason,
+    failedAt: iso(letter.record.failedAt),
+    input,
+    attemptHistory: attempts,
+  };
+}
+
+export const listDeadLetters: RouteHandler = async (ctx, req) => {
+  const dlq = deadLettersOr404(ctx);
+  const pool = req.params.get('pool');
+  const limit = limitParam(req.query.limit, 50, 100);
+  // Reading holds entries: hold briefly, then let them go at once.
+  const letters = await dlq.list(pool, { limit, holdSeconds: 10 });
+  try {
+    return jsonResponse(200, { items: await Promise.all(letters.map((l) => letterView(ctx, l))) });
+  } finally {
+    await dlq.release(pool, letters);
+  }
+};
+
+/**
+ * Redrives dead letters, one (by `instanceId` and `taskKey`) or all: a task
+ * whose retries ran out is retried with a fresh attempt budget (its run is
+ * RUNNING again); a dispatch the queue gave up on is dispatched again. Each
+ * redriven entry leaves the DLQ; a stale one (its run was retried or ended
+ * since) is removed too and reported as skipped.
+ */
+export const redriveDeadLetters: RouteHandler = async (ctx, req) => {
+  const dlq = deadLettersOr404(ctx);
+  const pool = req.params.get('pool');
+  const body = req.body === undefined || req.body.trim() === '' ? {} : parseJsonBody(req.body);
+  if (!isJsonObject(body)) throw new HttpError(400, 'invalid_request', 'request body must be a JSON object');
+  rejectUnknownFields(body, ['instanceId', 'taskKey']);
+  for (const f of ['instanceId', 'taskKey'] as const) {
+    if (body[f] !== undefined && typeof body[f] !== 'string') {
+      throw new HttpError(400, 'invalid_request', `${f}: must be a string`);
+    }
+  }
+  const wantInstance = body.instanceId as string | undefined;
+  const wantKey = body.taskKey as string | undefined;
+  const letters = await dlq.list(pool, { limit: 1000, holdSeconds: 60 });
+  const redriven: { instanceId: string; taskKey: string }[] = [];
+  const skipped: { instanceId?: string; taskKey?: string; messageId: string; reason: string }[] = [];
+  const done: ReceivedDeadLetter[] = [];
+  const untouched: ReceivedDeadLetter[] = [];
+  try {
+    for (const letter of letters) {
+      if (letter.origin === 'malformed') {
+        untouched.push(letter);
+        continue;
+      }
+      const d = letter.record.dispatch;
+      if ((wantInstance && d.instanceId !== wantInstance) || (wantKey && d.key !== wantKey)) {
+        untouched.push(letter);
+        continue;
+      }
+      const snapshot = await ctx.store.get(d.instanceId);
+      if (!snapshot || !ctx.registry.has(snapshot.workflow)) {
+        skipped.push({
+          instanceId: d.instanceId,
+          taskKey: d.key,
+          messageId: letter.messageId,
+          reason: 'instance gone',
+        });
+        done.push(letter);
+        continue;
+      }
+      const flow = flowOf(ctx, snapshot);
+      try {
+        const r =
+          letter.origin === 'engine'
+            ? await retryTask(ctx.store, flow, d.instanceId, d.key, () => ctx.clock.now())
+            : await applyEvent(ctx.store, flow, d.instanceId, { type: 'redispatch', key: d.key }, () =>
+                ctx.clock.now(),
+              );
+        await sendDispatches(ctx.queue, r.effects);
+        redriven.push({ instanceId: d.instanceId, taskKey: d.key });
+      } catch (e) {
+        if (!(e instanceof TaskStateError)) throw e;
+        skipped.push({ instanceId: d.instanceId, taskKey: d.key, messageId: letter.messageId, reason: e.message });
+      }
+      done.push(letter);
+    }
+  } finally {
+    if (done.length > 0) await dlq.delete(pool, done);
+    if (untouched.length > 0) await dlq.release(pool, untouched);
+  }
+  if ((wantInstance || wantKey) && redriven.length === 0 && skipped.length === 0) {
+    throw new HttpError(404, 'dead_letter_not_found', 'no dead letter matches');
+  }
+  return jsonResponse(200, { redriven, skipped });
+};
