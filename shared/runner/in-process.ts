@@ -107,8 +107,6 @@ class Runner<O> implements WorkflowHandle<O> {
   private resolveResult!: (r: RunResult<O>) => void;
   private rejectResult!: (e: Error) => void;
   private resultPromise!: Promise<RunResult<O>>;
-  /** Settled with a non-final status (waiting for a signal): a later event reopens the run. */
-  private settledWaiting = false;
   private signalSeq = 0;
 
   constructor(
@@ -190,7 +188,6 @@ class Runner<O> implements WorkflowHandle<O> {
   private async settle(snapshot: Snapshot): Promise<void> {
     if (this.settled) return;
     this.settled = true;
-    this.settledWaiting = !FINAL_STATUSES.has(snapshot.status);
     for (const c of this.timers.values()) c.abort(new Error('settled'));
     let output: O | undefined;
     if (snapshot.status === 'COMPLETED' && snapshot.output) {
@@ -308,7 +305,6 @@ class Runner<O> implements WorkflowHandle<O> {
     // A settled run may move again: a signal to a waiting run, a retry or skip of a failed one.
     if (this.settled) {
       this.settled = false;
-      this.settledWaiting = false;
       this.openResult();
     }
     return new Promise<void>((resolve, reject) => {

@@ -88,7 +88,9 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
   async appendHistory(instanceId: string, entries: readonly HistoryEntry[]): Promise<void> {
     let list = this.history.get(instanceId);
     if (!list) this.history.set(instanceId, (list = new Map()));
-    entries.forEach((e, i) => list.set(historySortKey(e, i), structuredClone(e)));
+    entries.forEach((e, i) => {
+      list.set(historySortKey(e, i), structuredClone(e));
+    });
   }
 
   async readHistory(
