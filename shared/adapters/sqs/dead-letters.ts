@@ -12,7 +12,6 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { Dispatch } from '../../engine/snapshot.ts';
 import type {
   DeadLetterMessage,
   DeadLetterQueue,
