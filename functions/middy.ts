@@ -53,7 +53,7 @@ export type AsyncHandler<E, R> = (event: E, context: Context) => Promise<R>;
  *
  * @example
  * ```ts
- * export const handler = lazyHandler(() => makeHandler(defaultApiDeps()));
+ * export const handler = lazyHandler(() => makeHandler(defaultApiDeps(workflows)));
  * ```
  */
 export function lazyHandler<E, R>(build: () => AsyncHandler<E, R>): AsyncHandler<E, R> {

@@ -1,8 +1,7 @@
 import middy, { type MiddyfiedHandler } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type ApiDeps, makeApi } from '../../shared/api/api.ts';
-import { defaultApiDeps } from '../deps.ts';
-import { httpErrors, lazyHandler } from '../middy.ts';
+import { httpErrors } from '../middy.ts';
 
 /** The API Lambda: the transport-free API behind the shared HTTP error middleware. */
 export type ApiHandler = MiddyfiedHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
@@ -20,6 +19,3 @@ export type ApiHandler = MiddyfiedHandler<APIGatewayProxyEventV2, APIGatewayProx
 export function makeHandler(deps: ApiDeps): ApiHandler {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(makeApi(deps)).use(httpErrors());
 }
-
-/** The deployed handler: its deps come from the environment, read on the first invocation. */
-export const handler = lazyHandler(() => makeHandler(defaultApiDeps()));

@@ -1,8 +1,6 @@
 import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { type ReaperDeps, type ReapSummary, reapFor } from '../../shared/runtime/reaper.ts';
-import { defaultReaperDeps } from '../deps.ts';
-import { lazyHandler } from '../middy.ts';
 
 export interface ReaperHandlerOptions {
   /** Pause between passes within one invocation. @default 5_000 */
@@ -24,6 +22,3 @@ export function makeHandler(deps: ReaperDeps, options: ReaperHandlerOptions = {}
   };
   return middy(base);
 }
-
-/** The deployed handler: its deps come from the environment, read on the first invocation. */
-export const handler = lazyHandler(() => makeHandler(defaultReaperDeps()));

@@ -4,8 +4,6 @@ import { DispatchParseError } from '../../shared/adapters/sqs/errors.ts';
 import { parseDispatch } from '../../shared/adapters/sqs/message.ts';
 import { ensureError } from '../../shared/engine/errors.ts';
 import { processDispatch, type WorkerDeps, WorkerKilledError } from '../../shared/runtime/worker.ts';
-import { defaultWorkerDeps } from '../deps.ts';
-import { lazyHandler } from '../middy.ts';
 
 /**
  * The worker Lambda for one pool: SQS batch in, partial batch failures out.
@@ -52,6 +50,3 @@ async function handleRecord(deps: WorkerDeps, record: SQSRecord, remaining: () =
     return record.messageId;
   }
 }
-
-/** The deployed handler: its deps come from the environment, read on the first invocation. */
-export const handler = lazyHandler(() => makeHandler(defaultWorkerDeps()));

@@ -1,0 +1,94 @@
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** The API's routes: everything under `/v1` goes to the api function, which routes it. */
+export const API_ROUTE_PATHS = ['/v1/{proxy+}'] as const;
+
+/** The header that carries the API key (the authorizer's identity source). */
+export const API_KEY_HEADER = 'x-api-key';
+
+/** Props of {@link SayiirHttpApi}. */
+export interface SayiirHttpApiProps {
+  /** The function that serves every route (payload format 2.0). */
+  readonly handler: IFunction;
+  /** The REQUEST authorizer in front of every route. */
+  readonly authorizer: IFunction;
+  /** Retention of the access log group. */
+  readonly logRetention: RetentionDays;
+  /** Removal policy of the access log group. */
+  readonly logRemovalPolicy: RemovalPolicy;
+  /**
+   * How long API Gateway caches an authorizer answer per key value.
+   * @default Duration.minutes(5)
+   */
+  readonly authorizerCacheTtl?: Duration;
+}
+
+/**
+ * The HTTP API (API Gateway v2): `ANY /v1/{proxy+}` to the api function,
+ * every route behind a Lambda REQUEST authorizer whose identity source is the
+ * `x-api-key` header, and JSON access logs on the `$default` stage.
+ *
+ * Why a Lambda authorizer: HTTP APIs offer IAM, JWT or Lambda authorizers,
+ * and clients present a static key, not a signature or a token; so the
+ * authorizer makes API Gateway reject requests without a key before any
+ * function runs, and the api function compares the key with the secret.
+ */
+export class SayiirHttpApi extends Construct {
+  readonly httpApi: HttpApi;
+  readonly stage: HttpStage;
+  readonly accessLogs: LogGroup;
+  /** Base URL of the API, ending in `/`. */
+  readonly url: string;
+
+  constructor(scope: Construct, id: string, props: SayiirHttpApiProps) {
+    super(scope, id);
+    const authorizer = new HttpLambdaAuthorizer('ApiKeyAuthorizer', props.authorizer, {
+      identitySource: [`$request.header.${API_KEY_HEADER}`],
+      responseTypes: [HttpLambdaResponseType.SIMPLE],
+      resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(5),
+    });
+    this.httpApi = new HttpApi(this, 'HttpApi', {
+      description: 'Sayiir workflow engine API',
+      createDefaultStage: false,
+      defaultAuthorizer: authorizer,
+    });
+    const integration = new HttpLambdaIntegration('Api', props.handler);
+    for (const path of API_ROUTE_PATHS) {
+      this.httpApi.addRoutes({ path, methods: [HttpMethod.ANY], integration });
+    }
+    this.accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention,
+      removalPolicy: props.logRemovalPolicy,
+    });
+    this.stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      autoDeploy: true,
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(this.accessLogs),
+        // HTTP API context variables only ($context.identity.caller and the like are REST-only).
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            ip: '$context.identity.sourceIp',
+            requestTime: '$context.requestTime',
+            routeKey: '$context.routeKey',
+            path: '$context.path',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            latency: '$context.responseLatency',
+            authorizerError: '$context.authorizer.error',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+    });
+    this.url = this.stage.url;
+  }
+}

@@ -1,0 +1,97 @@
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { NagSuppressions } from 'cdk-nag';
+import type { Construct } from 'constructs';
+
+/*
+ * cdk-nag (AwsSolutions) findings on the engine that are accepted, each with
+ * its reason. Everything else the pack checks is fixed in the constructs:
+ * PITR on the tables, SSE and TLS-only policies and DLQs on the queues, access
+ * logs on the API stage, an authorizer on every route, no managed policies
+ * (each function has its own role).
+ */
+
+/** Options of {@link addEngineNagSuppressions}. */
+export interface EngineNagSuppressionOptions {
+  /** The engine's functions: the runtime finding is on them, the IAM ones on their roles. */
+  readonly functions: readonly IFunction[];
+  /** The tables use a customer-managed KMS key (its grants carry `kms:*` wildcards). */
+  readonly customerManagedKey: boolean;
+}
+
+/** Matches a grant helper's `<table ARN>/index/*` resource, and nothing else. */
+const TABLE_INDEXES = { regex: '/^Resource::<[A-Za-z0-9]+\\.Arn>\\/index\\/\\*$/g' };
+
+/**
+ * Adds the engine's suppressions to its functions and their roles (with
+ * the roles' policies), nowhere else.
+ *
+ * @example
+ * ```ts
+ * addEngineNagSuppressions({ functions: [api, worker], customerManagedKey: false });
+ * ```
+ */
+export function addEngineNagSuppressions(options: EngineNagSuppressionOptions): void {
+  NagSuppressions.addResourceSuppressions(
+    [...options.functions],
+    [
+      {
+        id: 'AwsSolutions-L1',
+        reason:
+          'The engine pins Node.js 22 (DESIGN.md: Node 22 on Lambda): the handlers are bundled for and tested on node22, ' +
+          'so moving to a newer runtime is a deliberate, tested change, not one a linter makes.',
+      },
+    ],
+  );
+  const roles = options.functions.flatMap((fn) => (fn.role ? [fn.role] : []));
+  NagSuppressions.addResourceSuppressions(
+    roles,
+    [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) supports no resource-level permission, ' +
+          'so its resource is "*"; a test asserts that "*" resources carry X-Ray actions only.',
+        appliesTo: ['Resource::*'],
+      },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'The table grant covers the table and its own global secondary indexes (<table ARN>/index/*), ' +
+          'which the adapters query (listing, due timers, expired claims); it reaches no other table.',
+        appliesTo: [TABLE_INDEXES],
+      },
+      ...(options.customerManagedKey
+        ? [
+            {
+              id: 'AwsSolutions-IAM5',
+              reason:
+                'The table grant on a customer-managed key includes kms:ReEncrypt* and kms:GenerateDataKey*, ' +
+                'scoped to that one key, as DynamoDB needs for encryption at rest.',
+              appliesTo: ['Action::kms:ReEncrypt*', 'Action::kms:GenerateDataKey*'],
+            },
+          ]
+        : []),
+    ],
+    true,
+  );
+}
+
+/**
+ * Suppressions on the API key secret.
+ *
+ * @example
+ * ```ts
+ * addApiKeySecretNagSuppressions(engine.apiKeySecret);
+ * ```
+ */
+export function addApiKeySecretNagSuppressions(secret: Construct): void {
+  NagSuppressions.addResourceSuppressions(secret, [
+    {
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'API keys are handed to clients out of band: an automatic rotation would break every client at once. ' +
+        'Rotate by adding a key to the JSON array, moving clients over, then removing the old key ' +
+        '(the api re-reads the secret within a minute).',
+    },
+  ]);
+}

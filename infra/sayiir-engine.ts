@@ -1,0 +1,344 @@
+import path from 'node:path';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { Alarm, IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
+import type { Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ENV } from '../functions/deps.ts';
+import type { Priority } from '../shared/engine/task.ts';
+import { DEFAULT_MAX_RECEIVE_COUNT, PRIORITIES } from '../shared/resources/queues.ts';
+import { SayiirAlarms } from './alarms.ts';
+import { SayiirHttpApi } from './api.ts';
+import { REPO_ROOT, resolveWorkflowsEntry, writeWrapperEntry } from './entries.ts';
+import { engineFunction } from './functions.ts';
+import { addApiKeySecretNagSuppressions, addEngineNagSuppressions } from './nag.ts';
+import { DEFAULT_POOLS, EngineConfigError, resolveWorkerPools, type WorkerPoolProps } from './pools.ts';
+import { SayiirQueues } from './queues.ts';
+import { SayiirTables } from './tables.ts';
+
+/**
+ * Environment variable carrying {@link SayiirEngineProps.historyRetention}
+ * (whole seconds) to every function. Not yet among `ENV` in
+ * `functions/deps.ts`: the adapters still use their own default retention.
+ */
+export const HISTORY_RETENTION_ENV = ENV.historyRetentionSeconds;
+
+/** Shortest history retention: a claim item must outlive any holder of its fence (Lambda runs ≤ 15 minutes). */
+export const MIN_HISTORY_RETENTION = Duration.days(1);
+
+export const API_MEMORY_MB = 512;
+export const API_TIMEOUT = Duration.seconds(10);
+export const REAPER_MEMORY_MB = 512;
+/**
+ * The reaper loops until 10 s are left, so 70 s covers the minute until the
+ * next scheduled run (an overlap is harmless: every write is conditional).
+ */
+export const REAPER_TIMEOUT = Duration.seconds(70);
+export const REAPER_SCHEDULE = Schedule.rate(Duration.minutes(1));
+export const AUTHORIZER_MEMORY_MB = 128;
+
+/**
+ * Props of {@link SayiirEngine}.
+ *
+ * @example
+ * ```ts
+ * new SayiirEngine(this, 'Engine', {
+ *   workflowsEntry: 'src/workflows.ts',
+ *   pools: [{ name: 'default' }, { name: 'payments', timeout: Duration.minutes(2) }],
+ *   taskSecrets: { payments: ['stripe'] },
+ *   alarmActions: [new SnsAction(topic)],
+ * });
+ * ```
+ */
+export interface SayiirEngineProps {
+  /**
+   * Path (absolute, or relative to the working directory) of a TypeScript or
+   * JavaScript module that exports `workflows: readonly AnyFlow[]`; it is
+   * bundled into every handler.
+   * @default this repository's `workflows/index.ts` (the examples)
+   */
+  readonly workflowsEntry?: string;
+  /**
+   * Worker pools: one worker function and its queues each. Every pool a task
+   * names (`pool` option; `'default'` when unset) must be here.
+   * @default one pool named 'default' with the pool defaults
+   */
+  readonly pools?: readonly WorkerPoolProps[];
+  /**
+   * How long finished history and released claims are kept before the
+   * tables' TTL may delete them (at least one day). The engine never relies
+   * on the deletion: TTL deletes eventually (days later), dynalite never.
+   * @default Duration.days(30)
+   */
+  readonly historyRetention?: Duration;
+  /**
+   * Receives of one message before SQS moves it to its pool's DLQ (1 to 1000).
+   * @default 5
+   */
+  readonly maxReceiveCount?: number;
+  /**
+   * Actions of every alarm (DLQ not empty, queue age).
+   * @default no action (the alarms still show in CloudWatch)
+   */
+  readonly alarmActions?: readonly IAlarmAction[];
+  /**
+   * Prefix of the queue names (`<prefix>-<pool>-<priority>.fifo`) and of the
+   * API key secret's name (`<prefix>/api-keys`). Set it when one stack holds
+   * two engines.
+   * @default the stack name
+   */
+  readonly queuePrefix?: string;
+  /**
+   * Per pool name: the Secrets Manager secrets (names or ISecrets) that the
+   * tasks of that pool may read with `ctx.secret(name)`. A pool not listed
+   * reads no secret.
+   * @default no task secret
+   */
+  readonly taskSecrets?: Readonly<Record<string, readonly (string | ISecret)[]>>;
+  /**
+   * Customer-managed KMS key for both tables.
+   * @default the AWS-managed key `aws/dynamodb`
+   */
+  readonly encryptionKey?: IKey;
+  /**
+   * Removal policy of the tables and log groups.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Retention of the functions' and the API's logs.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * A priority queue alarms when its oldest message is older than this.
+   * @default Duration.minutes(15)
+   */
+  readonly queueAgeAlarmThreshold?: Duration;
+  /**
+   * Bundling project root: holds the lock file and the `node_modules` with
+   * esbuild and the dependencies; the workflows entry may lie anywhere.
+   * @default this repository's root
+   */
+  readonly projectRoot?: string;
+}
+
+/**
+ * Sayiir, the durable workflow engine, as one construct: the two DynamoDB
+ * tables, FIFO queues per pool and priority with their DLQs, the api, worker
+ * (one per pool), reaper and authorizer functions, the reaper's one-minute
+ * schedule, the HTTP API with its API key secret, least-privilege roles and
+ * alarms.
+ *
+ * Least privilege, function by function (asserted in test/infra):
+ * - api: read/write the instances table; send to every priority queue (start,
+ *   signal and resume dispatch tasks of any pool); read the API key secret.
+ * - worker of pool P: read/write both tables; send to every priority queue
+ *   (a successor may belong to another pool); receive from P's three queues
+ *   only; read the task secrets declared for P only.
+ * - reaper: read/write both tables; send to every priority queue.
+ * - authorizer: nothing (no secret, no table, no queue).
+ * - all: write their own log group and X-Ray traces. No one reads or writes a
+ *   DLQ (operators redrive from the console) and no one can use the claims
+ *   table but the workers and the reaper.
+ *
+ * @example
+ * ```ts
+ * const engine = new SayiirEngine(stack, 'Sayiir', { pools: [{ name: 'default' }] });
+ * new CfnOutput(stack, 'Url', { value: engine.apiUrl });
+ * ```
+ */
+export class SayiirEngine extends Construct {
+  /** Both tables, by role. */
+  readonly tables: { readonly instances: Table; readonly claims: Table };
+  /** The priority queues, by pool name then priority. */
+  readonly queues: Readonly<Record<string, Readonly<Record<Priority, Queue>>>>;
+  /** The dead-letter queue of each pool, by pool name. */
+  readonly deadLetterQueues: Readonly<Record<string, Queue>>;
+  /** Serves the HTTP API. */
+  readonly apiFunction: NodejsFunction;
+  /** Runs the tasks of each pool, by pool name. */
+  readonly workerFunctions: Readonly<Record<string, NodejsFunction>>;
+  /** Fires timers and recovers lost work, once a minute. */
+  readonly reaperFunction: NodejsFunction;
+  /** The HTTP API's REQUEST authorizer (checks the key header is there). */
+  readonly authorizerFunction: NodejsFunction;
+  readonly httpApi: HttpApi;
+  /** Base URL of the API (`https://<id>.execute-api.<region>.amazonaws.com/`). */
+  readonly apiUrl: string;
+  /**
+   * The API keys. Generated as one random key (plain text, which the api reads
+   * as one key); to hold several, store a JSON array of strings.
+   */
+  readonly apiKeySecret: Secret;
+  /** The secrets each pool's tasks may read, by pool name. */
+  readonly taskSecrets: Readonly<Record<string, readonly ISecret[]>>;
+  /** The queue alarms. */
+  readonly alarms: readonly Alarm[];
+  /** The queue name prefix in use. */
+  readonly queuePrefix: string;
+
+  constructor(scope: Construct, id: string, props: SayiirEngineProps = {}) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const queuePrefix = props.queuePrefix ?? stack.stackName;
+    if (Token.isUnresolved(queuePrefix)) {
+      throw new EngineConfigError('queuePrefix must be given when the stack name is not known at synth time');
+    }
+    this.queuePrefix = queuePrefix;
+    const pools = resolveWorkerPools(props.pools ?? DEFAULT_POOLS, props.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT);
+    const historyRetention = props.historyRetention ?? Duration.days(30);
+    if (historyRetention.toSeconds() < MIN_HISTORY_RETENTION.toSeconds()) {
+      throw new EngineConfigError(`historyRetention must be at least ${MIN_HISTORY_RETENTION.toHumanString()}`);
+    }
+    for (const pool of Object.keys(props.taskSecrets ?? {})) {
+      if (!pools.some((p) => p.name === pool)) {
+        throw new EngineConfigError(`taskSecrets names pool '${pool}', which is not among the pools`);
+      }
+    }
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const projectRoot = path.resolve(props.projectRoot ?? REPO_ROOT);
+    const workflowsEntry = resolveWorkflowsEntry(props.workflowsEntry);
+
+    const tables = new SayiirTables(this, 'Tables', {
+      removalPolicy,
+      ...(props.encryptionKey ? { encryptionKey: props.encryptionKey } : {}),
+    });
+    this.tables = { instances: tables.instances, claims: tables.claims };
+
+    const queues = new SayiirQueues(this, 'Queues', { prefix: queuePrefix, pools });
+    this.queues = Object.fromEntries(Object.entries(queues.pools).map(([name, q]) => [name, q.byPriority]));
+    this.deadLetterQueues = Object.fromEntries(
+      Object.entries(queues.pools).map(([name, q]) => [name, q.deadLetterQueue]),
+    );
+    const priorityQueues = queues.allQueues();
+
+    this.apiKeySecret = new Secret(this, 'ApiKeySecret', {
+      secretName: `${queuePrefix}/api-keys`,
+      description: 'Sayiir API keys: one key as plain text, or a JSON array of keys. Clients send one as x-api-key.',
+      // Secrets Manager generates text or a JSON object field, not an array:
+      // the api reads non-JSON text as one key. Mixed case and a digit are
+      // required, so the text can never parse as JSON.
+      generateSecretString: {
+        passwordLength: 48,
+        excludePunctuation: true,
+        includeSpace: false,
+        requireEachIncludedType: true,
+      },
+    });
+
+    const baseEnvironment = {
+      [ENV.instancesTable]: tables.instances.tableName,
+      [ENV.claimsTable]: tables.claims.tableName,
+      [ENV.queuePrefix]: queuePrefix,
+      [HISTORY_RETENTION_ENV]: String(historyRetention.toSeconds()),
+    };
+    const common = { projectRoot, logRetention, logRemovalPolicy: removalPolicy };
+
+    // api
+    this.apiFunction = engineFunction(this, 'Api', {
+      ...common,
+      entry: writeWrapperEntry(projectRoot, 'api', workflowsEntry),
+      description: 'Sayiir HTTP API',
+      memorySize: API_MEMORY_MB,
+      timeout: API_TIMEOUT,
+      environment: { ...baseEnvironment, [ENV.apiKeySecret]: this.apiKeySecret.secretArn },
+    });
+    tables.instances.grantReadWriteData(this.apiFunction);
+    for (const queue of priorityQueues) queue.grantSendMessages(this.apiFunction);
+    this.apiKeySecret.grantRead(this.apiFunction);
+
+    // authorizer
+    this.authorizerFunction = engineFunction(this, 'Authorizer', {
+      ...common,
+      entry: path.join(REPO_ROOT, 'functions', 'authorizer', 'handler.ts'),
+      description: 'Sayiir HTTP API authorizer (x-api-key present)',
+      memorySize: AUTHORIZER_MEMORY_MB,
+      timeout: Duration.seconds(3),
+      environment: {},
+    });
+
+    // workers
+    const workerEntry = writeWrapperEntry(projectRoot, 'worker', workflowsEntry);
+    const workerFunctions: Record<string, NodejsFunction> = {};
+    const taskSecrets: Record<string, ISecret[]> = {};
+    for (const pool of pools) {
+      const worker = engineFunction(this, `Worker${pool.name}`, {
+        ...common,
+        entry: workerEntry,
+        description: `Sayiir worker of pool '${pool.name}'`,
+        memorySize: pool.memorySize,
+        timeout: pool.timeout,
+        environment: { ...baseEnvironment, [ENV.pool]: pool.name },
+      });
+      tables.instances.grantReadWriteData(worker);
+      tables.claims.grantReadWriteData(worker);
+      for (const queue of priorityQueues) queue.grantSendMessages(worker);
+      const own = queues.pools[pool.name]!;
+      for (const priority of PRIORITIES) {
+        worker.addEventSource(
+          new SqsEventSource(own.byPriority[priority], {
+            batchSize: pool.batchSize,
+            reportBatchItemFailures: true,
+            maxConcurrency: pool.maxConcurrency[priority],
+          }),
+        );
+      }
+      taskSecrets[pool.name] = (props.taskSecrets?.[pool.name] ?? []).map((secret, i) =>
+        typeof secret === 'string' ? Secret.fromSecretNameV2(this, `TaskSecret${pool.name}${i}`, secret) : secret,
+      );
+      for (const secret of taskSecrets[pool.name]!) secret.grantRead(worker);
+      workerFunctions[pool.name] = worker;
+    }
+    this.workerFunctions = workerFunctions;
+    this.taskSecrets = taskSecrets;
+
+    // reaper
+    this.reaperFunction = engineFunction(this, 'Reaper', {
+      ...common,
+      entry: writeWrapperEntry(projectRoot, 'reaper', workflowsEntry),
+      description: 'Sayiir reaper: timers, expired claims, lost dispatches',
+      memorySize: REAPER_MEMORY_MB,
+      timeout: REAPER_TIMEOUT,
+      environment: baseEnvironment,
+    });
+    tables.instances.grantReadWriteData(this.reaperFunction);
+    tables.claims.grantReadWriteData(this.reaperFunction);
+    for (const queue of priorityQueues) queue.grantSendMessages(this.reaperFunction);
+    new Rule(this, 'ReaperSchedule', {
+      description: 'Wakes the Sayiir reaper',
+      schedule: REAPER_SCHEDULE,
+      targets: [new LambdaFunction(this.reaperFunction)],
+    });
+
+    const api = new SayiirHttpApi(this, 'Http', {
+      handler: this.apiFunction,
+      authorizer: this.authorizerFunction,
+      logRetention,
+      logRemovalPolicy: removalPolicy,
+    });
+    this.httpApi = api.httpApi;
+    this.apiUrl = api.url;
+
+    this.alarms = new SayiirAlarms(this, 'Alarms', {
+      pools: queues.pools,
+      alarmActions: props.alarmActions ?? [],
+      queueAgeThreshold: props.queueAgeAlarmThreshold ?? Duration.minutes(15),
+    }).alarms;
+
+    addEngineNagSuppressions({
+      functions: [this.apiFunction, this.authorizerFunction, this.reaperFunction, ...Object.values(workerFunctions)],
+      customerManagedKey: props.encryptionKey !== undefined,
+    });
+    addApiKeySecretNagSuppressions(this.apiKeySecret);
+  }
+}

@@ -1,0 +1,140 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_WORKFLOWS_ENTRY, REPO_ROOT, wrapperSource, writeWrapperEntry } from '../../infra/entries.ts';
+import { lockFileOf } from '../../infra/functions.ts';
+import { handler as authorize, MAX_API_KEY_LENGTH } from '../../functions/authorizer/handler.ts';
+import { EngineConfigError, resolveWorkerPools } from '../../infra/pools.ts';
+import { queuePropsFromAttributes } from '../../infra/queues.ts';
+import { SayiirEngine } from '../../infra/sayiir-engine.ts';
+import { QueueDefinitionError, queueAttributes } from '../../shared/resources/queues.ts';
+
+/** Construct-time rules and the pieces around the construct; no bundling here. */
+
+describe('worker pools', () => {
+  it('default to 1024 MB, 30 s, batches of 10 and concurrency 10/5/2, with the shared queue rules', () => {
+    const [pool] = resolveWorkerPools([{ name: 'default' }], 5);
+    expect(pool).toMatchObject({
+      name: 'default',
+      memorySize: 1024,
+      batchSize: 10,
+      maxConcurrency: { high: 10, normal: 5, low: 2 },
+      queues: { functionTimeoutSeconds: 30, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
+    });
+    expect(pool?.timeout.toSeconds()).toBe(30);
+  });
+
+  it('refuse what AWS would refuse at deploy time', () => {
+    const one = (props: Parameters<typeof resolveWorkerPools>[0][number]) => () => resolveWorkerPools([props], 5);
+    expect(one({ name: 'p', maxConcurrency: { low: 1 } })).toThrow(/maxConcurrency.low.*2 to 1000/);
+    expect(one({ name: 'p', batchSize: 11 })).toThrow(EngineConfigError);
+    expect(one({ name: 'p', timeout: Duration.minutes(16) })).toThrow(/timeout/);
+    expect(one({ name: 'p', memorySize: 64 })).toThrow(/memorySize/);
+    expect(one({ name: 'my pool' })).toThrow(QueueDefinitionError);
+    expect(() => resolveWorkerPools([{ name: 'a' }, { name: 'a' }], 5)).toThrow(/declared twice/);
+    expect(() => resolveWorkerPools([], 5)).toThrow(/at least one/);
+    expect(() => resolveWorkerPools([{ name: 'a' }], 0)).toThrow(QueueDefinitionError);
+  });
+});
+
+describe('engine props', () => {
+  const engineIn = (props: ConstructorParameters<typeof SayiirEngine>[2]) => () =>
+    new SayiirEngine(new Stack(new App(), 'S'), 'E', props);
+
+  it('refuse task secrets for a pool that does not exist', () => {
+    expect(engineIn({ taskSecrets: { gpu: ['x'] } })).toThrow(/taskSecrets names pool 'gpu'/);
+  });
+
+  it('refuse a history retention shorter than a day (fences must outlive their holders)', () => {
+    expect(engineIn({ historyRetention: Duration.hours(1) })).toThrow(/at least 1 day/);
+  });
+
+  it('refuse a workflows entry that is missing or not a module', () => {
+    expect(engineIn({ workflowsEntry: 'nope/workflows.ts' })).toThrow(/does not exist/);
+    expect(engineIn({ workflowsEntry: 'package.json' })).toThrow(/TypeScript or JavaScript/);
+  });
+
+  it('refuse a queue prefix that makes a queue name too long for SQS', () => {
+    expect(engineIn({ queuePrefix: 'p'.repeat(70) })).toThrow(/longer than 80/);
+  });
+});
+
+describe('queue props from the shared attributes', () => {
+  it('map every attribute of a priority queue, the redrive included', () => {
+    const stack = new Stack();
+    const dlq = new Queue(stack, 'Dlq', { fifo: true });
+    const props = queuePropsFromAttributes(
+      queueAttributes({ name: 'p', functionTimeoutSeconds: 60, maxReceiveCount: 7 }, 'ignored'),
+      dlq,
+    );
+    expect(props).toMatchObject({
+      fifo: true,
+      contentBasedDeduplication: false,
+      deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      encryption: QueueEncryption.SQS_MANAGED,
+      deadLetterQueue: { queue: dlq, maxReceiveCount: 7 },
+    });
+    expect(props.visibilityTimeout?.toSeconds()).toBe(360);
+    expect(props.retentionPeriod?.toDays()).toBe(14);
+  });
+
+  it('fail on an attribute they do not know, so a new shared attribute cannot be dropped', () => {
+    expect(() => queuePropsFromAttributes({ KmsMasterKeyId: 'alias/x' })).toThrow(/KmsMasterKeyId has no CDK mapping/);
+    expect(() => queuePropsFromAttributes({ RedrivePolicy: '{"maxReceiveCount":1}' })).toThrow(/dead-letter queue/);
+  });
+});
+
+describe('generated handler entries', () => {
+  it('import the user workflows and build the handler lazily over the default deps', () => {
+    const source = wrapperSource('worker', '/app/src/workflows.ts');
+    expect(source).toContain(`import { workflows } from "/app/src/workflows.ts";`);
+    expect(source).toContain('export const handler = lazyHandler(() => makeHandler(defaultWorkerDeps(workflows)));');
+    expect(wrapperSource('api', '/w.ts')).toContain('makeHandler(defaultApiDeps(workflows))');
+    expect(wrapperSource('reaper', '/w.ts')).toContain('makeHandler(defaultReaperDeps(workflows))');
+  });
+
+  it('import only files that exist (functions/deps.ts, functions/middy.ts, the handlers)', () => {
+    for (const handler of ['api', 'worker', 'reaper'] as const) {
+      const imported = [...wrapperSource(handler, DEFAULT_WORKFLOWS_ENTRY).matchAll(/from "([^"]+)"/g)].map(
+        (m) => m[1],
+      );
+      expect(imported).toHaveLength(4);
+      for (const file of imported) expect(existsSync(file!), file).toBe(true);
+    }
+  });
+
+  it('are written once per content inside the project root', () => {
+    const first = writeWrapperEntry(REPO_ROOT, 'reaper', DEFAULT_WORKFLOWS_ENTRY);
+    expect(path.relative(REPO_ROOT, first)).toMatch(/^node_modules[\\/]\.cache[\\/]sayiir[\\/]entries[\\/]/);
+    expect(writeWrapperEntry(REPO_ROOT, 'reaper', DEFAULT_WORKFLOWS_ENTRY)).toBe(first);
+    expect(readFileSync(first, 'utf8')).toBe(wrapperSource('reaper', DEFAULT_WORKFLOWS_ENTRY));
+    expect(writeWrapperEntry(REPO_ROOT, 'reaper', path.join(REPO_ROOT, 'workflows', 'hello.ts'))).not.toBe(first);
+  });
+
+  it('need a lock file in the bundling project root', () => {
+    expect(lockFileOf(REPO_ROOT)).toBe(path.join(REPO_ROOT, 'package-lock.json'));
+    expect(() => lockFileOf(mkdtempSync(path.join(tmpdir(), 'sayiir-no-lock-')))).toThrow(EngineConfigError);
+  });
+});
+
+describe('authorizer', () => {
+  const event = (headers: Record<string, string>) => ({ headers }) as unknown as APIGatewayRequestAuthorizerEventV2;
+
+  it('lets a request with an x-api-key through to the api function, which compares it', async () => {
+    expect(await authorize(event({ 'x-api-key': 'k3y' }))).toEqual({ isAuthorized: true });
+  });
+
+  it('refuses a missing, blank or oversized key', async () => {
+    expect(await authorize(event({}))).toEqual({ isAuthorized: false });
+    expect(await authorize(event({ 'x-api-key': '  ' }))).toEqual({ isAuthorized: false });
+    expect(await authorize(event({ 'x-api-key': 'k'.repeat(MAX_API_KEY_LENGTH + 1) }))).toEqual({
+      isAuthorized: false,
+    });
+    expect(await authorize(event({ authorization: 'k3y' }))).toEqual({ isAuthorized: false });
+  });
+});
