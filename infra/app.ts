@@ -1,12 +1,15 @@
 import { App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { workflows } from '../workflows/index.ts';
 import { SayiirStack } from './sayiir-stack.ts';
 
 /**
  * The CDK app (`cdk.json`: `npx tsx infra/app.ts`): the example workflows on
- * one pool. cdk-nag's AWS Solutions checks run on every synth, so a finding
- * without a written suppression fails `cdk synth`.
+ * one pool. The workflows are imported here too, so the synth fails if one
+ * names a pool the stack does not deploy. cdk-nag's AWS Solutions checks run
+ * on every synth, so a finding without a written suppression fails
+ * `cdk synth`.
  */
 const app = new App();
-new SayiirStack(app, 'SayiirStack');
+new SayiirStack(app, 'SayiirStack', { engine: { workflows } });
 Aspects.of(app).add(new AwsSolutionsChecks());

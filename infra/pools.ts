@@ -1,8 +1,8 @@
 import { Duration, Token } from 'aws-cdk-lib';
-import { DEFAULT_POOL } from '../shared/engine/describe.ts';
+import type { AnyFlow } from '../shared/engine/definition.ts';
+import { DEFAULT_POOL, poolsOf } from '../shared/engine/describe.ts';
 import type { Priority } from '../shared/engine/task.ts';
 import {
-  DEFAULT_FUNCTION_TIMEOUT_SECONDS,
   MAX_FUNCTION_TIMEOUT_SECONDS,
   type PoolDefinition,
   PRIORITIES,
@@ -50,11 +50,37 @@ export interface WorkerPoolProps {
   readonly memorySize?: number;
   /**
    * Timeout of the pool's worker function (at most 15 minutes, whole
-   * seconds). The pool's queues hide a received message for 6 times this
-   * (the shared rule in `shared/resources/queues.ts`).
-   * @default Duration.seconds(30)
+   * seconds). The pool's queues hide a received message for 6 times this,
+   * capped at 12 hours (the shared rule in `shared/resources/queues.ts`).
+   *
+   * The default is Lambda's maximum: a task runs inline only when its own
+   * timeout (5 minutes unless the task sets one) fits in the invocation's
+   * remaining time, and a task whose timeout exceeds the function's is
+   * killed by Lambda first. Lambda bills the time used, not the timeout, so
+   * a long timeout costs nothing.
+   * @default Duration.minutes(15)
    */
   readonly timeout?: Duration;
+  /**
+   * How long a worker's reservation of a task lasts before it starts the
+   * task (whole milliseconds); the reaper re-dispatches a task whose
+   * reservation expired. Passed as `SAYIIR_RESERVE_TTL_MS` when set.
+   * @default Duration.seconds(10) (the worker's default, `shared/runtime/worker.ts`)
+   */
+  readonly reserveTtl?: Duration;
+  /**
+   * The lease on a running task (whole milliseconds), renewed by heartbeats:
+   * the reaper re-dispatches a task whose lease expired (its worker died).
+   * It may exceed the function timeout. Passed as `SAYIIR_LEASE_MS` when set.
+   * @default Duration.seconds(60) (the worker's default, `shared/runtime/worker.ts`)
+   */
+  readonly lease?: Duration;
+  /**
+   * How often a running task's lease is renewed (whole milliseconds);
+   * shorter than the lease. Passed as `SAYIIR_HEARTBEAT_MS` when set.
+   * @default a third of the lease (the worker's default, `shared/runtime/worker.ts`)
+   */
+  readonly heartbeat?: Duration;
   /**
    * Maximum concurrent invocations per priority queue (each 2 to 1000, an
    * AWS limit of SQS event sources): on AWS, priority is a share of
@@ -76,13 +102,26 @@ export interface ResolvedWorkerPool {
   readonly timeout: Duration;
   readonly maxConcurrency: Readonly<Record<Priority, number>>;
   readonly batchSize: number;
+  /** Claim timings the pool sets (ms), each passed to the worker only when set. */
+  readonly claimTimings: ClaimTimings;
   /** The shared definition the queue names and attributes come from. */
   readonly definition: PoolDefinition;
   /** The shared definition, resolved (visibility timeout, redrive count). */
   readonly queues: ResolvedPool;
 }
 
+/** Claim timings of a pool in milliseconds; absent ones keep the worker's defaults. */
+export interface ClaimTimings {
+  readonly reserveTtlMs?: number;
+  readonly leaseMs?: number;
+  readonly heartbeatMs?: number;
+}
+
 export const DEFAULT_WORKER_MEMORY_MB = 1024;
+/** Worker function timeout when a pool sets none: Lambda's maximum (see {@link WorkerPoolProps.timeout}). */
+export const DEFAULT_WORKER_TIMEOUT = Duration.seconds(MAX_FUNCTION_TIMEOUT_SECONDS);
+/** The worker's default lease (`shared/runtime/worker.ts`), which a heartbeat alone is checked against. */
+export const DEFAULT_LEASE = Duration.seconds(60);
 export const DEFAULT_BATCH_SIZE = 10;
 export const DEFAULT_MAX_CONCURRENCY: Readonly<Record<Priority, number>> = { high: 10, normal: 5, low: 2 };
 /** AWS's bounds on an SQS event source's maximum concurrency. */
@@ -99,11 +138,47 @@ function integerIn(what: string, value: number, min: number, max: number): numbe
   return value;
 }
 
+/** A duration prop in whole milliseconds (at least 1), or undefined when unset. */
+function millisOf(what: string, value: Duration | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value.isUnresolved()) throw new EngineConfigError(`${what} must be a concrete duration`);
+  const ms = value.toMilliseconds({ integral: false });
+  if (!Number.isInteger(ms) || ms < 1) {
+    throw new EngineConfigError(`${what} must be a whole number of milliseconds, at least 1, got ${ms}`);
+  }
+  return ms;
+}
+
+/**
+ * A pool's claim timings, checked: each a whole number of milliseconds, and
+ * the heartbeat shorter than the lease (the given one, else the worker's
+ * default), or the lease would lapse between two heartbeats while the task
+ * still runs. A lease longer than the function timeout is fine.
+ */
+function claimTimingsOf(pool: WorkerPoolProps): ClaimTimings {
+  const reserveTtlMs = millisOf(`pool '${pool.name}' reserveTtl`, pool.reserveTtl);
+  const leaseMs = millisOf(`pool '${pool.name}' lease`, pool.lease);
+  const heartbeatMs = millisOf(`pool '${pool.name}' heartbeat`, pool.heartbeat);
+  const effectiveLeaseMs = leaseMs ?? DEFAULT_LEASE.toMilliseconds();
+  if (heartbeatMs !== undefined && heartbeatMs >= effectiveLeaseMs) {
+    throw new EngineConfigError(
+      `pool '${pool.name}' heartbeat (${heartbeatMs} ms) must be shorter than its lease (${effectiveLeaseMs} ms` +
+        `${leaseMs === undefined ? ', the default' : ''})`,
+    );
+  }
+  return {
+    ...(reserveTtlMs === undefined ? {} : { reserveTtlMs }),
+    ...(leaseMs === undefined ? {} : { leaseMs }),
+    ...(heartbeatMs === undefined ? {} : { heartbeatMs }),
+  };
+}
+
 /**
  * Applies the defaults of each pool and checks them, with the shared queue
  * rules (`resolvePool`) for the name, visibility and redrive count.
  *
- * @throws EngineConfigError when a value is out of range or a name repeats.
+ * @throws EngineConfigError when a value is out of range, a heartbeat is not
+ *   shorter than its lease, or a name repeats.
  * @throws QueueDefinitionError when a pool name is not valid for SQS.
  */
 export function resolveWorkerPools(pools: readonly WorkerPoolProps[], maxReceiveCount: number): ResolvedWorkerPool[] {
@@ -112,7 +187,7 @@ export function resolveWorkerPools(pools: readonly WorkerPoolProps[], maxReceive
   return pools.map((pool) => {
     if (seen.has(pool.name)) throw new EngineConfigError(`worker pool '${pool.name}' is declared twice`);
     seen.add(pool.name);
-    const timeout = pool.timeout ?? Duration.seconds(DEFAULT_FUNCTION_TIMEOUT_SECONDS);
+    const timeout = pool.timeout ?? DEFAULT_WORKER_TIMEOUT;
     if (Token.isUnresolved(timeout.toSeconds())) {
       throw new EngineConfigError(`pool '${pool.name}' timeout must be a concrete duration`);
     }
@@ -136,8 +211,40 @@ export function resolveWorkerPools(pools: readonly WorkerPoolProps[], maxReceive
       timeout,
       maxConcurrency: Object.fromEntries(PRIORITIES.map((p) => [p, concurrency(p)])) as Record<Priority, number>,
       batchSize: integerIn(`pool '${pool.name}' batchSize`, pool.batchSize ?? DEFAULT_BATCH_SIZE, 1, 10),
+      claimTimings: claimTimingsOf(pool),
       definition,
       queues: resolvePool(definition),
     };
   });
+}
+
+/**
+ * Checks that every pool a workflow's tasks name is deployed: a dispatch to
+ * a pool without queues would fail at run time (the queue URL look-up finds
+ * no queue), so it fails the synth instead.
+ *
+ * @param workflows the flows bundled into the handlers.
+ * @param deployed the names of the deployed pools.
+ * @throws EngineConfigError naming each workflow, the pools it names that
+ *   are missing, and the deployed pools.
+ * @example
+ * ```ts
+ * checkWorkflowPools([fulfil], ['default']);
+ * ```
+ */
+export function checkWorkflowPools(workflows: readonly AnyFlow[], deployed: readonly string[]): void {
+  const quoted = (names: readonly string[]) => names.map((n) => `'${n}'`).join(', ');
+  const problems = workflows.flatMap((flow) => {
+    const missing = poolsOf(flow).filter((pool) => !deployed.includes(pool));
+    if (missing.length === 0) return [];
+    return missing.length === 1
+      ? [`workflow '${flow.name}' runs tasks on pool ${quoted(missing)}, which is not deployed`]
+      : [`workflow '${flow.name}' runs tasks on pools ${quoted(missing)}, which are not deployed`];
+  });
+  if (problems.length > 0) {
+    throw new EngineConfigError(
+      `${problems.join('; ')} (deployed pools: ${quoted(deployed)}): ` +
+        "add the pool to the engine's pools, or move the tasks to a deployed pool",
+    );
+  }
 }

@@ -13,6 +13,7 @@ import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../functions/deps.ts';
+import type { AnyFlow } from '../shared/engine/definition.ts';
 import type { Priority } from '../shared/engine/task.ts';
 import { DEFAULT_MAX_RECEIVE_COUNT, PRIORITIES } from '../shared/resources/queues.ts';
 import { SayiirAlarms } from './alarms.ts';
@@ -20,14 +21,21 @@ import { SayiirHttpApi } from './api.ts';
 import { REPO_ROOT, resolveWorkflowsEntry, writeWrapperEntry } from './entries.ts';
 import { engineFunction } from './functions.ts';
 import { addApiKeySecretNagSuppressions, addEngineNagSuppressions } from './nag.ts';
-import { DEFAULT_POOLS, EngineConfigError, resolveWorkerPools, type WorkerPoolProps } from './pools.ts';
+import {
+  type ClaimTimings,
+  checkWorkflowPools,
+  DEFAULT_POOLS,
+  EngineConfigError,
+  resolveWorkerPools,
+  type WorkerPoolProps,
+} from './pools.ts';
 import { SayiirQueues } from './queues.ts';
 import { SayiirTables } from './tables.ts';
 
 /**
  * Environment variable carrying {@link SayiirEngineProps.historyRetention}
- * (whole seconds) to every function. Not yet among `ENV` in
- * `functions/deps.ts`: the adapters still use their own default retention.
+ * (whole seconds) to every function that writes history (api, workers,
+ * reaper); `functions/deps.ts` reads it into the instance store.
  */
 export const HISTORY_RETENTION_ENV = ENV.historyRetentionSeconds;
 
@@ -50,8 +58,10 @@ export const AUTHORIZER_MEMORY_MB = 128;
  *
  * @example
  * ```ts
+ * import { workflows } from './src/workflows.ts';
  * new SayiirEngine(this, 'Engine', {
  *   workflowsEntry: 'src/workflows.ts',
+ *   workflows,
  *   pools: [{ name: 'default' }, { name: 'payments', timeout: Duration.minutes(2) }],
  *   taskSecrets: { payments: ['stripe'] },
  *   alarmActions: [new SnsAction(topic)],
@@ -67,8 +77,17 @@ export interface SayiirEngineProps {
    */
   readonly workflowsEntry?: string;
   /**
+   * The workflows the entry exports, when the app can import them: the synth
+   * then fails (EngineConfigError) if a task names a pool that is not among
+   * `pools`. The construct cannot load `workflowsEntry` itself (a
+   * constructor cannot `await import()`), so pass the same array here.
+   * @default no check
+   */
+  readonly workflows?: readonly AnyFlow[];
+  /**
    * Worker pools: one worker function and its queues each. Every pool a task
-   * names (`pool` option; `'default'` when unset) must be here.
+   * names (`pool` option; `'default'` when unset) must be here (checked at
+   * synth time when `workflows` is given).
    * @default one pool named 'default' with the pool defaults
    */
   readonly pools?: readonly WorkerPoolProps[];
@@ -138,17 +157,21 @@ export interface SayiirEngineProps {
  * schedule, the HTTP API with its API key secret, least-privilege roles and
  * alarms.
  *
- * Least privilege, function by function (asserted in test/infra):
- * - api: read/write the instances table; send to every priority queue (start,
- *   signal and resume dispatch tasks of any pool); read the API key secret.
+ * Least privilege, function by function (asserted in test/infra), with the
+ * grant helpers' action sets; each queue grant includes `sqs:GetQueueUrl` on
+ * that queue, which the adapters call to find a queue by name:
+ * - api: read/write both tables (it revokes the claims of running tasks on
+ *   cancel); send to every priority queue (start, signal, resume and redrive
+ *   dispatch tasks of any pool); consume (receive, delete, change
+ *   visibility) every pool's DLQ, to list and redrive it, never send to one;
+ *   read the API key secret.
  * - worker of pool P: read/write both tables; send to every priority queue
  *   (a successor may belong to another pool); receive from P's three queues
- *   only; read the task secrets declared for P only.
- * - reaper: read/write both tables; send to every priority queue.
+ *   only; send to P's DLQ only (a task whose retries ran out), never receive
+ *   from a DLQ; read the task secrets declared for P only.
+ * - reaper: read/write both tables; send to every priority queue; no DLQ.
  * - authorizer: nothing (no secret, no table, no queue).
- * - all: write their own log group and X-Ray traces. No one reads or writes a
- *   DLQ (operators redrive from the console) and no one can use the claims
- *   table but the workers and the reaper.
+ * - all: write their own log group and X-Ray traces.
  *
  * @example
  * ```ts
@@ -199,8 +222,10 @@ export class SayiirEngine extends Construct {
     if (historyRetention.toSeconds() < MIN_HISTORY_RETENTION.toSeconds()) {
       throw new EngineConfigError(`historyRetention must be at least ${MIN_HISTORY_RETENTION.toHumanString()}`);
     }
+    const poolNames = pools.map((p) => p.name);
+    if (props.workflows) checkWorkflowPools(props.workflows, poolNames);
     for (const pool of Object.keys(props.taskSecrets ?? {})) {
-      if (!pools.some((p) => p.name === pool)) {
+      if (!poolNames.includes(pool)) {
         throw new EngineConfigError(`taskSecrets names pool '${pool}', which is not among the pools`);
       }
     }
@@ -254,7 +279,9 @@ export class SayiirEngine extends Construct {
       environment: { ...baseEnvironment, [ENV.apiKeySecret]: this.apiKeySecret.secretArn },
     });
     tables.instances.grantReadWriteData(this.apiFunction);
+    tables.claims.grantReadWriteData(this.apiFunction);
     for (const queue of priorityQueues) queue.grantSendMessages(this.apiFunction);
+    for (const dlq of Object.values(this.deadLetterQueues)) dlq.grantConsumeMessages(this.apiFunction);
     this.apiKeySecret.grantRead(this.apiFunction);
 
     // authorizer
@@ -278,12 +305,13 @@ export class SayiirEngine extends Construct {
         description: `Sayiir worker of pool '${pool.name}'`,
         memorySize: pool.memorySize,
         timeout: pool.timeout,
-        environment: { ...baseEnvironment, [ENV.pool]: pool.name },
+        environment: { ...baseEnvironment, [ENV.pool]: pool.name, ...claimTimingsEnvironment(pool.claimTimings) },
       });
       tables.instances.grantReadWriteData(worker);
       tables.claims.grantReadWriteData(worker);
       for (const queue of priorityQueues) queue.grantSendMessages(worker);
       const own = queues.pools[pool.name]!;
+      own.deadLetterQueue.grantSendMessages(worker);
       for (const priority of PRIORITIES) {
         worker.addEventSource(
           new SqsEventSource(own.byPriority[priority], {
@@ -341,4 +369,13 @@ export class SayiirEngine extends Construct {
     });
     addApiKeySecretNagSuppressions(this.apiKeySecret);
   }
+}
+
+/** A pool's claim timings as the worker's environment: only those the pool sets. */
+export function claimTimingsEnvironment(timings: ClaimTimings): Record<string, string> {
+  const environment: Record<string, string> = {};
+  if (timings.reserveTtlMs !== undefined) environment[ENV.reserveTtlMs] = String(timings.reserveTtlMs);
+  if (timings.leaseMs !== undefined) environment[ENV.leaseMs] = String(timings.leaseMs);
+  if (timings.heartbeatMs !== undefined) environment[ENV.heartbeatMs] = String(timings.heartbeatMs);
+  return environment;
 }

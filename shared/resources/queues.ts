@@ -28,7 +28,7 @@ export const MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200;
 /** SQS's longest retention (14 days), in seconds: what every queue of a pool keeps. */
 export const MESSAGE_RETENTION_SECONDS = 1_209_600;
 /** Worker function timeout when a pool does not set one, in seconds. */
-export const DEFAULT_FUNCTION_TIMEOUT_SECONDS = 30;
+export const DEFAULT_FUNCTION_TIMEOUT_SECONDS = 900;
 /** Queue visibility timeout per second of function timeout (AWS's advice for Lambda event sources). */
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
 /** Receives of a message before SQS moves it to the pool's dead-letter queue. */

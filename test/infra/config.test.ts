@@ -6,26 +6,82 @@ import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 
 import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { handler as authorize, MAX_API_KEY_LENGTH } from '../../functions/authorizer/handler.ts';
+import { ENV } from '../../functions/deps.ts';
 import { DEFAULT_WORKFLOWS_ENTRY, REPO_ROOT, wrapperSource, writeWrapperEntry } from '../../infra/entries.ts';
 import { lockFileOf } from '../../infra/functions.ts';
-import { EngineConfigError, resolveWorkerPools } from '../../infra/pools.ts';
+import { checkWorkflowPools, EngineConfigError, resolveWorkerPools } from '../../infra/pools.ts';
 import { queuePropsFromAttributes } from '../../infra/queues.ts';
-import { SayiirEngine } from '../../infra/sayiir-engine.ts';
+import { claimTimingsEnvironment, SayiirEngine } from '../../infra/sayiir-engine.ts';
+import { flow, task } from '../../shared/index.ts';
 import { QueueDefinitionError, queueAttributes } from '../../shared/resources/queues.ts';
 
 /** Construct-time rules and the pieces around the construct; no bundling here. */
 
+/** A workflow whose one task runs on the 'gpu' pool. */
+const train = flow<{ epochs: number }>('train')
+  .then(task('fit', async (input: { epochs: number }) => input.epochs, { pool: 'gpu' }))
+  .build();
+
 describe('worker pools', () => {
-  it('default to 1024 MB, 30 s, batches of 10 and concurrency 10/5/2, with the shared queue rules', () => {
+  it('default to 1024 MB, 15 minutes, batches of 10 and concurrency 10/5/2, with the shared queue rules', () => {
     const [pool] = resolveWorkerPools([{ name: 'default' }], 5);
     expect(pool).toMatchObject({
       name: 'default',
       memorySize: 1024,
       batchSize: 10,
       maxConcurrency: { high: 10, normal: 5, low: 2 },
-      queues: { functionTimeoutSeconds: 30, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
+      claimTimings: {},
+      // 6 x 900 s, under SQS's 12-hour cap.
+      queues: { functionTimeoutSeconds: 900, visibilityTimeoutSeconds: 5400, maxReceiveCount: 5 },
     });
-    expect(pool?.timeout.toSeconds()).toBe(30);
+    expect(pool?.timeout.toSeconds()).toBe(900);
+  });
+
+  it('hide a received message for 6x the worker timeout (the shared rule; 15 minutes is under the 12-hour cap)', () => {
+    const [pool] = resolveWorkerPools([{ name: 'p', timeout: Duration.minutes(15) }], 5);
+    expect(pool?.queues.visibilityTimeoutSeconds).toBe(5400);
+    const [short] = resolveWorkerPools([{ name: 'p', timeout: Duration.seconds(45) }], 5);
+    expect(short?.queues.visibilityTimeoutSeconds).toBe(270);
+  });
+
+  it('carry the claim timings they set, in milliseconds, and only those', () => {
+    const [pool] = resolveWorkerPools(
+      [{ name: 'p', reserveTtl: Duration.seconds(5), lease: Duration.minutes(2), heartbeat: Duration.millis(20_500) }],
+      5,
+    );
+    expect(pool?.claimTimings).toEqual({ reserveTtlMs: 5000, leaseMs: 120_000, heartbeatMs: 20_500 });
+    const [leaseOnly] = resolveWorkerPools([{ name: 'p', lease: Duration.seconds(30) }], 5);
+    expect(leaseOnly?.claimTimings).toEqual({ leaseMs: 30_000 });
+    expect(claimTimingsEnvironment(pool!.claimTimings)).toEqual({
+      [ENV.reserveTtlMs]: '5000',
+      [ENV.leaseMs]: '120000',
+      [ENV.heartbeatMs]: '20500',
+    });
+    expect(claimTimingsEnvironment(leaseOnly!.claimTimings)).toEqual({ [ENV.leaseMs]: '30000' });
+    expect(claimTimingsEnvironment({})).toEqual({});
+  });
+
+  it('refuse a heartbeat that is not shorter than the lease, the default lease (60 s) included', () => {
+    const one = (props: Parameters<typeof resolveWorkerPools>[0][number]) => () => resolveWorkerPools([props], 5);
+    expect(one({ name: 'p', lease: Duration.seconds(30), heartbeat: Duration.seconds(30) })).toThrow(
+      /pool 'p' heartbeat \(30000 ms\) must be shorter than its lease \(30000 ms\)/,
+    );
+    expect(one({ name: 'p', lease: Duration.seconds(30), heartbeat: Duration.seconds(31) })).toThrow(EngineConfigError);
+    expect(one({ name: 'p', heartbeat: Duration.seconds(60) })).toThrow(/lease \(60000 ms, the default\)/);
+    expect(one({ name: 'p', heartbeat: Duration.seconds(59) })).not.toThrow();
+    expect(one({ name: 'p', lease: Duration.seconds(30), heartbeat: Duration.seconds(29) })).not.toThrow();
+  });
+
+  it('accept a lease longer than the function timeout', () => {
+    const [pool] = resolveWorkerPools([{ name: 'p', timeout: Duration.minutes(1), lease: Duration.minutes(20) }], 5);
+    expect(pool?.claimTimings.leaseMs).toBe(1_200_000);
+  });
+
+  it('refuse claim timings that are not a whole number of milliseconds, at least 1', () => {
+    const one = (props: Parameters<typeof resolveWorkerPools>[0][number]) => () => resolveWorkerPools([props], 5);
+    expect(one({ name: 'p', reserveTtl: Duration.millis(0) })).toThrow(/reserveTtl must be a whole number/);
+    expect(one({ name: 'p', lease: Duration.millis(1.5) })).toThrow(/lease must be a whole number/);
+    expect(one({ name: 'p', heartbeat: Duration.millis(0.5) })).toThrow(/heartbeat must be a whole number/);
   });
 
   it('refuse what AWS would refuse at deploy time', () => {
@@ -58,8 +114,62 @@ describe('engine props', () => {
     expect(engineIn({ workflowsEntry: 'package.json' })).toThrow(/TypeScript or JavaScript/);
   });
 
+  it('refuse workflows that run tasks on a pool that is not deployed, naming the workflow and the pools', () => {
+    const error = (() => {
+      try {
+        engineIn({ workflows: [train] })();
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(EngineConfigError);
+    expect((error as Error).message).toBe(
+      "workflow 'train' runs tasks on pool 'gpu', which is not deployed (deployed pools: 'default'): " +
+        "add the pool to the engine's pools, or move the tasks to a deployed pool",
+    );
+  });
+
+  it('accept workflows whose pools are all deployed', () => {
+    // No bundling: only the construct's checks matter here.
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const engine = new SayiirEngine(new Stack(app, 'S'), 'E', {
+      workflows: [train],
+      pools: [{ name: 'default' }, { name: 'gpu' }],
+    });
+    expect(Object.keys(engine.workerFunctions).sort()).toEqual(['default', 'gpu']);
+  });
+
   it('refuse a queue prefix that makes a queue name too long for SQS', () => {
     expect(engineIn({ queuePrefix: 'p'.repeat(70) })).toThrow(/longer than 80/);
+  });
+});
+
+describe('workflow pools check', () => {
+  const hello = flow<string>('hello')
+    .then(task('greet', async (name: string) => `hi ${name}`))
+    .build();
+  const mixed = flow<string>('mixed')
+    .then(task('a', async (s: string) => s, { pool: 'gpu' }))
+    .then(task('b', async (s: string) => s, { pool: 'big' }))
+    .build();
+
+  it("passes when every task's pool is deployed (an unset pool is 'default')", () => {
+    expect(() => checkWorkflowPools([hello, train], ['default', 'gpu'])).not.toThrow();
+    expect(() => checkWorkflowPools([], ['default'])).not.toThrow();
+  });
+
+  it('names every workflow with a missing pool, and each missing pool', () => {
+    expect(() => checkWorkflowPools([hello], ['gpu'])).toThrow(
+      /^workflow 'hello' runs tasks on pool 'default', which is not deployed \(deployed pools: 'gpu'\)/,
+    );
+    expect(() => checkWorkflowPools([hello, mixed, train], ['default', 'gpu'])).toThrow(
+      /^workflow 'mixed' runs tasks on pool 'big', which is not deployed \(deployed pools: 'default', 'gpu'\)/,
+    );
+    expect(() => checkWorkflowPools([mixed, train], ['default'])).toThrow(
+      "workflow 'mixed' runs tasks on pools 'big', 'gpu', which are not deployed; " +
+        "workflow 'train' runs tasks on pool 'gpu', which is not deployed (deployed pools: 'default')",
+    );
   });
 });
 

@@ -12,17 +12,20 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../functions/deps.ts';
 import { SayiirEngine } from '../../infra/sayiir-engine.ts';
 import { dlqName, PRIORITIES, queueName } from '../../shared/resources/queues.ts';
+import { workflows } from './fixtures/workflows.ts';
 import { allows, allowsOn, bundleOf, logicalIdOf, resourcesOf, roleStatements, type Statement } from './support/cdk.ts';
 
 /**
  * An engine embedded in a user's stack, with two pools: 'default', and
- * 'payments' (longer timeout, its own concurrency, a task secret), the
- * user's own workflows entry, a customer-managed table key, alarm actions
- * and an explicit queue prefix. One synthesis for the file.
+ * 'payments' (shorter timeout, its own concurrency and claim timings, a task
+ * secret), the user's own workflows entry (and its workflows, so their pools
+ * are checked), a customer-managed table key, alarm actions, a history
+ * retention and an explicit queue prefix. One synthesis for the file.
  */
 
 const PREFIX = 'shop';
 const RECEIVES = 3;
+const RETENTION_DAYS = 7;
 let stack: Stack;
 let engine: SayiirEngine;
 let template: Template;
@@ -45,7 +48,9 @@ beforeAll(() => {
   ]);
   engine = new SayiirEngine(stack, 'Engine', {
     workflowsEntry: fileURLToPath(new URL('./fixtures/workflows.ts', import.meta.url)),
+    workflows,
     queuePrefix: PREFIX,
+    historyRetention: Duration.days(RETENTION_DAYS),
     maxReceiveCount: RECEIVES,
     pools: [
       { name: 'default' },
@@ -55,6 +60,9 @@ beforeAll(() => {
         memorySize: 2048,
         batchSize: 1,
         maxConcurrency: { high: 50, normal: 20, low: 3 },
+        reserveTtl: Duration.seconds(5),
+        lease: Duration.seconds(90),
+        heartbeat: Duration.seconds(20),
       },
     ],
     taskSecrets: { payments: ['stripe', ledger] },
@@ -68,6 +76,10 @@ beforeAll(() => {
 
 const statementsOfPool = (pool: string): Statement[] =>
   roleStatements(template, logicalIdOf(engine.workerFunctions[pool]!.role as never));
+const statementsOfFn = (fn: { role?: unknown }): Statement[] => roleStatements(template, logicalIdOf(fn.role as never));
+const envOf = (fn: Parameters<typeof logicalIdOf>[0]): Record<string, unknown> =>
+  template.toJSON().Resources[logicalIdOf(fn)].Properties.Environment.Variables;
+const POOLS = ['default', 'payments'] as const;
 
 describe('per-pool resources', () => {
   it('declares three FIFO queues and one DLQ per pool, named with the prefix', () => {
@@ -94,10 +106,11 @@ describe('per-pool resources', () => {
     }
   });
 
-  it("sets each pool's visibility timeout to 6x its worker timeout", () => {
+  it("sets each pool's visibility timeout to 6x its worker timeout (15 minutes by default)", () => {
     const visibility = (pool: string) =>
       template.toJSON().Resources[logicalIdOf(engine.queues[pool]!.normal)].Properties.VisibilityTimeout;
-    expect(visibility('default')).toBe(180);
+    expect(template.toJSON().Resources[logicalIdOf(engine.workerFunctions.default!)].Properties.Timeout).toBe(900);
+    expect(visibility('default')).toBe(5400);
     expect(visibility('payments')).toBe(720);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Timeout: 120,
@@ -123,6 +136,26 @@ describe('per-pool resources', () => {
         });
       }
     }
+  });
+
+  it("passes a pool's claim timings to its worker in ms, and none the pool does not set", () => {
+    expect(envOf(engine.workerFunctions.payments!)).toMatchObject({
+      [ENV.reserveTtlMs]: '5000',
+      [ENV.leaseMs]: '90000',
+      [ENV.heartbeatMs]: '20000',
+    });
+    const timings = [ENV.reserveTtlMs, ENV.leaseMs, ENV.heartbeatMs];
+    for (const fn of [engine.workerFunctions.default!, engine.apiFunction, engine.reaperFunction]) {
+      for (const name of timings) expect(envOf(fn), name).not.toHaveProperty(name);
+    }
+  });
+
+  it('passes the history retention to every function that writes history, and not to the authorizer', () => {
+    const seconds = String(RETENTION_DAYS * 24 * 3600);
+    for (const fn of [engine.apiFunction, engine.reaperFunction, ...POOLS.map((p) => engine.workerFunctions[p]!)]) {
+      expect(envOf(fn)[ENV.historyRetentionSeconds], fn.node.path).toBe(seconds);
+    }
+    expect(envOf(engine.authorizerFunction) ?? {}).not.toHaveProperty(ENV.historyRetentionSeconds);
   });
 
   it('bundles the user workflows entry into the workers', () => {
@@ -165,6 +198,64 @@ describe('least privilege across pools', () => {
         expect(allows(statements, 'sqs:ChangeMessageVisibility', theirs), `${own} on ${other}`).toBe(false);
         // A successor task may belong to the other pool.
         expect(allows(statements, 'sqs:SendMessage', theirs), `${own} sends to ${other}`).toBe(true);
+      }
+    }
+  });
+
+  it("lets a worker send to its own pool's DLQ only, and receive from no DLQ", () => {
+    for (const [own, other] of [
+      ['default', 'payments'],
+      ['payments', 'default'],
+    ] as const) {
+      const statements = statementsOfPool(own);
+      const mine = logicalIdOf(engine.deadLetterQueues[own]!);
+      const theirs = logicalIdOf(engine.deadLetterQueues[other]!);
+      expect(allows(statements, 'sqs:SendMessage', mine), `${own} sends to its DLQ`).toBe(true);
+      expect(allows(statements, 'sqs:GetQueueUrl', mine), `${own} finds its DLQ`).toBe(true);
+      expect(allows(statements, 'sqs:SendMessage', theirs), `${own} sends to ${other}'s DLQ`).toBe(false);
+      expect(allows(statements, 'sqs:GetQueueUrl', theirs), `${own} finds ${other}'s DLQ`).toBe(false);
+      for (const dlq of [mine, theirs]) {
+        for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']) {
+          expect(allows(statements, action, dlq), `${own} ${action} on ${dlq}`).toBe(false);
+        }
+      }
+    }
+  });
+
+  it("lets the api list and redrive every pool's DLQ, but not send to one", () => {
+    const api = statementsOfFn(engine.apiFunction);
+    for (const pool of POOLS) {
+      const dlq = logicalIdOf(engine.deadLetterQueues[pool]!);
+      // DeleteMessageBatch and ChangeMessageVisibilityBatch are authorized as their single-message actions.
+      for (const action of [
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:GetQueueUrl',
+      ]) {
+        expect(allows(api, action, dlq), `${pool} ${action}`).toBe(true);
+      }
+      expect(allows(api, 'sqs:SendMessage', dlq), pool).toBe(false);
+    }
+  });
+
+  it('grants sqs:GetQueueUrl on exactly the queues each function uses, by ARN', () => {
+    const priorityQueues = POOLS.flatMap((pool) => PRIORITIES.map((p) => logicalIdOf(engine.queues[pool]![p])));
+    const dlqs = Object.fromEntries(POOLS.map((pool) => [pool, logicalIdOf(engine.deadLetterQueues[pool]!)]));
+    const expectations: [string, Statement[], string[]][] = [
+      ['api', statementsOfFn(engine.apiFunction), [...priorityQueues, dlqs.default!, dlqs.payments!]],
+      ['reaper', statementsOfFn(engine.reaperFunction), priorityQueues],
+      ['worker default', statementsOfPool('default'), [...priorityQueues, dlqs.default!]],
+      ['worker payments', statementsOfPool('payments'), [...priorityQueues, dlqs.payments!]],
+      ['authorizer', statementsOfFn(engine.authorizerFunction), []],
+    ];
+    for (const [who, statements, queues] of expectations) {
+      for (const queue of [...priorityQueues, ...Object.values(dlqs)]) {
+        expect(allows(statements, 'sqs:GetQueueUrl', queue), `${who} on ${queue}`).toBe(queues.includes(queue));
+      }
+      for (const s of statements.filter((x) => x.actions.some((a) => a.startsWith('sqs:')))) {
+        for (const resource of s.resources)
+          expect(JSON.stringify(resource), who).toMatch(/"Fn::GetAtt":\[".+","Arn"\]/);
       }
     }
   });

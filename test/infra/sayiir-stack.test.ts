@@ -197,8 +197,8 @@ describe('queues', () => {
 
   it('redrive each priority queue to the pool DLQ after maxReceiveCount, hiding messages 6x the worker timeout', () => {
     const dlq = logicalIdOf(engine().deadLetterQueues[DEFAULT_POOL]!);
-    const expected = queueAttributes({ name: DEFAULT_POOL }, 'arn');
     const worker = template.toJSON().Resources[logicalIdOf(engine().workerFunctions[DEFAULT_POOL]!)].Properties;
+    const expected = queueAttributes({ name: DEFAULT_POOL, functionTimeoutSeconds: worker.Timeout }, 'arn');
     for (const priority of PRIORITIES) {
       const queue = engine().queues[DEFAULT_POOL]![priority];
       const props = template.toJSON().Resources[logicalIdOf(queue)].Properties;
@@ -254,6 +254,23 @@ describe('functions', () => {
     expect(worker[ENV.queuePrefix]).toBe(STACK);
     expect(worker[ENV.instancesTable]).toEqual({ Ref: logicalIdOf(engine().tables.instances) });
     expect(Object.keys(envOf(engine().reaperFunction))).toEqual(expect.arrayContaining(shared));
+  });
+
+  it('pass the history retention (30 days by default) to every function that writes history', () => {
+    const envOf = (fn: Parameters<typeof logicalIdOf>[0]) =>
+      template.toJSON().Resources[logicalIdOf(fn)].Properties.Environment.Variables as Record<string, unknown>;
+    for (const fn of [engine().apiFunction, engine().reaperFunction, engine().workerFunctions[DEFAULT_POOL]!]) {
+      expect(envOf(fn)[ENV.historyRetentionSeconds], fn.node.path).toBe(String(30 * 24 * 3600));
+    }
+    expect(envOf(engine().authorizerFunction)).not.toHaveProperty(ENV.historyRetentionSeconds);
+  });
+
+  it('give the default worker 15 minutes and no claim timing variable (the worker keeps its defaults)', () => {
+    const worker = template.toJSON().Resources[logicalIdOf(engine().workerFunctions[DEFAULT_POOL]!)].Properties;
+    expect(worker.Timeout).toBe(900);
+    for (const name of [ENV.reserveTtlMs, ENV.leaseMs, ENV.heartbeatMs]) {
+      expect(worker.Environment.Variables, name).not.toHaveProperty(name);
+    }
   });
 
   it('feed each worker from its pool queues with partial batch failures and a concurrency cap per priority', () => {
@@ -377,15 +394,19 @@ describe('alarms', () => {
 
 /**
  * Least privilege in this design: a function may touch only the resources
- * its handler's code path uses, with the grant helpers' action sets.
- * - api: instances table (read/write), send to the priority queues, read the
- *   API key secret. Never the claims table, never receive from a queue.
+ * its handler's code path uses, with the grant helpers' action sets (each
+ * queue grant includes sqs:GetQueueUrl on that queue: the adapters look
+ * queue URLs up by name).
+ * - api: both tables (it revokes claims on cancel), send to the priority
+ *   queues, consume (receive, delete, change visibility) every DLQ to list
+ *   and redrive it, read the API key secret. Never receive from a priority
+ *   queue, never send to a DLQ.
  * - worker of pool P: both tables, send to every priority queue, receive
- *   only from P's queues, read only P's task secrets.
- * - reaper: both tables, send to every priority queue. No secret.
+ *   only from P's queues, send only to P's DLQ (retries ran out), read only
+ *   P's task secrets. Never receive from a DLQ.
+ * - reaper: both tables, send to every priority queue. No DLQ, no secret.
  * - authorizer: its logs and traces only.
- * - nobody: the DLQs (SQS itself moves messages there), actions `*`/`svc:*`,
- *   AWS managed policies.
+ * - nobody: actions `*`/`svc:*`, AWS managed policies.
  */
 describe('least privilege', () => {
   const statementsOf = (fn: { role?: unknown }) => roleStatements(template, roleOf(fn));
@@ -416,12 +437,13 @@ describe('least privilege', () => {
     }
   });
 
-  it('keeps the api function off the claims table and off receiving', () => {
+  it('gives the api both tables (it revokes claims on cancel) and keeps it off receiving from priority queues', () => {
     const api = statementsOf(engine().apiFunction);
     const claims = logicalIdOf(engine().tables.claims);
     expect(allows(api, 'dynamodb:PutItem', logicalIdOf(engine().tables.instances))).toBe(true);
-    expect(allows(api, 'dynamodb:GetItem', claims)).toBe(false);
-    expect(allows(api, 'dynamodb:UpdateItem', claims)).toBe(false);
+    for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']) {
+      expect(allows(api, action, claims), action).toBe(true);
+    }
     for (const priority of PRIORITIES) {
       const queue = logicalIdOf(engine().queues[DEFAULT_POOL]![priority]);
       expect(allows(api, 'sqs:SendMessage', queue)).toBe(true);
@@ -447,12 +469,19 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets no function touch a dead-letter queue', () => {
+  it('lets the api consume the DLQ, the worker send to it, and no one else touch it', () => {
     const dlq = logicalIdOf(engine().deadLetterQueues[DEFAULT_POOL]!);
-    for (const [roleId] of resourcesOf(template, 'AWS::IAM::Role')) {
+    const consume = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'];
+    const allowed: Record<string, readonly string[]> = {
+      [roleOf(engine().apiFunction)]: [...consume, 'sqs:GetQueueUrl'],
+      [roleOf(engine().workerFunctions[DEFAULT_POOL]!)]: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
+    };
+    const roles = resourcesOf(template, 'AWS::IAM::Role').map(([id]) => id);
+    for (const role of Object.keys(allowed)) expect(roles).toContain(role);
+    for (const roleId of roles) {
       const statements = roleStatements(template, roleId);
-      for (const action of ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage']) {
-        expect(allows(statements, action, dlq), `${roleId} ${action}`).toBe(false);
+      for (const action of ['sqs:SendMessage', ...consume, 'sqs:GetQueueUrl', 'sqs:PurgeQueue']) {
+        expect(allows(statements, action, dlq), `${roleId} ${action}`).toBe(allowed[roleId]?.includes(action) ?? false);
       }
     }
   });

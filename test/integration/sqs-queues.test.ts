@@ -33,13 +33,15 @@ describe('queue definitions', () => {
 
   it('derives the visibility timeout as 6x the function timeout unless set, never below it', () => {
     expect(resolvePool({ name: 'default' })).toMatchObject({
-      functionTimeoutSeconds: 30,
-      visibilityTimeoutSeconds: 180,
+      functionTimeoutSeconds: 900,
+      visibilityTimeoutSeconds: 5400,
       maxReceiveCount: 5,
       messageRetentionSeconds: 1_209_600,
     });
-    expect(resolvePool({ name: 'slow', functionTimeoutSeconds: 900 }).visibilityTimeoutSeconds).toBe(5400);
-    expect(resolvePool({ name: 'x', visibilityTimeoutSeconds: 45 }).visibilityTimeoutSeconds).toBe(45);
+    expect(resolvePool({ name: 'quick', functionTimeoutSeconds: 30 }).visibilityTimeoutSeconds).toBe(180);
+    expect(
+      resolvePool({ name: 'x', functionTimeoutSeconds: 30, visibilityTimeoutSeconds: 45 }).visibilityTimeoutSeconds,
+    ).toBe(45);
     expect(() => resolvePool({ name: 'x', functionTimeoutSeconds: 60, visibilityTimeoutSeconds: 30 })).toThrow(
       QueueDefinitionError,
     );
@@ -54,7 +56,7 @@ describe('queue definitions', () => {
       ContentBasedDeduplication: 'false',
       DeduplicationScope: 'messageGroup',
       FifoThroughputLimit: 'perMessageGroupId',
-      VisibilityTimeout: '180',
+      VisibilityTimeout: '5400',
       MessageRetentionPeriod: '1209600',
       SqsManagedSseEnabled: 'true',
     });
@@ -74,7 +76,11 @@ describe('queues created on fauxqs from the definitions', () => {
   });
 
   it('carry the defined attributes, the redrive policy pointing at the pool DLQ', async () => {
-    const urls = await sqs.createPoolQueues('defs', { name: 'default', visibilityTimeoutSeconds: 40 });
+    const urls = await sqs.createPoolQueues('defs', {
+      name: 'default',
+      functionTimeoutSeconds: 30,
+      visibilityTimeoutSeconds: 40,
+    });
     const { Attributes = {} } = await sqs.client.send(
       new GetQueueAttributesCommand({ QueueUrl: urls.high, AttributeNames: ['All'] }),
     );
