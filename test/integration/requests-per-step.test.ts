@@ -65,6 +65,11 @@ describe('requests per step', () => {
       const snap = await stack.store.get(id);
       return snap?.status === 'COMPLETED' ? snap : undefined;
     });
+    // The worker's invocation ends after the last checkpoint: its claim release and the
+    // message's delete follow. Wait for the delete, the invocation's last request.
+    await waitFor(async () =>
+      sqs.count('DeleteMessageBatchCommand') + sqs.count('DeleteMessageCommand') > 0 ? true : undefined,
+    );
     const counts = { dynamo: dynamo.snapshot(), sqs: sqs.snapshot() };
     const writes = WRITES.reduce((n, c) => n + dynamo.count(c), 0);
     const sends = SENDS.reduce((n, c) => n + sqs.count(c), 0);
