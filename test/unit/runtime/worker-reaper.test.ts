@@ -153,3 +153,25 @@ describe('reaper', () => {
     expect(r[0]?.outcome).toBe('completed');
   });
 });
+
+describe('reaper loop inside one invocation', () => {
+  it('runs passes every interval until the remaining time runs low, catching work that falls due meanwhile', async () => {
+    const { reapFor } = await import('../../../shared/runtime/reaper.ts');
+    await start(waiting, null, 'loop-1'); // its delay ends 10 s after the start
+    const invocationEnds = clock.now() + 60_000;
+    const remaining = () => invocationEnds - clock.now();
+    const loop = reapFor({ ...deps, timers: store }, remaining, { intervalMs: 5_000, stopBeforeMs: 10_000 });
+    // Drive the fake clock: each pass sleeps 5 s.
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setImmediate(r));
+      clock.advance(5_000);
+    }
+    const total = await loop;
+    expect(total.timersFired).toBe(1);
+    expect(queue.sent[0]).toMatchObject({ key: 'after', gen: 1 });
+    // Nobody took it: 30 s later a later pass of the same invocation sent it again.
+    expect(queue.sent.slice(1).map((d) => [d.key, d.gen])).toEqual([['after', 2]]);
+    // It stopped with at least 10 s left: at most 10 passes in a 60 s budget.
+    expect(clock.now()).toBeLessThanOrEqual(invocationEnds);
+  });
+});
