@@ -17,8 +17,12 @@ export function startHttpGateway(options: {
   readonly port?: number;
   readonly host?: string;
 }): Promise<{ readonly url: string; readonly server: Server; close(): Promise<void> }> {
+  // Handler calls in flight: closing waits for them, as a draining gateway would.
+  const inFlight = new Set<Promise<void>>();
   const server = createServer((req, res) => {
-    void serve(options.handler, req, res);
+    const call = serve(options.handler, req, res);
+    inFlight.add(call);
+    void call.finally(() => inFlight.delete(call));
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -28,11 +32,12 @@ export function startHttpGateway(options: {
       resolve({
         url: `http://${options.host ?? '127.0.0.1'}:${port}`,
         server,
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            server.closeAllConnections();
-          }),
+        close: async () => {
+          const closed = new Promise<void>((done) => server.close(() => done()));
+          await Promise.allSettled([...inFlight]);
+          server.closeAllConnections();
+          await closed;
+        },
       });
     });
   });

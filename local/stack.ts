@@ -117,7 +117,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const pool of pools) {
       poolUrls.set(
         pool,
-        await sqs.createPoolQueues(QUEUE_PREFIX, { name: pool, functionTimeoutSeconds: timeoutSeconds }),
+        await sqs.createPoolQueues(QUEUE_PREFIX, {
+          name: pool,
+          functionTimeoutSeconds: timeoutSeconds,
+          // Locally the reaper recovers lost work within seconds; a failed
+          // batch need not wait six function timeouts to come back.
+          visibilityTimeoutSeconds: timeoutSeconds,
+        }),
       );
     }
 
@@ -177,22 +183,33 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
 
     const reaperDeps = { store, timers: store, claims, queue, registry, clock };
+    // One pass at a time, like one reaper invocation looping: the next starts
+    // `reaperIntervalMs` after the previous one ended.
     let reaping: Promise<unknown> = Promise.resolve();
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
     const reap = () => {
-      const pass = reapOnce(reaperDeps);
+      const pass = reaping.then(() => reapOnce(reaperDeps));
       reaping = pass.catch(() => undefined);
       return pass;
     };
-    const timer = setInterval(() => {
-      reap().then(
-        (s) => {
-          if (s.timersFired + s.redispatched > 0) log(`reaper: ${JSON.stringify(s)}`);
-        },
-        (e) => log(`reaper: ${String(e)}`),
-      );
-    }, options.reaperIntervalMs ?? 1_000);
+    const loop = () => {
+      timer = setTimeout(() => {
+        reap().then(
+          (s) => {
+            if (s.timersFired + s.redispatched > 0) log(`reaper: ${JSON.stringify(s)}`);
+          },
+          (e) => log(`reaper: ${String(e)}`),
+        );
+        void reaping.then(() => {
+          if (!stopped) loop();
+        });
+      }, options.reaperIntervalMs ?? 1_000);
+    };
+    loop();
     stoppers.push(async () => {
-      clearInterval(timer);
+      stopped = true;
+      clearTimeout(timer);
       await reaping;
     });
 

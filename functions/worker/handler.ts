@@ -14,8 +14,12 @@ import { processDispatch, type WorkerDeps, WorkerKilledError } from '../../share
 export function makeHandler(deps: WorkerDeps) {
   const base = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const remaining = () => context.getRemainingTimeInMillis();
-    const results = await Promise.all(event.Records.map((record) => handleRecord(deps, record, remaining)));
-    return { batchItemFailures: results.flatMap((r) => (r ? [{ itemIdentifier: r }] : [])) };
+    const settled = await Promise.allSettled(event.Records.map((record) => handleRecord(deps, record, remaining)));
+    // A killed worker (fault injection) takes the whole invocation down, once its records have stopped.
+    const killed = settled.find((r) => r.status === 'rejected');
+    if (killed?.status === 'rejected') throw killed.reason;
+    const ids = settled.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
+    return { batchItemFailures: ids.map((itemIdentifier) => ({ itemIdentifier })) };
   };
   return middy(base);
 }

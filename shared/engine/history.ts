@@ -74,8 +74,8 @@ export function historyOf(event: RunEvent, after: Snapshot, effects: readonly Ef
       push({ type: 'timer-fired', key: event.key });
       break;
     case 'redispatch': {
-      if (!event.force) {
-        push({ type: 'task-redispatched', key: event.key });
+      if (event.reason !== 'lease-expired') {
+        push({ type: 'task-redispatched', key: event.key, ...(event.reason ? { detail: event.reason } : {}) });
         break;
       }
       const next = after.tasks[event.key];

@@ -156,19 +156,26 @@ class Reducer {
       case 'redispatch': {
         const t = this.d.tasks[e.key];
         if (t?.state !== 'dispatched' || this.d.status !== 'RUNNING') return false;
-        if (e.force) {
-          // Its worker died mid-attempt: that attempt counts, and the next
-          // follows the retry policy (so a task that kills every worker ends).
-          return this.failed(e.key, t.attempt, {
-            name: 'WorkerLostError',
-            message: 'the worker running this attempt stopped renewing its lease',
-            retryable: true,
-          });
+        if (e.attempt !== undefined && e.attempt !== t.attempt) return false;
+        switch (e.reason ?? 'lost') {
+          case 'lease-expired':
+            // Its worker died mid-attempt: that attempt counts, and the next
+            // follows the retry policy (so a task that kills every worker ends).
+            return this.failed(e.key, t.attempt, {
+              name: 'WorkerLostError',
+              message: 'the worker running this attempt stopped renewing its lease',
+              retryable: true,
+            });
+          case 'reservation-expired':
+          case 'redrive':
+            this.dispatch(e.key, t);
+            return true;
+          default:
+            if ((t.dispatchedAt ?? 0) + this.base.redispatchAfterMs > this.now) return false;
+            // The dispatch was lost before any worker started it: same attempt, new generation.
+            this.dispatch(e.key, t);
+            return true;
         }
-        if ((t.dispatchedAt ?? 0) + this.base.redispatchAfterMs > this.now) return false;
-        // The dispatch was lost before any worker started it: same attempt, new generation.
-        this.dispatch(e.key, t);
-        return true;
       }
       case 'dispatch-checked': {
         const t = this.d.tasks[e.key];

@@ -150,12 +150,21 @@ export type RunEvent =
     }
   | { readonly type: 'timer-fired'; readonly key: string }
   /**
-   * The reaper found a dispatched task with no live claim long after its
-   * dispatch: dispatch it again (same attempt). With `force`, its worker's
-   * lease expired mid-attempt: the attempt failed (`WorkerLostError`) and the
-   * retry policy decides what follows.
+   * Dispatch a dispatched task again, if it is still at `attempt`:
+   * - `lost` (default): no live claim long after its dispatch (a message lost
+   *   before or after the queue): same attempt, new generation;
+   * - `reservation-expired`: its worker died after reserving, before starting:
+   *   same attempt, at once (nothing ran);
+   * - `lease-expired`: its worker died mid-attempt: that attempt failed
+   *   (`WorkerLostError`) and the retry policy decides what follows;
+   * - `redrive`: an operator redrove a dispatch the queue gave up on.
    */
-  | { readonly type: 'redispatch'; readonly key: string; readonly force?: boolean }
+  | {
+      readonly type: 'redispatch';
+      readonly key: string;
+      readonly attempt?: number;
+      readonly reason?: 'lost' | 'reservation-expired' | 'lease-expired' | 'redrive';
+    }
   /** The reaper saw a live claim on a long-running dispatched task: check again later. */
   | { readonly type: 'dispatch-checked'; readonly key: string }
   /** A worker got a task of a paused run: hold it until `resume`. */

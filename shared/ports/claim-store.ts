@@ -18,6 +18,8 @@
 export interface Claim {
   readonly instanceId: string;
   readonly taskKey: string;
+  /** The task attempt the claim is for: a claim left by an older attempt never blocks a newer one. */
+  readonly attempt: number;
   readonly workerId: string;
   readonly fence: number;
   readonly state: 'reserved' | 'executing';
@@ -28,12 +30,20 @@ export interface Claim {
 
 export interface ClaimStore {
   /**
-   * Reserves the task until `now + ttlMs`, on condition that it has no live
-   * claim (none, released, or expired).
+   * Reserves attempt `attempt` of the task until `now + ttlMs`, on condition
+   * that it has no live claim (none, released, expired, or left by an older
+   * attempt).
    *
    * @throws {ClaimHeldError} someone holds a live claim; nothing was written.
    */
-  reserve(instanceId: string, taskKey: string, workerId: string, now: number, ttlMs: number): Promise<Claim>;
+  reserve(
+    instanceId: string,
+    taskKey: string,
+    workerId: string,
+    now: number,
+    ttlMs: number,
+    attempt?: number,
+  ): Promise<Claim>;
 
   /**
    * Both phases in one write: Executing until `now + leaseMs`, on the same
@@ -42,7 +52,14 @@ export interface ClaimStore {
    *
    * @throws {ClaimHeldError} someone holds a live claim; nothing was written.
    */
-  acquire(instanceId: string, taskKey: string, workerId: string, now: number, leaseMs: number): Promise<Claim>;
+  acquire(
+    instanceId: string,
+    taskKey: string,
+    workerId: string,
+    now: number,
+    leaseMs: number,
+    attempt?: number,
+  ): Promise<Claim>;
 
   /**
    * Reserved -> Executing with a lease until `now + leaseMs`, on condition

@@ -74,36 +74,46 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
 async function reapInstance(
   deps: ReaperDeps,
   instanceId: string,
-  expiredClaims: readonly Claim[],
+  listed: readonly Claim[],
 ): Promise<{ timersFired: number; redispatched: number }> {
-  const releaseAll = () => Promise.all(expiredClaims.map((c) => deps.claims.release(c)));
+  const now = deps.clock.now();
+  // The expiry index is eventually consistent and passes may overlap: act only
+  // on what a consistent read of each claim still says.
+  const current = await Promise.all(listed.map((c) => deps.claims.get(c.instanceId, c.taskKey)));
+  const expired = current.filter((c): c is Claim => c !== undefined && c.expiresAt <= now);
+  const releaseAll = () => Promise.all(expired.map((c) => deps.claims.release(c)));
   const snapshot = await deps.store.get(instanceId);
   if (!snapshot || FINAL_STATUSES.has(snapshot.status) || !deps.registry.has(snapshot.workflow)) {
     await releaseAll();
     return { timersFired: 0, redispatched: 0 };
   }
   const flow = deps.registry.get(snapshot.workflow);
-  const now = deps.clock.now();
   const { timers, stale } = dueWork(snapshot, now);
   const events: RunEvent[] = timers.map((key) => ({ type: 'timer-fired', key }));
-  const dead = new Set(expiredClaims.filter((c) => c.expiresAt <= now).map((c) => c.taskKey));
-  for (const key of dead) {
-    const t = snapshot.tasks[key];
-    if (t?.state !== 'dispatched') continue;
+  const handled = new Set<string>();
+  for (const c of expired) {
+    const t = snapshot.tasks[c.taskKey];
+    // A claim left by an older attempt says nothing about the current one.
+    if (t?.state !== 'dispatched' || t.attempt !== c.attempt) continue;
+    handled.add(c.taskKey);
     events.push(
       snapshot.status === 'PAUSED'
-        ? { type: 'task-held', key, attempt: t.attempt }
-        : { type: 'redispatch', key, force: true },
+        ? { type: 'task-held', key: c.taskKey, attempt: t.attempt }
+        : {
+            type: 'redispatch',
+            key: c.taskKey,
+            attempt: t.attempt,
+            reason: c.state === 'reserved' ? 'reservation-expired' : 'lease-expired',
+          },
     );
   }
   for (const key of stale) {
-    if (dead.has(key)) continue;
-    const claim = await deps.claims.get(instanceId, key);
     const t = snapshot.tasks[key];
-    if (!t) continue;
-    if (claim && claim.expiresAt > now) events.push({ type: 'dispatch-checked', key });
+    if (!t || handled.has(key)) continue;
+    const claim = await deps.claims.get(instanceId, key);
+    if (claim && claim.expiresAt > now && claim.attempt === t.attempt) events.push({ type: 'dispatch-checked', key });
     else if (snapshot.status === 'PAUSED') events.push({ type: 'task-held', key, attempt: t.attempt });
-    else events.push({ type: 'redispatch', key });
+    else events.push({ type: 'redispatch', key, attempt: t.attempt, reason: 'lost' });
   }
   let redispatched = 0;
   if (events.length > 0) {

@@ -166,8 +166,8 @@ async function runOne(
   let claim: Claim;
   try {
     claim = inline
-      ? await deps.claims.acquire(d.instanceId, d.key, deps.workerId, now(), leaseMs)
-      : await deps.claims.reserve(d.instanceId, d.key, deps.workerId, now(), deps.reserveTtlMs ?? 10_000);
+      ? await deps.claims.acquire(d.instanceId, d.key, deps.workerId, now(), leaseMs, d.attempt)
+      : await deps.claims.reserve(d.instanceId, d.key, deps.workerId, now(), deps.reserveTtlMs ?? 10_000, d.attempt);
   } catch (e) {
     if (e instanceof ClaimHeldError) return skip('claimed by another worker');
     throw e;

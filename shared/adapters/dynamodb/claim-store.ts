@@ -24,7 +24,9 @@ export interface DynamoClaimStoreOptions {
 const absent = 'attribute_not_exists(pk)';
 const released = '#state = :free';
 const lapsed = 'expiresAt <= :now';
-const reservable = `${absent} OR ${released} OR ${lapsed}`;
+/** A live claim left by an earlier attempt (its worker died after that attempt's checkpoint) does not block a newer one. */
+const superseded = 'attribute_not_exists(attempt) OR attempt < :attempt';
+const reservable = `${absent} OR ${released} OR ${lapsed} OR ${superseded}`;
 const fenced = 'fence = :fence AND #state <> :free';
 
 /** Partition key value of the sparse live-lease index. */
@@ -39,6 +41,7 @@ function claimOf(item: Item): Claim {
   return {
     instanceId: readStr(item, 'instanceId'),
     taskKey: readStr(item, 'taskKey'),
+    attempt: readOptNum(item, 'attempt') ?? 1,
     workerId: readStr(item, 'workerId'),
     fence: readNum(item, 'fence'),
     state: readStr(item, 'state') as Claim['state'],
@@ -86,12 +89,26 @@ export class DynamoClaimStore implements ClaimStore {
     return num(Math.ceil((expiresAt + this.retentionMs) / 1000));
   }
 
-  async reserve(instanceId: string, taskKey: string, workerId: string, now: number, ttlMs: number): Promise<Claim> {
-    return this.take(instanceId, taskKey, workerId, now, ttlMs, 'reserved');
+  async reserve(
+    instanceId: string,
+    taskKey: string,
+    workerId: string,
+    now: number,
+    ttlMs: number,
+    attempt = 1,
+  ): Promise<Claim> {
+    return this.take(instanceId, taskKey, workerId, now, ttlMs, 'reserved', attempt);
   }
 
-  async acquire(instanceId: string, taskKey: string, workerId: string, now: number, leaseMs: number): Promise<Claim> {
-    return this.take(instanceId, taskKey, workerId, now, leaseMs, 'executing');
+  async acquire(
+    instanceId: string,
+    taskKey: string,
+    workerId: string,
+    now: number,
+    leaseMs: number,
+    attempt = 1,
+  ): Promise<Claim> {
+    return this.take(instanceId, taskKey, workerId, now, leaseMs, 'executing', attempt);
   }
 
   /** One conditional UpdateItem: a new fence and a claim in `state`, if nobody holds a live one. */
@@ -102,6 +119,7 @@ export class DynamoClaimStore implements ClaimStore {
     now: number,
     ms: number,
     state: 'reserved' | 'executing',
+    attempt: number,
   ): Promise<Claim> {
     const expiresAt = now + ms;
     const timing = state === 'executing' ? 'startedAt = :now, lastHeartbeat = :now' : '';
@@ -111,7 +129,7 @@ export class DynamoClaimStore implements ClaimStore {
           TableName: this.table,
           Key: { pk: str(claimPk(instanceId, taskKey)) },
           UpdateExpression:
-            'SET instanceId = :instanceId, taskKey = :taskKey, workerId = :workerId, ' +
+            'SET instanceId = :instanceId, taskKey = :taskKey, attempt = :attempt, workerId = :workerId, ' +
             'fence = if_not_exists(fence, :zero) + :one, #state = :state, expiresAt = :expiresAt, ' +
             `leasepk = :lease, #ttl = :ttl${timing ? `, ${timing}` : ' REMOVE startedAt, lastHeartbeat'}`,
           ConditionExpression: reservable,
@@ -119,6 +137,7 @@ export class DynamoClaimStore implements ClaimStore {
           ExpressionAttributeValues: {
             ':instanceId': str(instanceId),
             ':taskKey': str(taskKey),
+            ':attempt': num(attempt),
             ':workerId': str(workerId),
             ':zero': num(0),
             ':one': num(1),

@@ -10,13 +10,24 @@ interface Row {
 export class MemoryClaimStore implements ClaimStore {
   private readonly rows = new Map<string, Row>();
 
-  async reserve(instanceId: string, taskKey: string, workerId: string, now: number, ttlMs: number): Promise<Claim> {
+  async reserve(
+    instanceId: string,
+    taskKey: string,
+    workerId: string,
+    now: number,
+    ttlMs: number,
+    attempt = 1,
+  ): Promise<Claim> {
     const k = `${instanceId}|${taskKey}`;
     const row = this.rows.get(k) ?? { fence: 0, claim: undefined };
-    if (row.claim && row.claim.expiresAt > now) throw new ClaimHeldError(instanceId, taskKey);
+    // Live, and for this attempt or a newer one: held. A claim left by an older attempt is superseded.
+    if (row.claim && row.claim.expiresAt > now && row.claim.attempt >= attempt) {
+      throw new ClaimHeldError(instanceId, taskKey);
+    }
     const claim: Claim = {
       instanceId,
       taskKey,
+      attempt,
       workerId,
       fence: row.fence + 1,
       state: 'reserved',
@@ -26,8 +37,15 @@ export class MemoryClaimStore implements ClaimStore {
     return claim;
   }
 
-  async acquire(instanceId: string, taskKey: string, workerId: string, now: number, leaseMs: number): Promise<Claim> {
-    const reserved = await this.reserve(instanceId, taskKey, workerId, now, leaseMs);
+  async acquire(
+    instanceId: string,
+    taskKey: string,
+    workerId: string,
+    now: number,
+    leaseMs: number,
+    attempt = 1,
+  ): Promise<Claim> {
+    const reserved = await this.reserve(instanceId, taskKey, workerId, now, leaseMs, attempt);
     const claim: Claim = { ...reserved, state: 'executing', startedAt: now, lastHeartbeat: now };
     (this.rows.get(`${instanceId}|${taskKey}`) as Row).claim = claim;
     return claim;

@@ -6,7 +6,7 @@ import { FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../..
 import { startInstance } from '../../../shared/runtime/instances.ts';
 import { reapOnce } from '../../../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
-import { processDispatch, type WorkerDeps } from '../../../shared/runtime/worker.ts';
+import { processDispatch, type WorkerDeps, WorkerKilledError } from '../../../shared/runtime/worker.ts';
 
 let runs: string[] = [];
 const chain = flow<number>('chain')
@@ -133,7 +133,8 @@ describe('reaper', () => {
 
   it("counts a dead worker's attempt and dispatches the next one after its backoff", async () => {
     await start(chain, 1);
-    const c = await claims.reserve('i1', 'a', 'dead-worker', clock.now(), 5_000);
+    const reserved = await claims.reserve('i1', 'a', 'dead-worker', clock.now(), 1_000);
+    const c = await claims.start(reserved, clock.now(), 5_000);
     clock.advance(5_000);
     const s = await reapOnce({ ...deps, timers: store });
     expect(s.expiredClaims).toBe(1);
@@ -151,6 +152,81 @@ describe('reaper', () => {
     // And a healthy worker completes it.
     const r = await processDispatch(deps, queue.sent[0] as Dispatch, forever);
     expect(r[0]?.outcome).toBe('completed');
+  });
+});
+
+describe('reaper and stale claims', () => {
+  it('re-dispatches at once, same attempt, when a worker died after reserving and before starting', async () => {
+    const [first] = await start(chain, 1);
+    await claims.reserve('i1', 'a', 'dead-worker', clock.now(), 1_000, 1);
+    clock.advance(1_000);
+    const s = await reapOnce({ ...deps, timers: store });
+    expect(s.redispatched).toBe(1);
+    expect(queue.sent).toEqual([expect.objectContaining({ key: 'a', attempt: 1, gen: (first as Dispatch).gen + 1 })]);
+    expect((await store.readHistory('i1')).entries.some((e) => e.type === 'task-failed')).toBe(false);
+  });
+
+  it('a claim left by an older attempt neither blocks the next attempt nor fails it', async () => {
+    const flaky = flow<null>('flaky-once')
+      .then(
+        task(
+          'f',
+          (_: null, ctx) => {
+            if (ctx.attempt === 1) throw new Error('first time');
+            return 'ok';
+          },
+          { retry: { maxAttempts: 2, initialDelay: '1s', jitter: 'none' } },
+        ),
+      )
+      .build();
+    const reg = new WorkflowRegistry([flaky]);
+    const d = { ...deps, registry: reg };
+    const [first] = await startInstance(store, flaky, null, 'f1', clock.now()).then((r) =>
+      r.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])),
+    );
+    // Attempt 1 fails, and its worker dies right after the checkpoint, leaving its claim behind.
+    const killed = await processDispatch(
+      {
+        ...d,
+        faults: (phase) => {
+          if (phase === 'checkpointed') throw new WorkerKilledError(phase, 'f');
+        },
+      },
+      first as Dispatch,
+      forever,
+    ).catch((e) => e);
+    expect(killed).toBeInstanceOf(WorkerKilledError);
+    expect((await claims.get('f1', 'f'))?.attempt).toBe(1);
+    clock.advance(1_000);
+    await reapOnce({ ...d, timers: store }); // fires the backoff timer: attempt 2 is dispatched
+    const second = queue.sent.find((x) => x.attempt === 2) as Dispatch;
+    expect(second).toBeDefined();
+    // Attempt 2 is not blocked by attempt 1's live claim...
+    const r = await processDispatch(d, second, forever);
+    expect(r[0]?.outcome).toBe('completed');
+    // ...and once that old claim expires, the reaper does not fail anything.
+    clock.advance(120_000);
+    await reapOnce({ ...d, timers: store });
+    expect((await store.get('f1'))?.status).toBe('COMPLETED');
+  });
+
+  it('acts on a consistent read of each claim, not on a stale listing', async () => {
+    await start(chain, 1);
+    await claims.reserve('i1', 'a', 'w-old', clock.now(), 1_000, 1);
+    clock.advance(1_000);
+    const staleListing = await claims.expired(clock.now(), 10);
+    expect(staleListing).toHaveLength(1);
+    // Meanwhile a healthy worker takes the task.
+    const fresh = await claims.reserve('i1', 'a', 'w-new', clock.now(), 10_000, 1);
+    await claims.start(fresh, clock.now(), 60_000);
+    // The reaper sees the stale listing; every other claim call reaches the real store.
+    const listingClaims = Object.create(claims) as MemoryClaimStore;
+    listingClaims.expired = async () => staleListing;
+    const reaper = { ...deps, timers: store, claims: listingClaims };
+    const s = await reapOnce(reaper);
+    expect(s.redispatched).toBe(0);
+    expect(queue.sent).toHaveLength(0);
+    expect((await claims.get('i1', 'a'))?.workerId).toBe('w-new');
   });
 });
 
