@@ -161,8 +161,12 @@ export const redriveDeadLetters: RouteHandler = async (ctx, req) => {
         const r =
           letter.origin === 'engine'
             ? await retryTask(ctx.store, flow, d.instanceId, d.key, () => ctx.clock.now())
-            : await applyEvent(ctx.store, flow, d.instanceId, { type: 'redispatch', key: d.key }, () =>
-                ctx.clock.now(),
+            : await applyEvent(
+                ctx.store,
+                flow,
+                d.instanceId,
+                { type: 'redispatch', key: d.key, attempt: d.attempt, reason: 'redrive' },
+                () => ctx.clock.now(),
               );
         await sendDispatches(ctx.queue, r.effects);
         redriven.push({ instanceId: d.instanceId, taskKey: d.key });

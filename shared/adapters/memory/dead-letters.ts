@@ -56,6 +56,22 @@ export class MemoryDeadLetters implements DeadLetterQueue {
     for (const h of this.pools.get(pool) ?? []) if (ids.has(h.letter.messageId)) h.until = 0;
   }
 
+  /** Records a dispatch the way a queue's redrive policy moves a message after too many receives (tests). */
+  moved(dispatch: DeadLetterRecord['dispatch'], receiveCount: number): void {
+    const list = this.pools.get(dispatch.pool) ?? [];
+    const id = `m${++this.seq}`;
+    const record = {
+      dispatch,
+      reason: 'moved by the queue after maxReceiveCount receives',
+      attempts: dispatch.attempt,
+    };
+    list.push({
+      letter: { messageId: id, receiptHandle: id, receiveCount, sentAt: this.now(), origin: 'redrive', record },
+      until: 0,
+    });
+    this.pools.set(dispatch.pool, list);
+  }
+
   /** Entries of a pool, held or not (tests). */
   size(pool: string): number {
     return this.pools.get(pool)?.length ?? 0;
