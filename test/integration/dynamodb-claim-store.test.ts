@@ -20,6 +20,7 @@ describe('DynamoClaimStore on dynalite', () => {
     expect(claim).toEqual({
       instanceId: 'i1',
       taskKey: 'charge',
+      attempt: 1,
       workerId: 'w1',
       fence: 1,
       state: 'reserved',
@@ -82,6 +83,24 @@ describe('DynamoClaimStore on dynalite', () => {
     expect(await claims.expired(11_600, 10)).toEqual([started]);
   });
 
+  it('a live claim of an older attempt does not block a newer attempt, but one of the same or a newer attempt does', async () => {
+    await claims.reserve('i1', 't', 'w1', 0, 10_000, 1);
+    await expect(claims.reserve('i1', 't', 'w2', 10, 10_000, 1)).rejects.toBeInstanceOf(ClaimHeldError);
+    const second = await claims.reserve('i1', 't', 'w2', 10, 10_000, 2);
+    expect(second).toMatchObject({ attempt: 2, fence: 2, workerId: 'w2' });
+    await expect(claims.acquire('i1', 't', 'w3', 20, 10_000, 1)).rejects.toBeInstanceOf(ClaimHeldError);
+    await expect(claims.acquire('i1', 't', 'w3', 20, 10_000, 2)).rejects.toBeInstanceOf(ClaimHeldError);
+  });
+
+  it('revoke ends whoever holds the claim and moves the fence on', async () => {
+    const held = await claims.start(await claims.reserve('i1', 't', 'w1', 0, 1_000), 0, 10_000);
+    await claims.revoke('i1', 't');
+    await expect(claims.heartbeat(held, 10, 10_000)).rejects.toBeInstanceOf(ClaimLostError);
+    expect(await claims.get('i1', 't')).toBeUndefined();
+    await expect(claims.reserve('i1', 't', 'w2', 20, 1_000)).resolves.toMatchObject({ fence: 3 });
+    await claims.revoke('i1', 'never-claimed');
+  });
+
   it('an executing claim whose heartbeat stopped can be taken over', async () => {
     const claim = await claims.start(await claims.reserve('i1', 't', 'w1', 0, 100), 50, 1_000);
     const beat = await claims.heartbeat(claim, 900, 1_000);
@@ -96,6 +115,7 @@ describe('DynamoClaimStore on dynalite', () => {
     expect(started).toEqual({
       instanceId: 'i1',
       taskKey: 't',
+      attempt: 1,
       workerId: 'w1',
       fence: 1,
       state: 'executing',
