@@ -470,6 +470,14 @@ class Reducer {
     delete this.d.error;
     for (const [k, t] of Object.entries(this.d.tasks)) {
       if (t.state === 'dispatched') this.dispatch(k, t);
+      // Timers of a failed run were dropped by whoever armed them: arm them again.
+      if (t.state === 'backoff' && t.dueAt !== undefined) this.effects.push({ type: 'timer', key: k, dueAt: t.dueAt });
+    }
+    for (const [k, w] of Object.entries(this.d.waits)) {
+      if (w.dueAt !== undefined) this.effects.push({ type: 'timer', key: k, dueAt: w.dueAt });
+    }
+    if (this.base.deadlineAt !== undefined) {
+      this.effects.push({ type: 'timer', key: DEADLINE_KEY, dueAt: this.base.deadlineAt });
     }
   }
 

@@ -133,3 +133,43 @@ describe('deadlines', () => {
     expect((await runWorkflow(f, null)).output).toBe(1);
   });
 });
+
+describe('reopening a failed run', () => {
+  it('re-arms the timers that were pending when it failed (a sibling in backoff, a delay)', async () => {
+    let fixed = false;
+    let flakyCalls = 0;
+    const f = flow<number>('reopen-timers')
+      .fork([
+        branch(
+          'flaky',
+          task(
+            'flaky',
+            (n: number) => {
+              flakyCalls++;
+              if (flakyCalls === 1) throw new Error('transient');
+              return n + 1;
+            },
+            { retry: { maxAttempts: 3, initialDelay: '1h', jitter: 'none' } },
+          ),
+        ),
+        branch(
+          'broken',
+          task('broken', (n: number) => {
+            if (!fixed) throw new TerminalError('bad');
+            return n - 1;
+          }),
+        ),
+      ])
+      .join('j', ([a, b]) => [a, b])
+      .build();
+    const h = startWorkflow(f, 10);
+    const failed = await h.result();
+    expect(failed.status).toBe('FAILED');
+    expect(failed.snapshot.tasks.flaky?.state).toBe('backoff');
+    fixed = true;
+    await h.retryTask('broken');
+    const done = await h.result();
+    expect(done.status).toBe('COMPLETED');
+    expect(done.output).toEqual([11, 9]);
+  });
+});
