@@ -35,6 +35,8 @@ export interface CompiledNode {
   readonly fallbackHead?: string;
   /** child: first qid of the child flow; map: first qid of the item body. */
   readonly head?: string;
+  /** map: qid of the body's last step when it is a task (or a fork's join): an item's result is that task's output. */
+  readonly itemResult?: string;
 }
 
 export interface CompiledFlow {
@@ -96,14 +98,25 @@ function compileSeq(
       case 'child':
         nodes.set(qid, { ...base, head: compileSeq(step.flow.steps, `${qid}/`, { kind: 'child', qid }, nodes) });
         break;
-      case 'map':
-        nodes.set(qid, { ...base, head: compileBody(step.body, `${qid}[]`, { kind: 'map', qid }, nodes) });
+      case 'map': {
+        const head = compileBody(step.body, `${qid}[]`, { kind: 'map', qid }, nodes);
+        const last = lastOf(head, nodes);
+        const itemResult = last && (last.step.kind === 'task' || last.step.kind === 'fork') ? last.qid : undefined;
+        nodes.set(qid, { ...base, head, ...(itemResult ? { itemResult } : {}) });
         break;
+      }
       default:
         nodes.set(qid, base);
     }
   });
   return qids[0] as string;
+}
+
+/** The last node of the sequence starting at `head`. */
+function lastOf(head: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode | undefined {
+  let node = nodes.get(head);
+  while (node?.next) node = nodes.get(node.next);
+  return node;
 }
 
 /** Fills the `[]` placeholders of a qid with map indices, outermost first. */

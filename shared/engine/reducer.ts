@@ -3,7 +3,7 @@ import type { AnyFlow } from './definition.ts';
 import { DEFAULT_POOL } from './describe.ts';
 import { toMillis } from './duration.ts';
 import { TerminalError } from './errors.ts';
-import { outputId, type Ref } from './refs.ts';
+import { eachId, outputId, type Ref } from './refs.ts';
 import { backoffDelay, hashUnit, resolveRetry } from './retry.ts';
 import type {
   Control,
@@ -343,15 +343,20 @@ class Reducer {
         const mapKey = fillKey(owner.qid, parentIdx);
         const m = this.d.maps[mapKey];
         if (!m) return;
-        const results = [...m.results];
-        results[item] = output;
+        // An item that ended as the template says needs no record.
+        const usual = m.template !== undefined && 'v' in output && !output.at && output.v === eachId(m.template, item);
+        const except = usual ? m.except : { ...m.except, [item]: output };
         const done = m.done + 1;
         if (done === m.count) {
           delete this.d.maps[mapKey];
-          this.advance(owner.qid, parentIdx, { all: results as Ref[] });
+          const result: Ref =
+            m.template !== undefined
+              ? { each: m.template, n: m.count, ...(Object.keys(except).length > 0 ? { except } : {}) }
+              : { all: Array.from({ length: m.count }, (_, i) => except[i] as Ref) };
+          this.advance(owner.qid, parentIdx, result);
           return;
         }
-        this.d.maps[mapKey] = { ...m, done, results, next: m.next < m.count ? m.next + 1 : m.next };
+        this.d.maps[mapKey] = { ...m, done, except, next: m.next < m.count ? m.next + 1 : m.next };
         if (m.next < m.count) this.startItem(owner.qid, parentIdx, mapKey, m.next);
         return;
       }
@@ -396,7 +401,8 @@ class Reducer {
           return true;
         }
         const started = Math.min(count, s.maxConcurrency);
-        this.d.maps[key] = { count, next: started, done: 0, results: new Array(count).fill(null) };
+        const template = node.itemResult ? outputId(fillKey(node.itemResult, t.idx)) : undefined;
+        this.d.maps[key] = { count, next: started, done: 0, except: {}, ...(template ? { template } : {}) };
         for (let i = 0; i < started; i++) this.startItem(t.qid, t.idx, key, i);
         return true;
       }

@@ -16,7 +16,17 @@ export type Ref =
   /** A tuple of values, in order (a join's input, a map's result). */
   | { readonly all: readonly Ref[] }
   /** A constant known to the definition. */
-  | { readonly c: unknown };
+  | { readonly c: unknown }
+  /**
+   * A map's results, without listing them: `n` values whose ids are `each`
+   * with its one `[]` filled with the item index, except the items in
+   * `except` (an item whose body ended without a task of its own). Keeps a
+   * map of any size a few bytes in the snapshot and in queue messages.
+   */
+  | { readonly each: string; readonly n: number; readonly except?: Readonly<Record<string, Ref>> };
+
+/** The value id of item `i` of an `each` ref. */
+export const eachId = (template: string, i: number): string => template.replace('[]', `[${i}]`);
 
 /** Value id of a run's input; `nonce` is unique per creation attempt. */
 export const inputId = (nonce: string): string => `input:${nonce}`;
@@ -29,6 +39,13 @@ export const signalId = (deliveryId: string): string => `sig:${deliveryId}`;
 export function refValueIds(ref: Ref, into: Set<string> = new Set()): Set<string> {
   if ('v' in ref) into.add(ref.v);
   else if ('all' in ref) for (const r of ref.all) refValueIds(r, into);
+  else if ('each' in ref) {
+    for (let i = 0; i < ref.n; i++) {
+      const special = ref.except?.[i];
+      if (special) refValueIds(special, into);
+      else into.add(eachId(ref.each, i));
+    }
+  }
   return into;
 }
 
@@ -44,6 +61,12 @@ export class ValueMissingError extends Error {
 export function materialize(ref: Ref, values: ReadonlyMap<string, unknown>): unknown {
   if ('c' in ref) return ref.c;
   if ('all' in ref) return ref.all.map((r) => materialize(r, values));
+  if ('each' in ref) {
+    return Array.from({ length: ref.n }, (_, i) => {
+      const special = ref.except?.[i];
+      return materialize(special ?? { v: eachId(ref.each, i) }, values);
+    });
+  }
   if (!values.has(ref.v)) throw new ValueMissingError(ref.v);
   let value = values.get(ref.v);
   for (const step of ref.at ?? []) {

@@ -52,7 +52,14 @@ export interface MapState {
   /** Next item index to start. */
   readonly next: number;
   readonly done: number;
-  readonly results: readonly (Ref | null)[];
+  /**
+   * Value-id template of an item's result (`out:<key of the body's last task>`
+   * with the item index as `[]`), when the body ends with a task: such results
+   * need no record here.
+   */
+  readonly template?: string;
+  /** Results of items that did not end as the template says, by index. */
+  readonly except: Readonly<Record<string, Ref>>;
 }
 
 export interface RunError {

@@ -21,7 +21,17 @@ import type { InstanceStore } from '../ports/instance-store.ts';
  * again, so concurrent writers never lose each other's events.
  */
 
-const MAX_CONFLICT_RETRIES = 50;
+const MAX_CONFLICT_RETRIES = 100;
+
+/**
+ * Pause after the n-th lost race: full jitter over a doubling window (1 ms
+ * to 64 ms), so that many writers of one hot snapshot (a wide map) spread out
+ * instead of colliding again in lockstep.
+ */
+function conflictBackoff(attempt: number): Promise<void> {
+  const window = Math.min(64, 2 ** Math.min(attempt, 6));
+  return new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * window)));
+}
 
 export interface StartResult {
   readonly snapshot: Snapshot;
@@ -116,6 +126,7 @@ export async function applyEvents(
       return { snapshot: current, effects, changed: true };
     } catch (e) {
       if (!(e instanceof VersionConflictError) || i >= MAX_CONFLICT_RETRIES) throw e;
+      await conflictBackoff(i);
     }
   }
 }

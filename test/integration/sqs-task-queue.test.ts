@@ -297,10 +297,23 @@ describe('parseDispatch', () => {
   });
 
   it('drops unknown fields and keeps every ref kind', () => {
-    const input = { all: [{ v: 'out:a' }, { c: { n: 1 } }, { v: 'input:x', at: ['items', 2] }] };
+    const input = {
+      all: [
+        { v: 'out:a' },
+        { c: { n: 1 } },
+        { v: 'input:x', at: ['items', 2] },
+        { each: 'out:m[]', n: 3 },
+        { each: 'out:outer[1]/m[]/b', n: 2, except: { '1': { v: 'sig:z' } } },
+      ],
+    };
     const parsed = parseDispatch(JSON.stringify({ ...dispatch({ input }), extra: true }));
     expect(parsed).toEqual(dispatch({ input }));
     expect(parseDispatch(valid)).toEqual(dispatch());
+  });
+
+  it("refuses a map-results ref without a '[]' template or with a bad count", () => {
+    expect(() => parseDispatch(JSON.stringify(dispatch({ input: { each: 'out:m', n: 2 } })))).toThrow(/template/);
+    expect(() => parseDispatch(JSON.stringify(dispatch({ input: { each: 'out:m[]', n: -1 } })))).toThrow(/\.n is not/);
   });
 
   it('reads a dispatch without gen (sent before generations existed) as the first generation', () => {

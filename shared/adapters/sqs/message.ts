@@ -104,7 +104,20 @@ function parseRef(value: unknown, where: string, body: string): Ref {
     }
     return { v: value.v, at: value.at as PathStep[] };
   }
-  throw new DispatchParseError(`${where} has none of 'v', 'all', 'c'`, body);
+  if ('each' in value) {
+    if (typeof value.each !== 'string' || !value.each.includes('[]')) {
+      throw new DispatchParseError(`${where}.each is not a value-id template with '[]'`, body);
+    }
+    if (!Number.isInteger(value.n) || (value.n as number) < 0) {
+      throw new DispatchParseError(`${where}.n is not a non-negative integer`, body);
+    }
+    if (value.except === undefined) return { each: value.each, n: value.n as number };
+    if (!isObject(value.except)) throw new DispatchParseError(`${where}.except is not an object`, body);
+    const except: Record<string, Ref> = {};
+    for (const [i, r] of Object.entries(value.except)) except[i] = parseRef(r, `${where}.except.${i}`, body);
+    return { each: value.each, n: value.n as number, except };
+  }
+  throw new DispatchParseError(`${where} has none of 'v', 'all', 'c', 'each'`, body);
 }
 
 function requireString(obj: Json, field: keyof Dispatch, body: string): string {

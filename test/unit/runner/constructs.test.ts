@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { branch, flow, LoopResult, runWorkflow, task } from '../../../shared/index.ts';
+import { branch, flow, LoopResult, MemoryInstanceStore, runWorkflow, task } from '../../../shared/index.ts';
 import { hello } from '../../../workflows/hello.ts';
 import { fulfil, type Order } from '../../../workflows/order.ts';
 
@@ -94,6 +94,48 @@ describe('every construct runs end to end in-process', () => {
       .build();
     expect((await runWorkflow(f, [1, 2, 3])).output).toEqual([20, 30, 40]);
     expect((await runWorkflow(f, [])).output).toEqual([]);
+  });
+
+  it('keeps a big map out of the snapshot: its results are a template, not a list', async () => {
+    class Measuring extends MemoryInstanceStore {
+      largest = 0;
+      override async update(snapshot: Parameters<MemoryInstanceStore['update']>[0]): Promise<void> {
+        this.largest = Math.max(this.largest, JSON.stringify(snapshot).length);
+        return super.update(snapshot);
+      }
+    }
+    const store = new Measuring();
+    const f = flow<number>('big-map')
+      .map(
+        'items',
+        (n) => Array.from({ length: n }, (_, i) => i),
+        (x: number) => x + 1,
+        { maxConcurrency: 20 },
+      )
+      .then('count', (xs: number[]) => xs.length + (xs[xs.length - 1] ?? 0))
+      .build();
+    const r = await runWorkflow(f, 3000, { store });
+    expect(r.output).toBe(3000 + 3000);
+    // 20 items in flight at most: a few KB whatever the number of items.
+    expect(store.largest).toBeLessThan(12_000);
+  });
+
+  it('maps with bodies that do not end in a task of their own (a delay, a route)', async () => {
+    const waits = flow<number>('waits')
+      .then('double', (n: number) => n * 2)
+      .delay('rest', '1m')
+      .build();
+    const routes = flow<number>('routes')
+      .route((n) => (n % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const)
+      .branch('even', (n: number) => `e${n}`)
+      .branch('odd', (n: number) => `o${n}`)
+      .done()
+      .build();
+    const f = flow<number[]>('odd-bodies')
+      .map('a', (xs) => xs, waits, { maxConcurrency: 3 })
+      .map('b', (xs) => xs, routes, { maxConcurrency: 2 })
+      .build();
+    expect((await runWorkflow(f, [1, 2, 3, 4])).output).toEqual(['e2', 'e4', 'e6', 'e8']);
   });
 
   it('runs the order-fulfilment example: retried charge, fork/join, delay, signal', async () => {
