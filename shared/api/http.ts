@@ -92,3 +92,25 @@ export function rejectUnknownFields(body: Record<string, unknown>, allowed: read
     );
   }
 }
+
+/**
+ * A `limit` query parameter: `fallback` when absent, else an integer from 1 to `max`.
+ *
+ * @throws {HttpError} 400 naming `limit`.
+ */
+export function limitParam(raw: string | undefined, fallback: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= 1 && n <= max)) throw new HttpError(400, 'invalid_request', `limit: must be an integer from 1 to ${max}`);
+  return n;
+}
+
+/**
+ * A `cursor` query parameter: absent, or a non-empty opaque string.
+ *
+ * @throws {HttpError} 400 naming `cursor`.
+ */
+export function cursorParam(raw: string | undefined): string | undefined {
+  if (raw === '') throw new HttpError(400, 'invalid_request', 'cursor: must not be empty');
+  return raw;
+}

@@ -1,50 +1,49 @@
 import { materialize, refValueIds } from '../engine/refs.ts';
+import type { Reduction } from '../engine/snapshot.ts';
 import type { ReceivedDeadLetter } from '../ports/dead-letters.ts';
 import { sendDispatches } from '../runtime/effects.ts';
 import { applyEvent, retryTask, skipTask, TaskStateError } from '../runtime/instances.ts';
 import { HttpError, jsonResponse } from './errors.ts';
-import { isJsonObject, parseJsonBody, rejectUnknownFields } from './http.ts';
+import { cursorParam, isJsonObject, limitParam, parseJsonBody, rejectUnknownFields } from './http.ts';
 import { flowOf, instanceOr404, type RouteContext, type RouteHandler } from './routes.ts';
+import { iso } from './views.ts';
 
 /**
  * Recovery and inspection routes: execution history, manual retry and skip
  * of a task, and the dead-letter queues (list and redrive).
  */
 
-const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
-
-function limitParam(raw: string | undefined, fallback: number, max: number): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new HttpError(400, 'invalid_request', `limit: must be an integer from 1 to ${max}`);
-  }
-  return n;
-}
+/** `iso`, passing an absent time through. */
+const isoOrUndefined = (ms: number | undefined) => (ms === undefined ? undefined : iso(ms));
 
 export const getHistory: RouteHandler = async (ctx, req) => {
   const snapshot = await instanceOr404(ctx, req.params.get('id'));
   const limit = limitParam(req.query.limit, 100, 1000);
-  const cursor = req.query.cursor;
-  if (cursor === '') throw new HttpError(400, 'invalid_request', 'cursor: must not be empty');
+  const cursor = cursorParam(req.query.cursor);
   const page = await ctx.store.readHistory(snapshot.instanceId, { limit, ...(cursor ? { cursor } : {}) });
   return jsonResponse(200, {
-    items: page.entries.map((e) => ({ ...e, at: iso(e.at), startedAt: iso(e.startedAt), retryAt: iso(e.retryAt) })),
+    items: page.entries.map((e) => ({
+      ...e,
+      at: iso(e.at),
+      startedAt: isoOrUndefined(e.startedAt),
+      retryAt: isoOrUndefined(e.retryAt),
+    })),
     ...(page.cursor ? { cursor: page.cursor } : {}),
   });
 };
 
-async function answer(ctx: RouteContext, instanceId: string, effects: Parameters<typeof sendDispatches>[1]) {
-  await sendDispatches(ctx.queue, effects);
-  const after = await instanceOr404(ctx, instanceId);
-  return jsonResponse(200, { instanceId, workflow: after.workflow, status: after.status });
+/** Sends what a retry or skip dispatched, and answers with the run as that checkpoint left it. */
+async function answer(ctx: RouteContext, r: Reduction) {
+  await sendDispatches(ctx.queue, r.effects);
+  const { instanceId, workflow, status } = r.snapshot;
+  return jsonResponse(200, { instanceId, workflow, status });
 }
 
 export const retryFailedTask: RouteHandler = async (ctx, req) => {
   const snapshot = await instanceOr404(ctx, req.params.get('id'));
   const flow = flowOf(ctx, snapshot);
   const r = await retryTask(ctx.store, flow, snapshot.instanceId, req.params.get('key'), () => ctx.clock.now());
-  return answer(ctx, snapshot.instanceId, r.effects);
+  return answer(ctx, r);
 };
 
 export const skipPendingTask: RouteHandler = async (ctx, req) => {
@@ -58,7 +57,7 @@ export const skipPendingTask: RouteHandler = async (ctx, req) => {
   const r = await skipTask(ctx.store, flow, snapshot.instanceId, req.params.get('key'), body.output, () =>
     ctx.clock.now(),
   );
-  return answer(ctx, snapshot.instanceId, r.effects);
+  return answer(ctx, r);
 };
 
 function deadLettersOr404(ctx: RouteContext) {
@@ -90,7 +89,7 @@ async function letterView(ctx: RouteContext, letter: ReceivedDeadLetter) {
     pool: dispatch.pool,
     attempts: letter.record.attempts,
     reason: letter.record.reason,
-    failedAt: iso(letter.record.failedAt),
+    failedAt: isoOrUndefined(letter.record.failedAt),
     input,
     attemptHistory: attempts,
   };

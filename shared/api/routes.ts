@@ -14,7 +14,7 @@ import { sendDispatches } from '../runtime/effects.ts';
 import { applyEvent, assertSameDefinition, deliverSignal, startInstance } from '../runtime/instances.ts';
 import type { WorkflowRegistry } from '../runtime/registry.ts';
 import { HttpError, jsonResponse } from './errors.ts';
-import { isJsonObject, parseJsonBody, rejectUnknownFields } from './http.ts';
+import { cursorParam, isJsonObject, limitParam, parseJsonBody, rejectUnknownFields } from './http.ts';
 import {
   getHistory,
   listDeadLetters,
@@ -189,16 +189,8 @@ const listInstances: RouteHandler = async (ctx, req) => {
   if (status !== undefined && !RUN_STATUSES.includes(status as RunStatus)) {
     throw new HttpError(400, 'invalid_request', `status: must be one of ${RUN_STATUSES.join(', ')}`);
   }
-  let limit = DEFAULT_LIST_LIMIT;
-  if (limitText !== undefined) {
-    limit = /^\d{1,3}$/.test(limitText) ? Number(limitText) : Number.NaN;
-    if (!(limit >= 1 && limit <= MAX_LIST_LIMIT)) {
-      throw new HttpError(400, 'invalid_request', `limit: must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-    }
-  }
-  if (cursor !== undefined && cursor.length === 0) {
-    throw new HttpError(400, 'invalid_request', 'cursor: must not be empty');
-  }
+  const limit = limitParam(limitText, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
+  cursorParam(cursor);
   const page = await ctx.store.list({
     workflow: flow.name,
     limit,

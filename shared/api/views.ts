@@ -64,7 +64,8 @@ export interface InstanceSummaryView {
   readonly updatedAt: string;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+/** Epoch milliseconds as an ISO 8601 string, as the API shows every time. */
+export const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Names of every signal a flow waits for, nested flows included. */
 export function signalNames(flow: AnyFlow): Set<string> {

@@ -66,12 +66,17 @@ export const DEFAULT_TIMEOUT_MS = 300_000;
 /** Default worker pool. */
 export const DEFAULT_POOL = 'default';
 
+/** A task's timeout in milliseconds, the default applied. */
+export function taskTimeoutMs(t: TaskDef<unknown, unknown>): number {
+  return t.options.timeout === undefined ? DEFAULT_TIMEOUT_MS : toMillis(t.options.timeout);
+}
+
 function taskJson(id: string, t: TaskDef<unknown, unknown>): TaskJson {
   const o = t.options;
   return {
     id,
     retry: resolveRetry(o.retry),
-    timeoutMs: o.timeout === undefined ? DEFAULT_TIMEOUT_MS : toMillis(o.timeout),
+    timeoutMs: taskTimeoutMs(t),
     priority: o.priority ?? 'normal',
     pool: o.pool ?? DEFAULT_POOL,
     inputSchema: o.input !== undefined,

@@ -279,25 +279,11 @@ class Reducer {
   }
 
   private dispatch(key: string, t: TaskActivity): void {
-    const def = taskOf(this.node(t.qid));
     const gen = t.state === 'dispatched' ? (t.gen ?? 1) + 1 : 1;
     const next: Mutable<TaskActivity> = { ...t, state: 'dispatched', dispatchedAt: this.now, gen };
     delete next.dueAt;
     this.d.tasks[key] = next;
-    this.effects.push({
-      type: 'dispatch',
-      dispatch: {
-        instanceId: this.base.instanceId,
-        workflow: this.base.workflow,
-        key,
-        qid: t.qid,
-        input: t.input,
-        attempt: t.attempt,
-        gen,
-        priority: def.options.priority ?? 'normal',
-        pool: def.options.pool ?? DEFAULT_POOL,
-      },
-    });
+    this.effects.push(dispatchEffect(this.node(t.qid), this.base, key, next));
   }
 
   // ---- leaving steps --------------------------------------------------
@@ -476,15 +462,9 @@ class Reducer {
     delete this.d.error;
     for (const [k, t] of Object.entries(this.d.tasks)) {
       if (t.state === 'dispatched') this.dispatch(k, t);
-      // Timers of a failed run were dropped by whoever armed them: arm them again.
-      if (t.state === 'backoff' && t.dueAt !== undefined) this.effects.push({ type: 'timer', key: k, dueAt: t.dueAt });
     }
-    for (const [k, w] of Object.entries(this.d.waits)) {
-      if (w.dueAt !== undefined) this.effects.push({ type: 'timer', key: k, dueAt: w.dueAt });
-    }
-    if (this.base.deadlineAt !== undefined) {
-      this.effects.push({ type: 'timer', key: DEADLINE_KEY, dueAt: this.base.deadlineAt });
-    }
+    // Timers of a failed run were dropped by whoever armed them: arm them again.
+    this.effects.push(...timerEffects(this.d.tasks, this.d.waits, this.base.deadlineAt));
   }
 
   private retry(key: string): boolean {
@@ -636,4 +616,59 @@ export function controlOf(flow: AnyFlow, qid: string, value: unknown): Control {
     default:
       return {};
   }
+}
+
+/** The dispatch effect of a task in state `dispatched`. Pure. */
+function dispatchEffect(
+  node: CompiledNode,
+  run: Pick<Snapshot, 'instanceId' | 'workflow'>,
+  key: string,
+  t: TaskActivity,
+): Effect {
+  const def = taskOf(node);
+  return {
+    type: 'dispatch',
+    dispatch: {
+      instanceId: run.instanceId,
+      workflow: run.workflow,
+      key,
+      qid: t.qid,
+      input: t.input,
+      attempt: t.attempt,
+      gen: t.gen ?? 1,
+      priority: def.options.priority ?? 'normal',
+      pool: def.options.pool ?? DEFAULT_POOL,
+    },
+  };
+}
+
+/** A timer effect for every due time in a frontier: retry backoffs, delays, signal timeouts, the deadline. Pure. */
+function timerEffects(tasks: Snapshot['tasks'], waits: Snapshot['waits'], deadlineAt: number | undefined): Effect[] {
+  const effects: Effect[] = [];
+  for (const [key, t] of Object.entries(tasks)) {
+    if (t.state === 'backoff' && t.dueAt !== undefined) effects.push({ type: 'timer', key, dueAt: t.dueAt });
+  }
+  for (const [key, w] of Object.entries(waits)) {
+    if (w.dueAt !== undefined) effects.push({ type: 'timer', key, dueAt: w.dueAt });
+  }
+  if (deadlineAt !== undefined) effects.push({ type: 'timer', key: DEADLINE_KEY, dueAt: deadlineAt });
+  return effects;
+}
+
+/**
+ * What must be (re)done for a stored instance to make progress: dispatch
+ * every task in flight (its message may have been lost with a crash) and
+ * re-arm every timer. Pure. Duplicates are harmless: claims and the
+ * conditional output commit absorb them.
+ */
+export function pendingEffects(flow: AnyFlow, snapshot: Snapshot): Effect[] {
+  if (snapshot.status !== 'RUNNING' && snapshot.status !== 'PAUSED') return [];
+  const cf = compileFlow(flow);
+  const effects: Effect[] = [];
+  for (const [key, t] of Object.entries(snapshot.tasks)) {
+    const node = cf.nodes.get(t.qid);
+    if (t.state === 'dispatched' && node) effects.push(dispatchEffect(node, snapshot, key, t));
+  }
+  effects.push(...timerEffects(snapshot.tasks, snapshot.waits, snapshot.deadlineAt));
+  return effects;
 }

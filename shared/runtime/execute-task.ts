@@ -1,7 +1,6 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
-import { DEFAULT_TIMEOUT_MS } from '../engine/describe.ts';
-import { toMillis } from '../engine/duration.ts';
+import { taskTimeoutMs } from '../engine/describe.ts';
 import {
   ensureError,
   type SerializedError,
@@ -61,7 +60,7 @@ export async function executeTask(o: ExecuteOptions): Promise<TaskOutcome> {
     };
   }
   const def = taskOf(node);
-  const timeoutMs = def.options.timeout === undefined ? DEFAULT_TIMEOUT_MS : toMillis(def.options.timeout);
+  const timeoutMs = taskTimeoutMs(def);
   const controller = new AbortController();
   const onOuterAbort = () => controller.abort(o.signal?.reason);
   if (o.signal?.aborted) controller.abort(o.signal.reason);

@@ -1,8 +1,10 @@
-import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { DefinitionMismatchError, serializeError } from '../engine/errors.ts';
 import { historyOf } from '../engine/history.ts';
-import { controlOf, DEADLINE_KEY, initSnapshot, reduce } from '../engine/reducer.ts';
+import { controlOf, initSnapshot, reduce } from '../engine/reducer.ts';
+
+export { pendingEffects } from '../engine/reducer.ts';
+
 import { inputId, outputId, signalId } from '../engine/refs.ts';
 import type { Dispatch, Effect, Reduction, RunEvent, Snapshot } from '../engine/snapshot.ts';
 import { InstanceNotFoundError, VersionConflictError } from '../ports/errors.ts';
@@ -194,46 +196,6 @@ export async function deliverSignal(
   const valueId = signalId(deliveryId);
   await store.putValue(instanceId, valueId, payload);
   return applyEvent(store, flow, instanceId, { type: 'signal', name, valueId }, now);
-}
-
-/**
- * What must be (re)done for a stored instance to make progress: dispatch
- * every task in flight (its message may have been lost with a crash) and
- * re-arm every timer. Pure. Duplicates are harmless: claims and the
- * conditional output commit absorb them.
- */
-export function pendingEffects(flow: AnyFlow, snapshot: Snapshot): Effect[] {
-  if (snapshot.status !== 'RUNNING' && snapshot.status !== 'PAUSED') return [];
-  const cf = compileFlow(flow);
-  const effects: Effect[] = [];
-  for (const [key, t] of Object.entries(snapshot.tasks)) {
-    if (t.state === 'dispatched') {
-      const node = cf.nodes.get(t.qid);
-      if (!node) continue;
-      const def = taskOf(node);
-      effects.push({
-        type: 'dispatch',
-        dispatch: {
-          instanceId: snapshot.instanceId,
-          workflow: snapshot.workflow,
-          key,
-          qid: t.qid,
-          input: t.input,
-          attempt: t.attempt,
-          gen: t.gen ?? 1,
-          priority: def.options.priority ?? 'normal',
-          pool: def.options.pool ?? 'default',
-        },
-      });
-    } else if (t.state === 'backoff' && t.dueAt !== undefined) {
-      effects.push({ type: 'timer', key, dueAt: t.dueAt });
-    }
-  }
-  for (const [key, w] of Object.entries(snapshot.waits)) {
-    if (w.dueAt !== undefined) effects.push({ type: 'timer', key, dueAt: w.dueAt });
-  }
-  if (snapshot.deadlineAt !== undefined) effects.push({ type: 'timer', key: DEADLINE_KEY, dueAt: snapshot.deadlineAt });
-  return effects;
 }
 
 function randomNonce(): string {

@@ -1,6 +1,5 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
-import { DEFAULT_TIMEOUT_MS } from '../engine/describe.ts';
-import { toMillis } from '../engine/duration.ts';
+import { taskTimeoutMs } from '../engine/describe.ts';
 import { ensureError } from '../engine/errors.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
 import type { Dispatch, Effect, Snapshot } from '../engine/snapshot.ts';
@@ -298,10 +297,7 @@ async function releaseAnd<T>(release: () => Promise<void>, then: () => T): Promi
 
 function fitsInline(flow: Parameters<typeof compileFlow>[0], d: Dispatch, remaining: number): boolean {
   const node = compileFlow(flow).nodes.get(d.qid);
-  if (!node) return false;
-  const timeout = taskOf(node).options.timeout;
-  const timeoutMs = timeout === undefined ? DEFAULT_TIMEOUT_MS : toMillis(timeout);
-  return remaining > timeoutMs + INLINE_MARGIN_MS;
+  return node !== undefined && remaining > taskTimeoutMs(taskOf(node)) + INLINE_MARGIN_MS;
 }
 
 function heartbeatMs(deps: WorkerDeps, leaseMs: number): number {
