@@ -89,7 +89,10 @@ describe('the local stack over real wire protocols', () => {
     const charges = reports.filter((r) => r.dispatch.instanceId === 'order-1' && r.dispatch.key === 'charge');
     expect(charges.map((r) => r.outcome)).toEqual(['failed', 'completed']);
     // The delay held the run for its duration (2 s) between the join and the wait.
-    const done2 = reports.find((r) => r.dispatch.instanceId === 'order-1' && r.dispatch.key === 'close');
+    // The worker reports a task after its checkpoint (and claim release): wait for the report.
+    const done2 = await waitFor(async () =>
+      reports.find((r) => r.dispatch.instanceId === 'order-1' && r.dispatch.key === 'close'),
+    );
     expect(done2?.outcome).toBe('completed');
   });
 
