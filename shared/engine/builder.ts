@@ -1,6 +1,6 @@
 import type { AnyFlow, BodyNode, Flow, FlowOptions, StepNode } from './definition.ts';
 import { isFlow } from './definition.ts';
-import { hashSteps } from './describe.ts';
+import { hashSteps } from './definition-hash.ts';
 import { type Duration, toMillis } from './duration.ts';
 import { type DurationFormatError, FlowDefinitionError } from './errors.ts';
 import { isTaskDef, type LoopResult, type TaskDef, type TaskFn, type TaskOptions, task } from './task.ts';

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { AnyFlow, BodyNode, StepNode } from './definition.ts';
 import { toMillis } from './duration.ts';
 import { resolveRetry } from './retry.ts';
@@ -6,8 +5,9 @@ import type { TaskDef } from './task.ts';
 
 /**
  * The JSON form of a flow: every id, kind and option that shapes execution,
- * no functions. The API serves it as the workflow's DAG and the definition
- * hash is computed over it.
+ * no functions. The API serves it as the workflow's DAG. The definition hash
+ * is not computed over it (see `hashSteps` in `definition-hash.ts`), so
+ * fields can be added here without blocking any stored run from resuming.
  */
 export interface TaskJson {
   readonly id: string;
@@ -129,60 +129,6 @@ export function describeSteps(name: string, steps: readonly StepNode[]): FlowJso
 /** The JSON form of a built flow. */
 export function describeFlow(flow: AnyFlow): FlowJson {
   return describeSteps(flow.name, flow.steps);
-}
-
-/** Canonical JSON: object keys sorted, so equal structures give equal text. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
-/**
- * Tuning that does not change the shape of a run's state: a stored instance
- * stays resumable when these change.
- */
-const TUNING_FIELDS = new Set([
-  'retry',
-  'timeoutMs',
-  'priority',
-  'pool',
-  'inputSchema',
-  'outputSchema',
-  'ms',
-  'maxConcurrency',
-  'maxIterations',
-  'onMax',
-  'timeoutMs',
-  'onTimeout',
-]);
-
-function structureOf(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(structureOf);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .filter(([k]) => !TUNING_FIELDS.has(k))
-        .map(([k, v]) => [k, structureOf(v)]),
-    );
-  }
-  return value;
-}
-
-/**
- * The definition hash: sha-256 (16 hex digits) of the structure only: kinds,
- * ids, nesting, branch and route keys, signal names. Retry policies,
- * timeouts, durations, priorities and pools are tuning and do not count, so
- * they can change under running instances.
- */
-export function hashSteps(name: string, steps: readonly StepNode[]): string {
-  const structure = structureOf(describeSteps(name, steps));
-  return createHash('sha256').update(canonicalJson(structure)).digest('hex').slice(0, 16);
 }
 
 /** Every worker pool a flow's tasks name (the default pool included when a task names none). */
