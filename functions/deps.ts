@@ -39,8 +39,8 @@ export const ENV = {
   leaseMs: 'SAYIIR_LEASE_MS',
   /** Worker: heartbeat period in ms (optional). */
   heartbeatMs: 'SAYIIR_HEARTBEAT_MS',
-  /** History retention in seconds (optional). */
-  historyRetentionSeconds: 'SAYIIR_HISTORY_RETENTION_SECONDS',
+  /** Name of the payload bucket (values over the inline threshold; api and workers). */
+  payloadBucket: 'SAYIIR_PAYLOAD_BUCKET',
 } as const;
 
 /** An optional positive integer variable. */
@@ -77,12 +77,7 @@ function awsClients() {
 
 function common(workflows: readonly AnyFlow[], env: NodeJS.ProcessEnv) {
   const { dynamo, sqs } = awsClients();
-  const retentionSeconds = optionalIntEnv(ENV.historyRetentionSeconds, env);
-  const store = new DynamoInstanceStore({
-    client: dynamo,
-    tableName: requireEnv(ENV.instancesTable, env),
-    ...(retentionSeconds === undefined ? {} : { historyRetentionMs: retentionSeconds * 1000 }),
-  });
+  const store = new DynamoInstanceStore({ client: dynamo, tableName: requireEnv(ENV.instancesTable, env) });
   const claims = new DynamoClaimStore({ client: dynamo, tableName: requireEnv(ENV.claimsTable, env) });
   const urls = new QueueUrlCache(sqs, requireEnv(ENV.queuePrefix, env));
   const queue = new SqsTaskQueue(sqs, urls.queueUrl);

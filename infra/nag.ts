@@ -1,4 +1,6 @@
+import { type CfnElement, Stack } from 'aws-cdk-lib';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 
@@ -16,6 +18,8 @@ export interface EngineNagSuppressionOptions {
   readonly functions: readonly IFunction[];
   /** The tables use a customer-managed KMS key (its grants carry `kms:*` wildcards). */
   readonly customerManagedKey: boolean;
+  /** The payload bucket: its object grant is `<bucket ARN>/*`. */
+  readonly payloadBucket?: IBucket;
 }
 
 /** Matches a grant helper's `<table ARN>/index/*` resource, and nothing else. */
@@ -60,6 +64,17 @@ export function addEngineNagSuppressions(options: EngineNagSuppressionOptions): 
           'which the adapters query (listing, due timers, expired claims); it reaches no other table.',
         appliesTo: [TABLE_INDEXES],
       },
+      ...(options.payloadBucket
+        ? [
+            {
+              id: 'AwsSolutions-IAM5',
+              reason:
+                'The payload grant covers the objects of the engine payload bucket (<bucket ARN>/*): keys are ' +
+                'chosen at run time (<instance>/<value>), and the grant reaches no other bucket.',
+              appliesTo: [`Resource::<${logicalIdOf(options.payloadBucket)}.Arn>/*`],
+            },
+          ]
+        : []),
       ...(options.customerManagedKey
         ? [
             {
@@ -74,6 +89,31 @@ export function addEngineNagSuppressions(options: EngineNagSuppressionOptions): 
     ],
     true,
   );
+}
+
+/**
+ * Suppressions on the payload bucket.
+ *
+ * @example
+ * ```ts
+ * addPayloadBucketNagSuppressions(engine.payloadBucket);
+ * ```
+ */
+export function addPayloadBucketNagSuppressions(bucket: IBucket): void {
+  NagSuppressions.addResourceSuppressions(bucket, [
+    {
+      id: 'AwsSolutions-S1',
+      reason:
+        'Only the engine functions read and write payloads, through their own roles; server access logs would ' +
+        'add a log object per request to yet another bucket (which would need its own logging). Turn on ' +
+        'CloudTrail S3 data events on this bucket for an audit trail of object access.',
+    },
+  ]);
+}
+
+/** Logical id of an L2 construct's CloudFormation resource, as cdk-nag names it in `appliesTo`. */
+function logicalIdOf(construct: IBucket): string {
+  return Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   type ResolvedPool,
   resolvePool,
 } from '../shared/resources/queues.ts';
+import { WORKER_DEFAULTS } from '../shared/runtime/defaults.ts';
 
 /**
  * Worker pools as the CDK construct sees them: the shared
@@ -120,8 +121,8 @@ export interface ClaimTimings {
 export const DEFAULT_WORKER_MEMORY_MB = 1024;
 /** Worker function timeout when a pool sets none: Lambda's maximum (see {@link WorkerPoolProps.timeout}). */
 export const DEFAULT_WORKER_TIMEOUT = Duration.seconds(MAX_FUNCTION_TIMEOUT_SECONDS);
-/** The worker's default lease (`shared/runtime/worker.ts`), which a heartbeat alone is checked against. */
-export const DEFAULT_LEASE = Duration.seconds(60);
+/** The worker's default lease (`shared/runtime/defaults.ts`), which a heartbeat alone is checked against. */
+export const DEFAULT_LEASE = Duration.millis(WORKER_DEFAULTS.leaseMs);
 export const DEFAULT_BATCH_SIZE = 10;
 export const DEFAULT_MAX_CONCURRENCY: Readonly<Record<Priority, number>> = { high: 10, normal: 5, low: 2 };
 /** AWS's bounds on an SQS event source's maximum concurrency. */

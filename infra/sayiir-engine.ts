@@ -9,6 +9,7 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -20,7 +21,8 @@ import { SayiirAlarms } from './alarms.ts';
 import { SayiirHttpApi } from './api.ts';
 import { REPO_ROOT, resolveWorkflowsEntry, writeWrapperEntry } from './entries.ts';
 import { engineFunction } from './functions.ts';
-import { addApiKeySecretNagSuppressions, addEngineNagSuppressions } from './nag.ts';
+import { addApiKeySecretNagSuppressions, addEngineNagSuppressions, addPayloadBucketNagSuppressions } from './nag.ts';
+import { SayiirPayloads } from './payloads.ts';
 import {
   type ClaimTimings,
   checkWorkflowPools,
@@ -31,16 +33,6 @@ import {
 } from './pools.ts';
 import { SayiirQueues } from './queues.ts';
 import { SayiirTables } from './tables.ts';
-
-/**
- * Environment variable carrying {@link SayiirEngineProps.historyRetention}
- * (whole seconds) to every function that writes history (api, workers,
- * reaper); `functions/deps.ts` reads it into the instance store.
- */
-export const HISTORY_RETENTION_ENV = ENV.historyRetentionSeconds;
-
-/** Shortest history retention: a claim item must outlive any holder of its fence (Lambda runs ≤ 15 minutes). */
-export const MIN_HISTORY_RETENTION = Duration.days(1);
 
 export const API_MEMORY_MB = 512;
 export const API_TIMEOUT = Duration.seconds(10);
@@ -92,13 +84,6 @@ export interface SayiirEngineProps {
    */
   readonly pools?: readonly WorkerPoolProps[];
   /**
-   * How long finished history and released claims are kept before the
-   * tables' TTL may delete them (at least one day). The engine never relies
-   * on the deletion: TTL deletes eventually (days later), dynalite never.
-   * @default Duration.days(30)
-   */
-  readonly historyRetention?: Duration;
-  /**
    * Receives of one message before SQS moves it to its pool's DLQ (1 to 1000).
    * @default 5
    */
@@ -123,12 +108,13 @@ export interface SayiirEngineProps {
    */
   readonly taskSecrets?: Readonly<Record<string, readonly (string | ISecret)[]>>;
   /**
-   * Customer-managed KMS key for both tables.
-   * @default the AWS-managed key `aws/dynamodb`
+   * Customer-managed KMS key for both tables and the payload bucket.
+   * @default the AWS-managed key `aws/dynamodb` for the tables, S3-managed keys for the bucket
    */
   readonly encryptionKey?: IKey;
   /**
-   * Removal policy of the tables and log groups.
+   * Removal policy of the tables, the payload bucket and log groups (a
+   * bucket is deleted only once empty).
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
@@ -152,24 +138,26 @@ export interface SayiirEngineProps {
 
 /**
  * Sayiir, the durable workflow engine, as one construct: the two DynamoDB
- * tables, FIFO queues per pool and priority with their DLQs, the api, worker
- * (one per pool), reaper and authorizer functions, the reaper's one-minute
- * schedule, the HTTP API with its API key secret, least-privilege roles and
- * alarms.
+ * tables, the payload bucket, FIFO queues per pool and priority with their
+ * DLQs, the api, worker (one per pool), reaper and authorizer functions, the
+ * reaper's one-minute schedule, the HTTP API with its API key secret,
+ * least-privilege roles and alarms.
  *
  * Least privilege, function by function (asserted in test/infra), with the
  * grant helpers' action sets; each queue grant includes `sqs:GetQueueUrl` on
  * that queue, which the adapters call to find a queue by name:
  * - api: read/write both tables (it revokes the claims of running tasks on
- *   cancel); send to every priority queue (start, signal, resume and redrive
- *   dispatch tasks of any pool); consume (receive, delete, change
- *   visibility) every pool's DLQ, to list and redrive it, never send to one;
- *   read the API key secret.
- * - worker of pool P: read/write both tables; send to every priority queue
- *   (a successor may belong to another pool); receive from P's three queues
- *   only; send to P's DLQ only (a task whose retries ran out), never receive
- *   from a DLQ; read the task secrets declared for P only.
- * - reaper: read/write both tables; send to every priority queue; no DLQ.
+ *   cancel); read/write payload objects; send to every priority queue
+ *   (start, signal, resume and redrive dispatch tasks of any pool); consume
+ *   (receive, delete, change visibility) every pool's DLQ, to list and
+ *   redrive it, never send to one; read the API key secret.
+ * - worker of pool P: read/write both tables; read/write payload objects;
+ *   send to every priority queue (a successor may belong to another pool);
+ *   receive from P's three queues only; send to P's DLQ only (a task whose
+ *   retries ran out), never receive from a DLQ; read the task secrets
+ *   declared for P only.
+ * - reaper: read/write both tables; send to every priority queue; no DLQ,
+ *   no payload (it reads snapshots, never values).
  * - authorizer: nothing (no secret, no table, no queue).
  * - all: write their own log group and X-Ray traces.
  *
@@ -182,6 +170,8 @@ export interface SayiirEngineProps {
 export class SayiirEngine extends Construct {
   /** Both tables, by role. */
   readonly tables: { readonly instances: Table; readonly claims: Table };
+  /** Values over the inline threshold (see `infra/payloads.ts`). */
+  readonly payloadBucket: Bucket;
   /** The priority queues, by pool name then priority. */
   readonly queues: Readonly<Record<string, Readonly<Record<Priority, Queue>>>>;
   /** The dead-letter queue of each pool, by pool name. */
@@ -218,10 +208,6 @@ export class SayiirEngine extends Construct {
     }
     this.queuePrefix = queuePrefix;
     const pools = resolveWorkerPools(props.pools ?? DEFAULT_POOLS, props.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT);
-    const historyRetention = props.historyRetention ?? Duration.days(30);
-    if (historyRetention.toSeconds() < MIN_HISTORY_RETENTION.toSeconds()) {
-      throw new EngineConfigError(`historyRetention must be at least ${MIN_HISTORY_RETENTION.toHumanString()}`);
-    }
     const poolNames = pools.map((p) => p.name);
     if (props.workflows) checkWorkflowPools(props.workflows, poolNames);
     for (const pool of Object.keys(props.taskSecrets ?? {})) {
@@ -239,6 +225,12 @@ export class SayiirEngine extends Construct {
       ...(props.encryptionKey ? { encryptionKey: props.encryptionKey } : {}),
     });
     this.tables = { instances: tables.instances, claims: tables.claims };
+
+    const payloads = new SayiirPayloads(this, 'Payloads', {
+      removalPolicy,
+      ...(props.encryptionKey ? { encryptionKey: props.encryptionKey } : {}),
+    });
+    this.payloadBucket = payloads.bucket;
 
     const queues = new SayiirQueues(this, 'Queues', { prefix: queuePrefix, pools });
     this.queues = Object.fromEntries(Object.entries(queues.pools).map(([name, q]) => [name, q.byPriority]));
@@ -265,7 +257,6 @@ export class SayiirEngine extends Construct {
       [ENV.instancesTable]: tables.instances.tableName,
       [ENV.claimsTable]: tables.claims.tableName,
       [ENV.queuePrefix]: queuePrefix,
-      [HISTORY_RETENTION_ENV]: String(historyRetention.toSeconds()),
     };
     const common = { projectRoot, logRetention, logRemovalPolicy: removalPolicy };
 
@@ -276,10 +267,15 @@ export class SayiirEngine extends Construct {
       description: 'Sayiir HTTP API',
       memorySize: API_MEMORY_MB,
       timeout: API_TIMEOUT,
-      environment: { ...baseEnvironment, [ENV.apiKeySecret]: this.apiKeySecret.secretArn },
+      environment: {
+        ...baseEnvironment,
+        [ENV.apiKeySecret]: this.apiKeySecret.secretArn,
+        [ENV.payloadBucket]: payloads.bucket.bucketName,
+      },
     });
     tables.instances.grantReadWriteData(this.apiFunction);
     tables.claims.grantReadWriteData(this.apiFunction);
+    payloads.grantReadWrite(this.apiFunction);
     for (const queue of priorityQueues) queue.grantSendMessages(this.apiFunction);
     for (const dlq of Object.values(this.deadLetterQueues)) dlq.grantConsumeMessages(this.apiFunction);
     this.apiKeySecret.grantRead(this.apiFunction);
@@ -305,10 +301,16 @@ export class SayiirEngine extends Construct {
         description: `Sayiir worker of pool '${pool.name}'`,
         memorySize: pool.memorySize,
         timeout: pool.timeout,
-        environment: { ...baseEnvironment, [ENV.pool]: pool.name, ...claimTimingsEnvironment(pool.claimTimings) },
+        environment: {
+          ...baseEnvironment,
+          [ENV.pool]: pool.name,
+          [ENV.payloadBucket]: payloads.bucket.bucketName,
+          ...claimTimingsEnvironment(pool.claimTimings),
+        },
       });
       tables.instances.grantReadWriteData(worker);
       tables.claims.grantReadWriteData(worker);
+      payloads.grantReadWrite(worker);
       for (const queue of priorityQueues) queue.grantSendMessages(worker);
       const own = queues.pools[pool.name]!;
       own.deadLetterQueue.grantSendMessages(worker);
@@ -366,7 +368,9 @@ export class SayiirEngine extends Construct {
     addEngineNagSuppressions({
       functions: [this.apiFunction, this.authorizerFunction, this.reaperFunction, ...Object.values(workerFunctions)],
       customerManagedKey: props.encryptionKey !== undefined,
+      payloadBucket: payloads.bucket,
     });
+    addPayloadBucketNagSuppressions(payloads.bucket);
     addApiKeySecretNagSuppressions(this.apiKeySecret);
   }
 }

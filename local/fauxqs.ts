@@ -1,9 +1,11 @@
 /**
  * A real SQS wire-protocol server for the local stack and tests: fauxqs, in-process, on
  * 127.0.0.1 and a free port, with queues created from the same definitions
- * as the CDK stack (`shared/resources/queues.ts`).
+ * as the CDK stack (`shared/resources/queues.ts`). The same server speaks
+ * S3's API on the same endpoint (path-style), for the payload bucket.
  */
 
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
 import type { Priority } from '../shared/engine/task.ts';
@@ -29,6 +31,14 @@ export interface Fauxqs {
   readonly client: SQSClient;
   /** A new client like {@link client} (to add middleware to without touching the shared one). */
   newClient(): SQSClient;
+  /**
+   * A new S3 client for the server: like {@link client}, plus path-style
+   * addressing (`<endpoint>/<bucket>/<key>`: no DNS for `<bucket>.127.0.0.1`).
+   * Destroyed by {@link close}.
+   */
+  newS3Client(): S3Client;
+  /** Creates a bucket (idempotent, as fauxqs's CreateBucket is). */
+  createBucket(name: string): Promise<void>;
   /** Creates a pool's DLQ and its three priority queues; accepts a pool name or a full definition. */
   createPoolQueues(prefix: string, pool: string | PoolDefinition): Promise<PoolQueueUrls>;
   /** Stops the server (open connections included) and destroys the clients made here. */
@@ -50,17 +60,24 @@ export async function startFauxqs(): Promise<Fauxqs> {
   // `startFauxqs` from the package binds 0.0.0.0; build the app to bind loopback only.
   const app = buildApp({ logger: false, host: UNRESOLVABLE_QUEUE_HOST });
   const endpoint = await app.listen({ port: 0, host: '127.0.0.1' });
-  const clients: SQSClient[] = [];
+  const clients: { destroy(): void }[] = [];
+  const clientConfig = {
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  };
   const newClient = (): SQSClient => {
-    const client = new SQSClient({
-      endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    });
+    const client = new SQSClient(clientConfig);
+    clients.push(client);
+    return client;
+  };
+  const newS3Client = (): S3Client => {
+    const client = new S3Client({ ...clientConfig, forcePathStyle: true });
     clients.push(client);
     return client;
   };
   const client = newClient();
+  let s3: S3Client | undefined;
 
   const createQueue = async (name: string, attributes: Record<string, string>): Promise<string> => {
     const { QueueUrl } = await client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
@@ -72,6 +89,11 @@ export async function startFauxqs(): Promise<Fauxqs> {
     endpoint,
     client,
     newClient,
+    newS3Client,
+    async createBucket(name) {
+      s3 ??= newS3Client();
+      await s3.send(new CreateBucketCommand({ Bucket: name }));
+    },
     async createPoolQueues(prefix, pool) {
       const definition = typeof pool === 'string' ? { name: pool } : pool;
       const dlq = await createQueue(dlqName(prefix, definition.name), dlqAttributes());

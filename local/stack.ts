@@ -2,12 +2,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { makeHandler as makeApiHandler } from '../functions/api/handler.ts';
 import { makeHandler as makeWorkerHandler } from '../functions/worker/handler.ts';
 import { DynamoClaimStore } from '../shared/adapters/dynamodb/claim-store.ts';
 import { DynamoInstanceStore } from '../shared/adapters/dynamodb/instance-store.ts';
 import { systemClock } from '../shared/adapters/memory/clock.ts';
+import { S3ObjectStore } from '../shared/adapters/s3/object-store.ts';
 import { FileSecrets } from '../shared/adapters/secrets/file.ts';
 import { DeadLetters } from '../shared/adapters/sqs/dead-letters.ts';
 import { QueueUrlCache } from '../shared/adapters/sqs/queue-urls.ts';
@@ -29,7 +31,8 @@ import { type SqsPoller, startSqsPoller } from './sqs-poller.ts';
  * Lambda, over the real DynamoDB and SQS wire protocols:
  *
  * - dynalite (data under `<dataDir>/dynamodb`, so a restart resumes runs);
- * - fauxqs, with the queues of every pool the workflows use;
+ * - fauxqs, with the queues of every pool the workflows use and, on its S3
+ *   API, the payload bucket {@link LOCAL_PAYLOAD_BUCKET};
  * - an HTTP server playing API Gateway in front of `functions/api`;
  * - one poller per pool playing the SQS event source of `functions/worker`;
  * - a timer invoking the reaper every `reaperIntervalMs`.
@@ -81,6 +84,10 @@ export interface LocalStack {
   readonly pools: readonly string[];
   readonly dynamo: DynamoDBClient;
   readonly sqs: SQSClient;
+  /** An S3 client for fauxqs (path-style). */
+  readonly s3: S3Client;
+  /** The payload object store: {@link LOCAL_PAYLOAD_BUCKET} through {@link s3}. */
+  readonly objects: S3ObjectStore;
   readonly store: DynamoInstanceStore;
   readonly claims: DynamoClaimStore;
   readonly deadLetters: DeadLetters;
@@ -91,6 +98,24 @@ export interface LocalStack {
 }
 
 const QUEUE_PREFIX = 'sayiir-local';
+
+/** The payload bucket of the local stack, on fauxqs's S3 API (created at start). */
+export const LOCAL_PAYLOAD_BUCKET = 'sayiir-local-payloads';
+
+/**
+ * The payload object store of the local stack, over an S3 client for its
+ * fauxqs (`Fauxqs.newS3Client()`, or {@link LocalStack.s3}).
+ *
+ * @example
+ * ```ts
+ * const sqs = await startFauxqs();
+ * await sqs.createBucket(LOCAL_PAYLOAD_BUCKET);
+ * const objects = localObjectStore(sqs.newS3Client());
+ * ```
+ */
+export function localObjectStore(client: S3Client): S3ObjectStore {
+  return new S3ObjectStore({ client, bucket: LOCAL_PAYLOAD_BUCKET });
+}
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const log = options.log ?? (() => undefined);
@@ -110,6 +135,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stoppers.push(() => db.close());
     const sqs = await startFauxqs();
     stoppers.push(() => sqs.close());
+    await sqs.createBucket(LOCAL_PAYLOAD_BUCKET);
+    const s3 = sqs.newS3Client();
+    const objects = localObjectStore(s3);
     options.instrument?.({ dynamo: db.client, sqs: sqs.client });
 
     const timeoutSeconds = options.workerTimeoutSeconds ?? 900;
@@ -220,6 +248,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       pools,
       dynamo: db.client,
       sqs: sqs.client,
+      s3,
+      objects,
       store,
       claims,
       deadLetters,

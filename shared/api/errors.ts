@@ -3,8 +3,9 @@ import { DefinitionMismatchError, TerminalError } from '../engine/errors.ts';
 import {
   InstanceExistsError,
   InstanceNotFoundError,
+  InvalidCursorError,
+  JournalConflictError,
   PayloadTooLargeError,
-  VersionConflictError,
 } from '../ports/errors.ts';
 import { TaskAlreadyCompletedError, TaskStateError } from '../runtime/instances.ts';
 import { WorkflowNotFoundError } from '../runtime/registry.ts';
@@ -110,12 +111,13 @@ export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2
 export function toHttpError(error: unknown): HttpError | undefined {
   if (error instanceof HttpError) return error;
   if (error instanceof WorkflowNotFoundError) return new HttpError(404, 'workflow_not_found', error.message);
+  if (error instanceof InvalidCursorError) return new HttpError(400, 'invalid_request', error.message);
   if (error instanceof InstanceNotFoundError) return new HttpError(404, 'instance_not_found', error.message);
   if (error instanceof InstanceExistsError) return new HttpError(409, 'instance_exists', error.message);
   if (error instanceof PayloadTooLargeError) return new HttpError(413, 'payload_too_large', error.message);
   if (error instanceof DefinitionMismatchError) return new HttpError(409, 'definition_mismatch', error.message);
   // applyEvent retries conflicts many times before giving up: report a conflict, the client may retry.
-  if (error instanceof VersionConflictError) return new HttpError(409, 'conflict', error.message);
+  if (error instanceof JournalConflictError) return new HttpError(409, 'conflict', error.message);
   if (error instanceof TaskStateError) return new HttpError(409, 'invalid_task_state', error.message);
   if (error instanceof TaskAlreadyCompletedError) return new HttpError(409, 'task_completed', error.message);
   if (error instanceof TerminalError) return new HttpError(400, 'invalid_output', error.message);

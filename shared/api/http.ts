@@ -114,3 +114,25 @@ export function cursorParam(raw: string | undefined): string | undefined {
   if (raw === '') throw new HttpError(400, 'invalid_request', 'cursor: must not be empty');
   return raw;
 }
+
+/**
+ * A `wait` query parameter: `undefined` when absent, else a number of
+ * seconds from 0 to `maxSeconds` (decimals allowed).
+ *
+ * @throws {HttpError} 400 naming `wait` and its bounds (negative, too large,
+ *   empty or not a plain decimal number).
+ *
+ * @example
+ * ```ts
+ * waitParam('2.5', 25); // 2.5
+ * waitParam(undefined, 25); // undefined
+ * ```
+ */
+export function waitParam(raw: string | undefined, maxSeconds: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= 0 && n <= maxSeconds)) {
+    throw new HttpError(400, 'invalid_request', `wait: must be a number of seconds from 0 to ${maxSeconds}`);
+  }
+  return n;
+}

@@ -2,7 +2,7 @@ import { materialize, refValueIds } from '../engine/refs.ts';
 import type { Reduction } from '../engine/snapshot.ts';
 import type { ReceivedDeadLetter } from '../ports/dead-letters.ts';
 import { sendDispatches } from '../runtime/effects.ts';
-import { applyEvent, retryTask, skipTask, TaskStateError } from '../runtime/instances.ts';
+import { applyEvent, readRun, retryTask, skipTask, TaskStateError } from '../runtime/instances.ts';
 import { HttpError, jsonResponse } from './errors.ts';
 import { cursorParam, isJsonObject, limitParam, parseJsonBody, rejectUnknownFields } from './http.ts';
 import { flowOf, instanceOr404, type RouteContext, type RouteHandler } from './routes.ts';
@@ -42,7 +42,10 @@ async function answer(ctx: RouteContext, r: Reduction) {
 export const retryFailedTask: RouteHandler = async (ctx, req) => {
   const snapshot = await instanceOr404(ctx, req.params.get('id'));
   const flow = flowOf(ctx, snapshot);
-  const r = await retryTask(ctx.store, flow, snapshot.instanceId, req.params.get('key'), () => ctx.clock.now());
+  const r = await retryTask(ctx.store, flow, snapshot.instanceId, req.params.get('key'), {
+    now: () => ctx.clock.now(),
+    watch: true,
+  });
   return answer(ctx, r);
 };
 
@@ -54,9 +57,10 @@ export const skipPendingTask: RouteHandler = async (ctx, req) => {
     throw new HttpError(400, 'invalid_request', 'request body must be a JSON object: { "output": ... }');
   }
   rejectUnknownFields(body, ['output']);
-  const r = await skipTask(ctx.store, flow, snapshot.instanceId, req.params.get('key'), body.output, () =>
-    ctx.clock.now(),
-  );
+  const r = await skipTask(ctx.store, flow, snapshot.instanceId, req.params.get('key'), body.output, {
+    now: () => ctx.clock.now(),
+    watch: true,
+  });
   return answer(ctx, r);
 };
 
@@ -144,7 +148,7 @@ export const redriveDeadLetters: RouteHandler = async (ctx, req) => {
         untouched.push(letter);
         continue;
       }
-      const snapshot = await ctx.store.get(d.instanceId);
+      const snapshot = await readRun(ctx.store, ctx.registry, d.instanceId);
       if (!snapshot || !ctx.registry.has(snapshot.workflow)) {
         skipped.push({
           instanceId: d.instanceId,
@@ -159,13 +163,13 @@ export const redriveDeadLetters: RouteHandler = async (ctx, req) => {
       try {
         const r =
           letter.origin === 'engine'
-            ? await retryTask(ctx.store, flow, d.instanceId, d.key, () => ctx.clock.now())
+            ? await retryTask(ctx.store, flow, d.instanceId, d.key, { now: () => ctx.clock.now(), watch: true })
             : await applyEvent(
                 ctx.store,
                 flow,
                 d.instanceId,
                 { type: 'redispatch', key: d.key, attempt: d.attempt, reason: 'redrive' },
-                () => ctx.clock.now(),
+                { now: () => ctx.clock.now(), watch: true },
               );
         await sendDispatches(ctx.queue, r.effects);
         redriven.push({ instanceId: d.instanceId, taskKey: d.key });

@@ -10,11 +10,12 @@ import type { DeadLetterQueue } from '../ports/dead-letters.ts';
 import { InstanceExistsError } from '../ports/errors.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
+import { controlRun } from '../runtime/control.ts';
 import { sendDispatches } from '../runtime/effects.ts';
-import { applyEvent, assertSameDefinition, deliverSignal, startInstance } from '../runtime/instances.ts';
+import { assertSameDefinition, deliverSignal, readRun, startInstance } from '../runtime/instances.ts';
 import type { WorkflowRegistry } from '../runtime/registry.ts';
 import { HttpError, jsonResponse } from './errors.ts';
-import { cursorParam, isJsonObject, limitParam, parseJsonBody, rejectUnknownFields } from './http.ts';
+import { cursorParam, isJsonObject, limitParam, parseJsonBody, rejectUnknownFields, waitParam } from './http.ts';
 import {
   getHistory,
   listDeadLetters,
@@ -23,7 +24,7 @@ import {
   skipPendingTask,
 } from './recovery-routes.ts';
 import { type RouteParams, Router } from './router.ts';
-import { instanceView, signalNames, summaryView, workflowView } from './views.ts';
+import { awaitedSignals, instanceView, signalNames, summaryView, workflowView } from './views.ts';
 
 /** What a route handler works with. */
 export interface RouteContext {
@@ -61,8 +62,9 @@ const RUN_STATUSES: readonly RunStatus[] = ['RUNNING', 'PAUSED', 'COMPLETED', 'F
 
 // ---- lookups -------------------------------------------------------------
 
+/** The instance's current state (its journal folded in), or a 404. */
 export async function instanceOr404(ctx: RouteContext, instanceId: string): Promise<Snapshot> {
-  const snapshot = await ctx.store.get(instanceId);
+  const snapshot = await readRun(ctx.store, ctx.registry, instanceId);
   if (!snapshot) throw new HttpError(404, 'instance_not_found', `instance '${instanceId}' not found`);
   return snapshot;
 }
@@ -166,16 +168,18 @@ const startWorkflowInstance: RouteHandler = async (ctx, req) => {
   const instanceId = requestedId ?? ctx.newId();
   if (requestedId !== undefined) {
     // Checked first so that a retried start writes nothing at all.
-    const found = await ctx.store.get(instanceId);
+    const found = await readRun(ctx.store, ctx.registry, instanceId);
     if (found) return existing(found);
   }
   let started: Awaited<ReturnType<typeof startInstance>>;
   try {
-    started = await startInstance(ctx.store, flow, input, instanceId, ctx.clock.now(), {
+    started = await startInstance(ctx.store, flow, input, {
+      instanceId,
+      now: ctx.clock.now(),
       ...(ctx.redispatchAfterMs === undefined ? {} : { redispatchAfterMs: ctx.redispatchAfterMs }),
     });
   } catch (e) {
-    const raced = e instanceof InstanceExistsError ? await ctx.store.get(instanceId) : undefined;
+    const raced = e instanceof InstanceExistsError ? await readRun(ctx.store, ctx.registry, instanceId) : undefined;
     if (raced) return existing(raced);
     throw e;
   }
@@ -203,8 +207,45 @@ const listInstances: RouteHandler = async (ctx, req) => {
   });
 };
 
+/** Longest `?wait=` on `GET /v1/instances/{id}`, in seconds: the answer must beat API Gateway's 30 s timeout. */
+export const MAX_WAIT_SECONDS = 25;
+/** Pause between two looks at a waited-on instance: doubles from the first to the longest. */
+const WAIT_POLL_FIRST_MS = 25;
+const WAIT_POLL_MAX_MS = 250;
+
+/** Whether a client waiting on the run has something to see: it stopped running, or only a signal can move it. */
+function settled(s: Snapshot): boolean {
+  return s.status !== 'RUNNING' || awaitedSignals(s) !== undefined;
+}
+
+/**
+ * The instance once {@link settled}, or as it is when `waitMs` (by the
+ * context's clock) runs out. Polls the store with a doubling pause, each
+ * look through {@link instanceOr404}, so a deleted instance is a 404.
+ *
+ * ```
+ * look ─25ms─ look ─50ms─ look ─100ms─ look ─200ms─ look ─250ms─ … ─ deadline: look, answer
+ * ```
+ */
+async function settledOrTimedOut(ctx: RouteContext, instanceId: string, waitMs: number): Promise<Snapshot> {
+  const deadline = ctx.clock.now() + waitMs;
+  let pause = WAIT_POLL_FIRST_MS;
+  for (;;) {
+    const snapshot = await instanceOr404(ctx, instanceId);
+    const left = deadline - ctx.clock.now();
+    if (settled(snapshot) || left <= 0) return snapshot;
+    await ctx.clock.sleep(Math.min(pause, left));
+    pause = Math.min(pause * 2, WAIT_POLL_MAX_MS);
+  }
+}
+
 const getInstance: RouteHandler = async (ctx, req) => {
-  const snapshot = await instanceOr404(ctx, req.params.get('id'));
+  const instanceId = req.params.get('id');
+  const wait = waitParam(req.query.wait, MAX_WAIT_SECONDS);
+  const snapshot =
+    wait === undefined
+      ? await instanceOr404(ctx, instanceId)
+      : await settledOrTimedOut(ctx, instanceId, Math.round(wait * 1000));
   let output: { value: unknown } | undefined;
   if (snapshot.status === 'COMPLETED' && snapshot.output) {
     const values = await ctx.store.getValues(snapshot.instanceId, refValueIds(snapshot.output));
@@ -228,7 +269,7 @@ const sendSignal: RouteHandler = async (ctx, req) => {
   const payload = parseJsonBody(req.body) ?? null;
   if (FINAL_STATUSES.has(snapshot.status)) throw finished(snapshot);
   const now = () => ctx.clock.now();
-  const r = await deliverSignal(ctx.store, flow, snapshot.instanceId, name, payload, ctx.newId(), now);
+  const r = await deliverSignal(ctx.store, flow, snapshot.instanceId, name, payload, { now, watch: true });
   // It finished between our read and the delivery.
   if (!r.changed) throw finished(r.snapshot);
   await sendDispatches(ctx.queue, r.effects);
@@ -267,16 +308,14 @@ function transition(kind: Transition): RouteHandler {
     const event: RunEvent = kind === 'cancel' ? cancelEvent(parseJsonBody(req.body)) : { type: kind };
     const refused = refusal(kind, snapshot);
     if (refused) throw refused;
-    const r = await applyEvent(ctx.store, flow, snapshot.instanceId, event, () => ctx.clock.now(), snapshot);
-    // Someone else moved it first (between our read and the update).
+    const r = await controlRun(
+      { store: ctx.store, queue: ctx.queue, claims: ctx.claims, now: () => ctx.clock.now() },
+      flow,
+      snapshot.instanceId,
+      event,
+    );
+    // Someone else moved it first (between our read and the commit).
     if (!r.changed) throw refusal(kind, r.snapshot) ?? finished(r.snapshot);
-    await sendDispatches(ctx.queue, r.effects);
-    // Cooperative cancel: revoking a running task's claim fails its worker's next heartbeat, which aborts it.
-    if (ctx.claims) {
-      const claims = ctx.claims;
-      const aborted = r.effects.flatMap((e) => (e.type === 'abort' ? e.keys : []));
-      await Promise.all(aborted.map((key) => claims.revoke(snapshot.instanceId, key)));
-    }
     return jsonResponse(200, {
       instanceId: snapshot.instanceId,
       workflow: snapshot.workflow,
@@ -294,7 +333,7 @@ function transition(kind: Transition): RouteHandler {
  * | GET    | /v1/workflows/{name}                   | 200 `WorkflowView` |
  * | POST   | /v1/workflows/{name}/instances         | 201 (200 with `useExisting`) `{ instanceId, workflow, status }` |
  * | GET    | /v1/workflows/{name}/instances         | 200 `{ items, cursor? }` (`?status=&limit=&cursor=`) |
- * | GET    | /v1/instances/{id}                     | 200 `InstanceView` |
+ * | GET    | /v1/instances/{id}                     | 200 `InstanceView` (`?wait=` 0-25 s: once settled, or at the deadline) |
  * | POST   | /v1/instances/{id}/signals/{signal}    | 202 `{ instanceId, signal, status }` |
  * | POST   | /v1/instances/{id}/cancel              | 200 `{ instanceId, workflow, status }` |
  * | POST   | /v1/instances/{id}/pause               | 200 `{ instanceId, workflow, status }` |

@@ -48,8 +48,15 @@ export interface InstanceView {
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Task completions and skips committed so far (the snapshot's `steps`). */
+  readonly stepsDone: number;
   readonly tasks: readonly TaskView[];
   readonly waits: readonly WaitView[];
+  /**
+   * Present when the run is RUNNING but can go no further until a signal
+   * arrives: the signals it waits for (sorted). See {@link awaitedSignals}.
+   */
+  readonly waitingFor?: readonly string[];
   /** Present when COMPLETED (`null` for a flow whose result is `undefined`). */
   readonly output?: unknown;
   readonly error?: RunError;
@@ -114,6 +121,25 @@ export function workflowView(flow: AnyFlow): WorkflowView {
 }
 
 /**
+ * The signals a RUNNING run waits for when nothing else can move it: no task
+ * ready, dispatched or in backoff, no delay pending, and at least one signal
+ * wait (a signal timeout may still end such a wait). `undefined` otherwise.
+ *
+ * @example
+ * ```ts
+ * awaitedSignals(snapshot); // ['manager-approval'] while only that signal can move the run
+ * ```
+ */
+export function awaitedSignals(s: Snapshot): readonly string[] | undefined {
+  if (s.status !== 'RUNNING') return undefined;
+  // A `failed` task moves nothing by itself; every other state is work under way.
+  if (Object.values(s.tasks).some((t) => t.state !== 'failed')) return undefined;
+  const waits = Object.values(s.waits);
+  if (waits.length === 0 || waits.some((w) => w.kind !== 'signal')) return undefined;
+  return [...new Set(waits.flatMap((w) => (w.signal === undefined ? [] : [w.signal])))].sort();
+}
+
+/**
  * The view of an instance. `output` is the materialized run output; pass it
  * when the run is COMPLETED.
  */
@@ -138,6 +164,7 @@ export function instanceView(s: Snapshot, output?: { readonly value: unknown }):
         ...(w.dueAt === undefined ? {} : { dueAt: iso(w.dueAt) }),
       }),
     );
+  const waitingFor = awaitedSignals(s);
   return {
     instanceId: s.instanceId,
     workflow: s.workflow,
@@ -145,8 +172,11 @@ export function instanceView(s: Snapshot, output?: { readonly value: unknown }):
     version: s.version,
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),
+    // Instances stored before the snapshot counted steps have none.
+    stepsDone: s.steps ?? 0,
     tasks,
     waits,
+    ...(waitingFor === undefined ? {} : { waitingFor }),
     ...(output ? { output: output.value ?? null } : {}),
     ...(s.error ? { error: s.error } : {}),
   };

@@ -43,6 +43,12 @@ export interface CompiledFlow {
   readonly flow: AnyFlow;
   readonly first: string;
   readonly nodes: ReadonlyMap<string, CompiledNode>;
+  /**
+   * Steps whose output is a map item's result (the last step of a map body,
+   * when it is a task or a join): read by template, so committed under a
+   * deterministic value id.
+   */
+  readonly itemResults: ReadonlySet<string>;
 }
 
 const cache = new WeakMap<AnyFlow, CompiledFlow>();
@@ -53,7 +59,8 @@ export function compileFlow(flow: AnyFlow): CompiledFlow {
   if (hit) return hit;
   const nodes = new Map<string, CompiledNode>();
   const first = compileSeq(flow.steps, '', { kind: 'root' }, nodes);
-  const compiled = { flow, first, nodes };
+  const itemResults = new Set([...nodes.values()].flatMap((n) => (n.itemResult ? [n.itemResult] : [])));
+  const compiled = { flow, first, nodes, itemResults };
   cache.set(flow, compiled);
   return compiled;
 }

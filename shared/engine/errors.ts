@@ -120,3 +120,37 @@ export function serializeError(value: unknown): SerializedError {
     ...(error.stack ? { stack: error.stack } : {}),
   };
 }
+
+/**
+ * A value cannot be stored because JSON cannot express it: a BigInt, a
+ * circular reference, a `toJSON` that throws, nesting too deep for the
+ * stack. Never retried: the same value fails the same way every time.
+ * `problem` names the cause and, when it can be found, where it is
+ * (`a BigInt at $.order.total`).
+ */
+export class PayloadSerializationError extends TerminalError {
+  override readonly name = 'PayloadSerializationError';
+  constructor(
+    readonly subject: string,
+    readonly problem: string,
+    options?: { readonly cause?: unknown },
+  ) {
+    super(`${subject} cannot be stored as JSON: ${problem}`, options);
+  }
+}
+
+/**
+ * An offloaded value's bytes are not the ones its reference was made for
+ * (another size or SHA-256): the object was overwritten or damaged. Never
+ * retried: reading it again returns the same bytes.
+ */
+export class PayloadIntegrityError extends TerminalError {
+  override readonly name = 'PayloadIntegrityError';
+  constructor(
+    readonly key: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`offloaded value '${key}' has ${actual}, but its reference expects ${expected}`);
+  }
+}

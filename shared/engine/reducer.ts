@@ -24,9 +24,12 @@ import { FINAL_STATUSES } from './snapshot.ts';
  *
  * Invariants:
  * - A task key enters the frontier once and leaves it once: a completion,
- *   failure or timer for a key not in the frontier (or for another attempt)
- *   is stale and changes nothing. So applying the same event twice is the
- *   same as applying it once.
+ *   failure or timer for a key not in the frontier is stale and changes
+ *   nothing. So applying the same event twice is the same as applying it once.
+ * - A completion or failure counts only for the attempt the frontier is at
+ *   ({@link isCurrentAttempt}): while attempt 2 waits out its backoff, a late
+ *   completion of attempt 1 is stale (attempt 1 was already judged failed),
+ *   and so is a completion of attempt 1 once attempt 2 was dispatched.
  * - While PAUSED, tasks that become ready are held (`ready`) instead of
  *   dispatched; `resume` dispatches them.
  * - A final run (COMPLETED, FAILED, CANCELLED) ignores every event.
@@ -67,6 +70,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 interface Draft {
   status: Snapshot['status'];
+  steps: number;
   tasks: Record<string, TaskActivity>;
   waits: Record<string, WaitActivity>;
   forks: Record<string, ForkState>;
@@ -97,6 +101,7 @@ class Reducer {
   ) {
     this.d = {
       status: base.status,
+      steps: base.steps ?? 0,
       tasks: { ...base.tasks },
       waits: { ...base.waits },
       forks: { ...base.forks },
@@ -119,6 +124,7 @@ class Reducer {
       maps: this.d.maps,
       signals: this.d.signals,
     };
+    if (this.d.steps > 0) next.steps = this.d.steps;
     delete next.dueAt;
     delete next.error;
     if (this.d.output) next.output = this.d.output;
@@ -146,9 +152,14 @@ class Reducer {
       case 'retry':
         return this.retry(e.key);
       case 'skip':
-        return this.skip(e.key, e.control ?? {});
-      case 'task-completed':
-        return this.completed(e.key, e.control ?? {});
+        return this.skip(e.key, e.control ?? {}, e.valueId);
+      case 'task-completed': {
+        if (!isCurrentAttempt(this.d.tasks[e.key], e.attempt)) return false;
+        if (!this.completed(e.key, e.control ?? {}, e.valueId)) return false;
+        const next = e.chain ? this.d.tasks[e.chain.key] : undefined;
+        if (e.chain && next?.state === 'dispatched') this.d.tasks[e.chain.key] = { ...next, claim: e.chain.claim };
+        return true;
+      }
       case 'task-failed':
         return this.failed(e.key, e.attempt, e.error);
       case 'timer-fired':
@@ -192,13 +203,11 @@ class Reducer {
       case 'signal':
         return this.signal(e.name, e.valueId);
       case 'cancel': {
-        const keys = Object.entries(this.d.tasks)
-          .filter(([, t]) => t.state === 'dispatched')
-          .map(([k]) => k);
+        const abort = this.abortRunning();
         this.clearFrontier();
         this.d.status = 'CANCELLED';
         this.d.error = { name: 'Cancelled', message: e.reason ?? 'cancelled' };
-        if (keys.length > 0) this.effects.push({ type: 'abort', keys });
+        if (abort) this.effects.push(abort);
         return true;
       }
       case 'pause':
@@ -282,6 +291,7 @@ class Reducer {
     const gen = t.state === 'dispatched' ? (t.gen ?? 1) + 1 : 1;
     const next: Mutable<TaskActivity> = { ...t, state: 'dispatched', dispatchedAt: this.now, gen };
     delete next.dueAt;
+    delete next.claim;
     this.d.tasks[key] = next;
     this.effects.push(dispatchEffect(this.node(t.qid), this.base, key, next));
   }
@@ -343,24 +353,25 @@ class Reducer {
           return;
         }
         this.d.maps[mapKey] = { ...m, done, except, next: m.next < m.count ? m.next + 1 : m.next };
-        if (m.next < m.count) this.startItem(owner.qid, parentIdx, mapKey, m.next);
+        if (m.next < m.count) this.startItem(owner.qid, parentIdx, m.items ?? outputId(mapKey), m.next);
         return;
       }
     }
   }
 
-  private startItem(mapQid: string, parentIdx: readonly number[], mapKey: string, i: number): void {
+  private startItem(mapQid: string, parentIdx: readonly number[], items: string, i: number): void {
     const node = this.node(mapQid);
-    this.enter(node.head as string, [...parentIdx, i], { v: outputId(mapKey), at: [i] });
+    this.enter(node.head as string, [...parentIdx, i], { v: items, at: [i] });
   }
 
-  private completed(key: string, control: Control): boolean {
+  private completed(key: string, control: Control, valueId: string = outputId(key)): boolean {
     const t = this.d.tasks[key];
     if (!t) return false;
     delete this.d.tasks[key];
+    this.d.steps++;
     const node = this.node(t.qid);
     const s = node.step;
-    const out: Ref = { v: outputId(key) };
+    const out: Ref = { v: valueId };
     switch (s.kind) {
       case 'task':
       case 'fork':
@@ -388,13 +399,20 @@ class Reducer {
         }
         const started = Math.min(count, s.maxConcurrency);
         const template = node.itemResult ? outputId(fillKey(node.itemResult, t.idx)) : undefined;
-        this.d.maps[key] = { count, next: started, done: 0, except: {}, ...(template ? { template } : {}) };
-        for (let i = 0; i < started; i++) this.startItem(t.qid, t.idx, key, i);
+        this.d.maps[key] = {
+          count,
+          next: started,
+          done: 0,
+          except: {},
+          items: valueId,
+          ...(template ? { template } : {}),
+        };
+        for (let i = 0; i < started; i++) this.startItem(t.qid, t.idx, valueId, i);
         return true;
       }
       case 'loop': {
         const iter = t.iter ?? 0;
-        const value: Ref = { v: outputId(key), at: ['value'] };
+        const value: Ref = { v: valueId, at: ['value'] };
         if (control.loop === 'done') {
           this.advance(t.qid, t.idx, value);
         } else if (iter + 1 >= s.maxIterations) {
@@ -426,7 +444,7 @@ class Reducer {
 
   private failed(key: string, attempt: number, error: { name: string; message: string; retryable: boolean }): boolean {
     const t = this.d.tasks[key];
-    if (!t || t.attempt !== attempt || t.state === 'backoff' || t.state === 'failed') return false;
+    if (!t || !isCurrentAttempt(t, attempt)) return false;
     const policy = resolveRetry(taskOf(this.node(t.qid)).options.retry);
     const used = attempt - (t.budgetFrom ?? 1) + 1;
     if (error.retryable && used < policy.maxAttempts) {
@@ -447,13 +465,20 @@ class Reducer {
    * task can reopen the run where it stopped.
    */
   private failRun(error: RunError): void {
-    const running = Object.entries(this.d.tasks)
-      .filter(([, t]) => t.state === 'dispatched')
-      .map(([k]) => k);
+    const abort = this.abortRunning();
     this.d.status = 'FAILED';
     this.d.error = error;
-    if (running.length > 0) this.effects.push({ type: 'abort', keys: running });
+    if (abort) this.effects.push(abort);
     this.effects.push({ type: 'fail', error });
+  }
+
+  /** The abort effect for every dispatched task, with the claims they run under; none when nothing runs. */
+  private abortRunning(): Effect | undefined {
+    const running = Object.entries(this.d.tasks).filter(([, t]) => t.state === 'dispatched');
+    if (running.length === 0) return undefined;
+    const keys = running.map(([k]) => k);
+    const claims = [...new Set(running.map(([k, t]) => t.claim ?? k))];
+    return { type: 'abort', keys, claims };
   }
 
   /** Reopens a failed run: re-dispatches what was in flight when it failed. */
@@ -482,7 +507,7 @@ class Reducer {
     return true;
   }
 
-  private skip(key: string, control: Control): boolean {
+  private skip(key: string, control: Control, valueId: string | undefined): boolean {
     const t = this.d.tasks[key];
     if (!t) return false;
     if (this.d.status === 'FAILED') {
@@ -491,7 +516,7 @@ class Reducer {
       this.d.tasks[key] = { ...t, state: 'ready' };
       this.reopen();
     }
-    return this.completed(key, control);
+    return this.completed(key, control, valueId);
   }
 
   private timer(key: string): boolean {
@@ -552,17 +577,38 @@ class Reducer {
 /** Timer key of the run's deadline. */
 export const DEADLINE_KEY = '$deadline';
 
+/** One due time in a frontier: a timer to fire, or a dispatched task due for a check. */
+export interface DueTime {
+  readonly key: string;
+  readonly dueAt: number;
+  /** `timer`: a retry backoff, a delay, a signal timeout, the deadline; `check`: a dispatch the reaper looks at. */
+  readonly kind: 'timer' | 'check';
+}
+
+/**
+ * Every due time of a frontier: the one source that the snapshot's `dueAt`
+ * (what the reaper indexes), the reaper's due work and the re-arming of
+ * timers are derived from. Pure.
+ */
+export function dueTimes(frontier: Pick<Snapshot, 'tasks' | 'waits' | 'redispatchAfterMs' | 'deadlineAt'>): DueTime[] {
+  const due: DueTime[] = [];
+  for (const [key, t] of Object.entries(frontier.tasks)) {
+    if (t.state === 'backoff' && t.dueAt !== undefined) due.push({ key, dueAt: t.dueAt, kind: 'timer' });
+    if (t.state === 'dispatched' && t.dispatchedAt !== undefined)
+      due.push({ key, dueAt: t.dispatchedAt + frontier.redispatchAfterMs, kind: 'check' });
+  }
+  for (const [key, w] of Object.entries(frontier.waits)) {
+    if (w.dueAt !== undefined) due.push({ key, dueAt: w.dueAt, kind: 'timer' });
+  }
+  if (frontier.deadlineAt !== undefined) due.push({ key: DEADLINE_KEY, dueAt: frontier.deadlineAt, kind: 'timer' });
+  return due;
+}
+
 function nextDue(d: Draft, redispatchAfterMs: number, deadlineAt: number | undefined): number | undefined {
   let due: number | undefined;
-  const consider = (t: number | undefined) => {
-    if (t !== undefined) due = due === undefined ? t : Math.min(due, t);
-  };
-  consider(deadlineAt);
-  for (const t of Object.values(d.tasks)) {
-    if (t.state === 'backoff') consider(t.dueAt);
-    if (t.state === 'dispatched' && t.dispatchedAt !== undefined) consider(t.dispatchedAt + redispatchAfterMs);
+  for (const t of dueTimes({ tasks: d.tasks, waits: d.waits, redispatchAfterMs, deadlineAt })) {
+    due = due === undefined ? t.dueAt : Math.min(due, t.dueAt);
   }
-  for (const w of Object.values(d.waits)) consider(w.dueAt);
   return due;
 }
 
@@ -571,6 +617,7 @@ function withoutDispatch(t: TaskActivity): TaskActivity {
   delete copy.dueAt;
   delete copy.dispatchedAt;
   delete copy.gen;
+  delete copy.claim;
   return copy;
 }
 
@@ -579,13 +626,29 @@ export function dueWork(snapshot: Snapshot, now: number): { readonly timers: str
   const timers: string[] = [];
   const stale: string[] = [];
   if (snapshot.status !== 'RUNNING' && snapshot.status !== 'PAUSED') return { timers, stale };
-  for (const [key, t] of Object.entries(snapshot.tasks)) {
-    if (t.state === 'backoff' && (t.dueAt ?? 0) <= now) timers.push(key);
-    if (t.state === 'dispatched' && (t.dispatchedAt ?? 0) + snapshot.redispatchAfterMs <= now) stale.push(key);
+  for (const d of dueTimes(snapshot)) {
+    if (d.dueAt <= now) (d.kind === 'timer' ? timers : stale).push(d.key);
   }
-  for (const [key, w] of Object.entries(snapshot.waits)) if (w.dueAt !== undefined && w.dueAt <= now) timers.push(key);
-  if (snapshot.deadlineAt !== undefined && snapshot.deadlineAt <= now) timers.push(DEADLINE_KEY);
   return { timers, stale };
+}
+
+/**
+ * Whether an outcome reported for `attempt` of a task counts: the task is in
+ * the frontier at that attempt, dispatched (or held by a pause after its
+ * worker started it). Pure; the reducer's rule for completions and failures.
+ */
+export function isCurrentAttempt(t: TaskActivity | undefined, attempt: number): boolean {
+  return t !== undefined && t.attempt === attempt && (t.state === 'dispatched' || t.state === 'ready');
+}
+
+/**
+ * Whether a dispatch is still wanted: the run is RUNNING and the task is
+ * dispatched at that attempt. The one rule the worker (before running), the
+ * reaper (before re-dispatching) and the reducer share. Pure.
+ */
+export function isCurrentDispatch(snapshot: Snapshot, key: string, attempt: number): boolean {
+  const t = snapshot.tasks[key];
+  return snapshot.status === 'RUNNING' && t?.state === 'dispatched' && t.attempt === attempt;
 }
 
 /**
@@ -642,17 +705,11 @@ function dispatchEffect(
   };
 }
 
-/** A timer effect for every due time in a frontier: retry backoffs, delays, signal timeouts, the deadline. Pure. */
+/** A timer effect for every timer in a frontier: retry backoffs, delays, signal timeouts, the deadline. Pure. */
 function timerEffects(tasks: Snapshot['tasks'], waits: Snapshot['waits'], deadlineAt: number | undefined): Effect[] {
-  const effects: Effect[] = [];
-  for (const [key, t] of Object.entries(tasks)) {
-    if (t.state === 'backoff' && t.dueAt !== undefined) effects.push({ type: 'timer', key, dueAt: t.dueAt });
-  }
-  for (const [key, w] of Object.entries(waits)) {
-    if (w.dueAt !== undefined) effects.push({ type: 'timer', key, dueAt: w.dueAt });
-  }
-  if (deadlineAt !== undefined) effects.push({ type: 'timer', key: DEADLINE_KEY, dueAt: deadlineAt });
-  return effects;
+  return dueTimes({ tasks, waits, redispatchAfterMs: 0, deadlineAt })
+    .filter((d) => d.kind === 'timer')
+    .map((d) => ({ type: 'timer', key: d.key, dueAt: d.dueAt }));
 }
 
 /**

@@ -29,6 +29,12 @@ export interface TaskActivity {
   readonly dispatchedAt?: number;
   /** Dispatch generation: 1 for the first dispatch of an attempt, +1 per re-dispatch. */
   readonly gen?: number;
+  /**
+   * The claim this dispatched task runs under, when it is not its own: a
+   * worker that runs a same-pool successor inline keeps the claim it took
+   * for the queued task it started the chain with (see `ChainStep`).
+   */
+  readonly claim?: string;
 }
 
 /** A delay or a signal wait in the frontier. */
@@ -49,6 +55,8 @@ export interface ForkState {
 
 export interface MapState {
   readonly count: number;
+  /** Value id of the items array (the map task's output). @default outputId(map key) */
+  readonly items?: string;
   /** Next item index to start. */
   readonly next: number;
   readonly done: number;
@@ -83,8 +91,14 @@ export interface Snapshot {
   readonly status: RunStatus;
   /** A dispatched task still in the frontier this long after its dispatch is due for a check by the reaper. */
   readonly redispatchAfterMs: number;
-  /** Incremented by every change; updates are conditional on it. */
+  /**
+   * The sequence number of the last journal entry this state includes: 0 at
+   * creation, +1 per committed entry. The next entry is put at `version + 1`
+   * on condition that none is there (see `InstanceStore.append`).
+   */
   readonly version: number;
+  /** Task completions and skips so far (progress, for views). */
+  readonly steps?: number;
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly tasks: Readonly<Record<string, TaskActivity>>;
@@ -123,8 +137,11 @@ export type Effect =
   | { readonly type: 'timer'; readonly key: string; readonly dueAt: number }
   | { readonly type: 'complete'; readonly output: Ref }
   | { readonly type: 'fail'; readonly error: RunError }
-  /** Running tasks to abort (cancellation). */
-  | { readonly type: 'abort'; readonly keys: readonly string[] };
+  /**
+   * Running tasks to abort (cancellation), and the claims they run under
+   * (a task run inline in a chain holds the chain's claim).
+   */
+  | { readonly type: 'abort'; readonly keys: readonly string[]; readonly claims: readonly string[] };
 
 /** What a finished task tells the reducer about its output, beyond its existence. */
 export interface Control {
@@ -136,6 +153,18 @@ export interface Control {
   readonly loop?: 'again' | 'done';
 }
 
+/**
+ * A worker that commits a task and runs one of the successors this commit
+ * dispatches inline, under the claim it already holds: recorded with the
+ * commit, so the reaper checks that claim, not the successor's own.
+ */
+export interface ChainStep {
+  /** The successor run inline. */
+  readonly key: string;
+  /** The claim it runs under (the task key the chain's queue message was for). */
+  readonly claim: string;
+}
+
 export type RunEvent =
   | { readonly type: 'start' }
   | {
@@ -143,6 +172,9 @@ export type RunEvent =
       readonly key: string;
       readonly attempt: number;
       readonly control?: Control;
+      /** Where the output is stored. @default outputId(key) */
+      readonly valueId?: string;
+      readonly chain?: ChainStep;
       /** For the history: who ran it and when the attempt started. */
       readonly worker?: string;
       readonly startedAt?: number;
@@ -189,7 +221,13 @@ export type RunEvent =
    * task's output value): it counts as completed; a run that had failed on
    * it is RUNNING again.
    */
-  | { readonly type: 'skip'; readonly key: string; readonly control?: Control }
+  | {
+      readonly type: 'skip';
+      readonly key: string;
+      readonly control?: Control;
+      /** Where the supplied output is stored. @default outputId(key) */
+      readonly valueId?: string;
+    }
   | { readonly type: 'pause' }
   | { readonly type: 'resume' };
 

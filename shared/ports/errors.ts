@@ -17,16 +17,17 @@ export class InstanceNotFoundError extends Error {
 }
 
 /**
- * `update` lost a race: the stored snapshot is not at the version the caller
- * read. Nothing was written; reload, re-apply the event, and try again.
+ * `append` lost a race: another writer committed a journal entry at that
+ * `seq` first. Nothing was written; read the journal after the state the
+ * caller had, re-apply the event, and try again.
  */
-export class VersionConflictError extends Error {
-  override readonly name = 'VersionConflictError';
+export class JournalConflictError extends Error {
+  override readonly name = 'JournalConflictError';
   constructor(
     readonly instanceId: string,
-    readonly expectedVersion: number,
+    readonly seq: number,
   ) {
-    super(`instance '${instanceId}' is no longer at version ${expectedVersion}`);
+    super(`instance '${instanceId}' already has journal entry ${seq}`);
   }
 }
 
@@ -73,5 +74,39 @@ export class SecretNotFoundError extends Error {
   override readonly name = 'SecretNotFoundError';
   constructor(readonly secretName: string) {
     super(`secret '${secretName}' not found`);
+  }
+}
+
+/**
+ * A paging cursor that the store did not hand out for this query: malformed,
+ * or made for another listing or another instance's history. Nothing was read.
+ */
+export class InvalidCursorError extends Error {
+  override readonly name = 'InvalidCursorError';
+  constructor(
+    /** The parameter that carried the cursor. */
+    readonly parameter: string,
+    readonly reason: string,
+  ) {
+    super(`${parameter}: ${reason}`);
+  }
+}
+
+/** No object is stored under that key (never put, or deleted). */
+export class ObjectNotFoundError extends Error {
+  override readonly name = 'ObjectNotFoundError';
+  constructor(readonly key: string) {
+    super(`object '${key}' not found`);
+  }
+}
+
+/** The key breaks the object store's key rule (see `assertObjectKey`). Nothing was read or written. */
+export class InvalidObjectKeyError extends Error {
+  override readonly name = 'InvalidObjectKeyError';
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(`invalid object key ${JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key)}: ${reason}`);
   }
 }

@@ -1,5 +1,5 @@
 import type { HistoryEntry } from '../engine/history.ts';
-import type { RunStatus, Snapshot } from '../engine/snapshot.ts';
+import type { RunEvent, RunStatus, Snapshot } from '../engine/snapshot.ts';
 
 /** One line of an instance listing. */
 export interface InstanceSummary {
@@ -26,36 +26,112 @@ export interface ListPage {
 }
 
 /**
- * Where instances live: one snapshot per instance, and beside it the values
- * (run input, task outputs, signal payloads) the snapshot refers to.
+ * One committed entry of an instance's journal: the commit log of the run.
+ *
+ * Entries are numbered 1, 2, 3… per instance. An entry is put on condition
+ * that the journal has none at its `seq`, so the put is the commit, the
+ * optimistic lock and the history entry in one write: of two writers racing
+ * for one `seq` exactly one wins, and the other reloads and re-applies its
+ * event (which may by then change nothing). Entries are never rewritten.
+ */
+export interface JournalEntry {
+  readonly seq: number;
+  /** Commit time (epoch ms): the `now` the reducer applied the events with. */
+  readonly at: number;
+  /** The events, applied in order to the state at `seq - 1`. */
+  readonly events: readonly RunEvent[];
+  /**
+   * The payload committed with the events (a task's output, a signal's
+   * payload, a skipped task's output), addressed as `journalValueId(seq)`.
+   */
+  readonly value?: { readonly data: unknown };
+  /** What the history shows for these events (computed at commit). */
+  readonly history: readonly HistoryEntry[];
+  /**
+   * Set on entries committed outside a worker's claim (API control calls):
+   * until `unwatch`, the entry is listed by the due index at this time, so
+   * a process that dies between committing and compacting leaves the
+   * reaper a way back to the instance.
+   */
+  readonly watchAt?: number;
+}
+
+/** An instance as stored: the last compacted snapshot and the journal entries after it. */
+export interface StoredInstance {
+  /** The compacted snapshot: the state after entry `snapshot.version`. */
+  readonly snapshot: Snapshot;
+  /** Entries `snapshot.version + 1`, `+ 2`, … in order (usually few: see `compact`). */
+  readonly tail: readonly JournalEntry[];
+  /** Values that came with the read (the run input when stored inline, the tail's payloads), by value id. */
+  readonly values: ReadonlyMap<string, unknown>;
+}
+
+/** The value id of the payload committed with journal entry `seq`. */
+export const journalValueId = (seq: number): string => `j:${seq}`;
+
+/** The `seq` of a journal value id, or `undefined` for another kind of id. */
+export function journalSeqOf(valueId: string): number | undefined {
+  if (!valueId.startsWith('j:')) return undefined;
+  const n = Number(valueId.slice(2));
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * Where instances live: per instance a journal (the commit log), a
+ * compacted snapshot (a projection of the journal, with the listing and
+ * due-index keys), and values stored beside them (the run input, and the
+ * few task outputs that need a deterministic id: see `putValue`).
  *
  * Only single-item conditional writes: no method needs a transaction.
  */
 export interface InstanceStore {
   /**
-   * Stores a new instance: its input value, then its snapshot on condition
-   * that no snapshot has this id.
+   * Stores a new instance: its snapshot (already reduced past `start`, at
+   * version 0 of the journal) with its input and its first history entries,
+   * on condition that no instance has this id.
    *
    * @throws {InstanceExistsError} the id is taken; the existing instance is untouched.
    * @throws {PayloadTooLargeError} the input does not fit; nothing was created.
    */
-  create(snapshot: Snapshot, input: unknown): Promise<void>;
+  create(snapshot: Snapshot, input: unknown, history: readonly HistoryEntry[]): Promise<void>;
 
-  /** The snapshot, read consistently, or `undefined`. */
+  /** The compacted snapshot and the journal after it, read consistently, or `undefined`. */
+  load(instanceId: string): Promise<StoredInstance | undefined>;
+
+  /** Journal entries after `afterSeq`, in order, read consistently (after losing a race for a `seq`). */
+  readJournal(instanceId: string, afterSeq: number): Promise<JournalEntry[]>;
+
+  /**
+   * Commits `entry` on condition that the instance's journal has no entry
+   * at `entry.seq`.
+   *
+   * @throws {JournalConflictError} another writer committed that `seq` first; nothing was written.
+   * @throws {PayloadTooLargeError} the entry does not fit; nothing was written.
+   */
+  append(instanceId: string, entry: JournalEntry): Promise<void>;
+
+  /**
+   * Stores `snapshot` as the compacted state (with its listing and due-index
+   * keys), on condition that the stored one is older (a lower version): a
+   * newer compaction is never replaced by an older one.
+   *
+   * @returns whether it was written (`false`: a compaction at this version or later was already there).
+   */
+  compact(snapshot: Snapshot): Promise<boolean>;
+
+  /** Takes a watched entry (see `JournalEntry.watchAt`) off the due index, once a compaction covers it. */
+  unwatch(instanceId: string, seq: number): Promise<void>;
+
+  /** The compacted snapshot only (possibly behind the journal), or `undefined`. */
   get(instanceId: string): Promise<Snapshot | undefined>;
 
   /**
-   * Replaces the snapshot on condition that the stored version is
-   * `snapshot.version - 1` (the version the caller read).
-   *
-   * @throws {VersionConflictError} someone else updated it first; nothing was written.
-   */
-  update(snapshot: Snapshot): Promise<void>;
-
-  /**
-   * Stores a value on condition that no value has this id: the first writer
-   * wins and a later one changes nothing. This is what makes a task's output
-   * committed exactly once however often the task runs.
+   * Stores a value under an id chosen by the caller, on condition that no
+   * value has this id: the first writer wins and a later one changes nothing.
+   * For values that need a deterministic id (a map item's result, read by
+   * template): everything else travels inside journal entries. Ids starting
+   * with `input:` or `j:` are the store's own (the run input, journal
+   * payloads) and are not for `putValue`.
    *
    * @returns `created`, or `exists` when a value was already there (unchanged).
    * @throws {PayloadTooLargeError} the value does not fit; nothing was written.
@@ -63,23 +139,30 @@ export interface InstanceStore {
   putValue(instanceId: string, valueId: string, value: unknown): Promise<'created' | 'exists'>;
 
   /**
-   * Reads values by id, consistently.
+   * Reads values by id, consistently: the run input, journal payloads
+   * (`journalValueId`), values put with `putValue`.
    *
    * @throws {ValueMissingError} when one is not stored.
    */
   getValues(instanceId: string, valueIds: Iterable<string>): Promise<Map<string, unknown>>;
 
-  /** Instances of a workflow, newest first, optionally of one status. Eventually consistent. */
+  /**
+   * Instances of a workflow, newest first, optionally of one status.
+   * Eventually consistent, and as of each instance's last compaction.
+   *
+   * @throws {InvalidCursorError} `cursor` is not one this store returned for
+   *   the same workflow and status; nothing was read.
+   */
   list(query: ListQuery): Promise<ListPage>;
 
   /**
-   * Appends history entries. Each entry is its own record, keyed by its time,
-   * version and position, so writing the same entries again changes nothing.
-   * Entries expire after the store's history retention.
+   * The history, oldest first, up to `limit` entries from `cursor`: the
+   * creation's entries, then each journal entry's. Consistent and exact: an
+   * entry is in the history if and only if its commit is in the journal.
+   *
+   * @throws {InvalidCursorError} `cursor` is not one this store returned for
+   *   this instance's history; nothing was read.
    */
-  appendHistory(instanceId: string, entries: readonly HistoryEntry[]): Promise<void>;
-
-  /** History entries, oldest first, up to `limit` from `cursor`. Consistent. */
   readHistory(
     instanceId: string,
     options?: { readonly limit?: number; readonly cursor?: string },

@@ -1,4 +1,5 @@
 import type { Dispatch } from '../engine/snapshot.ts';
+import type { Priority } from '../engine/task.ts';
 
 /**
  * Where dispatched tasks go. A message is a wake-up hint, not the truth:
@@ -14,4 +15,12 @@ export interface TaskQueue {
    *   caller may resend them all (the queue deduplicates).
    */
   send(dispatches: readonly Dispatch[]): Promise<void>;
+
+  /**
+   * About how many messages wait in the queue of a pool and priority, not
+   * yet received (approximate, eventually consistent). The reaper asks
+   * before it re-dispatches a dispatch that no worker took: while messages
+   * wait, it may merely be queued behind them, not lost.
+   */
+  waiting(pool: string, priority: Priority): Promise<number>;
 }

@@ -54,18 +54,24 @@ export const INDEX = {
 /**
  * Instances: one partition per instance (`pk` = `I#<instanceId>`).
  *
- * - Snapshot item, `sk` = `S`: `snap` (the snapshot's JSON), `version`,
- *   `workflow`, `status`, `createdAt`, `updatedAt`; listing keys `wfpk` =
- *   `W#<workflow>`, `wfspk` = `W#<workflow>#<status>`, `wfsk` =
- *   `<createdAt, 15 digits>#<instanceId>`; and, only while the snapshot has a
- *   timer (`dueAt`), `dueAt` and `duepk` = `DUE` (a sparse index for the reaper).
+ * - Snapshot item, `sk` = `S`: the compacted state (`snap`, the snapshot's
+ *   JSON, and its `version`, the journal seq it includes), `workflow`,
+ *   `status`, `createdAt`, `updatedAt`, the run input (`inp`) and the
+ *   creation's history (`created`); listing keys `wfpk` = `W#<workflow>`,
+ *   `wfspk` = `W#<workflow>#<status>`, `wfsk` = `<createdAt, 15 digits>#<instanceId>`;
+ *   and, only while the snapshot has a due time (`dueAt`), `dueAt` and
+ *   `duepk` = `DUE#<shard>` (a sparse index for the reaper, sharded by a hash
+ *   of the instance id so no partition key takes every timer write).
+ * - Journal items, `sk` = `J#<seq, 10 digits>`: `e` (the entry's events and
+ *   history as JSON), `val` (the payload committed with them), and, while a
+ *   control call's entry is watched, `dueAt`, `duepk` and `watched`.
  * - Value items, `sk` = `V#<valueId>`: `val` (JSON text; `undefined` as the
  *   text `undefined`).
  *
  * Projections: the listing indexes INCLUDE only what a summary shows, so the
- * snapshot JSON (up to ~350 KB) is not copied into every index on every
- * checkpoint; `byDue` is KEYS_ONLY: the instance id (from `pk`) and `dueAt`
- * are all the reaper needs, and it reloads the snapshot consistently anyway.
+ * snapshot JSON is not copied into every index on every compaction; `byDue`
+ * is KEYS_ONLY: the instance id (from `pk`), the item (`sk`) and `dueAt` are
+ * all the reaper needs, and it reloads the instance consistently anyway.
  */
 export const instancesTable: TableDefinition = {
   id: 'Instances',

@@ -1,39 +1,47 @@
+import { MemoryClaimStore } from '../adapters/memory/claim-store.ts';
 import { FakeClock, systemClock } from '../adapters/memory/clock.ts';
 import { MemoryInstanceStore } from '../adapters/memory/instance-store.ts';
 import { MemorySecrets } from '../adapters/memory/secrets.ts';
 import type { AnyFlow, Flow } from '../engine/definition.ts';
 import { ensureError } from '../engine/errors.ts';
+import { dueTimes } from '../engine/reducer.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
-import type { Dispatch, Effect, RunError, RunStatus, Snapshot } from '../engine/snapshot.ts';
+import type { Dispatch, RunError, RunEvent, RunStatus, Snapshot } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
+import type { ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import { InstanceNotFoundError } from '../ports/errors.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { Secrets } from '../ports/secrets.ts';
-import { executeTask } from '../runtime/execute-task.ts';
+import type { TaskQueue } from '../ports/task-queue.ts';
+import type { TimerIndex } from '../ports/timers.ts';
+import { controlRun } from '../runtime/control.ts';
+import { sendDispatches } from '../runtime/effects.ts';
 import {
-  applyEvent,
-  assertSameDefinition,
-  completeTask,
   deliverSignal,
+  loadRun,
   pendingEffects,
+  readRun,
   retryTask,
   skipTask,
   startInstance,
 } from '../runtime/instances.ts';
+import { reapOnce } from '../runtime/reaper.ts';
+import { WorkflowRegistry } from '../runtime/registry.ts';
+import { processDispatch, type WorkerDeps, WorkerKilledError, type WorkerPhase } from '../runtime/worker.ts';
 
-/** Where the runner stands when a crash hook fires. */
-export type CheckpointPhase =
-  /** The task ran; its output is not stored yet. */
-  | 'executed'
-  /** The output is stored; the snapshot does not record it yet. */
-  | 'committed'
-  /** The snapshot records it; its effects are not carried out yet. */
-  | 'checkpointed';
+/**
+ * Where a run can be made to crash: the worker's phases (see `WorkerPhase`):
+ * - `reserved`: claim taken, nothing run;
+ * - `executed`: the task ran, its completion is not committed;
+ * - `checkpointed`: the completion is committed, successors not dispatched;
+ * - `dispatched`: successors sent, the chain not compacted, the claim not released.
+ */
+export type CheckpointPhase = WorkerPhase;
 
 export interface RunOptions {
   /** @default a new `MemoryInstanceStore` */
-  readonly store?: InstanceStore;
+  readonly store?: InstanceStore & TimerIndex;
   /**
    * `virtual` (the default) jumps time forward whenever the run is idle
    * with a timer pending, so a `delay('24h')` takes no real time in a unit
@@ -48,9 +56,9 @@ export interface RunOptions {
   /** Signals delivered right after the start (buffered until waited for). */
   readonly signals?: readonly { readonly name: string; readonly payload?: unknown }[];
   /**
-   * Called at each phase of each task's checkpoint; throwing from it
-   * simulates a crash there: the runner stops without another write and
-   * `result()` rejects with {@link RunnerCrashedError}.
+   * Called at each phase of each task; throwing from it simulates a crash
+   * there: the runner stops without another write and `result()` rejects
+   * with {@link RunnerCrashedError}.
    */
   readonly onCheckpoint?: (phase: CheckpointPhase, dispatch: Dispatch) => void;
 }
@@ -91,23 +99,36 @@ export interface WorkflowHandle<O> {
   skipTask(taskKey: string, output: unknown): Promise<void>;
 }
 
+/** Heartbeat period of in-process workers: short, so a cancel reaches a running task at once. */
+const IN_PROCESS_HEARTBEAT_MS = 50;
+
+/**
+ * The in-process runner: the worker and the reaper of the deployed engine,
+ * driven over memory adapters in this process. A queue message is a call of
+ * `processDispatch` (every pool runs here); an idle run with a timer pending
+ * wakes at its due time (at once under the virtual clock) and runs a reaper
+ * pass. So a unit test exercises the same claims, chains, journal commits
+ * and recovery as a Lambda does.
+ */
 class Runner<O> implements WorkflowHandle<O> {
-  readonly store: InstanceStore;
+  readonly store: InstanceStore & TimerIndex;
   /** The store as this runner writes to it: no write once the runner has crashed. */
-  readonly writes: InstanceStore;
+  private readonly writes: InstanceStore & TimerIndex;
   readonly clock: Clock;
   private readonly virtual: FakeClock | undefined;
+  private readonly claims: ClaimStore;
+  private readonly registry: WorkflowRegistry;
+  private readonly queue: TaskQueue;
+  private readonly workers = new Map<string, WorkerDeps>();
   private readonly secrets: Secrets;
-  private readonly running = new Map<string, AbortController>();
-  private readonly timers = new Map<string, AbortController>();
   private inflight = 0;
   private dead: Error | undefined;
   private settled = false;
+  private wake: AbortController | undefined;
   private idleWaiters: (() => void)[] = [];
   private resolveResult!: (r: RunResult<O>) => void;
   private rejectResult!: (e: Error) => void;
   private resultPromise!: Promise<RunResult<O>>;
-  private signalSeq = 0;
 
   constructor(
     private readonly flow: AnyFlow,
@@ -123,6 +144,10 @@ class Runner<O> implements WorkflowHandle<O> {
       this.clock = options.clock;
     }
     this.secrets = options.secrets ?? new MemorySecrets();
+    this.claims = new MemoryClaimStore();
+    this.registry = new WorkflowRegistry([flow]);
+    // Every message is delivered at once: nothing ever waits in this queue.
+    this.queue = { send: async (dispatches) => this.deliver(dispatches), waiting: async () => 0 };
     this.openResult();
   }
 
@@ -146,6 +171,7 @@ class Runner<O> implements WorkflowHandle<O> {
   /** Runs `work` as one unit of in-flight activity; a failure crashes the runner. */
   track(work: () => Promise<void>): void {
     this.inflight++;
+    this.wake?.abort();
     void work()
       .catch((e) => this.crash(ensureError(e)))
       .finally(() => {
@@ -156,13 +182,61 @@ class Runner<O> implements WorkflowHandle<O> {
 
   private crash(error: Error): void {
     if (this.dead) return;
-    this.dead = error;
-    for (const c of [...this.running.values(), ...this.timers.values()]) c.abort(error);
-    this.rejectResult(error instanceof RunnerCrashedError ? error : new RunnerCrashedError(error));
+    this.dead = error instanceof RunnerCrashedError ? error : new RunnerCrashedError(error);
+    this.wake?.abort();
+    this.rejectResult(this.dead);
   }
 
   private alive(): boolean {
     return !this.dead && !this.settled;
+  }
+
+  /** A queue message per dispatch, each handled as its own worker invocation. */
+  private deliver(dispatches: readonly Dispatch[]): void {
+    if (this.dead) throw this.dead;
+    for (const d of dispatches) this.track(() => this.invoke(d));
+  }
+
+  private worker(pool: string): WorkerDeps {
+    let deps = this.workers.get(pool);
+    if (!deps) {
+      deps = {
+        store: this.writes,
+        claims: this.claims,
+        queue: this.queue,
+        registry: this.registry,
+        clock: this.clock,
+        // Task timeouts run on real time under the virtual clock: a busy task
+        // must not time out because the workflow's timers jumped ahead.
+        ...(this.virtual ? { taskClock: systemClock } : {}),
+        secrets: this.secrets,
+        pool,
+        workerId: `in-process-${pool}`,
+        // A cancel revokes the claim; the next heartbeat sees it and aborts the task.
+        heartbeatMs: IN_PROCESS_HEARTBEAT_MS,
+        faults: (phase, d) => {
+          if (this.dead) throw new WorkerKilledError(phase, d.key);
+          try {
+            this.options.onCheckpoint?.(phase, d);
+          } catch (e) {
+            this.crash(ensureError(e));
+            throw new WorkerKilledError(phase, d.key);
+          }
+        },
+      };
+      this.workers.set(pool, deps);
+    }
+    return deps;
+  }
+
+  private async invoke(d: Dispatch): Promise<void> {
+    if (!this.alive()) return;
+    try {
+      await processDispatch(this.worker(d.pool), d, () => Number.POSITIVE_INFINITY);
+    } catch (e) {
+      if (e instanceof WorkerKilledError || e instanceof RunnerCrashedError || this.dead) return;
+      throw e;
+    }
   }
 
   private async onIdle(): Promise<void> {
@@ -170,28 +244,49 @@ class Runner<O> implements WorkflowHandle<O> {
     this.idleWaiters = [];
     for (const w of waiters) w();
     if (!this.alive() || this.inflight > 0) return;
-    const snapshot = await this.store.get(this.instanceId);
+    const snapshot = await readRun(this.writes, this.registry, this.instanceId);
     if (!snapshot || !this.alive() || this.inflight > 0) return;
     if (FINAL_STATUSES.has(snapshot.status)) return this.settle(snapshot);
-    if (this.virtual) {
-      const next = this.virtual.nextWake();
-      if (next !== undefined) {
-        this.virtual.advanceTo(next);
-        return;
-      }
+    const timers = dueTimes(snapshot).filter((t) => t.kind === 'timer');
+    if (timers.length === 0) {
+      // Waiting for a signal with nothing that can move by itself. A paused
+      // run does not settle: its handle's owner resumes or cancels it.
+      if (snapshot.status === 'RUNNING') await this.settle(snapshot);
+      return;
     }
-    // Waiting for a signal with nothing that can move by itself. A paused
-    // run does not settle: its handle's owner resumes or cancels it.
-    if (this.timers.size === 0 && snapshot.status === 'RUNNING') await this.settle(snapshot);
+    const dueAt = Math.min(...timers.map((t) => t.dueAt));
+    if (this.virtual) {
+      this.virtual.advanceTo(dueAt);
+      this.track(() => this.reap());
+      return;
+    }
+    const wake = new AbortController();
+    this.wake = wake;
+    this.clock.sleep(Math.max(0, dueAt - this.clock.now()), wake.signal).then(
+      () => {
+        if (this.alive() && this.wake === wake) this.track(() => this.reap());
+      },
+      () => undefined,
+    );
+  }
+
+  private async reap(): Promise<void> {
+    await reapOnce({
+      store: this.writes,
+      timers: this.writes,
+      claims: this.claims,
+      queue: this.queue,
+      registry: this.registry,
+      clock: this.clock,
+    });
   }
 
   private async settle(snapshot: Snapshot): Promise<void> {
     if (this.settled) return;
     this.settled = true;
-    for (const c of this.timers.values()) c.abort(new Error('settled'));
     let output: O | undefined;
     if (snapshot.status === 'COMPLETED' && snapshot.output) {
-      const values = await this.store.getValues(this.instanceId, refValueIds(snapshot.output));
+      const values = await this.writes.getValues(this.instanceId, refValueIds(snapshot.output));
       output = materialize(snapshot.output, values) as O;
     }
     this.resolveResult({
@@ -204,104 +299,25 @@ class Runner<O> implements WorkflowHandle<O> {
     });
   }
 
-  handle(effects: readonly Effect[]): void {
-    for (const e of effects) {
-      switch (e.type) {
-        case 'dispatch':
-          this.track(() => this.runTask(e.dispatch));
-          break;
-        case 'timer':
-          this.armTimer(e.key, e.dueAt);
-          break;
-        case 'abort':
-          for (const k of e.keys) this.running.get(k)?.abort(new Error('run ended'));
-          break;
-        default:
-          break; // complete / fail: settled when idle
-      }
-    }
-  }
-
-  private armTimer(key: string, dueAt: number): void {
-    this.timers.get(key)?.abort(new Error('re-armed'));
-    const controller = new AbortController();
-    this.timers.set(key, controller);
-    // A pending timer is not in-flight work: the run is idle while it waits.
-    this.clock.sleep(Math.max(0, dueAt - this.clock.now()), controller.signal).then(
-      () => {
-        if (this.timers.get(key) === controller) this.timers.delete(key);
-        if (!this.alive()) return;
-        this.track(async () => {
-          const r = await applyEvent(this.writes, this.flow, this.instanceId, { type: 'timer-fired', key }, () =>
-            this.clock.now(),
-          );
-          if (this.alive()) this.handle(r.effects);
+  /** Starts the run, or continues a stored one: re-sends what was in flight (a restart lost the queue). */
+  begin(input: { readonly start: unknown } | undefined): void {
+    this.track(async () => {
+      if (input) {
+        const started = await startInstance(this.writes, this.flow, input.start, {
+          instanceId: this.instanceId,
+          now: this.clock.now(),
         });
-      },
-      () => {
-        if (this.timers.get(key) === controller) this.timers.delete(key);
-      },
-    );
-  }
-
-  private checkpoint(phase: CheckpointPhase, d: Dispatch): void {
-    if (this.dead) throw this.dead;
-    try {
-      this.options.onCheckpoint?.(phase, d);
-    } catch (e) {
-      const crash = new RunnerCrashedError(ensureError(e));
-      this.crash(crash);
-      throw crash;
-    }
-  }
-
-  private async runTask(d: Dispatch): Promise<void> {
-    if (!this.alive()) return;
-    const controller = new AbortController();
-    this.running.set(d.key, controller);
-    try {
-      const values = await this.store.getValues(d.instanceId, refValueIds(d.input));
-      const input = materialize(d.input, values);
-      const outcome = await executeTask({
-        flow: this.flow,
-        dispatch: d,
-        input,
-        // Task timeouts run on real time under the virtual clock: a busy task
-        // must not time out because the workflow's timers jumped ahead.
-        clock: this.virtual ? systemClock : this.clock,
-        secrets: this.secrets,
-        signal: controller.signal,
-      });
-      if (!this.alive()) return;
-      const now = () => this.clock.now();
-      if (outcome.ok) {
-        this.checkpoint('executed', d);
-        const r = await completeTask(this.writes, this.flow, d, outcome.value, now, () =>
-          this.checkpoint('committed', d),
-        );
-        if (!this.alive()) return;
-        this.checkpoint('checkpointed', d);
-        this.handle(r.effects);
-      } else {
-        if (controller.signal.aborted && !this.alive()) return;
-        const r = await applyEvent(
-          this.store,
-          this.flow,
-          d.instanceId,
-          { type: 'task-failed', key: d.key, attempt: d.attempt, error: outcome.error },
-          now,
-        );
-        if (this.alive()) this.handle(r.effects);
+        await sendDispatches(this.queue, started.effects);
+        for (const s of this.options.signals ?? []) void this.signal(s.name, s.payload);
+        return;
       }
-    } catch (e) {
-      if (e instanceof RunnerCrashedError) return;
-      throw e;
-    } finally {
-      if (this.running.get(d.key) === controller) this.running.delete(d.key);
-    }
+      const run = await loadRun(this.writes, this.flow, this.instanceId);
+      if (!run) throw new InstanceNotFoundError(this.instanceId);
+      await sendDispatches(this.queue, pendingEffects(this.flow, run.snapshot));
+    });
   }
 
-  private event(run: () => Promise<{ effects: readonly Effect[] }>): Promise<void> {
+  private event(run: () => Promise<unknown>): Promise<void> {
     // A settled run may move again: a signal to a waiting run, a retry or skip of a failed one.
     if (this.settled) {
       this.settled = false;
@@ -310,8 +326,7 @@ class Runner<O> implements WorkflowHandle<O> {
     return new Promise<void>((resolve, reject) => {
       this.track(async () => {
         try {
-          const r = await run();
-          if (this.alive()) this.handle(r.effects);
+          await run();
           resolve();
         } catch (e) {
           reject(e);
@@ -320,39 +335,56 @@ class Runner<O> implements WorkflowHandle<O> {
     });
   }
 
-  signal(name: string, payload?: unknown): Promise<void> {
-    const deliveryId = `${Date.now().toString(36)}-${this.signalSeq++}-${globalThis.crypto.randomUUID()}`;
-    return this.event(() =>
-      deliverSignal(this.writes, this.flow, this.instanceId, name, payload ?? null, deliveryId, () => this.clock.now()),
-    );
-  }
+  private now = () => this.clock.now();
 
-  cancel(reason?: string): Promise<void> {
+  private control(event: RunEvent): Promise<void> {
     return this.event(() =>
-      applyEvent(this.writes, this.flow, this.instanceId, { type: 'cancel', ...(reason ? { reason } : {}) }, () =>
-        this.clock.now(),
+      controlRun(
+        { store: this.writes, queue: this.queue, claims: this.claims, now: this.now },
+        this.flow,
+        this.instanceId,
+        event,
       ),
     );
   }
 
+  signal(name: string, payload?: unknown): Promise<void> {
+    return this.event(async () => {
+      const r = await deliverSignal(this.writes, this.flow, this.instanceId, name, payload ?? null, {
+        now: this.now,
+        watch: true,
+      });
+      await sendDispatches(this.queue, r.effects);
+    });
+  }
+
+  cancel(reason?: string): Promise<void> {
+    return this.control({ type: 'cancel', ...(reason ? { reason } : {}) });
+  }
+
   pause(): Promise<void> {
-    return this.event(() =>
-      applyEvent(this.writes, this.flow, this.instanceId, { type: 'pause' }, () => this.clock.now()),
-    );
+    return this.control({ type: 'pause' });
   }
 
   resume(): Promise<void> {
-    return this.event(() =>
-      applyEvent(this.writes, this.flow, this.instanceId, { type: 'resume' }, () => this.clock.now()),
-    );
+    return this.control({ type: 'resume' });
   }
 
   retryTask(taskKey: string): Promise<void> {
-    return this.event(() => retryTask(this.writes, this.flow, this.instanceId, taskKey, () => this.clock.now()));
+    return this.event(async () => {
+      const r = await retryTask(this.writes, this.flow, this.instanceId, taskKey, { now: this.now, watch: true });
+      await sendDispatches(this.queue, r.effects);
+    });
   }
 
   skipTask(taskKey: string, output: unknown): Promise<void> {
-    return this.event(() => skipTask(this.writes, this.flow, this.instanceId, taskKey, output, () => this.clock.now()));
+    return this.event(async () => {
+      const r = await skipTask(this.writes, this.flow, this.instanceId, taskKey, output, {
+        now: this.now,
+        watch: true,
+      });
+      await sendDispatches(this.queue, r.effects);
+    });
   }
 }
 
@@ -370,12 +402,7 @@ class Runner<O> implements WorkflowHandle<O> {
 export function startWorkflow<I, O>(flow: Flow<I, O>, input: I, options: RunOptions = {}): WorkflowHandle<O> {
   const instanceId = options.instanceId ?? globalThis.crypto.randomUUID();
   const runner = new Runner<O>(flow, instanceId, options);
-  const clock = runner.clock;
-  runner.track(async () => {
-    const started = await startInstance(runner.writes, flow, input, instanceId, clock.now());
-    runner.handle(started.effects);
-    for (const s of options.signals ?? []) void runner.signal(s.name, s.payload);
-  });
+  runner.begin({ start: input });
   return runner;
 }
 
@@ -394,8 +421,8 @@ export function runWorkflow<I, O>(flow: Flow<I, O>, input: I, options: RunOption
 }
 
 /**
- * Continues a stored instance in this process: re-runs the tasks that were
- * in flight and re-arms the timers.
+ * Continues a stored instance in this process, as after a restart: re-sends
+ * the tasks that were in flight; the reaper fires the timers when due.
  *
  * @throws {InstanceNotFoundError} no such instance in `options.store`.
  * @throws {DefinitionMismatchError} it was started from another definition.
@@ -403,15 +430,12 @@ export function runWorkflow<I, O>(flow: Flow<I, O>, input: I, options: RunOption
 export async function resumeWorkflow<I, O>(
   flow: Flow<I, O>,
   instanceId: string,
-  options: RunOptions & { readonly store: InstanceStore },
+  options: RunOptions & { readonly store: InstanceStore & TimerIndex },
 ): Promise<WorkflowHandle<O>> {
-  const snapshot = await options.store.get(instanceId);
-  if (!snapshot) throw new InstanceNotFoundError(instanceId);
-  assertSameDefinition(flow, snapshot);
+  // Fails here, not in the background, on an unknown id or another definition.
+  if (!(await loadRun(options.store, flow, instanceId))) throw new InstanceNotFoundError(instanceId);
   const runner = new Runner<O>(flow, instanceId, options);
-  runner.track(async () => {
-    runner.handle(pendingEffects(flow, snapshot));
-  });
+  runner.begin(undefined);
   return runner;
 }
 
@@ -420,31 +444,38 @@ export async function resumeWorkflow<I, O>(
  * once `dead()` returns an error, even one whose reads were already under
  * way when the crash happened.
  */
-function fencedStore(store: InstanceStore, dead: () => Error | undefined): InstanceStore {
+function fencedStore(store: InstanceStore & TimerIndex, dead: () => Error | undefined): InstanceStore & TimerIndex {
   const check = () => {
     const e = dead();
-    if (e) throw e instanceof RunnerCrashedError ? e : new RunnerCrashedError(e);
+    if (e) throw e;
   };
   return {
-    create: async (snapshot, input) => {
+    create: async (snapshot, input, history) => {
       check();
-      return store.create(snapshot, input);
+      return store.create(snapshot, input, history);
+    },
+    load: (id) => store.load(id),
+    readJournal: (id, after) => store.readJournal(id, after),
+    append: async (id, entry) => {
+      check();
+      return store.append(id, entry);
+    },
+    compact: async (snapshot) => {
+      check();
+      return store.compact(snapshot);
+    },
+    unwatch: async (id, seq) => {
+      check();
+      return store.unwatch(id, seq);
     },
     get: (id) => store.get(id),
-    update: async (snapshot) => {
-      check();
-      return store.update(snapshot);
-    },
     putValue: async (id, valueId, value) => {
       check();
       return store.putValue(id, valueId, value);
     },
     getValues: (id, ids) => store.getValues(id, ids),
     list: (q) => store.list(q),
-    appendHistory: async (id, entries) => {
-      check();
-      return store.appendHistory(id, entries);
-    },
     readHistory: (id, options) => store.readHistory(id, options),
+    due: (now, limit) => store.due(now, limit),
   };
 }

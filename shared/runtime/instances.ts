@@ -1,38 +1,136 @@
+import { compileFlow } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { DefinitionMismatchError, serializeError } from '../engine/errors.ts';
-import { historyOf } from '../engine/history.ts';
+import { type HistoryEntry, historyOf } from '../engine/history.ts';
 import { controlOf, initSnapshot, reduce } from '../engine/reducer.ts';
 
 export { pendingEffects } from '../engine/reducer.ts';
 
-import { inputId, outputId, signalId } from '../engine/refs.ts';
-import type { Dispatch, Effect, Reduction, RunEvent, Snapshot } from '../engine/snapshot.ts';
-import { InstanceNotFoundError, VersionConflictError } from '../ports/errors.ts';
-import type { InstanceStore } from '../ports/instance-store.ts';
+import { inputId, outputId } from '../engine/refs.ts';
+import type { ChainStep, Dispatch, Effect, Reduction, RunEvent, Snapshot } from '../engine/snapshot.ts';
+import { InstanceNotFoundError, JournalConflictError } from '../ports/errors.ts';
+import { type InstanceStore, type JournalEntry, journalValueId, type StoredInstance } from '../ports/instance-store.ts';
+import type { WorkflowRegistry } from './registry.ts';
 
 /**
- * The engine's write paths over an {@link InstanceStore}, shared by the
- * in-process runner, the API, the worker and the reaper. Each is a handful of
- * single-item conditional writes:
+ * The engine's one write path over an {@link InstanceStore}, shared by the
+ * API, the worker, the reaper and the in-process runner.
  *
- * - start: put input, put snapshot if absent (already reduced past `start`);
- * - complete: put output if absent, update snapshot if unchanged since read;
- * - everything else: update snapshot if unchanged since read.
+ * Who writes what, under which condition:
  *
- * On a version conflict the snapshot is reloaded and the pure reducer applied
- * again, so concurrent writers never lose each other's events.
+ * - start: the snapshot (state after `start`, journal version 0) with the
+ *   input, if no instance has the id;
+ * - every later event: one journal entry at `version + 1`, if that `seq` is
+ *   free. It holds the events, the payload they commit (a task's output, a
+ *   signal's payload) and their history entries, so commit, lock and history
+ *   are one write. On a conflict the writer reads the entries it missed,
+ *   re-applies the pure reducer, and tries the next `seq`;
+ * - compaction: the snapshot, if the stored one is older. It is a cache of
+ *   the journal (plus the listing and due-index keys), written when a chain
+ *   parks or ends, every {@link COMPACT_EVERY} entries, and after control
+ *   calls; a lost compaction costs a longer read, never a commit.
+ *
+ * A value that must be found by a deterministic id (a map item's result,
+ * read by template) is put first, on condition that it is absent; the
+ * journal entry that completes the task then refers to it.
  */
 
-const MAX_CONFLICT_RETRIES = 100;
+/** A chain compacts at least this often, so a state read stays short. */
+export const COMPACT_EVERY = 64;
+
+const MAX_CONFLICT_RETRIES = 1_000;
 
 /**
- * Pause after the n-th lost race: full jitter over a doubling window (1 ms
- * to 64 ms), so that many writers of one hot snapshot (a wide map) spread out
- * instead of colliding again in lockstep.
+ * Pause after the n-th lost race in a row. The first few retries go at once
+ * (the read of the missed entries is pause enough); then full jitter over a
+ * window growing to 8 ms, so that a writer whose rivals commit again at once
+ * (a chain runs on) still gets its turn.
  */
 function conflictBackoff(attempt: number): Promise<void> {
-  const window = Math.min(64, 2 ** Math.min(attempt, 6));
+  if (attempt < 3) return Promise.resolve();
+  const window = Math.min(8, 2 ** (attempt - 3));
   return new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * window)));
+}
+
+/** A run as a writer holds it in memory. */
+export interface RunState {
+  /** The current state: the compacted snapshot with every entry after it applied. */
+  readonly snapshot: Snapshot;
+  /** The version of the stored compaction. */
+  readonly compacted: number;
+  /** Values this process has seen (inputs, committed outputs), by value id: they need no read. */
+  readonly values: Map<string, unknown>;
+}
+
+/** Applies one committed journal entry to the state before it. Pure. */
+export function applyEntry(flow: AnyFlow, snapshot: Snapshot, entry: JournalEntry): Snapshot {
+  let current = snapshot;
+  for (const e of entry.events) {
+    const r = reduce(flow, current, e, entry.at);
+    if (r.changed) current = r.snapshot;
+  }
+  return { ...current, version: entry.seq };
+}
+
+function applyTail(flow: AnyFlow, run: RunState, tail: readonly JournalEntry[]): RunState {
+  let snapshot = run.snapshot;
+  for (const entry of tail) {
+    if (entry.seq <= snapshot.version) continue;
+    snapshot = applyEntry(flow, snapshot, entry);
+    if (entry.value) run.values.set(journalValueId(entry.seq), entry.value.data);
+  }
+  return { ...run, snapshot };
+}
+
+/** Throws when a stored instance was started from another definition. */
+export function assertSameDefinition(flow: AnyFlow, snapshot: Snapshot): void {
+  if (snapshot.defHash !== flow.hash) {
+    throw new DefinitionMismatchError(snapshot.instanceId, snapshot.defHash, flow.hash);
+  }
+}
+
+/**
+ * Reads a run: its compacted snapshot and the journal after it, folded.
+ *
+ * @throws {DefinitionMismatchError} the instance belongs to another definition.
+ */
+export async function loadRun(store: InstanceStore, flow: AnyFlow, instanceId: string): Promise<RunState | undefined> {
+  const stored = await store.load(instanceId);
+  return stored ? runOf(flow, stored) : undefined;
+}
+
+/**
+ * A stored instance as a run: its tail applied to its snapshot.
+ *
+ * @throws {DefinitionMismatchError} the instance belongs to another definition.
+ */
+export function runOf(flow: AnyFlow, stored: StoredInstance): RunState {
+  assertSameDefinition(flow, stored.snapshot);
+  const run: RunState = {
+    snapshot: stored.snapshot,
+    compacted: stored.snapshot.version,
+    values: new Map(stored.values),
+  };
+  return applyTail(flow, run, stored.tail);
+}
+
+/**
+ * The current state of an instance for a reader that knows only its id:
+ * folded with the instance's flow when it is registered with the same
+ * definition, the compacted snapshot otherwise.
+ */
+export async function readRun(
+  store: InstanceStore,
+  registry: WorkflowRegistry,
+  instanceId: string,
+): Promise<Snapshot | undefined> {
+  const stored = await store.load(instanceId);
+  if (!stored) return undefined;
+  const { snapshot } = stored;
+  if (stored.tail.length === 0 || !registry.has(snapshot.workflow)) return snapshot;
+  const flow = registry.get(snapshot.workflow);
+  if (flow.hash !== snapshot.defHash) return snapshot;
+  return applyTail(flow, { snapshot, compacted: snapshot.version, values: new Map() }, stored.tail).snapshot;
 }
 
 export interface StartResult {
@@ -49,88 +147,183 @@ export async function startInstance(
   store: InstanceStore,
   flow: AnyFlow,
   input: unknown,
-  instanceId: string,
-  now: number,
-  options: { readonly nonce?: string; readonly redispatchAfterMs?: number } = {},
+  options: {
+    readonly instanceId: string;
+    readonly now: number;
+    readonly nonce?: string;
+    readonly redispatchAfterMs?: number;
+  },
 ): Promise<StartResult> {
+  const { instanceId, now } = options;
   const init = initSnapshot(flow, instanceId, inputId(options.nonce ?? randomNonce()), now, options.redispatchAfterMs);
   const r = reduce(flow, init, { type: 'start' }, now);
-  await store.create(r.snapshot, input);
-  await store.appendHistory(instanceId, historyOf({ type: 'start' }, r.snapshot, r.effects, now));
-  return { snapshot: r.snapshot, effects: r.effects };
+  const snapshot: Snapshot = { ...r.snapshot, version: 0 };
+  await store.create(snapshot, input, historyOf({ type: 'start' }, snapshot, r.effects, now));
+  return { snapshot, effects: r.effects };
 }
 
-/** Throws when a stored instance was started from another definition. */
-export function assertSameDefinition(flow: AnyFlow, snapshot: Snapshot): void {
-  if (snapshot.defHash !== flow.hash) {
-    throw new DefinitionMismatchError(snapshot.instanceId, snapshot.defHash, flow.hash);
+/** The outcome of a commit. */
+export interface Commit extends Reduction {
+  /** The run after the commit (or as re-read, when nothing changed). */
+  readonly run: RunState;
+  /** The committed entry's `seq`, when something was committed. */
+  readonly seq?: number;
+  /** The successor recorded as run inline (see {@link CommitOptions.chain}). */
+  readonly chained?: ChainStep;
+}
+
+export interface CommitOptions {
+  readonly now: () => number;
+  /** A payload committed with the events, addressed as `journalValueId(seq)`. */
+  readonly value?: { readonly data: unknown };
+  /** Put the entry on the due index until {@link InstanceStore.unwatch} (commits made outside a claim). */
+  readonly watchAfterMs?: number;
+  /**
+   * Called with the effects of the reduction before it is committed: a
+   * successor the caller will run inline, recorded with the entry.
+   */
+  readonly chain?: (effects: readonly Effect[]) => ChainStep | undefined;
+}
+
+/**
+ * Commits events as one journal entry at the run's next `seq`. `events` is
+ * called with that `seq` (for value ids that name the entry), again after
+ * every lost race, on the state as it then is. Events that change nothing are
+ * left out; when none changes anything, nothing is written.
+ *
+ * @throws {JournalConflictError} after {@link MAX_CONFLICT_RETRIES} lost races.
+ */
+export async function commit(
+  store: InstanceStore,
+  flow: AnyFlow,
+  start: RunState,
+  events: (seq: number, snapshot: Snapshot) => readonly RunEvent[],
+  options: CommitOptions,
+): Promise<Commit> {
+  let run = start;
+  const instanceId = run.snapshot.instanceId;
+  for (let i = 0; ; i++) {
+    await conflictBackoff(i);
+    const base = run.snapshot;
+    const seq = base.version + 1;
+    const at = options.now();
+    const reduced = reduceAll(flow, base, events(seq, base), at);
+    if (reduced.applied.length === 0) return { run, snapshot: base, effects: [], changed: false };
+    let { applied, current, effects } = reduced;
+    const step = options.chain?.(effects);
+    if (step) {
+      const annotated = applied.map((a) => (a.event.type === 'task-completed' ? { ...a.event, chain: step } : a.event));
+      ({ applied, current, effects } = reduceAll(flow, base, annotated, at));
+    }
+    const after: Snapshot = { ...current, version: seq };
+    const history: HistoryEntry[] = applied.flatMap((a) => historyOf(a.event, after, a.effects, at));
+    const entry: JournalEntry = {
+      seq,
+      at,
+      events: applied.map((a) => a.event),
+      history,
+      ...(options.value ? { value: options.value } : {}),
+      ...(options.watchAfterMs === undefined ? {} : { watchAt: at + options.watchAfterMs }),
+    };
+    try {
+      await store.append(instanceId, entry);
+    } catch (e) {
+      if (!(e instanceof JournalConflictError) || i >= MAX_CONFLICT_RETRIES) throw e;
+      run = applyTail(flow, run, await store.readJournal(instanceId, base.version));
+      continue;
+    }
+    if (options.value) run.values.set(journalValueId(seq), options.value.data);
+    return {
+      run: { ...run, snapshot: after },
+      snapshot: after,
+      effects,
+      changed: true,
+      seq,
+      ...(step ? { chained: step } : {}),
+    };
   }
 }
 
-/**
- * Applies an event with optimistic concurrency: read, reduce, conditional
- * update; on conflict, again. `known` is a snapshot the caller already read
- * (saves the first read; a stale one only costs a conflict and a reload).
- *
- * @throws {InstanceNotFoundError} no such instance.
- * @throws {DefinitionMismatchError} the instance belongs to another definition.
- */
-export async function applyEvent(
-  store: InstanceStore,
-  flow: AnyFlow,
-  instanceId: string,
-  event: RunEvent,
-  now: () => number,
-  known?: Snapshot,
-): Promise<Reduction> {
-  return applyEvents(store, flow, instanceId, [event], now, known);
+function reduceAll(flow: AnyFlow, base: Snapshot, events: readonly RunEvent[], at: number) {
+  let current = base;
+  const effects: Effect[] = [];
+  const applied: { event: RunEvent; effects: readonly Effect[] }[] = [];
+  for (const event of events) {
+    const r = reduce(flow, current, event, at);
+    if (!r.changed) continue;
+    current = r.snapshot;
+    effects.push(...r.effects);
+    applied.push({ event, effects: r.effects });
+  }
+  return { applied, current, effects };
+}
+
+/** Stores the run's state as its compaction, if it is ahead of the stored one. */
+export async function compactRun(store: InstanceStore, run: RunState): Promise<RunState> {
+  if (run.snapshot.version <= run.compacted) return run;
+  await store.compact(run.snapshot);
+  return { ...run, compacted: run.snapshot.version };
+}
+
+/** Whether a chain that goes on should compact now (see {@link COMPACT_EVERY}). */
+export function compactionDue(run: RunState): boolean {
+  return run.snapshot.version - run.compacted >= COMPACT_EVERY;
+}
+
+/** How long a control call's entry stays watched before the reaper looks (if the call died before compacting). */
+export const WATCH_AFTER_MS = 5_000;
+
+export interface ApplyOptions {
+  readonly now: () => number;
+  /** A run the caller already read (saves the read; a stale one only costs a conflict). */
+  readonly known?: RunState;
+  /** A payload committed with the events (see {@link CommitOptions.value}). */
+  readonly value?: { readonly data: unknown };
+  /**
+   * `true` for commits outside any claim (API calls): the entry is watched
+   * until the compaction that follows it is written.
+   * @default false
+   */
+  readonly watch?: boolean;
 }
 
 /**
- * Applies several events in one conditional update (the reaper firing all
- * due timers of an instance at once). The result's `changed` is true when any
- * event changed the snapshot; effects are concatenated in order.
+ * Applies events in one journal entry, then compacts: the path of every
+ * writer that does not run a chain (the API, the reaper). The result's
+ * `changed` is true when any event changed the state; effects are
+ * concatenated in order.
+ *
+ * @throws {InstanceNotFoundError} no such instance.
+ * @throws {DefinitionMismatchError} the instance belongs to another definition.
  */
 export async function applyEvents(
   store: InstanceStore,
   flow: AnyFlow,
   instanceId: string,
-  events: readonly RunEvent[],
-  now: () => number,
-  known?: Snapshot,
-): Promise<Reduction> {
-  let cached = known;
-  for (let i = 0; ; i++) {
-    const snapshot = cached ?? (await store.get(instanceId));
-    cached = undefined;
-    if (!snapshot) throw new InstanceNotFoundError(instanceId);
-    assertSameDefinition(flow, snapshot);
-    const t = now();
-    let current = snapshot;
-    const effects: Effect[] = [];
-    const applied: { event: RunEvent; effects: readonly Effect[] }[] = [];
-    for (const event of events) {
-      const r = reduce(flow, current, event, t);
-      if (r.changed) {
-        // Each reduce bumps the version: keep one bump per update.
-        current = { ...r.snapshot, version: snapshot.version + 1 };
-        effects.push(...r.effects);
-        applied.push({ event, effects: r.effects });
-      }
-    }
-    if (current === snapshot) return { snapshot, effects: [], changed: false };
-    try {
-      await store.update(current);
-      // History follows the checkpoint it describes; a crash right here can
-      // drop these entries, never the progress (the snapshot is the truth).
-      const entries = applied.flatMap((a) => historyOf(a.event, current, a.effects, t));
-      if (entries.length > 0) await store.appendHistory(instanceId, entries);
-      return { snapshot: current, effects, changed: true };
-    } catch (e) {
-      if (!(e instanceof VersionConflictError) || i >= MAX_CONFLICT_RETRIES) throw e;
-      await conflictBackoff(i);
-    }
-  }
+  events: readonly RunEvent[] | ((seq: number, snapshot: Snapshot) => readonly RunEvent[]),
+  options: ApplyOptions,
+): Promise<Commit> {
+  const run = options.known ?? (await loadRun(store, flow, instanceId));
+  if (!run) throw new InstanceNotFoundError(instanceId);
+  const c = await commit(store, flow, run, typeof events === 'function' ? events : () => events, {
+    now: options.now,
+    ...(options.value ? { value: options.value } : {}),
+    ...(options.watch ? { watchAfterMs: WATCH_AFTER_MS } : {}),
+  });
+  const compacted = await compactRun(store, c.run);
+  if (c.seq !== undefined && options.watch) await store.unwatch(instanceId, c.seq);
+  return { ...c, run: compacted };
+}
+
+/** {@link applyEvents} with one event. */
+export function applyEvent(
+  store: InstanceStore,
+  flow: AnyFlow,
+  instanceId: string,
+  event: RunEvent,
+  options: ApplyOptions,
+): Promise<Commit> {
+  return applyEvents(store, flow, instanceId, [event], options);
 }
 
 /** Who ran a task attempt and when it started, for the history. */
@@ -140,62 +333,82 @@ export interface TaskMeta {
 }
 
 /**
- * Commits a task's output (once: the first commit wins) and applies the
- * completion. When an earlier attempt already committed, the stored output
- * is the one that counts, and the control data is read from it.
+ * Commits a task's output with its completion (once: a re-run finds the
+ * task no longer current and commits nothing). The output travels in the
+ * journal entry, except a map item's result, which is put first under its
+ * deterministic id (the first put wins, and the completion refers to it).
+ * An output that does not fit the step (a map's items not an array…) fails
+ * the attempt instead.
  */
 export async function completeTask(
   store: InstanceStore,
   flow: AnyFlow,
+  run: RunState,
   dispatch: Dispatch,
   value: unknown,
-  now: () => number,
-  onCommitted?: () => void | Promise<void>,
-  known?: Snapshot,
-  meta: TaskMeta = {},
-): Promise<Reduction & { readonly committed: 'created' | 'exists' }> {
-  const id = outputId(dispatch.key);
-  const committed = await store.putValue(dispatch.instanceId, id, value);
-  await onCommitted?.();
-  const stored = committed === 'created' ? value : (await store.getValues(dispatch.instanceId, [id])).get(id);
+  options: {
+    readonly now: () => number;
+    readonly meta?: TaskMeta;
+    readonly chain?: CommitOptions['chain'];
+    /** Called once the output is durable, before the completion is (fault injection). */
+    readonly onValueStored?: () => void;
+  },
+): Promise<Commit> {
+  const { key, attempt } = dispatch;
+  const meta = options.meta ?? {};
+  const byTemplate = compileFlow(flow).itemResults.has(dispatch.qid);
+  let stored = value;
+  if (byTemplate) {
+    const id = outputId(key);
+    if ((await store.putValue(run.snapshot.instanceId, id, value)) === 'exists') {
+      stored = (await store.getValues(run.snapshot.instanceId, [id])).get(id);
+    }
+    run.values.set(id, stored);
+    options.onValueStored?.();
+  }
   let control: ReturnType<typeof controlOf>;
   try {
     control = controlOf(flow, dispatch.qid, stored);
   } catch (e) {
-    const r = await applyEvent(
-      store,
-      flow,
-      dispatch.instanceId,
-      { type: 'task-failed', key: dispatch.key, attempt: dispatch.attempt, error: serializeError(e), ...meta },
-      now,
-      known,
-    );
-    return { ...r, committed };
+    return commit(store, flow, run, () => [{ type: 'task-failed', key, attempt, error: serializeError(e), ...meta }], {
+      now: options.now,
+    });
   }
-  const r = await applyEvent(
+  return commit(
     store,
     flow,
-    dispatch.instanceId,
-    { type: 'task-completed', key: dispatch.key, attempt: dispatch.attempt, control, ...meta },
-    now,
-    known,
+    run,
+    (seq) => [
+      {
+        type: 'task-completed',
+        key,
+        attempt,
+        control,
+        valueId: byTemplate ? outputId(key) : journalValueId(seq),
+        ...meta,
+      },
+    ],
+    {
+      now: options.now,
+      ...(byTemplate ? {} : { value: { data: stored } }),
+      ...(options.chain ? { chain: options.chain } : {}),
+    },
   );
-  return { ...r, committed };
 }
 
-/** Stores a signal's payload, then delivers it (buffered if nothing waits for it yet). */
-export async function deliverSignal(
+/** Delivers a signal: its payload is committed with it (buffered if nothing waits for it yet). */
+export function deliverSignal(
   store: InstanceStore,
   flow: AnyFlow,
   instanceId: string,
   name: string,
   payload: unknown,
-  deliveryId: string,
-  now: () => number,
-): Promise<Reduction> {
-  const valueId = signalId(deliveryId);
-  await store.putValue(instanceId, valueId, payload);
-  return applyEvent(store, flow, instanceId, { type: 'signal', name, valueId }, now);
+  options: ApplyOptions,
+): Promise<Commit> {
+  return applyEvents(store, flow, instanceId, (seq) => [{ type: 'signal', name, valueId: journalValueId(seq) }], {
+    ...options,
+    value: { data: payload },
+  });
 }
 
 function randomNonce(): string {
@@ -226,11 +439,10 @@ export class TaskStateError extends Error {
 }
 
 /**
- * Skips a task with an operator-supplied output: stores it as the task's
- * output (on condition that none is committed) and applies `skip`.
+ * Skips a task with an operator-supplied output, committed with the `skip`.
  *
  * @throws {TaskStateError} the task is not in the frontier (or the run is over).
- * @throws {TaskAlreadyCompletedError} an output was committed first.
+ * @throws {TaskAlreadyCompletedError} a map item's result was committed first.
  */
 export async function skipTask(
   store: InstanceStore,
@@ -238,12 +450,12 @@ export async function skipTask(
   instanceId: string,
   taskKey: string,
   output: unknown,
-  now: () => number,
-): Promise<Reduction> {
-  const snapshot = await store.get(instanceId);
-  if (!snapshot) throw new InstanceNotFoundError(instanceId);
-  assertSameDefinition(flow, snapshot);
-  const t = snapshot.tasks[taskKey];
+  options: ApplyOptions,
+): Promise<Commit> {
+  const run = options.known ?? (await loadRun(store, flow, instanceId));
+  if (!run) throw new InstanceNotFoundError(instanceId);
+  const { snapshot } = run;
+  const t = Object.hasOwn(snapshot.tasks, taskKey) ? snapshot.tasks[taskKey] : undefined;
   if (!t || snapshot.status === 'COMPLETED' || snapshot.status === 'CANCELLED') {
     throw new TaskStateError(instanceId, taskKey, 'is not pending in this run');
   }
@@ -251,10 +463,17 @@ export async function skipTask(
     throw new TaskStateError(instanceId, taskKey, 'the run failed on another task; retry or skip that one');
   }
   const control = controlOf(flow, t.qid, output);
-  if ((await store.putValue(instanceId, outputId(taskKey), output)) === 'exists') {
+  const byTemplate = compileFlow(flow).itemResults.has(t.qid);
+  if (byTemplate && (await store.putValue(instanceId, outputId(taskKey), output)) === 'exists') {
     throw new TaskAlreadyCompletedError(instanceId, taskKey);
   }
-  const r = await applyEvent(store, flow, instanceId, { type: 'skip', key: taskKey, control }, now, snapshot);
+  const r = await applyEvents(
+    store,
+    flow,
+    instanceId,
+    (seq) => [{ type: 'skip', key: taskKey, control, valueId: byTemplate ? outputId(taskKey) : journalValueId(seq) }],
+    { ...options, known: run, ...(byTemplate ? {} : { value: { data: output } }) },
+  );
   if (!r.changed) throw new TaskStateError(instanceId, taskKey, 'could not be skipped');
   return r;
 }
@@ -269,9 +488,9 @@ export async function retryTask(
   flow: AnyFlow,
   instanceId: string,
   taskKey: string,
-  now: () => number,
-): Promise<Reduction> {
-  const r = await applyEvent(store, flow, instanceId, { type: 'retry', key: taskKey }, now);
+  options: ApplyOptions,
+): Promise<Commit> {
+  const r = await applyEvent(store, flow, instanceId, { type: 'retry', key: taskKey }, options);
   if (!r.changed) throw new TaskStateError(instanceId, taskKey, 'the run did not fail on this task');
   return r;
 }

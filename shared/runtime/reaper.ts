@@ -1,30 +1,38 @@
+import { compileFlow, taskOf } from '../engine/compile.ts';
+import type { AnyFlow } from '../engine/definition.ts';
+import { DEFAULT_POOL } from '../engine/describe.ts';
 import { dueWork } from '../engine/reducer.ts';
-import type { RunEvent } from '../engine/snapshot.ts';
+import type { RunEvent, TaskActivity } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
+import type { Priority } from '../engine/task.ts';
 import type { Claim, ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
 import type { TimerIndex } from '../ports/timers.ts';
+import { REAPER_DEFAULTS } from './defaults.ts';
 import { sendDispatches } from './effects.ts';
-import { applyEvents } from './instances.ts';
+import { applyEvents, compactRun, type RunState, runOf } from './instances.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
- * The reaper, transport-free: reconciles what the store says against what
- * the queues may have lost. One pass:
+ * The reaper, transport-free: reconciles what the journal says against what
+ * the queues and workers may have lost. One pass:
  *
- * 1. candidates = instances with a due time (timers, old dispatches) plus
- *    instances of claims whose lease expired (their worker died);
- * 2. per instance, one conditional update that fires every due timer,
- *    re-dispatches tasks whose worker died (expired claim) or whose dispatch
- *    is old with no live claim (a message lost before or after the queue),
- *    and marks long-running tasks with a live claim as checked;
- * 3. sends the resulting dispatches, then releases the expired claims.
+ * 1. candidates = instances with a due time (timers, old dispatches, control
+ *    calls' watched entries) plus instances of claims whose lease expired
+ *    (their worker died);
+ * 2. per instance, one journal entry that fires every due timer, re-dispatches
+ *    tasks whose worker died (expired claim) or whose dispatch is old with no
+ *    live claim (a message lost before or after the queue), and marks
+ *    long-running tasks with a live claim as checked; then a compaction, which
+ *    also repairs one a dead writer left undone;
+ * 3. sends the resulting dispatches, then releases the expired claims and
+ *    takes the watched entries off the due index.
  *
- * Every step is idempotent: two reapers racing produce a version conflict
- * (one reloads and finds nothing left to do) or a duplicate message that
- * the claims absorb.
+ * Every step is idempotent: two reapers racing lose a journal race (one
+ * reloads and finds nothing left to do) or send a duplicate message that the
+ * claims absorb.
  */
 export interface ReaperDeps {
   readonly store: InstanceStore;
@@ -33,7 +41,7 @@ export interface ReaperDeps {
   readonly queue: TaskQueue;
   readonly registry: WorkflowRegistry;
   readonly clock: Clock;
-  /** Instances per pass, from each source. @default 100 */
+  /** Instances per pass, from each source. @default REAPER_DEFAULTS.batchSize */
   readonly batchSize?: number;
 }
 
@@ -47,81 +55,137 @@ export interface ReapSummary {
 
 export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
   const now = deps.clock.now();
-  const limit = deps.batchSize ?? 100;
+  const limit = deps.batchSize ?? REAPER_DEFAULTS.batchSize;
   const [due, expired] = await Promise.all([deps.timers.due(now, limit), deps.claims.expired(now, limit)]);
-  const expiredByInstance = new Map<string, Claim[]>();
-  for (const c of expired) {
-    const list = expiredByInstance.get(c.instanceId) ?? [];
-    list.push(c);
-    expiredByInstance.set(c.instanceId, list);
+  const work = new Map<string, { claims: Claim[]; watched: number[] }>();
+  const of = (id: string) => {
+    let w = work.get(id);
+    if (!w) work.set(id, (w = { claims: [], watched: [] }));
+    return w;
+  };
+  for (const d of due) {
+    const w = of(d.instanceId);
+    if (d.watched !== undefined) w.watched.push(d.watched);
   }
-  const ids = new Set([...due.map((d) => d.instanceId), ...expiredByInstance.keys()]);
+  for (const c of expired) of(c.instanceId).claims.push(c);
   let timersFired = 0;
   let redispatched = 0;
   let errors = 0;
-  for (const instanceId of ids) {
+  const backlog = backlogOf(deps.queue);
+  for (const [instanceId, w] of work) {
     try {
-      const r = await reapInstance(deps, instanceId, expiredByInstance.get(instanceId) ?? []);
+      const r = await reapInstance(deps, instanceId, w.claims, w.watched, backlog);
       timersFired += r.timersFired;
       redispatched += r.redispatched;
     } catch {
       errors++;
     }
   }
-  return { instances: ids.size, timersFired, redispatched, expiredClaims: expired.length, errors };
+  return { instances: work.size, timersFired, redispatched, expiredClaims: expired.length, errors };
 }
+
+/** How many messages wait in a queue, asked at most once per queue per pass. */
+type Backlog = (pool: string, priority: Priority) => Promise<number>;
+
+function backlogOf(queue: TaskQueue): Backlog {
+  const asked = new Map<string, Promise<number>>();
+  return (pool, priority) => {
+    const k = `${pool}|${priority}`;
+    let w = asked.get(k);
+    // Unknown counts as no backlog: a needless re-dispatch is absorbed by the claims, a missed one is not.
+    if (!w) asked.set(k, (w = queue.waiting(pool, priority).catch(() => 0)));
+    return w;
+  };
+}
+
+/** The pool and priority a task's dispatches go to. */
+function routeOf(flow: AnyFlow, qid: string): { pool: string; priority: Priority } {
+  const node = compileFlow(flow).nodes.get(qid);
+  const options = node ? taskOf(node).options : {};
+  return { pool: options.pool ?? DEFAULT_POOL, priority: options.priority ?? 'normal' };
+}
+
+/** The claim a dispatched task runs under: its own, or the chain's it was run inline in. */
+const claimKeyOf = (key: string, t: TaskActivity): string => t.claim ?? key;
 
 async function reapInstance(
   deps: ReaperDeps,
   instanceId: string,
   listed: readonly Claim[],
+  watched: readonly number[],
+  backlog: Backlog,
 ): Promise<{ timersFired: number; redispatched: number }> {
   const now = deps.clock.now();
   // The expiry index is eventually consistent and passes may overlap: act only
   // on what a consistent read of each claim still says.
   const current = await Promise.all(listed.map((c) => deps.claims.get(c.instanceId, c.taskKey)));
   const expired = current.filter((c): c is Claim => c !== undefined && c.expiresAt <= now);
-  const releaseAll = () => Promise.all(expired.map((c) => deps.claims.release(c)));
-  const snapshot = await deps.store.get(instanceId);
-  if (!snapshot || FINAL_STATUSES.has(snapshot.status) || !deps.registry.has(snapshot.workflow)) {
-    await releaseAll();
+  const finish = async () => {
+    await Promise.all(expired.map((c) => deps.claims.release(c)));
+    await Promise.all(watched.map((seq) => deps.store.unwatch(instanceId, seq)));
+  };
+  const stored = await deps.store.load(instanceId);
+  const workflow = stored?.snapshot.workflow;
+  if (!stored || workflow === undefined || !deps.registry.has(workflow)) {
+    await finish();
     return { timersFired: 0, redispatched: 0 };
   }
-  const flow = deps.registry.get(snapshot.workflow);
+  const flow = deps.registry.get(workflow);
+  let run: RunState = runOf(flow, stored);
+  const snapshot = run.snapshot;
+  if (FINAL_STATUSES.has(snapshot.status)) {
+    await compactRun(deps.store, run);
+    await finish();
+    return { timersFired: 0, redispatched: 0 };
+  }
   const { timers, stale } = dueWork(snapshot, now);
+  const queued = async (f: AnyFlow, t: TaskActivity): Promise<boolean> => {
+    const { pool, priority } = routeOf(f, t.qid);
+    return (await backlog(pool, priority)) > 0;
+  };
   const events: RunEvent[] = timers.map((key) => ({ type: 'timer-fired', key }));
   const handled = new Set<string>();
   for (const c of expired) {
-    const t = snapshot.tasks[c.taskKey];
-    // A claim left by an older attempt says nothing about the current one.
-    if (t?.state !== 'dispatched' || t.attempt !== c.attempt) continue;
-    handled.add(c.taskKey);
-    events.push(
-      snapshot.status === 'PAUSED'
-        ? { type: 'task-held', key: c.taskKey, attempt: t.attempt }
-        : {
-            type: 'redispatch',
-            key: c.taskKey,
-            attempt: t.attempt,
-            reason: c.state === 'reserved' ? 'reservation-expired' : 'lease-expired',
-          },
-    );
+    for (const [key, t] of Object.entries(snapshot.tasks)) {
+      if (t.state !== 'dispatched' || claimKeyOf(key, t) !== c.taskKey) continue;
+      // A claim left by an older attempt says nothing about the current one.
+      if (t.claim === undefined && t.attempt !== c.attempt) continue;
+      handled.add(key);
+      // Only the chain's first task can have died before starting: its successors ran under a started claim.
+      const beforeStart = c.state === 'reserved' && t.claim === undefined;
+      events.push(
+        snapshot.status === 'PAUSED'
+          ? { type: 'task-held', key, attempt: t.attempt }
+          : {
+              type: 'redispatch',
+              key,
+              attempt: t.attempt,
+              reason: beforeStart ? 'reservation-expired' : 'lease-expired',
+            },
+      );
+    }
   }
   for (const key of stale) {
     const t = snapshot.tasks[key];
     if (!t || handled.has(key)) continue;
-    const claim = await deps.claims.get(instanceId, key);
-    if (claim && claim.expiresAt > now && claim.attempt === t.attempt) events.push({ type: 'dispatch-checked', key });
+    const claim = await deps.claims.get(instanceId, claimKeyOf(key, t));
+    const live = claim !== undefined && claim.expiresAt > now && (t.claim !== undefined || claim.attempt === t.attempt);
+    if (live) events.push({ type: 'dispatch-checked', key });
     else if (snapshot.status === 'PAUSED') events.push({ type: 'task-held', key, attempt: t.attempt });
+    // No worker took it yet: while its queue has a backlog, it is most likely waiting there. Check again later.
+    else if (await queued(flow, t)) events.push({ type: 'dispatch-checked', key });
     else events.push({ type: 'redispatch', key, attempt: t.attempt, reason: 'lost' });
   }
   let redispatched = 0;
   if (events.length > 0) {
-    const r = await applyEvents(deps.store, flow, instanceId, events, () => deps.clock.now(), snapshot);
+    const r = await applyEvents(deps.store, flow, instanceId, events, { now: () => deps.clock.now(), known: run });
+    run = r.run;
     await sendDispatches(deps.queue, r.effects);
     redispatched = events.filter((e) => e.type === 'redispatch').length;
+  } else {
+    await compactRun(deps.store, run);
   }
-  await releaseAll();
+  await finish();
   return { timersFired: timers.length, redispatched };
 }
 
@@ -136,8 +200,8 @@ export async function reapFor(
   options: { readonly intervalMs?: number; readonly stopBeforeMs?: number } = {},
 ): Promise<ReapSummary> {
   const total = { instances: 0, timersFired: 0, redispatched: 0, expiredClaims: 0, errors: 0 };
-  const interval = options.intervalMs ?? 5_000;
-  const stopBefore = options.stopBeforeMs ?? 10_000;
+  const interval = options.intervalMs ?? REAPER_DEFAULTS.intervalMs;
+  const stopBefore = options.stopBeforeMs ?? REAPER_DEFAULTS.stopBeforeMs;
   do {
     const s = await reapOnce(deps);
     total.instances += s.instances;

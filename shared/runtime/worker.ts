@@ -1,8 +1,10 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
+import type { AnyFlow } from '../engine/definition.ts';
 import { taskTimeoutMs } from '../engine/describe.ts';
 import { ensureError } from '../engine/errors.ts';
+import { isCurrentDispatch } from '../engine/reducer.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
-import type { Dispatch, Effect, Snapshot } from '../engine/snapshot.ts';
+import type { ChainStep, Dispatch, Effect } from '../engine/snapshot.ts';
 import type { Claim, ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { DeadLetterQueue } from '../ports/dead-letters.ts';
@@ -10,29 +12,27 @@ import { ClaimHeldError, ClaimLostError } from '../ports/errors.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { Secrets } from '../ports/secrets.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
+import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
-import { applyEvent, completeTask } from './instances.ts';
+import { type Commit, commit, compactionDue, compactRun, completeTask, loadRun, type RunState } from './instances.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
  * The worker's side of the engine, transport-free: what `functions/worker`
- * does with one dispatch. The steps, each a single-item conditional write
- * where it writes:
+ * does with one queue message. One claim per message, however many tasks
+ * the chain runs:
  *
  * ```
- *  reserve claim ─► read snapshot ─► start claim ─► run (heartbeats) ─► put output ─► update snapshot ─► send dispatches ─► release
- *  (absent/expired)  (skip if stale,   (fence)                           (absent)      (version)
- *                     paused, final)
+ *  reserve ─► load state ─► start ─► ┌ run task (heartbeats) ─► append completion ─► send other dispatches ┐ ─► compact ─► release
+ *  (absent/    (skip if stale,  (fence)  └──────────── next same-pool task inline, while time allows ◄────────┘   (newer)     (fence)
+ *   expired)    paused, final)                          (absent seq)
  * ```
  *
- * A crash between any two steps loses nothing: the snapshot still lists the
- * task as dispatched, and the reaper dispatches it again once its claim has
- * expired; the output put is conditional, so a re-run commits nothing twice.
- *
- * When the next task belongs to this worker's pool and the invocation has
- * time left, it runs inline (checkpointed as usual) instead of going through
- * the queue.
+ * A crash between any two steps loses nothing: the journal says what is
+ * committed, and the claim, left to expire, brings the reaper, which
+ * re-dispatches the task the chain was at and compacts what the chain left.
+ * A re-run finds its task no longer current and commits nothing twice.
  */
 export interface WorkerDeps {
   readonly store: InstanceStore;
@@ -40,13 +40,15 @@ export interface WorkerDeps {
   readonly queue: TaskQueue;
   readonly registry: WorkflowRegistry;
   readonly clock: Clock;
+  /** The clock of task timeouts and heartbeat periods (running work's own time). @default clock */
+  readonly taskClock?: Clock;
   readonly secrets: Secrets;
   /** This worker's pool: dispatches of other pools are never run inline. */
   readonly pool: string;
   readonly workerId: string;
-  /** Reservation TTL: how long a worker may take between reserving and starting. @default 10_000 */
+  /** Reservation TTL: how long a worker may take between reserving and starting. @default WORKER_DEFAULTS.reserveTtlMs */
   readonly reserveTtlMs?: number;
-  /** Executing lease; heartbeats renew it. @default 60_000 */
+  /** Executing lease; heartbeats renew it. @default WORKER_DEFAULTS.leaseMs */
   readonly leaseMs?: number;
   /** Heartbeat period. @default leaseMs / 3 */
   readonly heartbeatMs?: number;
@@ -68,9 +70,9 @@ export interface WorkerDeps {
 /**
  * Where a worker can die:
  * - `reserved`: claim taken, nothing run;
- * - `executed`: the task ran, its output is not stored;
- * - `checkpointed`: output and snapshot stored, successors not dispatched;
- * - `dispatched`: successors sent, claim not released.
+ * - `executed`: the task ran, its completion is not committed;
+ * - `checkpointed`: the completion is committed, successors not dispatched;
+ * - `dispatched`: successors sent, chain not compacted, claim not released.
  */
 export type WorkerPhase = 'reserved' | 'executed' | 'checkpointed' | 'dispatched';
 
@@ -86,11 +88,11 @@ export class WorkerKilledError extends Error {
 }
 
 export type TaskOutcomeKind =
-  /** Ran and its output is committed (by this run or an earlier one). */
+  /** Ran and its completion is committed. */
   | 'completed'
   /** Ran and failed (the reducer decided: retry later or fail the run). */
   | 'failed'
-  /** Not run: claimed by another worker, stale, already done, paused, or the run is over. */
+  /** Not run, or ran without effect: claimed elsewhere, stale, paused, the run is over, the lease was lost. */
   | 'skipped';
 
 export interface TaskReport {
@@ -103,19 +105,24 @@ export interface TaskReport {
 /** Safety margin kept when deciding to run a task inline. */
 const INLINE_MARGIN_MS = 2_000;
 
-interface Step {
-  readonly next?: Dispatch;
-  readonly snapshot?: Snapshot;
+/** What one chain holds while it runs. */
+interface Chain {
+  readonly deps: WorkerDeps;
+  readonly flow: AnyFlow;
+  readonly leaseMs: number;
+  claim: Claim;
+  run: RunState;
+  readonly report: (r: TaskReport) => void;
+  readonly remainingMs: () => number;
 }
 
 /**
- * Processes one dispatch from the queue, then its same-pool successors
- * inline while `remainingMs()` allows.
+ * Processes one queue message: its dispatch, then same-pool successors
+ * inline while `remainingMs()` allows, under the one claim.
  *
- * Throws only when the queued dispatch could not be processed and should be
- * redelivered (a transient store or queue error). A failure in an inline
- * successor is logged and left to the reaper: the queued dispatch itself was
- * fully processed.
+ * Throws only when the message should be redelivered (a transient store or
+ * queue error before its task was committed). A failure later in the chain
+ * is reported and left to the reaper: the message itself was processed.
  */
 export async function processDispatch(
   deps: WorkerDeps,
@@ -127,146 +134,221 @@ export async function processDispatch(
     reports.push(r);
     deps.onTask?.(r);
   };
-  let step = await runOne(deps, dispatch, undefined, false, remainingMs, report);
-  while (step.next) {
-    const d = step.next;
-    try {
-      step = await runOne(deps, d, step.snapshot, true, remainingMs, report);
-    } catch (e) {
-      if (e instanceof WorkerKilledError) throw e;
-      // The task stays dispatched in the snapshot: the reaper recovers it.
-      report({ dispatch: d, outcome: 'skipped', reason: `inline run failed: ${ensureError(e).message}`, inline: true });
-      break;
-    }
+  const skip = (reason: string) => report({ dispatch, outcome: 'skipped', reason, inline: false });
+  if (!deps.registry.has(dispatch.workflow)) {
+    skip(`workflow '${dispatch.workflow}' is not registered here`);
+    return reports;
   }
+  const flow = deps.registry.get(dispatch.workflow);
+  const claim = await reserve(deps, dispatch);
+  if (!claim) {
+    skip('claimed by another worker');
+    return reports;
+  }
+  deps.faults?.('reserved', dispatch);
+  const chain = await open(deps, flow, dispatch, claim, { report, remainingMs });
+  if (!chain) return reports;
+  await runChain(chain, dispatch);
   return reports;
 }
 
-async function runOne(
-  deps: WorkerDeps,
-  d: Dispatch,
-  known: Snapshot | undefined,
-  inline: boolean,
-  remainingMs: () => number,
-  report: (r: TaskReport) => void,
-): Promise<Step> {
-  const now = () => deps.clock.now();
-  const skip = (reason: string): Step => {
-    report({ dispatch: d, outcome: 'skipped', reason, inline });
-    return {};
-  };
-  if (!deps.registry.has(d.workflow)) return skip(`workflow '${d.workflow}' is not registered here`);
-  const flow = deps.registry.get(d.workflow);
-  const leaseMs = deps.leaseMs ?? 60_000;
-
-  // Two phases for a queued dispatch (reserve, then start once the snapshot
-  // says the task is still wanted); one for an inline successor, which this
-  // worker just dispatched to itself.
-  let claim: Claim;
+/** Phase 1: the reservation, or `undefined` when another worker holds the task. */
+async function reserve(deps: WorkerDeps, d: Dispatch): Promise<Claim | undefined> {
   try {
-    claim = inline
-      ? await deps.claims.acquire(d.instanceId, d.key, deps.workerId, now(), leaseMs, d.attempt)
-      : await deps.claims.reserve(d.instanceId, d.key, deps.workerId, now(), deps.reserveTtlMs ?? 10_000, d.attempt);
+    return await deps.claims.reserve(
+      d.instanceId,
+      d.key,
+      deps.workerId,
+      deps.clock.now(),
+      deps.reserveTtlMs ?? WORKER_DEFAULTS.reserveTtlMs,
+      d.attempt,
+    );
   } catch (e) {
-    if (e instanceof ClaimHeldError) return skip('claimed by another worker');
+    if (e instanceof ClaimHeldError) return undefined;
     throw e;
   }
-  deps.faults?.('reserved', d);
-  let released = false;
-  const release = async () => {
-    if (released) return;
-    released = true;
-    await deps.claims.release(claim);
+}
+
+/**
+ * Phase 2: reads the run and decides whether the dispatch is still wanted;
+ * if so, starts the claim (Reserved -> Executing). Otherwise releases it and
+ * reports why (a paused run's task is held until resume).
+ */
+async function open(
+  deps: WorkerDeps,
+  flow: AnyFlow,
+  d: Dispatch,
+  reserved: Claim,
+  io: Pick<Chain, 'report' | 'remainingMs'>,
+): Promise<Chain | undefined> {
+  const now = () => deps.clock.now();
+  const leaseMs = deps.leaseMs ?? WORKER_DEFAULTS.leaseMs;
+  const give = async (reason: string) => {
+    await deps.claims.release(reserved);
+    io.report({ dispatch: d, outcome: 'skipped', reason, inline: false });
+    return undefined;
   };
   try {
-    const snapshot = known?.instanceId === d.instanceId ? known : await deps.store.get(d.instanceId);
-    if (!snapshot) return await releaseAnd(release, () => skip('no such instance'));
-    const t = snapshot.tasks[d.key];
-    if (snapshot.status === 'PAUSED' && t?.state === 'dispatched' && t.attempt === d.attempt) {
-      await applyEvent(
+    const run = await loadRun(deps.store, flow, d.instanceId);
+    if (!run) return await give('no such instance');
+    const s = run.snapshot;
+    const t = Object.hasOwn(s.tasks, d.key) ? s.tasks[d.key] : undefined;
+    if (s.status === 'PAUSED' && t?.state === 'dispatched' && t.attempt === d.attempt) {
+      const r = await commit(deps.store, flow, run, () => [{ type: 'task-held', key: d.key, attempt: d.attempt }], {
+        now,
+      });
+      await compactRun(deps.store, r.run);
+      return await give('run is paused: task held until resume');
+    }
+    if (s.status !== 'RUNNING') return await give(`run is ${s.status}`);
+    if (!isCurrentDispatch(s, d.key, d.attempt)) {
+      return await give('stale dispatch: task already done or at another attempt');
+    }
+    // A duplicate message for a task another worker runs inline in its chain.
+    if (t?.claim !== undefined && t.claim !== d.key) {
+      const holder = await deps.claims.get(d.instanceId, t.claim);
+      if (holder && holder.expiresAt > now()) return await give(`running in the chain of claim '${t.claim}'`);
+    }
+    const claim = await deps.claims.start(reserved, now(), leaseMs);
+    return { deps, flow, leaseMs, claim, run, ...io };
+  } catch (e) {
+    if (e instanceof WorkerKilledError || e instanceof ClaimLostError) throw e;
+    await deps.claims.release(reserved).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Phase 3: runs the chain: the dispatch, then each same-pool successor the
+ * commit chose to run inline; then compacts and releases. A failure after
+ * the first commit is reported, not thrown: the reaper takes it from there.
+ */
+async function runChain(chain: Chain, first: Dispatch): Promise<void> {
+  const { deps } = chain;
+  const heartbeat = startHeartbeat(chain);
+  let d: Dispatch | undefined = first;
+  let inline = false;
+  let committedOnce = false;
+  try {
+    while (d) {
+      const step = await runStep(chain, d, inline, heartbeat.signal);
+      if (step.lost) return; // the claim is someone else's now: write nothing more
+      committedOnce ||= step.committed;
+      d = step.next;
+      inline = true;
+      if (d && compactionDue(chain.run)) chain.run = await compactRun(deps.store, chain.run);
+    }
+    heartbeat.stop();
+    chain.run = await compactRun(deps.store, chain.run);
+    await deps.claims.release(chain.claim);
+  } catch (e) {
+    if (e instanceof WorkerKilledError) throw e;
+    if (e instanceof ClaimLostError) return;
+    if (!committedOnce) {
+      await deps.claims.release(chain.claim).catch(() => undefined);
+      throw e;
+    }
+    // Progress is committed; the claim expires and the reaper re-dispatches where the chain stopped.
+    if (d) {
+      chain.report({ dispatch: d, outcome: 'skipped', reason: `inline run failed: ${ensureError(e).message}`, inline });
+    }
+  } finally {
+    heartbeat.stop();
+  }
+}
+
+interface StepResult {
+  readonly next?: Dispatch;
+  readonly committed: boolean;
+  /** The claim was lost (revoked, or taken over after a stall): nothing was committed. */
+  readonly lost?: boolean;
+}
+
+/** One task of the chain: input, run, commit, dispatch what goes to the queue, pick the inline successor. */
+async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortSignal): Promise<StepResult> {
+  const { deps, flow } = chain;
+  const now = () => deps.clock.now();
+  if (inline && !isCurrentDispatch(chain.run.snapshot, d.key, d.attempt)) {
+    chain.report({ dispatch: d, outcome: 'skipped', reason: 'stale dispatch', inline });
+    return { committed: false };
+  }
+  const input = materialize(d.input, await valuesFor(chain, d));
+  const startedAt = now();
+  const outcome = await executeTask({
+    flow,
+    dispatch: d,
+    input,
+    clock: deps.taskClock ?? deps.clock,
+    secrets: deps.secrets,
+    signal: lease,
+  });
+  deps.faults?.('executed', d);
+  if (lease.aborted) {
+    // The lease was lost mid-task (a cancel revoked it, or another worker took over):
+    // this attempt's outcome belongs to no one, and commits nothing.
+    chain.report({ dispatch: d, outcome: 'skipped', reason: 'lease lost while running', inline });
+    return { committed: false, lost: true };
+  }
+  await checkFenceAfterStall(chain);
+  const meta = { worker: deps.workerId, startedAt };
+  const pickNext = (effects: readonly Effect[]): ChainStep | undefined => {
+    const next = inlineCandidate(chain, effects);
+    return next ? { key: next.key, claim: chain.claim.taskKey } : undefined;
+  };
+  const r: Commit = outcome.ok
+    ? await completeTask(deps.store, flow, chain.run, d, outcome.value, { now, meta, chain: pickNext })
+    : await commit(
         deps.store,
         flow,
-        d.instanceId,
-        { type: 'task-held', key: d.key, attempt: d.attempt },
-        now,
-        snapshot,
+        chain.run,
+        () => [{ type: 'task-failed', key: d.key, attempt: d.attempt, error: outcome.error, ...meta }],
+        { now },
       );
-      return await releaseAnd(release, () => skip('run is paused: task held until resume'));
-    }
-    if (snapshot.status !== 'RUNNING') return await releaseAnd(release, () => skip(`run is ${snapshot.status}`));
-    if (t?.state !== 'dispatched' || t.attempt !== d.attempt) {
-      return await releaseAnd(release, () => skip('stale dispatch: task already done or at another attempt'));
-    }
+  chain.run = r.run;
+  if (!r.changed) {
+    chain.report({ dispatch: d, outcome: 'skipped', reason: 'stale: the journal moved on', inline });
+    return { committed: false };
+  }
+  deps.faults?.('checkpointed', d);
+  if (!outcome.ok) await deadLetter(deps, d, r.effects);
+  const dispatches = dispatchesOf(r.effects);
+  const next = r.chained ? dispatches.find((x) => x.key === r.chained?.key) : undefined;
+  const queued = dispatches.filter((x) => x !== next);
+  if (queued.length > 0) await deps.queue.send(queued);
+  deps.faults?.('dispatched', d);
+  chain.report({ dispatch: d, outcome: outcome.ok ? 'completed' : 'failed', inline });
+  return { committed: true, ...(next ? { next } : {}) };
+}
 
-    if (claim.state === 'reserved') claim = await deps.claims.start(claim, now(), leaseMs);
-    const controller = new AbortController();
-    const heartbeat = startHeartbeat(
-      deps,
-      () => claim,
-      (c) => (claim = c),
-      leaseMs,
-      controller,
-    );
-    let outcomeOk: boolean;
-    let effects: readonly Effect[];
-    let after: Snapshot;
-    try {
-      const values = await deps.store.getValues(d.instanceId, refValueIds(d.input));
-      const input = materialize(d.input, values);
-      const outcome = await executeTask({
-        flow,
-        dispatch: d,
-        input,
-        clock: deps.clock,
-        secrets: deps.secrets,
-        signal: controller.signal,
-      });
-      heartbeat.stop();
-      deps.faults?.('executed', d);
-      outcomeOk = outcome.ok;
-      // A worker that went quiet for longer than a heartbeat (a stall, a
-      // partition) may have lost its lease: check the fence before committing.
-      if (deps.clock.now() - (claim.lastHeartbeat ?? claim.startedAt ?? 0) > heartbeatMs(deps, leaseMs)) {
-        claim = await deps.claims.heartbeat(claim, deps.clock.now(), leaseMs);
-      }
-      const meta = { worker: deps.workerId, startedAt: claim.startedAt ?? now() };
-      const r = outcome.ok
-        ? await completeTask(deps.store, flow, d, outcome.value, now, undefined, snapshot, meta)
-        : await applyEvent(
-            deps.store,
-            flow,
-            d.instanceId,
-            { type: 'task-failed', key: d.key, attempt: d.attempt, error: outcome.error, ...meta },
-            now,
-            snapshot,
-          );
-      effects = r.effects;
-      after = r.snapshot;
-    } finally {
-      heartbeat.stop();
-    }
+/** The first dispatch of this pool that fits in the invocation's remaining time. */
+function inlineCandidate(chain: Chain, effects: readonly Effect[]): Dispatch | undefined {
+  if (chain.deps.inline === false) return undefined;
+  return dispatchesOf(effects).find(
+    (x) => x.pool === chain.deps.pool && fitsInline(chain.flow, x, chain.remainingMs()),
+  );
+}
 
-    deps.faults?.('checkpointed', d);
-    if (!outcomeOk) await deadLetter(deps, d, effects);
-    // Pick a same-pool successor to run inline; everything else goes to the queue.
-    const dispatches = dispatchesOf(effects);
-    const next =
-      deps.inline === false
-        ? undefined
-        : dispatches.find((x) => x.pool === deps.pool && fitsInline(flow, x, remainingMs()));
-    const queued = dispatches.filter((x) => x !== next);
-    if (queued.length > 0) await deps.queue.send(queued);
-    deps.faults?.('dispatched', d);
-    await release();
-    report({ dispatch: d, outcome: outcomeOk ? 'completed' : 'failed', inline });
-    return { ...(next ? { next } : {}), snapshot: after };
-  } catch (e) {
-    // A dead worker writes nothing more: its claim expires and the reaper takes over.
-    if (e instanceof WorkerKilledError) throw e;
-    // Leave the claim to expire unless it is certainly ours to release.
-    if (e instanceof ClaimLostError) return skip('lease lost while running');
-    await release().catch(() => undefined);
-    throw e;
+/** The values a dispatch's input reads: from what the chain has seen, the rest from the store. */
+async function valuesFor(chain: Chain, d: Dispatch): Promise<ReadonlyMap<string, unknown>> {
+  const ids = [...refValueIds(d.input)];
+  const missing = ids.filter((id) => !chain.run.values.has(id));
+  if (missing.length > 0) {
+    for (const [id, v] of await chain.deps.store.getValues(d.instanceId, missing)) chain.run.values.set(id, v);
+  }
+  return chain.run.values;
+}
+
+/**
+ * A worker that went quiet for longer than a heartbeat (a stall, a
+ * partition) may have lost its lease: renew it before committing, so a
+ * takeover is noticed. Correctness does not depend on it (the journal's
+ * conditional put does); it spares a needless commit race.
+ */
+async function checkFenceAfterStall(chain: Chain): Promise<void> {
+  const { deps } = chain;
+  const last = chain.claim.lastHeartbeat ?? chain.claim.startedAt ?? 0;
+  if (deps.clock.now() - last > heartbeatMs(deps, chain.leaseMs)) {
+    chain.claim = await deps.claims.heartbeat(chain.claim, deps.clock.now(), chain.leaseMs);
   }
 }
 
@@ -283,19 +365,14 @@ async function deadLetter(deps: WorkerDeps, d: Dispatch, effects: readonly Effec
       error: { name: fail.error.name, message: fail.error.message },
     });
   } catch (e) {
-    // The run's failure is checkpointed; the record is for operators. Log and go on.
+    // The run's failure is committed; the record is for operators. Log and go on.
     console.error(
       JSON.stringify({ level: 'error', msg: 'dead-letter send failed', key: d.key, error: ensureError(e).message }),
     );
   }
 }
 
-async function releaseAnd<T>(release: () => Promise<void>, then: () => T): Promise<T> {
-  await release();
-  return then();
-}
-
-function fitsInline(flow: Parameters<typeof compileFlow>[0], d: Dispatch, remaining: number): boolean {
+function fitsInline(flow: AnyFlow, d: Dispatch, remaining: number): boolean {
   const node = compileFlow(flow).nodes.get(d.qid);
   return node !== undefined && remaining > taskTimeoutMs(taskOf(node)) + INLINE_MARGIN_MS;
 }
@@ -304,27 +381,28 @@ function heartbeatMs(deps: WorkerDeps, leaseMs: number): number {
   return deps.heartbeatMs ?? Math.floor(leaseMs / 3);
 }
 
-function startHeartbeat(
-  deps: WorkerDeps,
-  current: () => Claim,
-  update: (c: Claim) => void,
-  leaseMs: number,
-  controller: AbortController,
-): { stop(): void } {
-  const every = heartbeatMs(deps, leaseMs);
+/**
+ * Renews the chain's lease every heartbeat period while the chain runs. When
+ * a renewal finds the claim lost (revoked by a cancel, or taken over), the
+ * returned signal aborts the running task.
+ */
+function startHeartbeat(chain: Chain): { readonly signal: AbortSignal; stop(): void } {
+  const { deps } = chain;
+  const every = heartbeatMs(deps, chain.leaseMs);
   const stopper = new AbortController();
+  const lease = new AbortController();
   const loop = async () => {
     while (!stopper.signal.aborted) {
       try {
-        await deps.clock.sleep(every, stopper.signal);
+        await (deps.taskClock ?? deps.clock).sleep(every, stopper.signal);
       } catch {
         return;
       }
       try {
-        update(await deps.claims.heartbeat(current(), deps.clock.now(), leaseMs));
+        chain.claim = await deps.claims.heartbeat(chain.claim, deps.clock.now(), chain.leaseMs);
       } catch (e) {
         if (e instanceof ClaimLostError) {
-          controller.abort(e);
+          lease.abort(e);
           return;
         }
         // A transient failure: try again at the next beat; the lease has slack.
@@ -332,5 +410,5 @@ function startHeartbeat(
     }
   };
   void loop();
-  return { stop: () => stopper.abort() };
+  return { signal: lease.signal, stop: () => stopper.abort() };
 }

@@ -132,6 +132,16 @@ const attr = (item: unknown, name: string): string | undefined => {
   return v?.S;
 };
 
+/** The tasks a journal item commits (completions and skips), from its events. */
+function completedKeys(item: unknown): string[] {
+  const sk = attr(item, 'sk');
+  if (!sk?.startsWith('J#')) return [];
+  const entry = JSON.parse(attr(item, 'e') ?? '{}') as { events?: { type: string; key?: string }[] };
+  return (entry.events ?? []).flatMap((e) =>
+    (e.type === 'task-completed' || e.type === 'skip') && e.key !== undefined ? [e.key] : [],
+  );
+}
+
 /** The dispatch a message body carries, or undefined when it is not one. */
 function dispatchOf(body: string | undefined): Dispatch | undefined {
   try {
@@ -151,7 +161,8 @@ function dynamoTarget(input: Record<string, unknown>): { instanceId?: string; ke
   if (!pk) return {};
   if (pk.startsWith('I#')) {
     const sk = attr(item, 'sk');
-    return { instanceId: pk.slice(2), ...(sk?.startsWith('V#out:') ? { key: sk.slice('V#out:'.length) } : {}) };
+    const key = sk?.startsWith('V#out:') ? sk.slice('V#out:'.length) : completedKeys(item)[0];
+    return { instanceId: pk.slice(2), ...(key === undefined ? {} : { key }) };
   }
   // A claim: `<instanceId>|<taskKey>`.
   const bar = pk.indexOf('|');
@@ -351,14 +362,19 @@ export class ChaosFaults {
     stackOf(dynamo).add(
       (next, context) => async (args) => {
         const result = await next(args);
-        if (context.commandName !== 'PutItemCommand') return result;
+        const compaction = context.commandName === 'UpdateItemCommand' && attr(args.input.Key, 'sk') === 'S';
+        if (context.commandName !== 'PutItemCommand' && !compaction) return result;
         const item = args.input.Item;
-        const sk = attr(item, 'sk');
-        const pk = attr(item, 'pk') ?? '';
-        if (sk?.startsWith('V#out:') && args.input.ConditionExpression) {
-          this.commits.set(`${pk}|${sk}`, (this.commits.get(`${pk}|${sk}`) ?? 0) + 1);
+        const sk = compaction ? 'S' : attr(item, 'sk');
+        const pk = attr(compaction ? args.input.Key : item, 'pk') ?? '';
+        if (sk?.startsWith('J#') && args.input.ConditionExpression) {
+          // A task's commit is the journal entry that completes it: count per task.
+          for (const key of completedKeys(item)) {
+            this.commits.set(`${pk}|${key}`, (this.commits.get(`${pk}|${key}`) ?? 0) + 1);
+          }
         } else if (sk === 'S') {
-          const snap = JSON.parse(attr(item, 'snap') ?? '{}') as {
+          const text = compaction ? attr(args.input.ExpressionAttributeValues, ':snap') : attr(item, 'snap');
+          const snap = JSON.parse(text ?? '{}') as {
             instanceId: string;
             version: number;
             status: string;

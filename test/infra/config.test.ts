@@ -105,10 +105,6 @@ describe('engine props', () => {
     expect(engineIn({ taskSecrets: { gpu: ['x'] } })).toThrow(/taskSecrets names pool 'gpu'/);
   });
 
-  it('refuse a history retention shorter than a day (fences must outlive their holders)', () => {
-    expect(engineIn({ historyRetention: Duration.hours(1) })).toThrow(/at least 1 day/);
-  });
-
   it('refuse a workflows entry that is missing or not a module', () => {
     expect(engineIn({ workflowsEntry: 'nope/workflows.ts' })).toThrow(/does not exist/);
     expect(engineIn({ workflowsEntry: 'package.json' })).toThrow(/TypeScript or JavaScript/);

@@ -25,7 +25,6 @@ import { allows, allowsOn, bundleOf, logicalIdOf, resourcesOf, roleStatements, t
 
 const PREFIX = 'shop';
 const RECEIVES = 3;
-const RETENTION_DAYS = 7;
 let stack: Stack;
 let engine: SayiirEngine;
 let template: Template;
@@ -50,7 +49,6 @@ beforeAll(() => {
     workflowsEntry: fileURLToPath(new URL('./fixtures/workflows.ts', import.meta.url)),
     workflows,
     queuePrefix: PREFIX,
-    historyRetention: Duration.days(RETENTION_DAYS),
     maxReceiveCount: RECEIVES,
     pools: [
       { name: 'default' },
@@ -148,14 +146,6 @@ describe('per-pool resources', () => {
     for (const fn of [engine.workerFunctions.default!, engine.apiFunction, engine.reaperFunction]) {
       for (const name of timings) expect(envOf(fn), name).not.toHaveProperty(name);
     }
-  });
-
-  it('passes the history retention to every function that writes history, and not to the authorizer', () => {
-    const seconds = String(RETENTION_DAYS * 24 * 3600);
-    for (const fn of [engine.apiFunction, engine.reaperFunction, ...POOLS.map((p) => engine.workerFunctions[p]!)]) {
-      expect(envOf(fn)[ENV.historyRetentionSeconds], fn.node.path).toBe(seconds);
-    }
-    expect(envOf(engine.authorizerFunction) ?? {}).not.toHaveProperty(ENV.historyRetentionSeconds);
   });
 
   it('bundles the user workflows entry into the workers', () => {

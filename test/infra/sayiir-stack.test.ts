@@ -256,15 +256,6 @@ describe('functions', () => {
     expect(Object.keys(envOf(engine().reaperFunction))).toEqual(expect.arrayContaining(shared));
   });
 
-  it('pass the history retention (30 days by default) to every function that writes history', () => {
-    const envOf = (fn: Parameters<typeof logicalIdOf>[0]) =>
-      template.toJSON().Resources[logicalIdOf(fn)].Properties.Environment.Variables as Record<string, unknown>;
-    for (const fn of [engine().apiFunction, engine().reaperFunction, engine().workerFunctions[DEFAULT_POOL]!]) {
-      expect(envOf(fn)[ENV.historyRetentionSeconds], fn.node.path).toBe(String(30 * 24 * 3600));
-    }
-    expect(envOf(engine().authorizerFunction)).not.toHaveProperty(ENV.historyRetentionSeconds);
-  });
-
   it('give the default worker 15 minutes and no claim timing variable (the worker keeps its defaults)', () => {
     const worker = template.toJSON().Resources[logicalIdOf(engine().workerFunctions[DEFAULT_POOL]!)].Properties;
     expect(worker.Timeout).toBe(900);

@@ -5,32 +5,39 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
 import type { AnyFlow } from '../../shared/index.ts';
-import { flow, task } from '../../shared/index.ts';
+import { flow, LoopResult, task } from '../../shared/index.ts';
 import { apiClient, waitFor } from '../support/local-api.ts';
 
-const STEPS = 20;
-
-/** A 20-step sequential flow, every task in the default pool. */
-function twentySteps(): AnyFlow {
-  let f = flow<number>('twenty').then(task('s1', (n: number) => n + 1, { timeout: '10s' }));
-  for (let i = 2; i <= STEPS; i++) f = f.then(task(`s${i}`, (n: number) => n + 1, { timeout: '10s' }));
+/** An n-step sequential flow, every task in the default pool. */
+function steps(name: string, n: number): AnyFlow {
+  let f = flow<number>(name).then(task('s1', (x: number) => x + 1, { timeout: '10s' }));
+  for (let i = 2; i <= n; i++) f = f.then(task(`s${i}`, (x: number) => x + 1, { timeout: '10s' }));
   return f.build();
 }
 
-/** The bounds the README states. */
-const BOUNDS = {
-  /** DynamoDB writes per step: output item, snapshot, history entry, claim acquire, claim release. */
-  writesPerStep: 5,
-  /** Writes per run on top: input, snapshot and history at the start, the first task's two-phase reserve. */
-  writesPerRun: 4,
-  /** SQS sends per run: the first dispatch; same-pool successors run inline. */
-  sendsPerRun: 1,
-} as const;
+/** A loop whose body runs `input` times. */
+const looping = flow<number>('looping')
+  .loop(
+    task('count', (x: number) => (x <= 1 ? LoopResult.done(0) : LoopResult.again(x - 1)), { timeout: '10s' }),
+    { maxIterations: 1_000 },
+  )
+  .build();
 
 const WRITES = ['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand'];
+const READS = ['GetItemCommand', 'QueryCommand', 'BatchGetItemCommand'];
 const SENDS = ['SendMessageCommand', 'SendMessageBatchCommand'];
+const sum = (c: RequestCounter, commands: readonly string[]) => commands.reduce((n, k) => n + c.count(k), 0);
 
-describe('requests per step', () => {
+/**
+ * What a run costs beyond one journal entry per step: the snapshot at the
+ * start, the compaction at the end, and the chain's two-phase claim
+ * (reserve, start, release).
+ */
+const WRITES_PER_RUN = 5;
+/** The worker's one read of the run (snapshot and journal tail in one query). */
+const READS_PER_RUN = 1;
+
+describe('requests per step (the journal data path)', () => {
   let dir: string;
   let stack: LocalStack;
   let dynamo: RequestCounter;
@@ -40,7 +47,7 @@ describe('requests per step', () => {
     dir = await mkdtemp(join(tmpdir(), 'sayiir-rps-'));
     stack = await startLocalStack({
       dataDir: dir,
-      workflows: [twentySteps()],
+      workflows: [steps('twenty', 20), steps('hundred', 100), looping],
       // Keep the reaper out of the counts: it only reads unless work is overdue.
       reaperIntervalMs: 60_000,
       instrument: (clients) => {
@@ -54,33 +61,55 @@ describe('requests per step', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it(`a ${STEPS}-step single-pool flow stays within the stated bounds`, async () => {
+  /** Starts a run and counts every request until its worker's invocation ends (the message delete is its last). */
+  async function measure(workflow: string, input: number) {
     const call = apiClient(stack);
     dynamo.reset();
     sqs.reset();
-    const started = await call('POST', '/workflows/twenty/instances', { input: 0 });
+    const started = await call('POST', `/workflows/${workflow}/instances`, { input });
     expect(started.status).toBe(201);
-    const id = started.json.instanceId as string;
-    await waitFor(async () => {
-      const snap = await stack.store.get(id);
-      return snap?.status === 'COMPLETED' ? snap : undefined;
-    });
-    // The worker's invocation ends after the last checkpoint: its claim release and the
-    // message's delete follow. Wait for the delete, the invocation's last request.
     await waitFor(async () =>
       sqs.count('DeleteMessageBatchCommand') + sqs.count('DeleteMessageCommand') > 0 ? true : undefined,
     );
-    const counts = { dynamo: dynamo.snapshot(), sqs: sqs.snapshot() };
-    const writes = WRITES.reduce((n, c) => n + dynamo.count(c), 0);
-    const sends = SENDS.reduce((n, c) => n + sqs.count(c), 0);
-    console.log(
-      `requests for ${STEPS} steps: ${writes} DynamoDB writes (${(writes / STEPS).toFixed(2)}/step), ${sends} SQS sends; ${JSON.stringify(counts)}`,
-    );
-    expect(writes).toBeLessThanOrEqual(BOUNDS.writesPerStep * STEPS + BOUNDS.writesPerRun);
-    expect(sends).toBe(BOUNDS.sendsPerRun);
-    // The first step's message is deleted once; no other message existed.
-    expect(sqs.count('DeleteMessageBatchCommand') + sqs.count('DeleteMessageCommand')).toBe(1);
-    const output = await stack.store.getValues(id, [`out:s${STEPS}`]);
-    expect(output.get(`out:s${STEPS}`)).toBe(STEPS);
+    const counts = {
+      writes: sum(dynamo, WRITES),
+      reads: sum(dynamo, READS),
+      sends: sum(sqs, SENDS),
+      detail: { dynamo: dynamo.snapshot(), sqs: sqs.snapshot() },
+    };
+    const view = await call('GET', `/instances/${started.json.instanceId}`);
+    expect(view.json.status).toBe('COMPLETED');
+    return { ...counts, output: view.json.output };
+  }
+
+  for (const [workflow, n] of [
+    ['twenty', 20],
+    ['hundred', 100],
+  ] as const) {
+    it(`a ${n}-step single-pool flow: one journal entry per step, one read and one message per run`, async () => {
+      const m = await measure(workflow, 0);
+      console.log(
+        `requests for ${n} steps: ${m.writes} DynamoDB writes (${(m.writes / n).toFixed(2)}/step), ` +
+          `${m.reads} reads (${(m.reads / n).toFixed(2)}/step), ${m.sends} SQS sends; ${JSON.stringify(m.detail)}`,
+      );
+      expect(m.output).toBe(n);
+      // Compaction every COMPACT_EVERY (64) entries adds one write to a chain longer than that.
+      expect(m.writes).toBe(n + WRITES_PER_RUN + Math.floor((n - 1) / 64));
+      expect(m.reads).toBe(READS_PER_RUN);
+      // The first dispatch only: every later step runs inline in the chain.
+      expect(m.sends).toBe(1);
+      expect(m.detail.dynamo.PutItemCommand).toBe(n + 1);
+    });
+  }
+
+  it('a loop costs the same per iteration at its 100th as at its 1st', async () => {
+    const one = await measure('looping', 1);
+    const hundred = await measure('looping', 100);
+    expect(one.output).toBe(0);
+    expect(hundred.output).toBe(0);
+    // 99 more iterations, 99 more journal entries (plus one compaction past 64 entries), nothing else.
+    expect(hundred.writes - one.writes).toBe(99 + 1);
+    expect(hundred.reads).toBe(one.reads);
+    expect(hundred.sends).toBe(one.sends);
   });
 });

@@ -2,8 +2,10 @@
  * A tiny AttributeValue codec: the adapters only store strings and numbers,
  * so plain `{ S }` / `{ N }` values are all they need (no util-dynamodb).
  */
+
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { PayloadTooLargeError } from '../../ports/errors.ts';
+import { type CursorScope, decodeCursor, encodeCursor, outOfScope } from '../cursor.ts';
 
 /** A DynamoDB item in wire form. */
 export type Item = Record<string, AttributeValue>;
@@ -52,15 +54,8 @@ export function readOptNum(item: Item, name: string): number | undefined {
   return value === undefined ? undefined : Number(value);
 }
 
-/** JSON text of a value; `undefined` (and what JSON cannot express at the top) as the text `undefined`. */
-export function toJson(value: unknown): string {
-  return JSON.stringify(value) ?? 'undefined';
-}
-
-/** The inverse of {@link toJson}. */
-export function fromJson(text: string): unknown {
-  return text === 'undefined' ? undefined : JSON.parse(text);
-}
+/** Value JSON text: one rule for every store and the payload codec, kept in `engine/json.ts`. */
+export { fromJson, toJson } from '../../engine/json.ts';
 
 /**
  * Upper estimate of an item's size as DynamoDB counts it: attribute name
@@ -93,43 +88,48 @@ export function isConditionFailed(err: unknown): boolean {
   return err instanceof Error && err.name === 'ConditionalCheckFailedException';
 }
 
-/** Thrown for a list cursor that this adapter did not produce. */
-export class InvalidCursorError extends Error {
-  override readonly name = 'InvalidCursorError';
-  constructor() {
-    super('invalid list cursor');
-  }
-}
+/** Kept here for the adapter's public exports; the port defines it. */
+export { InvalidCursorError } from '../../ports/errors.ts';
 
-/** An opaque cursor from a query's `LastEvaluatedKey` (string and number keys only). */
-export function encodeCursor(key: Item): string {
-  const plain: Record<string, { S: string } | { N: string }> = {};
+/**
+ * A cursor for a query's `LastEvaluatedKey`, bound to `scope`. The keys of
+ * the paged queries are all string attributes.
+ *
+ * @example
+ * ```ts
+ * const cursor = encodeKeyCursor(historyScope(id), out.LastEvaluatedKey);
+ * ```
+ */
+export function encodeKeyCursor(scope: CursorScope, key: Item): string {
+  const plain: Record<string, string> = {};
   for (const [name, value] of Object.entries(key)) {
-    if (value.S !== undefined) plain[name] = { S: value.S };
-    else if (value.N !== undefined) plain[name] = { N: value.N };
+    if (value.S === undefined) throw new Error(`key attribute '${name}' is not a string`);
+    plain[name] = value.S;
   }
-  return Buffer.from(JSON.stringify(plain), 'utf8').toString('base64url');
+  return encodeCursor(scope, plain);
 }
 
 /**
- * The `ExclusiveStartKey` a cursor stands for.
+ * The `ExclusiveStartKey` a cursor stands for: exactly the string attributes
+ * `names`, and only if `belongs` accepts them, so that a crafted cursor can
+ * never start a query in another partition.
  *
- * @throws {InvalidCursorError} it is not one of ours.
+ * @throws {InvalidCursorError} it is not one of ours for this scope.
+ * @example
+ * ```ts
+ * const start = decodeKeyCursor(historyScope(id), cursor, ['pk', 'sk'], (k) => k.pk === `I#${id}`);
+ * ```
  */
-export function decodeCursor(cursor: string): Item {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw new InvalidCursorError();
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InvalidCursorError();
+export function decodeKeyCursor<const N extends string>(
+  scope: CursorScope,
+  cursor: string,
+  names: readonly N[],
+  belongs: (key: Readonly<Record<N, string>>) => boolean,
+): Item {
+  const shape = Object.fromEntries(names.map((n) => [n, 'string' as const])) as Record<N, 'string'>;
+  const plain = decodeCursor(scope, cursor, shape) as Readonly<Record<N, string>>;
+  if (!belongs(plain)) throw outOfScope();
   const key: Item = {};
-  for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
-    const v = value as { S?: unknown; N?: unknown } | null;
-    if (typeof v?.S === 'string') key[name] = { S: v.S };
-    else if (typeof v?.N === 'string') key[name] = { N: v.N };
-    else throw new InvalidCursorError();
-  }
+  for (const n of names) key[n] = { S: plain[n] };
   return key;
 }

@@ -1,24 +1,33 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchGetItemCommand,
-  BatchWriteItemCommand,
-  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { type HistoryEntry, historySortKey } from '../../engine/history.ts';
+import type { HistoryEntry } from '../../engine/history.ts';
 import { ValueMissingError } from '../../engine/refs.ts';
 import type { Snapshot } from '../../engine/snapshot.ts';
-import { InstanceExistsError, VersionConflictError } from '../../ports/errors.ts';
-import type { InstanceStore, InstanceSummary, ListPage, ListQuery } from '../../ports/instance-store.ts';
+import { InstanceExistsError, JournalConflictError } from '../../ports/errors.ts';
+import {
+  type InstanceStore,
+  type InstanceSummary,
+  type JournalEntry,
+  journalSeqOf,
+  journalValueId,
+  type ListPage,
+  type ListQuery,
+  type StoredInstance,
+} from '../../ports/instance-store.ts';
 import type { DueInstance, TimerIndex } from '../../ports/timers.ts';
-import { INDEX, TTL_ATTRIBUTE } from '../../resources/tables.ts';
+import { INDEX } from '../../resources/tables.ts';
+import { decodeCursor, encodeCursor, historyScope, listScope } from '../cursor.ts';
 import {
   assertFits,
-  decodeCursor,
-  encodeCursor,
+  decodeKeyCursor,
+  encodeKeyCursor,
   fromJson,
   type Item,
   isConditionFailed,
@@ -41,26 +50,29 @@ export interface DynamoInstanceStoreOptions {
    * @default 8
    */
   readonly maxBatchRetries?: number;
-  /**
-   * How long history entries are kept: each gets the table's TTL attribute
-   * at its time plus this. Nothing relies on the deletion.
-   * @default 30 days
-   */
-  readonly historyRetentionMs?: number;
 }
 
 // Conditions, by name.
 const absent = 'attribute_not_exists(pk)';
-const atPreviousVersion = 'version = :previous';
+const present = 'attribute_exists(pk)';
+const olderCompaction = 'version < :version';
 
 /** BatchGetItem's cap on keys per request. */
 const BATCH_GET_MAX = 100;
-/** Partition key value of the sparse due-timer index. */
-const DUE = 'DUE';
+/**
+ * Shards of the due index: an item's `duepk` is `DUE#<n>` with `n` from a
+ * hash of its instance id, so no single partition key takes every timer
+ * write, and the reaper reads the shards in parallel.
+ */
+export const DUE_SHARDS = 8;
 const SNAPSHOT_SK = 'S';
+/** Entries read with the snapshot in one query; more only when the tail is longer. */
+const LOAD_PAGE = 8;
 
 const instancePk = (instanceId: string): string => `I#${instanceId}`;
 const valueSk = (valueId: string): string => `V#${valueId}`;
+const journalSk = (seq: number): string => `J#${String(seq).padStart(10, '0')}`;
+const LAST_JOURNAL_SK = journalSk(9_999_999_999);
 const workflowPk = (workflow: string): string => `W#${workflow}`;
 const workflowStatusPk = (workflow: string, status: string): string => `W#${workflow}#${status}`;
 /** Sort key of the listing indexes: zero-padded so that text order is time order. */
@@ -68,17 +80,16 @@ const listingSk = (createdAt: number, instanceId: string): string =>
   `${String(createdAt).padStart(15, '0')}#${instanceId}`;
 const instanceIdOf = (item: Item): string => readStr(item, 'pk').slice('I#'.length);
 
-/**
- * The snapshot as one item, with its listing keys, and the due-timer keys
- * only while the snapshot has a timer (a sparse index: a run without timers
- * costs the reaper nothing). Every write replaces the whole item, so the
- * sparse attributes can never outlive the `dueAt` they mirror.
- */
-function snapshotItem(snapshot: Snapshot): Item {
-  const sk = listingSk(snapshot.createdAt, snapshot.instanceId);
+/** The due-index shard of an instance (FNV-1a of its id). */
+export function dueShard(instanceId: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < instanceId.length; i++) h = Math.imul(h ^ instanceId.charCodeAt(i), 0x01000193) >>> 0;
+  return `DUE#${h % DUE_SHARDS}`;
+}
+
+/** The attributes of a snapshot item that a compaction rewrites (not the input, not the creation history). */
+function snapshotAttributes(snapshot: Snapshot): Item {
   return {
-    pk: str(instancePk(snapshot.instanceId)),
-    sk: str(SNAPSHOT_SK),
     snap: str(JSON.stringify(snapshot)),
     version: num(snapshot.version),
     workflow: str(snapshot.workflow),
@@ -87,58 +98,197 @@ function snapshotItem(snapshot: Snapshot): Item {
     updatedAt: num(snapshot.updatedAt),
     wfpk: str(workflowPk(snapshot.workflow)),
     wfspk: str(workflowStatusPk(snapshot.workflow, snapshot.status)),
-    wfsk: str(sk),
-    ...(snapshot.dueAt !== undefined ? { dueAt: num(snapshot.dueAt), duepk: str(DUE) } : {}),
+    wfsk: str(listingSk(snapshot.createdAt, snapshot.instanceId)),
   };
 }
 
-function valueItem(instanceId: string, valueId: string, value: unknown): Item {
-  return { pk: str(instancePk(instanceId)), sk: str(valueSk(valueId)), val: str(toJson(value)) };
-}
-
 /**
- * The instance store on DynamoDB: one partition per instance holding the
- * snapshot item and one item per value. Every write is a single-item
- * conditional put (no transactions: dynalite has none, and they cost double).
- * A failed condition becomes the port's error here; items that would not fit
- * are refused before anything is sent.
+ * The instance store on DynamoDB. One partition per instance:
+ *
+ * - `S`: the compacted snapshot, its listing keys, the due-index keys while
+ *   it has a due time, the run input (`inp`) and the creation's history;
+ * - `J#<seq>`: the journal, one item per committed entry (`e`: events and
+ *   history as JSON; `val`: the payload committed with them), due-index keys
+ *   while the entry is watched;
+ * - `V#<valueId>`: values put with `putValue`.
+ *
+ * Every write is a single-item conditional put or update (no transactions:
+ * dynalite has none, and they cost double). A failed condition becomes the
+ * port's error here; items that would not fit are refused before anything
+ * is sent.
  *
  * @example
  * ```ts
  * const store = new DynamoInstanceStore({ client: new DynamoDBClient({}), tableName: 'sayiir-instances' });
- * await store.create(snapshot, input);
+ * await store.create(snapshot, input, history);
  * ```
  */
 export class DynamoInstanceStore implements InstanceStore, TimerIndex {
   private readonly client: DynamoDBClient;
   private readonly table: string;
   private readonly maxBatchRetries: number;
-  private readonly historyRetentionMs: number;
 
   constructor(options: DynamoInstanceStoreOptions) {
     this.client = options.client;
     this.table = options.tableName;
     this.maxBatchRetries = options.maxBatchRetries ?? 8;
-    this.historyRetentionMs = options.historyRetentionMs ?? 30 * 86_400_000;
   }
 
-  async create(snapshot: Snapshot, input: unknown): Promise<void> {
-    const inputItem = valueItem(snapshot.instanceId, snapshot.inputId, input);
-    const item = snapshotItem(snapshot);
-    // Both checked before either is written: a refused create leaves nothing behind.
-    assertFits(inputItem, `input of instance '${snapshot.instanceId}'`);
-    assertFits(item, `snapshot of instance '${snapshot.instanceId}'`);
-    // Unconditional: the input id is unique per creation attempt.
-    await this.client.send(new PutItemCommand({ TableName: this.table, Item: inputItem }));
+  async create(snapshot: Snapshot, input: unknown, history: readonly HistoryEntry[]): Promise<void> {
+    const item: Item = {
+      pk: str(instancePk(snapshot.instanceId)),
+      sk: str(SNAPSHOT_SK),
+      ...snapshotAttributes(snapshot),
+      ...this.dueAttributes(snapshot.instanceId, snapshot.dueAt),
+      inp: str(toJson(input, `input of instance '${snapshot.instanceId}'`)),
+      created: str(JSON.stringify(history)),
+    };
+    assertFits(item, `input of instance '${snapshot.instanceId}'`);
     try {
       await this.client.send(new PutItemCommand({ TableName: this.table, Item: item, ConditionExpression: absent }));
     } catch (err) {
+      if (isConditionFailed(err)) throw new InstanceExistsError(snapshot.instanceId);
+      throw err;
+    }
+  }
+
+  private dueAttributes(instanceId: string, dueAt: number | undefined): Item {
+    return dueAt === undefined ? {} : { dueAt: num(dueAt), duepk: str(dueShard(instanceId)) };
+  }
+
+  async load(instanceId: string): Promise<StoredInstance | undefined> {
+    const pk = instancePk(instanceId);
+    let snapshotItem: Item | undefined;
+    const entries: JournalEntry[] = [];
+    let start: Item | undefined;
+    // Newest first from the snapshot: one request when the tail is short.
+    for (;;) {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :snapshot',
+          ExpressionAttributeValues: { ':pk': str(pk), ':first': str(journalSk(0)), ':snapshot': str(SNAPSHOT_SK) },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          Limit: LOAD_PAGE,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      const items = out.Items ?? [];
+      let reachedSnapshot = false;
+      for (const item of items) {
+        if (readStr(item, 'sk') === SNAPSHOT_SK) {
+          snapshotItem = item;
+          continue;
+        }
+        if (!snapshotItem) return undefined;
+        const entry = entryOf(item);
+        if (entry.seq <= readNum(snapshotItem, 'version')) {
+          reachedSnapshot = true;
+          break;
+        }
+        entries.push(entry);
+      }
+      if (!snapshotItem) return undefined;
+      start = out.LastEvaluatedKey;
+      if (reachedSnapshot || !start) break;
+    }
+    const snapshot = JSON.parse(readStr(snapshotItem, 'snap')) as Snapshot;
+    const tail = entries.reverse();
+    const values = new Map<string, unknown>([[snapshot.inputId, fromJson(readStr(snapshotItem, 'inp'))]]);
+    for (const e of tail) if (e.value) values.set(journalValueId(e.seq), e.value.data);
+    return { snapshot, tail, values };
+  }
+
+  async readJournal(instanceId: string, afterSeq: number): Promise<JournalEntry[]> {
+    const entries: JournalEntry[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: {
+            ':pk': str(instancePk(instanceId)),
+            ':from': str(journalSk(afterSeq + 1)),
+            ':to': str(LAST_JOURNAL_SK),
+          },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of out.Items ?? []) entries.push(entryOf(item));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return entries;
+  }
+
+  async append(instanceId: string, entry: JournalEntry): Promise<void> {
+    const { value, watchAt, ...rest } = entry;
+    const item: Item = {
+      pk: str(instancePk(instanceId)),
+      sk: str(journalSk(entry.seq)),
+      e: str(JSON.stringify({ ...rest, ...(watchAt === undefined ? {} : { watchAt }) })),
+      ...(value ? { val: str(toJson(value.data, `payload of journal entry ${entry.seq} of '${instanceId}'`)) } : {}),
+      ...(watchAt === undefined ? {} : { ...this.dueAttributes(instanceId, watchAt), watched: num(entry.seq) }),
+      // No TTL: an entry holds the payloads a live run still refers to, however old the run.
+    };
+    assertFits(item, `journal entry ${entry.seq} of instance '${instanceId}'`);
+    try {
+      await this.client.send(new PutItemCommand({ TableName: this.table, Item: item, ConditionExpression: absent }));
+    } catch (err) {
+      if (isConditionFailed(err)) throw new JournalConflictError(instanceId, entry.seq);
+      throw err;
+    }
+  }
+
+  async compact(snapshot: Snapshot): Promise<boolean> {
+    const attributes = snapshotAttributes(snapshot);
+    const due = this.dueAttributes(snapshot.instanceId, snapshot.dueAt);
+    const set = { ...attributes, ...due };
+    const names = Object.keys(set);
+    const update = [
+      `SET ${names.map((n) => `#${n} = :${n}`).join(', ')}`,
+      ...(snapshot.dueAt === undefined ? ['REMOVE #dueAt, #duepk'] : []),
+    ].join(' ');
+    const nameMap: Record<string, string> = Object.fromEntries(names.map((n) => [`#${n}`, n]));
+    if (snapshot.dueAt === undefined) Object.assign(nameMap, { '#dueAt': 'dueAt', '#duepk': 'duepk' });
+    assertFits(
+      { pk: str(instancePk(snapshot.instanceId)), sk: str(SNAPSHOT_SK), ...set },
+      `snapshot of instance '${snapshot.instanceId}'`,
+    );
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { pk: str(instancePk(snapshot.instanceId)), sk: str(SNAPSHOT_SK) },
+          UpdateExpression: update,
+          ConditionExpression: `${present} AND ${olderCompaction}`,
+          ExpressionAttributeNames: nameMap,
+          ExpressionAttributeValues: Object.fromEntries(
+            names.map((n) => [n === 'version' ? ':version' : `:${n}`, set[n] as Item[string]]),
+          ),
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  async unwatch(instanceId: string, seq: number): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { pk: str(instancePk(instanceId)), sk: str(journalSk(seq)) },
+          UpdateExpression: 'REMOVE duepk, dueAt, watched',
+          ConditionExpression: present,
+        }),
+      );
+    } catch (err) {
       if (!isConditionFailed(err)) throw err;
-      // The input we just wrote belongs to no snapshot; tidy up, best effort (nothing reads it).
-      await this.client
-        .send(new DeleteItemCommand({ TableName: this.table, Key: { pk: inputItem.pk!, sk: inputItem.sk! } }))
-        .catch(() => undefined);
-      throw new InstanceExistsError(snapshot.instanceId);
     }
   }
 
@@ -148,32 +298,18 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
         TableName: this.table,
         Key: { pk: str(instancePk(instanceId)), sk: str(SNAPSHOT_SK) },
         ConsistentRead: true,
+        ProjectionExpression: 'snap',
       }),
     );
     return out.Item ? (JSON.parse(readStr(out.Item, 'snap')) as Snapshot) : undefined;
   }
 
-  async update(snapshot: Snapshot): Promise<void> {
-    const item = snapshotItem(snapshot);
-    assertFits(item, `snapshot of instance '${snapshot.instanceId}'`);
-    const previous = snapshot.version - 1;
-    try {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: item,
-          ConditionExpression: atPreviousVersion,
-          ExpressionAttributeValues: { ':previous': num(previous) },
-        }),
-      );
-    } catch (err) {
-      if (isConditionFailed(err)) throw new VersionConflictError(snapshot.instanceId, previous);
-      throw err;
-    }
-  }
-
   async putValue(instanceId: string, valueId: string, value: unknown): Promise<'created' | 'exists'> {
-    const item = valueItem(instanceId, valueId, value);
+    const item: Item = {
+      pk: str(instancePk(instanceId)),
+      sk: str(valueSk(valueId)),
+      val: str(toJson(value, `value '${valueId}' of instance '${instanceId}'`)),
+    };
     assertFits(item, `value '${valueId}' of instance '${instanceId}'`);
     try {
       await this.client.send(new PutItemCommand({ TableName: this.table, Item: item, ConditionExpression: absent }));
@@ -188,11 +324,20 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
     // BatchGetItem rejects duplicate keys; the map keeps the callers' order.
     const ids = [...new Set(valueIds)];
     const found = new Map<string, unknown>();
-    const prefix = valueSk('');
-    for (let i = 0; i < ids.length; i += BATCH_GET_MAX) {
-      let keys: Item[] = ids
-        .slice(i, i + BATCH_GET_MAX)
-        .map((id) => ({ pk: str(instancePk(instanceId)), sk: str(valueSk(id)) }));
+    const pk = instancePk(instanceId);
+    const skOf = (id: string): string => {
+      const seq = journalSeqOf(id);
+      if (seq !== undefined) return journalSk(seq);
+      return id.startsWith('input:') ? SNAPSHOT_SK : valueSk(id);
+    };
+    const idOfSk = new Map<string, string[]>();
+    for (const id of ids) {
+      const sk = skOf(id);
+      idOfSk.set(sk, [...(idOfSk.get(sk) ?? []), id]);
+    }
+    const sks = [...idOfSk.keys()];
+    for (let i = 0; i < sks.length; i += BATCH_GET_MAX) {
+      let keys: Item[] = sks.slice(i, i + BATCH_GET_MAX).map((sk) => ({ pk: str(pk), sk: str(sk) }));
       for (let attempt = 0; keys.length > 0; attempt++) {
         if (attempt > this.maxBatchRetries) {
           throw new Error(`getValues: ${keys.length} keys still unprocessed after ${this.maxBatchRetries} retries`);
@@ -200,11 +345,26 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
         if (attempt > 0) await sleep(Math.min(25 * 2 ** (attempt - 1), 2_000));
         const out = await this.client.send(
           new BatchGetItemCommand({
-            RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true, ProjectionExpression: 'sk, val' } },
+            RequestItems: {
+              [this.table]: {
+                Keys: keys,
+                ConsistentRead: true,
+                ProjectionExpression: 'sk, val, inp, snap',
+              },
+            },
           }),
         );
         for (const item of out.Responses?.[this.table] ?? []) {
-          found.set(readStr(item, 'sk').slice(prefix.length), fromJson(readStr(item, 'val')));
+          const sk = readStr(item, 'sk');
+          for (const id of idOfSk.get(sk) ?? []) {
+            if (sk === SNAPSHOT_SK) {
+              // The input of this instance's creation, and no other.
+              if ((JSON.parse(readStr(item, 'snap')) as Snapshot).inputId === id)
+                found.set(id, fromJson(readStr(item, 'inp')));
+            } else if (item.val?.S !== undefined) {
+              found.set(id, fromJson(item.val.S));
+            }
+          }
         }
         keys = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Item[];
       }
@@ -219,11 +379,22 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
 
   async list(query: ListQuery): Promise<ListPage> {
     const limit = query.limit ?? 50;
-    if (limit < 1) return { items: [] };
     const [indexName, partitionKey, partition] =
       query.status === undefined
-        ? [INDEX.byWorkflow, 'wfpk', workflowPk(query.workflow)]
-        : [INDEX.byWorkflowStatus, 'wfspk', workflowStatusPk(query.workflow, query.status)];
+        ? ([INDEX.byWorkflow, 'wfpk', workflowPk(query.workflow)] as const)
+        : ([INDEX.byWorkflowStatus, 'wfspk', workflowStatusPk(query.workflow, query.status)] as const);
+    const scope = listScope(query);
+    // The cursor is decoded before the limit check, so a bad one is refused whatever the limit.
+    const start =
+      query.cursor === undefined
+        ? undefined
+        : decodeKeyCursor(
+            scope,
+            query.cursor,
+            ['pk', 'sk', partitionKey, 'wfsk'],
+            (k) => k[partitionKey] === partition && k.pk.startsWith('I#') && k.sk === SNAPSHOT_SK,
+          );
+    if (limit < 1) return { items: [] };
     const out = await this.client.send(
       new QueryCommand({
         TableName: this.table,
@@ -232,7 +403,7 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
         ExpressionAttributeValues: { ':partition': str(partition) },
         ScanIndexForward: false,
         Limit: limit,
-        ...(query.cursor !== undefined ? { ExclusiveStartKey: decodeCursor(query.cursor) } : {}),
+        ...(start ? { ExclusiveStartKey: start } : {}),
       }),
     );
     const items = (out.Items ?? []).map(
@@ -244,10 +415,19 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
         updatedAt: readNum(item, 'updatedAt'),
       }),
     );
-    return { items, ...(out.LastEvaluatedKey ? { cursor: encodeCursor(out.LastEvaluatedKey) } : {}) };
+    return { items, ...(out.LastEvaluatedKey ? { cursor: encodeKeyCursor(scope, out.LastEvaluatedKey) } : {}) };
   }
 
   async due(now: number, limit: number): Promise<DueInstance[]> {
+    const shards = Array.from({ length: DUE_SHARDS }, (_, n) => `DUE#${n}`);
+    const pages = await Promise.all(shards.map((shard) => this.dueIn(shard, now, limit)));
+    return pages
+      .flat()
+      .sort((a, b) => a.dueAt - b.dueAt)
+      .slice(0, limit);
+  }
+
+  private async dueIn(shard: string, now: number, limit: number): Promise<DueInstance[]> {
     const due: DueInstance[] = [];
     let start: Item | undefined;
     while (due.length < limit) {
@@ -256,47 +436,25 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
           TableName: this.table,
           IndexName: INDEX.byDue,
           KeyConditionExpression: 'duepk = :due AND dueAt <= :now',
-          ExpressionAttributeValues: { ':due': str(DUE), ':now': num(now) },
+          ExpressionAttributeValues: { ':due': str(shard), ':now': num(now) },
           ScanIndexForward: true,
           Limit: limit - due.length,
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       );
-      for (const item of out.Items ?? []) due.push({ instanceId: instanceIdOf(item), dueAt: readNum(item, 'dueAt') });
+      for (const item of out.Items ?? []) {
+        const sk = readStr(item, 'sk');
+        const watched = sk.startsWith('J#') ? Number(sk.slice(2)) : undefined;
+        due.push({
+          instanceId: instanceIdOf(item),
+          dueAt: readNum(item, 'dueAt'),
+          ...(watched === undefined ? {} : { watched }),
+        });
+      }
       start = out.LastEvaluatedKey;
       if (!start) break;
     }
     return due;
-  }
-
-  async appendHistory(instanceId: string, entries: readonly HistoryEntry[]): Promise<void> {
-    const items = entries.map((e, i) => {
-      const item: Item = {
-        pk: str(instancePk(instanceId)),
-        sk: str(`H#${historySortKey(e, i)}`),
-        entry: str(toJson(e)),
-        [TTL_ATTRIBUTE]: num(Math.ceil((e.at + this.historyRetentionMs) / 1000)),
-      };
-      assertFits(item, `history entry of '${instanceId}'`);
-      return item;
-    });
-    if (items.length === 1) {
-      await this.client.send(new PutItemCommand({ TableName: this.table, Item: items[0] as Item }));
-      return;
-    }
-    for (let i = 0; i < items.length; i += 25) {
-      let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
-      for (let attempt = 0; requests.length > 0; attempt++) {
-        const out = await this.client.send(new BatchWriteItemCommand({ RequestItems: { [this.table]: requests } }));
-        requests = (out.UnprocessedItems?.[this.table] ?? []).flatMap((r) =>
-          r.PutRequest?.Item ? [{ PutRequest: { Item: r.PutRequest.Item } }] : [],
-        );
-        if (requests.length > 0) {
-          if (attempt >= this.maxBatchRetries) throw new Error(`history of '${instanceId}': unprocessed writes remain`);
-          await sleep(25 * 2 ** attempt);
-        }
-      }
-    }
   }
 
   async readHistory(
@@ -304,23 +462,71 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
     options: { readonly limit?: number; readonly cursor?: string } = {},
   ): Promise<{ entries: HistoryEntry[]; cursor?: string }> {
     const limit = options.limit ?? 1000;
+    const scope = historyScope(instanceId);
+    // Position: journal entry `seq` (0: the creation), after its first `skip` history entries.
+    const from =
+      options.cursor === undefined
+        ? { seq: 0, skip: 0 }
+        : decodeCursor(scope, options.cursor, { seq: 'integer', skip: 'integer' });
     const entries: HistoryEntry[] = [];
-    let start: Item | undefined = options.cursor ? decodeCursor(options.cursor) : undefined;
-    while (entries.length < limit) {
+    const take = (
+      seq: number,
+      list: readonly HistoryEntry[],
+      skip: number,
+    ): { seq: number; skip: number } | undefined => {
+      const room = limit - entries.length;
+      const rest = list.slice(skip);
+      entries.push(...rest.slice(0, room));
+      return rest.length > room ? { seq, skip: skip + room } : undefined;
+    };
+    if (from.seq === 0) {
+      const out = await this.client.send(
+        new GetItemCommand({
+          TableName: this.table,
+          Key: { pk: str(instancePk(instanceId)), sk: str(SNAPSHOT_SK) },
+          ConsistentRead: true,
+          ProjectionExpression: 'created',
+        }),
+      );
+      if (!out.Item) return { entries };
+      const next = take(0, JSON.parse(readStr(out.Item, 'created')) as HistoryEntry[], from.skip);
+      if (next) return { entries, cursor: encodeCursor(scope, next) };
+    }
+    let start: Item | undefined;
+    let seq = Math.max(1, from.seq);
+    let skip = from.seq === 0 ? 0 : from.skip;
+    for (;;) {
       const out = await this.client.send(
         new QueryCommand({
           TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :h)',
-          ExpressionAttributeValues: { ':pk': str(instancePk(instanceId)), ':h': str('H#') },
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: {
+            ':pk': str(instancePk(instanceId)),
+            ':from': str(journalSk(seq)),
+            ':to': str(LAST_JOURNAL_SK),
+          },
           ConsistentRead: true,
-          Limit: limit - entries.length,
+          Limit: Math.min(100, limit + 1),
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       );
-      for (const item of out.Items ?? []) entries.push(fromJson(readStr(item, 'entry')) as HistoryEntry);
+      for (const item of out.Items ?? []) {
+        const entry = entryOf(item);
+        const next = take(entry.seq, entry.history, entry.seq === seq ? skip : 0);
+        if (next) return { entries, cursor: encodeCursor(scope, next) };
+        if (entries.length >= limit) return { entries, cursor: encodeCursor(scope, { seq: entry.seq + 1, skip: 0 }) };
+      }
       start = out.LastEvaluatedKey;
-      if (!start) break;
+      if (!start) return { entries };
+      seq = 0;
+      skip = 0;
     }
-    return { entries, ...(start ? { cursor: encodeCursor(start) } : {}) };
   }
+}
+
+/** A journal item as the port's entry. */
+function entryOf(item: Item): JournalEntry {
+  const e = JSON.parse(readStr(item, 'e')) as Omit<JournalEntry, 'value'>;
+  const val = item.val?.S;
+  return { ...e, ...(val === undefined ? {} : { value: { data: fromJson(val) } }) };
 }

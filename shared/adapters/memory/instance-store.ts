@@ -1,65 +1,148 @@
-import { type HistoryEntry, historySortKey } from '../../engine/history.ts';
+import type { HistoryEntry } from '../../engine/history.ts';
 import { ValueMissingError } from '../../engine/refs.ts';
 import type { Snapshot } from '../../engine/snapshot.ts';
-import { InstanceExistsError, VersionConflictError } from '../../ports/errors.ts';
-import type { InstanceStore, ListPage, ListQuery } from '../../ports/instance-store.ts';
+import { InstanceExistsError, JournalConflictError } from '../../ports/errors.ts';
+import {
+  type InstanceStore,
+  type JournalEntry,
+  journalSeqOf,
+  journalValueId,
+  type ListPage,
+  type ListQuery,
+  type StoredInstance,
+} from '../../ports/instance-store.ts';
 import type { DueInstance, TimerIndex } from '../../ports/timers.ts';
+import { type CursorScope, decodeCursor, encodeCursor, historyScope, listScope } from '../cursor.ts';
+
+interface Stored {
+  snapshot: string;
+  input: string;
+  created: string;
+  journal: Map<number, string>;
+  /** Watched entries (seq -> watchAt). */
+  watched: Map<number, number>;
+}
 
 /**
- * In-memory instance store for tests and the in-process runner. Values are
- * kept as JSON text, so what comes back is a copy, as from a real store.
- * It counts committed values per id, which tests use to prove exactly-once.
+ * In-memory instance store for tests and the in-process runner. Everything
+ * is kept as JSON text, so what comes back is a copy, as from a real store.
+ * It counts commits of each task output (journal payloads and values), which
+ * tests use to prove exactly-once.
  */
 export class MemoryInstanceStore implements InstanceStore, TimerIndex {
-  private readonly snapshots = new Map<string, string>();
+  private readonly instances = new Map<string, Stored>();
   private readonly values = new Map<string, string>();
-  /** How many times each `instanceId|valueId` was committed (`created`). */
+  /** How many times each `instanceId|valueId` was committed: values put, and task outputs in journal entries (`instanceId|out:<key>`). */
   readonly commits = new Map<string, number>();
 
-  async create(snapshot: Snapshot, input: unknown): Promise<void> {
-    if (this.snapshots.has(snapshot.instanceId)) throw new InstanceExistsError(snapshot.instanceId);
-    this.values.set(`${snapshot.instanceId}|${snapshot.inputId}`, toJson(input));
-    this.snapshots.set(snapshot.instanceId, JSON.stringify(snapshot));
+  async create(snapshot: Snapshot, input: unknown, history: readonly HistoryEntry[]): Promise<void> {
+    if (this.instances.has(snapshot.instanceId)) throw new InstanceExistsError(snapshot.instanceId);
+    this.instances.set(snapshot.instanceId, {
+      snapshot: JSON.stringify(snapshot),
+      input: toJson(input),
+      created: JSON.stringify(history),
+      journal: new Map(),
+      watched: new Map(),
+    });
+  }
+
+  private stored(instanceId: string): Stored | undefined {
+    return this.instances.get(instanceId);
+  }
+
+  async load(instanceId: string): Promise<StoredInstance | undefined> {
+    const s = this.stored(instanceId);
+    if (!s) return undefined;
+    const snapshot = JSON.parse(s.snapshot) as Snapshot;
+    const tail = this.entriesAfter(s, snapshot.version);
+    const values = new Map<string, unknown>([[snapshot.inputId, fromJson(s.input)]]);
+    for (const e of tail) if (e.value) values.set(journalValueId(e.seq), e.value.data);
+    return { snapshot, tail, values };
+  }
+
+  private entriesAfter(s: Stored, afterSeq: number): JournalEntry[] {
+    const out: JournalEntry[] = [];
+    for (let seq = afterSeq + 1; s.journal.has(seq); seq++) out.push(parseEntry(s.journal.get(seq) as string));
+    return out;
+  }
+
+  async readJournal(instanceId: string, afterSeq: number): Promise<JournalEntry[]> {
+    const s = this.stored(instanceId);
+    return s ? this.entriesAfter(s, afterSeq) : [];
+  }
+
+  async append(instanceId: string, entry: JournalEntry): Promise<void> {
+    const s = this.stored(instanceId);
+    if (!s || s.journal.has(entry.seq)) throw new JournalConflictError(instanceId, entry.seq);
+    s.journal.set(entry.seq, entryJson(entry));
+    if (entry.watchAt !== undefined) s.watched.set(entry.seq, entry.watchAt);
+    for (const e of entry.events) {
+      if ((e.type === 'task-completed' || e.type === 'skip') && e.valueId === journalValueId(entry.seq)) {
+        this.count(`${instanceId}|out:${e.key}`);
+      }
+    }
+  }
+
+  async compact(snapshot: Snapshot): Promise<boolean> {
+    const s = this.stored(snapshot.instanceId);
+    if (!s) return false;
+    if ((JSON.parse(s.snapshot) as Snapshot).version >= snapshot.version) return false;
+    s.snapshot = JSON.stringify(snapshot);
+    return true;
+  }
+
+  async unwatch(instanceId: string, seq: number): Promise<void> {
+    this.stored(instanceId)?.watched.delete(seq);
   }
 
   async get(instanceId: string): Promise<Snapshot | undefined> {
-    const text = this.snapshots.get(instanceId);
-    return text === undefined ? undefined : (JSON.parse(text) as Snapshot);
-  }
-
-  async update(snapshot: Snapshot): Promise<void> {
-    const text = this.snapshots.get(snapshot.instanceId);
-    const stored = text === undefined ? undefined : (JSON.parse(text) as Snapshot);
-    if (!stored || stored.version !== snapshot.version - 1) {
-      throw new VersionConflictError(snapshot.instanceId, snapshot.version - 1);
-    }
-    this.snapshots.set(snapshot.instanceId, JSON.stringify(snapshot));
+    const s = this.stored(instanceId);
+    return s ? (JSON.parse(s.snapshot) as Snapshot) : undefined;
   }
 
   async putValue(instanceId: string, valueId: string, value: unknown): Promise<'created' | 'exists'> {
     const k = `${instanceId}|${valueId}`;
     if (this.values.has(k)) return 'exists';
     this.values.set(k, toJson(value));
-    this.commits.set(k, (this.commits.get(k) ?? 0) + 1);
+    this.count(k);
     return 'created';
+  }
+
+  private count(k: string): void {
+    this.commits.set(k, (this.commits.get(k) ?? 0) + 1);
   }
 
   async getValues(instanceId: string, valueIds: Iterable<string>): Promise<Map<string, unknown>> {
     const out = new Map<string, unknown>();
+    const s = this.stored(instanceId);
+    const snapshot = s ? (JSON.parse(s.snapshot) as Snapshot) : undefined;
     for (const id of valueIds) {
+      if (s && id === snapshot?.inputId) {
+        out.set(id, fromJson(s.input));
+        continue;
+      }
+      const seq = journalSeqOf(id);
+      if (seq !== undefined) {
+        const text = s?.journal.get(seq);
+        const entry = text === undefined ? undefined : parseEntry(text);
+        if (!entry?.value) throw new ValueMissingError(id);
+        out.set(id, entry.value.data);
+        continue;
+      }
       const text = this.values.get(`${instanceId}|${id}`);
       if (text === undefined) throw new ValueMissingError(id);
-      out.set(id, text === 'undefined' ? undefined : JSON.parse(text));
+      out.set(id, fromJson(text));
     }
     return out;
   }
 
   async list(query: ListQuery): Promise<ListPage> {
-    const all = [...this.snapshots.values()]
-      .map((t) => JSON.parse(t) as Snapshot)
+    const all = [...this.instances.values()]
+      .map((t) => JSON.parse(t.snapshot) as Snapshot)
       .filter((s) => s.workflow === query.workflow && (!query.status || s.status === query.status))
       .sort((a, b) => b.createdAt - a.createdAt || (a.instanceId < b.instanceId ? -1 : 1));
-    const start = query.cursor ? Number(query.cursor) : 0;
+    const scope = listScope(query);
+    const start = offsetOf(scope, query.cursor);
     const limit = query.limit ?? 50;
     const page = all.slice(start, start + limit);
     return {
@@ -70,48 +153,81 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
         createdAt: s.createdAt,
         updatedAt: s.updatedAt,
       })),
-      ...(start + limit < all.length ? { cursor: String(start + limit) } : {}),
+      ...(start + limit < all.length ? { cursor: encodeCursor(scope, { offset: start + limit }) } : {}),
     };
   }
 
   async due(now: number, limit: number): Promise<DueInstance[]> {
-    return [...this.snapshots.values()]
-      .map((t) => JSON.parse(t) as Snapshot)
-      .filter((s) => s.dueAt !== undefined && s.dueAt <= now)
-      .map((s) => ({ instanceId: s.instanceId, dueAt: s.dueAt as number }))
-      .sort((a, b) => a.dueAt - b.dueAt)
-      .slice(0, limit);
-  }
-
-  private readonly history = new Map<string, Map<string, HistoryEntry>>();
-
-  async appendHistory(instanceId: string, entries: readonly HistoryEntry[]): Promise<void> {
-    let list = this.history.get(instanceId);
-    if (!list) this.history.set(instanceId, (list = new Map()));
-    entries.forEach((e, i) => {
-      list.set(historySortKey(e, i), structuredClone(e));
-    });
+    const due: DueInstance[] = [];
+    for (const [instanceId, s] of this.instances) {
+      const snapshot = JSON.parse(s.snapshot) as Snapshot;
+      if (snapshot.dueAt !== undefined && snapshot.dueAt <= now) due.push({ instanceId, dueAt: snapshot.dueAt });
+      for (const [seq, at] of s.watched) if (at <= now) due.push({ instanceId, dueAt: at, watched: seq });
+    }
+    return due.sort((a, b) => a.dueAt - b.dueAt).slice(0, limit);
   }
 
   async readHistory(
     instanceId: string,
     options: { readonly limit?: number; readonly cursor?: string } = {},
   ): Promise<{ entries: HistoryEntry[]; cursor?: string }> {
-    const all = [...(this.history.get(instanceId) ?? new Map<string, HistoryEntry>()).entries()].sort(([a], [b]) =>
-      a < b ? -1 : a > b ? 1 : 0,
-    );
-    const start = options.cursor ? Number(options.cursor) : 0;
+    const scope = historyScope(instanceId);
+    // The position of every store's history cursor: journal entry `seq` (0: the creation), after `skip` of its entries.
+    const from =
+      options.cursor === undefined
+        ? { seq: 0, skip: 0 }
+        : decodeCursor(scope, options.cursor, { seq: 'integer', skip: 'integer' });
+    const s = this.stored(instanceId);
+    if (!s) return { entries: [] };
+    const all: { seq: number; skip: number; entry: HistoryEntry }[] = [];
+    const add = (seq: number, list: readonly HistoryEntry[]) => {
+      for (const [skip, entry] of list.entries()) all.push({ seq, skip, entry });
+    };
+    add(0, JSON.parse(s.created) as HistoryEntry[]);
+    for (const seq of [...s.journal.keys()].sort((a, b) => a - b))
+      add(seq, parseEntry(s.journal.get(seq) as string).history);
+    const start = all.findIndex((e) => e.seq > from.seq || (e.seq === from.seq && e.skip >= from.skip));
+    const rest = start < 0 ? [] : all.slice(start);
     const limit = options.limit ?? 1000;
-    const page = all.slice(start, start + limit).map(([, e]) => structuredClone(e));
-    return { entries: page, ...(start + limit < all.length ? { cursor: String(start + limit) } : {}) };
+    const next = rest[limit];
+    return {
+      entries: rest.slice(0, limit).map((e) => e.entry),
+      ...(next ? { cursor: encodeCursor(scope, { seq: next.seq, skip: next.skip }) } : {}),
+    };
   }
 
   /** Instance ids, for tests. */
   instanceIds(): string[] {
-    return [...this.snapshots.keys()];
+    return [...this.instances.keys()];
   }
+
+  /** Number of journal entries of an instance, for tests. */
+  journalLength(instanceId: string): number {
+    return this.stored(instanceId)?.journal.size ?? 0;
+  }
+}
+
+/** Where a page starts: 0 without a cursor. @throws {InvalidCursorError} a cursor not made for `scope`. */
+function offsetOf(scope: CursorScope, cursor: string | undefined): number {
+  return cursor === undefined ? 0 : decodeCursor(scope, cursor, { offset: 'integer' }).offset;
 }
 
 function toJson(value: unknown): string {
   return value === undefined ? 'undefined' : JSON.stringify(value);
+}
+
+function fromJson(text: string): unknown {
+  return text === 'undefined' ? undefined : JSON.parse(text);
+}
+
+/** An entry as text; a payload of `undefined` survives the round trip. */
+function entryJson(entry: JournalEntry): string {
+  const { value, ...rest } = entry;
+  return JSON.stringify({ ...rest, ...(value ? { value: toJson(value.data) } : {}) });
+}
+
+function parseEntry(text: string): JournalEntry {
+  const raw = JSON.parse(text) as Omit<JournalEntry, 'value'> & { value?: string };
+  const { value, ...rest } = raw;
+  return { ...rest, ...(value === undefined ? {} : { value: { data: fromJson(value) } }) };
 }

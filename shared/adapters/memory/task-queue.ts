@@ -13,6 +13,11 @@ export class MemoryTaskQueue implements TaskQueue {
     }
   }
 
+  /** Nothing waits here: a sent dispatch is delivered (to listeners) at once. */
+  async waiting(): Promise<number> {
+    return 0;
+  }
+
   /** Calls `listener` for every dispatch sent from now on. */
   onSend(listener: (d: Dispatch) => void): void {
     this.listeners.push(listener);

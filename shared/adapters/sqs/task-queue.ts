@@ -1,6 +1,7 @@
 /** The {@link TaskQueue} port on SQS FIFO queues. */
 
 import {
+  GetQueueAttributesCommand,
   SendMessageBatchCommand,
   type SendMessageBatchRequestEntry,
   type SendMessageBatchResult,
@@ -111,6 +112,17 @@ export class SqsTaskQueue implements TaskQueue {
     this.retryDelayMs = options.retryDelayMs ?? 50;
     this.concurrency = Math.max(1, options.concurrency ?? 8);
     this.maxBodyBytes = options.maxBodyBytes ?? MAX_DISPATCH_BODY_BYTES;
+  }
+
+  /** `ApproximateNumberOfMessages` of the pool's queue of that priority (messages visible, not in flight). */
+  async waiting(pool: string, priority: Priority): Promise<number> {
+    const out = await this.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: await this.resolveQueueUrl(pool, priority),
+        AttributeNames: ['ApproximateNumberOfMessages'],
+      }),
+    );
+    return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0);
   }
 
   /**

@@ -84,7 +84,7 @@ describe('functions/api makeHandler', () => {
   it('answers a generic 500 to a store failure, without leaking its message, and logs it', async () => {
     const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const store = new MemoryInstanceStore();
-    store.get = async () => {
+    store.load = async () => {
       throw new Error('connection to db-internal.example:8000 refused');
     };
     const res = await makeHandler(deps({ store }))(httpEvent('GET', '/v1/instances/x'), context);

@@ -56,7 +56,7 @@ beforeEach(() => {
 });
 
 async function failRun(id: string): Promise<Dispatch> {
-  const started = await startInstance(store, pay, { amount: 7 }, id, clock.now());
+  const started = await startInstance(store, pay, { amount: 7 }, { instanceId: id, now: clock.now() });
   const d = started.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []))[0] as Dispatch;
   await processDispatch(worker, d, () => 900_000);
   return d;
@@ -112,7 +112,7 @@ describe('DLQ routes', () => {
   });
 
   it('redrives a dispatch the queue moved after too many receives: sent again at once', async () => {
-    const started = await startInstance(store, pay, { amount: 1 }, 'm1', clock.now());
+    const started = await startInstance(store, pay, { amount: 1 }, { instanceId: 'm1', now: clock.now() });
     const d = started.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []))[0] as Dispatch;
     dlq.moved(d, 5);
     const r = await call('POST', '/v1/dlq/default/redrive');

@@ -93,7 +93,7 @@ describe('reducer', () => {
   it('ignores every event once the run is final', () => {
     const cancelled = reduce(f, start(), { type: 'cancel' }, 1000);
     expect(cancelled.snapshot.status).toBe('CANCELLED');
-    expect(cancelled.effects).toEqual([{ type: 'abort', keys: ['a'] }]);
+    expect(cancelled.effects).toEqual([{ type: 'abort', keys: ['a'], claims: ['a'] }]);
     for (const e of [
       { type: 'task-completed', key: 'a', attempt: 1 },
       { type: 'resume' },
@@ -101,6 +101,38 @@ describe('reducer', () => {
     ] as const) {
       expect(reduce(f, cancelled.snapshot, e, 2000).changed).toBe(false);
     }
+  });
+
+  it('a completion of attempt 1 is stale while attempt 2 waits out its backoff, and once attempt 2 is dispatched', () => {
+    const failed = reduce(
+      f,
+      start(),
+      { type: 'task-failed', key: 'a', attempt: 1, error: { name: 'E', message: 'boom', retryable: true } },
+      2000,
+    );
+    expect(failed.snapshot.tasks.a?.state).toBe('backoff');
+    const late = reduce(f, failed.snapshot, { type: 'task-completed', key: 'a', attempt: 1 }, 2500);
+    expect(late.changed).toBe(false);
+    expect(dispatched(late.effects)).toEqual([]);
+    const due = failed.snapshot.tasks.a?.dueAt as number;
+    const retried = reduce(f, failed.snapshot, { type: 'timer-fired', key: 'a' }, due);
+    expect(retried.snapshot.tasks.a).toMatchObject({ state: 'dispatched', attempt: 2 });
+    expect(reduce(f, retried.snapshot, { type: 'task-completed', key: 'a', attempt: 1 }, due + 1).changed).toBe(false);
+    const current = reduce(f, retried.snapshot, { type: 'task-completed', key: 'a', attempt: 2 }, due + 1);
+    expect(current.changed).toBe(true);
+    expect(dispatched(current.effects).sort()).toEqual(['x', 'y']);
+  });
+
+  it('records the value id a completion names, and the claim a chained successor runs under', () => {
+    const r = reduce(
+      f,
+      start(),
+      { type: 'task-completed', key: 'a', attempt: 1, valueId: 'j:7', chain: { key: 'x', claim: 'a' } },
+      2000,
+    );
+    expect(r.snapshot.tasks.x).toMatchObject({ state: 'dispatched', claim: 'a', input: { v: 'j:7' } });
+    expect(r.snapshot.tasks.y?.claim).toBeUndefined();
+    expect(r.snapshot.steps).toBe(1);
   });
 
   it('is pure: the input snapshot is not mutated', () => {

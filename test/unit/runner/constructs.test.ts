@@ -99,9 +99,16 @@ describe('every construct runs end to end in-process', () => {
   it('keeps a big map out of the snapshot: its results are a template, not a list', async () => {
     class Measuring extends MemoryInstanceStore {
       largest = 0;
-      override async update(snapshot: Parameters<MemoryInstanceStore['update']>[0]): Promise<void> {
+      largestEntry = 0;
+      override async compact(snapshot: Parameters<MemoryInstanceStore['compact']>[0]): Promise<boolean> {
         this.largest = Math.max(this.largest, JSON.stringify(snapshot).length);
-        return super.update(snapshot);
+        return super.compact(snapshot);
+      }
+      override async append(...args: Parameters<MemoryInstanceStore['append']>): Promise<void> {
+        // Besides its payload (the items array is one): events and history only.
+        const { value: _payload, ...control } = args[1];
+        this.largestEntry = Math.max(this.largestEntry, JSON.stringify(control).length);
+        return super.append(...args);
       }
     }
     const store = new Measuring();
@@ -116,8 +123,10 @@ describe('every construct runs end to end in-process', () => {
       .build();
     const r = await runWorkflow(f, 3000, { store });
     expect(r.output).toBe(3000 + 3000);
-    // 20 items in flight at most: a few KB whatever the number of items.
+    // 20 items in flight at most: a few KB whatever the number of items, in the snapshot and in each entry.
+    expect(store.largest).toBeGreaterThan(0);
     expect(store.largest).toBeLessThan(12_000);
+    expect(store.largestEntry).toBeLessThan(12_000);
   });
 
   it('maps with bodies that do not end in a task of their own (a delay, a route)', async () => {

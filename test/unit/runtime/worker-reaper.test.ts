@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
 import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
+import { materialize, refValueIds } from '../../../shared/engine/refs.ts';
 import type { Dispatch } from '../../../shared/engine/snapshot.ts';
 import { FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../../../shared/index.ts';
 import { startInstance } from '../../../shared/runtime/instances.ts';
@@ -52,7 +53,7 @@ beforeEach(() => {
 });
 
 async function start(f: typeof chain | typeof waiting, input: unknown, id = 'i1'): Promise<Dispatch[]> {
-  const r = await startInstance(store, f, input, id, clock.now());
+  const r = await startInstance(store, f, input, { instanceId: id, now: clock.now() });
   return r.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
 }
 
@@ -70,7 +71,10 @@ describe('worker', () => {
     expect(next[0]?.outcome).toBe('completed');
     const snap = await store.get('i1');
     expect(snap?.status).toBe('COMPLETED');
-    expect(await store.getValues('i1', ['out:c'])).toEqual(new Map([['out:c', '=4']]));
+    const out = snap?.output ?? { c: null };
+    expect(materialize(out, await store.getValues('i1', refValueIds(out)))).toBe('=4');
+    // Three tasks, two queue messages: three journal entries, one claim per message.
+    expect(store.journalLength('i1')).toBe(3);
   });
 
   it('does not run inline without enough time left', async () => {
@@ -95,6 +99,33 @@ describe('worker', () => {
     const r = await processDispatch(deps, first as Dispatch, forever);
     expect(r[0]).toMatchObject({ outcome: 'skipped', reason: 'claimed by another worker' });
     expect(runs).toEqual([]);
+  });
+});
+
+describe('worker and a revoked claim', () => {
+  it('commits nothing for an attempt whose claim was revoked mid-task: no ClaimLostError failure, no next attempt', async () => {
+    const blocking = flow<null>('blocking')
+      .then(
+        task(
+          'wait',
+          (_: null, ctx) =>
+            new Promise<string>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+          { retry: { maxAttempts: 3 } },
+        ),
+      )
+      .build();
+    const d = { ...deps, registry: new WorkflowRegistry([blocking]), leaseMs: 30_000, heartbeatMs: 10_000 };
+    const [first] = (
+      await startInstance(store, blocking, null, { instanceId: 'r1', now: clock.now() })
+    ).effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
+    const running = processDispatch(d, first as Dispatch, forever);
+    while (!(await claims.get('r1', 'wait'))?.startedAt) await new Promise((r) => setImmediate(r));
+    await claims.revoke('r1', 'wait');
+    clock.advance(10_000); // the next heartbeat finds the claim gone and aborts the task
+    const reports = await running;
+    expect(reports).toEqual([expect.objectContaining({ outcome: 'skipped', reason: 'lease lost while running' })]);
+    expect(store.journalLength('r1')).toBe(0);
+    expect((await store.get('r1'))?.tasks.wait).toMatchObject({ state: 'dispatched', attempt: 1 });
   });
 });
 
@@ -181,7 +212,7 @@ describe('reaper and stale claims', () => {
       .build();
     const reg = new WorkflowRegistry([flaky]);
     const d = { ...deps, registry: reg };
-    const [first] = await startInstance(store, flaky, null, 'f1', clock.now()).then((r) =>
+    const [first] = await startInstance(store, flaky, null, { instanceId: 'f1', now: clock.now() }).then((r) =>
       r.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])),
     );
     // Attempt 1 fails, and its worker dies right after the checkpoint, leaving its claim behind.
@@ -197,8 +228,12 @@ describe('reaper and stale claims', () => {
     ).catch((e) => e);
     expect(killed).toBeInstanceOf(WorkerKilledError);
     expect((await claims.get('f1', 'f'))?.attempt).toBe(1);
+    // It died before compacting, so the index still shows the dispatch check of attempt 1:
+    // the reaper comes back then, reads the journal and fires the backoff timer.
     clock.advance(1_000);
-    await reapOnce({ ...d, timers: store }); // fires the backoff timer: attempt 2 is dispatched
+    expect((await reapOnce({ ...d, timers: store })).instances).toBe(0);
+    clock.advance(29_000);
+    await reapOnce({ ...d, timers: store }); // attempt 2 is dispatched
     const second = queue.sent.find((x) => x.attempt === 2) as Dispatch;
     expect(second).toBeDefined();
     // Attempt 2 is not blocked by attempt 1's live claim...
