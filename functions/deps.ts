@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoClaimStore } from '../shared/adapters/dynamodb/claim-store.ts';
 import { DynamoInstanceStore } from '../shared/adapters/dynamodb/instance-store.ts';
 import { systemClock } from '../shared/adapters/memory/clock.ts';
+import { S3ObjectStore } from '../shared/adapters/s3/object-store.ts';
 import { SecretsManagerSecrets } from '../shared/adapters/secrets/secrets-manager.ts';
 import { DeadLetters } from '../shared/adapters/sqs/dead-letters.ts';
 import { QueueUrlCache } from '../shared/adapters/sqs/queue-urls.ts';
@@ -68,6 +70,7 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
 }
 
 let clients: { dynamo: DynamoDBClient; sqs: SQSClient; secrets: SecretsManagerClient } | undefined;
+let s3: S3Client | undefined;
 
 /** One set of SDK clients per container (connections are reused across invocations). */
 function awsClients() {
@@ -75,9 +78,22 @@ function awsClients() {
   return clients;
 }
 
+/** The payload bucket, for the functions the construct grants it to (api, workers); the reaper reads no payload. */
+function payloadObjects(env: NodeJS.ProcessEnv): S3ObjectStore | undefined {
+  const bucket = env[ENV.payloadBucket];
+  if (bucket === undefined || bucket === '') return undefined;
+  s3 ??= new S3Client({});
+  return new S3ObjectStore({ client: s3, bucket });
+}
+
 function common(workflows: readonly AnyFlow[], env: NodeJS.ProcessEnv) {
   const { dynamo, sqs } = awsClients();
-  const store = new DynamoInstanceStore({ client: dynamo, tableName: requireEnv(ENV.instancesTable, env) });
+  const objects = payloadObjects(env);
+  const store = new DynamoInstanceStore({
+    client: dynamo,
+    tableName: requireEnv(ENV.instancesTable, env),
+    ...(objects ? { objects } : {}),
+  });
   const claims = new DynamoClaimStore({ client: dynamo, tableName: requireEnv(ENV.claimsTable, env) });
   const urls = new QueueUrlCache(sqs, requireEnv(ENV.queuePrefix, env));
   const queue = new SqsTaskQueue(sqs, urls.queueUrl);

@@ -8,6 +8,7 @@ import { makeHandler as makeApiHandler } from '../functions/api/handler.ts';
 import { makeHandler as makeWorkerHandler } from '../functions/worker/handler.ts';
 import { DynamoClaimStore } from '../shared/adapters/dynamodb/claim-store.ts';
 import { DynamoInstanceStore } from '../shared/adapters/dynamodb/instance-store.ts';
+import { FolderObjectStore } from '../shared/adapters/fs/object-store.ts';
 import { systemClock } from '../shared/adapters/memory/clock.ts';
 import { S3ObjectStore } from '../shared/adapters/s3/object-store.ts';
 import { FileSecrets } from '../shared/adapters/secrets/file.ts';
@@ -17,6 +18,7 @@ import { SqsTaskQueue } from '../shared/adapters/sqs/task-queue.ts';
 import { DEFAULT_API_KEY_SECRET } from '../shared/api/auth.ts';
 import type { AnyFlow } from '../shared/engine/definition.ts';
 import { poolsOf } from '../shared/engine/describe.ts';
+import type { ObjectStore } from '../shared/ports/object-store.ts';
 import { reapOnce } from '../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../shared/runtime/registry.ts';
 import type { TaskReport, WorkerDeps } from '../shared/runtime/worker.ts';
@@ -73,6 +75,14 @@ export interface LocalStackOptions {
   readonly workerFaults?: WorkerDeps['faults'];
   /** Log lines. @default nothing */
   readonly log?: (line: string) => void;
+  /**
+   * Where values over the offload threshold go: `folder` keeps them under
+   * `<dataDir>/payloads` (they survive a restart, like the tables); `s3`
+   * sends them to fauxqs's S3 API over the wire (kept in memory: lost when
+   * the stack stops), for tests of the S3 path.
+   * @default 'folder'
+   */
+  readonly payloads?: 'folder' | 's3';
 }
 
 export interface LocalStack {
@@ -86,8 +96,8 @@ export interface LocalStack {
   readonly sqs: SQSClient;
   /** An S3 client for fauxqs (path-style). */
   readonly s3: S3Client;
-  /** The payload object store: {@link LOCAL_PAYLOAD_BUCKET} through {@link s3}. */
-  readonly objects: S3ObjectStore;
+  /** The payload object store (see {@link LocalStackOptions.payloads}). */
+  readonly objects: ObjectStore;
   readonly store: DynamoInstanceStore;
   readonly claims: DynamoClaimStore;
   readonly deadLetters: DeadLetters;
@@ -137,7 +147,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stoppers.push(() => sqs.close());
     await sqs.createBucket(LOCAL_PAYLOAD_BUCKET);
     const s3 = sqs.newS3Client();
-    const objects = localObjectStore(s3);
+    const objects: ObjectStore =
+      options.payloads === 's3'
+        ? localObjectStore(s3)
+        : new FolderObjectStore({ directory: join(dataDir, 'payloads') });
     options.instrument?.({ dynamo: db.client, sqs: sqs.client });
 
     const timeoutSeconds = options.workerTimeoutSeconds ?? 900;
@@ -155,7 +168,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       );
     }
 
-    const store = new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances });
+    const store = new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances, objects });
     const claims = new DynamoClaimStore({ client: db.client, tableName: db.tables.claims });
     const urls = new QueueUrlCache(sqs.client, QUEUE_PREFIX);
     const queue = new SqsTaskQueue(sqs.client, urls.queueUrl);

@@ -11,8 +11,14 @@ import { errorResponse, HttpError, toHttpError } from './errors.ts';
 import { headerValue, readBody, requestMethod, requestPath } from './http.ts';
 import { apiRouter } from './routes.ts';
 
-/** Default request body limit. */
-export const DEFAULT_MAX_BODY_BYTES = 262_144;
+/**
+ * Default request body limit: 5.5 MiB. Lambda takes at most 6 MB in a
+ * synchronous invocation's event (and returns at most 6 MB), and API
+ * Gateway's HTTP API 10 MB; this leaves the event's envelope room, so a
+ * 5 MB run input or signal payload comes through in one request. Values
+ * over the offload threshold are stored in the payload bucket, not in items.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 5.5 * 1024 * 1024;
 
 /** What the HTTP API needs: ports, the workflows it serves, and a few limits. */
 export interface ApiDeps {
@@ -28,7 +34,7 @@ export interface ApiDeps {
   readonly apiKeySecretName?: string;
   /**
    * Largest accepted request body, in bytes (after base64 decoding).
-   * @default 262144
+   * @default DEFAULT_MAX_BODY_BYTES (5.5 MiB)
    */
   readonly maxBodyBytes?: number;
   /**

@@ -13,7 +13,7 @@ describe('the local stack payload bucket', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sayiir-stack-payloads-'));
-    stack = await startLocalStack({ dataDir: dir, workflows: [], reaperIntervalMs: 60_000 });
+    stack = await startLocalStack({ dataDir: dir, workflows: [], reaperIntervalMs: 60_000, payloads: 's3' });
   });
   afterAll(async () => {
     await stack?.stop();

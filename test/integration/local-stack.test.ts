@@ -113,7 +113,7 @@ describe('the local stack over real wire protocols', () => {
       [call('POST', '/workflows/hello/instances', { input: { name: 5 } }), 400, /name/],
       [call('POST', '/workflows/hello/instances', { input: { name: 'x' } }, { key: null }), 401, /API key/],
       [call('POST', '/workflows/hello/instances', { input: { name: 'x' } }, { key: 'wrong' }), 401, /API key/],
-      [call('POST', '/workflows/hello/instances', { input: { name: 'x'.repeat(300_000) } }), 413, /bytes|large/i],
+      [call('POST', '/workflows/hello/instances', { input: { name: 'x'.repeat(6_000_000) } }), 413, /bytes|large/i],
     ];
     for (const [p, status, message] of cases) {
       const r = await p;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchGetItemCommand,
@@ -21,8 +22,15 @@ import {
   type ListQuery,
   type StoredInstance,
 } from '../../ports/instance-store.ts';
+import type { ObjectStore } from '../../ports/object-store.ts';
 import type { DueInstance, TimerIndex } from '../../ports/timers.ts';
 import { INDEX } from '../../resources/tables.ts';
+import {
+  decodePayload,
+  encodePayload,
+  PAYLOAD_OFFLOAD_THRESHOLD_BYTES,
+  type PayloadRef,
+} from '../../runtime/payloads.ts';
 import { decodeCursor, encodeCursor, historyScope, listScope } from '../cursor.ts';
 import {
   assertFits,
@@ -50,6 +58,14 @@ export interface DynamoInstanceStoreOptions {
    * @default 8
    */
   readonly maxBatchRetries?: number;
+  /**
+   * Where values over `offloadThresholdBytes` go (the run input, journal
+   * payloads, put values): the item keeps a reference. Without one, a value
+   * that does not fit an item is refused with `PayloadTooLargeError`.
+   */
+  readonly objects?: ObjectStore;
+  /** @default PAYLOAD_OFFLOAD_THRESHOLD_BYTES */
+  readonly offloadThresholdBytes?: number;
 }
 
 // Conditions, by name.
@@ -128,19 +144,52 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
   private readonly table: string;
   private readonly maxBatchRetries: number;
 
+  private readonly objects: ObjectStore | undefined;
+  private readonly threshold: number;
+
   constructor(options: DynamoInstanceStoreOptions) {
     this.client = options.client;
     this.table = options.tableName;
     this.maxBatchRetries = options.maxBatchRetries ?? 8;
+    this.objects = options.objects;
+    this.threshold = options.offloadThresholdBytes ?? PAYLOAD_OFFLOAD_THRESHOLD_BYTES;
+  }
+
+  /**
+   * A value as an item attribute: `<name>` holds its JSON text, or, over the
+   * threshold with an object store, `<name>ref` the reference to it under a
+   * key unique to this write (a racing writer never overwrites the bytes a
+   * committed reference points at).
+   */
+  private async valueAttribute(name: string, value: unknown, key: string, subject: string): Promise<Item> {
+    if (!this.objects) return { [name]: str(toJson(value, subject)) };
+    const encoded = await encodePayload(value, {
+      store: this.objects,
+      key: `${key}.${randomUUID()}`,
+      threshold: this.threshold,
+      subject,
+    });
+    return 'inline' in encoded ? { [name]: str(encoded.inline) } : { [`${name}ref`]: str(JSON.stringify(encoded.ref)) };
+  }
+
+  /** The value of a `valueAttribute`: `undefined` when the item has neither form. */
+  private async readValue(item: Item, name: string): Promise<{ data: unknown } | undefined> {
+    const inline = item[name]?.S;
+    if (inline !== undefined) return { data: fromJson(inline) };
+    const ref = item[`${name}ref`]?.S;
+    if (ref === undefined) return undefined;
+    if (!this.objects) throw new Error(`'${name}' of an item is offloaded, and this store has no object store`);
+    return { data: await decodePayload({ ref: JSON.parse(ref) as PayloadRef }, this.objects) };
   }
 
   async create(snapshot: Snapshot, input: unknown, history: readonly HistoryEntry[]): Promise<void> {
+    const id = snapshot.instanceId;
     const item: Item = {
-      pk: str(instancePk(snapshot.instanceId)),
+      pk: str(instancePk(id)),
       sk: str(SNAPSHOT_SK),
       ...snapshotAttributes(snapshot),
-      ...this.dueAttributes(snapshot.instanceId, snapshot.dueAt),
-      inp: str(toJson(input, `input of instance '${snapshot.instanceId}'`)),
+      ...this.dueAttributes(id, snapshot.dueAt),
+      ...(await this.valueAttribute('inp', input, `${id}/input`, `input of instance '${id}'`)),
       created: str(JSON.stringify(history)),
     };
     assertFits(item, `input of instance '${snapshot.instanceId}'`);
@@ -195,7 +244,9 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
     }
     const snapshot = JSON.parse(readStr(snapshotItem, 'snap')) as Snapshot;
     const tail = entries.reverse();
-    const values = new Map<string, unknown>([[snapshot.inputId, fromJson(readStr(snapshotItem, 'inp'))]]);
+    // Inline values come with the read; offloaded ones are fetched by `getValues` when needed.
+    const values = new Map<string, unknown>();
+    if (snapshotItem.inp?.S !== undefined) values.set(snapshot.inputId, fromJson(snapshotItem.inp.S));
     for (const e of tail) if (e.value) values.set(journalValueId(e.seq), e.value.data);
     return { snapshot, tail, values };
   }
@@ -229,7 +280,14 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       pk: str(instancePk(instanceId)),
       sk: str(journalSk(entry.seq)),
       e: str(JSON.stringify({ ...rest, ...(watchAt === undefined ? {} : { watchAt }) })),
-      ...(value ? { val: str(toJson(value.data, `payload of journal entry ${entry.seq} of '${instanceId}'`)) } : {}),
+      ...(value
+        ? await this.valueAttribute(
+            'val',
+            value.data,
+            `${instanceId}/j${entry.seq}`,
+            `payload of journal entry ${entry.seq} of '${instanceId}'`,
+          )
+        : {}),
       ...(watchAt === undefined ? {} : { ...this.dueAttributes(instanceId, watchAt), watched: num(entry.seq) }),
       // No TTL: an entry holds the payloads a live run still refers to, however old the run.
     };
@@ -308,7 +366,12 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
     const item: Item = {
       pk: str(instancePk(instanceId)),
       sk: str(valueSk(valueId)),
-      val: str(toJson(value, `value '${valueId}' of instance '${instanceId}'`)),
+      ...(await this.valueAttribute(
+        'val',
+        value,
+        `${instanceId}/${valueId}`,
+        `value '${valueId}' of instance '${instanceId}'`,
+      )),
     };
     assertFits(item, `value '${valueId}' of instance '${instanceId}'`);
     try {
@@ -349,7 +412,7 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
               [this.table]: {
                 Keys: keys,
                 ConsistentRead: true,
-                ProjectionExpression: 'sk, val, inp, snap',
+                ProjectionExpression: 'sk, val, valref, inp, inpref, snap',
               },
             },
           }),
@@ -359,10 +422,14 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
           for (const id of idOfSk.get(sk) ?? []) {
             if (sk === SNAPSHOT_SK) {
               // The input of this instance's creation, and no other.
-              if ((JSON.parse(readStr(item, 'snap')) as Snapshot).inputId === id)
-                found.set(id, fromJson(readStr(item, 'inp')));
-            } else if (item.val?.S !== undefined) {
-              found.set(id, fromJson(item.val.S));
+              const input =
+                (JSON.parse(readStr(item, 'snap')) as Snapshot).inputId === id
+                  ? await this.readValue(item, 'inp')
+                  : undefined;
+              if (input) found.set(id, input.data);
+            } else {
+              const value = await this.readValue(item, 'val');
+              if (value) found.set(id, value.data);
             }
           }
         }
@@ -524,7 +591,7 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
   }
 }
 
-/** A journal item as the port's entry. */
+/** A journal item as the port's entry, with its payload when it is inline (an offloaded one is read by `getValues`). */
 function entryOf(item: Item): JournalEntry {
   const e = JSON.parse(readStr(item, 'e')) as Omit<JournalEntry, 'value'>;
   const val = item.val?.S;

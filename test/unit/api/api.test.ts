@@ -2,7 +2,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
-import { type ApiDeps, makeApi } from '../../../shared/api/api.ts';
+import { type ApiDeps, DEFAULT_MAX_BODY_BYTES, makeApi } from '../../../shared/api/api.ts';
 import { parseApiKeys } from '../../../shared/api/auth.ts';
 import type { Snapshot } from '../../../shared/engine/snapshot.ts';
 import {
@@ -503,12 +503,14 @@ describe('POST /v1/workflows/{name}/instances', () => {
       expect(footprint().instances).toBe(1);
     });
 
-    it('defaults to 256 KiB', async () => {
+    it('defaults to 5.5 MiB: a 5 MB input is accepted, one over the limit is a 413', async () => {
       const { call, footprint } = setup();
-      const r = await start(call, 'hello', { input: { name: 'c'.repeat(262_144) } });
+      const ok = await start(call, 'hello', { input: { name: 'c'.repeat(5_000_000) } });
+      expect(ok.status).toBe(201);
+      const r = await start(call, 'hello', { input: { name: 'c'.repeat(DEFAULT_MAX_BODY_BYTES) } });
       expect(r.status).toBe(413);
-      expect(r.json.error.message).toContain('262144');
-      expect(footprint().instances).toBe(0);
+      expect(r.json.error.message).toContain(String(DEFAULT_MAX_BODY_BYTES));
+      expect(footprint().instances).toBe(1);
     });
 
     it('answers 413 when the store refuses the input as too large', async () => {
