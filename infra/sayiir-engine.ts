@@ -35,7 +35,11 @@ import { SayiirQueues } from './queues.ts';
 import { SayiirTables } from './tables.ts';
 
 export const API_MEMORY_MB = 512;
-export const API_TIMEOUT = Duration.seconds(10);
+/**
+ * The api function's timeout: API Gateway's HTTP API answers 503 after 30 s,
+ * and `GET /v1/instances/{id}?wait=` holds a request up to 25 s (`MAX_WAIT_SECONDS`).
+ */
+export const API_TIMEOUT = Duration.seconds(29);
 export const REAPER_MEMORY_MB = 512;
 /**
  * The reaper loops until 10 s are left, so 70 s covers the minute until the

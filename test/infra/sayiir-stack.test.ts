@@ -10,6 +10,7 @@ import { ENV } from '../../functions/deps.ts';
 import { API_KEY_HEADER, API_ROUTE_PATHS } from '../../infra/api.ts';
 import { SayiirStack } from '../../infra/sayiir-stack.ts';
 import { parseApiKeys } from '../../shared/api/auth.ts';
+import { MAX_WAIT_SECONDS } from '../../shared/api/routes.ts';
 import { DEFAULT_POOL } from '../../shared/engine/describe.ts';
 import {
   dlqAttributes,
@@ -254,6 +255,12 @@ describe('functions', () => {
     expect(worker[ENV.queuePrefix]).toBe(STACK);
     expect(worker[ENV.instancesTable]).toEqual({ Ref: logicalIdOf(engine().tables.instances) });
     expect(Object.keys(envOf(engine().reaperFunction))).toEqual(expect.arrayContaining(shared));
+  });
+
+  it('give the api function time for the longest ?wait= and no more than API Gateway waits', () => {
+    const api = template.toJSON().Resources[logicalIdOf(engine().apiFunction)].Properties;
+    expect(api.Timeout).toBeGreaterThan(MAX_WAIT_SECONDS);
+    expect(api.Timeout).toBeLessThanOrEqual(30);
   });
 
   it('give the default worker 15 minutes and no claim timing variable (the worker keeps its defaults)', () => {
