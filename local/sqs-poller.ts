@@ -82,6 +82,11 @@ export interface SqsPollerOptions {
 /** A running poller. */
 export interface SqsPoller {
   /**
+   * Wakes the idle lanes at once: a sender in the same process knows a
+   * message is there, as Lambda's event source learns it from a long poll.
+   */
+  nudge(): void;
+  /**
    * Stops receiving. Resolves once no receive is in flight and every handler
    * call has finished (and its successes are deleted). Idempotent.
    */
@@ -358,6 +363,9 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
   const lanes = Array.from({ length: concurrency }, lane);
   let stopped: Promise<void> | undefined;
   return {
+    nudge() {
+      for (const wake of [...wakers]) wake();
+    },
     stop() {
       stopped ??= (async () => {
         stopping = true;

@@ -19,6 +19,7 @@ import { DEFAULT_API_KEY_SECRET } from '../shared/api/auth.ts';
 import type { AnyFlow } from '../shared/engine/definition.ts';
 import { poolsOf } from '../shared/engine/describe.ts';
 import type { ObjectStore } from '../shared/ports/object-store.ts';
+import type { TaskQueue } from '../shared/ports/task-queue.ts';
 import { reapOnce } from '../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../shared/runtime/registry.ts';
 import type { TaskReport, WorkerDeps } from '../shared/runtime/worker.ts';
@@ -171,7 +172,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const store = new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances, objects });
     const claims = new DynamoClaimStore({ client: db.client, tableName: db.tables.claims });
     const urls = new QueueUrlCache(sqs.client, QUEUE_PREFIX);
-    const queue = new SqsTaskQueue(sqs.client, urls.queueUrl);
+    const sqsQueue = new SqsTaskQueue(sqs.client, urls.queueUrl);
+    const pollers = new Map<string, SqsPoller>();
+    // Sent messages wake their pool's idle pollers at once (Lambda's event source long-polls).
+    const queue: TaskQueue = {
+      send: async (dispatches) => {
+        await sqsQueue.send(dispatches);
+        for (const pool of new Set(dispatches.map((d) => d.pool))) pollers.get(pool)?.nudge();
+      },
+      waiting: (pool, priority) => sqsQueue.waiting(pool, priority),
+    };
     const deadLetters = new DeadLetters(sqs.client, urls.dlqUrl);
     const secrets = new FileSecrets(join(dataDir, 'secrets.json'));
     const clock = systemClock;
@@ -220,6 +230,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         functionName: `sayiir-worker-${pool}`,
         onError: (e, phase) => log(`worker ${pool} ${phase}: ${String(e)}`),
       });
+      pollers.set(pool, poller);
       stoppers.push(() => poller.stop());
     }
 
