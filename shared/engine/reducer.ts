@@ -1,14 +1,17 @@
 import { type CompiledFlow, type CompiledNode, compileFlow, fillKey, taskOf } from './compile.ts';
 import type { AnyFlow } from './definition.ts';
-import { DEFAULT_POOL } from './describe.ts';
+import { DEFAULT_POOL, taskTimeoutMs } from './describe.ts';
 import { toMillis } from './duration.ts';
 import { TerminalError } from './errors.ts';
 import { eachId, outputId, type Ref } from './refs.ts';
 import { backoffDelay, hashUnit, resolveRetry } from './retry.ts';
 import type {
   Control,
+  Dispatch,
   Effect,
   ForkState,
+  LaneItem,
+  MapLanes,
   MapState,
   Reduction,
   RunError,
@@ -161,7 +164,23 @@ class Reducer {
         return true;
       }
       case 'task-failed':
+        if (e.lane) this.joinFrontier(e.key, e.attempt, e.lane);
         return this.failed(e.key, e.attempt, e.error);
+      case 'map-done': {
+        const m = this.d.maps[e.key];
+        if (!m?.lanes) return false;
+        delete this.d.maps[e.key];
+        const result: Ref = { each: m.template as string, n: m.count };
+        this.advance(m.lanes.qid, m.lanes.idx, result);
+        return true;
+      }
+      case 'map-checked': {
+        const m = this.d.maps[e.key];
+        if (!m?.lanes || m.lanes.checkAt > this.now) return false;
+        const lanes = { ...m.lanes, checkAt: this.now + this.stallMs(m.lanes.qid), seen: e.done };
+        this.d.maps[e.key] = { ...m, lanes };
+        return true;
+      }
       case 'timer-fired':
         return this.timer(e.key);
       case 'redispatch': {
@@ -195,6 +214,7 @@ class Reducer {
         return true;
       }
       case 'task-held': {
+        if (e.lane) this.joinFrontier(e.key, e.attempt, e.lane);
         const t = this.d.tasks[e.key];
         if (this.d.status !== 'PAUSED' || t?.state !== 'dispatched' || t.attempt !== e.attempt) return false;
         this.d.tasks[e.key] = withoutDispatch({ ...t, state: 'ready' });
@@ -223,6 +243,23 @@ class Reducer {
         return true;
       }
     }
+  }
+
+  /** A map item run in a lane joins the frontier (dispatched at `attempt`), if its map still runs in lanes. */
+  private joinFrontier(key: string, attempt: number, item: LaneItem): void {
+    if (Object.hasOwn(this.d.tasks, key) || !this.d.maps[item.map]?.lanes) return;
+    this.d.tasks[key] = { qid: item.qid, idx: item.idx, input: item.input, attempt, state: 'dispatched' };
+  }
+
+  /**
+   * How long a map run in lanes may go without progress before the reaper
+   * starts its missing items again: long enough that no attempt of an item
+   * can still be running (its task's timeout), and never less than the
+   * redispatch period.
+   */
+  private stallMs(mapQid: string): number {
+    const body = this.node(this.node(mapQid).head as string);
+    return Math.max(this.base.redispatchAfterMs, taskTimeoutMs(taskOf(body)) + STALL_MARGIN_MS);
   }
 
   private clearFrontier(): void {
@@ -339,6 +376,8 @@ class Reducer {
         const mapKey = fillKey(owner.qid, parentIdx);
         const m = this.d.maps[mapKey];
         if (!m) return;
+        // Items in lanes are counted outside the journal (see `MapState.lanes`).
+        if (m.lanes) return;
         // An item that ended as the template says needs no record.
         const usual = m.template !== undefined && 'v' in output && !output.at && output.v === eachId(m.template, item);
         const except = usual ? m.except : { ...m.except, [item]: output };
@@ -399,6 +438,24 @@ class Reducer {
         }
         const started = Math.min(count, s.maxConcurrency);
         const template = node.itemResult ? outputId(fillKey(node.itemResult, t.idx)) : undefined;
+        if (
+          template !== undefined &&
+          node.head === node.itemResult &&
+          node.head !== undefined &&
+          this.node(node.head).step.kind === 'task'
+        ) {
+          const lanes: MapLanes = {
+            qid: t.qid,
+            idx: t.idx,
+            window: started,
+            checkAt: this.now + this.stallMs(t.qid),
+            seen: 0,
+          };
+          const m: MapState = { count, next: started, done: 0, except: {}, items: valueId, template, lanes };
+          this.d.maps[key] = m;
+          for (let i = 0; i < started; i++) this.effects.push(laneDispatchEffect(this.cf, this.base, key, m, i));
+          return true;
+        }
         this.d.maps[key] = {
           count,
           next: started,
@@ -577,12 +634,61 @@ class Reducer {
 /** Timer key of the run's deadline. */
 export const DEADLINE_KEY = '$deadline';
 
+/** Slack over an item task's timeout before a map run in lanes counts as stalled. */
+const STALL_MARGIN_MS = 1_000;
+
+/**
+ * The dispatch of item `item` of a map run in lanes (see `MapState.lanes`):
+ * the map's body task on item `item` of the map's items, attempt 1. Pure;
+ * the reducer starts the first window with it, and whoever counts an item
+ * starts the next one with it.
+ */
+export function laneDispatch(
+  flow: AnyFlow,
+  run: Pick<Snapshot, 'instanceId' | 'workflow'>,
+  mapKey: string,
+  m: MapState,
+  item: number,
+): Dispatch {
+  const e = laneDispatchEffect(compileFlow(flow), run, mapKey, m, item);
+  if (e.type !== 'dispatch') throw new Error('unreachable');
+  return e.dispatch;
+}
+
+function laneDispatchEffect(
+  cf: CompiledFlow,
+  run: Pick<Snapshot, 'instanceId' | 'workflow'>,
+  mapKey: string,
+  m: MapState,
+  item: number,
+): Effect {
+  const lanes = m.lanes as MapLanes;
+  const head = cf.nodes.get(cf.nodes.get(lanes.qid)?.head as string) as CompiledNode;
+  const idx = [...lanes.idx, item];
+  const key = fillKey(head.qid, idx);
+  const t: TaskActivity = {
+    qid: head.qid,
+    idx,
+    input: { v: m.items as string, at: [item] },
+    attempt: 1,
+    state: 'dispatched',
+    gen: 1,
+  };
+  const effect = dispatchEffect(head, run, key, t);
+  if (effect.type !== 'dispatch') return effect;
+  return { type: 'dispatch', dispatch: { ...effect.dispatch, lane: { map: mapKey, item } } };
+}
+
 /** One due time in a frontier: a timer to fire, or a dispatched task due for a check. */
 export interface DueTime {
   readonly key: string;
   readonly dueAt: number;
-  /** `timer`: a retry backoff, a delay, a signal timeout, the deadline; `check`: a dispatch the reaper looks at. */
-  readonly kind: 'timer' | 'check';
+  /**
+   * `timer`: a retry backoff, a delay, a signal timeout, the deadline;
+   * `check`: a dispatch the reaper looks at; `map`: a map run in lanes whose
+   * progress the reaper looks at.
+   */
+  readonly kind: 'timer' | 'check' | 'map';
 }
 
 /**
@@ -590,7 +696,9 @@ export interface DueTime {
  * (what the reaper indexes), the reaper's due work and the re-arming of
  * timers are derived from. Pure.
  */
-export function dueTimes(frontier: Pick<Snapshot, 'tasks' | 'waits' | 'redispatchAfterMs' | 'deadlineAt'>): DueTime[] {
+export function dueTimes(
+  frontier: Pick<Snapshot, 'tasks' | 'waits' | 'maps' | 'redispatchAfterMs' | 'deadlineAt'>,
+): DueTime[] {
   const due: DueTime[] = [];
   for (const [key, t] of Object.entries(frontier.tasks)) {
     if (t.state === 'backoff' && t.dueAt !== undefined) due.push({ key, dueAt: t.dueAt, kind: 'timer' });
@@ -600,13 +708,16 @@ export function dueTimes(frontier: Pick<Snapshot, 'tasks' | 'waits' | 'redispatc
   for (const [key, w] of Object.entries(frontier.waits)) {
     if (w.dueAt !== undefined) due.push({ key, dueAt: w.dueAt, kind: 'timer' });
   }
+  for (const [key, m] of Object.entries(frontier.maps)) {
+    if (m.lanes) due.push({ key, dueAt: m.lanes.checkAt, kind: 'map' });
+  }
   if (frontier.deadlineAt !== undefined) due.push({ key: DEADLINE_KEY, dueAt: frontier.deadlineAt, kind: 'timer' });
   return due;
 }
 
 function nextDue(d: Draft, redispatchAfterMs: number, deadlineAt: number | undefined): number | undefined {
   let due: number | undefined;
-  for (const t of dueTimes({ tasks: d.tasks, waits: d.waits, redispatchAfterMs, deadlineAt })) {
+  for (const t of dueTimes({ tasks: d.tasks, waits: d.waits, maps: d.maps, redispatchAfterMs, deadlineAt })) {
     due = due === undefined ? t.dueAt : Math.min(due, t.dueAt);
   }
   return due;
@@ -622,14 +733,16 @@ function withoutDispatch(t: TaskActivity): TaskActivity {
 }
 
 /** What the reaper may do for an instance now: timers due, and dispatched tasks due for a check. Pure. */
-export function dueWork(snapshot: Snapshot, now: number): { readonly timers: string[]; readonly stale: string[] } {
-  const timers: string[] = [];
-  const stale: string[] = [];
-  if (snapshot.status !== 'RUNNING' && snapshot.status !== 'PAUSED') return { timers, stale };
+export function dueWork(
+  snapshot: Snapshot,
+  now: number,
+): { readonly timers: string[]; readonly stale: string[]; readonly maps: string[] } {
+  const due = { timers: [] as string[], stale: [] as string[], maps: [] as string[] };
+  if (snapshot.status !== 'RUNNING' && snapshot.status !== 'PAUSED') return due;
   for (const d of dueTimes(snapshot)) {
-    if (d.dueAt <= now) (d.kind === 'timer' ? timers : stale).push(d.key);
+    if (d.dueAt <= now) (d.kind === 'timer' ? due.timers : d.kind === 'check' ? due.stale : due.maps).push(d.key);
   }
-  return { timers, stale };
+  return due;
 }
 
 /**
@@ -707,7 +820,7 @@ function dispatchEffect(
 
 /** A timer effect for every timer in a frontier: retry backoffs, delays, signal timeouts, the deadline. Pure. */
 function timerEffects(tasks: Snapshot['tasks'], waits: Snapshot['waits'], deadlineAt: number | undefined): Effect[] {
-  return dueTimes({ tasks, waits, redispatchAfterMs: 0, deadlineAt })
+  return dueTimes({ tasks, waits, maps: {}, redispatchAfterMs: 0, deadlineAt })
     .filter((d) => d.kind === 'timer')
     .map((d) => ({ type: 'timer', key: d.key, dueAt: d.dueAt }));
 }

@@ -68,6 +68,28 @@ export interface MapState {
   readonly template?: string;
   /** Results of items that did not end as the template says, by index. */
   readonly except: Readonly<Record<string, Ref>>;
+  /**
+   * Set when the items run in lanes (the body is one task): an item is not
+   * in the frontier while it goes well. Its result is put under the
+   * template's id, a counter of the map counts it (so parallel items never
+   * race for the journal), and whoever brings the counter to `count` commits
+   * `map-done`. An item that fails, or is held by a pause, joins the
+   * frontier. `next` and `done` are then not kept here: the counter is.
+   */
+  readonly lanes?: MapLanes;
+}
+
+/** See {@link MapState.lanes}. */
+export interface MapLanes {
+  /** The map's step and its map indices (where its items' dispatches are built from). */
+  readonly qid: string;
+  readonly idx: readonly number[];
+  /** Items running at once (the map's `maxConcurrency`): item `window + d - 1` starts when the counter reaches `d`. */
+  readonly window: number;
+  /** When the reaper looks at the map's progress next. */
+  readonly checkAt: number;
+  /** The counter as the last look saw it: a map whose counter did not move between two looks has stalled. */
+  readonly seen: number;
 }
 
 export interface RunError {
@@ -130,6 +152,8 @@ export interface Dispatch {
   readonly gen: number;
   readonly priority: Priority;
   readonly pool: string;
+  /** Set for an item of a map whose items run in lanes (see `MapState.lanes`). */
+  readonly lane?: { readonly map: string; readonly item: number };
 }
 
 export type Effect =
@@ -165,6 +189,14 @@ export interface ChainStep {
   readonly claim: string;
 }
 
+/** A map item run in a lane, as it joins the frontier. */
+export interface LaneItem {
+  readonly map: string;
+  readonly qid: string;
+  readonly idx: readonly number[];
+  readonly input: Ref;
+}
+
 export type RunEvent =
   | { readonly type: 'start' }
   | {
@@ -186,6 +218,8 @@ export type RunEvent =
       readonly error: { readonly name: string; readonly message: string; readonly retryable: boolean };
       readonly worker?: string;
       readonly startedAt?: number;
+      /** A map item run in a lane: it joins the frontier with this failure. */
+      readonly lane?: LaneItem;
     }
   | { readonly type: 'timer-fired'; readonly key: string }
   /**
@@ -207,7 +241,11 @@ export type RunEvent =
   /** The reaper saw a live claim on a long-running dispatched task: check again later. */
   | { readonly type: 'dispatch-checked'; readonly key: string }
   /** A worker got a task of a paused run: hold it until `resume`. */
-  | { readonly type: 'task-held'; readonly key: string; readonly attempt: number }
+  | { readonly type: 'task-held'; readonly key: string; readonly attempt: number; readonly lane?: LaneItem }
+  /** The last item of a map run in lanes was counted: the map is done. */
+  | { readonly type: 'map-done'; readonly key: string }
+  /** The reaper looked at a map run in lanes and saw its counter at `done`. */
+  | { readonly type: 'map-checked'; readonly key: string; readonly done: number }
   | { readonly type: 'signal'; readonly name: string; readonly valueId: string }
   | { readonly type: 'cancel'; readonly reason?: string }
   /**

@@ -139,6 +139,24 @@ export interface InstanceStore {
   putValue(instanceId: string, valueId: string, value: unknown): Promise<'created' | 'exists'>;
 
   /**
+   * Ids of the values put with `putValue` whose id starts with `prefix`,
+   * read consistently (a map's item results, to recount a map the reaper
+   * finds stalled).
+   */
+  listValueIds(instanceId: string, prefix: string): Promise<string[]>;
+
+  /**
+   * Adds `by` to a counter of the instance, atomically (no condition, so
+   * concurrent adds never conflict), creating it at 0 first.
+   *
+   * @returns the counter's value after the add.
+   */
+  addToCounter(instanceId: string, counterId: string, by: number): Promise<number>;
+
+  /** A counter's value, read consistently; 0 when it was never added to. */
+  getCounter(instanceId: string, counterId: string): Promise<number>;
+
+  /**
    * Reads values by id, consistently: the run input, journal payloads
    * (`journalValueId`), values put with `putValue`.
    *

@@ -247,14 +247,20 @@ class Runner<O> implements WorkflowHandle<O> {
     const snapshot = await readRun(this.writes, this.registry, this.instanceId);
     if (!snapshot || !this.alive() || this.inflight > 0) return;
     if (FINAL_STATUSES.has(snapshot.status)) return this.settle(snapshot);
-    const timers = dueTimes(snapshot).filter((t) => t.kind === 'timer');
+    // What can move an idle run by itself: its timers, and the reaper's look at a map that stalled.
+    const timers = dueTimes(snapshot).filter((t) => t.kind !== 'check');
     if (timers.length === 0) {
       // Waiting for a signal with nothing that can move by itself. A paused
       // run does not settle: its handle's owner resumes or cancels it.
       if (snapshot.status === 'RUNNING') await this.settle(snapshot);
       return;
     }
-    const dueAt = Math.min(...timers.map((t) => t.dueAt));
+    // The reaper finds a run by its compacted snapshot's due time: after a crash
+    // between a commit and its compaction that is later than the journal's, and
+    // the pass that comes then repairs the compaction.
+    const indexed = (await this.writes.get(this.instanceId))?.dueAt;
+    if (indexed === undefined || !this.alive() || this.inflight > 0) return;
+    const dueAt = Math.max(indexed, Math.min(...timers.map((t) => t.dueAt)));
     if (this.virtual) {
       this.virtual.advanceTo(dueAt);
       this.track(() => this.reap());
@@ -474,6 +480,12 @@ function fencedStore(store: InstanceStore & TimerIndex, dead: () => Error | unde
       return store.putValue(id, valueId, value);
     },
     getValues: (id, ids) => store.getValues(id, ids),
+    listValueIds: (id, prefix) => store.listValueIds(id, prefix),
+    addToCounter: async (id, counterId, by) => {
+      check();
+      return store.addToCounter(id, counterId, by);
+    },
+    getCounter: (id, counterId) => store.getCounter(id, counterId),
     list: (q) => store.list(q),
     readHistory: (id, options) => store.readHistory(id, options),
     due: (now, limit) => store.due(now, limit),

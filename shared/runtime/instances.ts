@@ -170,6 +170,8 @@ export interface Commit extends Reduction {
   readonly seq?: number;
   /** The successor recorded as run inline (see {@link CommitOptions.chain}). */
   readonly chained?: ChainStep;
+  /** For a map item's result, put under its deterministic id: whether this put created it (see `completeTask`). */
+  readonly valueCreated?: boolean;
 }
 
 export interface CommitOptions {
@@ -358,11 +360,11 @@ export async function completeTask(
   const meta = options.meta ?? {};
   const byTemplate = compileFlow(flow).itemResults.has(dispatch.qid);
   let stored = value;
+  let valueCreated: boolean | undefined;
   if (byTemplate) {
     const id = outputId(key);
-    if ((await store.putValue(run.snapshot.instanceId, id, value)) === 'exists') {
-      stored = (await store.getValues(run.snapshot.instanceId, [id])).get(id);
-    }
+    valueCreated = (await store.putValue(run.snapshot.instanceId, id, value)) === 'created';
+    if (!valueCreated) stored = (await store.getValues(run.snapshot.instanceId, [id])).get(id);
     run.values.set(id, stored);
     options.onValueStored?.();
   }
@@ -374,7 +376,7 @@ export async function completeTask(
       now: options.now,
     });
   }
-  return commit(
+  const r = await commit(
     store,
     flow,
     run,
@@ -394,6 +396,7 @@ export async function completeTask(
       ...(options.chain ? { chain: options.chain } : {}),
     },
   );
+  return valueCreated === undefined ? r : { ...r, valueCreated };
 }
 
 /** Delivers a signal: its payload is committed with it (buffered if nothing waits for it yet). */

@@ -13,6 +13,7 @@ import type { TimerIndex } from '../ports/timers.ts';
 import { REAPER_DEFAULTS } from './defaults.ts';
 import { sendDispatches } from './effects.ts';
 import { applyEvents, compactRun, type RunState, runOf } from './instances.ts';
+import { checkMap } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
@@ -138,7 +139,7 @@ async function reapInstance(
     await finish();
     return { timersFired: 0, redispatched: 0 };
   }
-  const { timers, stale } = dueWork(snapshot, now);
+  const { timers, stale, maps } = dueWork(snapshot, now);
   const queued = async (f: AnyFlow, t: TaskActivity): Promise<boolean> => {
     const { pool, priority } = routeOf(f, t.qid);
     return (await backlog(pool, priority)) > 0;
@@ -182,9 +183,15 @@ async function reapInstance(
     run = r.run;
     await sendDispatches(deps.queue, r.effects);
     redispatched = events.filter((e) => e.type === 'redispatch').length;
-  } else {
-    await compactRun(deps.store, run);
   }
+  for (const mapKey of maps) {
+    const r = await checkMap(deps.store, flow, run, mapKey, { now: () => deps.clock.now() });
+    run = r.run;
+    if (r.dispatches.length > 0) await deps.queue.send(r.dispatches);
+    await sendDispatches(deps.queue, r.effects);
+    redispatched += r.dispatches.length;
+  }
+  await compactRun(deps.store, run);
   await finish();
   return { timersFired: timers.length, redispatched };
 }

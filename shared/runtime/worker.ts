@@ -3,8 +3,8 @@ import type { AnyFlow } from '../engine/definition.ts';
 import { taskTimeoutMs } from '../engine/describe.ts';
 import { ensureError } from '../engine/errors.ts';
 import { isCurrentDispatch } from '../engine/reducer.ts';
-import { materialize, refValueIds } from '../engine/refs.ts';
-import type { ChainStep, Dispatch, Effect } from '../engine/snapshot.ts';
+import { materialize, outputId, refValueIds } from '../engine/refs.ts';
+import type { ChainStep, Dispatch, Effect, LaneItem, Snapshot } from '../engine/snapshot.ts';
 import type { Claim, ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { DeadLetterQueue } from '../ports/dead-letters.ts';
@@ -16,6 +16,7 @@ import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
 import { type Commit, commit, compactionDue, compactRun, completeTask, loadRun, type RunState } from './instances.ts';
+import { countItem, laneItemOf, laneMapOf } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
@@ -193,15 +194,22 @@ async function open(
     if (!run) return await give('no such instance');
     const s = run.snapshot;
     const t = Object.hasOwn(s.tasks, d.key) ? s.tasks[d.key] : undefined;
-    if (s.status === 'PAUSED' && t?.state === 'dispatched' && t.attempt === d.attempt) {
-      const r = await commit(deps.store, flow, run, () => [{ type: 'task-held', key: d.key, attempt: d.attempt }], {
-        now,
-      });
+    const lane = inLane(s, d);
+    if (s.status === 'PAUSED' && (lane || (t?.state === 'dispatched' && t.attempt === d.attempt))) {
+      const r = await commit(
+        deps.store,
+        flow,
+        run,
+        () => [{ type: 'task-held', key: d.key, attempt: d.attempt, ...laneOf(s, d) }],
+        {
+          now,
+        },
+      );
       await compactRun(deps.store, r.run);
       return await give('run is paused: task held until resume');
     }
     if (s.status !== 'RUNNING') return await give(`run is ${s.status}`);
-    if (!isCurrentDispatch(s, d.key, d.attempt)) {
+    if (!lane && !isCurrentDispatch(s, d.key, d.attempt)) {
       return await give('stale dispatch: task already done or at another attempt');
     }
     // A duplicate message for a task another worker runs inline in its chain.
@@ -268,7 +276,15 @@ interface StepResult {
 async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortSignal): Promise<StepResult> {
   const { deps, flow } = chain;
   const now = () => deps.clock.now();
-  if (inline && !isCurrentDispatch(chain.run.snapshot, d.key, d.attempt)) {
+  if (inline && d.lane) {
+    // Items in lanes are not in the frontier a cancel or pause clears: ask the stored state before each one.
+    const stored = await deps.store.get(d.instanceId);
+    if (stored?.status !== 'RUNNING' || !inLane(chain.run.snapshot, d)) {
+      await deps.queue.send([d]); // its own worker will hold it, drop it, or run it
+      chain.report({ dispatch: d, outcome: 'skipped', reason: 'sent to the queue: the run is not running', inline });
+      return { committed: false };
+    }
+  } else if (inline && !isCurrentDispatch(chain.run.snapshot, d.key, d.attempt)) {
     chain.report({ dispatch: d, outcome: 'skipped', reason: 'stale dispatch', inline });
     return { committed: false };
   }
@@ -290,7 +306,9 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     return { committed: false, lost: true };
   }
   await checkFenceAfterStall(chain);
+  if (outcome.ok && inLane(chain.run.snapshot, d)) return finishLaneItem(chain, d, outcome.value, inline);
   const meta = { worker: deps.workerId, startedAt };
+  const laneMap = laneMapOf(flow, chain.run.snapshot, d.qid, chain.run.snapshot.tasks[d.key]?.idx ?? []);
   const pickNext = (effects: readonly Effect[]): ChainStep | undefined => {
     const next = inlineCandidate(chain, effects);
     return next ? { key: next.key, claim: chain.claim.taskKey } : undefined;
@@ -301,7 +319,16 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
         deps.store,
         flow,
         chain.run,
-        () => [{ type: 'task-failed', key: d.key, attempt: d.attempt, error: outcome.error, ...meta }],
+        () => [
+          {
+            type: 'task-failed',
+            key: d.key,
+            attempt: d.attempt,
+            error: outcome.error,
+            ...meta,
+            ...laneOf(chain.run.snapshot, d),
+          },
+        ],
         { now },
       );
   chain.run = r.run;
@@ -312,11 +339,55 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   deps.faults?.('checkpointed', d);
   if (!outcome.ok) await deadLetter(deps, d, r.effects);
   const dispatches = dispatchesOf(r.effects);
+  // A map item that had joined the frontier (after a failure or a pause) is counted like one in its lane.
+  if (outcome.ok && laneMap && r.valueCreated) {
+    const counted = await countItem(deps.store, flow, chain.run, laneMap, { now });
+    chain.run = counted.run;
+    dispatches.push(...(counted.next ? [counted.next] : []), ...dispatchesOf(counted.effects));
+  }
   const next = r.chained ? dispatches.find((x) => x.key === r.chained?.key) : undefined;
   const queued = dispatches.filter((x) => x !== next);
   if (queued.length > 0) await deps.queue.send(queued);
   deps.faults?.('dispatched', d);
   chain.report({ dispatch: d, outcome: outcome.ok ? 'completed' : 'failed', inline });
+  return { committed: true, ...(next ? { next } : {}) };
+}
+
+/** Whether a dispatch is an item running in its lane: its map still runs in lanes, and it has not joined the frontier. */
+function inLane(s: Snapshot, d: Dispatch): boolean {
+  return d.lane !== undefined && s.maps[d.lane.map]?.lanes !== undefined && !Object.hasOwn(s.tasks, d.key);
+}
+
+/** The `lane` of an event that makes an item in its lane join the frontier; nothing for other dispatches. */
+function laneOf(s: Snapshot, d: Dispatch): { lane?: LaneItem } {
+  const m = d.lane && inLane(s, d) ? s.maps[d.lane.map] : undefined;
+  const item = m ? laneItemOf(d, m) : undefined;
+  return item ? { lane: item } : {};
+}
+
+/**
+ * The commit of an item in its lane that succeeded: its result, put on
+ * condition that it is absent, then the map's counter (only by the writer
+ * whose put created the result). The next item of the window may run
+ * inline; the map's successor, on the last item, goes to the queue.
+ */
+async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline: boolean): Promise<StepResult> {
+  const { deps, flow } = chain;
+  const lane = d.lane as NonNullable<Dispatch['lane']>;
+  const created = (await deps.store.putValue(d.instanceId, outputId(d.key), value)) === 'created';
+  deps.faults?.('checkpointed', d);
+  if (!created) {
+    chain.report({ dispatch: d, outcome: 'skipped', reason: 'its result was already committed', inline });
+    return { committed: false };
+  }
+  const counted = await countItem(deps.store, flow, chain.run, lane.map, { now: () => deps.clock.now() });
+  chain.run = counted.run;
+  const candidate = counted.next;
+  const next = candidate && inlineCandidate(chain, [{ type: 'dispatch', dispatch: candidate }]) ? candidate : undefined;
+  const queued = [...(candidate && !next ? [candidate] : []), ...dispatchesOf(counted.effects)];
+  if (queued.length > 0) await deps.queue.send(queued);
+  deps.faults?.('dispatched', d);
+  chain.report({ dispatch: d, outcome: 'completed', inline });
   return { committed: true, ...(next ? { next } : {}) };
 }
 

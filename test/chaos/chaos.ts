@@ -23,9 +23,10 @@ import { chaosWorkflows, ExecutionLog, type Expected, planRun, type RunPlan } fr
  * - no run lost: every run reaches a final state within `deadlineMs` of its start;
  * - no wrong output: each ends in the state and with the output (or error)
  *   its input implies;
- * - no double commit: no task is completed by two journal entries (counted
- *   at the SDK: the task-completed events of successful conditional PutItems
- *   of `J#` items).
+ * - no double commit: no task is completed by two journal entries, and no
+ *   map item's result is put twice (counted at the SDK: the task-completed
+ *   events of successful conditional PutItems of `J#` items, and successful
+ *   conditional PutItems of `V#out:` items).
  *
  * Seeded: the plan (workflows, inputs, pauses before starts, after how many
  * starts each restart strikes and how long the stack stays down) comes from

@@ -372,6 +372,9 @@ export class ChaosFaults {
           for (const key of completedKeys(item)) {
             this.commits.set(`${pk}|${key}`, (this.commits.get(`${pk}|${key}`) ?? 0) + 1);
           }
+        } else if (sk?.startsWith('V#out:') && args.input.ConditionExpression) {
+          // A map item's result, put if absent: a map item in its lane is committed by this put alone.
+          this.commits.set(`${pk}|${sk}`, (this.commits.get(`${pk}|${sk}`) ?? 0) + 1);
         } else if (sk === 'S') {
           const text = compaction ? attr(args.input.ExpressionAttributeValues, ':snap') : attr(item, 'snap');
           const snap = JSON.parse(text ?? '{}') as {

@@ -87,6 +87,7 @@ const LOAD_PAGE = 8;
 
 const instancePk = (instanceId: string): string => `I#${instanceId}`;
 const valueSk = (valueId: string): string => `V#${valueId}`;
+const counterSk = (counterId: string): string => `C#${counterId}`;
 const journalSk = (seq: number): string => `J#${String(seq).padStart(10, '0')}`;
 const LAST_JOURNAL_SK = journalSk(9_999_999_999);
 const workflowPk = (workflow: string): string => `W#${workflow}`;
@@ -381,6 +382,51 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       if (isConditionFailed(err)) return 'exists';
       throw err;
     }
+  }
+
+  async listValueIds(instanceId: string, prefix: string): Promise<string[]> {
+    const ids: string[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': str(instancePk(instanceId)), ':prefix': str(valueSk(prefix)) },
+          ProjectionExpression: 'sk',
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of out.Items ?? []) ids.push(readStr(item, 'sk').slice(valueSk('').length));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return ids;
+  }
+
+  async addToCounter(instanceId: string, counterId: string, by: number): Promise<number> {
+    const out = await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.table,
+        Key: { pk: str(instancePk(instanceId)), sk: str(counterSk(counterId)) },
+        UpdateExpression: 'ADD #n :by',
+        ExpressionAttributeNames: { '#n': 'n' },
+        ExpressionAttributeValues: { ':by': num(by) },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return Number(out.Attributes?.n?.N ?? 0);
+  }
+
+  async getCounter(instanceId: string, counterId: string): Promise<number> {
+    const out = await this.client.send(
+      new GetItemCommand({
+        TableName: this.table,
+        Key: { pk: str(instancePk(instanceId)), sk: str(counterSk(counterId)) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item?.n?.N === undefined ? 0 : Number(out.Item.n.N);
   }
 
   async getValues(instanceId: string, valueIds: Iterable<string>): Promise<Map<string, unknown>> {

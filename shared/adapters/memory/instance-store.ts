@@ -108,6 +108,24 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
     return 'created';
   }
 
+  async listValueIds(instanceId: string, prefix: string): Promise<string[]> {
+    const head = `${instanceId}|${prefix}`;
+    return [...this.values.keys()].filter((k) => k.startsWith(head)).map((k) => k.slice(instanceId.length + 1));
+  }
+
+  private readonly counters = new Map<string, number>();
+
+  async addToCounter(instanceId: string, counterId: string, by: number): Promise<number> {
+    const k = `${instanceId}|${counterId}`;
+    const value = (this.counters.get(k) ?? 0) + by;
+    this.counters.set(k, value);
+    return value;
+  }
+
+  async getCounter(instanceId: string, counterId: string): Promise<number> {
+    return this.counters.get(`${instanceId}|${counterId}`) ?? 0;
+  }
+
   private count(k: string): void {
     this.commits.set(k, (this.commits.get(k) ?? 0) + 1);
   }

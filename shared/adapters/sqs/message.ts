@@ -75,6 +75,7 @@ export function encodeDispatch(d: Dispatch, maxBytes: number = MAX_DISPATCH_BODY
     gen: d.gen,
     priority: d.priority,
     pool: d.pool,
+    ...(d.lane ? { lane: d.lane } : {}),
   } satisfies Dispatch);
   const bytes = Buffer.byteLength(body, 'utf8');
   if (bytes > maxBytes) {
@@ -161,6 +162,13 @@ export function parseDispatch(body: string): Dispatch {
   if (!PRIORITIES.includes(priority as Priority)) {
     throw new DispatchParseError(`'priority' is not one of ${PRIORITIES.join(', ')}`, body);
   }
+  const lane = value.lane;
+  if (
+    lane !== undefined &&
+    !(isObject(lane) && typeof lane.map === 'string' && Number.isSafeInteger(lane.item) && (lane.item as number) >= 0)
+  ) {
+    throw new DispatchParseError("'lane' is not { map, item }", body);
+  }
   return {
     instanceId: requireString(value, 'instanceId', body),
     workflow: requireString(value, 'workflow', body),
@@ -171,5 +179,6 @@ export function parseDispatch(body: string): Dispatch {
     gen,
     priority: priority as Priority,
     pool: requireString(value, 'pool', body),
+    ...(lane === undefined ? {} : { lane: { map: lane.map as string, item: lane.item as number } }),
   };
 }

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { DispatchParseError } from '../../../shared/adapters/sqs/errors.ts';
+import { encodeDispatch, parseDispatch } from '../../../shared/adapters/sqs/message.ts';
+import type { Dispatch } from '../../../shared/engine/snapshot.ts';
+
+const item: Dispatch = {
+  instanceId: 'i-1',
+  workflow: 'w',
+  key: 'cube[4]',
+  qid: 'cube[]',
+  input: { v: 'j:1', at: [4] },
+  attempt: 1,
+  gen: 1,
+  priority: 'normal',
+  pool: 'default',
+  lane: { map: 'cube', item: 4 },
+};
+
+describe('dispatch messages', () => {
+  it("carry a map item's lane through the queue, and no lane for other tasks", () => {
+    expect(parseDispatch(encodeDispatch(item))).toEqual(item);
+    const { lane: _lane, ...plain } = item;
+    const parsed = parseDispatch(encodeDispatch(plain));
+    expect(parsed).toEqual(plain);
+    expect(parsed).not.toHaveProperty('lane');
+  });
+
+  it('refuse a lane that is not { map, item }', () => {
+    for (const lane of [{ map: 'cube' }, { map: 1, item: 2 }, { map: 'cube', item: -1 }, 'cube']) {
+      const body = JSON.stringify({ ...item, lane });
+      expect(() => parseDispatch(body), JSON.stringify(lane)).toThrow(DispatchParseError);
+    }
+  });
+});
