@@ -48,9 +48,10 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 export interface FaultProbabilities {
   /**
    * A worker dies at a phase, per chance: per phase a worker reaches with a
-   * task. Every message reaches `reserved`, only tasks that run reach the
-   * others, hence the lower default there.
-   * @default { reserved: 0.03, executed: 0.06, checkpointed: 0.06, dispatched: 0.06 }
+   * task. Only a queue message's first task reaches `reserved` (a chain runs
+   * its same-pool successors under that one claim), while every task run
+   * reaches the others, hence the higher chance there.
+   * @default { reserved: 0.1, executed: 0.06, checkpointed: 0.06, dispatched: 0.06 }
    */
   readonly kill: number | Readonly<Partial<Record<WorkerPhase, number>>>;
   /** A sent message is delivered a second time (same body, new deduplication id), per message. @default 0.08 */
@@ -66,7 +67,7 @@ export interface FaultProbabilities {
 }
 
 export const DEFAULT_PROBABILITIES: FaultProbabilities = {
-  kill: { reserved: 0.03, executed: 0.06, checkpointed: 0.06, dispatched: 0.06 },
+  kill: { reserved: 0.1, executed: 0.06, checkpointed: 0.06, dispatched: 0.06 },
   duplicate: 0.08,
   lostSend: 0.06,
   lostReceive: 0.04,
