@@ -106,8 +106,9 @@ export const instancesTable: TableDefinition = {
  * Claims: one lease item per (instance, task key), `pk` =
  * `<instanceId>|<taskKey>`, with `instanceId`, `taskKey`, `workerId`, `fence`,
  * `state` (`reserved` | `executing` | `free`), `expiresAt`, `startedAt`,
- * `lastHeartbeat`, and, only while the claim is live, `leasepk` = `LEASE`
- * (the sparse `byExpiry` index for the reaper).
+ * `lastHeartbeat`, and, only while the claim is live, `leasepk` =
+ * `LEASE#<shard>` (the sparse `byExpiry` index for the reaper, sharded by a
+ * hash of the instance id).
  *
  * Projection ALL: a claim item is a few hundred bytes and the reaper needs
  * every field of it to re-dispatch, so copying it costs less than reading back.

@@ -1,4 +1,6 @@
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LEASE_SHARDS } from '../../shared/adapters/dynamodb/claim-store.ts';
 import { DynamoClaimStore } from '../../shared/adapters/dynamodb/index.ts';
 import { ClaimHeldError, ClaimLostError } from '../../shared/ports/errors.ts';
 import { type Dynalite, startDynalite } from '../support/dynalite.ts';
@@ -178,5 +180,16 @@ describe('DynamoClaimStore on dynalite', () => {
     // Re-reserving a lapsed claim makes it live again, off the list.
     await claims.reserve('i1', 'b', 'w2', 1_000, 5_000);
     expect(await claims.expired(1_000, 10)).toEqual([a]);
+  });
+
+  it('spreads live claims over the lease shards and lists the earliest expired across all of them', async () => {
+    const ids = Array.from({ length: 64 }, (_, i) => `inst-${i}`);
+    for (const [i, id] of ids.entries()) await claims.reserve(id, 't', 'w', 0, 100 + i);
+    const out = await db.client.send(new ScanCommand({ TableName: db.tables.claims, ProjectionExpression: 'leasepk' }));
+    const shards = new Set((out.Items ?? []).map((item) => item.leasepk?.S));
+    expect(shards.size).toBe(LEASE_SHARDS);
+    const firstTen = await claims.expired(10_000, 10);
+    expect(firstTen.map((c) => c.instanceId)).toEqual(ids.slice(0, 10));
+    expect(await claims.expired(10_000, 100)).toHaveLength(64);
   });
 });

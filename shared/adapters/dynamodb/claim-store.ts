@@ -2,7 +2,7 @@ import { type DynamoDBClient, GetItemCommand, QueryCommand, UpdateItemCommand } 
 import type { Claim, ClaimStore } from '../../ports/claim-store.ts';
 import { ClaimHeldError, ClaimLostError } from '../../ports/errors.ts';
 import { INDEX, TTL_ATTRIBUTE } from '../../resources/tables.ts';
-import { type Item, isConditionFailed, num, readNum, readOptNum, readStr, str } from './codec.ts';
+import { type Item, isConditionFailed, num, readNum, readOptNum, readStr, shardKey, shardKeys, str } from './codec.ts';
 
 /** Options of {@link DynamoClaimStore}. */
 export interface DynamoClaimStoreOptions {
@@ -30,7 +30,9 @@ const reservable = `${absent} OR ${released} OR ${lapsed} OR ${superseded}`;
 const fenced = 'fence = :fence AND #state <> :free';
 
 /** Partition key value of the sparse live-lease index. */
-const LEASE = 'LEASE';
+/** Shards of the lease index (see `shardKey`): no partition key takes every claim write. */
+export const LEASE_SHARDS = 8;
+const leaseShard = (instanceId: string): string => shardKey('LEASE', instanceId, LEASE_SHARDS);
 const FREE = 'free';
 
 const claimPk = (instanceId: string, taskKey: string): string => `${instanceId}|${taskKey}`;
@@ -58,8 +60,8 @@ function claimOf(item: Item): Claim {
  * ```
  *  item:   absent | free | lapsed ──reserve──> reserved ──start──> executing ──heartbeat──> executing
  *  fence:              n                          n+1                 n+1                      n+1
- *  leasepk:  - | - | LEASE                    LEASE               LEASE                    LEASE
- *  release (fence n+1): state free, leasepk removed (out of the reaper's index), fence kept
+ *  leasepk:  - | - | LEASE#s                  LEASE#s             LEASE#s                  LEASE#s
+ *  release (fence n+1): state free, leasepk (shard s of the instance) removed (out of the reaper's index), fence kept
  * ```
  *
  * A lapsed claim is not rewritten when it expires: it stays "live-looking"
@@ -143,7 +145,7 @@ export class DynamoClaimStore implements ClaimStore {
             ':one': num(1),
             ':state': str(state),
             ':expiresAt': num(expiresAt),
-            ':lease': str(LEASE),
+            ':lease': str(leaseShard(instanceId)),
             ':ttl': this.ttl(expiresAt),
             ':free': str(FREE),
             ':now': num(now),
@@ -226,6 +228,14 @@ export class DynamoClaimStore implements ClaimStore {
   }
 
   async expired(now: number, limit: number): Promise<Claim[]> {
+    const pages = await Promise.all(shardKeys('LEASE', LEASE_SHARDS).map((shard) => this.expiredIn(shard, now, limit)));
+    return pages
+      .flat()
+      .sort((a, b) => a.expiresAt - b.expiresAt)
+      .slice(0, limit);
+  }
+
+  private async expiredIn(shard: string, now: number, limit: number): Promise<Claim[]> {
     const claims: Claim[] = [];
     let start: Item | undefined;
     while (claims.length < limit) {
@@ -234,7 +244,7 @@ export class DynamoClaimStore implements ClaimStore {
           TableName: this.table,
           IndexName: INDEX.byExpiry,
           KeyConditionExpression: 'leasepk = :lease AND expiresAt <= :now',
-          ExpressionAttributeValues: { ':lease': str(LEASE), ':now': num(now) },
+          ExpressionAttributeValues: { ':lease': str(shard), ':now': num(now) },
           ScanIndexForward: true,
           Limit: limit - claims.length,
           ...(start ? { ExclusiveStartKey: start } : {}),

@@ -133,3 +133,24 @@ export function decodeKeyCursor<const N extends string>(
   for (const n of names) key[n] = { S: plain[n] };
   return key;
 }
+
+/**
+ * The shard of a sparse index's partition key for an item of instance
+ * `instanceId`: `<prefix>#<n>`, `n` from an FNV-1a hash of the id, so no
+ * single partition key takes every write of the index (the due index, the
+ * lease index) and its readers query the shards in parallel.
+ *
+ * @example
+ * ```ts
+ * shardKey('DUE', 'order-17', 8); // 'DUE#5'
+ * ```
+ */
+export function shardKey(prefix: string, instanceId: string, shards: number): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < instanceId.length; i++) h = Math.imul(h ^ instanceId.charCodeAt(i), 0x01000193) >>> 0;
+  return `${prefix}#${h % shards}`;
+}
+
+/** Every shard key of a sparse index (see {@link shardKey}). */
+export const shardKeys = (prefix: string, shards: number): string[] =>
+  Array.from({ length: shards }, (_, n) => `${prefix}#${n}`);

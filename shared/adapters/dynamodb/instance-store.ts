@@ -42,6 +42,8 @@ import {
   num,
   readNum,
   readStr,
+  shardKey,
+  shardKeys,
   str,
   toJson,
 } from './codec.ts';
@@ -97,12 +99,8 @@ const listingSk = (createdAt: number, instanceId: string): string =>
   `${String(createdAt).padStart(15, '0')}#${instanceId}`;
 const instanceIdOf = (item: Item): string => readStr(item, 'pk').slice('I#'.length);
 
-/** The due-index shard of an instance (FNV-1a of its id). */
-export function dueShard(instanceId: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < instanceId.length; i++) h = Math.imul(h ^ instanceId.charCodeAt(i), 0x01000193) >>> 0;
-  return `DUE#${h % DUE_SHARDS}`;
-}
+/** The due-index shard of an instance. */
+export const dueShard = (instanceId: string): string => shardKey('DUE', instanceId, DUE_SHARDS);
 
 /** The attributes of a snapshot item that a compaction rewrites (not the input, not the creation history). */
 function snapshotAttributes(snapshot: Snapshot): Item {
@@ -532,7 +530,7 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
   }
 
   async due(now: number, limit: number): Promise<DueInstance[]> {
-    const shards = Array.from({ length: DUE_SHARDS }, (_, n) => `DUE#${n}`);
+    const shards = shardKeys('DUE', DUE_SHARDS);
     const pages = await Promise.all(shards.map((shard) => this.dueIn(shard, now, limit)));
     return pages
       .flat()

@@ -11,6 +11,7 @@ import {
   runWorkflow,
   startWorkflow,
 } from '../../../shared/index.ts';
+import type { InstanceStore } from '../../../shared/ports/instance-store.ts';
 
 const child = flow<number>('child')
   .then('c1', (n: number) => n + 100)
@@ -44,7 +45,21 @@ const PHASES: CheckpointPhase[] = ['reserved', 'executed', 'checkpointed', 'disp
 async function baseline(n: number) {
   const seen = new Map<CheckpointPhase, number>();
   const r = await runWorkflow(example, { n }, { onCheckpoint: (p) => void seen.set(p, (seen.get(p) ?? 0) + 1) });
-  return { output: r.output, executions: seen.get('executed') ?? 0, seen };
+  return {
+    output: r.output,
+    executions: seen.get('executed') ?? 0,
+    seen,
+    completed: await completions(r.store, r.instanceId),
+  };
+}
+
+/** The history's task completions, in order (each task once: a map item in a lane is not in the history). */
+async function completions(store: Pick<InstanceStore, 'readHistory'>, id: string): Promise<string[]> {
+  const { entries } = await store.readHistory(id);
+  return entries
+    .filter((e) => e.type === 'task-completed')
+    .map((e) => e.key as string)
+    .sort();
 }
 
 /** Runs until `crashes` fire (each at the k-th checkpoint phase of that run), resuming after each. */
@@ -79,7 +94,7 @@ function assertCommittedOnce(store: MemoryInstanceStore) {
 
 describe('crash anywhere, resume from the store', () => {
   it('for every k and phase, a crash at the k-th checkpoint then resume gives the uninterrupted output, each output committed once', async () => {
-    const { output, executions, seen } = await baseline(4);
+    const { output, executions, seen, completed } = await baseline(4);
     expect(executions).toBeGreaterThan(15);
     // Fewer reservations than executions: a chain runs same-pool successors under one claim.
     expect(seen.get('reserved')).toBeLessThan(executions);
@@ -91,6 +106,9 @@ describe('crash anywhere, resume from the store', () => {
         expect(result.status, `k=${k} ${phase}`).toBe('COMPLETED');
         expect(result.output, `k=${k} ${phase}`).toEqual(output);
         assertCommittedOnce(store);
+        // The history is the committed events exactly: every completion once, whatever crashed where.
+        expect(await completions(store, 'crash-run'), `k=${k} ${phase}`).toEqual(completed);
+        expect(new Set(completed).size).toBe(completed.length);
         runs++;
       }
     }
@@ -106,10 +124,11 @@ describe('crash anywhere, resume from the store', () => {
           maxLength: 4,
         }),
         async (n, crashes) => {
-          const { output } = await baseline(n);
+          const { output, completed } = await baseline(n);
           const { result, store } = await runWithCrashes(n, crashes);
           expect(result.output).toEqual(output);
           assertCommittedOnce(store);
+          expect(await completions(store, 'crash-run')).toEqual(completed);
         },
       ),
       { numRuns: 40 },
