@@ -2,7 +2,8 @@ import { materialize, refValueIds } from '../engine/refs.ts';
 import type { Reduction } from '../engine/snapshot.ts';
 import type { ReceivedDeadLetter } from '../ports/dead-letters.ts';
 import { sendDispatches } from '../runtime/effects.ts';
-import { applyEvent, readRun, retryTask, skipTask, TaskStateError } from '../runtime/instances.ts';
+import { applyEvent, readRun, retryTask, TaskStateError } from '../runtime/instances.ts';
+import { skipAndCount } from '../runtime/lanes.ts';
 import { HttpError, jsonResponse } from './errors.ts';
 import { cursorParam, isJsonObject, limitParam, parseJsonBody, rejectUnknownFields } from './http.ts';
 import { flowOf, instanceOr404, type RouteContext, type RouteHandler } from './routes.ts';
@@ -57,7 +58,7 @@ export const skipPendingTask: RouteHandler = async (ctx, req) => {
     throw new HttpError(400, 'invalid_request', 'request body must be a JSON object: { "output": ... }');
   }
   rejectUnknownFields(body, ['output']);
-  const r = await skipTask(ctx.store, flow, snapshot.instanceId, req.params.get('key'), body.output, {
+  const r = await skipAndCount(ctx.store, flow, snapshot.instanceId, req.params.get('key'), body.output, {
     now: () => ctx.clock.now(),
     watch: true,
   });

@@ -17,15 +17,8 @@ import type { TaskQueue } from '../ports/task-queue.ts';
 import type { TimerIndex } from '../ports/timers.ts';
 import { controlRun } from '../runtime/control.ts';
 import { sendDispatches } from '../runtime/effects.ts';
-import {
-  deliverSignal,
-  loadRun,
-  pendingEffects,
-  readRun,
-  retryTask,
-  skipTask,
-  startInstance,
-} from '../runtime/instances.ts';
+import { deliverSignal, loadRun, pendingEffects, readRun, retryTask, startInstance } from '../runtime/instances.ts';
+import { skipAndCount } from '../runtime/lanes.ts';
 import { reapOnce } from '../runtime/reaper.ts';
 import { WorkflowRegistry } from '../runtime/registry.ts';
 import { processDispatch, type WorkerDeps, WorkerKilledError, type WorkerPhase } from '../runtime/worker.ts';
@@ -396,7 +389,7 @@ class Runner<O> implements WorkflowHandle<O> {
 
   skipTask(taskKey: string, output: unknown): Promise<void> {
     return this.event(async () => {
-      const r = await skipTask(this.writes, this.flow, this.instanceId, taskKey, output, {
+      const r = await skipAndCount(this.writes, this.flow, this.instanceId, taskKey, output, {
         now: this.now,
         watch: true,
       });

@@ -4,7 +4,7 @@ import { laneDispatch } from '../engine/reducer.ts';
 import { eachId } from '../engine/refs.ts';
 import type { Dispatch, Effect, LaneItem, MapState, Snapshot } from '../engine/snapshot.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
-import { applyEvent, type RunState } from './instances.ts';
+import { applyEvent, type Commit, loadRun, type RunState, skipTask } from './instances.ts';
 
 /**
  * Map items run in lanes (see `MapState.lanes`): the item's commit is its
@@ -143,4 +143,32 @@ export async function checkMap(
 /** The task key of item `i` of a map run in lanes. */
 function eachKey(flow: AnyFlow, m: MapState, i: number): string {
   return laneDispatch(flow, { instanceId: '', workflow: '' }, '', m, i).key;
+}
+
+/**
+ * Skips a task with an operator-supplied output (see `skipTask`), and counts
+ * it when it is an item of a map run in lanes that had joined the frontier
+ * (a failed item): the map goes on as if the item had run.
+ *
+ * @returns the skip's commit, with the effects of the count added.
+ */
+export async function skipAndCount(
+  store: InstanceStore,
+  flow: AnyFlow,
+  instanceId: string,
+  taskKey: string,
+  output: unknown,
+  options: { readonly now: () => number; readonly watch?: boolean },
+): Promise<Commit> {
+  const before = await loadRun(store, flow, instanceId);
+  const t = before && Object.hasOwn(before.snapshot.tasks, taskKey) ? before.snapshot.tasks[taskKey] : undefined;
+  const mapKey = before && t ? laneMapOf(flow, before.snapshot, t.qid, t.idx) : undefined;
+  const r = await skipTask(store, flow, instanceId, taskKey, output, {
+    ...options,
+    ...(before ? { known: before } : {}),
+  });
+  if (!mapKey) return r;
+  const counted = await countItem(store, flow, r.run, mapKey, { now: options.now });
+  const started: Effect[] = counted.next ? [{ type: 'dispatch', dispatch: counted.next }] : [];
+  return { ...r, run: counted.run, effects: [...r.effects, ...started, ...counted.effects] };
 }

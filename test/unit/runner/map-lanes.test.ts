@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flow, MemoryInstanceStore, runWorkflow, startWorkflow, task } from '../../../shared/index.ts';
+import { flow, MemoryInstanceStore, runWorkflow, startWorkflow, TerminalError, task } from '../../../shared/index.ts';
 
 /** Measures every compaction and every journal entry (events and history, payloads aside). */
 class Measuring extends MemoryInstanceStore {
@@ -137,5 +137,26 @@ describe('map items in lanes', () => {
     expect(r.status).toBe('COMPLETED');
     expect(r.output).toEqual([1, 2, 3, 4, 5, 6]);
     expect(running).toBe(6);
+  });
+
+  it('skipping an item that failed for good counts it: the run reopens and the map completes with the given output', async () => {
+    const f = flow<number>('skipped-map')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        task('item', (x: number) => {
+          if (x === 3) throw new TerminalError('three');
+          return x;
+        }),
+        { maxConcurrency: 2 },
+      )
+      .build();
+    const h = startWorkflow(f, 6);
+    const failed = await h.result();
+    expect(failed.status).toBe('FAILED');
+    await h.skipTask('items[3]', 30);
+    const r = await h.result();
+    expect(r.status).toBe('COMPLETED');
+    expect(r.output).toEqual([0, 1, 2, 30, 4, 5]);
   });
 });
