@@ -245,6 +245,18 @@ class Reducer {
     }
   }
 
+  /** Whether a map's body is tasks only, one after another, ending in its item result: then its items run in lanes. */
+  private tasksOnly(map: CompiledNode): boolean {
+    let qid: string | null | undefined = map.head;
+    for (let steps = 0; qid && steps < 1_000; steps++) {
+      const n = this.node(qid);
+      if (n.step.kind !== 'task') return false;
+      if (n.next === null) return qid === map.itemResult;
+      qid = n.next;
+    }
+    return false;
+  }
+
   /** A map item run in a lane joins the frontier (dispatched at `attempt`), if its map still runs in lanes. */
   private joinFrontier(key: string, attempt: number, item: LaneItem): void {
     if (Object.hasOwn(this.d.tasks, key) || !this.d.maps[item.map]?.lanes) return;
@@ -438,12 +450,7 @@ class Reducer {
         }
         const started = Math.min(count, s.maxConcurrency);
         const template = node.itemResult ? outputId(fillKey(node.itemResult, t.idx)) : undefined;
-        if (
-          template !== undefined &&
-          node.head === node.itemResult &&
-          node.head !== undefined &&
-          this.node(node.head).step.kind === 'task'
-        ) {
+        if (template !== undefined && this.tasksOnly(node)) {
           const lanes: MapLanes = {
             qid: t.qid,
             idx: t.idx,
@@ -649,10 +656,17 @@ export function laneDispatch(
   mapKey: string,
   m: MapState,
   item: number,
+  step?: LaneStep,
 ): Dispatch {
-  const e = laneDispatchEffect(compileFlow(flow), run, mapKey, m, item);
+  const e = laneDispatchEffect(compileFlow(flow), run, mapKey, m, item, step);
   if (e.type !== 'dispatch') throw new Error('unreachable');
   return e.dispatch;
+}
+
+/** A step of a map item's body after its first, and its input (the output of the step before, by its value id). */
+export interface LaneStep {
+  readonly qid: string;
+  readonly input: Ref;
 }
 
 function laneDispatchEffect(
@@ -661,15 +675,16 @@ function laneDispatchEffect(
   mapKey: string,
   m: MapState,
   item: number,
+  step?: LaneStep,
 ): Effect {
   const lanes = m.lanes as MapLanes;
-  const head = cf.nodes.get(cf.nodes.get(lanes.qid)?.head as string) as CompiledNode;
+  const head = cf.nodes.get(step?.qid ?? (cf.nodes.get(lanes.qid)?.head as string)) as CompiledNode;
   const idx = [...lanes.idx, item];
   const key = fillKey(head.qid, idx);
   const t: TaskActivity = {
     qid: head.qid,
     idx,
-    input: { v: m.items as string, at: [item] },
+    input: step?.input ?? { v: m.items as string, at: [item] },
     attempt: 1,
     state: 'dispatched',
     gen: 1,

@@ -121,12 +121,15 @@ export async function checkMap(
       return { dispatches: [], effects: r.effects, run: r.run };
     }
     const started = Math.min(m.count, m.lanes.window + results);
+    // Items with a step in the frontier (after a failure or a pause) go on from there.
+    const inFrontier = new Set<number>();
+    for (const t of Object.values(run.snapshot.tasks)) {
+      if (laneMapOf(flow, run.snapshot, t.qid, t.idx) === mapKey) inFrontier.add(t.idx[m.lanes.idx.length] as number);
+    }
     // A new generation, so the queue's deduplication does not swallow the second start of an item.
     const gen = 1 + Math.max(1, options.now());
     for (let i = 0; i < started; i++) {
-      if (!done[i] && !Object.hasOwn(run.snapshot.tasks, eachKey(flow, m, i))) {
-        dispatches.push({ ...laneDispatch(flow, run.snapshot, mapKey, m, i), gen });
-      }
+      if (!done[i] && !inFrontier.has(i)) dispatches.push({ ...laneDispatch(flow, run.snapshot, mapKey, m, i), gen });
     }
   }
   const r = await applyEvent(
@@ -138,11 +141,6 @@ export async function checkMap(
   );
   if (!r.changed) dispatches = [];
   return { dispatches, effects: r.effects, run: r.run };
-}
-
-/** The task key of item `i` of a map run in lanes. */
-function eachKey(flow: AnyFlow, m: MapState, i: number): string {
-  return laneDispatch(flow, { instanceId: '', workflow: '' }, '', m, i).key;
 }
 
 /**

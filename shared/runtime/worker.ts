@@ -2,9 +2,9 @@ import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { taskTimeoutMs } from '../engine/describe.ts';
 import { ensureError } from '../engine/errors.ts';
-import { isCurrentDispatch } from '../engine/reducer.ts';
+import { isCurrentDispatch, laneDispatch } from '../engine/reducer.ts';
 import { materialize, outputId, refValueIds } from '../engine/refs.ts';
-import type { ChainStep, Dispatch, Effect, LaneItem, Snapshot } from '../engine/snapshot.ts';
+import type { ChainStep, Dispatch, Effect, LaneItem, MapState, Snapshot } from '../engine/snapshot.ts';
 import type { Claim, ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { DeadLetterQueue } from '../ports/dead-letters.ts';
@@ -374,8 +374,24 @@ function laneOf(s: Snapshot, d: Dispatch): { lane?: LaneItem } {
 async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline: boolean): Promise<StepResult> {
   const { deps, flow } = chain;
   const lane = d.lane as NonNullable<Dispatch['lane']>;
-  const created = (await deps.store.putValue(d.instanceId, outputId(d.key), value)) === 'created';
+  const id = outputId(d.key);
+  const created = (await deps.store.putValue(d.instanceId, id, value)) === 'created';
   deps.faults?.('checkpointed', d);
+  const following = compileFlow(flow).nodes.get(d.qid)?.next ?? null;
+  if (following !== null) {
+    // A step before the body's last: its output, put if absent, is the next step's input (the first put wins).
+    chain.run.values.set(id, created ? value : (await deps.store.getValues(d.instanceId, [id])).get(id));
+    const m = chain.run.snapshot.maps[lane.map] as MapState;
+    const candidate = laneDispatch(flow, chain.run.snapshot, lane.map, m, lane.item, {
+      qid: following,
+      input: { v: id },
+    });
+    const next = inlineCandidate(chain, [{ type: 'dispatch', dispatch: candidate }]) ? candidate : undefined;
+    if (!next) await deps.queue.send([candidate]);
+    deps.faults?.('dispatched', d);
+    chain.report({ dispatch: d, outcome: 'completed', inline });
+    return { committed: true, ...(next ? { next } : {}) };
+  }
   if (!created) {
     chain.report({ dispatch: d, outcome: 'skipped', reason: 'its result was already committed', inline });
     return { committed: false };

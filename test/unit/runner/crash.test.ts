@@ -18,7 +18,7 @@ const child = flow<number>('child')
   .then('c2', (n: number) => n * 2)
   .build();
 
-/** Every construct that checkpoints: tasks, fork/join, delay, route, loop, child flow, map. */
+/** Every construct that checkpoints: tasks, fork/join, delay, route, loop, child flow, maps (of one task, of two steps). */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
   .fork([branch('left', (n: number) => n + 1), branch('right', async (n: number) => n * 3)])
@@ -37,6 +37,16 @@ const example = flow<{ n: number }>('crashy')
     { maxConcurrency: 2 },
   )
   .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .map(
+    'steps',
+    (n) => [n, n + 1, n + 2],
+    flow<number>('item-body')
+      .then('plus', (x: number) => x + 1)
+      .then('times', (x: number) => x * 3)
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('total', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
 /** Every place a worker can die: after reserving, after running, after committing, after dispatching. */
