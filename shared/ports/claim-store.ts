@@ -46,22 +46,6 @@ export interface ClaimStore {
   ): Promise<Claim>;
 
   /**
-   * Both phases in one write: Executing until `now + leaseMs`, on the same
-   * condition as `reserve`. For a task the worker runs at once (a same-pool
-   * successor run inline), where no reservation window is needed.
-   *
-   * @throws {ClaimHeldError} someone holds a live claim; nothing was written.
-   */
-  acquire(
-    instanceId: string,
-    taskKey: string,
-    workerId: string,
-    now: number,
-    leaseMs: number,
-    attempt?: number,
-  ): Promise<Claim>;
-
-  /**
    * Reserved -> Executing with a lease until `now + leaseMs`, on condition
    * that the fence is still the caller's.
    *

@@ -102,17 +102,6 @@ export class DynamoClaimStore implements ClaimStore {
     return this.take(instanceId, taskKey, workerId, now, ttlMs, 'reserved', attempt);
   }
 
-  async acquire(
-    instanceId: string,
-    taskKey: string,
-    workerId: string,
-    now: number,
-    leaseMs: number,
-    attempt = 1,
-  ): Promise<Claim> {
-    return this.take(instanceId, taskKey, workerId, now, leaseMs, 'executing', attempt);
-  }
-
   /** One conditional UpdateItem: a new fence and a claim in `state`, if nobody holds a live one. */
   private async take(
     instanceId: string,

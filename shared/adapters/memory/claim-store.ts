@@ -37,20 +37,6 @@ export class MemoryClaimStore implements ClaimStore {
     return claim;
   }
 
-  async acquire(
-    instanceId: string,
-    taskKey: string,
-    workerId: string,
-    now: number,
-    leaseMs: number,
-    attempt = 1,
-  ): Promise<Claim> {
-    const reserved = await this.reserve(instanceId, taskKey, workerId, now, leaseMs, attempt);
-    const claim: Claim = { ...reserved, state: 'executing', startedAt: now, lastHeartbeat: now };
-    (this.rows.get(`${instanceId}|${taskKey}`) as Row).claim = claim;
-    return claim;
-  }
-
   private live(claim: Claim): Row {
     const row = this.rows.get(`${claim.instanceId}|${claim.taskKey}`);
     if (!row?.claim || row.fence !== claim.fence)
