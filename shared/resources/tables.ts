@@ -57,8 +57,8 @@ export const INDEX = {
  * - Snapshot item, `sk` = `S`: the compacted state (`snap`, the snapshot's
  *   JSON, and its `version`, the journal seq it includes), `workflow`,
  *   `status`, `createdAt`, `updatedAt`, the run input (`inp`) and the
- *   creation's history (`created`); listing keys `wfpk` = `W#<workflow>`,
- *   `wfspk` = `W#<workflow>#<status>`, `wfsk` = `<createdAt, 15 digits>#<instanceId>`;
+ *   creation's history (`created`); listing keys `wfpk` = `W#<workflow>@<shard>`,
+ *   `wfspk` = `W#<workflow>#<status>@<shard>` (sharded by a hash of the instance id), `wfsk` = `<createdAt, 15 digits>#<instanceId>`;
  *   and, only while the snapshot has a due time (`dueAt`), `dueAt` and
  *   `duepk` = `DUE#<shard>` (a sparse index for the reaper, sharded by a hash
  *   of the instance id so no partition key takes every timer write).

@@ -5,7 +5,6 @@
 
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { PayloadTooLargeError } from '../../ports/errors.ts';
-import { type CursorScope, decodeCursor, encodeCursor, outOfScope } from '../cursor.ts';
 
 /** A DynamoDB item in wire form. */
 export type Item = Record<string, AttributeValue>;
@@ -90,49 +89,6 @@ export function isConditionFailed(err: unknown): boolean {
 
 /** Kept here for the adapter's public exports; the port defines it. */
 export { InvalidCursorError } from '../../ports/errors.ts';
-
-/**
- * A cursor for a query's `LastEvaluatedKey`, bound to `scope`. The keys of
- * the paged queries are all string attributes.
- *
- * @example
- * ```ts
- * const cursor = encodeKeyCursor(historyScope(id), out.LastEvaluatedKey);
- * ```
- */
-export function encodeKeyCursor(scope: CursorScope, key: Item): string {
-  const plain: Record<string, string> = {};
-  for (const [name, value] of Object.entries(key)) {
-    if (value.S === undefined) throw new Error(`key attribute '${name}' is not a string`);
-    plain[name] = value.S;
-  }
-  return encodeCursor(scope, plain);
-}
-
-/**
- * The `ExclusiveStartKey` a cursor stands for: exactly the string attributes
- * `names`, and only if `belongs` accepts them, so that a crafted cursor can
- * never start a query in another partition.
- *
- * @throws {InvalidCursorError} it is not one of ours for this scope.
- * @example
- * ```ts
- * const start = decodeKeyCursor(historyScope(id), cursor, ['pk', 'sk'], (k) => k.pk === `I#${id}`);
- * ```
- */
-export function decodeKeyCursor<const N extends string>(
-  scope: CursorScope,
-  cursor: string,
-  names: readonly N[],
-  belongs: (key: Readonly<Record<N, string>>) => boolean,
-): Item {
-  const shape = Object.fromEntries(names.map((n) => [n, 'string' as const])) as Record<N, 'string'>;
-  const plain = decodeCursor(scope, cursor, shape) as Readonly<Record<N, string>>;
-  if (!belongs(plain)) throw outOfScope();
-  const key: Item = {};
-  for (const n of names) key[n] = { S: plain[n] };
-  return key;
-}
 
 /**
  * The shard of a sparse index's partition key for an item of instance

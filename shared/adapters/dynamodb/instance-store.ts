@@ -11,7 +11,7 @@ import {
 import type { HistoryEntry } from '../../engine/history.ts';
 import { ValueMissingError } from '../../engine/refs.ts';
 import type { Snapshot } from '../../engine/snapshot.ts';
-import { InstanceExistsError, JournalConflictError } from '../../ports/errors.ts';
+import { InstanceExistsError, InvalidCursorError, JournalConflictError } from '../../ports/errors.ts';
 import {
   type InstanceStore,
   type InstanceSummary,
@@ -34,8 +34,6 @@ import {
 import { decodeCursor, encodeCursor, historyScope, listScope } from '../cursor.ts';
 import {
   assertFits,
-  decodeKeyCursor,
-  encodeKeyCursor,
   fromJson,
   type Item,
   isConditionFailed,
@@ -92,8 +90,22 @@ const valueSk = (valueId: string): string => `V#${valueId}`;
 const counterSk = (counterId: string): string => `C#${counterId}`;
 const journalSk = (seq: number): string => `J#${String(seq).padStart(10, '0')}`;
 const LAST_JOURNAL_SK = journalSk(9_999_999_999);
-const workflowPk = (workflow: string): string => `W#${workflow}`;
-const workflowStatusPk = (workflow: string, status: string): string => `W#${workflow}#${status}`;
+/**
+ * Shards of the listing indexes: an instance's listing keys are
+ * `W#<workflow>@<shard>` and `W#<workflow>#<status>@<shard>`, the shard from
+ * a hash of its id, so a busy workflow's starts and compactions spread over
+ * several partition keys; `list` reads the shards in parallel and merges them
+ * newest first.
+ */
+export const LIST_SHARDS = 4;
+const workflowPk = (workflow: string, shard: string): string => `W#${workflow}@${shard}`;
+const workflowStatusPk = (workflow: string, status: string, shard: string): string =>
+  `W#${workflow}#${status}@${shard}`;
+const listShard = (instanceId: string): string => shardKey('L', instanceId, LIST_SHARDS).slice(2);
+/** A shard's place in a listing cursor: where it resumes (a `wfsk`), from its start, or nothing left. */
+const FROM_START = '';
+const EXHAUSTED = '-';
+const invalidListCursor = () => new InvalidCursorError('cursor', 'is not a cursor returned by a previous page');
 /** Sort key of the listing indexes: zero-padded so that text order is time order. */
 const listingSk = (createdAt: number, instanceId: string): string =>
   `${String(createdAt).padStart(15, '0')}#${instanceId}`;
@@ -111,8 +123,8 @@ function snapshotAttributes(snapshot: Snapshot): Item {
     status: str(snapshot.status),
     createdAt: num(snapshot.createdAt),
     updatedAt: num(snapshot.updatedAt),
-    wfpk: str(workflowPk(snapshot.workflow)),
-    wfspk: str(workflowStatusPk(snapshot.workflow, snapshot.status)),
+    wfpk: str(workflowPk(snapshot.workflow, listShard(snapshot.instanceId))),
+    wfspk: str(workflowStatusPk(snapshot.workflow, snapshot.status, listShard(snapshot.instanceId))),
     wfsk: str(listingSk(snapshot.createdAt, snapshot.instanceId)),
   };
 }
@@ -490,35 +502,69 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
 
   async list(query: ListQuery): Promise<ListPage> {
     const limit = query.limit ?? 50;
-    const [indexName, partitionKey, partition] =
+    const [indexName, partitionKey] =
+      query.status === undefined ? ([INDEX.byWorkflow, 'wfpk'] as const) : ([INDEX.byWorkflowStatus, 'wfspk'] as const);
+    const partitionOf = (shard: string) =>
       query.status === undefined
-        ? ([INDEX.byWorkflow, 'wfpk', workflowPk(query.workflow)] as const)
-        : ([INDEX.byWorkflowStatus, 'wfspk', workflowStatusPk(query.workflow, query.status)] as const);
+        ? workflowPk(query.workflow, shard)
+        : workflowStatusPk(query.workflow, query.status, shard);
+    const shards = Array.from({ length: LIST_SHARDS }, (_, n) => String(n));
     const scope = listScope(query);
     // The cursor is decoded before the limit check, so a bad one is refused whatever the limit.
-    const start =
+    const shape = Object.fromEntries(shards.map((n) => [`s${n}`, 'string' as const]));
+    const from: Record<string, string> =
       query.cursor === undefined
-        ? undefined
-        : decodeKeyCursor(
-            scope,
-            query.cursor,
-            ['pk', 'sk', partitionKey, 'wfsk'],
-            (k) => k[partitionKey] === partition && k.pk.startsWith('I#') && k.sk === SNAPSHOT_SK,
-          );
+        ? Object.fromEntries(shards.map((n) => [`s${n}`, FROM_START]))
+        : decodeCursor(scope, query.cursor, shape);
+    for (const n of shards) {
+      const at = from[`s${n}`] as string;
+      if (at !== FROM_START && at !== EXHAUSTED && !/^\d{15}#.+$/.test(at)) throw invalidListCursor();
+    }
     if (limit < 1) return { items: [] };
-    const out = await this.client.send(
-      new QueryCommand({
-        TableName: this.table,
-        IndexName: indexName,
-        KeyConditionExpression: `${partitionKey} = :partition`,
-        ExpressionAttributeValues: { ':partition': str(partition) },
-        ScanIndexForward: false,
-        Limit: limit,
-        ...(start ? { ExclusiveStartKey: start } : {}),
+    // Up to `limit` items from each shard that is not exhausted, newest first.
+    const pages = await Promise.all(
+      shards.map(async (n) => {
+        const at = from[`s${n}`] as string;
+        if (at === EXHAUSTED) return { n, items: [] as Item[], more: false };
+        const partition = partitionOf(n);
+        const start: Item | undefined =
+          at === FROM_START
+            ? undefined
+            : {
+                pk: str(instancePk(at.slice(16))),
+                sk: str(SNAPSHOT_SK),
+                [partitionKey]: str(partition),
+                wfsk: str(at),
+              };
+        const out = await this.client.send(
+          new QueryCommand({
+            TableName: this.table,
+            IndexName: indexName,
+            KeyConditionExpression: `${partitionKey} = :partition`,
+            ExpressionAttributeValues: { ':partition': str(partition) },
+            ScanIndexForward: false,
+            Limit: limit,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        return { n, items: out.Items ?? [], more: out.LastEvaluatedKey !== undefined };
       }),
     );
-    const items = (out.Items ?? []).map(
-      (item): InstanceSummary => ({
+    const merged = pages
+      .flatMap((p) => p.items.map((item) => ({ n: p.n, item, wfsk: readStr(item, 'wfsk') })))
+      .sort((a, b) => (a.wfsk < b.wfsk ? 1 : a.wfsk > b.wfsk ? -1 : 0));
+    const taken = merged.slice(0, limit);
+    const next: Record<string, string> = {};
+    let more = false;
+    for (const p of pages) {
+      const mine = taken.filter((t) => t.n === p.n);
+      const left = p.items.length > mine.length || p.more;
+      const at = from[`s${p.n}`] as string;
+      next[`s${p.n}`] = !left ? EXHAUSTED : mine.length > 0 ? (mine[mine.length - 1] as { wfsk: string }).wfsk : at;
+      more ||= left;
+    }
+    const items = taken.map(
+      ({ item }): InstanceSummary => ({
         instanceId: instanceIdOf(item),
         workflow: readStr(item, 'workflow'),
         status: readStr(item, 'status') as InstanceSummary['status'],
@@ -526,7 +572,7 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
         updatedAt: readNum(item, 'updatedAt'),
       }),
     );
-    return { items, ...(out.LastEvaluatedKey ? { cursor: encodeKeyCursor(scope, out.LastEvaluatedKey) } : {}) };
+    return { items, ...(more ? { cursor: encodeCursor(scope, next) } : {}) };
   }
 
   async due(now: number, limit: number): Promise<DueInstance[]> {
