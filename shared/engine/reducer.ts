@@ -6,6 +6,7 @@ import { TerminalError } from './errors.ts';
 import { eachId, outputId, type Ref } from './refs.ts';
 import { backoffDelay, hashUnit, resolveRetry } from './retry.ts';
 import type {
+  ChainStep,
   Control,
   Dispatch,
   Effect,
@@ -159,8 +160,7 @@ class Reducer {
       case 'task-completed': {
         if (!isCurrentAttempt(this.d.tasks[e.key], e.attempt)) return false;
         if (!this.completed(e.key, e.control ?? {}, e.valueId)) return false;
-        const next = e.chain ? this.d.tasks[e.chain.key] : undefined;
-        if (e.chain && next?.state === 'dispatched') this.d.tasks[e.chain.key] = { ...next, claim: e.chain.claim };
+        if (e.chain) this.d.tasks = withChain(this.d.tasks, e.chain);
         return true;
       }
       case 'task-failed':
@@ -460,7 +460,9 @@ class Reducer {
           };
           const m: MapState = { count, next: started, done: 0, except: {}, items: valueId, template, lanes };
           this.d.maps[key] = m;
-          for (let i = 0; i < started; i++) this.effects.push(laneDispatchEffect(this.cf, this.base, key, m, i));
+          for (let i = 0; i < started; i++) {
+            this.effects.push({ type: 'dispatch', dispatch: laneDispatchOf(this.cf, this.base, key, m, i) });
+          }
           return true;
         }
         this.d.maps[key] = {
@@ -641,6 +643,18 @@ class Reducer {
 /** Timer key of the run's deadline. */
 export const DEADLINE_KEY = '$deadline';
 
+/**
+ * The frontier with the successor a chain runs inline marked as held by the
+ * chain's claim (see `ChainStep`), if it is dispatched; else as it was. Pure:
+ * the reducer applies a completion's `chain` with it, and a writer that
+ * chooses the successor after reducing applies it to the result.
+ */
+export function withChain(tasks: Snapshot['tasks'], step: ChainStep): Record<string, TaskActivity> {
+  const next = Object.hasOwn(tasks, step.key) ? tasks[step.key] : undefined;
+  if (next?.state !== 'dispatched') return { ...tasks };
+  return { ...tasks, [step.key]: { ...next, claim: step.claim } };
+}
+
 /** Slack over an item task's timeout before a map run in lanes counts as stalled. */
 const STALL_MARGIN_MS = 1_000;
 
@@ -658,9 +672,7 @@ export function laneDispatch(
   item: number,
   step?: LaneStep,
 ): Dispatch {
-  const e = laneDispatchEffect(compileFlow(flow), run, mapKey, m, item, step);
-  if (e.type !== 'dispatch') throw new Error('unreachable');
-  return e.dispatch;
+  return laneDispatchOf(compileFlow(flow), run, mapKey, m, item, step);
 }
 
 /** A step of a map item's body after its first, and its input (the output of the step before, by its value id). */
@@ -669,14 +681,14 @@ export interface LaneStep {
   readonly input: Ref;
 }
 
-function laneDispatchEffect(
+function laneDispatchOf(
   cf: CompiledFlow,
   run: Pick<Snapshot, 'instanceId' | 'workflow'>,
   mapKey: string,
   m: MapState,
   item: number,
   step?: LaneStep,
-): Effect {
+): Dispatch {
   const lanes = m.lanes as MapLanes;
   const head = cf.nodes.get(step?.qid ?? (cf.nodes.get(lanes.qid)?.head as string)) as CompiledNode;
   const idx = [...lanes.idx, item];
@@ -689,9 +701,7 @@ function laneDispatchEffect(
     state: 'dispatched',
     gen: 1,
   };
-  const effect = dispatchEffect(head, run, key, t);
-  if (effect.type !== 'dispatch') return effect;
-  return { type: 'dispatch', dispatch: { ...effect.dispatch, lane: { map: mapKey, item } } };
+  return { ...dispatchEffect(head, run, key, t).dispatch, lane: { map: mapKey, item } };
 }
 
 /** One due time in a frontier: a timer to fire, or a dispatched task due for a check. */
@@ -815,7 +825,7 @@ function dispatchEffect(
   run: Pick<Snapshot, 'instanceId' | 'workflow'>,
   key: string,
   t: TaskActivity,
-): Effect {
+): Extract<Effect, { type: 'dispatch' }> {
   const def = taskOf(node);
   return {
     type: 'dispatch',

@@ -2,7 +2,7 @@ import { compileFlow } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { DefinitionMismatchError, serializeError } from '../engine/errors.ts';
 import { type HistoryEntry, historyOf } from '../engine/history.ts';
-import { controlOf, initSnapshot, reduce } from '../engine/reducer.ts';
+import { controlOf, initSnapshot, reduce, withChain } from '../engine/reducer.ts';
 
 export { pendingEffects } from '../engine/reducer.ts';
 
@@ -64,12 +64,7 @@ export interface RunState {
 
 /** Applies one committed journal entry to the state before it. Pure. */
 export function applyEntry(flow: AnyFlow, snapshot: Snapshot, entry: JournalEntry): Snapshot {
-  let current = snapshot;
-  for (const e of entry.events) {
-    const r = reduce(flow, current, e, entry.at);
-    if (r.changed) current = r.snapshot;
-  }
-  return { ...current, version: entry.seq };
+  return { ...reduceAll(flow, snapshot, entry.events, entry.at).current, version: entry.seq };
 }
 
 function applyTail(flow: AnyFlow, run: RunState, tail: readonly JournalEntry[]): RunState {
@@ -129,8 +124,7 @@ export async function readRun(
   const { snapshot } = stored;
   if (stored.tail.length === 0 || !registry.has(snapshot.workflow)) return snapshot;
   const flow = registry.get(snapshot.workflow);
-  if (flow.hash !== snapshot.defHash) return snapshot;
-  return applyTail(flow, { snapshot, compacted: snapshot.version, values: new Map() }, stored.tail).snapshot;
+  return flow.hash === snapshot.defHash ? runOf(flow, stored).snapshot : snapshot;
 }
 
 export interface StartResult {
@@ -211,13 +205,15 @@ export async function commit(
     const at = options.now();
     const reduced = reduceAll(flow, base, events(seq, base), at);
     if (reduced.applied.length === 0) return { run, snapshot: base, effects: [], changed: false };
-    let { applied, current, effects } = reduced;
+    const { current, effects } = reduced;
+    // The successor run inline is chosen from the effects, then recorded with the completion.
     const step = options.chain?.(effects);
-    if (step) {
-      const annotated = applied.map((a) => (a.event.type === 'task-completed' ? { ...a.event, chain: step } : a.event));
-      ({ applied, current, effects } = reduceAll(flow, base, annotated, at));
-    }
-    const after: Snapshot = { ...current, version: seq };
+    const applied = step
+      ? reduced.applied.map((a) =>
+          a.event.type === 'task-completed' ? { ...a, event: { ...a.event, chain: step } } : a,
+        )
+      : reduced.applied;
+    const after: Snapshot = { ...current, version: seq, ...(step ? { tasks: withChain(current.tasks, step) } : {}) };
     const history: HistoryEntry[] = applied.flatMap((a) => historyOf(a.event, after, a.effects, at));
     const entry: JournalEntry = {
       seq,

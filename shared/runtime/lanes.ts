@@ -71,12 +71,26 @@ export async function countItem(
   const item = m.lanes.window + d - 1;
   const next = item < m.count ? laneDispatch(flow, run.snapshot, mapKey, m, item) : undefined;
   if (d !== m.count) return { ...(next ? { next } : {}), effects: [], run };
+  return endMap(store, flow, run, mapKey, options);
+}
+
+/** Commits the end of a map run in lanes: its successor follows in the returned effects. */
+async function endMap(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  mapKey: string,
+  options: { readonly now: () => number },
+): Promise<{ readonly effects: readonly Effect[]; readonly run: RunState }> {
   const r = await applyEvent(
     store,
     flow,
-    instanceId,
+    run.snapshot.instanceId,
     { type: 'map-done', key: mapKey },
-    { now: options.now, known: run },
+    {
+      now: options.now,
+      known: run,
+    },
   );
   return { effects: r.effects, run: r.run };
 }
@@ -110,16 +124,7 @@ export async function checkMap(
     const ids = new Set(await store.listValueIds(instanceId, prefix));
     const done = Array.from({ length: m.count }, (_, i) => ids.has(eachId(template, i)));
     const results = done.filter(Boolean).length;
-    if (results >= m.count) {
-      const r = await applyEvent(
-        store,
-        flow,
-        instanceId,
-        { type: 'map-done', key: mapKey },
-        { now: options.now, known: run },
-      );
-      return { dispatches: [], effects: r.effects, run: r.run };
-    }
+    if (results >= m.count) return { dispatches: [], ...(await endMap(store, flow, run, mapKey, options)) };
     const started = Math.min(m.count, m.lanes.window + results);
     // Items with a step in the frontier (after a failure or a pause) go on from there.
     const inFrontier = new Set<number>();

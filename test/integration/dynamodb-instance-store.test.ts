@@ -23,7 +23,7 @@ describeInstanceStoreContract(
   { maxItemBytes: MAX_ITEM_BYTES },
 );
 
-describe('DynamoInstanceStore due index shards', () => {
+describe('DynamoInstanceStore sharded indexes', () => {
   let db: Dynalite;
   let store: DynamoInstanceStore;
 
@@ -93,6 +93,38 @@ describe('DynamoInstanceStore due index shards', () => {
     expect(await store.due(1_000, 3)).toEqual(byTime.slice(0, 3));
     expect(await store.due(1_000, 7)).toEqual(byTime.slice(0, 7));
     expect(await store.due(1_000, 100)).toEqual(byTime);
+  });
+
+  it('spreads one workflow over every listing shard and pages through them once each, newest first', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `run-${String(i).padStart(2, '0')}`);
+    for (const [i, id] of ids.entries()) {
+      await store.create(snapshot(id, { workflow: 'orders', createdAt: 1_000 + i, updatedAt: 1_000 + i }), null, []);
+    }
+    const partitions = new Set<string>();
+    for (let n = 0; n < LIST_SHARDS; n++) {
+      const out = await db.client.send(
+        new QueryCommand({
+          TableName: db.tables.instances,
+          IndexName: INDEX.byWorkflow,
+          KeyConditionExpression: 'wfpk = :p',
+          ExpressionAttributeValues: { ':p': { S: `W#orders@${n}` } },
+        }),
+      );
+      if ((out.Items ?? []).length > 0) partitions.add(`W#orders@${n}`);
+    }
+    expect(partitions.size).toBe(LIST_SHARDS);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.list({ workflow: 'orders', limit: 7, ...(cursor ? { cursor } : {}) });
+      expect(page.items.length).toBeLessThanOrEqual(7);
+      seen.push(...page.items.map((i) => i.instanceId));
+      cursor = page.cursor;
+      pages++;
+    } while (cursor && pages < 20);
+    expect(seen).toEqual([...ids].reverse());
+    expect(pages).toBe(6);
   });
 });
 
@@ -174,50 +206,5 @@ describe('DynamoInstanceStore persistence on dynalite', () => {
     await expect(store.append('kept', entry(3))).rejects.toBeInstanceOf(JournalConflictError);
     expect(await store.putValue('kept', 'out:a', 'late')).toBe('exists');
     expect(await store.compact(compacted)).toBe(false);
-  });
-});
-
-describe('DynamoInstanceStore listing shards', () => {
-  let db: Dynalite;
-  let store: DynamoInstanceStore;
-
-  beforeEach(async () => {
-    db = await startDynalite();
-    store = new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances });
-  });
-  afterEach(async () => {
-    await db.close();
-  });
-
-  it('spreads one workflow over every listing shard and pages through them once each, newest first', async () => {
-    const ids = Array.from({ length: 40 }, (_, i) => `run-${String(i).padStart(2, '0')}`);
-    for (const [i, id] of ids.entries()) {
-      await store.create(snapshot(id, { workflow: 'orders', createdAt: 1_000 + i, updatedAt: 1_000 + i }), null, []);
-    }
-    const partitions = new Set<string>();
-    for (let n = 0; n < LIST_SHARDS; n++) {
-      const out = await db.client.send(
-        new QueryCommand({
-          TableName: db.tables.instances,
-          IndexName: INDEX.byWorkflow,
-          KeyConditionExpression: 'wfpk = :p',
-          ExpressionAttributeValues: { ':p': { S: `W#orders@${n}` } },
-        }),
-      );
-      if ((out.Items ?? []).length > 0) partitions.add(`W#orders@${n}`);
-    }
-    expect(partitions.size).toBe(LIST_SHARDS);
-    const seen: string[] = [];
-    let cursor: string | undefined;
-    let pages = 0;
-    do {
-      const page = await store.list({ workflow: 'orders', limit: 7, ...(cursor ? { cursor } : {}) });
-      expect(page.items.length).toBeLessThanOrEqual(7);
-      seen.push(...page.items.map((i) => i.instanceId));
-      cursor = page.cursor;
-      pages++;
-    } while (cursor && pages < 20);
-    expect(seen).toEqual([...ids].reverse());
-    expect(pages).toBe(6);
   });
 });

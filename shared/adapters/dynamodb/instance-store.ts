@@ -6,6 +6,7 @@ import {
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  type QueryCommandInput,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { HistoryEntry } from '../../engine/history.ts';
@@ -220,22 +221,16 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
     const pk = instancePk(instanceId);
     let snapshotItem: Item | undefined;
     const entries: JournalEntry[] = [];
-    let start: Item | undefined;
     // Newest first from the snapshot: one request when the tail is short.
-    for (;;) {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :snapshot',
-          ExpressionAttributeValues: { ':pk': str(pk), ':first': str(journalSk(0)), ':snapshot': str(SNAPSHOT_SK) },
-          ScanIndexForward: false,
-          ConsistentRead: true,
-          Limit: LOAD_PAGE,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      const items = out.Items ?? [];
-      let reachedSnapshot = false;
+    const query: QueryCommandInput = {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :snapshot',
+      ExpressionAttributeValues: { ':pk': str(pk), ':first': str(journalSk(0)), ':snapshot': str(SNAPSHOT_SK) },
+      ScanIndexForward: false,
+      ConsistentRead: true,
+      Limit: LOAD_PAGE,
+    };
+    pages: for await (const items of this.pages(query)) {
       for (const item of items) {
         if (readStr(item, 'sk') === SNAPSHOT_SK) {
           snapshotItem = item;
@@ -243,16 +238,12 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
         }
         if (!snapshotItem) return undefined;
         const entry = entryOf(item);
-        if (entry.seq <= readNum(snapshotItem, 'version')) {
-          reachedSnapshot = true;
-          break;
-        }
+        if (entry.seq <= readNum(snapshotItem, 'version')) break pages;
         entries.push(entry);
       }
       if (!snapshotItem) return undefined;
-      start = out.LastEvaluatedKey;
-      if (reachedSnapshot || !start) break;
     }
+    if (!snapshotItem) return undefined;
     const snapshot = JSON.parse(readStr(snapshotItem, 'snap')) as Snapshot;
     const tail = entries.reverse();
     // Inline values come with the read; offloaded ones are fetched by `getValues` when needed.
@@ -264,25 +255,36 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
 
   async readJournal(instanceId: string, afterSeq: number): Promise<JournalEntry[]> {
     const entries: JournalEntry[] = [];
+    for await (const items of this.pages(this.journalFrom(instanceId, afterSeq + 1))) {
+      for (const item of items) entries.push(entryOf(item));
+    }
+    return entries;
+  }
+
+  /** The query of an instance's journal entries from `seq` on, in order, consistently. */
+  private journalFrom(instanceId: string, seq: number): QueryCommandInput {
+    return {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: {
+        ':pk': str(instancePk(instanceId)),
+        ':from': str(journalSk(seq)),
+        ':to': str(LAST_JOURNAL_SK),
+      },
+      ConsistentRead: true,
+    };
+  }
+
+  /** The pages of a query, following `LastEvaluatedKey`; a caller that has enough stops iterating. */
+  private async *pages(input: QueryCommandInput): AsyncGenerator<Item[]> {
     let start: Item | undefined;
     do {
       const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: {
-            ':pk': str(instancePk(instanceId)),
-            ':from': str(journalSk(afterSeq + 1)),
-            ':to': str(LAST_JOURNAL_SK),
-          },
-          ConsistentRead: true,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
+        new QueryCommand({ ...input, ...(start ? { ExclusiveStartKey: start } : {}) }),
       );
-      for (const item of out.Items ?? []) entries.push(entryOf(item));
+      yield out.Items ?? [];
       start = out.LastEvaluatedKey;
     } while (start);
-    return entries;
   }
 
   async append(instanceId: string, entry: JournalEntry): Promise<void> {
@@ -334,9 +336,7 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
           UpdateExpression: update,
           ConditionExpression: `${present} AND ${olderCompaction}`,
           ExpressionAttributeNames: nameMap,
-          ExpressionAttributeValues: Object.fromEntries(
-            names.map((n) => [n === 'version' ? ':version' : `:${n}`, set[n] as Item[string]]),
-          ),
+          ExpressionAttributeValues: Object.fromEntries(names.map((n) => [`:${n}`, set[n] as Item[string]])),
         }),
       );
       return true;
@@ -396,21 +396,16 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
 
   async listValueIds(instanceId: string, prefix: string): Promise<string[]> {
     const ids: string[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': str(instancePk(instanceId)), ':prefix': str(valueSk(prefix)) },
-          ProjectionExpression: 'sk',
-          ConsistentRead: true,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of out.Items ?? []) ids.push(readStr(item, 'sk').slice(valueSk('').length));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    const query: QueryCommandInput = {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': str(instancePk(instanceId)), ':prefix': str(valueSk(prefix)) },
+      ProjectionExpression: 'sk',
+      ConsistentRead: true,
+    };
+    for await (const items of this.pages(query)) {
+      for (const item of items) ids.push(readStr(item, 'sk').slice(valueSk('').length));
+    }
     return ids;
   }
 
@@ -452,7 +447,9 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
     const idOfSk = new Map<string, string[]>();
     for (const id of ids) {
       const sk = skOf(id);
-      idOfSk.set(sk, [...(idOfSk.get(sk) ?? []), id]);
+      const same = idOfSk.get(sk);
+      if (same) same.push(id);
+      else idOfSk.set(sk, [id]);
     }
     const sks = [...idOfSk.keys()];
     for (let i = 0; i < sks.length; i += BATCH_GET_MAX) {
@@ -586,20 +583,16 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
 
   private async dueIn(shard: string, now: number, limit: number): Promise<DueInstance[]> {
     const due: DueInstance[] = [];
-    let start: Item | undefined;
-    while (due.length < limit) {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: INDEX.byDue,
-          KeyConditionExpression: 'duepk = :due AND dueAt <= :now',
-          ExpressionAttributeValues: { ':due': str(shard), ':now': num(now) },
-          ScanIndexForward: true,
-          Limit: limit - due.length,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of out.Items ?? []) {
+    const query: QueryCommandInput = {
+      TableName: this.table,
+      IndexName: INDEX.byDue,
+      KeyConditionExpression: 'duepk = :due AND dueAt <= :now',
+      ExpressionAttributeValues: { ':due': str(shard), ':now': num(now) },
+      ScanIndexForward: true,
+      Limit: limit,
+    };
+    for await (const items of this.pages(query)) {
+      for (const item of items) {
         const sk = readStr(item, 'sk');
         const watched = sk.startsWith('J#') ? Number(sk.slice(2)) : undefined;
         due.push({
@@ -608,10 +601,9 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
           ...(watched === undefined ? {} : { watched }),
         });
       }
-      start = out.LastEvaluatedKey;
-      if (!start) break;
+      if (due.length >= limit) break;
     }
-    return due;
+    return due.slice(0, limit);
   }
 
   async readHistory(
@@ -649,35 +641,17 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       const next = take(0, JSON.parse(readStr(out.Item, 'created')) as HistoryEntry[], from.skip);
       if (next) return { entries, cursor: encodeCursor(scope, next) };
     }
-    let start: Item | undefined;
-    let seq = Math.max(1, from.seq);
-    let skip = from.seq === 0 ? 0 : from.skip;
-    for (;;) {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: {
-            ':pk': str(instancePk(instanceId)),
-            ':from': str(journalSk(seq)),
-            ':to': str(LAST_JOURNAL_SK),
-          },
-          ConsistentRead: true,
-          Limit: Math.min(100, limit + 1),
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of out.Items ?? []) {
+    const first = Math.max(1, from.seq);
+    const query = { ...this.journalFrom(instanceId, first), Limit: Math.min(100, limit + 1) };
+    for await (const items of this.pages(query)) {
+      for (const item of items) {
         const entry = entryOf(item);
-        const next = take(entry.seq, entry.history, entry.seq === seq ? skip : 0);
+        const next = take(entry.seq, entry.history, entry.seq === from.seq ? from.skip : 0);
         if (next) return { entries, cursor: encodeCursor(scope, next) };
         if (entries.length >= limit) return { entries, cursor: encodeCursor(scope, { seq: entry.seq + 1, skip: 0 }) };
       }
-      start = out.LastEvaluatedKey;
-      if (!start) return { entries };
-      seq = 0;
-      skip = 0;
     }
+    return { entries };
   }
 }
 

@@ -16,6 +16,8 @@ import { type CursorScope, decodeCursor, encodeCursor, historyScope, listScope }
 
 interface Stored {
   snapshot: string;
+  /** The value id of the run input (the snapshot's `inputId`, which never changes). */
+  inputId: string;
   input: string;
   created: string;
   journal: Map<number, string>;
@@ -39,6 +41,7 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
     if (this.instances.has(snapshot.instanceId)) throw new InstanceExistsError(snapshot.instanceId);
     this.instances.set(snapshot.instanceId, {
       snapshot: JSON.stringify(snapshot),
+      inputId: snapshot.inputId,
       input: toJson(input),
       created: JSON.stringify(history),
       journal: new Map(),
@@ -133,9 +136,8 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
   async getValues(instanceId: string, valueIds: Iterable<string>): Promise<Map<string, unknown>> {
     const out = new Map<string, unknown>();
     const s = this.stored(instanceId);
-    const snapshot = s ? (JSON.parse(s.snapshot) as Snapshot) : undefined;
     for (const id of valueIds) {
-      if (s && id === snapshot?.inputId) {
+      if (s && id === s.inputId) {
         out.set(id, fromJson(s.input));
         continue;
       }

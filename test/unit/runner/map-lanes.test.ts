@@ -1,23 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { flow, MemoryInstanceStore, runWorkflow, startWorkflow, TerminalError, task } from '../../../shared/index.ts';
-
-/** Measures every compaction and every journal entry (events and history, payloads aside). */
-class Measuring extends MemoryInstanceStore {
-  largestSnapshot = 0;
-  entries = 0;
-  override async compact(snapshot: Parameters<MemoryInstanceStore['compact']>[0]): Promise<boolean> {
-    this.largestSnapshot = Math.max(this.largestSnapshot, JSON.stringify(snapshot).length);
-    return super.compact(snapshot);
-  }
-  override async append(...args: Parameters<MemoryInstanceStore['append']>): Promise<void> {
-    this.entries++;
-    return super.append(...args);
-  }
-}
+import { flow, runWorkflow, startWorkflow, TerminalError, task } from '../../../shared/index.ts';
+import { MeasuringStore } from '../../support/measuring-store.ts';
 
 describe('map items in lanes', () => {
   it('a map of 10,000 items completes with every snapshot under 8 KB and two journal entries for the whole map', async () => {
-    const store = new Measuring();
+    const store = new MeasuringStore();
     const f = flow<number>('wide')
       .map(
         'items',
