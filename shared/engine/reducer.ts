@@ -461,7 +461,7 @@ class Reducer {
           const m: MapState = { count, next: started, done: 0, except: {}, items: valueId, template, lanes };
           this.d.maps[key] = m;
           for (let i = 0; i < started; i++) {
-            this.effects.push({ type: 'dispatch', dispatch: laneDispatchOf(this.cf, this.base, key, m, i) });
+            this.effects.push({ type: 'dispatch', dispatch: laneDispatch(this.cf.flow, this.base, key, m, i) });
           }
           return true;
         }
@@ -658,6 +658,12 @@ export function withChain(tasks: Snapshot['tasks'], step: ChainStep): Record<str
 /** Slack over an item task's timeout before a map run in lanes counts as stalled. */
 const STALL_MARGIN_MS = 1_000;
 
+/** A step of a map item's body after its first, and its input (the output of the step before, by its value id). */
+export interface LaneStep {
+  readonly qid: string;
+  readonly input: Ref;
+}
+
 /**
  * The dispatch of item `item` of a map run in lanes (see `MapState.lanes`):
  * the map's body task on item `item` of the map's items, attempt 1. Pure;
@@ -672,23 +678,8 @@ export function laneDispatch(
   item: number,
   step?: LaneStep,
 ): Dispatch {
-  return laneDispatchOf(compileFlow(flow), run, mapKey, m, item, step);
-}
+  const cf = compileFlow(flow);
 
-/** A step of a map item's body after its first, and its input (the output of the step before, by its value id). */
-export interface LaneStep {
-  readonly qid: string;
-  readonly input: Ref;
-}
-
-function laneDispatchOf(
-  cf: CompiledFlow,
-  run: Pick<Snapshot, 'instanceId' | 'workflow'>,
-  mapKey: string,
-  m: MapState,
-  item: number,
-  step?: LaneStep,
-): Dispatch {
   const lanes = m.lanes as MapLanes;
   const head = cf.nodes.get(step?.qid ?? (cf.nodes.get(lanes.qid)?.head as string)) as CompiledNode;
   const idx = [...lanes.idx, item];

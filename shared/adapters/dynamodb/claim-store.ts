@@ -1,8 +1,19 @@
-import { type DynamoDBClient, GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { Claim, ClaimStore } from '../../ports/claim-store.ts';
 import { ClaimHeldError, ClaimLostError } from '../../ports/errors.ts';
 import { INDEX, TTL_ATTRIBUTE } from '../../resources/tables.ts';
-import { type Item, isConditionFailed, num, readNum, readOptNum, readStr, shardKey, shardKeys, str } from './codec.ts';
+import {
+  type Item,
+  isConditionFailed,
+  num,
+  queryPages,
+  readNum,
+  readOptNum,
+  readStr,
+  shardKey,
+  shardKeys,
+  str,
+} from './codec.ts';
 
 /** Options of {@link DynamoClaimStore}. */
 export interface DynamoClaimStoreOptions {
@@ -226,24 +237,19 @@ export class DynamoClaimStore implements ClaimStore {
 
   private async expiredIn(shard: string, now: number, limit: number): Promise<Claim[]> {
     const claims: Claim[] = [];
-    let start: Item | undefined;
-    while (claims.length < limit) {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: INDEX.byExpiry,
-          KeyConditionExpression: 'leasepk = :lease AND expiresAt <= :now',
-          ExpressionAttributeValues: { ':lease': str(shard), ':now': num(now) },
-          ScanIndexForward: true,
-          Limit: limit - claims.length,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of out.Items ?? []) claims.push(claimOf(item));
-      start = out.LastEvaluatedKey;
-      if (!start) break;
+    const query = {
+      TableName: this.table,
+      IndexName: INDEX.byExpiry,
+      KeyConditionExpression: 'leasepk = :lease AND expiresAt <= :now',
+      ExpressionAttributeValues: { ':lease': str(shard), ':now': num(now) },
+      ScanIndexForward: true,
+      Limit: limit,
+    };
+    for await (const items of queryPages(this.client, query)) {
+      for (const item of items) claims.push(claimOf(item));
+      if (claims.length >= limit) break;
     }
-    return claims;
+    return claims.slice(0, limit);
   }
 
   /**

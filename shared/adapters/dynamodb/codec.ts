@@ -3,7 +3,12 @@
  * so plain `{ S }` / `{ N }` values are all they need (no util-dynamodb).
  */
 
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  QueryCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/client-dynamodb';
 import { PayloadTooLargeError } from '../../ports/errors.ts';
 
 /** A DynamoDB item in wire form. */
@@ -110,3 +115,21 @@ export function shardKey(prefix: string, instanceId: string, shards: number): st
 /** Every shard key of a sparse index (see {@link shardKey}). */
 export const shardKeys = (prefix: string, shards: number): string[] =>
   Array.from({ length: shards }, (_, n) => `${prefix}#${n}`);
+
+/**
+ * The pages of a query, following `LastEvaluatedKey`; a caller that has
+ * enough stops iterating, and no further page is read.
+ *
+ * @example
+ * ```ts
+ * for await (const items of queryPages(client, { TableName, KeyConditionExpression, … })) use(items);
+ * ```
+ */
+export async function* queryPages(client: DynamoDBClient, input: QueryCommandInput): AsyncGenerator<Item[]> {
+  let start: Item | undefined;
+  do {
+    const out = await client.send(new QueryCommand({ ...input, ...(start ? { ExclusiveStartKey: start } : {}) }));
+    yield out.Items ?? [];
+    start = out.LastEvaluatedKey;
+  } while (start);
+}

@@ -39,6 +39,7 @@ import {
   type Item,
   isConditionFailed,
   num,
+  queryPages,
   readNum,
   readStr,
   shardKey,
@@ -275,16 +276,8 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
     };
   }
 
-  /** The pages of a query, following `LastEvaluatedKey`; a caller that has enough stops iterating. */
-  private async *pages(input: QueryCommandInput): AsyncGenerator<Item[]> {
-    let start: Item | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({ ...input, ...(start ? { ExclusiveStartKey: start } : {}) }),
-      );
-      yield out.Items ?? [];
-      start = out.LastEvaluatedKey;
-    } while (start);
+  private pages(input: QueryCommandInput): AsyncGenerator<Item[]> {
+    return queryPages(this.client, input);
   }
 
   async append(instanceId: string, entry: JournalEntry): Promise<void> {
