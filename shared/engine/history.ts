@@ -2,7 +2,8 @@ import type { Effect, RunEvent, Snapshot } from './snapshot.ts';
 
 /**
  * One event of an instance's execution history. The history is append-only:
- * entries are written after the checkpoint they describe and never changed.
+ * each entry is written with the journal entry that commits its event, and
+ * never changed.
  */
 export interface HistoryEntry {
   /** When it happened (epoch ms). */
@@ -120,9 +121,4 @@ export function historyOf(event: RunEvent, after: Snapshot, effects: readonly Ef
     }
   }
   return entries;
-}
-
-/** Orders history entries by time, then version, then position within the version. */
-export function historySortKey(e: HistoryEntry, index: number): string {
-  return `${String(e.at).padStart(15, '0')}#${String(e.version).padStart(10, '0')}#${String(index).padStart(3, '0')}`;
 }

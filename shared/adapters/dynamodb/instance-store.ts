@@ -29,8 +29,8 @@ import { INDEX } from '../../resources/tables.ts';
 import {
   decodePayload,
   encodePayload,
+  isEncodedPayload,
   PAYLOAD_OFFLOAD_THRESHOLD_BYTES,
-  type PayloadRef,
 } from '../../runtime/payloads.ts';
 import { decodeCursor, encodeCursor, historyScope, listScope } from '../cursor.ts';
 import {
@@ -38,6 +38,7 @@ import {
   fromJson,
   type Item,
   isConditionFailed,
+  MalformedItemError,
   num,
   queryPages,
   readNum,
@@ -192,7 +193,9 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
     const ref = item[`${name}ref`]?.S;
     if (ref === undefined) return undefined;
     if (!this.objects) throw new Error(`'${name}' of an item is offloaded, and this store has no object store`);
-    return { data: await decodePayload({ ref: JSON.parse(ref) as PayloadRef }, this.objects) };
+    const encoded: unknown = { ref: JSON.parse(ref) };
+    if (!isEncodedPayload(encoded)) throw new MalformedItemError(`${name}ref`, 'S');
+    return { data: await decodePayload(encoded, this.objects) };
   }
 
   async create(snapshot: Snapshot, input: unknown, history: readonly HistoryEntry[]): Promise<void> {
