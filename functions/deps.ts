@@ -110,7 +110,8 @@ export function defaultApiDeps(workflows: readonly AnyFlow[], env = process.env)
     deadLetters,
     registry,
     clock,
-    secrets: new SecretsManagerSecrets(awsClients().secrets),
+    // Uncached: the key check caches on its own terms (API_KEY_CACHE_MS), which bound a revoked key's life.
+    secrets: new SecretsManagerSecrets(awsClients().secrets, { ttlMs: 0 }),
     apiKeySecretName: requireEnv(ENV.apiKeySecret, env),
   };
 }

@@ -6,7 +6,11 @@ import { startLocalStack } from './stack.ts';
  */
 const port = Number(process.env.SAYIIR_PORT ?? 8787);
 const dataDir = process.env.SAYIIR_DATA_DIR ?? '.sayiir';
-const stack = await startLocalStack({ port, dataDir, log: (line) => console.log(line) });
+const stack = await startLocalStack({ port, dataDir, log: (line) => console.log(line) }).catch((e: unknown) => {
+  // A refusal to start (a broken secrets file, a data folder in use) is a message, not a stack trace.
+  console.error(`Sayiir local stack cannot start: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
 
 console.log(`Sayiir local stack is up.
   API:       ${stack.url}/v1

@@ -11,7 +11,7 @@ import { DynamoInstanceStore } from '../shared/adapters/dynamodb/instance-store.
 import { FolderObjectStore } from '../shared/adapters/fs/object-store.ts';
 import { systemClock } from '../shared/adapters/memory/clock.ts';
 import { S3ObjectStore } from '../shared/adapters/s3/object-store.ts';
-import { FileSecrets } from '../shared/adapters/secrets/file.ts';
+import { FileSecrets, readSecretsFile } from '../shared/adapters/secrets/file.ts';
 import { DeadLetters } from '../shared/adapters/sqs/dead-letters.ts';
 import { QueueUrlCache } from '../shared/adapters/sqs/queue-urls.ts';
 import { SqsTaskQueue } from '../shared/adapters/sqs/task-queue.ts';
@@ -286,15 +286,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
-/** Reads the development API key from the secrets file, creating one on first start. */
+/**
+ * Reads the development API key from the secrets file, creating the file on
+ * first start. A file that exists but cannot be read is never rewritten.
+ *
+ * @throws {SecretsFileUnreadableError} naming the file and what is wrong with it.
+ */
 async function ensureApiKey(path: string): Promise<string> {
-  let values: Record<string, unknown> = {};
-  try {
-    values = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-  } catch {
-    // first start
-  }
-  const existing = values[DEFAULT_API_KEY_SECRET];
+  const values = (await readSecretsFile(path)) ?? {};
+  const existing = Object.hasOwn(values, DEFAULT_API_KEY_SECRET) ? values[DEFAULT_API_KEY_SECRET] : undefined;
   const keys = Array.isArray(existing) ? existing.filter((k): k is string => typeof k === 'string') : [];
   if (keys[0]) return keys[0];
   const key = `sk_local_${randomBytes(18).toString('base64url')}`;

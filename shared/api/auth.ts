@@ -5,7 +5,23 @@ import type { Secrets } from '../ports/secrets.ts';
 /** Name of the secret holding the API keys. */
 export const DEFAULT_API_KEY_SECRET = 'sayiir/api-keys';
 
-/** How long keys read from the secret are trusted before reading it again. */
+/**
+ * How long an {@link ApiKeyAuthorizer} trusts the keys it read, and so the
+ * longest a key removed from the API key secret keeps working (a key added
+ * is accepted within the same time):
+ *
+ * ```
+ * key removed from the secret at r
+ * ──┬────────────────────────────────────────┬──▶ time
+ *   r-ε: a check reads the secret and        r-ε+API_KEY_CACHE_MS: the next check
+ *   caches the keys, the removed one too     reads the secret again: refused
+ * ```
+ *
+ * That bound holds only if the secret itself is read uncached: the api
+ * function reads it through `SecretsManagerSecrets` with `ttlMs: 0`, the
+ * local stack through `FileSecrets`. API Gateway's authorizer only checks
+ * that a key header is there, so its cached answers do not extend it.
+ */
 export const API_KEY_CACHE_MS = 60_000;
 
 /** The API key secret's value is neither a JSON array of strings nor one string. */
@@ -44,8 +60,9 @@ const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8
  *
  * Keys are compared as SHA-256 digests with `timingSafeEqual`: equal-length
  * buffers, so neither a key's content nor its length leaks through timing.
- * The keys are cached for {@link API_KEY_CACHE_MS} by the given clock (a
- * rotated key is honoured within a minute); a failed read is not cached.
+ * The keys are cached for {@link API_KEY_CACHE_MS} by the given clock; a
+ * failed read is not cached. Give it secrets that do not cache: a removed
+ * key is then refused `API_KEY_CACHE_MS` after its removal at the latest.
  *
  * @example
  * ```ts
@@ -62,7 +79,7 @@ export class ApiKeyAuthorizer {
     private readonly clock: Clock,
     /** @default 'sayiir/api-keys' */
     private readonly secretName: string = DEFAULT_API_KEY_SECRET,
-    /** @default 60_000 */
+    /** @default API_KEY_CACHE_MS (60_000) */
     private readonly cacheMs: number = API_KEY_CACHE_MS,
   ) {}
 
@@ -70,7 +87,8 @@ export class ApiKeyAuthorizer {
    * True when `presented` is one of the keys.
    *
    * @throws {SecretNotFoundError} the secret cannot be read (a deployment
-   *   fault, not the client's: surfaces as a 500).
+   *   fault, not the client's: surfaces as a 500); so does any other error
+   *   of the secrets adapter (e.g. a broken local secrets file).
    * @throws {ApiKeySecretFormatError} the secret holds something else.
    */
   async verify(presented: string | undefined): Promise<boolean> {

@@ -28,21 +28,6 @@ export interface ExecuteOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Cached secrets per process: a Lambda container reads each secret once. */
-const secretCache = new Map<Secrets, Map<string, Promise<string>>>();
-
-function cachedSecret(secrets: Secrets, name: string): Promise<string> {
-  let cache = secretCache.get(secrets);
-  if (!cache) secretCache.set(secrets, (cache = new Map()));
-  let hit = cache.get(name);
-  if (!hit) {
-    hit = secrets.get(name);
-    hit.catch(() => cache?.delete(name));
-    cache.set(name, hit);
-  }
-  return hit;
-}
-
 /**
  * Runs one attempt of a task: input schema, the function under its timeout,
  * output schema. Never throws: the outcome says what happened.
@@ -74,7 +59,7 @@ export async function executeTask(o: ExecuteOptions): Promise<TaskOutcome> {
     attempt: o.dispatch.attempt,
     idempotencyKey: `${o.dispatch.instanceId}:${o.dispatch.key}`,
     signal: controller.signal,
-    secret: (name) => cachedSecret(o.secrets, name),
+    secret: (name) => o.secrets.get(name),
   };
   try {
     let input = o.input;

@@ -8,9 +8,63 @@ export function secretEnvName(name: string): string {
 }
 
 /**
+ * The secrets file exists but cannot be used: it cannot be read (a folder,
+ * no permission), is not JSON, or is JSON but not an object of
+ * `{ "name": value }`. Unlike {@link SecretNotFoundError} this is not a
+ * missing secret: the file is at fault, and nothing should replace it.
+ */
+export class SecretsFileUnreadableError extends Error {
+  override readonly name = 'SecretsFileUnreadableError';
+  constructor(
+    /** The file at fault. */
+    readonly path: string,
+    /** What is wrong with it, e.g. the JSON parser's message. */
+    readonly reason: string,
+    options?: { readonly cause?: unknown },
+  ) {
+    super(`secrets file ${path} ${reason}`, options);
+  }
+}
+
+/**
+ * The values of a secrets file (a JSON object of `{ "name": value }`), or
+ * `undefined` when the file does not exist.
+ *
+ * @throws {SecretsFileUnreadableError} it exists but cannot be read, is not
+ *   JSON, or is not a JSON object.
+ * @example
+ * ```ts
+ * const values = (await readSecretsFile('.sayiir/secrets.json')) ?? {};
+ * ```
+ */
+export async function readSecretsFile(path: string): Promise<Record<string, unknown> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new SecretsFileUnreadableError(path, `cannot be read: ${(e as Error).message}`, { cause: e });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new SecretsFileUnreadableError(path, `is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SecretsFileUnreadableError(path, 'must hold a JSON object of { "name": value }');
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
  * Secrets for the local stack: an environment variable (see
  * {@link secretEnvName}) wins, else a JSON file of `{ "name": "value" }`
- * (re-read on each miss, so edits apply without a restart).
+ * (re-read on every call, uncached, so edits apply without a restart).
+ *
+ * A missing file or a name it does not hold is a {@link SecretNotFoundError};
+ * a file that exists but is broken is a {@link SecretsFileUnreadableError}
+ * naming the file, so a typo in the file never reads as a missing secret.
  */
 export class FileSecrets implements Secrets {
   constructor(
@@ -21,13 +75,9 @@ export class FileSecrets implements Secrets {
   async get(name: string): Promise<string> {
     const fromEnv = this.env[secretEnvName(name)];
     if (fromEnv !== undefined) return fromEnv;
-    let values: Record<string, unknown>;
-    try {
-      values = JSON.parse(await readFile(this.path, 'utf8')) as Record<string, unknown>;
-    } catch {
-      throw new SecretNotFoundError(name);
-    }
-    const v = values[name];
+    const values = await readSecretsFile(this.path);
+    // Own keys only: 'constructor' is not a secret of every file.
+    const v = values && Object.hasOwn(values, name) ? values[name] : undefined;
     if (v === undefined) throw new SecretNotFoundError(name);
     return typeof v === 'string' ? v : JSON.stringify(v);
   }
