@@ -30,5 +30,6 @@ export type { RetryPolicy } from './engine/retry.ts';
 export type { RunError, RunStatus, Snapshot } from './engine/snapshot.ts';
 export type { Priority, Schema, TaskContext, TaskDef, TaskFn, TaskOptions } from './engine/task.ts';
 export { LoopResult, task } from './engine/task.ts';
-export type { CheckpointPhase, RunOptions, RunResult, WorkflowHandle } from './runner/in-process.ts';
+export type { CheckpointPhase, RunOptions, RunResult, SignalSendOptions, WorkflowHandle } from './runner/in-process.ts';
 export { RunnerCrashedError, resumeWorkflow, runWorkflow, startWorkflow } from './runner/in-process.ts';
+export { SignalBufferFullError } from './runtime/instances.ts';

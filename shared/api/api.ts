@@ -105,7 +105,12 @@ export function makeApi(deps: ApiDeps): Api {
         });
       }
       const body = readBody(event, maxBodyBytes);
-      return await match.handler(ctx, { params: match.params, query: event.queryStringParameters ?? {}, body });
+      return await match.handler(ctx, {
+        params: match.params,
+        query: event.queryStringParameters ?? {},
+        body,
+        header: (name) => headerValue(event, name),
+      });
     } catch (e) {
       const http = toHttpError(e);
       if (http) return errorResponse(http);

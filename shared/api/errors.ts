@@ -7,7 +7,7 @@ import {
   JournalConflictError,
   PayloadTooLargeError,
 } from '../ports/errors.ts';
-import { TaskAlreadyCompletedError, TaskStateError } from '../runtime/instances.ts';
+import { SignalBufferFullError, TaskAlreadyCompletedError, TaskStateError } from '../runtime/instances.ts';
 import { WorkflowNotFoundError } from '../runtime/registry.ts';
 
 /**
@@ -30,10 +30,13 @@ export type ApiErrorCode =
   | 'definition_mismatch'
   | 'conflict'
   | 'payload_too_large'
+  | 'unsupported_media_type'
   | 'invalid_task_state'
   | 'task_completed'
   | 'invalid_output'
   | 'dead_letter_not_found'
+  | 'pool_not_found'
+  | 'signal_buffer_full'
   | 'internal_error';
 
 /**
@@ -118,6 +121,7 @@ export function toHttpError(error: unknown): HttpError | undefined {
   if (error instanceof DefinitionMismatchError) return new HttpError(409, 'definition_mismatch', error.message);
   // applyEvent retries conflicts many times before giving up: report a conflict, the client may retry.
   if (error instanceof JournalConflictError) return new HttpError(409, 'conflict', error.message);
+  if (error instanceof SignalBufferFullError) return new HttpError(429, 'signal_buffer_full', error.message);
   if (error instanceof TaskStateError) return new HttpError(409, 'invalid_task_state', error.message);
   if (error instanceof TaskAlreadyCompletedError) return new HttpError(409, 'task_completed', error.message);
   if (error instanceof TerminalError) return new HttpError(400, 'invalid_output', error.message);

@@ -1,6 +1,7 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { AnyFlow } from '../engine/definition.ts';
 import { ensureError } from '../engine/errors.ts';
+import { signalRefusal } from '../engine/reducer.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
 import type { RunEvent, RunStatus, Snapshot } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
@@ -12,7 +13,7 @@ import type { InstanceStore } from '../ports/instance-store.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
 import { controlRun } from '../runtime/control.ts';
 import { sendDispatches } from '../runtime/effects.ts';
-import { assertSameDefinition, deliverSignal, readRun, startInstance } from '../runtime/instances.ts';
+import { assertSameDefinition, deliverSignal, deliveryIdOf, readRun, startInstance } from '../runtime/instances.ts';
 import type { WorkflowRegistry } from '../runtime/registry.ts';
 import { HttpError, jsonResponse } from './errors.ts';
 import { cursorParam, isJsonObject, limitParam, parseJsonBody, rejectUnknownFields, waitParam } from './http.ts';
@@ -47,6 +48,8 @@ export interface RouteRequest {
   readonly query: Readonly<Record<string, string | undefined>>;
   /** Decoded body text, `undefined` when there is none. */
   readonly body: string | undefined;
+  /** A request header by name, in any case. */
+  header(name: string): string | undefined;
 }
 
 export type RouteHandler = (ctx: RouteContext, req: RouteRequest) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -274,14 +277,41 @@ const sendSignal: RouteHandler = async (ctx, req) => {
     throw new HttpError(404, 'signal_not_found', `workflow '${flow.name}' waits for no signal '${name}'`);
   }
   const payload = parseJsonBody(req.body) ?? null;
+  const key = idempotencyKeyOf(req);
   if (FINAL_STATUSES.has(snapshot.status)) throw finished(snapshot);
   const now = () => ctx.clock.now();
-  const r = await deliverSignal(ctx.store, flow, snapshot.instanceId, name, payload, { now, watch: true });
-  // It finished between our read and the delivery.
-  if (!r.changed) throw finished(r.snapshot);
+  const deliveryId = key === undefined ? undefined : deliveryIdOf(key);
+  const r = await deliverSignal(ctx.store, flow, snapshot.instanceId, name, payload, {
+    now,
+    watch: true,
+    ...(deliveryId === undefined ? {} : { deliveryId }),
+  });
+  const answer = { instanceId: snapshot.instanceId, signal: name, status: r.snapshot.status };
+  if (!r.changed) {
+    // A retried delivery gets the answer of the first one; otherwise it finished between our read and the delivery.
+    if (signalRefusal(flow, r.snapshot, name, deliveryId) === 'duplicate') return jsonResponse(202, answer);
+    throw finished(r.snapshot);
+  }
   await sendDispatches(ctx.queue, r.effects);
-  return jsonResponse(202, { instanceId: snapshot.instanceId, signal: name, status: r.snapshot.status });
+  return jsonResponse(202, answer);
 };
+
+/** Longest `Idempotency-Key` header accepted on a signal. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
+
+/** The `Idempotency-Key` header of a request, or a 400 when it is blank or too long. */
+function idempotencyKeyOf(req: RouteRequest): string | undefined {
+  const key = req.header('idempotency-key');
+  if (key === undefined) return undefined;
+  if (key.trim() === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw new HttpError(
+      400,
+      'invalid_request',
+      `Idempotency-Key: must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters, not blank`,
+    );
+  }
+  return key;
+}
 
 type Transition = 'cancel' | 'pause' | 'resume';
 

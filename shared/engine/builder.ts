@@ -377,8 +377,15 @@ export function flow<TInput>(name: string, options: FlowOptions<TInput> = {}): F
   if (!/^[A-Za-z0-9_.-]{1,80}$/.test(name)) {
     throw new FlowDefinitionError(String(name), "a flow name is 1-80 letters, digits, '_', '-' or '.'");
   }
+  const buffer = options.signalBuffer;
+  if (buffer !== undefined && !(Number.isInteger(buffer) && buffer >= 1 && buffer <= MAX_SIGNAL_BUFFER)) {
+    throw new FlowDefinitionError(name, `signalBuffer: must be an integer from 1 to ${MAX_SIGNAL_BUFFER}`);
+  }
   return new FlowBuilder<TInput, TInput>(name, options, []);
 }
+
+/** Largest {@link FlowOptions.signalBuffer}: a full buffer keeps the snapshot well under an item's size. */
+export const MAX_SIGNAL_BUFFER = 1_000;
 
 /** Checks ids are unique within each scope, recursively. */
 function validateSteps(flowName: string, steps: readonly StepNode[]): void {

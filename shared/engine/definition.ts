@@ -63,7 +63,17 @@ export interface FlowOptions<I> {
   readonly description?: string;
   /** A run still unfinished this long after its start fails with `DeadlineExceededError`. @default none */
   readonly deadline?: Duration;
+  /**
+   * Signals of one name held for the run before anything waits for them;
+   * one more is refused (HTTP 429) until the run consumes some. Keeps a run
+   * that is sent signals it does not wait for small and controllable.
+   * @default DEFAULT_SIGNAL_BUFFER (100)
+   */
+  readonly signalBuffer?: number;
 }
+
+/** Default of {@link FlowOptions.signalBuffer}. */
+export const DEFAULT_SIGNAL_BUFFER = 100;
 
 /**
  * A built flow. `I` is its input type and `O` its output type; both exist

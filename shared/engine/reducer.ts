@@ -1,5 +1,5 @@
 import { type CompiledFlow, type CompiledNode, compileFlow, fillKey, taskOf } from './compile.ts';
-import type { AnyFlow } from './definition.ts';
+import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from './definition.ts';
 import { DEFAULT_POOL, taskTimeoutMs } from './describe.ts';
 import { toMillis } from './duration.ts';
 import { TerminalError } from './errors.ts';
@@ -21,7 +21,7 @@ import type {
   TaskActivity,
   WaitActivity,
 } from './snapshot.ts';
-import { FINAL_STATUSES } from './snapshot.ts';
+import { FINAL_STATUSES, MAX_RECENT_DELIVERIES } from './snapshot.ts';
 
 /**
  * The pure reducer: `(snapshot, event, now) -> { snapshot, effects }`.
@@ -80,6 +80,7 @@ interface Draft {
   forks: Record<string, ForkState>;
   maps: Record<string, MapState>;
   signals: Record<string, string[]>;
+  deliveries?: readonly string[];
   output?: Ref;
   error?: RunError;
 }
@@ -111,6 +112,7 @@ class Reducer {
       forks: { ...base.forks },
       maps: { ...base.maps },
       signals: Object.fromEntries(Object.entries(base.signals).map(([k, v]) => [k, [...v]])),
+      ...(base.deliveries ? { deliveries: base.deliveries } : {}),
       ...(base.output ? { output: base.output } : {}),
       ...(base.error ? { error: base.error } : {}),
     };
@@ -128,6 +130,7 @@ class Reducer {
       maps: this.d.maps,
       signals: this.d.signals,
     };
+    if (this.d.deliveries) next.deliveries = this.d.deliveries;
     if (this.d.steps > 0) next.steps = this.d.steps;
     delete next.dueAt;
     delete next.error;
@@ -221,7 +224,7 @@ class Reducer {
         return true;
       }
       case 'signal':
-        return this.signal(e.name, e.valueId);
+        return this.signal(e.name, e.valueId, e.deliveryId);
       case 'cancel': {
         const abort = this.abortRunning();
         this.clearFrontier();
@@ -622,7 +625,17 @@ class Reducer {
     return true;
   }
 
-  private signal(name: string, valueId: string): boolean {
+  /**
+   * A signal goes to the oldest wait for it, else to the buffer, unless it
+   * is a retried delivery (its id is among the recent ones) or the buffer
+   * of its name is full ({@link signalRefusal} says which): then nothing
+   * changes.
+   */
+  private signal(name: string, valueId: string, deliveryId: string | undefined): boolean {
+    if (signalRefusal(this.cf.flow, this.base, name, deliveryId) !== undefined) return false;
+    if (deliveryId !== undefined) {
+      this.d.deliveries = [...(this.d.deliveries ?? []), deliveryId].slice(-MAX_RECENT_DELIVERIES);
+    }
     const waiting = Object.keys(this.d.waits)
       .filter((k) => {
         const w = this.d.waits[k];
@@ -630,7 +643,8 @@ class Reducer {
       })
       .sort()[0];
     if (waiting === undefined) {
-      (this.d.signals[name] ??= []).push(valueId);
+      const buffered = Object.hasOwn(this.d.signals, name) ? (this.d.signals[name] as string[]) : [];
+      this.d.signals[name] = [...buffered, valueId];
       return true;
     }
     const w = this.d.waits[waiting] as WaitActivity;
@@ -638,6 +652,30 @@ class Reducer {
     this.advance(w.qid, w.idx, { v: valueId });
     return true;
   }
+}
+
+/**
+ * Why a signal would change nothing, or `undefined` when it would be
+ * delivered (to a wait or to the buffer). Pure; the reducer applies the
+ * same rule, so a caller can say why after a commit that changed nothing.
+ *
+ * - `finished`: the run is over;
+ * - `duplicate`: a delivery with this id is among the run's recent ones;
+ * - `buffer-full`: nothing waits for the signal and the run already holds
+ *   the flow's `signalBuffer` of that name.
+ */
+export function signalRefusal(
+  flow: AnyFlow,
+  s: Snapshot,
+  name: string,
+  deliveryId?: string,
+): 'finished' | 'duplicate' | 'buffer-full' | undefined {
+  if (FINAL_STATUSES.has(s.status)) return 'finished';
+  if (deliveryId !== undefined && s.deliveries?.includes(deliveryId)) return 'duplicate';
+  const waited = Object.values(s.waits).some((w) => w.kind === 'signal' && w.signal === name);
+  const held = Object.hasOwn(s.signals, name) ? (s.signals[name]?.length ?? 0) : 0;
+  if (!waited && held >= (flow.options.signalBuffer ?? DEFAULT_SIGNAL_BUFFER)) return 'buffer-full';
+  return undefined;
 }
 
 /** Timer key of the run's deadline. */

@@ -6,6 +6,14 @@ export type RunStatus = 'RUNNING' | 'PAUSED' | 'COMPLETED' | 'FAILED' | 'CANCELL
 /** A finished run's status. */
 export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
+/**
+ * How many delivery ids a run remembers (see `Snapshot.deliveries`): a
+ * signal retried with the same `Idempotency-Key` within the run's last 64
+ * keyed deliveries is delivered once. Ids are 16-character digests, so the
+ * list stays near 1 KB of the snapshot.
+ */
+export const MAX_RECENT_DELIVERIES = 64;
+
 /** A task in the frontier: ready to dispatch, dispatched, or waiting out a retry backoff. */
 export interface TaskActivity {
   readonly qid: string;
@@ -129,6 +137,12 @@ export interface Snapshot {
   readonly maps: Readonly<Record<string, MapState>>;
   /** Signals received before anything waited for them, by name, oldest first (value ids). */
   readonly signals: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Delivery ids of the run's last {@link MAX_RECENT_DELIVERIES} signals
+   * sent with one, oldest first: a retried delivery is recognised and
+   * changes nothing.
+   */
+  readonly deliveries?: readonly string[];
   readonly output?: Ref;
   readonly error?: RunError;
   /** The run fails with `DeadlineExceededError` if still unfinished at this time (from the flow's `deadline`). */
@@ -246,7 +260,16 @@ export type RunEvent =
   | { readonly type: 'map-done'; readonly key: string }
   /** The reaper looked at a map run in lanes and saw its counter at `done`. */
   | { readonly type: 'map-checked'; readonly key: string; readonly done: number }
-  | { readonly type: 'signal'; readonly name: string; readonly valueId: string }
+  | {
+      readonly type: 'signal';
+      readonly name: string;
+      readonly valueId: string;
+      /**
+       * The client's delivery id (a digest of its `Idempotency-Key`): a
+       * delivery whose id is among the run's recent ones changes nothing.
+       */
+      readonly deliveryId?: string;
+    }
   | { readonly type: 'cancel'; readonly reason?: string }
   /**
    * Manual retry of a task the run failed on: the run is RUNNING again, the

@@ -17,7 +17,15 @@ import type { TaskQueue } from '../ports/task-queue.ts';
 import type { TimerIndex } from '../ports/timers.ts';
 import { controlRun } from '../runtime/control.ts';
 import { sendDispatches } from '../runtime/effects.ts';
-import { deliverSignal, loadRun, pendingEffects, readRun, retryTask, startInstance } from '../runtime/instances.ts';
+import {
+  deliverSignal,
+  deliveryIdOf,
+  loadRun,
+  pendingEffects,
+  readRun,
+  retryTask,
+  startInstance,
+} from '../runtime/instances.ts';
 import { skipAndCount } from '../runtime/lanes.ts';
 import { reapOnce } from '../runtime/reaper.ts';
 import { WorkflowRegistry } from '../runtime/registry.ts';
@@ -75,6 +83,12 @@ export class RunnerCrashedError extends Error {
 }
 
 /** A run in progress in this process. */
+/** Options of {@link WorkflowHandle.signal}. */
+export interface SignalSendOptions {
+  /** The client's key for this delivery: a send retried with the same key is delivered once. */
+  readonly idempotencyKey?: string;
+}
+
 export interface WorkflowHandle<O> {
   readonly instanceId: string;
   readonly store: InstanceStore;
@@ -82,7 +96,11 @@ export interface WorkflowHandle<O> {
   result(): Promise<RunResult<O>>;
   /** Resolves the next time no task runs and no event is being applied. */
   idle(): Promise<void>;
-  signal(name: string, payload?: unknown): Promise<void>;
+  /**
+   * Sends a signal. With an `idempotencyKey`, a retried send is delivered once.
+   * @throws {SignalBufferFullError} nothing waits for it and the run already holds the flow's `signalBuffer` of them.
+   */
+  signal(name: string, payload?: unknown, options?: SignalSendOptions): Promise<void>;
   cancel(reason?: string): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
@@ -358,11 +376,12 @@ class Runner<O> implements WorkflowHandle<O> {
     );
   }
 
-  signal(name: string, payload?: unknown): Promise<void> {
+  signal(name: string, payload?: unknown, options: SignalSendOptions = {}): Promise<void> {
     return this.event(async () => {
       const r = await deliverSignal(this.writes, this.flow, this.instanceId, name, payload ?? null, {
         now: this.now,
         watch: true,
+        ...(options.idempotencyKey === undefined ? {} : { deliveryId: deliveryIdOf(options.idempotencyKey) }),
       });
       await sendDispatches(this.queue, r.effects);
     });

@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { compileFlow } from '../engine/compile.ts';
-import type { AnyFlow } from '../engine/definition.ts';
+import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from '../engine/definition.ts';
 import { DefinitionMismatchError, serializeError } from '../engine/errors.ts';
 import { type HistoryEntry, historyOf } from '../engine/history.ts';
-import { controlOf, initSnapshot, reduce, withChain } from '../engine/reducer.ts';
+import { controlOf, initSnapshot, reduce, signalRefusal, withChain } from '../engine/reducer.ts';
 
 export { pendingEffects } from '../engine/reducer.ts';
 
@@ -395,19 +396,54 @@ export async function completeTask(
   return valueCreated === undefined ? r : { ...r, valueCreated };
 }
 
-/** Delivers a signal: its payload is committed with it (buffered if nothing waits for it yet). */
-export function deliverSignal(
+/**
+ * Delivers a signal: its payload is committed with it (buffered if nothing
+ * waits for it yet). With a `deliveryId`, a retried delivery changes
+ * nothing; a full buffer also changes nothing. When `changed` is false,
+ * `signalRefusal(flow, result.snapshot, name, deliveryId)` says why.
+ */
+export async function deliverSignal(
   store: InstanceStore,
   flow: AnyFlow,
   instanceId: string,
   name: string,
   payload: unknown,
-  options: ApplyOptions,
+  options: ApplyOptions & { readonly deliveryId?: string },
 ): Promise<Commit> {
-  return applyEvents(store, flow, instanceId, (seq) => [{ type: 'signal', name, valueId: journalValueId(seq) }], {
-    ...options,
-    value: { data: payload },
-  });
+  const { deliveryId, ...apply } = options;
+  const r = await applyEvents(
+    store,
+    flow,
+    instanceId,
+    (seq) => [{ type: 'signal', name, valueId: journalValueId(seq), ...(deliveryId ? { deliveryId } : {}) }],
+    { ...apply, value: { data: payload } },
+  );
+  if (!r.changed && signalRefusal(flow, r.snapshot, name, deliveryId) === 'buffer-full') {
+    throw new SignalBufferFullError(instanceId, name, flow.options.signalBuffer ?? DEFAULT_SIGNAL_BUFFER);
+  }
+  return r;
+}
+
+/** A signal nothing waits for yet, refused because the run already holds its flow's `signalBuffer` of that name. */
+export class SignalBufferFullError extends Error {
+  override readonly name = 'SignalBufferFullError';
+  constructor(
+    readonly instanceId: string,
+    readonly signal: string,
+    readonly limit: number,
+  ) {
+    super(
+      `instance '${instanceId}' already holds ${limit} '${signal}' signals that nothing waits for yet (the flow's signalBuffer); send more once it consumes some`,
+    );
+  }
+}
+
+/**
+ * The delivery id of a client's idempotency key: a 16-character digest, so
+ * that a run's list of recent ids stays small whatever keys clients send.
+ */
+export function deliveryIdOf(idempotencyKey: string): string {
+  return createHash('sha256').update(idempotencyKey, 'utf8').digest('base64url').slice(0, 16);
 }
 
 function randomNonce(): string {
