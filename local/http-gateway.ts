@@ -61,13 +61,19 @@ async function serve(handler: HttpApiHandler, req: IncomingMessage, res: ServerR
       res.writeHead(413, { 'content-type': 'application/json' }).end('{"message":"Request Entity Too Large"}');
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // The request target is a path, never resolved against a base: `//host/v1/…` stays a path with an
+    // empty segment (which no route matches), as API Gateway keeps it, instead of naming a host.
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const rawPath = q < 0 ? target : target.slice(0, q);
+    const rawQueryString = q < 0 ? '' : target.slice(q + 1);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {
       if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
     }
     const query: Record<string, string> = {};
-    for (const [k, v] of url.searchParams) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
+    for (const [k, v] of new URLSearchParams(rawQueryString))
+      query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
     const method = (req.method ?? 'GET').toUpperCase();
     const now = new Date();
     const requestId = randomUUID();
@@ -75,8 +81,8 @@ async function serve(handler: HttpApiHandler, req: IncomingMessage, res: ServerR
     const event: APIGatewayProxyEventV2 = {
       version: '2.0',
       routeKey: '$default',
-      rawPath: url.pathname,
-      rawQueryString: url.search.slice(1),
+      rawPath,
+      rawQueryString,
       headers,
       ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
       requestContext: {
@@ -86,7 +92,7 @@ async function serve(handler: HttpApiHandler, req: IncomingMessage, res: ServerR
         domainPrefix: 'local',
         http: {
           method,
-          path: url.pathname,
+          path: rawPath,
           protocol: `HTTP/${req.httpVersion}`,
           sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
           userAgent: headers['user-agent'] ?? '',

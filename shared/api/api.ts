@@ -8,7 +8,7 @@ import type { TaskQueue } from '../ports/task-queue.ts';
 import type { WorkflowRegistry } from '../runtime/registry.ts';
 import { ApiKeyAuthorizer, DEFAULT_API_KEY_SECRET } from './auth.ts';
 import { errorResponse, HttpError, toHttpError } from './errors.ts';
-import { headerValue, readBody, requestMethod, requestPath } from './http.ts';
+import { assertJsonBody, headerValue, readBody, requestMethod, requestPath } from './http.ts';
 import { apiRouter } from './routes.ts';
 
 /**
@@ -105,6 +105,7 @@ export function makeApi(deps: ApiDeps): Api {
         });
       }
       const body = readBody(event, maxBodyBytes);
+      assertJsonBody(headerValue(event, 'content-type'), body);
       return await match.handler(ctx, {
         params: match.params,
         query: event.queryStringParameters ?? {},

@@ -29,7 +29,9 @@ export function requestMethod(event: APIGatewayProxyEventV2): string {
 
 /**
  * The request path without the stage prefix (present under a named stage,
- * absent under `$default`) and without trailing slashes.
+ * absent under `$default`) and without one trailing slash. Nothing else is
+ * normalised: empty segments (`//`) and dot segments reach the router as
+ * they came (see `Router.match`).
  */
 export function requestPath(event: APIGatewayProxyEventV2): string {
   let path = event.rawPath || event.requestContext?.http?.path || '/';
@@ -37,7 +39,7 @@ export function requestPath(event: APIGatewayProxyEventV2): string {
   if (stage && stage !== '$default' && (path === `/${stage}` || path.startsWith(`/${stage}/`))) {
     path = path.slice(stage.length + 1) || '/';
   }
-  while (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
   return path;
 }
 
@@ -58,17 +60,156 @@ export function readBody(event: APIGatewayProxyEventV2, maxBytes: number): strin
 }
 
 /**
- * The JSON value of a body, or `undefined` when the body is absent or blank.
+ * Whether a `content-type` value names JSON: `application/json` or a
+ * structured `application/<subtype>+json`, with any parameters (such as
+ * `charset`), in any case.
  *
- * @throws {HttpError} 400 `malformed_json`.
+ * @example
+ * ```ts
+ * isJsonMediaType('application/json; charset=utf-8'); // true
+ * isJsonMediaType('application/merge-patch+json'); // true
+ * isJsonMediaType('text/plain'); // false
+ * ```
+ */
+export function isJsonMediaType(contentType: string): boolean {
+  const type = (contentType.split(';', 1)[0] ?? '').trim().toLowerCase();
+  return type === 'application/json' || /^application\/[a-z0-9!#$&^_.-]+\+json$/.test(type);
+}
+
+/**
+ * Refuses a body sent as something other than JSON: a form or a text body
+ * (what `curl -d` and `fetch` with a string body send by default) is not
+ * read as JSON by accident. A body without any `content-type` is read as
+ * JSON (the API reads nothing else), and an absent or blank body needs none.
+ *
+ * @throws {HttpError} 415 `unsupported_media_type`.
+ */
+export function assertJsonBody(contentType: string | undefined, body: string | undefined): void {
+  if (contentType === undefined || isBlank(body) || isJsonMediaType(contentType)) return;
+  throw new HttpError(
+    415,
+    'unsupported_media_type',
+    `content-type: '${contentType.slice(0, 100)}' is not JSON; send the body as application/json`,
+  );
+}
+
+/**
+ * Deepest nesting of arrays and objects accepted in a request body, the
+ * outermost value counting as level 1 (so a start body's `input` may nest 63
+ * levels). Deeper values would overflow the stack of every recursive walk
+ * downstream (schema validation, storage, views); no workflow needs them.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+const OPEN_BRACE = 0x7b; // {
+const OPEN_BRACKET = 0x5b; // [
+const CLOSE_BRACE = 0x7d; // }
+const CLOSE_BRACKET = 0x5d; // ]
+const QUOTE = 0x22; // "
+const BACKSLASH = 0x5c; // \
+
+/**
+ * Whether JSON text nests arrays and objects deeper than `max` levels. One
+ * pass over the characters, skipping strings, with no recursion: it decides
+ * before `JSON.parse` (or any walk over the value) can run out of stack.
+ * Malformed text is measured as well as it can be; `JSON.parse` judges it next.
+ *
+ * @example
+ * ```ts
+ * nestedDeeperThan('[[1]]', 1); // true
+ * nestedDeeperThan('{"a":"[[[["}', 1); // false: brackets in strings do not count
+ * ```
+ */
+export function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > max) return true;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
+  }
+  return false;
+}
+
+/**
+ * The JSON value of a body, or `undefined` when the body is absent or blank.
+ * Every route that reads a body reads it through here, so the depth limit
+ * holds for all of them.
+ *
+ * @throws {HttpError} 400 `invalid_request` when the body nests deeper than
+ *   {@link MAX_JSON_DEPTH}; 400 `malformed_json` when it is not JSON.
  */
 export function parseJsonBody(text: string | undefined): unknown {
-  if (text === undefined || text.trim() === '') return undefined;
+  if (text === undefined || isBlank(text)) return undefined;
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new HttpError(
+      400,
+      'invalid_request',
+      `request body: arrays and objects nested deeper than ${MAX_JSON_DEPTH} levels`,
+    );
+  }
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
     throw new HttpError(400, 'malformed_json', `malformed JSON in request body: ${(e as Error).message}`);
   }
+}
+
+/** Whether a body is absent or only whitespace: the API reads both as "no body". */
+export function isBlank(text: string | undefined): boolean {
+  return text === undefined || text.trim() === '';
+}
+
+/**
+ * The body of a route whose body is optional (control and recovery calls):
+ * `{}` when absent or blank, else a JSON object with no field outside
+ * `allowed`. One rule, so `pause` with a stray body is refused as `cancel`
+ * with one is.
+ *
+ * @throws {HttpError} 400 `malformed_json`, or `invalid_request` for a
+ *   non-object or naming the first unknown field.
+ *
+ * @example
+ * ```ts
+ * optionalObjectBody(undefined, ['reason']); // {}
+ * optionalObjectBody('{"reason":"x"}', ['reason']); // { reason: 'x' }
+ * optionalObjectBody('{"why":"x"}', ['reason']); // throws 400 'why: unknown field …'
+ * ```
+ */
+export function optionalObjectBody(text: string | undefined, allowed: readonly string[]): Record<string, unknown> {
+  const body = parseJsonBody(text);
+  if (body === undefined) return {};
+  if (!isJsonObject(body)) {
+    const shape = allowed.length === 0 ? '{}' : `{ ${allowed.map((f) => `"${f}"?: …`).join(', ')} }`;
+    throw new HttpError(400, 'invalid_request', `request body must be empty or a JSON object: ${shape}`);
+  }
+  rejectUnknownFields(body, allowed);
+  return body;
+}
+
+/**
+ * An optional string field of a parsed body: `undefined` when absent or
+ * `null`, else a string of at most `maxLength` characters.
+ *
+ * @throws {HttpError} 400 naming the field.
+ */
+export function optionalStringField(
+  body: Record<string, unknown>,
+  field: string,
+  maxLength: number,
+): string | undefined {
+  const value = Object.hasOwn(body, field) ? body[field] : undefined;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new HttpError(400, 'invalid_request', `${field}: must be a string`);
+  if (value.length > maxLength) {
+    throw new HttpError(400, 'invalid_request', `${field}: must be at most ${maxLength} characters`);
+  }
+  return value;
 }
 
 /** A JSON object (not an array, not null). */
@@ -85,11 +226,8 @@ export function isJsonObject(value: unknown): value is Record<string, unknown> {
 export function rejectUnknownFields(body: Record<string, unknown>, allowed: readonly string[]): void {
   const unknown = Object.keys(body).find((k) => !allowed.includes(k));
   if (unknown !== undefined) {
-    throw new HttpError(
-      400,
-      'invalid_request',
-      `${unknown}: unknown field (allowed: ${allowed.map((a) => `'${a}'`).join(', ')})`,
-    );
+    const fields = allowed.length === 0 ? 'none allowed' : `allowed: ${allowed.map((a) => `'${a}'`).join(', ')}`;
+    throw new HttpError(400, 'invalid_request', `${unknown}: unknown field (${fields})`);
   }
 }
 

@@ -1,3 +1,5 @@
+import { DEFAULT_POOL, poolsOf } from '../engine/describe.ts';
+import { truncateText } from '../engine/errors.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
 import type { Reduction } from '../engine/snapshot.ts';
 import type { ReceivedDeadLetter } from '../ports/dead-letters.ts';
@@ -5,9 +7,17 @@ import { sendDispatches } from '../runtime/effects.ts';
 import { applyEvent, readRun, retryTask, TaskStateError } from '../runtime/instances.ts';
 import { skipAndCount } from '../runtime/lanes.ts';
 import { HttpError, jsonResponse } from './errors.ts';
-import { cursorParam, isJsonObject, limitParam, parseJsonBody, rejectUnknownFields } from './http.ts';
+import {
+  cursorParam,
+  isJsonObject,
+  limitParam,
+  optionalObjectBody,
+  optionalStringField,
+  parseJsonBody,
+  rejectUnknownFields,
+} from './http.ts';
 import { flowOf, instanceOr404, type RouteContext, type RouteHandler } from './routes.ts';
-import { iso } from './views.ts';
+import { errorView, historyEntryView, iso } from './views.ts';
 
 /**
  * Recovery and inspection routes: execution history, manual retry and skip
@@ -23,12 +33,7 @@ export const getHistory: RouteHandler = async (ctx, req) => {
   const cursor = cursorParam(req.query.cursor);
   const page = await ctx.store.readHistory(snapshot.instanceId, { limit, ...(cursor ? { cursor } : {}) });
   return jsonResponse(200, {
-    items: page.entries.map((e) => ({
-      ...e,
-      at: iso(e.at),
-      startedAt: isoOrUndefined(e.startedAt),
-      retryAt: isoOrUndefined(e.retryAt),
-    })),
+    items: page.entries.map(historyEntryView),
     ...(page.cursor ? { cursor: page.cursor } : {}),
   });
 };
@@ -54,7 +59,7 @@ export const skipPendingTask: RouteHandler = async (ctx, req) => {
   const snapshot = await instanceOr404(ctx, req.params.get('id'));
   const flow = flowOf(ctx, snapshot);
   const body = parseJsonBody(req.body);
-  if (!isJsonObject(body) || !('output' in body)) {
+  if (!isJsonObject(body) || !Object.hasOwn(body, 'output')) {
     throw new HttpError(400, 'invalid_request', 'request body must be a JSON object: { "output": ... }');
   }
   rejectUnknownFields(body, ['output']);
@@ -65,8 +70,13 @@ export const skipPendingTask: RouteHandler = async (ctx, req) => {
   return answer(ctx, r);
 };
 
-function deadLettersOr404(ctx: RouteContext) {
+/** The dead-letter queues and a pool some registered workflow uses, or a 404. */
+function deadLettersOr404(ctx: RouteContext, pool: string) {
   if (!ctx.deadLetters) throw new HttpError(404, 'route_not_found', 'dead-letter queues are not configured here');
+  const pools = new Set([DEFAULT_POOL, ...[...ctx.registry.all()].flatMap(poolsOf)]);
+  if (!pools.has(pool)) {
+    throw new HttpError(404, 'pool_not_found', `no workflow runs tasks in pool '${pool.slice(0, 100)}'`);
+  }
   return ctx.deadLetters;
 }
 
@@ -85,7 +95,7 @@ async function letterView(ctx: RouteContext, letter: ReceivedDeadLetter) {
   const history = await ctx.store.readHistory(dispatch.instanceId, { limit: 1000 });
   const attempts = history.entries
     .filter((e) => e.key === dispatch.key && e.type === 'task-failed')
-    .map((e) => ({ attempt: e.attempt, at: iso(e.at), worker: e.worker, error: e.error }));
+    .map((e) => ({ attempt: e.attempt, at: iso(e.at), worker: e.worker, error: e.error && errorView(e.error) }));
   return {
     ...base,
     instanceId: dispatch.instanceId,
@@ -93,7 +103,7 @@ async function letterView(ctx: RouteContext, letter: ReceivedDeadLetter) {
     taskKey: dispatch.key,
     pool: dispatch.pool,
     attempts: letter.record.attempts,
-    reason: letter.record.reason,
+    reason: truncateText(letter.record.reason),
     failedAt: isoOrUndefined(letter.record.failedAt),
     input,
     attemptHistory: attempts,
@@ -101,8 +111,8 @@ async function letterView(ctx: RouteContext, letter: ReceivedDeadLetter) {
 }
 
 export const listDeadLetters: RouteHandler = async (ctx, req) => {
-  const dlq = deadLettersOr404(ctx);
   const pool = req.params.get('pool');
+  const dlq = deadLettersOr404(ctx, pool);
   const limit = limitParam(req.query.limit, 50, 100);
   // Reading holds entries: hold briefly, then let them go at once.
   const letters = await dlq.list(pool, { limit, holdSeconds: 10 });
@@ -121,18 +131,11 @@ export const listDeadLetters: RouteHandler = async (ctx, req) => {
  * since) is removed too and reported as skipped.
  */
 export const redriveDeadLetters: RouteHandler = async (ctx, req) => {
-  const dlq = deadLettersOr404(ctx);
+  const body = optionalObjectBody(req.body, ['instanceId', 'taskKey']);
+  const wantInstance = optionalStringField(body, 'instanceId', 128);
+  const wantKey = optionalStringField(body, 'taskKey', 1_000);
   const pool = req.params.get('pool');
-  const body = req.body === undefined || req.body.trim() === '' ? {} : parseJsonBody(req.body);
-  if (!isJsonObject(body)) throw new HttpError(400, 'invalid_request', 'request body must be a JSON object');
-  rejectUnknownFields(body, ['instanceId', 'taskKey']);
-  for (const f of ['instanceId', 'taskKey'] as const) {
-    if (body[f] !== undefined && typeof body[f] !== 'string') {
-      throw new HttpError(400, 'invalid_request', `${f}: must be a string`);
-    }
-  }
-  const wantInstance = body.instanceId as string | undefined;
-  const wantKey = body.taskKey as string | undefined;
+  const dlq = deadLettersOr404(ctx, pool);
   const letters = await dlq.list(pool, { limit: 1000, holdSeconds: 60 });
   const redriven: { instanceId: string; taskKey: string }[] = [];
   const skipped: { instanceId?: string; taskKey?: string; messageId: string; reason: string }[] = [];

@@ -22,7 +22,34 @@ interface Entry<H> {
   readonly handler: H;
 }
 
-const splitPath = (path: string): string[] => path.split('/').filter((s) => s.length > 0);
+const splitPattern = (pattern: string): string[] => pattern.split('/').filter((s) => s.length > 0);
+
+/**
+ * The segments of a request path, or `undefined` when no route can have it:
+ * not rooted at `/`, or with an empty segment (`//`). Dropping the empty
+ * segment instead would route `/v1/instances//history` to the instance
+ * named `history`: one request, two readings.
+ */
+function requestSegments(path: string): string[] | undefined {
+  if (!path.startsWith('/')) return undefined;
+  if (path === '/') return [];
+  const segments = path.slice(1).split('/');
+  return segments.includes('') ? undefined : segments;
+}
+
+/**
+ * Whether a request path has an empty segment (`//`, or a trailing `/` after
+ * the one a client may add), which no route matches.
+ *
+ * @example
+ * ```ts
+ * hasEmptySegment('//evil.example/v1/workflows'); // true
+ * hasEmptySegment('/v1/workflows'); // false
+ * ```
+ */
+export function hasEmptySegment(path: string): boolean {
+  return path.includes('//');
+}
 
 /**
  * API Gateway HTTP APIs deliver the path already decoded, a local server may
@@ -52,13 +79,20 @@ export class Router<H> {
 
   /** Adds a route; returns the router for chaining. */
   add(method: string, pattern: string, handler: H): this {
-    this.entries.push({ method: method.toUpperCase(), segments: splitPath(pattern), handler });
+    this.entries.push({ method: method.toUpperCase(), segments: splitPattern(pattern), handler });
     return this;
   }
 
-  /** The route for a request, or why there is none. */
+  /**
+   * The route for a request, or why there is none. Segments are matched as
+   * they are (`.` and `..` included, never resolved) and decoded one by one,
+   * so `%2F` stays inside its segment; a path with an empty segment matches
+   * no route.
+   */
   match(method: string, path: string): RouteMatch<H> {
-    const segments = splitPath(path).map(decodeSegment);
+    const raw = requestSegments(path);
+    if (!raw) return { kind: 'not-found' };
+    const segments = raw.map(decodeSegment);
     const allow: string[] = [];
     for (const entry of this.entries) {
       const params = matchSegments(entry.segments, segments);

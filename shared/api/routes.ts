@@ -16,7 +16,16 @@ import { sendDispatches } from '../runtime/effects.ts';
 import { assertSameDefinition, deliverSignal, deliveryIdOf, readRun, startInstance } from '../runtime/instances.ts';
 import type { WorkflowRegistry } from '../runtime/registry.ts';
 import { HttpError, jsonResponse } from './errors.ts';
-import { cursorParam, isJsonObject, limitParam, parseJsonBody, rejectUnknownFields, waitParam } from './http.ts';
+import {
+  cursorParam,
+  isJsonObject,
+  limitParam,
+  optionalObjectBody,
+  optionalStringField,
+  parseJsonBody,
+  rejectUnknownFields,
+  waitParam,
+} from './http.ts';
 import {
   getHistory,
   listDeadLetters,
@@ -25,7 +34,15 @@ import {
   skipPendingTask,
 } from './recovery-routes.ts';
 import { type RouteParams, Router } from './router.ts';
-import { awaitedSignals, instanceView, signalNames, summaryView, workflowView } from './views.ts';
+import {
+  awaitedSignals,
+  instanceView,
+  MAX_VIEW_OUTPUT_VALUES,
+  refValueCount,
+  signalNames,
+  summaryView,
+  workflowView,
+} from './views.ts';
 
 /** What a route handler works with. */
 export interface RouteContext {
@@ -54,8 +71,20 @@ export interface RouteRequest {
 
 export type RouteHandler = (ctx: RouteContext, req: RouteRequest) => Promise<APIGatewayProxyStructuredResultV2>;
 
-/** Client-supplied instance ids. */
+/** Client-supplied instance ids (also not `.` or `..`, which no URL path can address: see {@link isInstanceId}). */
 export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** What an instance id must be, as the API says it. */
+const INSTANCE_ID_RULE = "instanceId: must be 1-128 letters, digits, '_', '.', ':' or '-', and not '.' or '..'";
+
+/**
+ * Whether a string can be an instance id: {@link INSTANCE_ID_PATTERN}, and
+ * not a dot segment (`.` and `..` are resolved away by clients and proxies,
+ * so a run with such an id could never be addressed again).
+ */
+export function isInstanceId(value: string): boolean {
+  return INSTANCE_ID_PATTERN.test(value) && value !== '.' && value !== '..';
+}
 
 /** Listing page size. */
 export const DEFAULT_LIST_LIMIT = 20;
@@ -65,8 +94,13 @@ const RUN_STATUSES: readonly RunStatus[] = ['RUNNING', 'PAUSED', 'COMPLETED', 'F
 
 // ---- lookups -------------------------------------------------------------
 
-/** The instance's current state (its journal folded in), or a 404. */
+/**
+ * The instance's current state (its journal folded in), or a 404; a 400
+ * for an id no instance can have (so the store never sees one over its
+ * key limits).
+ */
 export async function instanceOr404(ctx: RouteContext, instanceId: string): Promise<Snapshot> {
+  if (!isInstanceId(instanceId)) throw new HttpError(400, 'invalid_request', INSTANCE_ID_RULE);
   const snapshot = await readRun(ctx.store, ctx.registry, instanceId);
   if (!snapshot) throw new HttpError(404, 'instance_not_found', `instance '${instanceId}' not found`);
   return snapshot;
@@ -134,9 +168,7 @@ const getWorkflow: RouteHandler = async (ctx, req) =>
   jsonResponse(200, workflowView(ctx.registry.get(req.params.get('name'))));
 
 function instanceIdOr400(value: unknown): string {
-  if (typeof value !== 'string' || !INSTANCE_ID_PATTERN.test(value)) {
-    throw new HttpError(400, 'invalid_request', "instanceId: must be 1-128 letters, digits, '_', '.', ':' or '-'");
-  }
+  if (typeof value !== 'string' || !isInstanceId(value)) throw new HttpError(400, 'invalid_request', INSTANCE_ID_RULE);
   return value;
 }
 
@@ -256,13 +288,17 @@ const getInstance: RouteHandler = async (ctx, req) => {
     wait === undefined
       ? await instanceOr404(ctx, instanceId)
       : await settledOrTimedOut(ctx, instanceId, Math.round(wait * 1000));
-  let output: { value: unknown } | undefined;
-  if (snapshot.status === 'COMPLETED' && snapshot.output) {
-    const values = await ctx.store.getValues(snapshot.instanceId, refValueIds(snapshot.output));
-    output = { value: materialize(snapshot.output, values) };
-  }
-  return jsonResponse(200, instanceView(snapshot, output));
+  return jsonResponse(200, instanceView(snapshot, await outputOf(ctx, snapshot)));
 };
+
+/** A COMPLETED run's output for its view, unless it is made of more stored values than a view reads. */
+async function outputOf(ctx: RouteContext, snapshot: Snapshot): Promise<Parameters<typeof instanceView>[1]> {
+  if (snapshot.status !== 'COMPLETED' || !snapshot.output) return undefined;
+  const values = refValueCount(snapshot.output);
+  if (values > MAX_VIEW_OUTPUT_VALUES) return { omitted: { values, limit: MAX_VIEW_OUTPUT_VALUES } };
+  const read = await ctx.store.getValues(snapshot.instanceId, refValueIds(snapshot.output));
+  return { value: materialize(snapshot.output, read) };
+}
 
 function finished(snapshot: Snapshot): HttpError {
   return new HttpError(409, 'instance_finished', `instance '${snapshot.instanceId}' is ${snapshot.status}`);
@@ -327,22 +363,24 @@ function refusal(kind: Transition, s: Snapshot): HttpError | undefined {
   );
 }
 
-function cancelEvent(body: unknown): RunEvent {
-  if (body === undefined || body === null) return { type: 'cancel' };
-  if (!isJsonObject(body))
-    throw new HttpError(400, 'invalid_request', 'request body must be a JSON object: { "reason": ... }');
-  rejectUnknownFields(body, ['reason']);
-  const { reason } = body;
-  if (reason === undefined || reason === null) return { type: 'cancel' };
-  if (typeof reason !== 'string') throw new HttpError(400, 'invalid_request', 'reason: must be a string');
-  return { type: 'cancel', reason };
+/** Longest cancel reason kept (it is stored with the run and shown in its history). */
+export const MAX_REASON_LENGTH = 1_000;
+
+/** The event of a transition, from its optional body: `{ "reason"? }` for cancel, nothing for pause and resume. */
+function transitionEvent(kind: Transition, text: string | undefined): RunEvent {
+  if (kind !== 'cancel') {
+    optionalObjectBody(text, []);
+    return { type: kind };
+  }
+  const reason = optionalStringField(optionalObjectBody(text, ['reason']), 'reason', MAX_REASON_LENGTH);
+  return reason === undefined ? { type: 'cancel' } : { type: 'cancel', reason };
 }
 
 function transition(kind: Transition): RouteHandler {
   return async (ctx, req) => {
+    const event = transitionEvent(kind, req.body);
     const snapshot = await instanceOr404(ctx, req.params.get('id'));
     const flow = flowOf(ctx, snapshot);
-    const event: RunEvent = kind === 'cancel' ? cancelEvent(parseJsonBody(req.body)) : { type: kind };
     const refused = refusal(kind, snapshot);
     if (refused) throw refused;
     const r = await controlRun(

@@ -1,5 +1,8 @@
 import type { AnyFlow } from '../engine/definition.ts';
 import { type BodyJson, describeFlow, type FlowJson } from '../engine/describe.ts';
+import { MAX_MESSAGE_CHARS, truncateText } from '../engine/errors.ts';
+import type { HistoryEntry } from '../engine/history.ts';
+import type { Ref } from '../engine/refs.ts';
 import type { RunError, RunStatus, Snapshot, TaskActivity } from '../engine/snapshot.ts';
 import type { InstanceSummary } from '../ports/instance-store.ts';
 
@@ -57,8 +60,15 @@ export interface InstanceView {
    * arrives: the signals it waits for (sorted). See {@link awaitedSignals}.
    */
   readonly waitingFor?: readonly string[];
-  /** Present when COMPLETED (`null` for a flow whose result is `undefined`). */
+  /** Present when COMPLETED (`null` for a flow whose result is `undefined`), unless {@link outputOmitted}. */
   readonly output?: unknown;
+  /**
+   * Present instead of `output` when the output is made of more stored
+   * values than the view reads ({@link MAX_VIEW_OUTPUT_VALUES}: a map's
+   * result has one per item).
+   */
+  readonly outputOmitted?: { readonly values: number; readonly limit: number };
+  /** Why the run failed or was cancelled; a message over {@link MAX_MESSAGE_CHARS} is cut, with a marker. */
   readonly error?: RunError;
 }
 
@@ -69,6 +79,33 @@ export interface InstanceSummaryView {
   readonly status: RunStatus;
   readonly createdAt: string;
   readonly updatedAt: string;
+}
+
+/**
+ * Most stored values the instance view reads to build a COMPLETED run's
+ * output. A map's result is one value per item: a map over 100,000 items
+ * would otherwise be 100,000 reads (and a response over Lambda's 6 MB)
+ * behind one `GET`.
+ */
+export const MAX_VIEW_OUTPUT_VALUES = 1_000;
+
+/** An error as views show it: the message truncated (see {@link MAX_MESSAGE_CHARS}). */
+export function errorView<E extends { readonly message: string }>(error: E): E {
+  return error.message.length <= MAX_MESSAGE_CHARS ? error : { ...error, message: truncateText(error.message) };
+}
+
+/**
+ * How many stored values a ref reads, counted without listing them (a map's
+ * result says only how many items it has).
+ */
+export function refValueCount(ref: Ref): number {
+  if ('v' in ref) return 1;
+  if ('all' in ref) return ref.all.reduce((n, r) => n + refValueCount(r), 0);
+  if ('each' in ref) {
+    const except = Object.entries(ref.except ?? {}).filter(([i]) => Number(i) < ref.n);
+    return ref.n - except.length + except.reduce((n, [, r]) => n + refValueCount(r), 0);
+  }
+  return 0;
 }
 
 /** Epoch milliseconds as an ISO 8601 string, as the API shows every time. */
@@ -140,10 +177,13 @@ export function awaitedSignals(s: Snapshot): readonly string[] | undefined {
 }
 
 /**
- * The view of an instance. `output` is the materialized run output; pass it
- * when the run is COMPLETED.
+ * The view of an instance. `output` is the materialized run output, or the
+ * reason it was not read; pass it when the run is COMPLETED.
  */
-export function instanceView(s: Snapshot, output?: { readonly value: unknown }): InstanceView {
+export function instanceView(
+  s: Snapshot,
+  output?: { readonly value: unknown } | { readonly omitted: { readonly values: number; readonly limit: number } },
+): InstanceView {
   const tasks = Object.entries(s.tasks)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(
@@ -177,8 +217,9 @@ export function instanceView(s: Snapshot, output?: { readonly value: unknown }):
     tasks,
     waits,
     ...(waitingFor === undefined ? {} : { waitingFor }),
-    ...(output ? { output: output.value ?? null } : {}),
-    ...(s.error ? { error: s.error } : {}),
+    ...(output && 'value' in output ? { output: output.value ?? null } : {}),
+    ...(output && 'omitted' in output ? { outputOmitted: output.omitted } : {}),
+    ...(s.error ? { error: errorView(s.error) } : {}),
   };
 }
 
@@ -190,5 +231,17 @@ export function summaryView(s: InstanceSummary): InstanceSummaryView {
     status: s.status,
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),
+  };
+}
+
+/** A history entry as the API shows it: times as ISO strings, long texts truncated. */
+export function historyEntryView(e: HistoryEntry) {
+  return {
+    ...e,
+    at: iso(e.at),
+    startedAt: e.startedAt === undefined ? undefined : iso(e.startedAt),
+    retryAt: e.retryAt === undefined ? undefined : iso(e.retryAt),
+    ...(e.error ? { error: errorView(e.error) } : {}),
+    ...(e.detail === undefined ? {} : { detail: truncateText(e.detail) }),
   };
 }

@@ -114,11 +114,35 @@ export function isTerminal(error: unknown): boolean {
 export function serializeError(value: unknown): SerializedError {
   const error = ensureError(value);
   return {
-    name: error.name,
-    message: error.message,
+    name: truncateText(String(error.name), MAX_ERROR_NAME_CHARS),
+    message: truncateText(String(error.message)),
     retryable: !isTerminal(error),
-    ...(error.stack ? { stack: error.stack } : {}),
+    ...(error.stack ? { stack: truncateText(String(error.stack), MAX_STACK_CHARS) } : {}),
   };
+}
+
+/**
+ * Longest error message (or other free text the engine stores: a cancel
+ * reason, a dead letter's reason) kept and shown; the rest is cut, with a
+ * marker saying how much. A task may throw an error of any size: its
+ * journal entry, its dead letter and a page of history must stay small.
+ */
+export const MAX_MESSAGE_CHARS = 2_000;
+/** Longest error name kept. */
+export const MAX_ERROR_NAME_CHARS = 200;
+/** Longest stack trace kept. */
+export const MAX_STACK_CHARS = 8_000;
+
+/**
+ * `text` cut to `max` characters, with a marker naming what was cut.
+ *
+ * @example
+ * ```ts
+ * truncateText('x'.repeat(2_010), 2_000); // 'xx…x… [10 more characters]'
+ * ```
+ */
+export function truncateText(text: string, max: number = MAX_MESSAGE_CHARS): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… [${text.length - max} more characters]`;
 }
 
 /**

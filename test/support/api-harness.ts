@@ -75,7 +75,6 @@ export function httpEvent(method: string, path: string, init: CallInit = {}): AP
 export interface Reply {
   readonly status: number | undefined;
   readonly headers: Readonly<Record<string, unknown>>;
-  // biome-ignore lint/suspicious/noExplicitAny: test bodies are read loosely
   readonly json: any;
 }
 
