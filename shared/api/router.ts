@@ -38,20 +38,6 @@ function requestSegments(path: string): string[] | undefined {
 }
 
 /**
- * Whether a request path has an empty segment (`//`, or a trailing `/` after
- * the one a client may add), which no route matches.
- *
- * @example
- * ```ts
- * hasEmptySegment('//evil.example/v1/workflows'); // true
- * hasEmptySegment('/v1/workflows'); // false
- * ```
- */
-export function hasEmptySegment(path: string): boolean {
-  return path.includes('//');
-}
-
-/**
  * API Gateway HTTP APIs deliver the path already decoded, a local server may
  * not: decode a segment only when it is valid percent-encoding.
  */
