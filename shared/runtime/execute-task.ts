@@ -8,6 +8,7 @@ import {
   TaskSchemaError,
   TaskTimeoutError,
 } from '../engine/errors.ts';
+import { toJson } from '../engine/json.ts';
 import type { Dispatch } from '../engine/snapshot.ts';
 import type { TaskContext } from '../engine/task.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -91,6 +92,9 @@ export async function executeTask(o: ExecuteOptions): Promise<TaskOutcome> {
         throw new TaskSchemaError(o.dispatch.key, 'output', e);
       }
     }
+    // An output JSON cannot express (a BigInt, a cycle, nesting past the stack) would fail every commit
+    // and every retry alike: it fails this attempt terminally, naming the cause, before any write.
+    toJson(value, `output of task '${o.dispatch.key}'`);
     return { ok: true, value };
   } catch (e) {
     return { ok: false, error: serializeError(e) };

@@ -1,4 +1,5 @@
 import type { HistoryEntry } from '../../engine/history.ts';
+import { fromJson, toJson } from '../../engine/json.ts';
 import { ValueMissingError } from '../../engine/refs.ts';
 import type { Snapshot } from '../../engine/snapshot.ts';
 import { InstanceExistsError, JournalConflictError } from '../../ports/errors.ts';
@@ -42,7 +43,7 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
     this.instances.set(snapshot.instanceId, {
       snapshot: JSON.stringify(snapshot),
       inputId: snapshot.inputId,
-      input: toJson(input),
+      input: toJson(input, `input of instance '${snapshot.instanceId}'`),
       created: JSON.stringify(history),
       journal: new Map(),
       watched: new Map(),
@@ -77,7 +78,7 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
   async append(instanceId: string, entry: JournalEntry): Promise<void> {
     const s = this.stored(instanceId);
     if (!s || s.journal.has(entry.seq)) throw new JournalConflictError(instanceId, entry.seq);
-    s.journal.set(entry.seq, entryJson(entry));
+    s.journal.set(entry.seq, entryJson(instanceId, entry));
     if (entry.watchAt !== undefined) s.watched.set(entry.seq, entry.watchAt);
     for (const e of entry.events) {
       if ((e.type === 'task-completed' || e.type === 'skip') && e.valueId === journalValueId(entry.seq)) {
@@ -106,7 +107,7 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
   async putValue(instanceId: string, valueId: string, value: unknown): Promise<'created' | 'exists'> {
     const k = `${instanceId}|${valueId}`;
     if (this.values.has(k)) return 'exists';
-    this.values.set(k, toJson(value));
+    this.values.set(k, toJson(value, `value '${valueId}' of '${instanceId}'`));
     this.count(k);
     return 'created';
   }
@@ -232,18 +233,14 @@ function offsetOf(scope: CursorScope, cursor: string | undefined): number {
   return cursor === undefined ? 0 : decodeCursor(scope, cursor, { offset: 'integer' }).offset;
 }
 
-function toJson(value: unknown): string {
-  return value === undefined ? 'undefined' : JSON.stringify(value);
-}
-
-function fromJson(text: string): unknown {
-  return text === 'undefined' ? undefined : JSON.parse(text);
-}
-
-/** An entry as text; a payload of `undefined` survives the round trip. */
-function entryJson(entry: JournalEntry): string {
+/**
+ * An entry as text; a payload of `undefined` survives the round trip.
+ * @throws {PayloadSerializationError} JSON cannot express its payload, as on every store.
+ */
+function entryJson(instanceId: string, entry: JournalEntry): string {
   const { value, ...rest } = entry;
-  return JSON.stringify({ ...rest, ...(value ? { value: toJson(value.data) } : {}) });
+  const subject = `payload of journal entry ${entry.seq} of '${instanceId}'`;
+  return JSON.stringify({ ...rest, ...(value ? { value: toJson(value.data, subject) } : {}) });
 }
 
 function parseEntry(text: string): JournalEntry {
