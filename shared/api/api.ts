@@ -6,7 +6,7 @@ import type { InstanceStore } from '../ports/instance-store.ts';
 import type { Secrets } from '../ports/secrets.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
 import type { WorkflowRegistry } from '../runtime/registry.ts';
-import { ApiKeyAuthorizer, DEFAULT_API_KEY_SECRET } from './auth.ts';
+import { ApiKeyAuthorizer, DEFAULT_API_KEY_SECRET, roleAllows } from './auth.ts';
 import { errorResponse, HttpError, toHttpError } from './errors.ts';
 import { assertJsonBody, headerValue, readBody, requestMethod, requestPath } from './http.ts';
 import { apiRouter } from './routes.ts';
@@ -77,7 +77,7 @@ export function makeApi(deps: ApiDeps): Api {
   const auth = new ApiKeyAuthorizer(deps.secrets, deps.clock, deps.apiKeySecretName ?? DEFAULT_API_KEY_SECRET);
   const router = apiRouter();
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const ctx = {
+  const shared = {
     store: deps.store,
     queue: deps.queue,
     registry: deps.registry,
@@ -90,9 +90,8 @@ export function makeApi(deps: ApiDeps): Api {
 
   return async function api(event) {
     try {
-      if (!(await auth.verify(headerValue(event, 'x-api-key')))) {
-        throw new HttpError(401, 'unauthorized', 'missing or invalid API key (header x-api-key)');
-      }
+      const caller = await auth.verify(headerValue(event, 'x-api-key'));
+      if (!caller) throw new HttpError(401, 'unauthorized', 'missing or invalid API key (header x-api-key)');
       const method = requestMethod(event);
       const path = requestPath(event);
       const match = router.match(method, path);
@@ -104,14 +103,25 @@ export function makeApi(deps: ApiDeps): Api {
           allow: match.allow.join(', '),
         });
       }
+      const { handler, role } = match.handler;
+      if (!roleAllows(caller.role, role)) {
+        throw new HttpError(
+          403,
+          'forbidden',
+          `key '${caller.name}' has role '${caller.role}'; ${method} ${path} needs '${role}'`,
+        );
+      }
       const body = readBody(event, maxBodyBytes);
       assertJsonBody(headerValue(event, 'content-type'), body);
-      return await match.handler(ctx, {
-        params: match.params,
-        query: event.queryStringParameters ?? {},
-        body,
-        header: (name) => headerValue(event, name),
-      });
+      return await handler(
+        { ...shared, caller },
+        {
+          params: match.params,
+          query: event.queryStringParameters ?? {},
+          body,
+          header: (name) => headerValue(event, name),
+        },
+      );
     } catch (e) {
       const http = toHttpError(e);
       if (http) return errorResponse(http);

@@ -37,6 +37,7 @@ export type ApiErrorCode =
   | 'dead_letter_not_found'
   | 'pool_not_found'
   | 'signal_buffer_full'
+  | 'forbidden'
   | 'internal_error';
 
 /**

@@ -16,7 +16,7 @@ import {
   parseJsonBody,
   rejectUnknownFields,
 } from './http.ts';
-import { flowOf, instanceOr404, type RouteContext, type RouteHandler } from './routes.ts';
+import { actorOf, flowOf, instanceOr404, type RouteContext, type RouteHandler } from './routes.ts';
 import { errorView, historyEntryView, iso } from './views.ts';
 
 /**
@@ -51,6 +51,7 @@ export const retryFailedTask: RouteHandler = async (ctx, req) => {
   const r = await retryTask(ctx.store, flow, snapshot.instanceId, req.params.get('key'), {
     now: () => ctx.clock.now(),
     watch: true,
+    ...actorOf(ctx),
   });
   return answer(ctx, r);
 };
@@ -66,13 +67,25 @@ export const skipPendingTask: RouteHandler = async (ctx, req) => {
   const r = await skipAndCount(ctx.store, flow, snapshot.instanceId, req.params.get('key'), body.output, {
     now: () => ctx.clock.now(),
     watch: true,
+    ...actorOf(ctx),
   });
   return answer(ctx, r);
 };
 
-/** The dead-letter queues and a pool some registered workflow uses, or a 404. */
+/**
+ * The dead-letter queues and a pool some registered workflow uses, or a
+ * 404; a 403 for a key scoped to workflows, since a pool's dead letters
+ * span workflows.
+ */
 function deadLettersOr404(ctx: RouteContext, pool: string) {
   if (!ctx.deadLetters) throw new HttpError(404, 'route_not_found', 'dead-letter queues are not configured here');
+  if (ctx.caller.workflows !== undefined) {
+    throw new HttpError(
+      403,
+      'forbidden',
+      `key '${ctx.caller.name}' is scoped to workflows; dead letters span a pool's workflows and need a key without a scope`,
+    );
+  }
   const pools = new Set([DEFAULT_POOL, ...[...ctx.registry.all()].flatMap(poolsOf)]);
   if (!pools.has(pool)) {
     throw new HttpError(404, 'pool_not_found', `no workflow runs tasks in pool '${pool.slice(0, 100)}'`);
@@ -167,13 +180,17 @@ export const redriveDeadLetters: RouteHandler = async (ctx, req) => {
       try {
         const r =
           letter.origin === 'engine'
-            ? await retryTask(ctx.store, flow, d.instanceId, d.key, { now: () => ctx.clock.now(), watch: true })
+            ? await retryTask(ctx.store, flow, d.instanceId, d.key, {
+                now: () => ctx.clock.now(),
+                watch: true,
+                ...actorOf(ctx),
+              })
             : await applyEvent(
                 ctx.store,
                 flow,
                 d.instanceId,
                 { type: 'redispatch', key: d.key, attempt: d.attempt, reason: 'redrive' },
-                { now: () => ctx.clock.now(), watch: true },
+                { now: () => ctx.clock.now(), watch: true, ...actorOf(ctx) },
               );
         await sendDispatches(ctx.queue, r.effects);
         redriven.push({ instanceId: d.instanceId, taskKey: d.key });

@@ -14,7 +14,8 @@ import type { TaskQueue } from '../ports/task-queue.ts';
 import { controlRun } from '../runtime/control.ts';
 import { sendDispatches } from '../runtime/effects.ts';
 import { assertSameDefinition, deliverSignal, deliveryIdOf, readRun, startInstance } from '../runtime/instances.ts';
-import type { WorkflowRegistry } from '../runtime/registry.ts';
+import { WorkflowNotFoundError, type WorkflowRegistry } from '../runtime/registry.ts';
+import { type Caller, callerSees, type Role } from './auth.ts';
 import { HttpError, jsonResponse } from './errors.ts';
 import {
   cursorParam,
@@ -57,6 +58,8 @@ export interface RouteContext {
   readonly claims: ClaimStore | undefined;
   /** The pools' dead-letter queues, for `/v1/dlq`. */
   readonly deadLetters: DeadLetterQueue | undefined;
+  /** Who is calling: its role was checked against the route's; its workflow scope is checked by the handler. */
+  readonly caller: Caller;
 }
 
 /** One request, as a route handler sees it (authenticated, routed, body within limits). */
@@ -70,6 +73,12 @@ export interface RouteRequest {
 }
 
 export type RouteHandler = (ctx: RouteContext, req: RouteRequest) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** A route: its handler and the least role that may call it. */
+export interface Route {
+  readonly handler: RouteHandler;
+  readonly role: Role;
+}
 
 /** Client-supplied instance ids (also not `.` or `..`, which no URL path can address: see {@link isInstanceId}). */
 export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -102,9 +111,21 @@ const RUN_STATUSES: readonly RunStatus[] = ['RUNNING', 'PAUSED', 'COMPLETED', 'F
 export async function instanceOr404(ctx: RouteContext, instanceId: string): Promise<Snapshot> {
   if (!isInstanceId(instanceId)) throw new HttpError(400, 'invalid_request', INSTANCE_ID_RULE);
   const snapshot = await readRun(ctx.store, ctx.registry, instanceId);
-  if (!snapshot) throw new HttpError(404, 'instance_not_found', `instance '${instanceId}' not found`);
+  // A run of a workflow outside the caller's scope is, to that caller, no run at all.
+  if (!snapshot || !callerSees(ctx.caller, snapshot.workflow)) {
+    throw new HttpError(404, 'instance_not_found', `instance '${instanceId}' not found`);
+  }
   return snapshot;
 }
+
+/** A registered workflow the caller may see, or a 404 (the same as for an unknown one). */
+export function workflowOr404(ctx: RouteContext, name: string): AnyFlow {
+  if (!callerSees(ctx.caller, name)) throw new WorkflowNotFoundError(name);
+  return ctx.registry.get(name);
+}
+
+/** The history's actor and the control calls' `actor` option: the caller's key name. */
+export const actorOf = (ctx: RouteContext) => ({ actor: ctx.caller.name });
 
 /** The flow that drives a stored instance; it must still be registered, with the same structure. */
 export function flowOf(ctx: RouteContext, snapshot: Snapshot): AnyFlow {
@@ -160,12 +181,15 @@ function validateInput(flow: AnyFlow, input: unknown): unknown {
 // ---- handlers --------------------------------------------------------------
 
 const listWorkflows: RouteHandler = async (ctx) => {
-  const items = [...ctx.registry.all()].sort((a, b) => (a.name < b.name ? -1 : 1)).map(workflowView);
+  const items = [...ctx.registry.all()]
+    .filter((f) => callerSees(ctx.caller, f.name))
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .map(workflowView);
   return jsonResponse(200, { items });
 };
 
 const getWorkflow: RouteHandler = async (ctx, req) =>
-  jsonResponse(200, workflowView(ctx.registry.get(req.params.get('name'))));
+  jsonResponse(200, workflowView(workflowOr404(ctx, req.params.get('name'))));
 
 function instanceIdOr400(value: unknown): string {
   if (typeof value !== 'string' || !isInstanceId(value)) throw new HttpError(400, 'invalid_request', INSTANCE_ID_RULE);
@@ -175,7 +199,7 @@ function instanceIdOr400(value: unknown): string {
 const START_FIELDS = ['input', 'instanceId', 'onConflict'] as const;
 
 const startWorkflowInstance: RouteHandler = async (ctx, req) => {
-  const flow = ctx.registry.get(req.params.get('name'));
+  const flow = workflowOr404(ctx, req.params.get('name'));
   const body = parseJsonBody(req.body);
   if (!isJsonObject(body)) {
     throw new HttpError(400, 'invalid_request', 'request body must be a JSON object: { "input": ... }');
@@ -212,6 +236,7 @@ const startWorkflowInstance: RouteHandler = async (ctx, req) => {
       instanceId,
       now: ctx.clock.now(),
       ...(ctx.redispatchAfterMs === undefined ? {} : { redispatchAfterMs: ctx.redispatchAfterMs }),
+      ...actorOf(ctx),
     });
   } catch (e) {
     const raced = e instanceof InstanceExistsError ? await readRun(ctx.store, ctx.registry, instanceId) : undefined;
@@ -223,7 +248,7 @@ const startWorkflowInstance: RouteHandler = async (ctx, req) => {
 };
 
 const listInstances: RouteHandler = async (ctx, req) => {
-  const flow = ctx.registry.get(req.params.get('name'));
+  const flow = workflowOr404(ctx, req.params.get('name'));
   const { status, limit: limitText, cursor } = req.query;
   if (status !== undefined && !RUN_STATUSES.includes(status as RunStatus)) {
     throw new HttpError(400, 'invalid_request', `status: must be one of ${RUN_STATUSES.join(', ')}`);
@@ -320,6 +345,7 @@ const sendSignal: RouteHandler = async (ctx, req) => {
   const r = await deliverSignal(ctx.store, flow, snapshot.instanceId, name, payload, {
     now,
     watch: true,
+    ...actorOf(ctx),
     ...(deliveryId === undefined ? {} : { deliveryId }),
   });
   const answer = { instanceId: snapshot.instanceId, signal: name, status: r.snapshot.status };
@@ -384,7 +410,7 @@ function transition(kind: Transition): RouteHandler {
     const refused = refusal(kind, snapshot);
     if (refused) throw refused;
     const r = await controlRun(
-      { store: ctx.store, queue: ctx.queue, claims: ctx.claims, now: () => ctx.clock.now() },
+      { store: ctx.store, queue: ctx.queue, claims: ctx.claims, now: () => ctx.clock.now(), ...actorOf(ctx) },
       flow,
       snapshot.instanceId,
       event,
@@ -400,44 +426,47 @@ function transition(kind: Transition): RouteHandler {
 }
 
 /**
- * The API's routes.
+ * The API's routes, each with the least role that may call it (see `Role`).
  *
- * | method | path                                   | answer |
- * |--------|----------------------------------------|--------|
- * | GET    | /v1/workflows                          | 200 `{ items: WorkflowView[] }` |
- * | GET    | /v1/workflows/{name}                   | 200 `WorkflowView` |
- * | POST   | /v1/workflows/{name}/instances         | 201 (200 with `useExisting`) `{ instanceId, workflow, status }` |
- * | GET    | /v1/workflows/{name}/instances         | 200 `{ items, cursor? }` (`?status=&limit=&cursor=`) |
- * | GET    | /v1/instances/{id}                     | 200 `InstanceView` (`?wait=` 0-25 s: once settled, or at the deadline) |
- * | POST   | /v1/instances/{id}/signals/{signal}    | 202 `{ instanceId, signal, status }` |
- * | POST   | /v1/instances/{id}/cancel              | 200 `{ instanceId, workflow, status }` |
- * | POST   | /v1/instances/{id}/pause               | 200 `{ instanceId, workflow, status }` |
- * | POST   | /v1/instances/{id}/resume              | 200 `{ instanceId, workflow, status }` |
- * | GET    | /v1/instances/{id}/history             | 200 `{ items: HistoryEntry[], cursor? }` |
- * | POST   | /v1/instances/{id}/tasks/{key}/retry   | 200 `{ instanceId, workflow, status }` |
- * | POST   | /v1/instances/{id}/tasks/{key}/skip    | 200 `{ instanceId, workflow, status }` (body `{ output }`) |
- * | GET    | /v1/dlq/{pool}                         | 200 `{ items: DeadLetterView[] }` |
- * | POST   | /v1/dlq/{pool}/redrive                 | 200 `{ redriven, skipped }` (body `{ instanceId?, taskKey? }`) |
+ * | method | path                                   | role    | answer |
+ * |--------|----------------------------------------|---------|--------|
+ * | GET    | /v1/workflows                          | read    | 200 `{ items: WorkflowView[] }` |
+ * | GET    | /v1/workflows/{name}                   | read    | 200 `WorkflowView` |
+ * | POST   | /v1/workflows/{name}/instances         | operate | 201 (200 with `useExisting`) `{ instanceId, workflow, status }` |
+ * | GET    | /v1/workflows/{name}/instances         | read    | 200 `{ items, cursor? }` (`?status=&limit=&cursor=`) |
+ * | GET    | /v1/instances/{id}                     | read    | 200 `InstanceView` (`?wait=` 0-25 s: once settled, or at the deadline) |
+ * | POST   | /v1/instances/{id}/signals/{signal}    | operate | 202 `{ instanceId, signal, status }` |
+ * | POST   | /v1/instances/{id}/cancel              | operate | 200 `{ instanceId, workflow, status }` |
+ * | POST   | /v1/instances/{id}/pause               | operate | 200 `{ instanceId, workflow, status }` |
+ * | POST   | /v1/instances/{id}/resume              | operate | 200 `{ instanceId, workflow, status }` |
+ * | GET    | /v1/instances/{id}/history             | read    | 200 `{ items: HistoryEntry[], cursor? }` |
+ * | POST   | /v1/instances/{id}/tasks/{key}/retry   | operate | 200 `{ instanceId, workflow, status }` |
+ * | POST   | /v1/instances/{id}/tasks/{key}/skip    | admin   | 200 `{ instanceId, workflow, status }` (body `{ output }`) |
+ * | GET    | /v1/dlq/{pool}                         | read    | 200 `{ items: DeadLetterView[] }` |
+ * | POST   | /v1/dlq/{pool}/redrive                 | operate | 200 `{ redriven, skipped }` (body `{ instanceId?, taskKey? }`) |
  *
  * @example
  * ```ts
  * const m = apiRouter().match('GET', '/v1/workflows');
  * ```
  */
-export function apiRouter(): Router<RouteHandler> {
-  return new Router<RouteHandler>()
-    .add('GET', '/v1/workflows', listWorkflows)
-    .add('GET', '/v1/workflows/{name}', getWorkflow)
-    .add('POST', '/v1/workflows/{name}/instances', startWorkflowInstance)
-    .add('GET', '/v1/workflows/{name}/instances', listInstances)
-    .add('GET', '/v1/instances/{id}', getInstance)
-    .add('POST', '/v1/instances/{id}/signals/{signal}', sendSignal)
-    .add('POST', '/v1/instances/{id}/cancel', transition('cancel'))
-    .add('POST', '/v1/instances/{id}/pause', transition('pause'))
-    .add('POST', '/v1/instances/{id}/resume', transition('resume'))
-    .add('GET', '/v1/instances/{id}/history', getHistory)
-    .add('POST', '/v1/instances/{id}/tasks/{key}/retry', retryFailedTask)
-    .add('POST', '/v1/instances/{id}/tasks/{key}/skip', skipPendingTask)
-    .add('GET', '/v1/dlq/{pool}', listDeadLetters)
-    .add('POST', '/v1/dlq/{pool}/redrive', redriveDeadLetters);
+export function apiRouter(): Router<Route> {
+  const read = (handler: RouteHandler): Route => ({ handler, role: 'read' });
+  const operate = (handler: RouteHandler): Route => ({ handler, role: 'operate' });
+  const admin = (handler: RouteHandler): Route => ({ handler, role: 'admin' });
+  return new Router<Route>()
+    .add('GET', '/v1/workflows', read(listWorkflows))
+    .add('GET', '/v1/workflows/{name}', read(getWorkflow))
+    .add('POST', '/v1/workflows/{name}/instances', operate(startWorkflowInstance))
+    .add('GET', '/v1/workflows/{name}/instances', read(listInstances))
+    .add('GET', '/v1/instances/{id}', read(getInstance))
+    .add('POST', '/v1/instances/{id}/signals/{signal}', operate(sendSignal))
+    .add('POST', '/v1/instances/{id}/cancel', operate(transition('cancel')))
+    .add('POST', '/v1/instances/{id}/pause', operate(transition('pause')))
+    .add('POST', '/v1/instances/{id}/resume', operate(transition('resume')))
+    .add('GET', '/v1/instances/{id}/history', read(getHistory))
+    .add('POST', '/v1/instances/{id}/tasks/{key}/retry', operate(retryFailedTask))
+    .add('POST', '/v1/instances/{id}/tasks/{key}/skip', admin(skipPendingTask))
+    .add('GET', '/v1/dlq/{pool}', read(listDeadLetters))
+    .add('POST', '/v1/dlq/{pool}/redrive', operate(redriveDeadLetters));
 }

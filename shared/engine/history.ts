@@ -33,6 +33,8 @@ export interface HistoryEntry {
   readonly retryAt?: number;
   /** A signal's name, a cancel reason. */
   readonly detail?: string;
+  /** The name of the API key that made this change (control calls, starts, signals); never the key. */
+  readonly actor?: string;
   /** The snapshot version this entry was checkpointed with. */
   readonly version: number;
 }

@@ -13,6 +13,8 @@ export interface ControlDeps {
   /** To revoke the claims of running tasks on cancel (they see their AbortSignal at the next heartbeat). */
   readonly claims: ClaimStore | undefined;
   readonly now: () => number;
+  /** Who makes the call (an API key's name), for the history. */
+  readonly actor?: string;
 }
 
 /**
@@ -27,7 +29,11 @@ export async function controlRun(
   instanceId: string,
   event: RunEvent,
 ): Promise<Commit> {
-  const r = await applyEvent(deps.store, flow, instanceId, event, { now: deps.now, watch: true });
+  const r = await applyEvent(deps.store, flow, instanceId, event, {
+    now: deps.now,
+    watch: true,
+    ...(deps.actor === undefined ? {} : { actor: deps.actor }),
+  });
   await sendDispatches(deps.queue, r.effects);
   const claims = deps.claims;
   if (claims) {

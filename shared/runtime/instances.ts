@@ -147,13 +147,15 @@ export async function startInstance(
     readonly now: number;
     readonly nonce?: string;
     readonly redispatchAfterMs?: number;
+    /** Who started it (an API key's name), for the history. */
+    readonly actor?: string;
   },
 ): Promise<StartResult> {
   const { instanceId, now } = options;
   const init = initSnapshot(flow, instanceId, inputId(options.nonce ?? randomNonce()), now, options.redispatchAfterMs);
   const r = reduce(flow, init, { type: 'start' }, now);
   const snapshot: Snapshot = { ...r.snapshot, version: 0 };
-  await store.create(snapshot, input, historyOf({ type: 'start' }, snapshot, r.effects, now));
+  await store.create(snapshot, input, byActor(historyOf({ type: 'start' }, snapshot, r.effects, now), options.actor));
   return { snapshot, effects: r.effects };
 }
 
@@ -180,6 +182,13 @@ export interface CommitOptions {
    * successor the caller will run inline, recorded with the entry.
    */
   readonly chain?: (effects: readonly Effect[]) => ChainStep | undefined;
+  /** Who made the change (an API key's name), recorded on each of its history entries. */
+  readonly actor?: string;
+}
+
+/** History entries stamped with who made them, when someone did. */
+function byActor(history: HistoryEntry[], actor: string | undefined): HistoryEntry[] {
+  return actor === undefined ? history : history.map((h) => ({ ...h, actor }));
 }
 
 /**
@@ -215,7 +224,10 @@ export async function commit(
         )
       : reduced.applied;
     const after: Snapshot = { ...current, version: seq, ...(step ? { tasks: withChain(current.tasks, step) } : {}) };
-    const history: HistoryEntry[] = applied.flatMap((a) => historyOf(a.event, after, a.effects, at));
+    const history = byActor(
+      applied.flatMap((a) => historyOf(a.event, after, a.effects, at)),
+      options.actor,
+    );
     const entry: JournalEntry = {
       seq,
       at,
@@ -284,6 +296,8 @@ export interface ApplyOptions {
    * @default false
    */
   readonly watch?: boolean;
+  /** Who made the change (an API key's name), for the history. */
+  readonly actor?: string;
 }
 
 /**
@@ -306,6 +320,7 @@ export async function applyEvents(
   if (!run) throw new InstanceNotFoundError(instanceId);
   const c = await commit(store, flow, run, typeof events === 'function' ? events : () => events, {
     now: options.now,
+    ...(options.actor === undefined ? {} : { actor: options.actor }),
     ...(options.value ? { value: options.value } : {}),
     ...(options.watch ? { watchAfterMs: WATCH_AFTER_MS } : {}),
   });

@@ -161,7 +161,7 @@ export async function skipAndCount(
   instanceId: string,
   taskKey: string,
   output: unknown,
-  options: { readonly now: () => number; readonly watch?: boolean },
+  options: { readonly now: () => number; readonly watch?: boolean; readonly actor?: string },
 ): Promise<Commit> {
   const before = await loadRun(store, flow, instanceId);
   const t = before && Object.hasOwn(before.snapshot.tasks, taskKey) ? before.snapshot.tasks[taskKey] : undefined;

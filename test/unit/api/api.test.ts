@@ -105,12 +105,35 @@ describe('API keys', () => {
     await expect(api(httpEvent('GET', '/v1/workflows'))).rejects.toBeInstanceOf(SecretNotFoundError);
   });
 
-  it('parses the secret: arrays of strings and single strings; blanks dropped; anything else refused', () => {
-    expect(parseApiKeys('["a","","b"]', 's')).toEqual(['a', 'b']);
-    expect(parseApiKeys('"a"', 's')).toEqual(['a']);
-    expect(parseApiKeys('  raw-key \n', 's')).toEqual(['raw-key']);
+  it('parses the secret: arrays of strings (admin keys) and single strings; blanks dropped; anything else refused', () => {
+    const keys = (text: string) => parseApiKeys(text, 's').map((k) => k.key);
+    expect(keys('["a","","b"]')).toEqual(['a', 'b']);
+    expect(keys('"a"')).toEqual(['a']);
+    expect(keys('  raw-key \n')).toEqual(['raw-key']);
+    expect(parseApiKeys('["a"]', 's')).toEqual([{ name: 'key-ca978112', key: 'a', role: 'admin' }]);
     expect(() => parseApiKeys('{"a":1}', 's')).toThrow(/JSON array/);
-    expect(() => parseApiKeys('[1]', 's')).toThrow(/JSON array/);
+    expect(() => parseApiKeys('[1]', 's')).toThrow(/entry \[0\]: must be a string or an object/);
+  });
+
+  it('parses keys with a name, a role and a workflow scope, naming the entry and field at fault', () => {
+    const text = JSON.stringify([{ name: 'ci', key: 'k-ci', role: 'operate', workflows: ['fulfil'] }, 'k-admin']);
+    expect(parseApiKeys(text, 's')).toEqual([
+      { name: 'ci', key: 'k-ci', role: 'operate', workflows: ['fulfil'] },
+      { name: 'key-7d0035df', key: 'k-admin', role: 'admin' },
+    ]);
+    const bad = (entry: unknown) => () => parseApiKeys(JSON.stringify([entry]), 's');
+    expect(bad({ name: 'ci', key: 'k', role: 'root' })).toThrow(
+      /entry \[0\]: role: must be one of read, operate, admin/,
+    );
+    expect(bad({ name: 'c i', key: 'k', role: 'read' })).toThrow(/entry \[0\]: name: must be 1-64/);
+    expect(bad({ name: 'ci', key: '', role: 'read' })).toThrow(/entry \[0\]: key: must be a non-empty string/);
+    expect(bad({ name: 'ci', key: 'k', role: 'read', workflows: 'fulfil' })).toThrow(/workflows: must be an array/);
+    expect(bad({ name: 'ci', key: 'k', role: 'read', admin: true })).toThrow(/entry \[0\]: admin: unknown field/);
+    const twice = JSON.stringify([
+      { name: 'ci', key: 'a', role: 'read' },
+      { name: 'ci', key: 'b', role: 'read' },
+    ]);
+    expect(() => parseApiKeys(twice, 's')).toThrow(/entry \[1\]: name: 'ci' is used twice/);
   });
 });
 

@@ -2,13 +2,15 @@ import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { startHttpGateway } from '../../../local/http-gateway.ts';
 import { MemoryDeadLetters } from '../../../shared/adapters/memory/dead-letters.ts';
+import { ROLES, type Role, roleAllows } from '../../../shared/api/auth.ts';
 import { MAX_JSON_DEPTH } from '../../../shared/api/http.ts';
+import { apiRouter } from '../../../shared/api/routes.ts';
 import { MAX_VIEW_OUTPUT_VALUES } from '../../../shared/api/views.ts';
 import { MAX_MESSAGE_CHARS } from '../../../shared/engine/errors.ts';
-import { flow, MemoryInstanceStore, runWorkflow, task } from '../../../shared/index.ts';
+import { flow, MemoryInstanceStore, MemorySecrets, runWorkflow, task } from '../../../shared/index.ts';
 import { hello } from '../../../workflows/hello.ts';
 import { workflows } from '../../../workflows/index.ts';
-import { setup, start } from '../../support/api-harness.ts';
+import { SECRET, setup, start } from '../../support/api-harness.ts';
 
 /** Waits an hour before it takes a 'go': signals sent meanwhile are buffered, two at most. */
 const late = flow<number>('late', { signalBuffer: 2 }).delay('d', '1h').waitForSignal<number>('w', 'go').build();
@@ -291,5 +293,116 @@ describe('the local gateway', () => {
     } finally {
       await gateway.close();
     }
+  });
+});
+
+describe('keys with roles and workflow scopes', () => {
+  const keys = [
+    { name: 'viewer', key: 'k-read', role: 'read' },
+    { name: 'ops-alice', key: 'k-operate', role: 'operate' },
+    { name: 'root', key: 'k-admin', role: 'admin' },
+    { name: 'hello-bot', key: 'k-scoped', role: 'operate', workflows: ['hello', 'gated'] },
+  ];
+  const secrets = new MemorySecrets({ [SECRET]: JSON.stringify(keys) });
+  const KEY_OF = { read: 'k-read', operate: 'k-operate', admin: 'k-admin' } as const;
+
+  /** Every route, with the least role it needs; paths point at a gated run 'g-1' and a hello run 'h-1'. */
+  const MATRIX: readonly { method: string; path: string; needs: Role; body?: unknown }[] = [
+    { method: 'GET', path: '/v1/workflows', needs: 'read' },
+    { method: 'GET', path: '/v1/workflows/gated', needs: 'read' },
+    { method: 'POST', path: '/v1/workflows/hello/instances', needs: 'operate', body: { input: { name: 'x' } } },
+    { method: 'GET', path: '/v1/workflows/gated/instances', needs: 'read' },
+    { method: 'GET', path: '/v1/instances/g-1', needs: 'read' },
+    { method: 'POST', path: '/v1/instances/g-1/signals/open', needs: 'operate', body: 1 },
+    { method: 'POST', path: '/v1/instances/g-1/pause', needs: 'operate' },
+    { method: 'POST', path: '/v1/instances/g-1/resume', needs: 'operate' },
+    { method: 'POST', path: '/v1/instances/g-1/cancel', needs: 'operate' },
+    { method: 'GET', path: '/v1/instances/g-1/history', needs: 'read' },
+    { method: 'POST', path: '/v1/instances/h-1/tasks/greet/retry', needs: 'operate' },
+    { method: 'POST', path: '/v1/instances/h-1/tasks/greet/skip', needs: 'admin', body: { output: 1 } },
+    { method: 'GET', path: '/v1/dlq/default', needs: 'read' },
+    { method: 'POST', path: '/v1/dlq/default/redrive', needs: 'operate' },
+  ];
+
+  it('covers every route of the API', () => {
+    expect(MATRIX.length).toBe(apiRouter().table().length);
+    for (const r of MATRIX) expect(apiRouter().match(r.method, r.path).kind).toBe('found');
+  });
+
+  for (const role of ROLES) {
+    it(`lets a '${role}' key through exactly the routes its role allows; the others answer 403 and change nothing`, async () => {
+      const { call, footprint } = setup({
+        secrets,
+        flows: [...workflows, gated],
+        deadLetters: new MemoryDeadLetters(),
+      });
+      const admin = { headers: {}, key: 'k-admin' };
+      await start(call, 'gated', { input: 1, instanceId: 'g-1' });
+      await call('POST', '/v1/workflows/hello/instances', {
+        ...admin,
+        body: { input: { name: 'a' }, instanceId: 'h-1' },
+      });
+      for (const route of MATRIX) {
+        const before = footprint();
+        const r = await call(route.method, route.path, { key: KEY_OF[role], body: route.body });
+        if (roleAllows(role, route.needs)) {
+          expect(r.status, `${role} ${route.method} ${route.path}`).not.toBe(403);
+        } else {
+          expect(r.status, `${role} ${route.method} ${route.path}`).toBe(403);
+          expect(r.json.error.message).toBe(
+            `key '${keys.find((k) => k.role === role)?.name}' has role '${role}'; ${route.method} ${route.path} needs '${route.needs}'`,
+          );
+          expect(footprint()).toEqual(before);
+        }
+      }
+    });
+  }
+
+  it('shows a scoped key only its workflows and their runs, as if the others did not exist', async () => {
+    const { call, footprint } = setup({ secrets, deadLetters: new MemoryDeadLetters() });
+    await call('POST', '/v1/workflows/fulfil/instances', {
+      key: 'k-admin',
+      body: { input: { orderId: 'o', customer: 'c', items: [] }, instanceId: 'f-1' },
+    });
+    const scoped = { key: 'k-scoped' };
+    const names = (await call('GET', '/v1/workflows', scoped)).json.items.map((w: { name: string }) => w.name);
+    expect(names).toEqual(['hello']);
+    const before = footprint();
+    for (const [method, path] of [
+      ['GET', '/v1/workflows/fulfil'],
+      ['GET', '/v1/workflows/fulfil/instances'],
+      ['POST', '/v1/workflows/fulfil/instances'],
+      ['GET', '/v1/instances/f-1'],
+      ['GET', '/v1/instances/f-1/history'],
+      ['POST', '/v1/instances/f-1/cancel'],
+    ] as const) {
+      const r = await call(method, path, {
+        ...scoped,
+        body: path.endsWith('/instances') && method === 'POST' ? { input: {} } : undefined,
+      });
+      expect(r.status, path).toBe(404);
+    }
+    expect(footprint()).toEqual(before);
+    const dlq = await call('GET', '/v1/dlq/default', scoped);
+    expect(dlq.status).toBe(403);
+    expect(
+      (await call('POST', '/v1/workflows/hello/instances', { ...scoped, body: { input: { name: 'x' } } })).status,
+    ).toBe(201);
+  });
+
+  it("records the key's name, never the key, as the actor of starts, signals and control calls", async () => {
+    const { call, store } = setup({ secrets, flows: [...workflows, gated] });
+    await call('POST', '/v1/workflows/gated/instances', { key: 'k-operate', body: { input: 1, instanceId: 'g-9' } });
+    await call('POST', '/v1/instances/g-9/pause', { key: 'k-scoped' });
+    await call('POST', '/v1/instances/g-9/resume', { key: 'k-operate' });
+    await call('POST', '/v1/instances/g-9/cancel', { key: 'k-admin', body: { reason: 'test' } });
+    const history = (await store.readHistory('g-9')).entries;
+    expect(history.map((e) => [e.type, e.actor])).toEqual([
+      ['run-started', 'ops-alice'],
+      ['paused', 'hello-bot'],
+      ['resumed', 'ops-alice'],
+      ['cancelled', 'root'],
+    ]);
+    expect(JSON.stringify(history)).not.toMatch(/k-(read|operate|admin|scoped)/);
   });
 });
