@@ -1,6 +1,12 @@
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  HttpApi,
+  HttpMethod,
+  HttpStage,
+  LogGroupLogDestination,
+  type ThrottleSettings,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
@@ -12,6 +18,15 @@ export const API_ROUTE_PATHS = ['/v1/{proxy+}'] as const;
 
 /** The header that carries the API key (the authorizer's identity source). */
 export const API_KEY_HEADER = 'x-api-key';
+
+/**
+ * Default throttling of the API's stage: a steady 100 requests per second,
+ * bursts of 200. Far under an account's regional API Gateway quota, so a
+ * runaway client of one engine cannot starve the other APIs of the
+ * account; ample for operating workflows (starts, signals, reads). Set
+ * `apiThrottle` on the engine for more.
+ */
+export const API_THROTTLE_DEFAULTS: Required<ThrottleSettings> = { rateLimit: 100, burstLimit: 200 };
 
 /** Props of {@link SayiirHttpApi}. */
 export interface SayiirHttpApiProps {
@@ -28,6 +43,11 @@ export interface SayiirHttpApiProps {
    * @default Duration.minutes(5)
    */
   readonly authorizerCacheTtl?: Duration;
+  /**
+   * Stage throttling: requests over it get a 429 from API Gateway, before any function runs.
+   * @default API_THROTTLE_DEFAULTS
+   */
+  readonly throttle?: ThrottleSettings;
 }
 
 /**
@@ -70,6 +90,7 @@ export class SayiirHttpApi extends Construct {
     this.stage = new HttpStage(this, 'DefaultStage', {
       httpApi: this.httpApi,
       autoDeploy: true,
+      throttle: { ...API_THROTTLE_DEFAULTS, ...props.throttle },
       accessLogSettings: {
         destination: new LogGroupLogDestination(this.accessLogs),
         // HTTP API context variables only ($context.identity.caller and the like are REST-only).

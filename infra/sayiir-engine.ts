@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
-import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { HttpApi, ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { Alarm, IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -97,6 +97,12 @@ export interface SayiirEngineProps {
    * @default no action (the alarms still show in CloudWatch)
    */
   readonly alarmActions?: readonly IAlarmAction[];
+  /**
+   * Throttling of the HTTP API's stage (requests per second and burst);
+   * requests over it are answered 429 by API Gateway without invoking anything.
+   * @default API_THROTTLE_DEFAULTS ({ rateLimit: 100, burstLimit: 200 })
+   */
+  readonly apiThrottle?: ThrottleSettings;
   /**
    * Prefix of the queue names (`<prefix>-<pool>-<priority>.fifo`) and of the
    * API key secret's name (`<prefix>/api-keys`). Set it when one stack holds
@@ -359,6 +365,7 @@ export class SayiirEngine extends Construct {
       authorizer: this.authorizerFunction,
       logRetention,
       logRemovalPolicy: removalPolicy,
+      ...(props.apiThrottle ? { throttle: props.apiThrottle } : {}),
     });
     this.httpApi = api.httpApi;
     this.apiUrl = api.url;

@@ -7,7 +7,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../functions/deps.ts';
-import { API_KEY_HEADER, API_ROUTE_PATHS } from '../../infra/api.ts';
+import { API_KEY_HEADER, API_ROUTE_PATHS, API_THROTTLE_DEFAULTS } from '../../infra/api.ts';
 import { SayiirStack } from '../../infra/sayiir-stack.ts';
 import { parseApiKeys } from '../../shared/api/auth.ts';
 import { MAX_WAIT_SECONDS } from '../../shared/api/routes.ts';
@@ -338,6 +338,16 @@ describe('HTTP API', () => {
       StageName: '$default',
       AutoDeploy: true,
       AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+    });
+  });
+
+  it('throttles the stage by default, so a runaway client is answered 429 by API Gateway', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      DefaultRouteSettings: {
+        ThrottlingRateLimit: API_THROTTLE_DEFAULTS.rateLimit,
+        ThrottlingBurstLimit: API_THROTTLE_DEFAULTS.burstLimit,
+      },
     });
   });
 
