@@ -222,6 +222,15 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
     return [...this.instances.keys()];
   }
 
+  /** Everything stored, as text, for tests that prove a request changed nothing. */
+  dump(): string {
+    const instances = [...this.instances].map(([id, s]) => [
+      id,
+      { ...s, journal: [...s.journal], watched: [...s.watched] },
+    ]);
+    return JSON.stringify({ instances, values: [...this.values], counters: [...this.counters] });
+  }
+
   /** Number of journal entries of an instance, for tests. */
   journalLength(instanceId: string): number {
     return this.stored(instanceId)?.journal.size ?? 0;
