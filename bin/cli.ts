@@ -1,63 +1,59 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { dagText } from '../shared/client/dag-text.ts';
+import {
+  type InstanceSummaryView,
+  type InstanceView,
+  RunTimeoutError,
+  SayiirApiError,
+  SayiirClient,
+  SayiirConnectionError,
+} from '../shared/client/index.ts';
 
 /** How long `--wait` follows a run when `--timeout` is not given, in seconds. */
 const DEFAULT_TIMEOUT_SECONDS = 300;
-/** Longest `?wait=` the API accepts, in seconds. */
-const MAX_WAIT_SECONDS = 25;
-/** The API answers a paused run at once: the pause between two looks at one. */
-const PAUSED_POLL_MS = 1000;
-const COMMANDS: ReadonlySet<string> = new Set([
-  'start',
-  'status',
-  'signal',
-  'cancel',
-  'pause',
-  'resume',
-  'list',
-  'workflows',
-]);
-const FINAL_STATUSES: ReadonlySet<string> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
+/** Exit codes, as `--help` states them. */
 const EXIT_OK = 0;
 const EXIT_REFUSED = 1;
 const EXIT_USAGE = 2;
 const EXIT_TIMEOUT = 3;
 
-/**
- * `sayiir` — a small client of the HTTP API for the local stack (or any
- * deployment: set SAYIIR_URL and SAYIIR_API_KEY).
- *
- *   sayiir start <workflow> '<json input>' [--id <instanceId>] [--wait [--timeout <seconds>]]
- *   sayiir status <instanceId> [--wait [--timeout <seconds>]]
- *   sayiir signal <instanceId> <signal> '<json payload>'
- *   sayiir cancel|pause|resume <instanceId>
- *   sayiir list <workflow> [status]
- *   sayiir workflows
- *
- * @example
- * ```sh
- * sayiir start hello '{"name":"Ada"}' --wait --timeout 60
- * ```
- */
-const USAGE = `usage:
-  sayiir start <workflow> '<json input>' [--id <instanceId>] [--wait [--timeout <seconds>]]
-  sayiir status <instanceId> [--wait [--timeout <seconds>]]
-  sayiir signal <instanceId> <signal> ['<json payload>']
-  sayiir cancel|pause|resume <instanceId>
-  sayiir list <workflow> [status]
+const USAGE = `sayiir: a client of Sayiir's HTTP API (the local stack, or a deployment)
+
+usage:
+  sayiir start <workflow> ['<json input>'] [--id <instanceId>] [--wait [--timeout <s>]]
+  sayiir status <instanceId> [--wait [--timeout <s>]]
+  sayiir signal <instanceId> <signal> ['<json payload>'] [--key <idempotency key>]
+  sayiir cancel <instanceId> [--reason <text>]
+  sayiir pause|resume <instanceId>
+  sayiir retry <instanceId> <taskKey>
+  sayiir skip <instanceId> <taskKey> ['<json output>']
+  sayiir history <instanceId> [--limit <n>] [--all]
+  sayiir list <workflow> [--status <STATUS>] [--limit <n>] [--cursor <c>] [--all]
   sayiir workflows
-  (options first; a JSON input or payload that starts with '-' goes last, after '--')
---wait       follow the run until it finishes or waits for a signal; progress goes to stderr,
-             the final view to stdout as JSON
---timeout    with --wait: give up after this many seconds (default ${DEFAULT_TIMEOUT_SECONDS})
+  sayiir describe <workflow>
+  sayiir dlq list <pool> [--limit <n>]
+  sayiir dlq redrive <pool> [--id <instanceId> --task <taskKey>]
+
+options:
+  --json       print the API's JSON answer instead of text (for scripts)
+  --wait       follow the run until it finishes or waits for a signal; progress lines go to stderr
+  --timeout    with --wait: give up after this many seconds (default ${DEFAULT_TIMEOUT_SECONDS})
+  --all        follow every page (list, history); otherwise one page and the next cursor
+  --help       this text
+  (options first; a JSON value that starts with '-' goes last, after '--')
+
 exit codes:
   0  done; with --wait: the run COMPLETED, or it waits for a signal (named on stderr)
-  1  the API answered with an error; with --wait: the run FAILED or was CANCELLED
+  1  the API refused the request; with --wait: the run FAILED or was CANCELLED
   2  bad usage, no API key, or the API cannot be reached
   3  --wait timed out (the run goes on)
-environment: SAYIIR_URL (default http://127.0.0.1:8787), SAYIIR_API_KEY (default: the local stack's key in .sayiir/)`;
+
+environment:
+  SAYIIR_URL       the API (default http://127.0.0.1:8787)
+  SAYIIR_API_KEY   the key (default: the local stack's, from .sayiir/secrets.json or SAYIIR_DATA_DIR)`;
 
 /** A failure the CLI explains in one line and exits with `exitCode`. */
 class CliError extends Error {
@@ -69,19 +65,47 @@ class CliError extends Error {
   }
 }
 
-interface Reply {
-  readonly status: number;
-  readonly json: unknown;
-}
+const OPTIONS = {
+  id: { type: 'string' },
+  task: { type: 'string' },
+  key: { type: 'string' },
+  reason: { type: 'string' },
+  status: { type: 'string' },
+  limit: { type: 'string' },
+  cursor: { type: 'string' },
+  timeout: { type: 'string' },
+  wait: { type: 'boolean' },
+  all: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
-/** The parts of an instance view the CLI reads. */
-interface InstanceView {
-  readonly instanceId: string;
-  readonly status: string;
-  readonly stepsDone?: number;
-  readonly tasks?: readonly { readonly key: string; readonly attempt: number; readonly state: string }[];
-  readonly waits?: readonly { readonly key: string; readonly kind: string; readonly signal?: string }[];
-  readonly waitingFor?: readonly string[];
+type Values = ReturnType<typeof parse>['values'];
+
+/** Which options each command takes (`json` and `help` go everywhere). */
+const TAKES: Readonly<Record<string, readonly (keyof typeof OPTIONS)[]>> = {
+  start: ['id', 'wait', 'timeout'],
+  status: ['wait', 'timeout'],
+  signal: ['key'],
+  cancel: ['reason'],
+  pause: [],
+  resume: [],
+  retry: [],
+  skip: [],
+  history: ['limit', 'all'],
+  list: ['status', 'limit', 'cursor', 'all'],
+  workflows: [],
+  describe: [],
+  'dlq list': ['limit'],
+  'dlq redrive': ['id', 'task'],
+};
+
+function parse(argv: readonly string[]) {
+  try {
+    return parseArgs({ args: [...argv], allowPositionals: true, options: OPTIONS });
+  } catch (e) {
+    throw new CliError(`${(e as Error).message}\n\n${USAGE}`);
+  }
 }
 
 async function apiKey(): Promise<string> {
@@ -89,8 +113,9 @@ async function apiKey(): Promise<string> {
   const dir = process.env.SAYIIR_DATA_DIR ?? '.sayiir';
   try {
     const values = JSON.parse(await readFile(join(dir, 'secrets.json'), 'utf8')) as Record<string, unknown>;
-    const keys = values['sayiir/api-keys'];
-    if (Array.isArray(keys) && typeof keys[0] === 'string') return keys[0];
+    const first: unknown = (values['sayiir/api-keys'] as unknown[] | undefined)?.[0];
+    if (typeof first === 'string') return first;
+    if (typeof (first as { key?: unknown } | undefined)?.key === 'string') return (first as { key: string }).key;
   } catch {
     // fall through
   }
@@ -99,7 +124,7 @@ async function apiKey(): Promise<string> {
   );
 }
 
-function parseJson(text: string | undefined, what: string): unknown {
+function json(text: string | undefined, what: string): unknown {
   if (text === undefined) return null;
   try {
     return JSON.parse(text);
@@ -108,36 +133,16 @@ function parseJson(text: string | undefined, what: string): unknown {
   }
 }
 
-async function call(method: string, path: string, body?: unknown): Promise<Reply> {
-  const base = process.env.SAYIIR_URL ?? 'http://127.0.0.1:8787';
-  let res: Response;
-  try {
-    res = await fetch(`${base}/v1${path}`, {
-      method,
-      headers: { 'x-api-key': await apiKey(), 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-  } catch (e) {
-    throw new CliError(`cannot reach ${base}: ${(e as Error).message} (is the local stack running? npm start)`);
-  }
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    // A gateway error page, say: show it as it came.
-    json = text;
-  }
-  return { status: res.status, json };
+function positiveInt(raw: string | undefined, what: string): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[1-9]\d*$/.test(raw)) throw new CliError(`${what}: must be a positive integer, not '${raw}'`);
+  return Number(raw);
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** `--timeout`: a number of seconds, 0 or more. */
 function timeoutSeconds(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_TIMEOUT_SECONDS;
   const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isFinite(n)) throw new CliError(`--timeout: must be a number of seconds, not '${raw}'\n${USAGE}`);
+  if (!Number.isFinite(n)) throw new CliError(`--timeout: must be a number of seconds, not '${raw}'\n\n${USAGE}`);
   return n;
 }
 
@@ -145,137 +150,240 @@ function timeoutSeconds(raw: string | undefined): number {
 function progressLine(view: InstanceView): string {
   const steps = view.stepsDone ?? 0;
   const parts = [`${view.instanceId}: ${view.status}, ${steps} step${steps === 1 ? '' : 's'} done`];
-  const tasks = (view.tasks ?? []).map((t) => `${t.key} (${t.state}${t.attempt > 1 ? `, attempt ${t.attempt}` : ''})`);
+  const tasks = view.tasks.map((t) => `${t.key} (${t.state}${t.attempt > 1 ? `, attempt ${t.attempt}` : ''})`);
   if (tasks.length > 0) parts.push(`tasks: ${tasks.join(', ')}`);
-  const waits = (view.waits ?? []).map((w) => `${w.key} (${w.kind === 'signal' ? `signal '${w.signal}'` : w.kind})`);
+  const waits = view.waits.map((w) => `${w.key} (${w.kind === 'signal' ? `signal '${w.signal}'` : w.kind})`);
   if (waits.length > 0) parts.push(`waits: ${waits.join(', ')}`);
   return parts.join('; ');
 }
 
-/**
- * Follows a run with `?wait=` long polls until it is final or waits for a
- * signal, printing a progress line to stderr whenever it changes.
- *
- * @throws {CliError} exit code 3 when `timeoutS` runs out first.
- */
-async function follow(instanceId: string, timeoutS: number): Promise<Reply> {
-  const path = `/instances/${encodeURIComponent(instanceId)}`;
-  const deadline = Date.now() + timeoutS * 1000;
-  let shown = '';
-  for (;;) {
-    const leftMs = Math.max(0, deadline - Date.now());
-    // Tenths of a second: the last poll ends close to the deadline.
-    const wait = Math.min(MAX_WAIT_SECONDS, Math.ceil(leftMs / 100) / 10);
-    const reply = await call('GET', `${path}?wait=${wait}`);
-    if (reply.status >= 300) return reply;
-    const view = reply.json as InstanceView;
-    const line = progressLine(view);
-    if (line !== shown) console.error((shown = line));
-    if (FINAL_STATUSES.has(view.status) || view.waitingFor !== undefined) return reply;
-    if (Date.now() >= deadline) {
-      throw new CliError(
-        `timed out after ${timeoutS} s waiting for instance '${instanceId}' (it is ${view.status}; ` +
-          `follow it with: sayiir status ${instanceId} --wait)`,
-        EXIT_TIMEOUT,
-      );
-    }
-    if (view.status !== 'RUNNING') await sleep(Math.min(PAUSED_POLL_MS, deadline - Date.now()));
-  }
+/** An instance view as text: the progress line, then its output or error. */
+function viewText(view: InstanceView): string {
+  const lines = [progressLine(view)];
+  if (view.waitingFor)
+    lines.push(`waits for signal${view.waitingFor.length === 1 ? '' : 's'}: ${view.waitingFor.join(', ')}`);
+  if (view.output !== undefined) lines.push(`output: ${JSON.stringify(view.output, null, 2)}`);
+  if (view.outputOmitted) lines.push(`output: ${view.outputOmitted.values} values, too many to show here`);
+  if (view.error) lines.push(`error: ${view.error.name}: ${view.error.message}`);
+  return lines.join('\n');
+}
+
+function summaryText(items: readonly InstanceSummaryView[]): string {
+  return items.map((r) => `${r.instanceId.padEnd(38)} ${r.status.padEnd(10)} ${r.createdAt}`).join('\n');
+}
+
+/** What a command prints: the API's JSON (with --json) or text. */
+interface Output {
+  readonly json: unknown;
+  readonly text: string;
+  readonly code?: number;
 }
 
 /** The exit code of a followed run, after saying on stderr what it waits for, if anything. */
-function outcome(reply: Reply): number {
-  if (reply.status >= 400) return EXIT_REFUSED;
-  const view = reply.json as InstanceView;
+function followed(view: InstanceView): Output {
   if (view.waitingFor !== undefined) {
     const names = view.waitingFor.map((n) => `'${n}'`).join(', ');
     console.error(`instance '${view.instanceId}' waits for signal${view.waitingFor.length === 1 ? '' : 's'} ${names}`);
-    return EXIT_OK;
   }
-  return view.status === 'COMPLETED' ? EXIT_OK : EXIT_REFUSED;
+  const code = view.waitingFor !== undefined || view.status === 'COMPLETED' ? EXIT_OK : EXIT_REFUSED;
+  return { json: view, text: viewText(view), code };
 }
 
-function parse(argv: readonly string[]) {
+async function follow(sayiir: SayiirClient, instanceId: string, timeoutS: number): Promise<Output> {
   try {
-    return parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        id: { type: 'string' },
-        wait: { type: 'boolean' },
-        timeout: { type: 'string' },
-      },
-    });
+    const view = await sayiir
+      .getHandle(instanceId)
+      .wait({ timeoutMs: timeoutS * 1000, onProgress: (v) => console.error(progressLine(v)) });
+    return followed(view);
   } catch (e) {
-    throw new CliError(`${(e as Error).message}\n${USAGE}`);
+    if (!(e instanceof RunTimeoutError)) throw e;
+    throw new CliError(
+      `timed out after ${timeoutS} s waiting for instance '${instanceId}' (it is ${e.view.status}; ` +
+        `follow it with: sayiir status ${instanceId} --wait)`,
+      EXIT_TIMEOUT,
+    );
+  }
+}
+
+/** One page of a paged route, or all of them with `--all`; text shows the next cursor. */
+async function paged<T>(
+  sayiir: SayiirClient,
+  path: string,
+  query: Record<string, string>,
+  all: boolean,
+  text: (items: readonly T[]) => string,
+): Promise<Output> {
+  if (all) {
+    const items: T[] = [];
+    for await (const item of sayiir.pages<T>(path, query)) items.push(item);
+    return { json: { items }, text: text(items) };
+  }
+  const page = await sayiir.page<T>(path, query);
+  const more = page.cursor ? `\nnext page: --cursor ${page.cursor}  (every page: --all)` : '';
+  return { json: page, text: `${text(page.items)}${more}` };
+}
+
+const seg = encodeURIComponent;
+
+async function run(command: string, args: readonly string[], v: Values, sayiir: SayiirClient): Promise<Output> {
+  const need = (n: number) => {
+    if (args.length < n || args.slice(0, n).some((a) => !a))
+      throw new CliError(`${command}: missing arguments\n\n${USAGE}`);
+  };
+  const limit = positiveInt(v.limit, '--limit');
+  switch (command) {
+    case 'start': {
+      need(1);
+      const [workflow, input] = args as [string, string | undefined];
+      const handle = await sayiir.start(workflow, json(input, 'input'), v.id === undefined ? {} : { instanceId: v.id });
+      if (v.wait) return follow(sayiir, handle.instanceId, timeoutSeconds(v.timeout));
+      const view = { instanceId: handle.instanceId, workflow };
+      return { json: view, text: `started ${workflow} ${handle.instanceId}` };
+    }
+    case 'status': {
+      need(1);
+      if (v.wait) return follow(sayiir, args[0] as string, timeoutSeconds(v.timeout));
+      const view = await sayiir.getHandle(args[0] as string).status();
+      return { json: view, text: viewText(view) };
+    }
+    case 'signal': {
+      need(2);
+      const [id, name, payload] = args as [string, string, string | undefined];
+      await sayiir.getHandle(id).signal(name, json(payload, 'payload'), v.key ? { idempotencyKey: v.key } : {});
+      return { json: { instanceId: id, signal: name }, text: `sent signal '${name}' to ${id}` };
+    }
+    case 'cancel':
+    case 'pause':
+    case 'resume': {
+      need(1);
+      const h = sayiir.getHandle(args[0] as string);
+      const s =
+        command === 'cancel' ? await h.cancel(v.reason) : command === 'pause' ? await h.pause() : await h.resume();
+      return { json: { instanceId: h.instanceId, status: s }, text: `${h.instanceId}: ${s}` };
+    }
+    case 'retry':
+    case 'skip': {
+      need(2);
+      const [id, key, output] = args as [string, string, string | undefined];
+      const h = sayiir.getHandle(id);
+      const s = command === 'retry' ? await h.retry(key) : await h.skip(key, json(output, 'output'));
+      return {
+        json: { instanceId: id, status: s },
+        text: `${id}: ${command === 'retry' ? 'retrying' : 'skipped'} ${key}, ${s}`,
+      };
+    }
+    case 'history': {
+      need(1);
+      type Entry = {
+        at: string;
+        type: string;
+        key?: string;
+        attempt?: number;
+        actor?: string;
+        detail?: string;
+        error?: { message: string };
+      };
+      const query: Record<string, string> = limit ? { limit: String(limit) } : {};
+      return paged<Entry>(sayiir, `/instances/${seg(args[0] as string)}/history`, query, v.all === true, (items) =>
+        items
+          .map((e) =>
+            [
+              e.at,
+              e.type.padEnd(18),
+              e.key ?? '',
+              e.attempt ? `#${e.attempt}` : '',
+              e.actor ? `by ${e.actor}` : '',
+              e.detail ?? '',
+              e.error ? `${e.error.message}` : '',
+            ]
+              .filter(Boolean)
+              .join('  '),
+          )
+          .join('\n'),
+      );
+    }
+    case 'list': {
+      need(1);
+      const query = {
+        ...(v.status ? { status: v.status } : {}),
+        ...(limit ? { limit: String(limit) } : {}),
+        ...(v.cursor ? { cursor: v.cursor } : {}),
+      };
+      return paged(sayiir, `/workflows/${seg(args[0] as string)}/instances`, query, v.all === true, summaryText);
+    }
+    case 'workflows': {
+      const items = await sayiir.workflows();
+      return {
+        json: { items },
+        text: items.map((w) => `${w.name.padEnd(24)} ${w.description ?? ''}`.trimEnd()).join('\n'),
+      };
+    }
+    case 'describe': {
+      need(1);
+      const w = await sayiir.describe(args[0] as string);
+      const signals = w.signals.length > 0 ? `\nsignals: ${w.signals.join(', ')}` : '';
+      return { json: w, text: `${dagText(w.dag)}${signals}` };
+    }
+    case 'dlq list': {
+      need(1);
+      const query: Record<string, string> = limit ? { limit: String(limit) } : {};
+      const page = await sayiir.page<Record<string, unknown>>(`/dlq/${seg(args[0] as string)}`, query);
+      const text = page.items
+        .map((l) =>
+          [l.instanceId, l.taskKey, l.attempts ? `${l.attempts} attempts` : '', l.reason].filter(Boolean).join('  '),
+        )
+        .join('\n');
+      return { json: page, text: text || 'no dead letters' };
+    }
+    case 'dlq redrive': {
+      need(1);
+      if ((v.id === undefined) !== (v.task === undefined))
+        throw new CliError('dlq redrive: give both --id and --task, or neither');
+      const body = v.id === undefined ? {} : { instanceId: v.id, taskKey: v.task };
+      const r = await sayiir.request<{ redriven: unknown[]; skipped: unknown[] }>(
+        'POST',
+        `/dlq/${seg(args[0] as string)}/redrive`,
+        body,
+      );
+      return { json: r, text: `redriven ${r.redriven.length}, skipped ${r.skipped.length}` };
+    }
+    default:
+      throw new CliError(USAGE);
   }
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parse(argv);
-  const [command, ...args] = positionals;
-  if (command === undefined || !COMMANDS.has(command)) throw new CliError(USAGE);
-  if (values.id !== undefined && command !== 'start') throw new CliError(`--id is for start only\n${USAGE}`);
-  if (values.wait && command !== 'start' && command !== 'status') {
-    throw new CliError(`--wait is for start and status only\n${USAGE}`);
+  if (values.help) {
+    console.log(USAGE);
+    return EXIT_OK;
   }
-  if (values.timeout !== undefined && !values.wait) throw new CliError(`--timeout needs --wait\n${USAGE}`);
-  const timeout = timeoutSeconds(values.timeout);
-
-  let out: Reply;
-  switch (command) {
-    case 'start': {
-      const [workflow, input] = args;
-      if (!workflow) throw new CliError(USAGE);
-      out = await call('POST', `/workflows/${encodeURIComponent(workflow)}/instances`, {
-        input: parseJson(input, 'input'),
-        ...(values.id === undefined ? {} : { instanceId: values.id }),
-      });
-      if (values.wait && out.status < 300) {
-        out = await follow((out.json as { instanceId: string }).instanceId, timeout);
-        console.log(JSON.stringify(out.json, null, 2));
-        return outcome(out);
-      }
-      break;
+  const [first, ...rest] = positionals;
+  const command = first === 'dlq' ? `dlq ${rest.shift() ?? ''}` : first;
+  if (command === undefined || !Object.hasOwn(TAKES, command)) throw new CliError(USAGE);
+  const allowed = new Set<string>([...(TAKES[command] ?? []), 'json', 'help']);
+  const stray = Object.keys(values).find((o) => !allowed.has(o));
+  if (stray) throw new CliError(`--${stray} is not an option of ${command}\n\n${USAGE}`);
+  if (values.timeout !== undefined && !values.wait) throw new CliError(`--timeout needs --wait\n\n${USAGE}`);
+  timeoutSeconds(values.timeout);
+  const url = process.env.SAYIIR_URL ?? 'http://127.0.0.1:8787';
+  const sayiir = new SayiirClient({ url, apiKey: await apiKey() });
+  let out: Output;
+  try {
+    out = await run(command, rest, values, sayiir);
+  } catch (e) {
+    if (e instanceof SayiirConnectionError) {
+      throw new CliError(`${e.message} (is the local stack running? npm start)`);
     }
-    case 'status':
-      if (!args[0]) throw new CliError(USAGE);
-      if (values.wait) {
-        out = await follow(args[0], timeout);
-        console.log(JSON.stringify(out.json, null, 2));
-        return outcome(out);
-      }
-      out = await call('GET', `/instances/${encodeURIComponent(args[0])}`);
-      break;
-    case 'signal':
-      if (!args[0] || !args[1]) throw new CliError(USAGE);
-      out = await call(
-        'POST',
-        `/instances/${encodeURIComponent(args[0])}/signals/${encodeURIComponent(args[1])}`,
-        parseJson(args[2], 'payload'),
-      );
-      break;
-    case 'cancel':
-    case 'pause':
-    case 'resume':
-      if (!args[0]) throw new CliError(USAGE);
-      out = await call('POST', `/instances/${encodeURIComponent(args[0])}/${command}`);
-      break;
-    case 'list':
-      if (!args[0]) throw new CliError(USAGE);
-      out = await call(
-        'GET',
-        `/workflows/${encodeURIComponent(args[0])}/instances${args[1] ? `?status=${args[1]}` : ''}`,
-      );
-      break;
-    case 'workflows':
-      out = await call('GET', '/workflows');
-      break;
-    default:
-      throw new CliError(USAGE);
+    if (e instanceof SayiirApiError) {
+      if (values.json) console.log(JSON.stringify({ error: { code: e.code, message: e.message } }, null, 2));
+      console.error(`${e.code}: ${e.message}`);
+      return EXIT_REFUSED;
+    }
+    throw e;
   }
-  console.log(JSON.stringify(out.json, null, 2));
-  return out.status >= 400 ? EXIT_REFUSED : EXIT_OK;
+  console.log(values.json ? JSON.stringify(out.json, null, 2) : out.text);
+  return out.code ?? EXIT_OK;
 }
 
 try {

@@ -235,6 +235,9 @@ export function summaryView(s: InstanceSummary): InstanceSummaryView {
 }
 
 /** A history entry as the API shows it: times as ISO strings, long texts truncated. */
+export type HistoryEntryView = ReturnType<typeof historyEntryView>;
+
+/** See {@link HistoryEntryView}. */
 export function historyEntryView(e: HistoryEntry) {
   return {
     ...e,
