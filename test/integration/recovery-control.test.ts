@@ -108,13 +108,16 @@ describe('recovery and control through the API, on the local stack', () => {
       input: { order: 'A-1' },
     });
     expect(listed[0].attemptHistory.map((a: { attempt: number }) => a.attempt)).toEqual([1, 2]);
-    // Listing does not consume: it is still there.
-    expect((await call('GET', '/dlq/default')).json.items).toHaveLength(1);
+    expect(listed[0].state).toBe('open');
+    // Reading changes nothing: the same letter, read again, and nothing in the pool's SQS DLQ.
+    expect((await call('GET', '/dlq/default')).json.items).toEqual(listed);
+    const { letters } = await stack.deadLetters.list('default');
+    expect(letters).toHaveLength(1);
 
     fixed = true;
     const redrive = await call('POST', '/dlq/default/redrive', { instanceId: 'doomed-1' });
     expect(redrive.status).toBe(200);
-    expect(redrive.json.redriven).toEqual([{ instanceId: 'doomed-1', taskKey: 'charge' }]);
+    expect(redrive.json.redriven).toEqual([expect.objectContaining({ instanceId: 'doomed-1', taskKey: 'charge' })]);
     const done = await status('doomed-1', 'COMPLETED');
     expect(done.output).toEqual({ charged: 'A-1' });
     expect((await call('GET', '/dlq/default')).json.items).toHaveLength(0);

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { startHttpGateway } from '../../../local/http-gateway.ts';
-import { MemoryDeadLetters } from '../../../shared/adapters/memory/dead-letters.ts';
+import { MemoryDeadLetterStore } from '../../../shared/adapters/memory/dead-letter-store.ts';
 import { MAX_JSON_DEPTH } from '../../../shared/api/http.ts';
 import { MAX_VIEW_OUTPUT_VALUES } from '../../../shared/api/views.ts';
 import { MAX_MESSAGE_CHARS } from '../../../shared/engine/errors.ts';
@@ -190,7 +190,7 @@ describe('paths and ids no run can have', () => {
   });
 
   it('answers 404 naming the pool for the dead letters of a pool no workflow uses', async () => {
-    const { call } = setup({ deadLetters: new MemoryDeadLetters() });
+    const { call } = setup({ deadLetters: new MemoryDeadLetterStore() });
     for (const [method, path] of [
       ['GET', '/v1/dlq/nope'],
       ['POST', '/v1/dlq/nope/redrive'],
