@@ -310,6 +310,7 @@ class Runner<O> implements WorkflowHandle<O> {
       queue: this.queue,
       registry: this.registry,
       clock: this.clock,
+      ...(this.options.deadLetters ? { deadLetters: this.options.deadLetters } : {}),
     });
   }
 

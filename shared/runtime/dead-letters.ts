@@ -1,6 +1,7 @@
+import type { AnyFlow } from '../engine/definition.ts';
 import { truncateText } from '../engine/errors.ts';
-import { isCurrentDispatch } from '../engine/reducer.ts';
-import type { Dispatch, RunError, Snapshot } from '../engine/snapshot.ts';
+import { isCurrentDispatch, pendingEffects, reduce } from '../engine/reducer.ts';
+import type { Dispatch, RunError, RunEvent, Snapshot } from '../engine/snapshot.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { DeadLetter, DeadLetterStore, TaskDeadLetter } from '../ports/dead-letter-store.ts';
 import type { DeadLetterQueue, ReceivedDeadLetter } from '../ports/dead-letters.ts';
@@ -32,6 +33,34 @@ export function engineDeadLetter(dispatch: Dispatch, error: RunError, at: number
     attempts: error.attempts ?? dispatch.attempt,
     error: { name: truncateText(error.name, 200), message: truncateText(error.message) },
   };
+}
+
+/**
+ * Puts the record of each dispatched task whose failure, among `events`,
+ * will fail the run (a dry run of the reducer from `before`), before the
+ * caller commits the events: the reaper's commit of an attempt whose worker
+ * died (`WorkerLostError`) when it was the last one. The same rule as the
+ * worker's: a crash after the put leaves a resolved record, never a failed
+ * run without one.
+ */
+export async function putDeadLettersOf(
+  store: DeadLetterStore,
+  flow: AnyFlow,
+  before: Snapshot,
+  events: readonly RunEvent[],
+  now: number,
+): Promise<void> {
+  const dispatched = new Map<string, Dispatch>();
+  for (const e of pendingEffects(flow, before)) if (e.type === 'dispatch') dispatched.set(e.dispatch.key, e.dispatch);
+  let s = before;
+  for (const event of events) {
+    const r = reduce(flow, s, event, now);
+    s = r.snapshot;
+    for (const effect of r.effects) {
+      const d = effect.type === 'fail' && effect.error.taskKey ? dispatched.get(effect.error.taskKey) : undefined;
+      if (d && effect.type === 'fail') await store.put(engineDeadLetter(d, effect.error, now));
+    }
+  }
 }
 
 /** The record of a message drained from a pool's DLQ. */

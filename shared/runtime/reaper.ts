@@ -12,7 +12,7 @@ import type { DeadLetterQueue } from '../ports/dead-letters.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
 import type { TimerIndex } from '../ports/timers.ts';
-import { drainDeadLetters } from './dead-letters.ts';
+import { drainDeadLetters, putDeadLettersOf } from './dead-letters.ts';
 import { REAPER_DEFAULTS } from './defaults.ts';
 import { sendDispatches } from './effects.ts';
 import { applyEvents, compactRun, type RunState, runOf } from './instances.ts';
@@ -49,7 +49,11 @@ export interface ReaperDeps {
   readonly clock: Clock;
   /** Instances per pass, from each source; also DLQ messages drained per pool. @default REAPER_DEFAULTS.batchSize */
   readonly batchSize?: number;
-  /** Where the pools' DLQ messages are drained to (with {@link deadLetterQueue}). */
+  /**
+   * Where a task is recorded when the reaper's commit fails its run (its
+   * worker died on its last attempt), and where the pools' DLQ messages are
+   * drained to (with {@link deadLetterQueue}).
+   */
   readonly deadLetters?: DeadLetterStore;
   /**
    * The pools' SQS DLQs, drained into {@link deadLetters} each pass, for
@@ -206,6 +210,7 @@ async function reapInstance(
   }
   let redispatched = 0;
   if (events.length > 0) {
+    if (deps.deadLetters) await putDeadLettersOf(deps.deadLetters, flow, snapshot, events, deps.clock.now());
     const r = await applyEvents(deps.store, flow, instanceId, events, { now: () => deps.clock.now(), known: run });
     run = r.run;
     await sendDispatches(deps.queue, r.effects);

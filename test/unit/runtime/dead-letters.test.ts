@@ -35,7 +35,11 @@ const terminal = flow<number>('terminal')
   })
   .build();
 
-const registry = new WorkflowRegistry([declines, terminal]);
+const once = flow<number>('once')
+  .then(task('charge', (n: number) => n, { retry: { maxAttempts: 1 } }))
+  .build();
+
+const registry = new WorkflowRegistry([declines, terminal, once]);
 let store: MemoryInstanceStore;
 let letters: MemoryDeadLetterStore;
 let clock: FakeClock;
@@ -158,5 +162,34 @@ describe('the dead letter of a task whose failure fails its run', () => {
     await processDispatch(deps, d, forever);
     expect(await status('p1')).toBe('FAILED');
     expect(await states('p1')).toEqual(['open']);
+  });
+
+  it("is put by the reaper when a dead worker's last attempt fails the run, before it commits, once", async () => {
+    const d = await start(once, 'lost');
+    const kill = (p: WorkerPhase) => {
+      if (p === 'executed') throw new WorkerKilledError(p, d.key);
+    };
+    await expect(processDispatch({ ...deps, faults: kill }, d, forever)).rejects.toBeInstanceOf(WorkerKilledError);
+    clock.advance(120_000); // the dead worker's lease runs out
+    const reaper = { ...deps, timers: store };
+    // A reaper that dies right after the put: the record is there, the failure is not committed.
+    const dying: DeadLetterStore = {
+      put: async (letter: DeadLetter) => {
+        await letters.put(letter);
+        throw new Error('reaper died after the put');
+      },
+      list: (pool, o) => letters.list(pool, o),
+      ofInstance: (id, o) => letters.ofInstance(id, o),
+      delete: (l) => letters.delete(l),
+    };
+    expect((await reapOnce({ ...reaper, deadLetters: dying })).errors).toBe(1);
+    expect(await status('lost')).toBe('RUNNING');
+    expect(await states('lost')).toEqual(['resolved']);
+    await reapOnce(reaper);
+    expect(await status('lost')).toBe('FAILED');
+    expect(await states('lost')).toEqual(['open']);
+    expect(letters.all()).toEqual([
+      expect.objectContaining({ origin: 'engine', reason: expect.stringMatching(/^WorkerLostError: /), attempts: 1 }),
+    ]);
   });
 });
