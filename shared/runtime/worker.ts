@@ -316,7 +316,12 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   };
   if (!outcome.ok) await deadLetter(deps, flow, chain.run.snapshot, d, outcome.error);
   const r: Commit = outcome.ok
-    ? await completeTask(deps.store, flow, chain.run, d, outcome.value, { now, meta, chain: pickNext })
+    ? await completeTask(deps.store, flow, chain.run, d, outcome.value, {
+        now,
+        meta,
+        chain: pickNext,
+        beforeFailure: (error) => deadLetter(deps, flow, chain.run.snapshot, d, error),
+      })
     : await commit(
         deps.store,
         flow,

@@ -193,3 +193,23 @@ describe('the dead letter of a task whose failure fails its run', () => {
     ]);
   });
 });
+
+describe('the dead letter of an output that does not fit its step', () => {
+  it('is put when a map step returns no array, which fails the run', async () => {
+    const { runWorkflow } = await import('../../../shared/index.ts');
+    const f = flow<number>('not-a-list')
+      .map(
+        'items',
+        (n: number) => ({ n }) as unknown as number[],
+        task('work', (x: number) => x),
+      )
+      .build();
+    const r = await runWorkflow(f, 2, { deadLetters: letters });
+    expect(r.status).toBe('FAILED');
+    const records = letters.all();
+    expect(records).toEqual([
+      expect.objectContaining({ origin: 'engine', dispatch: expect.objectContaining({ key: 'items' }) }),
+    ]);
+    expect(records.map((l) => letterState(l, r.snapshot).state)).toEqual(['open']);
+  });
+});
