@@ -151,8 +151,9 @@ interface Skipped {
  * sent again; then the letter is removed. A resolved letter (its run moved
  * on) is removed and reported as skipped; a malformed one is kept (there is
  * nothing to redrive) and reported as skipped. The answer says what was
- * redriven, what was skipped, and, when more letters remain, the `cursor` of
- * the next page.
+ * redriven, what was skipped, and whether more letters remain: the `cursor`
+ * of the next page, or, for one instance's letters, how many are `remaining`
+ * (the next request takes them).
  */
 export const redriveDeadLetters: RouteHandler = async (ctx, req) => {
   const body = optionalObjectBody(req.body, ['instanceId', 'taskKey']);
@@ -165,12 +166,14 @@ export const redriveDeadLetters: RouteHandler = async (ctx, req) => {
   }
   let letters: readonly DeadLetter[];
   let cursor: string | undefined;
+  let remaining = 0;
   if (wantInstance !== undefined) {
     const mine = (await store.ofInstance(wantInstance)).filter(
       (l) => l.dispatch.pool === pool && (wantKey === undefined || l.dispatch.key === wantKey),
     );
     if (mine.length === 0) throw new HttpError(404, 'dead_letter_not_found', 'no dead letter matches');
     letters = mine.slice(0, REDRIVE_PAGE);
+    remaining = mine.length - letters.length;
   } else {
     const from = cursorParam(req.query.cursor);
     const page = await store.list(pool, { limit: REDRIVE_PAGE, ...(from ? { cursor: from } : {}) });
@@ -191,8 +194,12 @@ export const redriveDeadLetters: RouteHandler = async (ctx, req) => {
     else skipped.push({ id, instanceId: d.instanceId, taskKey: d.key, reason: outcome.skipped });
     await store.delete(letter);
   }
-  const more = wantInstance === undefined ? cursor : undefined;
-  return jsonResponse(200, { redriven, skipped, ...(more ? { cursor: more } : {}) });
+  return jsonResponse(200, {
+    redriven,
+    skipped,
+    ...(cursor ? { cursor } : {}),
+    ...(remaining > 0 ? { remaining } : {}),
+  });
 };
 
 /** Redrives one task letter if it is open; otherwise says why not. The caller removes the letter either way. */

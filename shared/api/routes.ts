@@ -417,7 +417,7 @@ function transition(kind: Transition): RouteHandler {
  * | POST   | /v1/instances/{id}/tasks/{key}/retry   | 200 `{ instanceId, workflow, status }` |
  * | POST   | /v1/instances/{id}/tasks/{key}/skip    | 200 `{ instanceId, workflow, status }` (body `{ output }`) |
  * | GET    | /v1/dlq/{pool}                         | 200 `{ items: DeadLetterView[], cursor? }` (`?limit=` 1-50, `?cursor=`) |
- * | POST   | /v1/dlq/{pool}/redrive                 | 200 `{ redriven, skipped, cursor? }` (body `{ instanceId, taskKey? }`, or none: a page of 25, `?cursor=`) |
+ * | POST   | /v1/dlq/{pool}/redrive                 | 200 `{ redriven, skipped, cursor?, remaining? }` (body `{ instanceId, taskKey? }`, or none: a page of 25, `?cursor=`) |
  *
  * @example
  * ```ts

@@ -244,3 +244,25 @@ describe('DLQ routes', () => {
     expect(letters.all().map((l) => l.origin)).toEqual(['malformed']);
   });
 });
+
+describe('redrive of one instance', () => {
+  it('takes at most 25 of its letters per request and says how many remain', async () => {
+    await failRun('big');
+    // 29 more dead letters of the same task, as 29 manual retries that failed again.
+    for (let i = 0; i < 29; i++) {
+      expect((await call('POST', '/v1/instances/big/tasks/charge/retry')).status).toBe(200);
+      clock.advance(1_000);
+      await drainQueue();
+    }
+    expect(await letters.ofInstance('big')).toHaveLength(30);
+    const first = await call('POST', '/v1/dlq/default/redrive', { instanceId: 'big' });
+    expect(first.json.redriven.length + first.json.skipped.length).toBe(25);
+    expect(first.json.remaining).toBe(5);
+    const second = await call('POST', '/v1/dlq/default/redrive', { instanceId: 'big' });
+    expect(second.json.redriven.length + second.json.skipped.length).toBe(5);
+    expect(second.json.remaining).toBeUndefined();
+    // Exactly one of the thirty was open (the last attempt): one retry ran in all.
+    expect(first.json.redriven.length + second.json.redriven.length).toBe(1);
+    expect(await letters.ofInstance('big')).toEqual([]);
+  });
+});
