@@ -56,12 +56,15 @@ export interface DeadLetterStore {
    */
   put(letter: DeadLetter): Promise<'created' | 'exists'>;
   /**
-   * A page of a pool's records, newest first (by `at`, then by id).
+   * A page of a pool's records, newest first (by `at`, then by id). On a
+   * store whose listing index is eventually consistent (DynamoDB's GSI), a
+   * record put a moment ago may show a moment later; {@link ofInstance} is
+   * consistent.
    *
    * @throws {InvalidCursorError} a cursor this store did not hand out for this pool. Nothing was read.
    */
   list(pool: string, options?: DeadLetterListOptions): Promise<DeadLetterPage>;
-  /** The task records of one instance, in every pool; at most `limit` (@default 100), in no particular order. */
+  /** The task records of one instance, in every pool, read consistently; at most `limit` (@default 100), in no particular order. */
   ofInstance(instanceId: string, options?: { readonly limit?: number }): Promise<TaskDeadLetter[]>;
   /**
    * Removes a record, on condition that it exists.
