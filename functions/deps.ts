@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoClaimStore } from '../shared/adapters/dynamodb/claim-store.ts';
+import { DynamoDeadLetterStore } from '../shared/adapters/dynamodb/dead-letter-store.ts';
 import { DynamoInstanceStore } from '../shared/adapters/dynamodb/instance-store.ts';
 import { systemClock } from '../shared/adapters/memory/clock.ts';
 import { S3ObjectStore } from '../shared/adapters/s3/object-store.ts';
@@ -97,7 +98,7 @@ function common(workflows: readonly AnyFlow[], env: NodeJS.ProcessEnv) {
   const claims = new DynamoClaimStore({ client: dynamo, tableName: requireEnv(ENV.claimsTable, env) });
   const urls = new QueueUrlCache(sqs, requireEnv(ENV.queuePrefix, env));
   const queue = new SqsTaskQueue(sqs, urls.queueUrl);
-  const deadLetters = new DeadLetters(sqs, urls.dlqUrl);
+  const deadLetters = new DynamoDeadLetterStore({ client: dynamo, tableName: requireEnv(ENV.instancesTable, env) });
   return { store, claims, queue, deadLetters, registry: new WorkflowRegistry(workflows), clock: systemClock };
 }
 
@@ -130,8 +131,13 @@ export function defaultWorkerDeps(workflows: readonly AnyFlow[], env = process.e
 }
 
 export function defaultReaperDeps(workflows: readonly AnyFlow[], env = process.env): ReaperDeps {
-  const { deadLetters: _unused, ...c } = common(workflows, env);
-  return { ...c, timers: c.store };
+  const c = common(workflows, env);
+  // The reaper alone drains the pools' SQS DLQs into the dead-letter store.
+  const deadLetterQueue = new DeadLetters(
+    awsClients().sqs,
+    new QueueUrlCache(awsClients().sqs, requireEnv(ENV.queuePrefix, env)).dlqUrl,
+  );
+  return { ...c, timers: c.store, deadLetterQueue };
 }
 
 function withOptional<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {

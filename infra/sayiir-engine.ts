@@ -158,16 +158,18 @@ export interface SayiirEngineProps {
  * that queue, which the adapters call to find a queue by name:
  * - api: read/write both tables (it revokes the claims of running tasks on
  *   cancel); read/write payload objects; send to every priority queue
- *   (start, signal, resume and redrive dispatch tasks of any pool); consume
- *   (receive, delete, change visibility) every pool's DLQ, to list and
- *   redrive it, never send to one; read the API key secret.
+ *   (start, signal, resume and redrive dispatch tasks of any pool); no DLQ
+ *   (dead letters are read and redriven from the instances table); read the
+ *   API key secret.
  * - worker of pool P: read/write both tables; read/write payload objects;
  *   send to every priority queue (a successor may belong to another pool);
- *   receive from P's three queues only; send to P's DLQ only (a task whose
- *   retries ran out), never receive from a DLQ; read the task secrets
+ *   receive from P's three queues only; no DLQ (a task whose failure fails
+ *   its run is recorded in the instances table); read the task secrets
  *   declared for P only.
- * - reaper: read/write both tables; send to every priority queue; no DLQ,
- *   no payload (it reads snapshots, never values).
+ * - reaper: read/write both tables; send to every priority queue; consume
+ *   (receive, delete) every pool's DLQ, never send to one: it drains what
+ *   SQS moved there into dead-letter records; no payload (it reads
+ *   snapshots, never values).
  * - authorizer: nothing (no secret, no table, no queue).
  * - all: write their own log group and X-Ray traces.
  *
@@ -287,7 +289,6 @@ export class SayiirEngine extends Construct {
     tables.claims.grantReadWriteData(this.apiFunction);
     payloads.grantReadWrite(this.apiFunction);
     for (const queue of priorityQueues) queue.grantSendMessages(this.apiFunction);
-    for (const dlq of Object.values(this.deadLetterQueues)) dlq.grantConsumeMessages(this.apiFunction);
     this.apiKeySecret.grantRead(this.apiFunction);
 
     // authorizer
@@ -323,7 +324,6 @@ export class SayiirEngine extends Construct {
       payloads.grantReadWrite(worker);
       for (const queue of priorityQueues) queue.grantSendMessages(worker);
       const own = queues.pools[pool.name]!;
-      own.deadLetterQueue.grantSendMessages(worker);
       for (const priority of PRIORITIES) {
         worker.addEventSource(
           new SqsEventSource(own.byPriority[priority], {
@@ -354,6 +354,7 @@ export class SayiirEngine extends Construct {
     tables.instances.grantReadWriteData(this.reaperFunction);
     tables.claims.grantReadWriteData(this.reaperFunction);
     for (const queue of priorityQueues) queue.grantSendMessages(this.reaperFunction);
+    for (const dlq of Object.values(this.deadLetterQueues)) dlq.grantConsumeMessages(this.reaperFunction);
     new Rule(this, 'ReaperSchedule', {
       description: 'Wakes the Sayiir reaper',
       schedule: REAPER_SCHEDULE,

@@ -7,6 +7,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { makeHandler as makeApiHandler } from '../functions/api/handler.ts';
 import { makeHandler as makeWorkerHandler } from '../functions/worker/handler.ts';
 import { DynamoClaimStore } from '../shared/adapters/dynamodb/claim-store.ts';
+import { DynamoDeadLetterStore } from '../shared/adapters/dynamodb/dead-letter-store.ts';
 import { DynamoInstanceStore } from '../shared/adapters/dynamodb/instance-store.ts';
 import { FolderObjectStore } from '../shared/adapters/fs/object-store.ts';
 import { systemClock } from '../shared/adapters/memory/clock.ts';
@@ -101,7 +102,8 @@ export interface LocalStack {
   readonly objects: ObjectStore;
   readonly store: DynamoInstanceStore;
   readonly claims: DynamoClaimStore;
-  readonly deadLetters: DeadLetters;
+  /** The dead-letter store (the reaper drains the pools' DLQs into it). */
+  readonly deadLetters: DynamoDeadLetterStore;
   /** Runs one reaper pass now. */
   reap(): ReturnType<typeof reapOnce>;
   /** Stops everything; the data folder stays. */
@@ -182,7 +184,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       waiting: (pool, priority) => sqsQueue.waiting(pool, priority),
     };
-    const deadLetters = new DeadLetters(sqs.client, urls.dlqUrl);
+    const deadLetters = new DynamoDeadLetterStore({ client: db.client, tableName: db.tables.instances });
+    const deadLetterQueue = new DeadLetters(sqs.client, urls.dlqUrl);
     const secrets = new FileSecrets(join(dataDir, 'secrets.json'));
     const clock = systemClock;
 
@@ -234,7 +237,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stoppers.push(() => poller.stop());
     }
 
-    const reaperDeps = { store, timers: store, claims, queue, registry, clock };
+    const reaperDeps = { store, timers: store, claims, queue, registry, clock, deadLetters, deadLetterQueue };
     // One pass at a time, like one reaper invocation looping: the next starts
     // `reaperIntervalMs` after the previous one ended.
     let reaping: Promise<unknown> = Promise.resolve();

@@ -8,6 +8,7 @@
  */
 
 export { FakeClock, systemClock } from './adapters/memory/clock.ts';
+export { MemoryDeadLetterStore } from './adapters/memory/dead-letter-store.ts';
 export { MemoryInstanceStore } from './adapters/memory/instance-store.ts';
 export { MemorySecrets } from './adapters/memory/secrets.ts';
 export type { Body, BranchDef, LoopOptions, MapOptions, RouteOptions, SignalOptions } from './engine/builder.ts';
@@ -30,6 +31,8 @@ export type { RetryPolicy } from './engine/retry.ts';
 export type { RunError, RunStatus, Snapshot } from './engine/snapshot.ts';
 export type { Priority, Schema, TaskContext, TaskDef, TaskFn, TaskOptions } from './engine/task.ts';
 export { LoopResult, task } from './engine/task.ts';
+export type { DeadLetter, DeadLetterStore } from './ports/dead-letter-store.ts';
 export type { CheckpointPhase, RunOptions, RunResult, SignalSendOptions, WorkflowHandle } from './runner/in-process.ts';
 export { RunnerCrashedError, resumeWorkflow, runWorkflow, startWorkflow } from './runner/in-process.ts';
+export { type LetterState, letterState } from './runtime/dead-letters.ts';
 export { SignalBufferFullError } from './runtime/instances.ts';

@@ -1,3 +1,4 @@
+import { isDeadLetterSortKey } from '../ports/dead-letter-store.ts';
 import { InvalidCursorError } from '../ports/errors.ts';
 import type { ListQuery } from '../ports/instance-store.ts';
 
@@ -48,6 +49,38 @@ export function listScope(query: Pick<ListQuery, 'workflow' | 'status'>): Cursor
  */
 export function historyScope(instanceId: string): CursorScope {
   return { pages: 'history', instanceId };
+}
+
+/**
+ * The scope of a pool's dead letters.
+ *
+ * @example
+ * ```ts
+ * deadLetterScope('default'); // { pages: 'dead-letters', pool: 'default' }
+ * ```
+ */
+export function deadLetterScope(pool: string): CursorScope {
+  return { pages: 'dead-letters', pool };
+}
+
+/**
+ * The cursor of a pool's dead letters after the record whose sort key is
+ * `before` (see `deadLetterSortKey`): the next page holds the records whose
+ * sort key is lower. One position for every adapter, however it shards.
+ */
+export function encodeDeadLetterCursor(pool: string, before: string): string {
+  return encodeCursor(deadLetterScope(pool), { before });
+}
+
+/**
+ * The sort key a dead-letter cursor of this pool resumes before.
+ *
+ * @throws {InvalidCursorError} anything {@link encodeDeadLetterCursor} did not make for this pool.
+ */
+export function decodeDeadLetterCursor(pool: string, cursor: string): string {
+  const { before } = decodeCursor(deadLetterScope(pool), cursor, { before: 'string' });
+  if (!isDeadLetterSortKey(before)) throw malformed();
+  return before;
 }
 
 /**

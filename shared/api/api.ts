@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
-import type { DeadLetterQueue } from '../ports/dead-letters.ts';
+import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { Secrets } from '../ports/secrets.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
@@ -51,8 +51,8 @@ export interface ApiDeps {
   readonly redispatchAfterMs?: number;
   /** Claims, revoked on cancel so that running tasks see their AbortSignal. @default none: cancel stops dispatching only */
   readonly claims?: ClaimStore;
-  /** Dead-letter queues, for `/v1/dlq`. @default none: those routes answer 404 */
-  readonly deadLetters?: DeadLetterQueue;
+  /** The dead-letter store, for `/v1/dlq`. @default none: those routes answer 404 */
+  readonly deadLetters?: DeadLetterStore;
 }
 
 /** The transport-free API: one HTTP API (payload 2.0) event in, one response out. */

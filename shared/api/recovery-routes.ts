@@ -2,7 +2,14 @@ import { DEFAULT_POOL, poolsOf } from '../engine/describe.ts';
 import { truncateText } from '../engine/errors.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
 import type { Reduction } from '../engine/snapshot.ts';
-import type { ReceivedDeadLetter } from '../ports/dead-letters.ts';
+import {
+  type DeadLetter,
+  type DeadLetterStore,
+  deadLetterId,
+  poolOf,
+  type TaskDeadLetter,
+} from '../ports/dead-letter-store.ts';
+import { letterState } from '../runtime/dead-letters.ts';
 import { sendDispatches } from '../runtime/effects.ts';
 import { applyEvent, readRun, retryTask, TaskStateError } from '../runtime/instances.ts';
 import { skipAndCount } from '../runtime/lanes.ts';
@@ -21,11 +28,8 @@ import { errorView, historyEntryView, iso } from './views.ts';
 
 /**
  * Recovery and inspection routes: execution history, manual retry and skip
- * of a task, and the dead-letter queues (list and redrive).
+ * of a task, and the dead letters (list and redrive, from the dead-letter store).
  */
-
-/** `iso`, passing an absent time through. */
-const isoOrUndefined = (ms: number | undefined) => (ms === undefined ? undefined : iso(ms));
 
 export const getHistory: RouteHandler = async (ctx, req) => {
   const snapshot = await instanceOr404(ctx, req.params.get('id'));
@@ -73,12 +77,12 @@ export const skipPendingTask: RouteHandler = async (ctx, req) => {
 };
 
 /**
- * The dead-letter queues and a pool some registered workflow uses, or a
+ * The dead-letter store and a pool some registered workflow uses, or a
  * 404; a 403 for a key scoped to workflows, since a pool's dead letters
  * span workflows.
  */
-function deadLettersOr404(ctx: RouteContext, pool: string) {
-  if (!ctx.deadLetters) throw new HttpError(404, 'route_not_found', 'dead-letter queues are not configured here');
+function deadLettersOr404(ctx: RouteContext, pool: string): DeadLetterStore {
+  if (!ctx.deadLetters) throw new HttpError(404, 'route_not_found', 'dead letters are not configured here');
   if (ctx.caller.workflows !== undefined) {
     throw new HttpError(
       403,
@@ -93,11 +97,18 @@ function deadLettersOr404(ctx: RouteContext, pool: string) {
   return ctx.deadLetters;
 }
 
-/** What an operator needs to judge a dead letter: the reason, the attempts, the input. */
-async function letterView(ctx: RouteContext, letter: ReceivedDeadLetter) {
-  const base = { messageId: letter.messageId, origin: letter.origin, receiveCount: letter.receiveCount };
-  if (letter.origin === 'malformed') return { ...base, body: letter.body, error: letter.error.message };
-  const { dispatch } = letter.record;
+/** Dead letters a redrive takes per request: a request never runs more retries than this. */
+export const REDRIVE_PAGE = 25;
+
+/** What an operator needs to judge a dead letter: whether it is still open, the reason, the attempts, the input. */
+async function letterView(ctx: RouteContext, letter: DeadLetter) {
+  const base = { id: deadLetterId(letter), origin: letter.origin, pool: poolOf(letter), at: iso(letter.at) };
+  const reason = truncateText(letter.reason);
+  if (letter.origin === 'malformed') {
+    return { ...base, state: 'open', reason, messageId: letter.messageId, body: letter.body };
+  }
+  const { dispatch } = letter;
+  const state = letterState(letter, await readRun(ctx.store, ctx.registry, dispatch.instanceId));
   let input: unknown = null;
   try {
     const values = await ctx.store.getValues(dispatch.instanceId, refValueIds(dispatch.input));
@@ -111,101 +122,124 @@ async function letterView(ctx: RouteContext, letter: ReceivedDeadLetter) {
     .map((e) => ({ attempt: e.attempt, at: iso(e.at), worker: e.worker, error: e.error && errorView(e.error) }));
   return {
     ...base,
+    state: state.state,
+    ...(state.state === 'resolved' ? { resolution: state.why } : {}),
     instanceId: dispatch.instanceId,
     workflow: dispatch.workflow,
     taskKey: dispatch.key,
-    pool: dispatch.pool,
-    attempts: letter.record.attempts,
-    reason: truncateText(letter.record.reason),
-    failedAt: isoOrUndefined(letter.record.failedAt),
+    attempt: dispatch.attempt,
+    attempts: letter.attempts,
+    reason,
     input,
     attemptHistory: attempts,
   };
 }
 
+/** A page of a pool's dead letters, newest first, from the store: reading changes nothing. */
 export const listDeadLetters: RouteHandler = async (ctx, req) => {
   const pool = req.params.get('pool');
-  const dlq = deadLettersOr404(ctx, pool);
-  const limit = limitParam(req.query.limit, 50, 100);
-  // Reading holds entries: hold briefly, then let them go at once.
-  const letters = await dlq.list(pool, { limit, holdSeconds: 10 });
-  try {
-    return jsonResponse(200, { items: await Promise.all(letters.map((l) => letterView(ctx, l))) });
-  } finally {
-    await dlq.release(pool, letters);
-  }
+  const store = deadLettersOr404(ctx, pool);
+  const limit = limitParam(req.query.limit, 25, 50);
+  const cursor = cursorParam(req.query.cursor);
+  const page = await store.list(pool, { limit, ...(cursor ? { cursor } : {}) });
+  const items = [];
+  for (const letter of page.letters) items.push(await letterView(ctx, letter));
+  return jsonResponse(200, { items, ...(page.cursor ? { cursor: page.cursor } : {}) });
 };
 
+interface Skipped {
+  readonly id: string;
+  readonly instanceId?: string;
+  readonly taskKey?: string;
+  readonly reason: string;
+}
+
 /**
- * Redrives dead letters, one (by `instanceId` and `taskKey`) or all: a task
- * whose retries ran out is retried with a fresh attempt budget (its run is
- * RUNNING again); a dispatch the queue gave up on is dispatched again. Each
- * redriven entry leaves the DLQ; a stale one (its run was retried or ended
- * since) is removed too and reported as skipped.
+ * Redrives dead letters: those of one instance (`{ instanceId, taskKey? }`),
+ * or, without a body, one page of the pool's letters, newest first, at most
+ * {@link REDRIVE_PAGE} per request (`?cursor=` takes the next page).
+ *
+ * Per letter: an open `engine` letter's task is retried with a fresh attempt
+ * budget (its run is RUNNING again); an open `redrive` letter's dispatch is
+ * sent again; then the letter is removed. A resolved letter (its run moved
+ * on) is removed and reported as skipped; a malformed one is kept (there is
+ * nothing to redrive) and reported as skipped. The answer says what was
+ * redriven, what was skipped, and whether more letters remain: the `cursor`
+ * of the next page, or, for one instance's letters, how many are `remaining`
+ * (the next request takes them).
  */
 export const redriveDeadLetters: RouteHandler = async (ctx, req) => {
   const body = optionalObjectBody(req.body, ['instanceId', 'taskKey']);
   const wantInstance = optionalStringField(body, 'instanceId', 128);
   const wantKey = optionalStringField(body, 'taskKey', 1_000);
   const pool = req.params.get('pool');
-  const dlq = deadLettersOr404(ctx, pool);
-  const letters = await dlq.list(pool, { limit: 1000, holdSeconds: 60 });
-  const redriven: { instanceId: string; taskKey: string }[] = [];
-  const skipped: { instanceId?: string; taskKey?: string; messageId: string; reason: string }[] = [];
-  const done: ReceivedDeadLetter[] = [];
-  const untouched: ReceivedDeadLetter[] = [];
-  try {
-    for (const letter of letters) {
-      if (letter.origin === 'malformed') {
-        untouched.push(letter);
-        continue;
-      }
-      const d = letter.record.dispatch;
-      if ((wantInstance && d.instanceId !== wantInstance) || (wantKey && d.key !== wantKey)) {
-        untouched.push(letter);
-        continue;
-      }
-      const snapshot = await readRun(ctx.store, ctx.registry, d.instanceId);
-      if (!snapshot || !ctx.registry.has(snapshot.workflow)) {
-        skipped.push({
-          instanceId: d.instanceId,
-          taskKey: d.key,
-          messageId: letter.messageId,
-          reason: 'instance gone',
-        });
-        done.push(letter);
-        continue;
-      }
-      const flow = flowOf(ctx, snapshot);
-      try {
-        const r =
-          letter.origin === 'engine'
-            ? await retryTask(ctx.store, flow, d.instanceId, d.key, {
-                now: () => ctx.clock.now(),
-                watch: true,
-                ...actorOf(ctx),
-              })
-            : await applyEvent(
-                ctx.store,
-                flow,
-                d.instanceId,
-                { type: 'redispatch', key: d.key, attempt: d.attempt, reason: 'redrive' },
-                { now: () => ctx.clock.now(), watch: true, ...actorOf(ctx) },
-              );
-        await sendDispatches(ctx.queue, r.effects);
-        redriven.push({ instanceId: d.instanceId, taskKey: d.key });
-      } catch (e) {
-        if (!(e instanceof TaskStateError)) throw e;
-        skipped.push({ instanceId: d.instanceId, taskKey: d.key, messageId: letter.messageId, reason: e.message });
-      }
-      done.push(letter);
+  const store = deadLettersOr404(ctx, pool);
+  if (wantKey !== undefined && wantInstance === undefined) {
+    throw new HttpError(400, 'invalid_request', 'taskKey: needs instanceId');
+  }
+  let letters: readonly DeadLetter[];
+  let cursor: string | undefined;
+  let remaining = 0;
+  if (wantInstance !== undefined) {
+    const mine = (await store.ofInstance(wantInstance)).filter(
+      (l) => l.dispatch.pool === pool && (wantKey === undefined || l.dispatch.key === wantKey),
+    );
+    if (mine.length === 0) throw new HttpError(404, 'dead_letter_not_found', 'no dead letter matches');
+    letters = mine.slice(0, REDRIVE_PAGE);
+    remaining = mine.length - letters.length;
+  } else {
+    const from = cursorParam(req.query.cursor);
+    const page = await store.list(pool, { limit: REDRIVE_PAGE, ...(from ? { cursor: from } : {}) });
+    letters = page.letters;
+    cursor = page.cursor;
+  }
+  const redriven: { id: string; instanceId: string; taskKey: string }[] = [];
+  const skipped: Skipped[] = [];
+  for (const letter of letters) {
+    const id = deadLetterId(letter);
+    if (letter.origin === 'malformed') {
+      skipped.push({ id, reason: 'not a dispatch: nothing to redrive (kept for inspection)' });
+      continue;
     }
-  } finally {
-    if (done.length > 0) await dlq.delete(pool, done);
-    if (untouched.length > 0) await dlq.release(pool, untouched);
+    const d = letter.dispatch;
+    const outcome = await redriveOne(ctx, letter);
+    if (outcome === 'redriven') redriven.push({ id, instanceId: d.instanceId, taskKey: d.key });
+    else skipped.push({ id, instanceId: d.instanceId, taskKey: d.key, reason: outcome.skipped });
+    await store.delete(letter);
   }
-  if ((wantInstance || wantKey) && redriven.length === 0 && skipped.length === 0) {
-    throw new HttpError(404, 'dead_letter_not_found', 'no dead letter matches');
-  }
-  return jsonResponse(200, { redriven, skipped });
+  return jsonResponse(200, {
+    redriven,
+    skipped,
+    ...(cursor ? { cursor } : {}),
+    ...(remaining > 0 ? { remaining } : {}),
+  });
 };
+
+/** Redrives one task letter if it is open; otherwise says why not. The caller removes the letter either way. */
+async function redriveOne(ctx: RouteContext, letter: TaskDeadLetter): Promise<'redriven' | { skipped: string }> {
+  const d = letter.dispatch;
+  const snapshot = await readRun(ctx.store, ctx.registry, d.instanceId);
+  const state = letterState(letter, snapshot);
+  if (state.state === 'resolved') return { skipped: state.why };
+  if (!snapshot || !ctx.registry.has(snapshot.workflow)) return { skipped: 'its workflow is not registered here' };
+  const flow = flowOf(ctx, snapshot);
+  const options = { now: () => ctx.clock.now(), watch: true, ...actorOf(ctx) };
+  try {
+    const r =
+      letter.origin === 'engine'
+        ? await retryTask(ctx.store, flow, d.instanceId, d.key, options)
+        : await applyEvent(
+            ctx.store,
+            flow,
+            d.instanceId,
+            { type: 'redispatch', key: d.key, attempt: d.attempt, reason: 'redrive' },
+            options,
+          );
+    await sendDispatches(ctx.queue, r.effects);
+    return 'redriven';
+  } catch (e) {
+    // The run moved on between the read and the commit (a concurrent retry or redrive).
+    if (e instanceof TaskStateError) return { skipped: e.message };
+    throw e;
+  }
+}

@@ -7,7 +7,7 @@ import type { RunEvent, RunStatus, Snapshot } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
 import type { ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
-import type { DeadLetterQueue } from '../ports/dead-letters.ts';
+import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
 import { InstanceExistsError } from '../ports/errors.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
@@ -56,8 +56,8 @@ export interface RouteContext {
   readonly redispatchAfterMs: number | undefined;
   /** To revoke the claims of running tasks on cancel (they see their AbortSignal at the next heartbeat). */
   readonly claims: ClaimStore | undefined;
-  /** The pools' dead-letter queues, for `/v1/dlq`. */
-  readonly deadLetters: DeadLetterQueue | undefined;
+  /** The dead-letter store, for `/v1/dlq`. */
+  readonly deadLetters: DeadLetterStore | undefined;
   /** Who is calling: its role was checked against the route's; its workflow scope is checked by the handler. */
   readonly caller: Caller;
 }
@@ -442,8 +442,8 @@ function transition(kind: Transition): RouteHandler {
  * | GET    | /v1/instances/{id}/history             | read    | 200 `{ items: HistoryEntry[], cursor? }` |
  * | POST   | /v1/instances/{id}/tasks/{key}/retry   | operate | 200 `{ instanceId, workflow, status }` |
  * | POST   | /v1/instances/{id}/tasks/{key}/skip    | admin   | 200 `{ instanceId, workflow, status }` (body `{ output }`) |
- * | GET    | /v1/dlq/{pool}                         | read    | 200 `{ items: DeadLetterView[] }` |
- * | POST   | /v1/dlq/{pool}/redrive                 | operate | 200 `{ redriven, skipped }` (body `{ instanceId?, taskKey? }`) |
+ * | GET    | /v1/dlq/{pool}                         | read    | 200 `{ items: DeadLetterView[], cursor? }` (`?limit=` 1-50, `?cursor=`) |
+ * | POST   | /v1/dlq/{pool}/redrive                 | operate | 200 `{ redriven, skipped, cursor?, remaining? }` (body `{ instanceId, taskKey? }`, or none: a page of 25, `?cursor=`) |
  *
  * @example
  * ```ts

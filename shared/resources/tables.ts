@@ -49,6 +49,7 @@ export const INDEX = {
   byWorkflowStatus: 'byWorkflowStatus',
   byDue: 'byDue',
   byExpiry: 'byExpiry',
+  byDeadLetterPool: 'byDeadLetterPool',
 } as const;
 
 /**
@@ -67,11 +68,17 @@ export const INDEX = {
  *   control call's entry is watched, `dueAt`, `duepk` and `watched`.
  * - Value items, `sk` = `V#<valueId>`: `val` (JSON text; `undefined` as the
  *   text `undefined`).
+ * - Dead-letter items, `sk` = `D#<deadLetterId>` (or, for a DLQ message that
+ *   is no dispatch, `pk` = `DLQ#<pool>`): `dl` (the record's JSON) and the
+ *   keys of the sparse `byDeadLetterPool` index, `dlpk` =
+ *   `DL#<pool>@<shard>` (sharded by a hash of the instance id) and `dlsk` =
+ *   `<at, 15 digits>#<deadLetterId>`, read newest first.
  *
  * Projections: the listing indexes INCLUDE only what a summary shows, so the
  * snapshot JSON is not copied into every index on every compaction; `byDue`
  * is KEYS_ONLY: the instance id (from `pk`), the item (`sk`) and `dueAt` are
- * all the reaper needs, and it reloads the instance consistently anyway.
+ * all the reaper needs, and it reloads the instance consistently anyway;
+ * `byDeadLetterPool` is ALL: a record is small and a listing shows all of it.
  */
 export const instancesTable: TableDefinition = {
   id: 'Instances',
@@ -97,6 +104,12 @@ export const instancesTable: TableDefinition = {
       partitionKey: { name: 'duepk', type: 'S' },
       sortKey: { name: 'dueAt', type: 'N' },
       projectionType: 'KEYS_ONLY',
+    },
+    {
+      indexName: INDEX.byDeadLetterPool,
+      partitionKey: { name: 'dlpk', type: 'S' },
+      sortKey: { name: 'dlsk', type: 'S' },
+      projectionType: 'ALL',
     },
   ],
   timeToLiveAttribute: TTL_ATTRIBUTE,

@@ -10,6 +10,7 @@ import type { Dispatch, RunError, RunEvent, RunStatus, Snapshot } from '../engin
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
 import type { ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
 import { InstanceNotFoundError } from '../ports/errors.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { Secrets } from '../ports/secrets.ts';
@@ -54,6 +55,8 @@ export interface RunOptions {
   readonly instanceId?: string;
   /** @default an empty `MemorySecrets` */
   readonly secrets?: Secrets;
+  /** Where a task whose failure fails the run is recorded, as the deployed workers do. @default none */
+  readonly deadLetters?: DeadLetterStore;
   /** Signals delivered right after the start (buffered until waited for). */
   readonly signals?: readonly { readonly name: string; readonly payload?: unknown }[];
   /**
@@ -226,6 +229,7 @@ class Runner<O> implements WorkflowHandle<O> {
         // must not time out because the workflow's timers jumped ahead.
         ...(this.virtual ? { taskClock: systemClock } : {}),
         secrets: this.secrets,
+        ...(this.options.deadLetters ? { deadLetters: this.options.deadLetters } : {}),
         pool,
         workerId: `in-process-${pool}`,
         // A cancel revokes the claim; the next heartbeat sees it and aborts the task.
@@ -306,6 +310,7 @@ class Runner<O> implements WorkflowHandle<O> {
       queue: this.queue,
       registry: this.registry,
       clock: this.clock,
+      ...(this.options.deadLetters ? { deadLetters: this.options.deadLetters } : {}),
     });
   }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { compileFlow } from '../engine/compile.ts';
 import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from '../engine/definition.ts';
-import { DefinitionMismatchError, serializeError } from '../engine/errors.ts';
+import { DefinitionMismatchError, type SerializedError, serializeError } from '../engine/errors.ts';
 import { type HistoryEntry, historyOf } from '../engine/history.ts';
 import { controlOf, initSnapshot, reduce, signalRefusal, withChain } from '../engine/reducer.ts';
 
@@ -366,6 +366,8 @@ export async function completeTask(
     readonly chain?: CommitOptions['chain'];
     /** Called once the output is durable, before the completion is (fault injection). */
     readonly onValueStored?: () => void;
+    /** Called before an output that does not fit the step fails the attempt (the worker records a dead letter). */
+    readonly beforeFailure?: (error: SerializedError) => Promise<void>;
   },
 ): Promise<Commit> {
   const { key, attempt } = dispatch;
@@ -384,7 +386,9 @@ export async function completeTask(
   try {
     control = controlOf(flow, dispatch.qid, stored);
   } catch (e) {
-    return commit(store, flow, run, () => [{ type: 'task-failed', key, attempt, error: serializeError(e), ...meta }], {
+    const error = serializeError(e);
+    await options.beforeFailure?.(error);
+    return commit(store, flow, run, () => [{ type: 'task-failed', key, attempt, error, ...meta }], {
       now: options.now,
     });
   }

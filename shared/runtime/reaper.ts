@@ -1,15 +1,18 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
-import { DEFAULT_POOL } from '../engine/describe.ts';
+import { DEFAULT_POOL, poolsOf } from '../engine/describe.ts';
 import { dueWork } from '../engine/reducer.ts';
 import type { RunEvent, TaskActivity } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
 import type { Priority } from '../engine/task.ts';
 import type { Claim, ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
+import type { DeadLetterQueue } from '../ports/dead-letters.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
 import type { TimerIndex } from '../ports/timers.ts';
+import { drainDeadLetters, putDeadLettersOf } from './dead-letters.ts';
 import { REAPER_DEFAULTS } from './defaults.ts';
 import { sendDispatches } from './effects.ts';
 import { applyEvents, compactRun, type RunState, runOf } from './instances.ts';
@@ -29,7 +32,9 @@ import type { WorkflowRegistry } from './registry.ts';
  *    long-running tasks with a live claim as checked; then a compaction, which
  *    also repairs one a dead writer left undone;
  * 3. sends the resulting dispatches, then releases the expired claims and
- *    takes the watched entries off the due index.
+ *    takes the watched entries off the due index;
+ * 4. drains each pool's SQS DLQ into the dead-letter store (see
+ *    `drainDeadLetters`): what SQS gave up on becomes an inspectable record.
  *
  * Every step is idempotent: two reapers racing lose a journal race (one
  * reloads and finds nothing left to do) or send a duplicate message that the
@@ -42,8 +47,20 @@ export interface ReaperDeps {
   readonly queue: TaskQueue;
   readonly registry: WorkflowRegistry;
   readonly clock: Clock;
-  /** Instances per pass, from each source. @default REAPER_DEFAULTS.batchSize */
+  /** Instances per pass, from each source; also DLQ messages drained per pool. @default REAPER_DEFAULTS.batchSize */
   readonly batchSize?: number;
+  /**
+   * Where a task is recorded when the reaper's commit fails its run (its
+   * worker died on its last attempt), and where the pools' DLQ messages are
+   * drained to (with {@link deadLetterQueue}).
+   */
+  readonly deadLetters?: DeadLetterStore;
+  /**
+   * The pools' SQS DLQs, drained into {@link deadLetters} each pass, for
+   * every pool a registered workflow uses.
+   * @default none: nothing is drained
+   */
+  readonly deadLetterQueue?: DeadLetterQueue;
 }
 
 export interface ReapSummary {
@@ -51,6 +68,8 @@ export interface ReapSummary {
   readonly timersFired: number;
   readonly redispatched: number;
   readonly expiredClaims: number;
+  /** Messages moved from the pools' SQS DLQs into the dead-letter store. */
+  readonly drained: number;
   readonly errors: number;
 }
 
@@ -82,7 +101,19 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
       errors++;
     }
   }
-  return { instances: work.size, timersFired, redispatched, expiredClaims: expired.length, errors };
+  let drained = 0;
+  if (deps.deadLetters && deps.deadLetterQueue) {
+    const drain = { store: deps.deadLetters, queue: deps.deadLetterQueue, clock: deps.clock };
+    const pools = new Set([DEFAULT_POOL, ...[...deps.registry.all()].flatMap(poolsOf)]);
+    for (const pool of pools) {
+      try {
+        drained += await drainDeadLetters(drain, pool, { max: limit });
+      } catch {
+        errors++;
+      }
+    }
+  }
+  return { instances: work.size, timersFired, redispatched, expiredClaims: expired.length, drained, errors };
 }
 
 /** How many messages wait in a queue, asked at most once per queue per pass. */
@@ -179,6 +210,7 @@ async function reapInstance(
   }
   let redispatched = 0;
   if (events.length > 0) {
+    if (deps.deadLetters) await putDeadLettersOf(deps.deadLetters, flow, snapshot, events, deps.clock.now());
     const r = await applyEvents(deps.store, flow, instanceId, events, { now: () => deps.clock.now(), known: run });
     run = r.run;
     await sendDispatches(deps.queue, r.effects);
@@ -206,7 +238,7 @@ export async function reapFor(
   remainingMs: () => number,
   options: { readonly intervalMs?: number; readonly stopBeforeMs?: number } = {},
 ): Promise<ReapSummary> {
-  const total = { instances: 0, timersFired: 0, redispatched: 0, expiredClaims: 0, errors: 0 };
+  const total = { instances: 0, timersFired: 0, redispatched: 0, expiredClaims: 0, drained: 0, errors: 0 };
   const interval = options.intervalMs ?? REAPER_DEFAULTS.intervalMs;
   const stopBefore = options.stopBeforeMs ?? REAPER_DEFAULTS.stopBeforeMs;
   do {
@@ -215,6 +247,7 @@ export async function reapFor(
     total.timersFired += s.timersFired;
     total.redispatched += s.redispatched;
     total.expiredClaims += s.expiredClaims;
+    total.drained += s.drained;
     total.errors += s.errors;
     if (remainingMs() - interval < stopBefore) break;
     await deps.clock.sleep(interval);

@@ -1,17 +1,18 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { taskTimeoutMs } from '../engine/describe.ts';
-import { ensureError } from '../engine/errors.ts';
-import { isCurrentDispatch, laneDispatch } from '../engine/reducer.ts';
+import { ensureError, type SerializedError } from '../engine/errors.ts';
+import { isCurrentDispatch, laneDispatch, reduce } from '../engine/reducer.ts';
 import { materialize, outputId, refValueIds } from '../engine/refs.ts';
 import type { ChainStep, Dispatch, Effect, LaneItem, MapState, Snapshot } from '../engine/snapshot.ts';
 import type { Claim, ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
-import type { DeadLetterQueue } from '../ports/dead-letters.ts';
+import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
 import { ClaimHeldError, ClaimLostError } from '../ports/errors.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { Secrets } from '../ports/secrets.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
+import { engineDeadLetter } from './dead-letters.ts';
 import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
@@ -55,8 +56,8 @@ export interface WorkerDeps {
   readonly heartbeatMs?: number;
   /** Run same-pool successors inline. @default true */
   readonly inline?: boolean;
-  /** Where a task whose retries ran out is recorded (with the reason) for inspection and redrive. */
-  readonly deadLetters?: DeadLetterQueue;
+  /** Where a task whose failure fails its run is recorded (with the reason) for inspection and redrive. */
+  readonly deadLetters?: DeadLetterStore;
   /** Called with what happened to each task, for logs and tests. */
   readonly onTask?: (report: TaskReport) => void;
   /**
@@ -313,8 +314,14 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     const next = inlineCandidate(chain, effects);
     return next ? { key: next.key, claim: chain.claim.taskKey } : undefined;
   };
+  if (!outcome.ok) await deadLetter(deps, flow, chain.run.snapshot, d, outcome.error);
   const r: Commit = outcome.ok
-    ? await completeTask(deps.store, flow, chain.run, d, outcome.value, { now, meta, chain: pickNext })
+    ? await completeTask(deps.store, flow, chain.run, d, outcome.value, {
+        now,
+        meta,
+        chain: pickNext,
+        beforeFailure: (error) => deadLetter(deps, flow, chain.run.snapshot, d, error),
+      })
     : await commit(
         deps.store,
         flow,
@@ -337,7 +344,6 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     return { committed: false };
   }
   deps.faults?.('checkpointed', d);
-  if (!outcome.ok) await deadLetter(deps, d, r.effects);
   const dispatches = dispatchesOf(r.effects);
   // A map item that had joined the frontier (after a failure or a pause) is counted like one in its lane.
   if (outcome.ok && laneMap && r.valueCreated) {
@@ -439,24 +445,21 @@ async function checkFenceAfterStall(chain: Chain): Promise<void> {
   }
 }
 
-/** Records the task in its pool's DLQ when its failure failed the run (retries exhausted, or terminal). */
-async function deadLetter(deps: WorkerDeps, d: Dispatch, effects: readonly Effect[]): Promise<void> {
-  const fail = effects.find((e) => e.type === 'fail');
-  if (!deps.deadLetters || fail?.type !== 'fail' || fail.error.taskKey !== d.key) return;
-  try {
-    await deps.deadLetters.send({
-      dispatch: d,
-      reason: `${fail.error.name}: ${fail.error.message}`,
-      attempts: fail.error.attempts ?? d.attempt,
-      failedAt: deps.clock.now(),
-      error: { name: fail.error.name, message: fail.error.message },
-    });
-  } catch (e) {
-    // The run's failure is committed; the record is for operators. Log and go on.
-    console.error(
-      JSON.stringify({ level: 'error', msg: 'dead-letter send failed', key: d.key, error: ensureError(e).message }),
-    );
-  }
+/**
+ * Records the task in the dead-letter store when its failure will fail the
+ * run (retries exhausted, or terminal), as a dry run of the reducer on the
+ * state the commit starts from says. The record is put before the failure
+ * is committed: a crash between the two leaves a record whose run did not
+ * fail (it reads as resolved), never a failed run without its record. A put
+ * that fails throws, so the failure is not committed and the task runs again.
+ */
+async function deadLetter(deps: WorkerDeps, flow: AnyFlow, s: Snapshot, d: Dispatch, error: SerializedError) {
+  if (!deps.deadLetters) return;
+  const now = deps.clock.now();
+  const dry = reduce(flow, s, { type: 'task-failed', key: d.key, attempt: d.attempt, error, ...laneOf(s, d) }, now);
+  const fail = dry.effects.find((e) => e.type === 'fail');
+  if (fail?.type !== 'fail' || fail.error.taskKey !== d.key) return;
+  await deps.deadLetters.put(engineDeadLetter(d, fail.error, now));
 }
 
 function fitsInline(flow: AnyFlow, d: Dispatch, remaining: number): boolean {

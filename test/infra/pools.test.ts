@@ -192,39 +192,35 @@ describe('least privilege across pools', () => {
     }
   });
 
-  it("lets a worker send to its own pool's DLQ only, and receive from no DLQ", () => {
-    for (const [own, other] of [
-      ['default', 'payments'],
-      ['payments', 'default'],
-    ] as const) {
+  it('lets no worker touch a DLQ: a dead letter is a record in the instances table', () => {
+    for (const own of POOLS) {
       const statements = statementsOfPool(own);
-      const mine = logicalIdOf(engine.deadLetterQueues[own]!);
-      const theirs = logicalIdOf(engine.deadLetterQueues[other]!);
-      expect(allows(statements, 'sqs:SendMessage', mine), `${own} sends to its DLQ`).toBe(true);
-      expect(allows(statements, 'sqs:GetQueueUrl', mine), `${own} finds its DLQ`).toBe(true);
-      expect(allows(statements, 'sqs:SendMessage', theirs), `${own} sends to ${other}'s DLQ`).toBe(false);
-      expect(allows(statements, 'sqs:GetQueueUrl', theirs), `${own} finds ${other}'s DLQ`).toBe(false);
-      for (const dlq of [mine, theirs]) {
-        for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']) {
-          expect(allows(statements, action, dlq), `${own} ${action} on ${dlq}`).toBe(false);
+      for (const pool of POOLS) {
+        const dlq = logicalIdOf(engine.deadLetterQueues[pool]!);
+        for (const action of [
+          'sqs:SendMessage',
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueUrl',
+        ]) {
+          expect(allows(statements, action, dlq), `${own} ${action} on ${pool}'s DLQ`).toBe(false);
         }
       }
     }
   });
 
-  it("lets the api list and redrive every pool's DLQ, but not send to one", () => {
+  it("lets the reaper drain every pool's DLQ (receive, delete), and neither the api nor the reaper send to one", () => {
+    const reaper = statementsOfFn(engine.reaperFunction);
     const api = statementsOfFn(engine.apiFunction);
     for (const pool of POOLS) {
       const dlq = logicalIdOf(engine.deadLetterQueues[pool]!);
-      // DeleteMessageBatch and ChangeMessageVisibilityBatch are authorized as their single-message actions.
-      for (const action of [
-        'sqs:ReceiveMessage',
-        'sqs:DeleteMessage',
-        'sqs:ChangeMessageVisibility',
-        'sqs:GetQueueUrl',
-      ]) {
-        expect(allows(api, action, dlq), `${pool} ${action}`).toBe(true);
+      // DeleteMessageBatch is authorized as DeleteMessage.
+      for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueUrl']) {
+        expect(allows(reaper, action, dlq), `reaper ${pool} ${action}`).toBe(true);
+        expect(allows(api, action, dlq), `api ${pool} ${action}`).toBe(false);
       }
+      expect(allows(reaper, 'sqs:SendMessage', dlq), pool).toBe(false);
       expect(allows(api, 'sqs:SendMessage', dlq), pool).toBe(false);
     }
   });
@@ -233,10 +229,10 @@ describe('least privilege across pools', () => {
     const priorityQueues = POOLS.flatMap((pool) => PRIORITIES.map((p) => logicalIdOf(engine.queues[pool]![p])));
     const dlqs = Object.fromEntries(POOLS.map((pool) => [pool, logicalIdOf(engine.deadLetterQueues[pool]!)]));
     const expectations: [string, Statement[], string[]][] = [
-      ['api', statementsOfFn(engine.apiFunction), [...priorityQueues, dlqs.default!, dlqs.payments!]],
-      ['reaper', statementsOfFn(engine.reaperFunction), priorityQueues],
-      ['worker default', statementsOfPool('default'), [...priorityQueues, dlqs.default!]],
-      ['worker payments', statementsOfPool('payments'), [...priorityQueues, dlqs.payments!]],
+      ['api', statementsOfFn(engine.apiFunction), priorityQueues],
+      ['reaper', statementsOfFn(engine.reaperFunction), [...priorityQueues, dlqs.default!, dlqs.payments!]],
+      ['worker default', statementsOfPool('default'), priorityQueues],
+      ['worker payments', statementsOfPool('payments'), priorityQueues],
       ['authorizer', statementsOfFn(engine.authorizerFunction), []],
     ];
     for (const [who, statements, queues] of expectations) {

@@ -147,6 +147,18 @@ describe('tables', () => {
     }
   });
 
+  it('give the instances table the sparse dead-letter index, keyed by pool shard and time, projecting all', () => {
+    const props = template.toJSON().Resources[logicalIdOf(engine().tables.instances)].Properties;
+    expect(props.GlobalSecondaryIndexes).toContainEqual({
+      IndexName: 'byDeadLetterPool',
+      KeySchema: [
+        { AttributeName: 'dlpk', KeyType: 'HASH' },
+        { AttributeName: 'dlsk', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    });
+  });
+
   it('have point-in-time recovery, KMS encryption at rest and the TTL attribute', () => {
     for (const { def, table } of cases()) {
       template.hasResource('AWS::DynamoDB::Table', {
@@ -477,12 +489,11 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets the api consume the DLQ, the worker send to it, and no one else touch it', () => {
+  it('lets the reaper drain the DLQ, and no one else touch it (no one sends to it: only SQS moves messages there)', () => {
     const dlq = logicalIdOf(engine().deadLetterQueues[DEFAULT_POOL]!);
     const consume = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'];
     const allowed: Record<string, readonly string[]> = {
-      [roleOf(engine().apiFunction)]: [...consume, 'sqs:GetQueueUrl'],
-      [roleOf(engine().workerFunctions[DEFAULT_POOL]!)]: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
+      [roleOf(engine().reaperFunction)]: [...consume, 'sqs:GetQueueUrl'],
     };
     const roles = resourcesOf(template, 'AWS::IAM::Role').map(([id]) => id);
     for (const role of Object.keys(allowed)) expect(roles).toContain(role);

@@ -1,10 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { encodeDispatch, QueueUrlCache } from '../../shared/adapters/sqs/index.ts';
 import { materialize, refValueIds } from '../../shared/engine/refs.ts';
 import { flow, TerminalError, task } from '../../shared/index.ts';
+import { queueDepth } from '../support/fauxqs.ts';
 import { apiClient, waitFor } from '../support/local-api.ts';
 
 let fixed = false;
@@ -108,13 +111,17 @@ describe('recovery and control through the API, on the local stack', () => {
       input: { order: 'A-1' },
     });
     expect(listed[0].attemptHistory.map((a: { attempt: number }) => a.attempt)).toEqual([1, 2]);
-    // Listing does not consume: it is still there.
-    expect((await call('GET', '/dlq/default')).json.items).toHaveLength(1);
+    expect(listed[0].state).toBe('open');
+    // Reading changes nothing: the same letter read again, the same record in the store.
+    const before = await stack.deadLetters.list('default');
+    expect(before.letters).toHaveLength(1);
+    expect((await call('GET', '/dlq/default')).json.items).toEqual(listed);
+    expect(await stack.deadLetters.list('default')).toEqual(before);
 
     fixed = true;
     const redrive = await call('POST', '/dlq/default/redrive', { instanceId: 'doomed-1' });
     expect(redrive.status).toBe(200);
-    expect(redrive.json.redriven).toEqual([{ instanceId: 'doomed-1', taskKey: 'charge' }]);
+    expect(redrive.json.redriven).toEqual([expect.objectContaining({ instanceId: 'doomed-1', taskKey: 'charge' })]);
     const done = await status('doomed-1', 'COMPLETED');
     expect(done.output).toEqual({ charged: 'A-1' });
     expect((await call('GET', '/dlq/default')).json.items).toHaveLength(0);
@@ -129,6 +136,48 @@ describe('recovery and control through the API, on the local stack', () => {
         'run-completed',
       ]),
     );
+  });
+
+  it("the reaper drains what SQS moved to a pool's DLQ into records the API lists; the queue ends empty", async () => {
+    const dlq = await new QueueUrlCache(stack.sqs, 'sayiir-local').dlqUrl('default');
+    const moved = {
+      instanceId: 'gone-1',
+      workflow: 'doomed',
+      key: 'charge',
+      qid: 'charge',
+      input: { c: null },
+      attempt: 3,
+      gen: 1,
+      priority: 'normal' as const,
+      pool: 'default',
+    };
+    for (const [body, id] of [
+      [encodeDispatch(moved), 'moved'],
+      ['not a dispatch', 'junk'],
+    ]) {
+      await stack.sqs.send(
+        new SendMessageCommand({ QueueUrl: dlq, MessageBody: body, MessageGroupId: id, MessageDeduplicationId: id }),
+      );
+    }
+    const items = await waitFor(async () => {
+      const r = await call('GET', '/dlq/default');
+      return r.json.items.length === 2 ? r.json.items : undefined;
+    });
+    expect(items.map((i: { origin: string; state: string }) => [i.origin, i.state]).sort()).toEqual([
+      ['malformed', 'open'],
+      // Its instance does not exist: nothing waits on it.
+      ['redrive', 'resolved'],
+    ]);
+    expect(await queueDepth(stack.sqs, dlq)).toEqual({ visible: 0, inFlight: 0 });
+    const r = await call('POST', '/dlq/default/redrive');
+    expect(r.json.redriven).toEqual([]);
+    expect(r.json.skipped.map((x: { reason: string }) => x.reason).sort()).toEqual([
+      'not a dispatch: nothing to redrive (kept for inspection)',
+      'the instance is gone',
+    ]);
+    expect((await call('GET', '/dlq/default')).json.items.map((i: { origin: string }) => i.origin)).toEqual([
+      'malformed',
+    ]);
   });
 
   it('cancel reaches a running task at its next heartbeat; nothing more runs', async () => {

@@ -1,9 +1,4 @@
-export type {
-  DeadLetterMessage,
-  DeadLetterRecord,
-  ReceiveDeadLettersOptions,
-  ReceivedDeadLetter,
-} from './dead-letters.ts';
+export type { DeadLetterMessage, ReceivedDeadLetter } from './dead-letters.ts';
 export { DeadLetters } from './dead-letters.ts';
 export type { FailedDispatch } from './errors.ts';
 export { DispatchParseError, QueueNotFoundError, QueueSendError } from './errors.ts';

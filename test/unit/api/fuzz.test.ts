@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MemoryDeadLetters } from '../../../shared/adapters/memory/dead-letters.ts';
+import { MemoryDeadLetterStore } from '../../../shared/adapters/memory/dead-letter-store.ts';
 import { flow, MemoryInstanceStore, runWorkflow } from '../../../shared/index.ts';
 import { hello } from '../../../workflows/hello.ts';
 import { workflows } from '../../../workflows/index.ts';
@@ -119,7 +119,7 @@ describe('the HTTP API under random requests', () => {
   it('answers every request with a success or a 4xx, and a 4xx changes nothing', async () => {
     const store = new MemoryInstanceStore();
     await runWorkflow(hello, { name: 'Ada' }, { store, instanceId: 'h-1' });
-    const { call, queue } = setup({ store, flows: [...workflows, gated], deadLetters: new MemoryDeadLetters() });
+    const { call, queue } = setup({ store, flows: [...workflows, gated], deadLetters: new MemoryDeadLetterStore() });
     await call('POST', '/v1/workflows/gated/instances', { body: { input: 1, instanceId: 'g-1' } });
     let rejected = 0;
     await fc.assert(

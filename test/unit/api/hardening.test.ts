@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { startHttpGateway } from '../../../local/http-gateway.ts';
-import { MemoryDeadLetters } from '../../../shared/adapters/memory/dead-letters.ts';
+import { MemoryDeadLetterStore } from '../../../shared/adapters/memory/dead-letter-store.ts';
 import { ROLES, type Role, roleAllows } from '../../../shared/api/auth.ts';
 import { MAX_JSON_DEPTH } from '../../../shared/api/http.ts';
 import { apiRouter } from '../../../shared/api/routes.ts';
@@ -192,7 +192,7 @@ describe('paths and ids no run can have', () => {
   });
 
   it('answers 404 naming the pool for the dead letters of a pool no workflow uses', async () => {
-    const { call } = setup({ deadLetters: new MemoryDeadLetters() });
+    const { call } = setup({ deadLetters: new MemoryDeadLetterStore() });
     for (const [method, path] of [
       ['GET', '/v1/dlq/nope'],
       ['POST', '/v1/dlq/nope/redrive'],
@@ -334,7 +334,7 @@ describe('keys with roles and workflow scopes', () => {
       const { call, footprint } = setup({
         secrets,
         flows: [...workflows, gated],
-        deadLetters: new MemoryDeadLetters(),
+        deadLetters: new MemoryDeadLetterStore(),
       });
       const admin = { headers: {}, key: 'k-admin' };
       await start(call, 'gated', { input: 1, instanceId: 'g-1' });
@@ -359,7 +359,7 @@ describe('keys with roles and workflow scopes', () => {
   }
 
   it('shows a scoped key only its workflows and their runs, as if the others did not exist', async () => {
-    const { call, footprint } = setup({ secrets, deadLetters: new MemoryDeadLetters() });
+    const { call, footprint } = setup({ secrets, deadLetters: new MemoryDeadLetterStore() });
     await call('POST', '/v1/workflows/fulfil/instances', {
       key: 'k-admin',
       body: { input: { orderId: 'o', customer: 'c', items: [] }, instanceId: 'f-1' },

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { MemoryDeadLetterStore } from '../../../shared/adapters/memory/dead-letter-store.ts';
 import { branch, flow, runWorkflow, startWorkflow, TerminalError, task } from '../../../shared/index.ts';
+import type { InstanceStore } from '../../../shared/ports/instance-store.ts';
+import { letterState } from '../../../shared/runtime/dead-letters.ts';
 
 describe('manual retry and skip of a failed task', () => {
   it('retries a task the run failed on, with a fresh attempt budget, and the run completes', async () => {
@@ -171,5 +174,45 @@ describe('reopening a failed run', () => {
     const done = await h.result();
     expect(done.status).toBe('COMPLETED');
     expect(done.output).toEqual([11, 9]);
+  });
+});
+
+describe('dead letters in the in-process runner', () => {
+  it('records each failure that fails the run; a manual retry or skip resolves the record, never removes it', async () => {
+    const letters = new MemoryDeadLetterStore();
+    const healthy = false;
+    const f = flow<number>('recorded')
+      .then(
+        task(
+          'charge',
+          (n: number) => {
+            if (!healthy) throw new TerminalError(`declined ${n}`);
+            return n;
+          },
+          {},
+        ),
+      )
+      .build();
+    const states = async (h: { instanceId: string; store: InstanceStore }) => {
+      const snapshot = await h.store.get(h.instanceId);
+      return (await letters.ofInstance(h.instanceId))
+        .sort((a, b) => a.dispatch.attempt - b.dispatch.attempt)
+        .map((l) => [l.dispatch.attempt, letterState(l, snapshot).state]);
+    };
+    const h = startWorkflow(f, 3, { deadLetters: letters });
+    expect((await h.result()).status).toBe('FAILED');
+    expect(await states(h)).toEqual([[1, 'open']]);
+    await h.retryTask('charge');
+    expect((await h.result()).status).toBe('FAILED');
+    expect(await states(h)).toEqual([
+      [1, 'resolved'],
+      [2, 'open'],
+    ]);
+    await h.skipTask('charge', 0);
+    expect((await h.result()).status).toBe('COMPLETED');
+    expect(await states(h)).toEqual([
+      [1, 'resolved'],
+      [2, 'resolved'],
+    ]);
   });
 });

@@ -1,0 +1,180 @@
+import type { AnyFlow } from '../engine/definition.ts';
+import { truncateText } from '../engine/errors.ts';
+import { isCurrentDispatch, pendingEffects, reduce } from '../engine/reducer.ts';
+import type { Dispatch, RunError, RunEvent, Snapshot } from '../engine/snapshot.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { DeadLetter, DeadLetterStore, TaskDeadLetter } from '../ports/dead-letter-store.ts';
+import type { DeadLetterQueue, ReceivedDeadLetter } from '../ports/dead-letters.ts';
+
+/**
+ * The engine's side of dead letters (see `ports/dead-letter-store.ts` for
+ * who writes and removes a record): the record a worker puts when a failure
+ * fails its run, the reaper's drain of the SQS DLQs into the store, and the
+ * state of a record, computed from its run when read.
+ */
+
+/** Longest body of a malformed DLQ message kept in its record. */
+export const MAX_DEAD_LETTER_BODY_CHARS = 2_000;
+
+/**
+ * The record of a task whose failure failed its run.
+ *
+ * @example
+ * ```ts
+ * await letters.put(engineDeadLetter(dispatch, fail.error, clock.now()));
+ * ```
+ */
+export function engineDeadLetter(dispatch: Dispatch, error: RunError, at: number): TaskDeadLetter {
+  return {
+    origin: 'engine',
+    dispatch,
+    at,
+    reason: truncateText(`${error.name}: ${error.message}`),
+    attempts: error.attempts ?? dispatch.attempt,
+    error: { name: truncateText(error.name, 200), message: truncateText(error.message) },
+  };
+}
+
+/**
+ * Puts the record of each dispatched task whose failure, among `events`,
+ * will fail the run (a dry run of the reducer from `before`), before the
+ * caller commits the events: the reaper's commit of an attempt whose worker
+ * died (`WorkerLostError`) when it was the last one. The same rule as the
+ * worker's: a crash after the put leaves a resolved record, never a failed
+ * run without one.
+ */
+export async function putDeadLettersOf(
+  store: DeadLetterStore,
+  flow: AnyFlow,
+  before: Snapshot,
+  events: readonly RunEvent[],
+  now: number,
+): Promise<void> {
+  const dispatched = new Map<string, Dispatch>();
+  for (const e of pendingEffects(flow, before)) if (e.type === 'dispatch') dispatched.set(e.dispatch.key, e.dispatch);
+  let s = before;
+  for (const event of events) {
+    const r = reduce(flow, s, event, now);
+    s = r.snapshot;
+    for (const effect of r.effects) {
+      const d = effect.type === 'fail' && effect.error.taskKey ? dispatched.get(effect.error.taskKey) : undefined;
+      if (d && effect.type === 'fail') await store.put(engineDeadLetter(d, effect.error, now));
+    }
+  }
+}
+
+/** The record of a message drained from a pool's DLQ. */
+export function drainedDeadLetter(pool: string, message: ReceivedDeadLetter, at: number): DeadLetter {
+  if (message.kind === 'malformed') {
+    return {
+      origin: 'malformed',
+      pool,
+      messageId: message.messageId,
+      at,
+      body: truncateText(message.body, MAX_DEAD_LETTER_BODY_CHARS),
+      reason: truncateText(`not a dispatch: ${message.error.message}`),
+    };
+  }
+  return {
+    origin: 'redrive',
+    dispatch: message.dispatch,
+    at,
+    reason: 'SQS moved the dispatch to the DLQ after maxReceiveCount receives (its workers kept failing or dying)',
+    attempts: message.dispatch.attempt,
+  };
+}
+
+/** What the drain uses. */
+export interface DrainDeps {
+  readonly queue: DeadLetterQueue;
+  readonly store: DeadLetterStore;
+  readonly clock: Clock;
+  /**
+   * Fault injection: called once a message's record is put, before the
+   * message is deleted. Throwing there is a reaper dying between the two.
+   */
+  readonly faults?: (phase: 'recorded', message: ReceivedDeadLetter) => void;
+}
+
+export interface DrainOptions {
+  /** Messages at most, per call. @default 100 */
+  readonly max?: number;
+  /** How long a received message stays hidden if the drain dies before deleting it (s). @default 30 */
+  readonly holdSeconds?: number;
+}
+
+/**
+ * Moves a pool's SQS DLQ into the dead-letter store: receive, put each
+ * record (a no-op when it is there already), then delete the messages whose
+ * record is put. A drain that dies after a put and before the delete leaves
+ * the message to come back when its hold ends, and the next drain puts the
+ * same record again, which changes nothing; a message whose put failed is
+ * not deleted.
+ *
+ * @returns how many messages left the queue.
+ */
+export async function drainDeadLetters(deps: DrainDeps, pool: string, options: DrainOptions = {}): Promise<number> {
+  const max = options.max ?? 100;
+  let drained = 0;
+  while (drained < max) {
+    const held = await deps.queue.receive(pool, {
+      maxMessages: Math.min(10, max - drained),
+      holdSeconds: options.holdSeconds ?? 30,
+    });
+    if (held.length === 0) break;
+    const recorded: ReceivedDeadLetter[] = [];
+    for (const message of held) {
+      await deps.store.put(drainedDeadLetter(pool, message, deps.clock.now()));
+      deps.faults?.('recorded', message);
+      recorded.push(message);
+    }
+    await deps.queue.delete(pool, recorded);
+    drained += recorded.length;
+  }
+  return drained;
+}
+
+/**
+ * Where a record stands, from its run as it is now:
+ * - `open`: the run still waits on it. An `engine` record: the run is
+ *   FAILED on that task at that attempt. A `redrive` record: that attempt of
+ *   the task is still the dispatched one of a RUNNING run. A `malformed` one:
+ *   always (nothing can resolve it).
+ * - `resolved`: the run moved on (the task was retried or skipped, the run
+ *   ended otherwise, or the instance is gone), with the reason.
+ *
+ * Pure: computed at each read, never stored, so it cannot go stale.
+ */
+export type LetterState = { readonly state: 'open' } | { readonly state: 'resolved'; readonly why: string };
+
+/**
+ * The {@link LetterState} of a record, given its run's current snapshot
+ * (`undefined`: no such instance).
+ *
+ * @example
+ * ```ts
+ * letterState(letter, await readRun(store, registry, letter.dispatch.instanceId)); // { state: 'open' }
+ * ```
+ */
+export function letterState(letter: DeadLetter, snapshot: Snapshot | undefined): LetterState {
+  if (letter.origin === 'malformed') return { state: 'open' };
+  if (!snapshot) return { state: 'resolved', why: 'the instance is gone' };
+  const { key, attempt } = letter.dispatch;
+  const t = Object.hasOwn(snapshot.tasks, key) ? snapshot.tasks[key] : undefined;
+  const open =
+    letter.origin === 'engine'
+      ? snapshot.status === 'FAILED' && t?.state === 'failed' && t.attempt === attempt
+      : isCurrentDispatch(snapshot, key, attempt);
+  if (open) return { state: 'open' };
+  if (t && t.attempt > attempt) return { state: 'resolved', why: 'the task has had a later attempt since' };
+  if (snapshot.status === 'COMPLETED' || snapshot.status === 'CANCELLED') {
+    return { state: 'resolved', why: `the run is ${snapshot.status}` };
+  }
+  return {
+    state: 'resolved',
+    why:
+      letter.origin === 'engine'
+        ? 'the run no longer fails on this attempt (the task was skipped, or the failure was never committed)'
+        : 'this attempt is no longer the dispatched one',
+  };
+}
