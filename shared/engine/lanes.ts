@@ -150,12 +150,24 @@ export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): string[] {
 /**
  * Whether every step of a child runs under a claim named by one of that
  * child's own step keys, so that the claims tell whether a child is running:
- * true for a fork (each branch starts as its own queue message, and its
- * steps run in that chain or in chains of their own); false for a map,
- * whose next item may run inline in the chain of the item that started it.
+ * true for a fork (each branch starts from a queue message of its own, see
+ * {@link startsOwnChain}, and its steps run in that chain or in chains of
+ * their own); false for a map, whose next item may run inline in the chain
+ * of the item whose count started it.
  */
 export function laneClaimsTell(flow: AnyFlow, g: LaneGroup): boolean {
   return parentNode(flow, g).step.kind === 'fork';
+}
+
+/**
+ * Whether a dispatch must start a chain of its own rather than run inline in
+ * the chain whose commit dispatched it: a fork branch's start does, so that
+ * the claims of the branch's own keys tell whether it runs (see
+ * {@link laneClaimsTell}). A step handing over to the next step of the same
+ * branch is not a commit's dispatch, and may run inline.
+ */
+export function startsOwnChain(flow: AnyFlow, d: Dispatch): boolean {
+  return d.lane !== undefined && compileFlow(flow).nodes.get(d.qid)?.owner.kind === 'fork';
 }
 
 /** Slack over a lane's task timeouts before a group counts as stalled. */

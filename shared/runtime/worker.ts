@@ -2,7 +2,7 @@ import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { taskTimeoutMs } from '../engine/describe.ts';
 import { ensureError } from '../engine/errors.ts';
-import { laneDispatch, laneGroupOf, laneItemOf, laneOfTask } from '../engine/lanes.ts';
+import { laneDispatch, laneGroupOf, laneItemOf, laneOfTask, startsOwnChain } from '../engine/lanes.ts';
 import { isCurrentDispatch } from '../engine/reducer.ts';
 import { materialize, outputId, refValueIds } from '../engine/refs.ts';
 import type { ChainStep, Dispatch, Effect, LaneItem, Snapshot } from '../engine/snapshot.ts';
@@ -371,7 +371,8 @@ function joiningLane(flow: AnyFlow, s: Snapshot, d: Dispatch): { lane?: LaneItem
 /** Chooses, from a commit's effects, the successor this chain runs inline (recorded with the commit). */
 function chainPicker(chain: Chain): (effects: readonly Effect[]) => ChainStep | undefined {
   return (effects) => {
-    const next = inlineCandidate(chain, effects);
+    const own = effects.filter((e) => e.type !== 'dispatch' || !startsOwnChain(chain.flow, e.dispatch));
+    const next = inlineCandidate(chain, own);
     return next ? { key: next.key, claim: chain.claim.taskKey } : undefined;
   };
 }

@@ -44,8 +44,27 @@ const forked = flow<number>('forked')
   .join('join', ([a, b]: [number, number]) => ({ a, b }))
   .build();
 
+/** A task, then a fork of two one-task branches in the same pool. */
+const afterPre = flow<number>('after-pre')
+  .then(
+    'pre',
+    counted('pre', (x: number) => x + 1),
+  )
+  .fork([
+    branch(
+      'p',
+      counted('p', (x: number) => x * 2),
+    ),
+    branch(
+      'q',
+      counted('q', (x: number) => x * 3),
+    ),
+  ])
+  .join('pq', ([p, q]: [number, number]) => p + q)
+  .build();
+
 const REDISPATCH_MS = 30_000;
-const registry = new WorkflowRegistry([forked]);
+const registry = new WorkflowRegistry([forked, afterPre]);
 let store: MemoryInstanceStore;
 let claims: MemoryClaimStore;
 let queue: MemoryTaskQueue;
@@ -143,6 +162,21 @@ describe('the reaper and a fork in lanes', () => {
     await drain(0);
     expect(await output()).toEqual({ a: 30, b: -2 });
     expect(a1?.key).toBe('a/a1');
+  });
+
+  it('starts each branch from a queue message of its own, never inline in the chain that entered the fork', async () => {
+    const r = await startInstance(store, afterPre, 1, { instanceId: 'p1', now: clock.now() });
+    const [pre] = r.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
+    const reports = await processDispatch(worker('default'), pre as Dispatch, forever);
+    expect(reports.map((x) => x.dispatch.key)).toEqual(['pre']);
+    expect(queue.sent.map((d) => [d.key, d.lane])).toEqual([
+      ['p', { parent: 'pq', item: 0 }],
+      ['q', { parent: 'pq', item: 1 }],
+    ]);
+    await drain(0);
+    const s = await store.get('p1');
+    expect(s?.status).toBe('COMPLETED');
+    expect(runs).toEqual(['pre', 'p', 'q']);
   });
 
   it('ends a fork whose last counting writer died before committing the join', async () => {
