@@ -1,4 +1,4 @@
-import { type CompiledNode, compileFlow, fillKey, type LaneShape, taskOf } from './compile.ts';
+import { type CompiledNode, compileFlow, fillKey, type LaneShape, mapDepth, taskOf } from './compile.ts';
 import type { AnyFlow } from './definition.ts';
 import { taskTimeoutMs } from './describe.ts';
 import { dispatchEffect } from './dispatch.ts';
@@ -97,6 +97,26 @@ export function laneOfTask(
     found = { parent: fillKey(owner.qid, idx.slice(0, -1)), item: idx[idx.length - 1] as number };
   if (owner?.kind === 'fork') found = { parent: fillKey(owner.qid, idx), item: owner.index };
   return found && laneGroupOf(frontier, found.parent) ? found : undefined;
+}
+
+/**
+ * The child of group `g` that the step `qid` at map indices `idx` is part of
+ * (walking up its owners), or `undefined` when it is not under `g`.
+ */
+export function childOf(flow: AnyFlow, g: LaneGroup, qid: string, idx: readonly number[]): number | undefined {
+  const nodes = compileFlow(flow).nodes;
+  for (let n = nodes.get(qid); n && n.owner.kind !== 'root'; n = nodes.get(n.owner.qid)) {
+    const o = n.owner;
+    const depth = mapDepth(o.qid);
+    if (o.qid !== g.lanes.qid || fillKey(o.qid, idx.slice(0, depth)) !== g.key) continue;
+    return o.kind === 'fork' ? o.index : (idx[depth] as number);
+  }
+  return undefined;
+}
+
+/** Whether child `item` of group `g` has gone on in the frontier (after a failure or a pause of one of its steps). */
+export function childInFrontier(flow: AnyFlow, frontier: Pick<Snapshot, 'tasks'>, g: LaneGroup, item: number): boolean {
+  return Object.values(frontier.tasks).some((t) => childOf(flow, g, t.qid, t.idx) === item);
 }
 
 /** A step of a child after its first, and its input (the output of the step before, by its value id). */

@@ -3,7 +3,7 @@ import type { AnyFlow } from './definition.ts';
 import { dispatchEffect } from './dispatch.ts';
 import { toMillis } from './duration.ts';
 import { TerminalError } from './errors.ts';
-import { laneCheckMs, laneDispatch, laneGroupOf, laneGroups, laneResults } from './lanes.ts';
+import { childInFrontier, childOf, laneCheckMs, laneDispatch, laneGroupOf, laneGroups, laneResults } from './lanes.ts';
 import { eachId, outputId, type Ref } from './refs.ts';
 import { backoffDelay, hashUnit, resolveRetry } from './retry.ts';
 import type {
@@ -257,7 +257,12 @@ class Reducer {
 
   /** A step of a child in its lane joins the frontier (dispatched at `attempt`), if its parent still runs in lanes. */
   private joinFrontier(key: string, attempt: number, item: LaneItem): void {
-    if (Object.hasOwn(this.d.tasks, key) || !laneGroupOf(this.d, item.parent)) return;
+    const g = laneGroupOf(this.d, item.parent);
+    if (Object.hasOwn(this.d.tasks, key) || !g) return;
+    // A child goes on in the frontier from one step only: a late report of a step it already passed
+    // (a duplicate message run again) changes nothing.
+    const child = childOf(this.cf.flow, g, item.qid, item.idx);
+    if (child === undefined || childInFrontier(this.cf.flow, this.d, g, child)) return;
     this.d.tasks[key] = { qid: item.qid, idx: item.idx, input: item.input, attempt, state: 'dispatched' };
   }
 

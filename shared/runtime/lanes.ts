@@ -1,6 +1,7 @@
 import { fillKey } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import {
+  childInFrontier,
   type LaneGroup,
   laneClaimsTell,
   laneDispatch,
@@ -166,17 +167,12 @@ export async function checkLanes(
     const results = done.filter(Boolean).length;
     if (results >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
     const started = Math.min(g.count, g.lanes.window + results);
-    // Children with a step in the frontier (after a failure or a pause) go on from there.
-    const inFrontier = new Set<number>();
-    for (const t of Object.values(run.snapshot.tasks)) {
-      const lane = laneOfTask(flow, run.snapshot, t.qid, t.idx);
-      if (lane?.parent === parent) inFrontier.add(lane.item);
-    }
     // A new generation, so the queue's deduplication does not swallow the second start of a child.
     const gen = 1 + Math.max(1, look.now());
     for (let i = 0; i < started; i++) {
       const c = children[i];
-      if (!c || done[i] || inFrontier.has(i)) continue;
+      // Children with a step in the frontier (after a failure or a pause) go on from there.
+      if (!c || done[i] || childInFrontier(flow, run.snapshot, g, i)) continue;
       const k = c.ids.findIndex((id) => !listed.has(id));
       const from = k > 0 ? { qid: c.steps[k] as string, input: { v: c.ids[k - 1] as string } } : undefined;
       const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, from), gen };

@@ -103,6 +103,41 @@ describe('reducer', () => {
     expect(reduce(f, joined.snapshot, { type: 'lanes-joined', key: 'j' }, 2002).changed).toBe(false);
   });
 
+  it('a child goes on in the frontier from one step only: a late failure of a step it passed changes nothing', () => {
+    const two = flow<number>('two-steps')
+      .fork([
+        branch('one', (n: number) => n),
+        branch(
+          'two',
+          flow<number>('two')
+            .then(task('first', (n: number) => n, { retry: { maxAttempts: 2, jitter: 'none' } }))
+            .then(task('second', (n: number) => n, { retry: { maxAttempts: 2, jitter: 'none' } }))
+            .build(),
+        ),
+      ])
+      .join('j2', ([a, b]) => a + b)
+      .build();
+    const begun = reduce(two, initSnapshot(two, 'i-2', 'input:n', 1000), { type: 'start' }, 1000).snapshot;
+    const error = { name: 'E', message: 'm', retryable: true };
+    const lane = (qid: string, v: string) => ({ parent: 'j2', qid, idx: [], input: { v } });
+    const second = reduce(
+      two,
+      begun,
+      { type: 'task-failed', key: 'two/second', attempt: 1, error, lane: lane('two/second', 'out:two/first') },
+      2000,
+    );
+    expect(Object.keys(second.snapshot.tasks)).toEqual(['two/second']);
+    // A duplicate message of the first step, run again, fails late.
+    const late = reduce(
+      two,
+      second.snapshot,
+      { type: 'task-failed', key: 'two/first', attempt: 1, error, lane: lane('two/first', 'input:n') },
+      2001,
+    );
+    expect(late.changed).toBe(false);
+    expect(Object.keys(late.snapshot.tasks)).toEqual(['two/second']);
+  });
+
   it('a failing branch in its lane joins the frontier with its failure, and the retry policy takes it from there', () => {
     const s = reduce(f, start(), { type: 'task-completed', key: 'a', attempt: 1, valueId: 'j:1' }, 2000).snapshot;
     const failed = reduce(
