@@ -8,7 +8,8 @@ import type { Dispatch, LaneItem, Lanes, Snapshot, TaskActivity } from './snapsh
 /**
  * Maps and forks whose children run in lanes (see {@link Lanes}), as one
  * thing: a parent with `count` children, child `i` a sequence of tasks with
- * its own first step, input and result id. A map is a parent whose children
+ * its own first step, input and result id (the protocol, who writes what,
+ * is in `runtime/lanes.ts`). A map is a parent whose children
  * share one body; a fork, one whose children (branches) each have theirs.
  * Pure: the reducer, the worker and the reaper all read lanes through here.
  */
@@ -57,19 +58,20 @@ export function laneOf(flow: AnyFlow, g: LaneGroup, item: number): Lane {
   const node = parentNode(flow, g);
   const { input, idx } = g.lanes;
   if (node.step.kind === 'map') {
-    const at = 'v' in input ? [...(input.at ?? []), item] : [item];
+    // A map's items are one stored value (the map task's output): item `i` starts from its element `i`.
+    const items = input as Extract<Ref, { readonly v: string }>;
     return {
       head: node.lanes.heads[0] as string,
       last: node.lanes.lasts[0] as string,
       idx: [...idx, item],
-      input: 'v' in input ? { v: input.v, at } : input,
+      input: { v: items.v, at: [...(items.at ?? []), item] },
     };
   }
   return { head: node.lanes.heads[item] as string, last: node.lanes.lasts[item] as string, idx, input };
 }
 
 /** The value id of child `item`'s result (its last step's output, put if absent). */
-export function laneResultId(flow: AnyFlow, g: LaneGroup, item: number): string {
+function laneResultId(flow: AnyFlow, g: LaneGroup, item: number): string {
   const lane = laneOf(flow, g, item);
   return outputId(fillKey(lane.last, lane.idx));
 }
