@@ -2,6 +2,7 @@ import type { AnyFlow } from '../engine/definition.ts';
 import { type BodyJson, describeFlow, type FlowJson } from '../engine/describe.ts';
 import { MAX_MESSAGE_CHARS, truncateText } from '../engine/errors.ts';
 import type { HistoryEntry } from '../engine/history.ts';
+import { laneGroups } from '../engine/lanes.ts';
 import type { Ref } from '../engine/refs.ts';
 import type { RunError, RunStatus, Snapshot, TaskActivity } from '../engine/snapshot.ts';
 import type { InstanceSummary } from '../ports/instance-store.ts';
@@ -159,8 +160,9 @@ export function workflowView(flow: AnyFlow): WorkflowView {
 
 /**
  * The signals a RUNNING run waits for when nothing else can move it: no task
- * ready, dispatched or in backoff, no delay pending, and at least one signal
- * wait (a signal timeout may still end such a wait). `undefined` otherwise.
+ * ready, dispatched or in backoff, no map or fork running children in lanes,
+ * no delay pending, and at least one signal wait (a signal timeout may still
+ * end such a wait). `undefined` otherwise.
  *
  * @example
  * ```ts
@@ -171,6 +173,8 @@ export function awaitedSignals(s: Snapshot): readonly string[] | undefined {
   if (s.status !== 'RUNNING') return undefined;
   // A `failed` task moves nothing by itself; every other state is work under way.
   if (Object.values(s.tasks).some((t) => t.state !== 'failed')) return undefined;
+  // Children running in lanes are work under way too, though not in the frontier.
+  if (laneGroups(s).length > 0) return undefined;
   const waits = Object.values(s.waits);
   if (waits.length === 0 || waits.some((w) => w.kind !== 'signal')) return undefined;
   return [...new Set(waits.flatMap((w) => (w.signal === undefined ? [] : [w.signal])))].sort();

@@ -37,6 +37,21 @@ export interface CompiledNode {
   readonly head?: string;
   /** map: qid of the body's last step when it is a task (or a fork's join): an item's result is that task's output. */
   readonly itemResult?: string;
+  /**
+   * map or fork whose children run in lanes: each child (a map's item, a
+   * fork's branch) is a sequence of tasks, so it can run outside the run's
+   * journal (see `Lanes` in `snapshot.ts`). The first and last qid of each
+   * child's sequence: one pair for a map (every item runs the one body), one
+   * per branch for a fork.
+   */
+  readonly lanes?: LaneShape;
+}
+
+/** See {@link CompiledNode.lanes}. */
+export interface LaneShape {
+  readonly heads: readonly string[];
+  /** The last task of each sequence: its output is the lane's result. */
+  readonly lasts: readonly string[];
 }
 
 export interface CompiledFlow {
@@ -45,8 +60,9 @@ export interface CompiledFlow {
   readonly nodes: ReadonlyMap<string, CompiledNode>;
   /**
    * Steps whose output is a map item's result (the last step of a map body,
-   * when it is a task or a join): read by template, so committed under a
-   * deterministic value id.
+   * when it is a task or a join) or a lane's result (the last task of a fork
+   * branch run in lanes): read by a deterministic value id, so committed
+   * under it (put if absent).
    */
   readonly itemResults: ReadonlySet<string>;
 }
@@ -59,7 +75,9 @@ export function compileFlow(flow: AnyFlow): CompiledFlow {
   if (hit) return hit;
   const nodes = new Map<string, CompiledNode>();
   const first = compileSeq(flow.steps, '', { kind: 'root' }, nodes);
-  const itemResults = new Set([...nodes.values()].flatMap((n) => (n.itemResult ? [n.itemResult] : [])));
+  const itemResults = new Set(
+    [...nodes.values()].flatMap((n) => [...(n.itemResult ? [n.itemResult] : []), ...(n.lanes?.lasts ?? [])]),
+  );
   const compiled = { flow, first, nodes, itemResults };
   cache.set(flow, compiled);
   return compiled;
@@ -88,7 +106,8 @@ function compileSeq(
         const branchHeads = step.branches.map((b, index) =>
           compileBody(b, `${prefix}${b.id}`, { kind: 'fork', qid, index }, nodes),
         );
-        nodes.set(qid, { ...base, branchHeads });
+        const lanes = laneShape(branchHeads, nodes);
+        nodes.set(qid, { ...base, branchHeads, ...(lanes ? { lanes } : {}) });
         break;
       }
       case 'route': {
@@ -109,7 +128,8 @@ function compileSeq(
         const head = compileBody(step.body, `${qid}[]`, { kind: 'map', qid }, nodes);
         const last = lastOf(head, nodes);
         const itemResult = last && (last.step.kind === 'task' || last.step.kind === 'fork') ? last.qid : undefined;
-        nodes.set(qid, { ...base, head, ...(itemResult ? { itemResult } : {}) });
+        const lanes = laneShape([head], nodes);
+        nodes.set(qid, { ...base, head, ...(itemResult ? { itemResult } : {}), ...(lanes ? { lanes } : {}) });
         break;
       }
       default:
@@ -117,6 +137,18 @@ function compileSeq(
     }
   });
   return qids[0] as string;
+}
+
+/** The lanes of a map or fork whose every child sequence (from `heads`) is tasks only; else `undefined`. */
+function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, CompiledNode>): LaneShape | undefined {
+  const lasts: string[] = [];
+  for (const head of heads) {
+    let node = nodes.get(head);
+    while (node?.step.kind === 'task' && node.next) node = nodes.get(node.next);
+    if (node?.step.kind !== 'task') return undefined;
+    lasts.push(node.qid);
+  }
+  return heads.length > 0 ? { heads, lasts } : undefined;
 }
 
 /** The last node of the sequence starting at `head`. */

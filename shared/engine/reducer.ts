@@ -1,18 +1,18 @@
 import { type CompiledFlow, type CompiledNode, compileFlow, fillKey, taskOf } from './compile.ts';
 import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from './definition.ts';
-import { DEFAULT_POOL, taskTimeoutMs } from './describe.ts';
+import { dispatchEffect } from './dispatch.ts';
 import { toMillis } from './duration.ts';
 import { TerminalError } from './errors.ts';
+import { childInFrontier, childOf, laneCheckMs, laneDispatch, laneGroupOf, laneGroups, laneResults } from './lanes.ts';
 import { eachId, outputId, type Ref } from './refs.ts';
 import { backoffDelay, hashUnit, resolveRetry } from './retry.ts';
 import type {
   ChainStep,
   Control,
-  Dispatch,
   Effect,
   ForkState,
   LaneItem,
-  MapLanes,
+  Lanes,
   MapState,
   Reduction,
   RunError,
@@ -169,19 +169,29 @@ class Reducer {
       case 'task-failed':
         if (e.lane) this.joinFrontier(e.key, e.attempt, e.lane);
         return this.failed(e.key, e.attempt, e.error);
-      case 'map-done': {
-        const m = this.d.maps[e.key];
-        if (!m?.lanes) return false;
-        delete this.d.maps[e.key];
-        const result: Ref = { each: m.template as string, n: m.count };
-        this.advance(m.lanes.qid, m.lanes.idx, result);
+      case 'lanes-joined': {
+        const g = laneGroupOf(this.d, e.key);
+        if (!g) return false;
+        const { qid, idx } = g.lanes;
+        const result = laneResults(this.cf.flow, g);
+        if (this.node(qid).step.kind === 'map') {
+          delete this.d.maps[e.key];
+          this.advance(qid, idx, result);
+        } else {
+          delete this.d.forks[e.key];
+          this.join(e.key, qid, idx, result);
+        }
+        if (e.chain) this.d.tasks = withChain(this.d.tasks, e.chain);
         return true;
       }
-      case 'map-checked': {
+      case 'lanes-checked': {
+        const g = laneGroupOf(this.d, e.key);
+        if (!g || g.lanes.checkAt > this.now) return false;
+        const lanes: Lanes = { ...g.lanes, checkAt: this.now + this.checkMs(g.lanes.qid), seen: e.done };
         const m = this.d.maps[e.key];
-        if (!m?.lanes || m.lanes.checkAt > this.now) return false;
-        const lanes = { ...m.lanes, checkAt: this.now + this.stallMs(m.lanes.qid), seen: e.done };
-        this.d.maps[e.key] = { ...m, lanes };
+        if (m?.lanes) this.d.maps[e.key] = { ...m, lanes };
+        const f = this.d.forks[e.key];
+        if (f?.lanes) this.d.forks[e.key] = { ...f, lanes };
         return true;
       }
       case 'timer-fired':
@@ -248,33 +258,45 @@ class Reducer {
     }
   }
 
-  /** Whether a map's body is tasks only, one after another, ending in its item result: then its items run in lanes. */
-  private tasksOnly(map: CompiledNode): boolean {
-    let qid: string | null | undefined = map.head;
-    for (let steps = 0; qid && steps < 1_000; steps++) {
-      const n = this.node(qid);
-      if (n.step.kind !== 'task') return false;
-      if (n.next === null) return qid === map.itemResult;
-      qid = n.next;
-    }
-    return false;
-  }
-
-  /** A map item run in a lane joins the frontier (dispatched at `attempt`), if its map still runs in lanes. */
+  /** A step of a child in its lane joins the frontier (dispatched at `attempt`), if its parent still runs in lanes. */
   private joinFrontier(key: string, attempt: number, item: LaneItem): void {
-    if (Object.hasOwn(this.d.tasks, key) || !this.d.maps[item.map]?.lanes) return;
+    const g = laneGroupOf(this.d, item.parent);
+    if (Object.hasOwn(this.d.tasks, key) || !g) return;
+    // A child goes on in the frontier from one step only: a late report of a step it already passed
+    // (a duplicate message run again) changes nothing.
+    const child = childOf(this.cf.flow, g, item.qid, item.idx);
+    if (child === undefined || childInFrontier(this.cf.flow, this.d, g, child)) return;
     this.d.tasks[key] = { qid: item.qid, idx: item.idx, input: item.input, attempt, state: 'dispatched' };
   }
 
+  /** How long until the reaper looks at a map or fork run in lanes again (see `laneCheckMs`). */
+  private checkMs(qid: string): number {
+    return laneCheckMs(this.cf.flow, qid, this.base.redispatchAfterMs);
+  }
+
   /**
-   * How long a map run in lanes may go without progress before the reaper
-   * starts its missing items again: long enough that no attempt of an item
-   * can still be running (its task's timeout), and never less than the
-   * redispatch period.
+   * Starts the children of a map or fork in lanes (see `Lanes`): the first
+   * `window` of them are dispatched; the rest start as children end.
    */
-  private stallMs(mapQid: string): number {
-    const body = this.node(this.node(mapQid).head as string);
-    return Math.max(this.base.redispatchAfterMs, taskTimeoutMs(taskOf(body)) + STALL_MARGIN_MS);
+  private startLanes(
+    key: string,
+    qid: string,
+    idx: readonly number[],
+    input: Ref,
+    count: number,
+    window: number,
+  ): Lanes {
+    const lanes: Lanes = { qid, idx, input, window, checkAt: this.now + this.checkMs(qid), seen: 0 };
+    const g = { key, count, lanes };
+    for (let i = 0; i < window; i++) {
+      this.effects.push({ type: 'dispatch', dispatch: laneDispatch(this.cf.flow, this.base, g, i) });
+    }
+    return lanes;
+  }
+
+  /** A fork's branches all ended: its join runs on their results. */
+  private join(forkKey: string, qid: string, idx: readonly number[], results: Ref): void {
+    this.addTask(forkKey, { qid, idx, input: results, attempt: 1, state: 'ready' });
   }
 
   private clearFrontier(): void {
@@ -324,7 +346,13 @@ class Reducer {
       }
       case 'fork': {
         const heads = node.branchHeads ?? [];
-        this.d.forks[key] = { remaining: heads.length, results: heads.map(() => null) };
+        const results = heads.map(() => null);
+        if (node.lanes) {
+          const lanes = this.startLanes(key, qid, idx, input, heads.length, heads.length);
+          this.d.forks[key] = { remaining: heads.length, results, lanes };
+          return;
+        }
+        this.d.forks[key] = { remaining: heads.length, results };
         for (const head of heads) this.enter(head, idx, input);
         return;
       }
@@ -374,6 +402,8 @@ class Reducer {
         const forkKey = fillKey(owner.qid, idx);
         const f = this.d.forks[forkKey];
         if (!f) return;
+        // Branches in lanes are counted outside the journal (see `ForkState.lanes`).
+        if (f.lanes) return;
         const results = [...f.results];
         results[owner.index] = output;
         if (f.remaining > 1) {
@@ -381,8 +411,7 @@ class Reducer {
           return;
         }
         delete this.d.forks[forkKey];
-        const joinInput: Ref = { all: results as Ref[] };
-        this.addTask(forkKey, { qid: owner.qid, idx, input: joinInput, attempt: 1, state: 'ready' });
+        this.join(forkKey, owner.qid, idx, { all: results as Ref[] });
         return;
       }
       case 'map': {
@@ -453,19 +482,9 @@ class Reducer {
         }
         const started = Math.min(count, s.maxConcurrency);
         const template = node.itemResult ? outputId(fillKey(node.itemResult, t.idx)) : undefined;
-        if (template !== undefined && this.tasksOnly(node)) {
-          const lanes: MapLanes = {
-            qid: t.qid,
-            idx: t.idx,
-            window: started,
-            checkAt: this.now + this.stallMs(t.qid),
-            seen: 0,
-          };
-          const m: MapState = { count, next: started, done: 0, except: {}, items: valueId, template, lanes };
-          this.d.maps[key] = m;
-          for (let i = 0; i < started; i++) {
-            this.effects.push({ type: 'dispatch', dispatch: laneDispatch(this.cf.flow, this.base, key, m, i) });
-          }
+        if (template !== undefined && node.lanes) {
+          const lanes = this.startLanes(key, t.qid, t.idx, { v: valueId }, count, started);
+          this.d.maps[key] = { count, next: started, done: 0, except: {}, items: valueId, template, lanes };
           return true;
         }
         this.d.maps[key] = {
@@ -693,56 +712,16 @@ export function withChain(tasks: Snapshot['tasks'], step: ChainStep): Record<str
   return { ...tasks, [step.key]: { ...next, claim: step.claim } };
 }
 
-/** Slack over an item task's timeout before a map run in lanes counts as stalled. */
-const STALL_MARGIN_MS = 1_000;
-
-/** A step of a map item's body after its first, and its input (the output of the step before, by its value id). */
-export interface LaneStep {
-  readonly qid: string;
-  readonly input: Ref;
-}
-
-/**
- * The dispatch of item `item` of a map run in lanes (see `MapState.lanes`):
- * the map's body task on item `item` of the map's items, attempt 1. Pure;
- * the reducer starts the first window with it, and whoever counts an item
- * starts the next one with it.
- */
-export function laneDispatch(
-  flow: AnyFlow,
-  run: Pick<Snapshot, 'instanceId' | 'workflow'>,
-  mapKey: string,
-  m: MapState,
-  item: number,
-  step?: LaneStep,
-): Dispatch {
-  const cf = compileFlow(flow);
-
-  const lanes = m.lanes as MapLanes;
-  const head = cf.nodes.get(step?.qid ?? (cf.nodes.get(lanes.qid)?.head as string)) as CompiledNode;
-  const idx = [...lanes.idx, item];
-  const key = fillKey(head.qid, idx);
-  const t: TaskActivity = {
-    qid: head.qid,
-    idx,
-    input: step?.input ?? { v: m.items as string, at: [item] },
-    attempt: 1,
-    state: 'dispatched',
-    gen: 1,
-  };
-  return { ...dispatchEffect(head, run, key, t).dispatch, lane: { map: mapKey, item } };
-}
-
 /** One due time in a frontier: a timer to fire, or a dispatched task due for a check. */
 export interface DueTime {
   readonly key: string;
   readonly dueAt: number;
   /**
    * `timer`: a retry backoff, a delay, a signal timeout, the deadline;
-   * `check`: a dispatch the reaper looks at; `map`: a map run in lanes whose
-   * progress the reaper looks at.
+   * `check`: a dispatch the reaper looks at; `lanes`: a map or fork run in
+   * lanes whose progress the reaper looks at.
    */
-  readonly kind: 'timer' | 'check' | 'map';
+  readonly kind: 'timer' | 'check' | 'lanes';
 }
 
 /**
@@ -751,7 +730,7 @@ export interface DueTime {
  * timers are derived from. Pure.
  */
 export function dueTimes(
-  frontier: Pick<Snapshot, 'tasks' | 'waits' | 'maps' | 'redispatchAfterMs' | 'deadlineAt'>,
+  frontier: Pick<Snapshot, 'tasks' | 'waits' | 'maps' | 'forks' | 'redispatchAfterMs' | 'deadlineAt'>,
 ): DueTime[] {
   const due: DueTime[] = [];
   for (const [key, t] of Object.entries(frontier.tasks)) {
@@ -762,16 +741,14 @@ export function dueTimes(
   for (const [key, w] of Object.entries(frontier.waits)) {
     if (w.dueAt !== undefined) due.push({ key, dueAt: w.dueAt, kind: 'timer' });
   }
-  for (const [key, m] of Object.entries(frontier.maps)) {
-    if (m.lanes) due.push({ key, dueAt: m.lanes.checkAt, kind: 'map' });
-  }
+  for (const g of laneGroups(frontier)) due.push({ key: g.key, dueAt: g.lanes.checkAt, kind: 'lanes' });
   if (frontier.deadlineAt !== undefined) due.push({ key: DEADLINE_KEY, dueAt: frontier.deadlineAt, kind: 'timer' });
   return due;
 }
 
 function nextDue(d: Draft, redispatchAfterMs: number, deadlineAt: number | undefined): number | undefined {
   let due: number | undefined;
-  for (const t of dueTimes({ tasks: d.tasks, waits: d.waits, maps: d.maps, redispatchAfterMs, deadlineAt })) {
+  for (const t of dueTimes({ ...d, redispatchAfterMs, deadlineAt })) {
     due = due === undefined ? t.dueAt : Math.min(due, t.dueAt);
   }
   return due;
@@ -790,11 +767,11 @@ function withoutDispatch(t: TaskActivity): TaskActivity {
 export function dueWork(
   snapshot: Snapshot,
   now: number,
-): { readonly timers: string[]; readonly stale: string[]; readonly maps: string[] } {
-  const due = { timers: [] as string[], stale: [] as string[], maps: [] as string[] };
+): { readonly timers: string[]; readonly stale: string[]; readonly lanes: string[] } {
+  const due = { timers: [] as string[], stale: [] as string[], lanes: [] as string[] };
   if (snapshot.status !== 'RUNNING' && snapshot.status !== 'PAUSED') return due;
   for (const d of dueTimes(snapshot)) {
-    if (d.dueAt <= now) (d.kind === 'timer' ? due.timers : d.kind === 'check' ? due.stale : due.maps).push(d.key);
+    if (d.dueAt <= now) (d.kind === 'timer' ? due.timers : d.kind === 'check' ? due.stale : due.lanes).push(d.key);
   }
   return due;
 }
@@ -848,33 +825,9 @@ export function controlOf(flow: AnyFlow, qid: string, value: unknown): Control {
   }
 }
 
-/** The dispatch effect of a task in state `dispatched`. Pure. */
-function dispatchEffect(
-  node: CompiledNode,
-  run: Pick<Snapshot, 'instanceId' | 'workflow'>,
-  key: string,
-  t: TaskActivity,
-): Extract<Effect, { type: 'dispatch' }> {
-  const def = taskOf(node);
-  return {
-    type: 'dispatch',
-    dispatch: {
-      instanceId: run.instanceId,
-      workflow: run.workflow,
-      key,
-      qid: t.qid,
-      input: t.input,
-      attempt: t.attempt,
-      gen: t.gen ?? 1,
-      priority: def.options.priority ?? 'normal',
-      pool: def.options.pool ?? DEFAULT_POOL,
-    },
-  };
-}
-
 /** A timer effect for every timer in a frontier: retry backoffs, delays, signal timeouts, the deadline. Pure. */
 function timerEffects(tasks: Snapshot['tasks'], waits: Snapshot['waits'], deadlineAt: number | undefined): Effect[] {
-  return dueTimes({ tasks, waits, maps: {}, redispatchAfterMs: 0, deadlineAt })
+  return dueTimes({ tasks, waits, maps: {}, forks: {}, redispatchAfterMs: 0, deadlineAt })
     .filter((d) => d.kind === 'timer')
     .map((d) => ({ type: 'timer', key: d.key, dueAt: d.dueAt }));
 }

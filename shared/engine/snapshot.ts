@@ -59,6 +59,13 @@ export interface WaitActivity {
 export interface ForkState {
   readonly remaining: number;
   readonly results: readonly (Ref | null)[];
+  /**
+   * Set when the branches run in lanes (each branch is tasks only): a
+   * branch is not in the frontier while it goes well, and `remaining` and
+   * `results` are not kept here: the fork's counter and the branches'
+   * results, put by their ids, are. See {@link Lanes}.
+   */
+  readonly lanes?: Lanes;
 }
 
 export interface MapState {
@@ -77,26 +84,42 @@ export interface MapState {
   /** Results of items that did not end as the template says, by index. */
   readonly except: Readonly<Record<string, Ref>>;
   /**
-   * Set when the items run in lanes (the body is one task): an item is not
-   * in the frontier while it goes well. Its result is put under the
-   * template's id, a counter of the map counts it (so parallel items never
-   * race for the journal), and whoever brings the counter to `count` commits
-   * `map-done`. An item that fails, or is held by a pause, joins the
-   * frontier. `next` and `done` are then not kept here: the counter is.
+   * Set when the items run in lanes (the body is tasks only): `next` and
+   * `done` are not kept here, the map's counter is. See {@link Lanes}.
    */
-  readonly lanes?: MapLanes;
+  readonly lanes?: Lanes;
 }
 
-/** See {@link MapState.lanes}. */
-export interface MapLanes {
-  /** The map's step and its map indices (where its items' dispatches are built from). */
+/**
+ * The children of a map (its items) or of a fork (its branches) run in
+ * lanes when each child is a sequence of tasks. A child in its lane is not
+ * in the frontier: each of its steps but the last puts its output if absent
+ * and hands it to the next step; its last step's output is the child's
+ * result, put if absent under a deterministic id; the writer whose put
+ * created it adds 1 to the parent's counter, and the add that reaches the
+ * number of children commits `lanes-joined`, the parent's one journal entry
+ * after its start. So parallel children never race for the run's journal.
+ * A child that fails, or is held by a pause, joins the frontier and goes on
+ * through the journal; its result is still put by its id and counted.
+ * The protocol, with who writes what, is in `runtime/lanes.ts`.
+ */
+export interface Lanes {
+  /** The map's or fork's step and its map indices (where its children's dispatches are built from). */
   readonly qid: string;
   readonly idx: readonly number[];
-  /** Items running at once (the map's `maxConcurrency`): item `window + d - 1` starts when the counter reaches `d`. */
+  /**
+   * What the children start from: a fork's input (every branch's), or a
+   * map's items (item `i` starts from element `i`).
+   */
+  readonly input: Ref;
+  /**
+   * Children running at once (a map's `maxConcurrency`, a fork's branch
+   * count): child `window + d - 1` starts when the counter reaches `d`.
+   */
   readonly window: number;
-  /** When the reaper looks at the map's progress next. */
+  /** When the reaper looks at the progress next. */
   readonly checkAt: number;
-  /** The counter as the last look saw it: a map whose counter did not move between two looks has stalled. */
+  /** The counter as the last look saw it: a counter that did not move between two looks has stalled. */
   readonly seen: number;
 }
 
@@ -166,8 +189,8 @@ export interface Dispatch {
   readonly gen: number;
   readonly priority: Priority;
   readonly pool: string;
-  /** Set for an item of a map whose items run in lanes (see `MapState.lanes`). */
-  readonly lane?: { readonly map: string; readonly item: number };
+  /** Set for a step of a child in its lane (see {@link Lanes}): the parent's key (a map's, a fork's), the child's index. */
+  readonly lane?: { readonly parent: string; readonly item: number };
 }
 
 export type Effect =
@@ -203,9 +226,10 @@ export interface ChainStep {
   readonly claim: string;
 }
 
-/** A map item run in a lane, as it joins the frontier. */
+/** A step of a child run in a lane (see {@link Lanes}), as it joins the frontier. */
 export interface LaneItem {
-  readonly map: string;
+  /** The map's or fork's key. */
+  readonly parent: string;
   readonly qid: string;
   readonly idx: readonly number[];
   readonly input: Ref;
@@ -232,7 +256,7 @@ export type RunEvent =
       readonly error: { readonly name: string; readonly message: string; readonly retryable: boolean };
       readonly worker?: string;
       readonly startedAt?: number;
-      /** A map item run in a lane: it joins the frontier with this failure. */
+      /** A step of a child in its lane: it joins the frontier with this failure. */
       readonly lane?: LaneItem;
     }
   | { readonly type: 'timer-fired'; readonly key: string }
@@ -256,10 +280,13 @@ export type RunEvent =
   | { readonly type: 'dispatch-checked'; readonly key: string }
   /** A worker got a task of a paused run: hold it until `resume`. */
   | { readonly type: 'task-held'; readonly key: string; readonly attempt: number; readonly lane?: LaneItem }
-  /** The last item of a map run in lanes was counted: the map is done. */
-  | { readonly type: 'map-done'; readonly key: string }
-  /** The reaper looked at a map run in lanes and saw its counter at `done`. */
-  | { readonly type: 'map-checked'; readonly key: string; readonly done: number }
+  /**
+   * The last child of a map or fork run in lanes was counted: the parent is
+   * done (a map's successor starts, a fork's join is dispatched).
+   */
+  | { readonly type: 'lanes-joined'; readonly key: string; readonly chain?: ChainStep }
+  /** The reaper looked at a map or fork run in lanes and saw its counter at `done`. */
+  | { readonly type: 'lanes-checked'; readonly key: string; readonly done: number }
   | {
       readonly type: 'signal';
       readonly name: string;

@@ -113,8 +113,8 @@ export interface WorkflowHandle<O> {
   skipTask(taskKey: string, output: unknown): Promise<void>;
 }
 
-/** Looks at a stalled map in a row, with no task run in between, before an idle run stops moving by itself. */
-const MAX_IDLE_MAP_LOOKS = 3;
+/** Looks at a stalled map or fork in lanes in a row, with no task run in between, before an idle run stops moving by itself. */
+const MAX_IDLE_LANE_LOOKS = 3;
 
 /** Heartbeat period of in-process workers: short, so a cancel reaches a running task at once. */
 const IN_PROCESS_HEARTBEAT_MS = 50;
@@ -139,7 +139,7 @@ class Runner<O> implements WorkflowHandle<O> {
   private readonly workers = new Map<string, WorkerDeps>();
   private readonly secrets: Secrets;
   private inflight = 0;
-  /** Reaper looks at stalled maps since a task last ran (see `onIdle`). */
+  /** Reaper looks at stalled maps and forks in lanes since a task last ran (see `onIdle`). */
   private idleLooks = 0;
   private dead: Error | undefined;
   private settled = false;
@@ -269,11 +269,11 @@ class Runner<O> implements WorkflowHandle<O> {
     if (!snapshot || !this.alive() || this.inflight > 0) return;
     if (FINAL_STATUSES.has(snapshot.status)) return this.settle(snapshot);
     // What can move an idle run by itself: its timers, and the reaper's look at a
-    // map that stalled (a running run's only: a paused one waits for its resume;
-    // and no more than a few looks in a row that started nothing).
-    const mapLooks = snapshot.status === 'RUNNING' && this.idleLooks < MAX_IDLE_MAP_LOOKS;
-    const timers = dueTimes(snapshot).filter((t) => t.kind === 'timer' || (t.kind === 'map' && mapLooks));
-    if (timers.every((t) => t.kind === 'map')) this.idleLooks++;
+    // map or fork in lanes that stalled (a running run's only: a paused one waits
+    // for its resume; and no more than a few looks in a row that started nothing).
+    const laneLooks = snapshot.status === 'RUNNING' && this.idleLooks < MAX_IDLE_LANE_LOOKS;
+    const timers = dueTimes(snapshot).filter((t) => t.kind === 'timer' || (t.kind === 'lanes' && laneLooks));
+    if (timers.every((t) => t.kind === 'lanes')) this.idleLooks++;
     else this.idleLooks = 0;
     if (timers.length === 0) {
       // Waiting for a signal with nothing that can move by itself. A paused

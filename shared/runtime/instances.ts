@@ -32,8 +32,10 @@ import type { WorkflowRegistry } from './registry.ts';
  *   calls; a lost compaction costs a longer read, never a commit.
  *
  * A value that must be found by a deterministic id (a map item's result,
- * read by template) is put first, on condition that it is absent; the
- * journal entry that completes the task then refers to it.
+ * read by template, or the result of a child run in lanes) is put first, on
+ * condition that it is absent; the journal entry that completes the task
+ * then refers to it. Children run in lanes write no journal entry while they
+ * go well: see `lanes.ts`.
  */
 
 /** A chain compacts at least this often, so a state read stays short. */
@@ -167,7 +169,7 @@ export interface Commit extends Reduction {
   readonly seq?: number;
   /** The successor recorded as run inline (see {@link CommitOptions.chain}). */
   readonly chained?: ChainStep;
-  /** For a map item's result, put under its deterministic id: whether this put created it (see `completeTask`). */
+  /** For a result put under its deterministic id (a map item's, a lane's): whether this put created it (see `completeTask`, `skipTask`). */
   readonly valueCreated?: boolean;
 }
 
@@ -219,9 +221,7 @@ export async function commit(
     // The successor run inline is chosen from the effects, then recorded with the completion.
     const step = options.chain?.(effects);
     const applied = step
-      ? reduced.applied.map((a) =>
-          a.event.type === 'task-completed' ? { ...a, event: { ...a.event, chain: step } } : a,
-        )
+      ? reduced.applied.map((a) => ({ ...a, event: withChainStep(a.event, step) }))
       : reduced.applied;
     const after: Snapshot = { ...current, version: seq, ...(step ? { tasks: withChain(current.tasks, step) } : {}) };
     const history = byActor(
@@ -253,6 +253,11 @@ export async function commit(
       ...(step ? { chained: step } : {}),
     };
   }
+}
+
+/** An event that can start a chain's inline successor, with that successor recorded on it; any other as it is. */
+function withChainStep(event: RunEvent, step: ChainStep): RunEvent {
+  return event.type === 'task-completed' || event.type === 'lanes-joined' ? { ...event, chain: step } : event;
 }
 
 function reduceAll(flow: AnyFlow, base: Snapshot, events: readonly RunEvent[], at: number) {
@@ -529,7 +534,7 @@ export async function skipTask(
     { ...options, known: run, ...(byTemplate ? {} : { value: { data: output } }) },
   );
   if (!r.changed) throw new TaskStateError(instanceId, taskKey, 'could not be skipped');
-  return r;
+  return byTemplate ? { ...r, valueCreated: true } : r;
 }
 
 /**

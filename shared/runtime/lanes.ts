@@ -1,157 +1,194 @@
-import { compileFlow, fillKey } from '../engine/compile.ts';
+import { fillKey } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
-import { laneDispatch } from '../engine/reducer.ts';
-import { eachId } from '../engine/refs.ts';
-import type { Dispatch, Effect, LaneItem, MapState, Snapshot } from '../engine/snapshot.ts';
+import {
+  childInFrontier,
+  type LaneGroup,
+  laneClaimsTell,
+  laneDispatch,
+  laneGroupOf,
+  laneOf,
+  laneOfTask,
+  laneSteps,
+} from '../engine/lanes.ts';
+import { outputId } from '../engine/refs.ts';
+import type { ChainStep, Dispatch, Effect } from '../engine/snapshot.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
-import { applyEvent, type Commit, loadRun, type RunState, skipTask } from './instances.ts';
+import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunState, skipTask } from './instances.ts';
 
 /**
- * Map items run in lanes (see `MapState.lanes`): the item's commit is its
- * result, put on condition that it is absent, and one atomic add to the
- * map's counter. Who writes what:
+ * The children of a map (its items) or of a fork (its branches) run in
+ * lanes when each is a sequence of tasks (see `Lanes` in `snapshot.ts`): a
+ * child in its lane never writes to the run's journal. Who writes what,
+ * under which condition:
  *
- * - the writer whose put created the result adds 1 to the counter (a writer
- *   that found it there adds nothing: the first one counted it, or died
- *   before counting, which the reaper repairs);
- * - the add that returns `d` starts item `window + d - 1` (each value of `d`
- *   is returned to exactly one writer, so each item is started once);
- * - the add that returns `count` commits `map-done` to the run's journal,
- *   the map's one journal entry after its start.
+ * - a step before the child's last: its output, put if absent under the
+ *   step's output id; the first put wins, and whoever runs the next step
+ *   reads that one value (a re-run of the step finds it there);
+ * - the child's last step: its result, put if absent under its id (the
+ *   last task's output id), then, only by the writer whose put created it,
+ *   one atomic add of 1 to the parent's counter (no condition, so no lost
+ *   race). A writer that found the result there adds nothing: the first
+ *   one counted it, or died before counting, which the reaper repairs;
+ * - the add that returns `d` starts child `window + d - 1` (each value of
+ *   `d` is returned to exactly one writer, so each child is started once;
+ *   a fork starts all its branches at once, so its adds start nothing);
+ * - the add that returns the number of children commits `lanes-joined` to
+ *   the run's journal (a conditional put at the next `seq`, like any
+ *   commit): the parent's one journal entry after its start. A map's
+ *   successor, or a fork's join, follows from it;
+ * - a child's step that fails (after its retries are judged by the
+ *   reducer) or that a pause holds joins the frontier with a `task-failed`
+ *   or `task-held` entry and goes on through the journal; its last step's
+ *   result is still put by its id and counted as above.
  *
- * A crash between the put and the add, or between the add and the start of
- * the next item, leaves the counter behind the results; the reaper's look at
- * a map whose counter stood still for longer than an item may run recounts
- * the results, starts the items that have none, and ends the map when all
- * are there (`checkMap`).
+ * A crash between the put and the add, between the add and the start of
+ * the next child, or between the last add and the `lanes-joined` commit,
+ * leaves the counter behind the results or the parent open; a lost message
+ * or a dead worker leaves a child without a result. The reaper looks at a
+ * parent whose check time has come (`checkLanes`): a counter at the number
+ * of children ends the parent; else it recounts the results, ends the
+ * parent when all are there, and starts again each child of the window
+ * that has none, is not in the frontier, and is known not to run (from
+ * the claims for a fork's branches, from a counter that stood still for
+ * longer than an item may run for a map's items), at its first step
+ * without an output.
  */
 
-/** The counter of a map run in lanes. */
-export const mapCounterId = (mapKey: string): string => `map:${mapKey}`;
+/** The counter of a map or fork run in lanes. */
+export const laneCounterId = (parent: string): string => `lanes:${parent}`;
 
-/** The map a task of the frontier or a dispatch belongs to, when that map runs in lanes. */
-export function laneMapOf(flow: AnyFlow, snapshot: Snapshot, qid: string, idx: readonly number[]): string | undefined {
-  const node = compileFlow(flow).nodes.get(qid);
-  if (node?.owner.kind !== 'map') return undefined;
-  const mapKey = fillKey(node.owner.qid, idx.slice(0, -1));
-  return snapshot.maps[mapKey]?.lanes ? mapKey : undefined;
-}
-
-/** What a dispatch of an item in a lane tells the frontier when the item joins it (a failure, a pause). */
-export function laneItemOf(d: Dispatch, m: MapState): LaneItem | undefined {
-  if (!d.lane || !m.lanes) return undefined;
-  return { map: d.lane.map, qid: d.qid, idx: [...m.lanes.idx, d.lane.item], input: d.input };
-}
-
-/** The outcome of counting one item. */
+/** The outcome of counting one child. */
 export interface Counted {
-  /** The item this count starts (the window moves on), if any. */
+  /** The child this count starts (the window moves on), if any. */
   readonly next?: Dispatch;
-  /** Effects of the `map-done` commit, when this count was the map's last. */
+  /** Effects of the `lanes-joined` commit, when this count was the parent's last. */
   readonly effects: readonly Effect[];
+  /** The successor recorded as run inline with `lanes-joined` (see `CommitOptions.chain`). */
+  readonly chained?: ChainStep;
   readonly run: RunState;
 }
 
 /**
- * Counts an item of a map run in lanes whose result this writer's put just
- * created: adds 1 to the map's counter, starts the next item, and ends the
- * map on its last item.
+ * Counts a child of a map or fork run in lanes whose result this writer's
+ * put just created: adds 1 to the parent's counter, starts the next child,
+ * and ends the parent on its last child. The `lanes-joined` commit is not
+ * compacted here: the caller compacts (a chain when it parks, others at once).
  */
-export async function countItem(
+export async function countLane(
   store: InstanceStore,
   flow: AnyFlow,
   run: RunState,
-  mapKey: string,
-  options: { readonly now: () => number },
+  parent: string,
+  options: Pick<CommitOptions, 'now' | 'chain'>,
 ): Promise<Counted> {
-  const m = run.snapshot.maps[mapKey];
-  if (!m?.lanes) return { effects: [], run };
-  const instanceId = run.snapshot.instanceId;
-  const d = await store.addToCounter(instanceId, mapCounterId(mapKey), 1);
-  const item = m.lanes.window + d - 1;
-  const next = item < m.count ? laneDispatch(flow, run.snapshot, mapKey, m, item) : undefined;
-  if (d !== m.count) return { ...(next ? { next } : {}), effects: [], run };
-  return endMap(store, flow, run, mapKey, options);
+  const g = laneGroupOf(run.snapshot, parent);
+  if (!g) return { effects: [], run };
+  const d = await store.addToCounter(run.snapshot.instanceId, laneCounterId(parent), 1);
+  const child = g.lanes.window + d - 1;
+  const next = child < g.count ? laneDispatch(flow, run.snapshot, g, child) : undefined;
+  if (d !== g.count) return { ...(next ? { next } : {}), effects: [], run };
+  return endLanes(store, flow, run, g, options);
 }
 
-/** Commits the end of a map run in lanes: its successor follows in the returned effects. */
-async function endMap(
+/** Commits the end of a map or fork run in lanes: what follows it is in the returned effects. */
+async function endLanes(
   store: InstanceStore,
   flow: AnyFlow,
   run: RunState,
-  mapKey: string,
-  options: { readonly now: () => number },
-): Promise<{ readonly effects: readonly Effect[]; readonly run: RunState }> {
-  const r = await applyEvent(
-    store,
-    flow,
-    run.snapshot.instanceId,
-    { type: 'map-done', key: mapKey },
-    {
-      now: options.now,
-      known: run,
-    },
-  );
-  return { effects: r.effects, run: r.run };
+  g: LaneGroup,
+  options: Pick<CommitOptions, 'now' | 'chain'>,
+): Promise<Counted> {
+  const r = await commit(store, flow, run, () => [{ type: 'lanes-joined', key: g.key }], options);
+  return { effects: r.effects, run: r.run, ...(r.chained ? { chained: r.chained } : {}) };
+}
+
+/** The longest prefix of every id: one listing of the values finds them all. */
+function commonPrefix(ids: readonly string[]): string {
+  let prefix = ids[0] ?? '';
+  for (const id of ids) while (!id.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return prefix;
+}
+
+/** What the reaper tells a look at lanes about work outside the store. */
+export interface LaneLook {
+  readonly now: () => number;
+  /** Whether a live claim holds any of these task keys of the run. */
+  readonly running: (keys: readonly string[]) => Promise<boolean>;
+  /** Whether a dispatch is most likely waiting in its queue (a backlog there): not lost. */
+  readonly queued: (d: Dispatch) => Promise<boolean>;
 }
 
 /**
- * The reaper's look at a map run in lanes, once its check time has come.
- * A counter that moved since the last look means progress: the look is
- * recorded, nothing else. A counter that stood still for a whole check
- * period (longer than any item may run) means the map stalled (a worker died
- * between writes, a message was lost): the results are recounted; if all are
- * there the map ends, else each item of the window without a result is
- * started again.
+ * The reaper's look at a map or fork run in lanes, once its check time has
+ * come (see `laneCheckMs`). A counter at the number of children means the
+ * parent is done (its last counter died before committing it): it ends.
+ * Otherwise the results are recounted (one listing of the values the
+ * children put), and the parent ends if all are there. A child without a
+ * result, not in the frontier, is started again from its first step
+ * without an output (its input the output before it) when it is known not
+ * to run:
  *
- * @returns the dispatches to send and the effects of what was committed.
+ * - a fork's branch (claims tell, see `laneClaimsTell`): no live claim on
+ *   any of its step keys, and its queue has no backlog, as for a task of
+ *   the frontier: a lost message or a dead worker is seen within a
+ *   redispatch period;
+ * - a map's item: when the counter stood still for a whole check period,
+ *   longer than any item may run (a worker died between writes, a message
+ *   was lost). A counter that moved means progress: the look is recorded,
+ *   nothing else.
+ *
+ * @returns the dispatches to send and the effects of what was committed (not compacted).
  */
-export async function checkMap(
+export async function checkLanes(
   store: InstanceStore,
   flow: AnyFlow,
   run: RunState,
-  mapKey: string,
-  options: { readonly now: () => number },
+  parent: string,
+  look: LaneLook,
 ): Promise<{ readonly dispatches: readonly Dispatch[]; readonly effects: readonly Effect[]; readonly run: RunState }> {
-  const m = run.snapshot.maps[mapKey];
-  if (!m?.lanes || !m.template) return { dispatches: [], effects: [], run };
+  const g = laneGroupOf(run.snapshot, parent);
+  if (!g) return { dispatches: [], effects: [], run };
   const instanceId = run.snapshot.instanceId;
-  const counted = await store.getCounter(instanceId, mapCounterId(mapKey));
+  const options = { now: look.now };
+  const counted = await store.getCounter(instanceId, laneCounterId(parent));
+  // Only a put that created a result is counted, so a full counter means every result is there.
+  if (counted >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
+  const byClaims = laneClaimsTell(flow, g);
   let dispatches: Dispatch[] = [];
-  if (counted === m.lanes.seen) {
-    const template = m.template;
-    const prefix = template.slice(0, template.lastIndexOf('[]'));
-    const ids = new Set(await store.listValueIds(instanceId, prefix));
-    const done = Array.from({ length: m.count }, (_, i) => ids.has(eachId(template, i)));
+  if (byClaims || counted === g.lanes.seen) {
+    const children = Array.from({ length: g.count }, (_, i) => {
+      const { idx } = laneOf(flow, g, i);
+      const steps = laneSteps(flow, g, i);
+      const keys = steps.map((q) => fillKey(q, idx));
+      return { steps, keys, ids: keys.map(outputId) };
+    });
+    const listed = new Set(await store.listValueIds(instanceId, commonPrefix(children.flatMap((c) => c.ids))));
+    const done = children.map((c) => listed.has(c.ids[c.ids.length - 1] as string));
     const results = done.filter(Boolean).length;
-    if (results >= m.count) return { dispatches: [], ...(await endMap(store, flow, run, mapKey, options)) };
-    const started = Math.min(m.count, m.lanes.window + results);
-    // Items with a step in the frontier (after a failure or a pause) go on from there.
-    const inFrontier = new Set<number>();
-    for (const t of Object.values(run.snapshot.tasks)) {
-      if (laneMapOf(flow, run.snapshot, t.qid, t.idx) === mapKey) inFrontier.add(t.idx[m.lanes.idx.length] as number);
-    }
-    // A new generation, so the queue's deduplication does not swallow the second start of an item.
-    const gen = 1 + Math.max(1, options.now());
+    if (results >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
+    const started = Math.min(g.count, g.lanes.window + results);
+    // A new generation, so the queue's deduplication does not swallow the second start of a child.
+    const gen = 1 + Math.max(1, look.now());
     for (let i = 0; i < started; i++) {
-      if (!done[i] && !inFrontier.has(i)) dispatches.push({ ...laneDispatch(flow, run.snapshot, mapKey, m, i), gen });
+      const c = children[i];
+      // Children with a step in the frontier (after a failure or a pause) go on from there.
+      if (!c || done[i] || childInFrontier(flow, run.snapshot, g, i)) continue;
+      const k = c.ids.findIndex((id) => !listed.has(id));
+      const from = k > 0 ? { qid: c.steps[k] as string, input: { v: c.ids[k - 1] as string } } : undefined;
+      const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, from), gen };
+      if (byClaims && ((await look.running(c.keys)) || (await look.queued(d)))) continue;
+      dispatches.push(d);
     }
   }
-  const r = await applyEvent(
-    store,
-    flow,
-    instanceId,
-    { type: 'map-checked', key: mapKey, done: counted },
-    { now: options.now, known: run },
-  );
+  const r = await commit(store, flow, run, () => [{ type: 'lanes-checked', key: parent, done: counted }], options);
   if (!r.changed) dispatches = [];
   return { dispatches, effects: r.effects, run: r.run };
 }
 
 /**
  * Skips a task with an operator-supplied output (see `skipTask`), and counts
- * it when it is an item of a map run in lanes that had joined the frontier
- * (a failed item): the map goes on as if the item had run.
+ * it when it is the last step of a child run in lanes that had joined the
+ * frontier (a failed item or branch): the parent goes on as if it had run.
  *
  * @returns the skip's commit, with the effects of the count added.
  */
@@ -165,13 +202,13 @@ export async function skipAndCount(
 ): Promise<Commit> {
   const before = await loadRun(store, flow, instanceId);
   const t = before && Object.hasOwn(before.snapshot.tasks, taskKey) ? before.snapshot.tasks[taskKey] : undefined;
-  const mapKey = before && t ? laneMapOf(flow, before.snapshot, t.qid, t.idx) : undefined;
+  const lane = before && t ? laneOfTask(flow, before.snapshot, t.qid, t.idx) : undefined;
   const r = await skipTask(store, flow, instanceId, taskKey, output, {
     ...options,
     ...(before ? { known: before } : {}),
   });
-  if (!mapKey) return r;
-  const counted = await countItem(store, flow, r.run, mapKey, { now: options.now });
+  if (!lane || !r.valueCreated) return r;
+  const counted = await countLane(store, flow, r.run, lane.parent, { now: options.now });
   const started: Effect[] = counted.next ? [{ type: 'dispatch', dispatch: counted.next }] : [];
-  return { ...r, run: counted.run, effects: [...r.effects, ...started, ...counted.effects] };
+  return { ...r, run: await compactRun(store, counted.run), effects: [...r.effects, ...started, ...counted.effects] };
 }

@@ -16,7 +16,7 @@ import { drainDeadLetters, putDeadLettersOf } from './dead-letters.ts';
 import { REAPER_DEFAULTS } from './defaults.ts';
 import { sendDispatches } from './effects.ts';
 import { applyEvents, compactRun, type RunState, runOf } from './instances.ts';
-import { checkMap } from './lanes.ts';
+import { checkLanes, type LaneLook } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
@@ -29,8 +29,10 @@ import type { WorkflowRegistry } from './registry.ts';
  * 2. per instance, one journal entry that fires every due timer, re-dispatches
  *    tasks whose worker died (expired claim) or whose dispatch is old with no
  *    live claim (a message lost before or after the queue), and marks
- *    long-running tasks with a live claim as checked; then a compaction, which
- *    also repairs one a dead writer left undone;
+ *    long-running tasks with a live claim as checked; then, for each map or
+ *    fork run in lanes whose check time has come, a look that ends it or
+ *    starts again its children that stopped (`checkLanes`); then a
+ *    compaction, which also repairs one a dead writer left undone;
  * 3. sends the resulting dispatches, then releases the expired claims and
  *    takes the watched entries off the due index;
  * 4. drains each pool's SQS DLQ into the dead-letter store (see
@@ -170,7 +172,7 @@ async function reapInstance(
     await finish();
     return { timersFired: 0, redispatched: 0 };
   }
-  const { timers, stale, maps } = dueWork(snapshot, now);
+  const { timers, stale, lanes } = dueWork(snapshot, now);
   const queued = async (f: AnyFlow, t: TaskActivity): Promise<boolean> => {
     const { pool, priority } = routeOf(f, t.qid);
     return (await backlog(pool, priority)) > 0;
@@ -216,8 +218,16 @@ async function reapInstance(
     await sendDispatches(deps.queue, r.effects);
     redispatched = events.filter((e) => e.type === 'redispatch').length;
   }
-  for (const mapKey of maps) {
-    const r = await checkMap(deps.store, flow, run, mapKey, { now: () => deps.clock.now() });
+  const look: LaneLook = {
+    now: () => deps.clock.now(),
+    running: async (keys) => {
+      const held = await Promise.all(keys.map((k) => deps.claims.get(instanceId, k)));
+      return held.some((c) => c !== undefined && c.expiresAt > deps.clock.now());
+    },
+    queued: async (d) => (await backlog(d.pool, d.priority)) > 0,
+  };
+  for (const parent of lanes) {
+    const r = await checkLanes(deps.store, flow, run, parent, look);
     run = r.run;
     if (r.dispatches.length > 0) await deps.queue.send(r.dispatches);
     await sendDispatches(deps.queue, r.effects);

@@ -2,9 +2,10 @@ import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { taskTimeoutMs } from '../engine/describe.ts';
 import { ensureError, type SerializedError } from '../engine/errors.ts';
-import { isCurrentDispatch, laneDispatch, reduce } from '../engine/reducer.ts';
+import { laneDispatch, laneGroupOf, laneItemOf, laneOfTask, startsOwnChain } from '../engine/lanes.ts';
+import { isCurrentDispatch, reduce } from '../engine/reducer.ts';
 import { materialize, outputId, refValueIds } from '../engine/refs.ts';
-import type { ChainStep, Dispatch, Effect, LaneItem, MapState, Snapshot } from '../engine/snapshot.ts';
+import type { ChainStep, Dispatch, Effect, LaneItem, Snapshot } from '../engine/snapshot.ts';
 import type { Claim, ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
@@ -17,7 +18,7 @@ import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
 import { type Commit, commit, compactionDue, compactRun, completeTask, loadRun, type RunState } from './instances.ts';
-import { countItem, laneItemOf, laneMapOf } from './lanes.ts';
+import { countLane } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
@@ -201,7 +202,7 @@ async function open(
         deps.store,
         flow,
         run,
-        () => [{ type: 'task-held', key: d.key, attempt: d.attempt, ...laneOf(s, d) }],
+        () => [{ type: 'task-held', key: d.key, attempt: d.attempt, ...joiningLane(flow, s, d) }],
         {
           now,
         },
@@ -278,7 +279,7 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   const { deps, flow } = chain;
   const now = () => deps.clock.now();
   if (inline && d.lane) {
-    // Items in lanes are not in the frontier a cancel or pause clears: ask the stored state before each one.
+    // Children in lanes are not in the frontier a cancel or pause clears: ask the stored state before each step.
     const stored = await deps.store.get(d.instanceId);
     if (stored?.status !== 'RUNNING' || !inLane(chain.run.snapshot, d)) {
       await deps.queue.send([d]); // its own worker will hold it, drop it, or run it
@@ -309,11 +310,8 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   await checkFenceAfterStall(chain);
   if (outcome.ok && inLane(chain.run.snapshot, d)) return finishLaneItem(chain, d, outcome.value, inline);
   const meta = { worker: deps.workerId, startedAt };
-  const laneMap = laneMapOf(flow, chain.run.snapshot, d.qid, chain.run.snapshot.tasks[d.key]?.idx ?? []);
-  const pickNext = (effects: readonly Effect[]): ChainStep | undefined => {
-    const next = inlineCandidate(chain, effects);
-    return next ? { key: next.key, claim: chain.claim.taskKey } : undefined;
-  };
+  const lane = laneOfTask(flow, chain.run.snapshot, d.qid, chain.run.snapshot.tasks[d.key]?.idx ?? []);
+  const pickNext = chainPicker(chain);
   if (!outcome.ok) await deadLetter(deps, flow, chain.run.snapshot, d, outcome.error);
   const r: Commit = outcome.ok
     ? await completeTask(deps.store, flow, chain.run, d, outcome.value, {
@@ -333,7 +331,7 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
             attempt: d.attempt,
             error: outcome.error,
             ...meta,
-            ...laneOf(chain.run.snapshot, d),
+            ...joiningLane(flow, chain.run.snapshot, d),
           },
         ],
         { now },
@@ -345,13 +343,18 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   }
   deps.faults?.('checkpointed', d);
   const dispatches = dispatchesOf(r.effects);
-  // A map item that had joined the frontier (after a failure or a pause) is counted like one in its lane.
-  if (outcome.ok && laneMap && r.valueCreated) {
-    const counted = await countItem(deps.store, flow, chain.run, laneMap, { now });
+  let chained = r.chained;
+  // A child's last step that had joined the frontier (after a failure or a pause) is counted like one in its lane.
+  if (outcome.ok && lane && r.valueCreated) {
+    const counted = await countLane(deps.store, flow, chain.run, lane.parent, {
+      now,
+      ...(chained ? {} : { chain: pickNext }),
+    });
     chain.run = counted.run;
+    chained ??= counted.chained;
     dispatches.push(...(counted.next ? [counted.next] : []), ...dispatchesOf(counted.effects));
   }
-  const next = r.chained ? dispatches.find((x) => x.key === r.chained?.key) : undefined;
+  const next = chained ? dispatches.find((x) => x.key === chained?.key) : undefined;
   const queued = dispatches.filter((x) => x !== next);
   if (queued.length > 0) await deps.queue.send(queued);
   deps.faults?.('dispatched', d);
@@ -359,23 +362,34 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   return { committed: true, ...(next ? { next } : {}) };
 }
 
-/** Whether a dispatch is an item running in its lane: its map still runs in lanes, and it has not joined the frontier. */
+/** Whether a dispatch is a step of a child running in its lane: its parent still runs in lanes, and it has not joined the frontier. */
 function inLane(s: Snapshot, d: Dispatch): boolean {
-  return d.lane !== undefined && s.maps[d.lane.map]?.lanes !== undefined && !Object.hasOwn(s.tasks, d.key);
+  return d.lane !== undefined && laneGroupOf(s, d.lane.parent) !== undefined && !Object.hasOwn(s.tasks, d.key);
 }
 
-/** The `lane` of an event that makes an item in its lane join the frontier; nothing for other dispatches. */
-function laneOf(s: Snapshot, d: Dispatch): { lane?: LaneItem } {
-  const m = d.lane && inLane(s, d) ? s.maps[d.lane.map] : undefined;
-  const item = m ? laneItemOf(d, m) : undefined;
+/** The `lane` of an event that makes a step in its lane join the frontier; nothing for other dispatches. */
+function joiningLane(flow: AnyFlow, s: Snapshot, d: Dispatch): { lane?: LaneItem } {
+  const g = d.lane && inLane(s, d) ? laneGroupOf(s, d.lane.parent) : undefined;
+  const item = g ? laneItemOf(flow, d, g) : undefined;
   return item ? { lane: item } : {};
 }
 
+/** Chooses, from a commit's effects, the successor this chain runs inline (recorded with the commit). */
+function chainPicker(chain: Chain): (effects: readonly Effect[]) => ChainStep | undefined {
+  return (effects) => {
+    const own = effects.filter((e) => e.type !== 'dispatch' || !startsOwnChain(chain.flow, e.dispatch));
+    const next = inlineCandidate(chain, own);
+    return next ? { key: next.key, claim: chain.claim.taskKey } : undefined;
+  };
+}
+
 /**
- * The commit of an item in its lane that succeeded: its result, put on
- * condition that it is absent, then the map's counter (only by the writer
- * whose put created the result). The next item of the window may run
- * inline; the map's successor, on the last item, goes to the queue.
+ * The commit of a step of a child in its lane that succeeded (see
+ * `runtime/lanes.ts`): its output, put on condition that it is absent; for
+ * a step before the child's last, the next step follows, inline if it can;
+ * for its last, the parent's counter (only by the writer whose put created
+ * the result). The next child of a map's window, or what follows the parent
+ * on its last child, may run inline.
  */
 async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline: boolean): Promise<StepResult> {
   const { deps, flow } = chain;
@@ -385,13 +399,11 @@ async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline:
   deps.faults?.('checkpointed', d);
   const following = compileFlow(flow).nodes.get(d.qid)?.next ?? null;
   if (following !== null) {
-    // A step before the body's last: its output, put if absent, is the next step's input (the first put wins).
+    // A step before the child's last: its output, put if absent, is the next step's input (the first put wins).
     chain.run.values.set(id, created ? value : (await deps.store.getValues(d.instanceId, [id])).get(id));
-    const m = chain.run.snapshot.maps[lane.map] as MapState;
-    const candidate = laneDispatch(flow, chain.run.snapshot, lane.map, m, lane.item, {
-      qid: following,
-      input: { v: id },
-    });
+    const g = laneGroupOf(chain.run.snapshot, lane.parent);
+    if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
+    const candidate = laneDispatch(flow, chain.run.snapshot, g, lane.item, { qid: following, input: { v: id } });
     const next = inlineCandidate(chain, [{ type: 'dispatch', dispatch: candidate }]) ? candidate : undefined;
     if (!next) await deps.queue.send([candidate]);
     deps.faults?.('dispatched', d);
@@ -402,11 +414,21 @@ async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline:
     chain.report({ dispatch: d, outcome: 'skipped', reason: 'its result was already committed', inline });
     return { committed: false };
   }
-  const counted = await countItem(deps.store, flow, chain.run, lane.map, { now: () => deps.clock.now() });
+  const counted = await countLane(deps.store, flow, chain.run, lane.parent, {
+    now: () => deps.clock.now(),
+    chain: chainPicker(chain),
+  });
   chain.run = counted.run;
-  const candidate = counted.next;
-  const next = candidate && inlineCandidate(chain, [{ type: 'dispatch', dispatch: candidate }]) ? candidate : undefined;
-  const queued = [...(candidate && !next ? [candidate] : []), ...dispatchesOf(counted.effects)];
+  const candidates = [...(counted.next ? [counted.next] : []), ...dispatchesOf(counted.effects)];
+  const chainedKey = counted.chained?.key;
+  // The next child of the window is not in the frontier: no commit records it, so it may run inline as it is.
+  const next =
+    chainedKey !== undefined
+      ? candidates.find((x) => x.key === chainedKey)
+      : counted.next && inlineCandidate(chain, [{ type: 'dispatch', dispatch: counted.next }])
+        ? counted.next
+        : undefined;
+  const queued = candidates.filter((x) => x !== next);
   if (queued.length > 0) await deps.queue.send(queued);
   deps.faults?.('dispatched', d);
   chain.report({ dispatch: d, outcome: 'completed', inline });
@@ -456,7 +478,12 @@ async function checkFenceAfterStall(chain: Chain): Promise<void> {
 async function deadLetter(deps: WorkerDeps, flow: AnyFlow, s: Snapshot, d: Dispatch, error: SerializedError) {
   if (!deps.deadLetters) return;
   const now = deps.clock.now();
-  const dry = reduce(flow, s, { type: 'task-failed', key: d.key, attempt: d.attempt, error, ...laneOf(s, d) }, now);
+  const dry = reduce(
+    flow,
+    s,
+    { type: 'task-failed', key: d.key, attempt: d.attempt, error, ...joiningLane(flow, s, d) },
+    now,
+  );
   const fail = dry.effects.find((e) => e.type === 'fail');
   if (fail?.type !== 'fail' || fail.error.taskKey !== d.key) return;
   await deps.deadLetters.put(engineDeadLetter(d, fail.error, now));

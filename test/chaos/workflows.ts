@@ -100,7 +100,11 @@ export function chaosFlows(log: ExecutionLog) {
       options,
     );
 
-  /** then (inline), fork over two pools and priorities, join, delay, then a low-priority task. */
+  /**
+   * then (inline), a fork in lanes over two pools and priorities (two
+   * one-task branches, one of two tasks that hops pools), join, delay, then
+   * a low-priority task.
+   */
   const pipeline = flow<{ n: number }>('chaos-pipeline')
     .then(counted('double', ({ n }: { n: number }) => n * 2))
     .fork([
@@ -112,8 +116,15 @@ export function chaosFlows(log: ExecutionLog) {
         'succ',
         counted('succ', (x: number) => x + 1, { ...CHAOS_TASK, pool: 'side', priority: 'high' }),
       ),
+      branch(
+        'shift',
+        flow<number>('chaos-shift')
+          .then(counted('add3', (x: number) => x + 3, { ...CHAOS_TASK, pool: 'side' }))
+          .then(counted('twice', (x: number) => x * 2))
+          .build(),
+      ),
     ])
-    .join(counted('sum', ([a, b]: [number, number]) => a + b))
+    .join(counted('sum', ([a, b, c]: [number, number, number]) => a + b + c))
     .delay('pause', '300ms')
     .then(counted('label', (s: number) => `total:${s}`, { ...CHAOS_TASK, priority: 'low' }))
     .build();
@@ -253,7 +264,7 @@ export function planRun(prefix: string, index: number, prng: Prng): RunPlan {
         instanceId,
         workflow,
         input: { n },
-        expected: { status: 'COMPLETED', output: `total:${d * d + d + 1}` },
+        expected: { status: 'COMPLETED', output: `total:${d * d + (d + 1) + (d + 3) * 2}` },
       };
     }
     case 'chaos-map': {

@@ -104,7 +104,7 @@ export function describeDeadLetterStoreContract(
 
     it('reads back a record as it was put, malformed ones included', async () => {
       await withStore(async (store) => {
-        const task = engineLetter({ lane: { map: 'items', item: 4 }, key: 'items[4].charge' });
+        const task = engineLetter({ lane: { parent: 'items', item: 4 }, key: 'items[4].charge' });
         const bad = malformed('msg-1', 2_000);
         await store.put(task);
         await store.put(bad);

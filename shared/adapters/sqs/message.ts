@@ -165,9 +165,14 @@ export function parseDispatch(body: string): Dispatch {
   const lane = value.lane;
   if (
     lane !== undefined &&
-    !(isObject(lane) && typeof lane.map === 'string' && Number.isSafeInteger(lane.item) && (lane.item as number) >= 0)
+    !(
+      isObject(lane) &&
+      typeof lane.parent === 'string' &&
+      Number.isSafeInteger(lane.item) &&
+      (lane.item as number) >= 0
+    )
   ) {
-    throw new DispatchParseError("'lane' is not { map, item }", body);
+    throw new DispatchParseError("'lane' is not { parent, item }", body);
   }
   return {
     instanceId: requireString(value, 'instanceId', body),
@@ -179,6 +184,6 @@ export function parseDispatch(body: string): Dispatch {
     gen,
     priority: priority as Priority,
     pool: requireString(value, 'pool', body),
-    ...(lane === undefined ? {} : { lane: { map: lane.map as string, item: lane.item as number } }),
+    ...(lane === undefined ? {} : { lane: { parent: lane.parent as string, item: lane.item as number } }),
   };
 }

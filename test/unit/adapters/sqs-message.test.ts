@@ -13,11 +13,11 @@ const item: Dispatch = {
   gen: 1,
   priority: 'normal',
   pool: 'default',
-  lane: { map: 'cube', item: 4 },
+  lane: { parent: 'cube', item: 4 },
 };
 
 describe('dispatch messages', () => {
-  it("carry a map item's lane through the queue, and no lane for other tasks", () => {
+  it("carry a lane (a map item's, a fork branch's) through the queue, and no lane for other tasks", () => {
     expect(parseDispatch(encodeDispatch(item))).toEqual(item);
     const { lane: _lane, ...plain } = item;
     const parsed = parseDispatch(encodeDispatch(plain));
@@ -25,8 +25,14 @@ describe('dispatch messages', () => {
     expect(parsed).not.toHaveProperty('lane');
   });
 
-  it('refuse a lane that is not { map, item }', () => {
-    for (const lane of [{ map: 'cube' }, { map: 1, item: 2 }, { map: 'cube', item: -1 }, 'cube']) {
+  it('refuse a lane that is not { parent, item }', () => {
+    for (const lane of [
+      { parent: 'cube' },
+      { parent: 1, item: 2 },
+      { parent: 'cube', item: -1 },
+      { map: 'cube', item: 4 },
+      'cube',
+    ]) {
       const body = JSON.stringify({ ...item, lane });
       expect(() => parseDispatch(body), JSON.stringify(lane)).toThrow(DispatchParseError);
     }

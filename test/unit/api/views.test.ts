@@ -55,6 +55,15 @@ describe('awaitedSignals', () => {
     expect(awaitedSignals({ ...s, waits: {} })).toBeUndefined();
   });
 
+  it('is undefined while a map or fork runs its children in lanes beside the wait', async () => {
+    const s = await waiting();
+    const lanes = { qid: 'q', idx: [], input, window: 2, checkAt: 0, seen: 0 };
+    const forks = { fork: { remaining: 2, results: [null, null], lanes } };
+    expect(awaitedSignals({ ...s, forks })).toBeUndefined();
+    const maps = { map: { count: 3, next: 2, done: 0, except: {}, lanes } };
+    expect(awaitedSignals({ ...s, maps })).toBeUndefined();
+  });
+
   it('is undefined for a run that is not RUNNING', async () => {
     const s = await waiting();
     for (const status of ['PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const) {

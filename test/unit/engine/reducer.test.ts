@@ -9,6 +9,22 @@ const f = flow<number>('pure')
   .join('j', ([x, y]) => x + y)
   .build();
 
+/** A fork with a branch that waits: not in lanes, so its branches go through the frontier. */
+const waits = flow<number>('pure-wait')
+  .then('a', (n: number) => n)
+  .fork([
+    branch('x', (n: number) => n),
+    branch(
+      'y',
+      flow<number>('y')
+        .delay('nap', '1s')
+        .then('last', (n: number) => n)
+        .build(),
+    ),
+  ])
+  .join('j', ([x, y]) => x + y)
+  .build();
+
 const start = (): Snapshot => reduce(f, initSnapshot(f, 'i-1', 'input:n', 1000), { type: 'start' }, 1000).snapshot;
 const dispatched = (effects: readonly Effect[]) =>
   effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch.key] : []));
@@ -45,14 +61,100 @@ describe('reducer', () => {
     expect(twice.snapshot).toBe(once.snapshot);
   });
 
-  it('joins only when every branch completed, with the outputs in branch order', () => {
-    let s = reduce(f, start(), { type: 'task-completed', key: 'a', attempt: 1 }, 2000).snapshot;
-    const afterY = reduce(f, s, { type: 'task-completed', key: 'y', attempt: 1 }, 2001);
+  it('joins a fork not in lanes only when every branch completed, with the outputs in branch order', () => {
+    const begun = reduce(waits, initSnapshot(waits, 'i-1', 'input:n', 1000), { type: 'start' }, 1000).snapshot;
+    let s = reduce(waits, begun, { type: 'task-completed', key: 'a', attempt: 1 }, 2000).snapshot;
+    expect(s.forks.j).toMatchObject({ remaining: 2 });
+    expect(s.forks.j?.lanes).toBeUndefined();
+    s = reduce(waits, s, { type: 'timer-fired', key: 'y/nap' }, 3000).snapshot;
+    const afterY = reduce(waits, s, { type: 'task-completed', key: 'y/last', attempt: 1 }, 3001);
     expect(dispatched(afterY.effects)).toEqual([]);
     s = afterY.snapshot;
-    const afterX = reduce(f, s, { type: 'task-completed', key: 'x', attempt: 1 }, 2002);
+    const afterX = reduce(waits, s, { type: 'task-completed', key: 'x', attempt: 1 }, 3002);
     const join = afterX.effects.find((e) => e.type === 'dispatch');
-    expect(join?.type === 'dispatch' && join.dispatch.input).toEqual({ all: [{ v: 'out:x' }, { v: 'out:y' }] });
+    expect(join?.type === 'dispatch' && join.dispatch.input).toEqual({ all: [{ v: 'out:x' }, { v: 'out:y/last' }] });
+  });
+
+  it('starts the branches of a fork of tasks in lanes: none in the frontier, each dispatch naming its lane', () => {
+    const r = reduce(f, start(), { type: 'task-completed', key: 'a', attempt: 1, valueId: 'j:1' }, 2000);
+    expect(r.snapshot.tasks).toEqual({});
+    const fork = Object.values(r.snapshot.forks)[0];
+    expect(fork?.lanes).toMatchObject({ qid: 'j', idx: [], input: { v: 'j:1' }, window: 2, seen: 0 });
+    const lanes = r.effects.flatMap((e) => (e.type === 'dispatch' ? [[e.dispatch.key, e.dispatch.lane]] : []));
+    expect(lanes).toEqual([
+      ['x', { parent: 'j', item: 0 }],
+      ['y', { parent: 'j', item: 1 }],
+    ]);
+    // A branch's completion in its lane is not an event of the run: the journal sees the fork joined, once.
+    expect(reduce(f, r.snapshot, { type: 'task-completed', key: 'x', attempt: 1 }, 2001).changed).toBe(false);
+  });
+
+  it('joins a fork in lanes on lanes-joined, on the branch results by their ids, and never twice', () => {
+    const s = reduce(f, start(), { type: 'task-completed', key: 'a', attempt: 1 }, 2000).snapshot;
+    const joined = reduce(f, s, { type: 'lanes-joined', key: 'j', chain: { key: 'j', claim: 'y' } }, 2001);
+    expect(joined.snapshot.forks).toEqual({});
+    expect(joined.snapshot.tasks.j).toMatchObject({
+      qid: 'j',
+      state: 'dispatched',
+      claim: 'y',
+      input: { all: [{ v: 'out:x' }, { v: 'out:y' }] },
+    });
+    expect(dispatched(joined.effects)).toEqual(['j']);
+    expect(reduce(f, joined.snapshot, { type: 'lanes-joined', key: 'j' }, 2002).changed).toBe(false);
+  });
+
+  it('a child goes on in the frontier from one step only: a late failure of a step it passed changes nothing', () => {
+    const two = flow<number>('two-steps')
+      .fork([
+        branch('one', (n: number) => n),
+        branch(
+          'two',
+          flow<number>('two')
+            .then(task('first', (n: number) => n, { retry: { maxAttempts: 2, jitter: 'none' } }))
+            .then(task('second', (n: number) => n, { retry: { maxAttempts: 2, jitter: 'none' } }))
+            .build(),
+        ),
+      ])
+      .join('j2', ([a, b]) => a + b)
+      .build();
+    const begun = reduce(two, initSnapshot(two, 'i-2', 'input:n', 1000), { type: 'start' }, 1000).snapshot;
+    const error = { name: 'E', message: 'm', retryable: true };
+    const lane = (qid: string, v: string) => ({ parent: 'j2', qid, idx: [], input: { v } });
+    const second = reduce(
+      two,
+      begun,
+      { type: 'task-failed', key: 'two/second', attempt: 1, error, lane: lane('two/second', 'out:two/first') },
+      2000,
+    );
+    expect(Object.keys(second.snapshot.tasks)).toEqual(['two/second']);
+    // A duplicate message of the first step, run again, fails late.
+    const late = reduce(
+      two,
+      second.snapshot,
+      { type: 'task-failed', key: 'two/first', attempt: 1, error, lane: lane('two/first', 'input:n') },
+      2001,
+    );
+    expect(late.changed).toBe(false);
+    expect(Object.keys(late.snapshot.tasks)).toEqual(['two/second']);
+  });
+
+  it('a failing branch in its lane joins the frontier with its failure, and the retry policy takes it from there', () => {
+    const s = reduce(f, start(), { type: 'task-completed', key: 'a', attempt: 1, valueId: 'j:1' }, 2000).snapshot;
+    const failed = reduce(
+      f,
+      s,
+      {
+        type: 'task-failed',
+        key: 'y',
+        attempt: 1,
+        error: { name: 'E', message: 'm', retryable: false },
+        lane: { parent: 'j', qid: 'y', idx: [], input: { v: 'j:1' } },
+      },
+      2001,
+    );
+    expect(failed.snapshot.status).toBe('FAILED');
+    expect(failed.snapshot.tasks.y).toMatchObject({ state: 'failed', input: { v: 'j:1' } });
+    expect(failed.snapshot.forks.j?.lanes).toBeDefined();
   });
 
   it('ignores a failure of a stale attempt', () => {
@@ -124,14 +226,15 @@ describe('reducer', () => {
   });
 
   it('records the value id a completion names, and the claim a chained successor runs under', () => {
+    const begun = reduce(waits, initSnapshot(waits, 'i-1', 'input:n', 1000), { type: 'start' }, 1000).snapshot;
     const r = reduce(
-      f,
-      start(),
+      waits,
+      begun,
       { type: 'task-completed', key: 'a', attempt: 1, valueId: 'j:7', chain: { key: 'x', claim: 'a' } },
       2000,
     );
     expect(r.snapshot.tasks.x).toMatchObject({ state: 'dispatched', claim: 'a', input: { v: 'j:7' } });
-    expect(r.snapshot.tasks.y?.claim).toBeUndefined();
+    expect(r.snapshot.waits['y/nap']).toBeDefined();
     expect(r.snapshot.steps).toBe(1);
   });
 

@@ -10,6 +10,7 @@ import {
   resumeWorkflow,
   runWorkflow,
   startWorkflow,
+  task,
 } from '../../../shared/index.ts';
 import type { InstanceStore } from '../../../shared/ports/instance-store.ts';
 
@@ -18,10 +19,23 @@ const child = flow<number>('child')
   .then('c2', (n: number) => n * 2)
   .build();
 
-/** Every construct that checkpoints: tasks, fork/join, delay, route, loop, child flow, maps (of one task, of two steps). */
+/**
+ * Every construct that checkpoints: tasks, fork/join (in lanes: a branch of
+ * one task, a branch of two tasks in two pools), delay, route, loop, child
+ * flow, maps (of one task, of two steps).
+ */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
-  .fork([branch('left', (n: number) => n + 1), branch('right', async (n: number) => n * 3)])
+  .fork([
+    branch('left', (n: number) => n + 1),
+    branch(
+      'right',
+      flow<number>('right-body')
+        .then('triple', async (n: number) => n * 3)
+        .then(task('offset', (n: number) => n - 1, { pool: 'side' }))
+        .build(),
+    ),
+  ])
   .join('join', ([l, r]) => l + r)
   .delay('pause', '1h')
   .route((n) => (n % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const)
@@ -63,7 +77,7 @@ async function baseline(n: number) {
   };
 }
 
-/** The history's task completions, in order (each task once: a map item in a lane is not in the history). */
+/** The history's task completions, in order (each task once: a map item or fork branch in a lane is not in the history). */
 async function completions(store: Pick<InstanceStore, 'readHistory'>, id: string): Promise<string[]> {
   const { entries } = await store.readHistory(id);
   return entries

@@ -17,14 +17,10 @@ describe('execution history', () => {
     expect(kinds).toContain('signal-received:manager-approval');
     expect(kinds.indexOf('task-failed:charge')).toBeLessThan(kinds.indexOf('timer-fired:charge'));
     expect(kinds.indexOf('timer-fired:charge')).toBeLessThan(kinds.indexOf('task-completed:charge'));
+    // The fork's branches (one task each) run in lanes: they commit their results, not journal entries.
+    expect(kinds.filter((k) => k === 'task-completed:email' || k === 'task-completed:shipping')).toEqual([]);
     expect(kinds).toEqual(
-      expect.arrayContaining([
-        'task-completed:email',
-        'task-completed:shipping',
-        'task-completed:done',
-        'timer-fired:cool-off',
-        'task-completed:close',
-      ]),
+      expect.arrayContaining(['task-completed:done', 'timer-fired:cool-off', 'task-completed:close']),
     );
     expect(kinds.at(-1)).toBe('run-completed');
     const failed = entries.find((e) => e.type === 'task-failed');

@@ -18,7 +18,7 @@ describe('map items in lanes', () => {
     expect(r.output).toEqual({ n: 10_000, last: 10_000 });
     expect(store.largestSnapshot).toBeGreaterThan(0);
     expect(store.largestSnapshot).toBeLessThan(8_192);
-    // The map task's completion (with the items), map-done, and the last task's completion.
+    // The map task's completion (with the items), lanes-joined, and the last task's completion.
     expect(store.entries).toBe(3);
     // Each item's result committed once.
     const results = [...store.commits].filter(([k]) => k.includes('|out:items['));

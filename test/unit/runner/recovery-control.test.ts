@@ -77,8 +77,16 @@ describe('manual retry and skip of a failed task', () => {
             {},
           ),
         ),
+        // A branch with a delay: the fork is not in lanes, its branches are in the frontier.
+        branch(
+          'idle',
+          flow<number>('idle')
+            .delay('nap', '1ms')
+            .then('woke', (n: number) => n)
+            .build(),
+        ),
       ])
-      .join('j', ([a, b]) => [a, b])
+      .join('j', ([a, b, c]) => [a, b, c])
       .build();
     const h = startWorkflow(f, 10);
     const failed = await h.result();
@@ -87,7 +95,7 @@ describe('manual retry and skip of a failed task', () => {
     fixed = true;
     await h.retryTask('broken');
     const done = await h.result();
-    expect(done.output).toEqual([11, 9]);
+    expect(done.output).toEqual([11, 9, 10]);
   });
 
   it('skips a failed task with a supplied output', async () => {

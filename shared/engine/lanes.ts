@@ -1,0 +1,218 @@
+import { type CompiledNode, compileFlow, fillKey, type LaneShape, mapDepth, taskOf } from './compile.ts';
+import type { AnyFlow } from './definition.ts';
+import { taskTimeoutMs } from './describe.ts';
+import { dispatchEffect } from './dispatch.ts';
+import { outputId, type Ref } from './refs.ts';
+import type { Dispatch, LaneItem, Lanes, Snapshot, TaskActivity } from './snapshot.ts';
+
+/**
+ * Maps and forks whose children run in lanes (see {@link Lanes}), as one
+ * thing: a parent with `count` children, child `i` a sequence of tasks with
+ * its own first step, input and result id (the protocol, who writes what,
+ * is in `runtime/lanes.ts`). A map is a parent whose children
+ * share one body; a fork, one whose children (branches) each have theirs.
+ * Pure: the reducer, the worker and the reaper all read lanes through here.
+ */
+
+/** A map or fork that runs its children in lanes, as the snapshot holds it. */
+export interface LaneGroup {
+  /** The map's or fork's key (`Dispatch.lane.parent`). */
+  readonly key: string;
+  readonly count: number;
+  readonly lanes: Lanes;
+}
+
+/** The map or fork `key` of a frontier, if it runs its children in lanes. */
+export function laneGroupOf(frontier: Pick<Snapshot, 'maps' | 'forks'>, key: string): LaneGroup | undefined {
+  const m = Object.hasOwn(frontier.maps, key) ? frontier.maps[key] : undefined;
+  if (m?.lanes) return { key, count: m.count, lanes: m.lanes };
+  const f = Object.hasOwn(frontier.forks, key) ? frontier.forks[key] : undefined;
+  if (f?.lanes) return { key, count: f.results.length, lanes: f.lanes };
+  return undefined;
+}
+
+/** Every map and fork of a frontier that runs its children in lanes. */
+export function laneGroups(frontier: Pick<Snapshot, 'maps' | 'forks'>): LaneGroup[] {
+  return [...Object.keys(frontier.maps), ...Object.keys(frontier.forks)].flatMap((key) => {
+    const g = laneGroupOf(frontier, key);
+    return g ? [g] : [];
+  });
+}
+
+/** Child `item` of a group: its first and last step, its map indices and its input. */
+export interface Lane {
+  readonly head: string;
+  readonly last: string;
+  readonly idx: readonly number[];
+  readonly input: Ref;
+}
+
+function parentNode(flow: AnyFlow, g: LaneGroup): CompiledNode & { readonly lanes: LaneShape } {
+  const node = compileFlow(flow).nodes.get(g.lanes.qid);
+  if (!node?.lanes) throw new Error(`step '${g.lanes.qid}' of '${flow.name}' does not run in lanes`);
+  return node as CompiledNode & { readonly lanes: LaneShape };
+}
+
+/** Child `item` of a group. A map's item `i` is its body on element `i` of the items; a fork's is its branch `i`. */
+export function laneOf(flow: AnyFlow, g: LaneGroup, item: number): Lane {
+  const node = parentNode(flow, g);
+  const { input, idx } = g.lanes;
+  if (node.step.kind === 'map') {
+    // A map's items are one stored value (the map task's output): item `i` starts from its element `i`.
+    const items = input as Extract<Ref, { readonly v: string }>;
+    return {
+      head: node.lanes.heads[0] as string,
+      last: node.lanes.lasts[0] as string,
+      idx: [...idx, item],
+      input: { v: items.v, at: [...(items.at ?? []), item] },
+    };
+  }
+  return { head: node.lanes.heads[item] as string, last: node.lanes.lasts[item] as string, idx, input };
+}
+
+/** The value id of child `item`'s result (its last step's output, put if absent). */
+function laneResultId(flow: AnyFlow, g: LaneGroup, item: number): string {
+  const lane = laneOf(flow, g, item);
+  return outputId(fillKey(lane.last, lane.idx));
+}
+
+/** What a group's children make together, once all are counted: a map's results array, a fork's join input. */
+export function laneResults(flow: AnyFlow, g: LaneGroup): Ref {
+  const node = parentNode(flow, g);
+  if (node.step.kind === 'map') {
+    // The item index is the one placeholder left unfilled: the template of every item's result.
+    return { each: outputId(fillKey(node.lanes.lasts[0] as string, g.lanes.idx)), n: g.count };
+  }
+  return { all: Array.from({ length: g.count }, (_, i) => ({ v: laneResultId(flow, g, i) })) };
+}
+
+/** The child of a group run in lanes that the task `qid` at map indices `idx` is a step of, if any. */
+export function laneOfTask(
+  flow: AnyFlow,
+  frontier: Pick<Snapshot, 'maps' | 'forks'>,
+  qid: string,
+  idx: readonly number[],
+): { readonly parent: string; readonly item: number } | undefined {
+  const owner = compileFlow(flow).nodes.get(qid)?.owner;
+  let found: { parent: string; item: number } | undefined;
+  if (owner?.kind === 'map')
+    found = { parent: fillKey(owner.qid, idx.slice(0, -1)), item: idx[idx.length - 1] as number };
+  if (owner?.kind === 'fork') found = { parent: fillKey(owner.qid, idx), item: owner.index };
+  return found && laneGroupOf(frontier, found.parent) ? found : undefined;
+}
+
+/**
+ * The child of group `g` that the step `qid` at map indices `idx` is part of
+ * (walking up its owners), or `undefined` when it is not under `g`.
+ */
+export function childOf(flow: AnyFlow, g: LaneGroup, qid: string, idx: readonly number[]): number | undefined {
+  const nodes = compileFlow(flow).nodes;
+  for (let n = nodes.get(qid); n && n.owner.kind !== 'root'; n = nodes.get(n.owner.qid)) {
+    const o = n.owner;
+    const depth = mapDepth(o.qid);
+    if (o.qid !== g.lanes.qid || fillKey(o.qid, idx.slice(0, depth)) !== g.key) continue;
+    return o.kind === 'fork' ? o.index : (idx[depth] as number);
+  }
+  return undefined;
+}
+
+/** Whether child `item` of group `g` has gone on in the frontier (after a failure or a pause of one of its steps). */
+export function childInFrontier(flow: AnyFlow, frontier: Pick<Snapshot, 'tasks'>, g: LaneGroup, item: number): boolean {
+  return Object.values(frontier.tasks).some((t) => childOf(flow, g, t.qid, t.idx) === item);
+}
+
+/** A step of a child after its first, and its input (the output of the step before, by its value id). */
+export interface LaneStep {
+  readonly qid: string;
+  readonly input: Ref;
+}
+
+/**
+ * The dispatch of child `item` of a group: its first step on its input (or
+ * `step`), attempt 1. The reducer starts the first window with it, whoever
+ * counts a child starts the next one, a step hands over to the next step,
+ * and the reaper restarts a stalled child.
+ */
+export function laneDispatch(
+  flow: AnyFlow,
+  run: Pick<Snapshot, 'instanceId' | 'workflow'>,
+  g: LaneGroup,
+  item: number,
+  step?: LaneStep,
+): Dispatch {
+  const lane = laneOf(flow, g, item);
+  const node = compileFlow(flow).nodes.get(step?.qid ?? lane.head) as CompiledNode;
+  const key = fillKey(node.qid, lane.idx);
+  const t: TaskActivity = {
+    qid: node.qid,
+    idx: lane.idx,
+    input: step?.input ?? lane.input,
+    attempt: 1,
+    state: 'dispatched',
+    gen: 1,
+  };
+  return { ...dispatchEffect(node, run, key, t).dispatch, lane: { parent: g.key, item } };
+}
+
+/** What a dispatch of a child in its lane tells the frontier when it joins it (a failure, a pause). */
+export function laneItemOf(flow: AnyFlow, d: Dispatch, g: LaneGroup): LaneItem | undefined {
+  if (d.lane?.parent !== g.key) return undefined;
+  return { parent: g.key, qid: d.qid, idx: laneOf(flow, g, d.lane.item).idx, input: d.input };
+}
+
+/** The qids of child `item`'s steps, first to last. */
+export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): string[] {
+  const cf = compileFlow(flow);
+  const lane = laneOf(flow, g, item);
+  const steps: string[] = [];
+  for (let n = cf.nodes.get(lane.head); n; n = n.next ? cf.nodes.get(n.next) : undefined) steps.push(n.qid);
+  return steps;
+}
+
+/**
+ * Whether every step of a child runs under a claim named by one of that
+ * child's own step keys, so that the claims tell whether a child is running:
+ * true for a fork (each branch starts from a queue message of its own, see
+ * {@link startsOwnChain}, and its steps run in that chain or in chains of
+ * their own); false for a map, whose next item may run inline in the chain
+ * of the item whose count started it.
+ */
+export function laneClaimsTell(flow: AnyFlow, g: LaneGroup): boolean {
+  return parentNode(flow, g).step.kind === 'fork';
+}
+
+/**
+ * Whether a dispatch must start a chain of its own rather than run inline in
+ * the chain whose commit dispatched it: a fork branch's start does, so that
+ * the claims of the branch's own keys tell whether it runs (see
+ * {@link laneClaimsTell}). A step handing over to the next step of the same
+ * branch is not a commit's dispatch, and may run inline.
+ */
+export function startsOwnChain(flow: AnyFlow, d: Dispatch): boolean {
+  return d.lane !== undefined && compileFlow(flow).nodes.get(d.qid)?.owner.kind === 'fork';
+}
+
+/** Slack over a lane's task timeouts before a group counts as stalled. */
+const STALL_MARGIN_MS = 1_000;
+
+/**
+ * How long until the reaper looks at a group again. Where claims tell
+ * whether a child runs ({@link laneClaimsTell}), the redispatch period, as
+ * for a task in the frontier; else long enough that no child can still be
+ * running when the counter has not moved (the longest child's task
+ * timeouts, one after another), and never less than the redispatch period.
+ * Pure.
+ */
+export function laneCheckMs(flow: AnyFlow, qid: string, redispatchAfterMs: number): number {
+  const cf = compileFlow(flow);
+  const node = cf.nodes.get(qid);
+  if (node?.step.kind === 'fork') return redispatchAfterMs;
+  let longest = 0;
+  for (const head of node?.lanes?.heads ?? []) {
+    let total = 0;
+    for (let n = cf.nodes.get(head); n; n = n.next ? cf.nodes.get(n.next) : undefined)
+      total += taskTimeoutMs(taskOf(n));
+    longest = Math.max(longest, total);
+  }
+  return Math.max(redispatchAfterMs, longest + STALL_MARGIN_MS);
+}
