@@ -9,32 +9,11 @@ import { HttpError } from '../../../shared/api/errors.ts';
 import { FakeClock, MemoryInstanceStore, MemorySecrets } from '../../../shared/index.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
 import { workflows } from '../../../workflows/index.ts';
+import { httpEvent as harnessEvent, KEY } from '../../support/api-harness.ts';
 
-const KEY = 'handler-test-key';
-
-function httpEvent(method: string, path: string, body?: string): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers: { 'x-api-key': KEY },
-    ...(body === undefined ? {} : { body }),
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'api',
-      domainName: 'api.example.com',
-      domainPrefix: 'api',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'vitest' },
-      requestId: 'req-1',
-      routeKey: '$default',
-      stage: '$default',
-      time: '01/Jan/2025:00:00:00 +0000',
-      timeEpoch: 0,
-    },
-  };
-}
+/** A request event with the harness's key; `body` raw. */
+const httpEvent = (method: string, path: string, body?: string): APIGatewayProxyEventV2 =>
+  harnessEvent(method, path, body === undefined ? {} : { raw: body });
 
 const context: Context = {
   callbackWaitsForEmptyEventLoop: false,
