@@ -44,6 +44,8 @@ export interface ReaperDeps {
   readonly clock: Clock;
   /** Instances per pass, from each source. @default REAPER_DEFAULTS.batchSize */
   readonly batchSize?: number;
+  /** Called with each pass's summary by {@link reapFor} (logs, metrics). */
+  readonly onPass?: (summary: ReapSummary) => void;
 }
 
 export interface ReapSummary {
@@ -211,6 +213,7 @@ export async function reapFor(
   const stopBefore = options.stopBeforeMs ?? REAPER_DEFAULTS.stopBeforeMs;
   do {
     const s = await reapOnce(deps);
+    deps.onPass?.(s);
     total.instances += s.instances;
     total.timersFired += s.timersFired;
     total.redispatched += s.redispatched;

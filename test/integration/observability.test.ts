@@ -1,0 +1,162 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { branch, flow, TerminalError, task } from '../../shared/index.ts';
+import type { TaskReport } from '../../shared/runtime/worker.ts';
+import { apiClient, waitFor } from '../support/local-api.ts';
+import { startTestTracing, type TestTracing } from '../support/tracing.ts';
+
+/** Markers that must never reach a log line: a payload, a secret value. */
+const PAYLOAD = 'PAYLOAD-MARKER-7f3a';
+const SECRET = 'SECRET-VALUE-91c2e';
+
+const fetchToken = task('fetch-token', async (input: { note: string }, ctx) => {
+  const token = await ctx.secret('obs/token');
+  return { note: `${input.note}:${PAYLOAD}`, tokenLength: token.length };
+});
+const side = (name: string) => task(name, (x: { note: string }) => ({ [name]: x.note }));
+const flaky = task(
+  'flaky',
+  (x: Record<string, string>, ctx) => {
+    if (ctx.attempt === 1) throw new Error('transient glitch');
+    return { done: x };
+  },
+  { retry: { maxAttempts: 3, initialDelay: '100ms', maxDelay: '100ms' } },
+);
+const observed = flow<{ note: string }>('observed')
+  .then(fetchToken)
+  .fork([branch('left', side('left')), branch('right', side('right'))])
+  .join('both', ([l, r]) => ({ ...l, ...r }))
+  .then(flaky)
+  .build();
+const doomed = task('doomed', (_: { note: string }): number => {
+  throw new TerminalError('cannot ship to the moon');
+});
+const failing = flow<{ note: string }>('failing').then(doomed).build();
+
+interface Line {
+  readonly level: string;
+  readonly message: string;
+  readonly [key: string]: unknown;
+}
+
+describe('observability on the local stack (real SQS and DynamoDB wire protocols)', () => {
+  let dir: string;
+  let stack: LocalStack;
+  let call: ReturnType<typeof apiClient>;
+  let tracing: TestTracing;
+  const raw: string[] = [];
+  const reports: TaskReport[] = [];
+  const lines = () => raw.map((l) => JSON.parse(l) as Line);
+  const ofRun = (id: string) => lines().filter((l) => l.instanceId === id);
+
+  beforeAll(async () => {
+    tracing = startTestTracing();
+    dir = await mkdtemp(join(tmpdir(), 'sayiir-obs-'));
+    await writeFile(join(dir, 'secrets.json'), JSON.stringify({ 'obs/token': SECRET }));
+    stack = await startLocalStack({
+      dataDir: dir,
+      workflows: [observed, failing],
+      reaperIntervalMs: 200,
+      claims: { reserveTtlMs: 1_000, leaseMs: 3_000, heartbeatMs: 500 },
+      log: (line) => raw.push(line),
+      onTask: (r) => reports.push(r),
+    });
+    call = apiClient(stack);
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await tracing?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const run = async (workflow: string, instanceId: string) => {
+    const started = await call('POST', `/workflows/${workflow}/instances`, { input: { note: PAYLOAD }, instanceId });
+    expect(started.status).toBe(201);
+    return waitFor(
+      async () => {
+        const r = await call('GET', `/instances/${instanceId}`);
+        if (r.json?.status === 'RUNNING') return undefined;
+        // The run's end is logged when its entry is appended: wait for that line too.
+        return ofRun(instanceId).some((l) => String(l.message).startsWith('run ')) &&
+          ofRun(instanceId).filter((l) => l.message === 'run started').length === 1
+          ? r.json
+          : undefined;
+      },
+      20_000,
+      `${instanceId} to finish`,
+    );
+  };
+
+  it('logs one JSON line per task outcome, with every correlation key, and one per run start and end', async () => {
+    const done = await run('observed', 'obs-1');
+    expect(done.status).toBe('COMPLETED');
+    const mine = ofRun('obs-1');
+    // Every task the worker reported is one line, whatever its outcome.
+    const taskReports = reports.filter((r) => r.dispatch.instanceId === 'obs-1');
+    const taskLines = mine.filter((l) => String(l.message).startsWith('task '));
+    expect(taskLines).toHaveLength(taskReports.length);
+    const completed = taskLines.filter((l) => l.message === 'task completed');
+    expect(completed.map((l) => l.taskKey).sort()).toEqual(
+      taskReports
+        .filter((r) => r.outcome === 'completed')
+        .map((r) => r.dispatch.key)
+        .sort(),
+    );
+    // fetch-token, left, right, both, flaky: each completed once.
+    expect(completed).toHaveLength(5);
+    const retried = taskLines.filter((l) => l.message === 'task retried');
+    expect(retried).toHaveLength(1);
+    expect(retried[0]).toMatchObject({ level: 'WARN', attempt: 1, outcome: 'retried' });
+    expect(completed.find((l) => String(l.taskKey).includes('flaky'))).toMatchObject({ attempt: 2 });
+    const traceIds = new Set<unknown>();
+    for (const l of taskLines) {
+      expect(l).toMatchObject({ service: 'sayiir', workflow: 'observed', instanceId: 'obs-1', pool: 'default' });
+      expect(typeof l.taskKey).toBe('string');
+      expect(l.attempt).toBeGreaterThanOrEqual(1);
+      expect(typeof l.function_request_id).toBe('string');
+      expect(String(l.traceId)).toMatch(/^[0-9a-f]{32}$/);
+      expect(typeof l.timestamp).toBe('string');
+      if (l.outcome !== 'skipped') expect(l.durationMs).toBeGreaterThanOrEqual(0);
+      traceIds.add(l.traceId);
+    }
+    // One run, one trace: across the queue hops, the inline chain and the retry the reaper dispatched
+    // (from the run's root context, kept in its stored snapshot).
+    expect(traceIds.size).toBe(1);
+    const stored = await stack.store.get('obs-1');
+    expect(stored?.trace?.split('-')[1]).toBe([...traceIds][0]);
+    const runLines = mine.filter((l) => String(l.message).startsWith('run '));
+    expect(runLines.map((l) => l.message)).toEqual(['run started', 'run completed']);
+    expect(runLines[0]).toMatchObject({ workflow: 'observed', inputBytes: JSON.stringify({ note: PAYLOAD }).length });
+    expect(runLines[1]).toMatchObject({ level: 'INFO', status: 'COMPLETED', workflow: 'observed' });
+    expect(runLines[1]?.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('logs a terminal failure as a failed task, a dead letter and a failed run, at level ERROR', async () => {
+    const done = await run('failing', 'obs-2');
+    expect(done.status).toBe('FAILED');
+    await waitFor(
+      async () => (ofRun('obs-2').some((l) => l.message === 'task dead-lettered') ? true : undefined),
+      10_000,
+      'the dead-letter line',
+    );
+    const mine = ofRun('obs-2');
+    const failed = mine.filter((l) => l.message === 'task failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ level: 'ERROR', workflow: 'failing', attempt: 1, pool: 'default' });
+    expect(mine.filter((l) => l.message === 'task dead-lettered')).toHaveLength(1);
+    expect(mine.find((l) => l.message === 'run failed')).toMatchObject({ level: 'ERROR', error: 'TerminalError' });
+  });
+
+  it('never writes the API key, a secret value or a payload in any line', () => {
+    expect(raw.length).toBeGreaterThan(10);
+    for (const line of raw) {
+      expect(line).not.toContain(stack.apiKey);
+      expect(line).not.toContain(SECRET);
+      expect(line).not.toContain(PAYLOAD);
+      expect(line).not.toContain('cannot ship to the moon');
+    }
+  });
+});
