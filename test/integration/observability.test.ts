@@ -1,10 +1,16 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import parsePrometheusText from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localTelemetry, serveMetrics } from '../../local/observability.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { QueueUrlCache } from '../../shared/adapters/sqs/queue-urls.ts';
+import { SqsTaskQueue } from '../../shared/adapters/sqs/task-queue.ts';
+import type { Dispatch } from '../../shared/engine/snapshot.ts';
 import { branch, flow, TerminalError, task } from '../../shared/index.ts';
 import type { TaskReport } from '../../shared/runtime/worker.ts';
+import { startFauxqs } from '../support/fauxqs.ts';
 import { apiClient, waitFor } from '../support/local-api.ts';
 import { startTestTracing, type TestTracing } from '../support/tracing.ts';
 
@@ -35,6 +41,38 @@ const doomed = task('doomed', (_: { note: string }): number => {
   throw new TerminalError('cannot ship to the moon');
 });
 const failing = flow<{ note: string }>('failing').then(doomed).build();
+
+/** A metric family as parse-prometheus-text-format returns it. */
+interface Family {
+  readonly name: string;
+  readonly type: string;
+  readonly metrics: readonly {
+    readonly value?: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly buckets?: Readonly<Record<string, string>>;
+  }[];
+}
+
+async function scrape(url: string): Promise<{ contentType: string; families: Map<string, Family> }> {
+  const res = await fetch(url);
+  expect(res.status).toBe(200);
+  const families = parsePrometheusText(await res.text()) as Family[];
+  return { contentType: res.headers.get('content-type') ?? '', families: new Map(families.map((f) => [f.name, f])) };
+}
+
+/**
+ * Observations of one histogram series: its `_count` sample. (The npm parser
+ * merges the series of a labelled histogram and drops their labels, counts
+ * and sums, so this one sample is read from the exposition's own line.)
+ */
+function histogramCount(text: string, name: string, labels: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}_count{${labels}} `));
+  return Number(line?.split(' ')[1] ?? 0);
+}
+
+/** A counter sample's value, by labels (an OpenMetrics counter's samples are under `<name>_total`). */
+const counterValue = (f: Family | undefined, labels: Record<string, string>) =>
+  Number(f?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value ?? 0);
 
 interface Line {
   readonly level: string;
@@ -157,6 +195,91 @@ describe('observability on the local stack (real SQS and DynamoDB wire protocols
       expect(line).not.toContain(SECRET);
       expect(line).not.toContain(PAYLOAD);
       expect(line).not.toContain('cannot ship to the moon');
+    }
+  });
+
+  it('serves the metrics on a local-only port in the OpenMetrics text format, with the right histogram counts', async () => {
+    expect(stack.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const { contentType, families } = await scrape(stack.metricsUrl);
+    const text = await (await fetch(stack.metricsUrl)).text();
+    expect(contentType).toContain('application/openmetrics-text');
+    // Every attempt that ran and was not skipped is one observation; every run that ended, one run duration.
+    const ran = (workflow: string) =>
+      reports.filter((r) => r.dispatch.workflow === workflow && r.outcome !== 'skipped').length;
+    expect([ran('observed'), ran('failing')]).toEqual([6, 1]); // 5 completed + 1 retried; 1 failed
+    for (const name of ['sayiir_task_duration_seconds', 'sayiir_step_latency_seconds', 'sayiir_run_duration_seconds']) {
+      expect(families.get(name)?.type).toBe('HISTOGRAM');
+    }
+    for (const workflow of ['observed', 'failing']) {
+      const series = `workflow="${workflow}",pool="default"`;
+      expect(histogramCount(text, 'sayiir_task_duration_seconds', series)).toBe(ran(workflow));
+      expect(histogramCount(text, 'sayiir_step_latency_seconds', series)).toBe(ran(workflow));
+      expect(histogramCount(text, 'sayiir_run_duration_seconds', `workflow="${workflow}"`)).toBe(1);
+    }
+    // One queue wait per dispatch that came through SQS: fewer than the attempts (some ran inline), at least one per run.
+    const waits = histogramCount(text, 'sayiir_queue_wait_seconds', 'workflow="observed",pool="default"');
+    expect(waits).toBe(
+      reports.filter(
+        (r) => r.dispatch.workflow === 'observed' && r.timing?.queueWaitMs !== undefined && r.outcome !== 'skipped',
+      ).length,
+    );
+    expect(waits).toBeGreaterThanOrEqual(1);
+    const completed = families.get('sayiir_tasks_completed_total');
+    expect(counterValue(completed, { workflow: 'observed', pool: 'default' })).toBe(5);
+    expect(counterValue(families.get('sayiir_tasks_retried_total'), { workflow: 'observed' })).toBe(1);
+    expect(counterValue(families.get('sayiir_tasks_failed_total'), { workflow: 'failing' })).toBe(1);
+    expect(counterValue(families.get('sayiir_dead_letters_total'), { workflow: 'failing', pool: 'default' })).toBe(1);
+    expect(counterValue(families.get('sayiir_runs_started_total'), { workflow: 'observed' })).toBe(1);
+    expect(counterValue(families.get('sayiir_runs_completed_total'), { workflow: 'observed' })).toBe(1);
+    expect(counterValue(families.get('sayiir_runs_failed_total'), { workflow: 'failing' })).toBe(1);
+    // Nothing is labelled by instance.
+    expect(text).not.toContain('obs-1');
+    expect(text.trimEnd().endsWith('# EOF')).toBe(true);
+  });
+
+  it('answers 404 to anything but GET /metrics', async () => {
+    expect((await fetch(stack.metricsUrl.replace('/metrics', '/'))).status).toBe(404);
+    expect((await fetch(stack.metricsUrl, { method: 'POST' })).status).toBe(404);
+  });
+});
+
+describe('the queue depth gauge', () => {
+  it('moves when work is queued (read from SQS at each scrape)', async () => {
+    const sqs = await startFauxqs();
+    try {
+      await sqs.createPoolQueues('obs', { name: 'idle', functionTimeoutSeconds: 30, visibilityTimeoutSeconds: 30 });
+      const queue = new SqsTaskQueue(sqs.client, new QueueUrlCache(sqs.client, 'obs').queueUrl);
+      const t = localTelemetry({ pools: ['idle'], queue: () => queue });
+      const server = await serveMetrics(t.metrics);
+      try {
+        const depth = async (priority: string) =>
+          counterValue((await scrape(server.url)).families.get('sayiir_queue_depth'), { pool: 'idle', priority });
+        expect(await depth('normal')).toBe(0);
+        const dispatch = (key: string, priority: 'normal' | 'high'): Dispatch => ({
+          instanceId: 'q-1',
+          workflow: 'w',
+          key,
+          qid: key,
+          input: { v: 'x' },
+          attempt: 1,
+          gen: 1,
+          priority,
+          pool: 'idle',
+        });
+        await queue.send([
+          dispatch('a', 'normal'),
+          dispatch('b', 'normal'),
+          dispatch('c', 'normal'),
+          dispatch('d', 'high'),
+        ]);
+        expect(await depth('normal')).toBe(3);
+        expect(await depth('high')).toBe(1);
+        expect(await depth('low')).toBe(0);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await sqs.close();
     }
   });
 });
