@@ -12,7 +12,7 @@ import { branch, flow, TerminalError, task } from '../../shared/index.ts';
 import type { TaskReport } from '../../shared/runtime/worker.ts';
 import { startFauxqs } from '../support/fauxqs.ts';
 import { apiClient, waitFor } from '../support/local-api.ts';
-import { startTestTracing, type TestTracing } from '../support/tracing.ts';
+import { parentOf, startTestTracing, type TestTracing } from '../support/tracing.ts';
 
 /** Markers that must never reach a log line: a payload, a secret value. */
 const PAYLOAD = 'PAYLOAD-MARKER-7f3a';
@@ -186,6 +186,43 @@ describe('observability on the local stack (real SQS and DynamoDB wire protocols
     expect(failed[0]).toMatchObject({ level: 'ERROR', workflow: 'failing', attempt: 1, pool: 'default' });
     expect(mine.filter((l) => l.message === 'task dead-lettered')).toHaveLength(1);
     expect(mine.find((l) => l.message === 'run failed')).toMatchObject({ level: 'ERROR', error: 'TerminalError' });
+  });
+
+  it('makes a fork/join run one trace across the queue hops: each task span is the child of the step that dispatched it', () => {
+    const spans = tracing.spans().filter((sp) => sp.attributes['sayiir.instance_id'] === 'obs-1');
+    const root = spans.find((sp) => sp.name === 'start observed');
+    expect(root).toBeDefined();
+    expect(parentOf(root as (typeof spans)[number])).toBeUndefined();
+    const ran = spans.filter((sp) => sp.name.startsWith('task ') && sp.attributes['sayiir.outcome'] !== 'skipped');
+    const byTask = (name: string) => ran.filter((sp) => String(sp.attributes['sayiir.task_key']).includes(name));
+    expect(new Set(spans.map((sp) => sp.spanContext().traceId)).size).toBe(1);
+    const [token] = byTask('fetch-token');
+    const [left] = byTask('left');
+    const [right] = byTask('right');
+    const [both] = byTask('both');
+    const flakies = byTask('flaky').sort(
+      (a, b) => Number(a.attributes['sayiir.attempt']) - Number(b.attributes['sayiir.attempt']),
+    );
+    expect([token, left, right, both].every(Boolean)).toBe(true);
+    expect(flakies).toHaveLength(2);
+    const id = (sp: (typeof spans)[number] | undefined) => sp?.spanContext().spanId;
+    expect(parentOf(token as (typeof spans)[number])).toBe(id(root));
+    // Both branches were dispatched by the first task's commit (one ran inline, one came through SQS).
+    expect(parentOf(left as (typeof spans)[number])).toBe(id(token));
+    expect(parentOf(right as (typeof spans)[number])).toBe(id(token));
+    // The join was dispatched by the branch that finished last.
+    expect([id(left), id(right)]).toContain(parentOf(both as (typeof spans)[number]));
+    expect(parentOf(flakies[0] as (typeof spans)[number])).toBe(id(both));
+    // The retry was dispatched by the reaper when its backoff ended: a child of the run's root.
+    expect(parentOf(flakies[1] as (typeof spans)[number])).toBe(id(root));
+    expect(flakies.map((sp) => sp.attributes['sayiir.outcome'])).toEqual(['retried', 'completed']);
+    expect(token?.attributes).toMatchObject({
+      'sayiir.workflow': 'observed',
+      'sayiir.instance_id': 'obs-1',
+      'sayiir.attempt': 1,
+      'sayiir.pool': 'default',
+      'sayiir.outcome': 'completed',
+    });
   });
 
   it('never writes the API key, a secret value or a payload in any line', () => {
