@@ -49,8 +49,10 @@ export function makeHandler(deps: WorkerHandlerDeps) {
         }
       }),
     );
-    const wallMs = Math.max(1, Date.now() - startedAt);
-    t.metrics.gauge('WorkerUtilization', { pool: deps.pool }, Math.min(100, (100 * busyMs) / wallMs));
+    if (event.Records.length > 0) {
+      const wallMs = Math.max(1, Date.now() - startedAt);
+      t.metrics.gauge('WorkerUtilization', { pool: deps.pool }, Math.min(100, (100 * busyMs) / wallMs));
+    }
     t.metrics.flush();
     // A killed worker (fault injection) takes the whole invocation down, once its records have stopped.
     const killed = settled.find((r) => r.status === 'rejected');
