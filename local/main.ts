@@ -1,3 +1,4 @@
+import { startTracingFromEnv } from '../shared/observability/otlp.ts';
 import { startLocalStack } from './stack.ts';
 
 /**
@@ -5,13 +6,15 @@ import { startLocalStack } from './stack.ts';
  * SAYIIR_PORT (default 8787), SAYIIR_DATA_DIR (default .sayiir),
  * SAYIIR_METRICS_PORT (default 9464, on 127.0.0.1 only), LOG_LEVEL
  * (default INFO), SAYIIR_LOG_FORMAT (`json`, or `pretty`: the default on a
- * terminal).
+ * terminal), OTEL_EXPORTER_OTLP_ENDPOINT (traces; off by default).
  */
 const port = Number(process.env.SAYIIR_PORT ?? 8787);
 const dataDir = process.env.SAYIIR_DATA_DIR ?? '.sayiir';
 const metricsPort = Number(process.env.SAYIIR_METRICS_PORT ?? 9464);
 const logFormat =
   (process.env.SAYIIR_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty' ? 'pretty' : 'json';
+// Trace export when OTEL_EXPORTER_OTLP_ENDPOINT is set (off otherwise).
+await startTracingFromEnv();
 const stack = await startLocalStack({
   port,
   dataDir,
