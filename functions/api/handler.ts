@@ -1,5 +1,5 @@
 import middy, { type MiddyfiedHandler } from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { type ApiDeps, makeApi } from '../../shared/api/api.ts';
 import { ensureError } from '../../shared/engine/errors.ts';
 import type { Telemetry } from '../../shared/observability/observer.ts';
@@ -35,7 +35,8 @@ export function makeHandler(deps: ApiHandlerDeps): ApiHandler {
       }
     : undefined;
   const flush = async () => t?.metrics.flush();
+  const withContext = async (request: { context: Context }) => t?.log.addContext?.(request.context);
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(makeApi(deps))
-    .use({ after: flush, onError: flush })
+    .use({ before: withContext, after: flush, onError: flush })
     .use(httpErrors(logger ? { logger } : {}));
 }

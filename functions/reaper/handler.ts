@@ -30,6 +30,7 @@ export function makeHandler(deps: ReaperHandlerDeps, options: ReaperHandlerOptio
       console.log(JSON.stringify({ level: 'info', msg: 'reaper pass', ...summary }));
       return summary;
     }
+    t.log.addContext?.(context);
     const observe = reaperObserver({
       log: t.log.child({ function_request_id: context.awsRequestId }),
       metrics: t.metrics,

@@ -29,6 +29,7 @@ export function makeHandler(deps: WorkerHandlerDeps) {
   let inFlight = 0;
   const base = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const startedAt = Date.now();
+    t.log.addContext?.(context);
     const log = t.log.child({ function_request_id: context.awsRequestId });
     let busyMs = 0;
     const observe = taskObserver({ log, metrics: t.metrics });

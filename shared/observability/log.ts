@@ -5,6 +5,8 @@
  * passes a payload, a secret or an API key.
  */
 
+import type { Context } from 'aws-lambda';
+
 /** Levels, lowest first. `SILENT` logs nothing. */
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -19,6 +21,12 @@ export interface Log {
   error(message: string, fields?: LogFields): void;
   /** A log whose every line also carries `keys` (e.g. the Lambda request id of one invocation). */
   child(keys: LogFields): Log;
+  /**
+   * On Lambda (one invocation at a time per process): every line of this log
+   * and its children carries the invocation's context from now on (request
+   * id, function name, cold start). Absent where invocations run side by side.
+   */
+  addContext?(context: Context): void;
 }
 
 /** Name of the service in every line (Powertools' `service` key). */

@@ -22,6 +22,7 @@ export function powertoolsLog(options: { readonly level?: LogLevel; readonly log
     warn: (m, f) => logger.warn(m, { ...keys, ...f }),
     error: (m, f) => logger.error(m, { ...keys, ...f }),
     child: (more) => make({ ...keys, ...more }),
+    addContext: (context) => logger.addContext(context),
   });
   return make({});
 }
