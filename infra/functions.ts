@@ -117,7 +117,8 @@ export function engineFunction(scope: Construct, id: string, props: EngineFuncti
     logGroup,
     loggingFormat: LoggingFormat.JSON,
     applicationLogLevelV2: LAMBDA_LOG_LEVEL[logLevel],
-    systemLogLevelV2: SystemLogLevel.WARN,
+    // INFO keeps the platform's START, END and REPORT lines (billed duration, memory used).
+    systemLogLevelV2: SystemLogLevel.INFO,
     environment: {
       ...props.environment,
       NODE_OPTIONS: '--enable-source-maps',

@@ -44,7 +44,7 @@ describe('logs of the functions', () => {
       expect(fn.Properties.LoggingConfig).toMatchObject({
         LogFormat: 'JSON',
         ApplicationLogLevel: 'INFO',
-        SystemLogLevel: 'WARN',
+        SystemLogLevel: 'INFO',
       });
       expect(fn.Properties.Environment).toMatchObject({ Variables: { LOG_LEVEL: 'INFO' } });
       expect(JSON.stringify(fn.Properties.Environment)).not.toContain('OTEL_EXPORTER_OTLP_ENDPOINT');
