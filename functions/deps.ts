@@ -12,11 +12,16 @@ import { SecretsManagerSecrets } from '../shared/adapters/secrets/secrets-manage
 import { DeadLetters } from '../shared/adapters/sqs/dead-letters.ts';
 import { QueueUrlCache } from '../shared/adapters/sqs/queue-urls.ts';
 import { SqsTaskQueue } from '../shared/adapters/sqs/task-queue.ts';
-import type { ApiDeps } from '../shared/api/api.ts';
 import type { AnyFlow } from '../shared/engine/definition.ts';
-import type { ReaperDeps } from '../shared/runtime/reaper.ts';
+import { emfMetrics } from '../shared/observability/emf.ts';
+import { observedDeadLetters, observedStore, type Telemetry } from '../shared/observability/observer.ts';
+import { powertoolsLog } from '../shared/observability/powertools-log.ts';
+import { tracedQueue } from '../shared/observability/tracing.ts';
+import { SDK_DEFAULTS } from '../shared/runtime/defaults.ts';
 import { WorkflowRegistry } from '../shared/runtime/registry.ts';
-import type { WorkerDeps } from '../shared/runtime/worker.ts';
+import type { ApiHandlerDeps } from './api/handler.ts';
+import type { ReaperHandlerDeps } from './reaper/handler.ts';
+import type { WorkerHandlerDeps } from './worker/handler.ts';
 
 /**
  * The handlers' default dependencies on AWS, from environment variables set
@@ -72,39 +77,79 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
 
 let clients: { dynamo: DynamoDBClient; sqs: SQSClient; secrets: SecretsManagerClient } | undefined;
 let s3: S3Client | undefined;
+let telemetry: Telemetry | undefined;
+
+/**
+ * The SDK clients' HTTP settings: a call that cannot connect, or that stops
+ * answering, fails within seconds (and the SDK retries it) instead of
+ * holding the function until its own timeout.
+ */
+export const SDK_HTTP = {
+  requestHandler: {
+    connectionTimeout: SDK_DEFAULTS.connectionTimeoutMs,
+    requestTimeout: SDK_DEFAULTS.requestTimeoutMs,
+    throwOnRequestTimeout: true,
+  },
+} as const;
 
 /** One set of SDK clients per container (connections are reused across invocations). */
 function awsClients() {
-  clients ??= { dynamo: new DynamoDBClient({}), sqs: new SQSClient({}), secrets: new SecretsManagerClient({}) };
+  clients ??= {
+    dynamo: new DynamoDBClient(SDK_HTTP),
+    sqs: new SQSClient(SDK_HTTP),
+    secrets: new SecretsManagerClient(SDK_HTTP),
+  };
   return clients;
+}
+
+/** The functions' logs (Powertools Logger, level from `LOG_LEVEL`) and metrics (EMF), one per container. */
+export function lambdaTelemetry(): Telemetry {
+  telemetry ??= { log: powertoolsLog(), metrics: emfMetrics() };
+  return telemetry;
 }
 
 /** The payload bucket, for the functions the construct grants it to (api, workers); the reaper reads no payload. */
 function payloadObjects(env: NodeJS.ProcessEnv): S3ObjectStore | undefined {
   const bucket = env[ENV.payloadBucket];
   if (bucket === undefined || bucket === '') return undefined;
-  s3 ??= new S3Client({});
+  s3 ??= new S3Client(SDK_HTTP);
   return new S3ObjectStore({ client: s3, bucket });
 }
 
 function common(workflows: readonly AnyFlow[], env: NodeJS.ProcessEnv) {
   const { dynamo, sqs } = awsClients();
   const objects = payloadObjects(env);
-  const store = new DynamoInstanceStore({
-    client: dynamo,
-    tableName: requireEnv(ENV.instancesTable, env),
-    ...(objects ? { objects } : {}),
-  });
+  const t = lambdaTelemetry();
+  const store = observedStore(
+    new DynamoInstanceStore({
+      client: dynamo,
+      tableName: requireEnv(ENV.instancesTable, env),
+      ...(objects ? { objects } : {}),
+    }),
+    t,
+  );
   const claims = new DynamoClaimStore({ client: dynamo, tableName: requireEnv(ENV.claimsTable, env) });
   const urls = new QueueUrlCache(sqs, requireEnv(ENV.queuePrefix, env));
-  const queue = new SqsTaskQueue(sqs, urls.queueUrl);
-  const deadLetters = new DynamoDeadLetterStore({ client: dynamo, tableName: requireEnv(ENV.instancesTable, env) });
-  return { store, claims, queue, deadLetters, registry: new WorkflowRegistry(workflows), clock: systemClock };
+  const queue = tracedQueue(new SqsTaskQueue(sqs, urls.queueUrl), () => systemClock.now());
+  const deadLetters = observedDeadLetters(
+    new DynamoDeadLetterStore({ client: dynamo, tableName: requireEnv(ENV.instancesTable, env) }),
+    t,
+  );
+  return {
+    store,
+    claims,
+    queue,
+    deadLetters,
+    registry: new WorkflowRegistry(workflows),
+    clock: systemClock,
+    telemetry: t,
+  };
 }
 
-export function defaultApiDeps(workflows: readonly AnyFlow[], env = process.env): ApiDeps {
-  const { store, claims, queue, deadLetters, registry, clock } = common(workflows, env);
+export function defaultApiDeps(workflows: readonly AnyFlow[], env = process.env): ApiHandlerDeps {
+  const { store, claims, queue, deadLetters, registry, clock, telemetry } = common(workflows, env);
   return {
+    telemetry,
     store,
     claims,
     queue,
@@ -117,7 +162,7 @@ export function defaultApiDeps(workflows: readonly AnyFlow[], env = process.env)
   };
 }
 
-export function defaultWorkerDeps(workflows: readonly AnyFlow[], env = process.env): WorkerDeps {
+export function defaultWorkerDeps(workflows: readonly AnyFlow[], env = process.env): WorkerHandlerDeps {
   const c = common(workflows, env);
   return {
     ...c,
@@ -130,7 +175,7 @@ export function defaultWorkerDeps(workflows: readonly AnyFlow[], env = process.e
   };
 }
 
-export function defaultReaperDeps(workflows: readonly AnyFlow[], env = process.env): ReaperDeps {
+export function defaultReaperDeps(workflows: readonly AnyFlow[], env = process.env): ReaperHandlerDeps {
   const c = common(workflows, env);
   // The reaper alone drains the pools' SQS DLQs into the dead-letter store.
   const deadLetterQueue = new DeadLetters(

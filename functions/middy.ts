@@ -1,6 +1,7 @@
 import type middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { errorResponse, HttpError } from '../shared/api/errors.ts';
+import { startTracingFromEnv, tracingConfigured } from '../shared/observability/otlp.ts';
 
 /**
  * The middy stacks shared by the Lambda handlers, and the lazy construction
@@ -60,6 +61,15 @@ export function lazyHandler<E, R>(build: () => AsyncHandler<E, R>): AsyncHandler
   let built: AsyncHandler<E, R> | undefined;
   return function lazy(event, context) {
     built ??= build();
-    return built(event, context);
+    const handler = built;
+    if (!tracingConfigured()) return handler(event, context);
+    // Trace export (OTEL_EXPORTER_OTLP_ENDPOINT): started once, flushed before each invocation returns.
+    return startTracingFromEnv().then(async (tracing) => {
+      try {
+        return await handler(event, context);
+      } finally {
+        await tracing?.flush();
+      }
+    });
   };
 }

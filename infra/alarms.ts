@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type IAlarmAction, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { PRIORITIES } from '../shared/resources/queues.ts';
 import type { PoolQueues } from './queues.ts';
@@ -12,12 +13,22 @@ export interface SayiirAlarmsProps {
   readonly alarmActions: readonly IAlarmAction[];
   /** Age of the oldest message of a priority queue above which it alarms. */
   readonly queueAgeThreshold: Duration;
+  /** The engine's functions, by a readable name (`api`, `worker-default`, …): each alarms on its errors and throttles. */
+  readonly functions?: Readonly<Record<string, IFunction>>;
+  /** The reaper: alarms when it has not run for {@link REAPER_SILENCE}. */
+  readonly reaper?: IFunction;
 }
+
+/** The reaper runs every minute: five minutes without an invocation means timers and recovery have stopped. */
+export const REAPER_SILENCE = Duration.minutes(5);
 
 /**
  * CloudWatch alarms on the queues: a dead-letter queue holding any message
  * (a task exhausted its receives), and a priority queue whose oldest message
- * is older than a threshold (workers are not keeping up, or are failing).
+ * is older than a threshold (workers are not keeping up, or are failing);
+ * and on the functions: any error or throttle of each one, and the reaper
+ * not running (if it stops, timers stop firing and lost work is never
+ * recovered, silently).
  */
 export class SayiirAlarms extends Construct {
   /** Every alarm, DLQ alarms first. */
@@ -57,6 +68,40 @@ export class SayiirAlarms extends Construct {
           }),
         );
       }
+    }
+    for (const [name, fn] of Object.entries(props.functions ?? {})) {
+      const id = name.replace(/[^A-Za-z0-9]/g, '');
+      alarms.push(
+        new Alarm(this, `${id}Errors`, {
+          alarmDescription: `Sayiir function '${name}': an invocation failed`,
+          metric: fn.metricErrors({ period: Duration.minutes(1), statistic: 'Sum' }),
+          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+          threshold: 0,
+          evaluationPeriods: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        }),
+        new Alarm(this, `${id}Throttles`, {
+          alarmDescription: `Sayiir function '${name}': an invocation was throttled (concurrency limit)`,
+          metric: fn.metricThrottles({ period: Duration.minutes(1), statistic: 'Sum' }),
+          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+          threshold: 0,
+          evaluationPeriods: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+    if (props.reaper) {
+      alarms.push(
+        new Alarm(this, 'ReaperNotRunning', {
+          alarmDescription: `Sayiir reaper: no invocation for ${REAPER_SILENCE.toHumanString()}; timers and recovery have stopped`,
+          metric: props.reaper.metricInvocations({ period: REAPER_SILENCE, statistic: 'Sum' }),
+          comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+          threshold: 1,
+          evaluationPeriods: 1,
+          // No data at all is the failure this alarm exists for.
+          treatMissingData: TreatMissingData.BREACHING,
+        }),
+      );
     }
     for (const alarm of alarms) alarm.addAlarmAction(...props.alarmActions);
     this.alarms = alarms;

@@ -2,10 +2,19 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  ApplicationLogLevel,
+  Architecture,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import type { LogLevel as SayiirLogLevel } from '../shared/observability/log.ts';
+import { OTEL_SDK_MODULES } from '../shared/observability/otlp.ts';
 import { EngineConfigError } from './pools.ts';
 
 /** The Lambda runtime of every engine function (Node 20 is deprecated on Lambda). */
@@ -46,14 +55,31 @@ export interface EngineFunctionProps {
   readonly logRetention: RetentionDays;
   /** Removal policy of the function's log group. */
   readonly logRemovalPolicy: RemovalPolicy;
+  /** Level of the application's log lines (`LOG_LEVEL`, and Lambda's application log level). @default 'INFO' */
+  readonly logLevel?: Exclude<SayiirLogLevel, 'SILENT'>;
+  /**
+   * OTLP/HTTP endpoint to export traces to (e.g. a collector's
+   * `http://collector:4318`). When set, the OpenTelemetry SDK and exporter
+   * are installed next to the bundle and loaded at the first invocation.
+   * @default no trace export (only `@opentelemetry/api`, a no-op, is bundled)
+   */
+  readonly otlpEndpoint?: string;
 }
+
+const LAMBDA_LOG_LEVEL: Record<NonNullable<EngineFunctionProps['logLevel']>, ApplicationLogLevel> = {
+  DEBUG: ApplicationLogLevel.DEBUG,
+  INFO: ApplicationLogLevel.INFO,
+  WARN: ApplicationLogLevel.WARN,
+  ERROR: ApplicationLogLevel.ERROR,
+};
 
 /**
  * One engine Lambda with the settings they all share: Node.js 22 on ARM64,
  * bundled by the locally installed esbuild (never Docker) into one minified
  * ESM file with a source map, the AWS SDK bundled too (the versions tested are
  * the versions deployed), active X-Ray tracing, its own log group with a
- * retention, and its own role that starts with no permission but writing to
+ * retention, Lambda's JSON log format with the log level given (Powertools
+ * reads it as `LOG_LEVEL`), and its own role that starts with no permission but writing to
  * that log group (no AWS managed policy): every other right is granted by the
  * engine, resource by resource.
  *
@@ -73,6 +99,9 @@ export function engineFunction(scope: Construct, id: string, props: EngineFuncti
     description: `Sayiir ${id}: ${props.description}`,
   });
   logGroup.grantWrite(role);
+  const logLevel = props.logLevel ?? 'INFO';
+  const tracing: Record<string, string> =
+    props.otlpEndpoint === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: props.otlpEndpoint };
   return new NodejsFunction(scope, id, {
     entry: props.entry,
     projectRoot: props.projectRoot,
@@ -86,8 +115,20 @@ export function engineFunction(scope: Construct, id: string, props: EngineFuncti
     tracing: Tracing.ACTIVE,
     role,
     logGroup,
-    environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+    loggingFormat: LoggingFormat.JSON,
+    applicationLogLevelV2: LAMBDA_LOG_LEVEL[logLevel],
+    // INFO keeps the platform's START, END and REPORT lines (billed duration, memory used).
+    systemLogLevelV2: SystemLogLevel.INFO,
+    environment: {
+      ...props.environment,
+      NODE_OPTIONS: '--enable-source-maps',
+      LOG_LEVEL: logLevel,
+      OTEL_SERVICE_NAME: `sayiir-${id.toLowerCase()}`,
+      ...tracing,
+    },
     bundling: {
+      // The SDK is imported by computed names (never bundled): installed beside the bundle only when tracing is on.
+      ...(props.otlpEndpoint === undefined ? {} : { nodeModules: [...OTEL_SDK_MODULES] }),
       forceDockerBundling: false,
       format: OutputFormat.ESM,
       mainFields: ['module', 'main'],

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { HttpApi, ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
-import type { Alarm, IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
+import { type Alarm, type Dashboard, type IAlarmAction, Metric, type MetricOptions } from 'aws-cdk-lib/aws-cloudwatch';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -16,9 +16,11 @@ import { Construct } from 'constructs';
 import { ENV } from '../functions/deps.ts';
 import type { AnyFlow } from '../shared/engine/definition.ts';
 import type { Priority } from '../shared/engine/task.ts';
+import { METRICS, METRICS_NAMESPACE, type MetricName } from '../shared/observability/metrics.ts';
 import { DEFAULT_MAX_RECEIVE_COUNT, PRIORITIES } from '../shared/resources/queues.ts';
 import { SayiirAlarms } from './alarms.ts';
 import { SayiirHttpApi } from './api.ts';
+import { SayiirDashboard } from './dashboard.ts';
 import { REPO_ROOT, resolveWorkflowsEntry, writeWrapperEntry } from './entries.ts';
 import { engineFunction } from './functions.ts';
 import { addApiKeySecretNagSuppressions, addEngineNagSuppressions, addPayloadBucketNagSuppressions } from './nag.ts';
@@ -139,6 +141,23 @@ export interface SayiirEngineProps {
    */
   readonly queueAgeAlarmThreshold?: Duration;
   /**
+   * A CloudWatch dashboard of the engine (runs, tasks, latencies, queues, functions).
+   * @default true
+   */
+  readonly dashboard?: boolean;
+  /**
+   * Level of the functions' log lines (each function's `LOG_LEVEL` and Lambda application log level).
+   * @default 'INFO'
+   */
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /**
+   * OTLP/HTTP endpoint the api, worker and reaper functions export traces to
+   * (e.g. an OpenTelemetry collector). Synth then installs the OpenTelemetry
+   * SDK beside each bundle (it needs the registry).
+   * @default no trace export
+   */
+  readonly otlpEndpoint?: string;
+  /**
    * Bundling project root: holds the lock file and the `node_modules` with
    * esbuild and the dependencies; the workflows entry may lie anywhere.
    * @default this repository's root
@@ -179,7 +198,7 @@ export interface SayiirEngineProps {
  * new CfnOutput(stack, 'Url', { value: engine.apiUrl });
  * ```
  */
-export class SayiirEngine extends Construct {
+export class SayiirEngine extends Construct implements SayiirMetrics {
   /** Both tables, by role. */
   readonly tables: { readonly instances: Table; readonly claims: Table };
   /** Values over the inline threshold (see `infra/payloads.ts`). */
@@ -206,8 +225,10 @@ export class SayiirEngine extends Construct {
   readonly apiKeySecret: Secret;
   /** The secrets each pool's tasks may read, by pool name. */
   readonly taskSecrets: Readonly<Record<string, readonly ISecret[]>>;
-  /** The queue alarms. */
+  /** The alarms: queues (DLQ, age), each function's errors and throttles, the reaper not running. */
   readonly alarms: readonly Alarm[];
+  /** The engine's dashboard, unless `dashboard: false`. */
+  readonly dashboard?: Dashboard;
   /** The queue name prefix in use. */
   readonly queuePrefix: string;
 
@@ -270,7 +291,13 @@ export class SayiirEngine extends Construct {
       [ENV.claimsTable]: tables.claims.tableName,
       [ENV.queuePrefix]: queuePrefix,
     };
-    const common = { projectRoot, logRetention, logRemovalPolicy: removalPolicy };
+    const common = {
+      projectRoot,
+      logRetention,
+      logRemovalPolicy: removalPolicy,
+      ...(props.logLevel ? { logLevel: props.logLevel } : {}),
+      ...(props.otlpEndpoint ? { otlpEndpoint: props.otlpEndpoint } : {}),
+    };
 
     // api
     this.apiFunction = engineFunction(this, 'Api', {
@@ -292,8 +319,9 @@ export class SayiirEngine extends Construct {
     this.apiKeySecret.grantRead(this.apiFunction);
 
     // authorizer
+    const { otlpEndpoint: _noTracing, ...untraced } = common;
     this.authorizerFunction = engineFunction(this, 'Authorizer', {
-      ...common,
+      ...untraced,
       entry: path.join(REPO_ROOT, 'functions', 'authorizer', 'handler.ts'),
       description: 'Sayiir HTTP API authorizer (x-api-key present)',
       memorySize: AUTHORIZER_MEMORY_MB,
@@ -371,11 +399,22 @@ export class SayiirEngine extends Construct {
     this.httpApi = api.httpApi;
     this.apiUrl = api.url;
 
+    const functions: Record<string, NodejsFunction> = {
+      api: this.apiFunction,
+      authorizer: this.authorizerFunction,
+      reaper: this.reaperFunction,
+      ...Object.fromEntries(Object.entries(workerFunctions).map(([pool, fn]) => [`worker-${pool}`, fn])),
+    };
     this.alarms = new SayiirAlarms(this, 'Alarms', {
       pools: queues.pools,
       alarmActions: props.alarmActions ?? [],
       queueAgeThreshold: props.queueAgeAlarmThreshold ?? Duration.minutes(15),
+      functions,
+      reaper: this.reaperFunction,
     }).alarms;
+    if (props.dashboard !== false) {
+      this.dashboard = new SayiirDashboard(this, 'Dashboard', { pools: queues.pools, functions }).dashboard;
+    }
 
     addEngineNagSuppressions({
       functions: [this.apiFunction, this.authorizerFunction, this.reaperFunction, ...Object.values(workerFunctions)],
@@ -385,6 +424,106 @@ export class SayiirEngine extends Construct {
     addPayloadBucketNagSuppressions(payloads.bucket);
     addApiKeySecretNagSuppressions(this.apiKeySecret);
   }
+
+  /**
+   * Age of the oldest message of a pool's priority queue (seconds, Maximum per minute).
+   * @example
+   * ```ts
+   * engine.metricQueueAge('default', 'high').createAlarm(this, 'HighAge', { threshold: 60, evaluationPeriods: 1 });
+   * ```
+   */
+  metricQueueAge(pool: string, priority: Priority, props: MetricOptions = {}): Metric {
+    return this.queueOf(pool, priority).metricApproximateAgeOfOldestMessage({
+      period: Duration.minutes(1),
+      statistic: 'Maximum',
+      ...props,
+    });
+  }
+
+  /** Messages waiting in a pool's priority queue (visible messages, Maximum per minute). */
+  metricQueueDepth(pool: string, priority: Priority, props: MetricOptions = {}): Metric {
+    return this.queueOf(pool, priority).metricApproximateNumberOfMessagesVisible({
+      period: Duration.minutes(1),
+      statistic: 'Maximum',
+      ...props,
+    });
+  }
+
+  /** Messages in a pool's dead-letter queue (visible messages, Maximum per minute). */
+  metricDeadLetters(pool: string, props: MetricOptions = {}): Metric {
+    const dlq = this.deadLetterQueues[pool];
+    if (!dlq) throw new EngineConfigError(`no pool '${pool}' in this engine`);
+    return dlq.metricApproximateNumberOfMessagesVisible({
+      period: Duration.minutes(1),
+      statistic: 'Maximum',
+      ...props,
+    });
+  }
+
+  /** Task attempts of a workflow, in a pool, that failed their run (EMF `TasksFailed`, Sum per minute). */
+  metricTaskFailures(workflow: string, pool = 'default', props: MetricOptions = {}): Metric {
+    return sayiirMetric('TasksFailed', { workflow, pool }, props);
+  }
+
+  /** Duration of a workflow's runs, start to end (EMF `RunDuration`, ms, p90 per minute). */
+  metricRunDuration(workflow: string, props: MetricOptions = {}): Metric {
+    return sayiirMetric('RunDuration', { workflow }, props);
+  }
+
+  /**
+   * Any Sayiir EMF metric (namespace `Sayiir`), by name and dimensions.
+   * @example
+   * ```ts
+   * engine.metricSayiir('QueueWait', { workflow: 'orders', pool: 'default' }, { statistic: 'p99' });
+   * ```
+   */
+  metricSayiir(name: MetricName, dimensions: Readonly<Record<string, string>>, props: MetricOptions = {}): Metric {
+    return sayiirMetric(name, dimensions, props);
+  }
+
+  private queueOf(pool: string, priority: Priority): Queue {
+    const queue = this.queues[pool]?.[priority];
+    if (!queue) throw new EngineConfigError(`no pool '${pool}' in this engine`);
+    return queue;
+  }
+}
+
+/**
+ * The `metric*()` helpers of {@link SayiirEngine}, for alarms and dashboards
+ * of one's own. EMF metrics (namespace `Sayiir`) exist per the dimensions
+ * they are published with: `workflow` and `pool` for task metrics,
+ * `workflow` for run metrics.
+ */
+export interface SayiirMetrics {
+  /** Age of the oldest message of a pool's priority queue (s; SQS). */
+  metricQueueAge(pool: string, priority: Priority, props?: MetricOptions): Metric;
+  /** Messages waiting in a pool's priority queue (SQS, visible messages). */
+  metricQueueDepth(pool: string, priority: Priority, props?: MetricOptions): Metric;
+  /** Messages in a pool's dead-letter queue (SQS, visible messages). */
+  metricDeadLetters(pool: string, props?: MetricOptions): Metric;
+  /** Task attempts of a workflow in a pool that failed their run (EMF `TasksFailed`, Sum). */
+  metricTaskFailures(workflow: string, pool?: string, props?: MetricOptions): Metric;
+  /** Duration of a workflow's runs (EMF `RunDuration`, ms, p90 by default). */
+  metricRunDuration(workflow: string, props?: MetricOptions): Metric;
+  /** Any Sayiir EMF metric, by name and dimensions. */
+  metricSayiir(name: MetricName, dimensions: Readonly<Record<string, string>>, props?: MetricOptions): Metric;
+}
+
+/** A Sayiir EMF metric (see `shared/observability/metrics.ts` for names, units and dimensions). */
+export function sayiirMetric(
+  name: MetricName,
+  dimensions: Readonly<Record<string, string>>,
+  props: MetricOptions = {},
+): Metric {
+  const def = METRICS[name];
+  return new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName: name,
+    dimensionsMap: { ...dimensions },
+    period: Duration.minutes(1),
+    statistic: def.kind === 'histogram' ? 'p90' : def.kind === 'counter' ? 'Sum' : 'Maximum',
+    ...props,
+  });
 }
 
 /** A pool's claim timings as the worker's environment: only those the pool sets. */

@@ -5,6 +5,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { makeHandler as makeApiHandler } from '../functions/api/handler.ts';
+import type { WorkerHandlerDeps } from '../functions/worker/handler.ts';
 import { makeHandler as makeWorkerHandler } from '../functions/worker/handler.ts';
 import { DynamoClaimStore } from '../shared/adapters/dynamodb/claim-store.ts';
 import { DynamoDeadLetterStore } from '../shared/adapters/dynamodb/dead-letter-store.ts';
@@ -19,6 +20,8 @@ import { SqsTaskQueue } from '../shared/adapters/sqs/task-queue.ts';
 import { DEFAULT_API_KEY_SECRET } from '../shared/api/auth.ts';
 import type { AnyFlow } from '../shared/engine/definition.ts';
 import { poolsOf } from '../shared/engine/describe.ts';
+import { observedDeadLetters, observedStore, reaperObserver } from '../shared/observability/observer.ts';
+import { tracedQueue } from '../shared/observability/tracing.ts';
 import type { ObjectStore } from '../shared/ports/object-store.ts';
 import type { TaskQueue } from '../shared/ports/task-queue.ts';
 import { reapOnce } from '../shared/runtime/reaper.ts';
@@ -28,6 +31,7 @@ import { workflows as exampleWorkflows } from '../workflows/index.ts';
 import { startDynalite } from './dynalite.ts';
 import { startFauxqs } from './fauxqs.ts';
 import { startHttpGateway } from './http-gateway.ts';
+import { localTelemetry, serveMetrics } from './observability.ts';
 import { type SqsPoller, startSqsPoller } from './sqs-poller.ts';
 
 /**
@@ -75,8 +79,12 @@ export interface LocalStackOptions {
   readonly onTask?: (report: TaskReport) => void;
   /** Fault injection in the workers (see `WorkerDeps.faults`). */
   readonly workerFaults?: WorkerDeps['faults'];
-  /** Log lines. @default nothing */
+  /** Log lines: the functions' structured lines (see {@link LocalStackOptions.logFormat}) and the stack's own. @default nothing */
   readonly log?: (line: string) => void;
+  /** `pretty` for a person at a terminal. @default 'json' */
+  readonly logFormat?: 'json' | 'pretty';
+  /** Port of the local-only OpenMetrics endpoint (`http://127.0.0.1:<port>/metrics`); 0 picks a free one. @default 0 */
+  readonly metricsPort?: number;
   /**
    * Where values over the offload threshold go: `folder` keeps them under
    * `<dataDir>/payloads` (they survive a restart, like the tables); `s3`
@@ -104,6 +112,8 @@ export interface LocalStack {
   readonly claims: DynamoClaimStore;
   /** The dead-letter store (the reaper drains the pools' DLQs into it). */
   readonly deadLetters: DynamoDeadLetterStore;
+  /** The OpenMetrics endpoint, on 127.0.0.1 only (no API key: see `local/observability.ts`). */
+  readonly metricsUrl: string;
   /** Runs one reaper pass now. */
   reap(): ReturnType<typeof reapOnce>;
   /** Stops everything; the data folder stays. */
@@ -138,6 +148,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const workflows = options.workflows ?? exampleWorkflows;
   const registry = new WorkflowRegistry(workflows);
   const pools = [...new Set(['default', ...workflows.flatMap(poolsOf)])].sort();
+  let queue: TaskQueue | undefined;
+  const telemetry = localTelemetry({
+    ...(options.log ? { write: options.log } : {}),
+    format: options.logFormat ?? 'json',
+    pools,
+    queue: () => queue,
+  });
 
   const stoppers: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -171,20 +188,31 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       );
     }
 
-    const store = new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances, objects });
+    const metricsServer = await serveMetrics(telemetry.metrics, options.metricsPort ?? 0);
+    stoppers.push(() => metricsServer.close());
+    const store = observedStore(
+      new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances, objects }),
+      telemetry,
+    );
     const claims = new DynamoClaimStore({ client: db.client, tableName: db.tables.claims });
     const urls = new QueueUrlCache(sqs.client, QUEUE_PREFIX);
     const sqsQueue = new SqsTaskQueue(sqs.client, urls.queueUrl);
     const pollers = new Map<string, SqsPoller>();
     // Sent messages wake their pool's idle pollers at once (Lambda's event source long-polls).
-    const queue: TaskQueue = {
-      send: async (dispatches) => {
-        await sqsQueue.send(dispatches);
-        for (const pool of new Set(dispatches.map((d) => d.pool))) pollers.get(pool)?.nudge();
+    queue = tracedQueue<TaskQueue>(
+      {
+        send: async (dispatches) => {
+          await sqsQueue.send(dispatches);
+          for (const pool of new Set(dispatches.map((d) => d.pool))) pollers.get(pool)?.nudge();
+        },
+        waiting: (pool, priority) => sqsQueue.waiting(pool, priority),
       },
-      waiting: (pool, priority) => sqsQueue.waiting(pool, priority),
-    };
-    const deadLetters = new DynamoDeadLetterStore({ client: db.client, tableName: db.tables.instances });
+      () => systemClock.now(),
+    );
+    const deadLetters = observedDeadLetters(
+      new DynamoDeadLetterStore({ client: db.client, tableName: db.tables.instances }),
+      telemetry,
+    );
     const deadLetterQueue = new DeadLetters(sqs.client, urls.dlqUrl);
     const secrets = new FileSecrets(join(dataDir, 'secrets.json'));
     const clock = systemClock;
@@ -199,6 +227,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       claims,
       deadLetters,
       redispatchAfterMs: options.redispatchAfterMs ?? 3_000,
+      telemetry,
     });
     const gateway = await startHttpGateway({ handler: api, port: options.port ?? 0 });
     stoppers.push(() => gateway.close());
@@ -206,7 +235,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const pool of pools) {
       const urls = poolUrls.get(pool);
       if (!urls) continue;
-      const deps: WorkerDeps = {
+      const deps: WorkerHandlerDeps = {
+        telemetry,
         store,
         claims,
         queue,
@@ -231,13 +261,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         timeoutSeconds,
         concurrency: options.pollerConcurrency ?? 4,
         functionName: `sayiir-worker-${pool}`,
-        onError: (e, phase) => log(`worker ${pool} ${phase}: ${String(e)}`),
+        onError: (e, phase) => telemetry.log.error('worker error', { pool, phase, error: String(e) }),
       });
       pollers.set(pool, poller);
       stoppers.push(() => poller.stop());
     }
 
     const reaperDeps = { store, timers: store, claims, queue, registry, clock, deadLetters, deadLetterQueue };
+    const observePass = reaperObserver(telemetry);
     // One pass at a time, like one reaper invocation looping: the next starts
     // `reaperIntervalMs` after the previous one ended.
     let reaping: Promise<unknown> = Promise.resolve();
@@ -251,10 +282,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const loop = () => {
       timer = setTimeout(() => {
         reap().then(
-          (s) => {
-            if (s.timersFired + s.redispatched > 0) log(`reaper: ${JSON.stringify(s)}`);
-          },
-          (e) => log(`reaper: ${String(e)}`),
+          (s) => observePass(s),
+          (e) => telemetry.log.error('reaper pass failed', { error: String(e) }),
         );
         void reaping.then(() => {
           if (!stopped) loop();
@@ -280,6 +309,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       store,
       claims,
       deadLetters,
+      metricsUrl: metricsServer.url,
       reap,
       stop,
     };

@@ -5,6 +5,7 @@ import { signalRefusal } from '../engine/reducer.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
 import type { RunEvent, RunStatus, Snapshot } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
+import { ATTR, inSpan } from '../observability/tracing.ts';
 import type { ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
@@ -230,21 +231,25 @@ const startWorkflowInstance: RouteHandler = async (ctx, req) => {
     const found = await readRun(ctx.store, ctx.registry, instanceId);
     if (found) return existing(found);
   }
-  let started: Awaited<ReturnType<typeof startInstance>>;
-  try {
-    started = await startInstance(ctx.store, flow, input, {
-      instanceId,
-      now: ctx.clock.now(),
-      ...(ctx.redispatchAfterMs === undefined ? {} : { redispatchAfterMs: ctx.redispatchAfterMs }),
-      ...actorOf(ctx),
-    });
-  } catch (e) {
-    const raced = e instanceof InstanceExistsError ? await readRun(ctx.store, ctx.registry, instanceId) : undefined;
-    if (raced) return existing(raced);
-    throw e;
-  }
-  await sendDispatches(ctx.queue, started.effects);
-  return jsonResponse(201, { instanceId, workflow: flow.name, status: started.snapshot.status });
+  // The run's root span: its first dispatches carry its context, so every task span of the run is in its trace.
+  const attributes = { [ATTR.workflow]: flow.name, [ATTR.instance]: instanceId };
+  return inSpan(`start ${flow.name}`, attributes, async () => {
+    let started: Awaited<ReturnType<typeof startInstance>>;
+    try {
+      started = await startInstance(ctx.store, flow, input, {
+        instanceId,
+        now: ctx.clock.now(),
+        ...(ctx.redispatchAfterMs === undefined ? {} : { redispatchAfterMs: ctx.redispatchAfterMs }),
+        ...actorOf(ctx),
+      });
+    } catch (e) {
+      const raced = e instanceof InstanceExistsError ? await readRun(ctx.store, ctx.registry, instanceId) : undefined;
+      if (raced) return existing(raced);
+      throw e;
+    }
+    await sendDispatches(ctx.queue, started.effects);
+    return jsonResponse(201, { instanceId, workflow: flow.name, status: started.snapshot.status });
+  });
 };
 
 const listInstances: RouteHandler = async (ctx, req) => {

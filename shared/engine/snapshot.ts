@@ -154,6 +154,12 @@ export interface Snapshot {
   readonly steps?: number;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /**
+   * W3C `traceparent` of the run's start, when tracing was on: the parent of
+   * the spans of work the journal starts later (retries after a backoff,
+   * timers, re-dispatches), so one run stays one trace.
+   */
+  readonly trace?: string;
   readonly tasks: Readonly<Record<string, TaskActivity>>;
   readonly waits: Readonly<Record<string, WaitActivity>>;
   readonly forks: Readonly<Record<string, ForkState>>;
@@ -191,6 +197,10 @@ export interface Dispatch {
   readonly pool: string;
   /** Set for a step of a child in its lane (see {@link Lanes}): the parent's key (a map's, a fork's), the child's index. */
   readonly lane?: { readonly parent: string; readonly item: number };
+  /** W3C `traceparent` of the step that sent it, when tracing is on (an SQS message attribute on the wire). */
+  readonly trace?: string;
+  /** When it was sent (epoch ms), for the queue-wait metric (SQS's `SentTimestamp` on the wire). */
+  readonly sentAt?: number;
 }
 
 export type Effect =

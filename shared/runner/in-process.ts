@@ -8,6 +8,8 @@ import { dueTimes } from '../engine/reducer.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
 import type { Dispatch, RunError, RunEvent, RunStatus, Snapshot } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
+import { observedStore, type Telemetry, taskObserver } from '../observability/observer.ts';
+import { tracedQueue } from '../observability/tracing.ts';
 import type { ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
@@ -65,6 +67,8 @@ export interface RunOptions {
    * with {@link RunnerCrashedError}.
    */
   readonly onCheckpoint?: (phase: CheckpointPhase, dispatch: Dispatch) => void;
+  /** Log lines and metrics of the run, as the deployed functions write them. @default none */
+  readonly telemetry?: Telemetry;
 }
 
 export interface RunResult<O> {
@@ -155,7 +159,8 @@ class Runner<O> implements WorkflowHandle<O> {
     private readonly options: RunOptions,
   ) {
     this.store = options.store ?? new MemoryInstanceStore();
-    this.writes = fencedStore(this.store, () => this.dead);
+    const t = options.telemetry;
+    this.writes = fencedStore(t ? observedStore(this.store, t) : this.store, () => this.dead);
     if (options.clock === undefined || options.clock === 'virtual') {
       this.virtual = new FakeClock(Date.now());
       this.clock = this.virtual;
@@ -166,7 +171,10 @@ class Runner<O> implements WorkflowHandle<O> {
     this.claims = new MemoryClaimStore();
     this.registry = new WorkflowRegistry([flow]);
     // Every message is delivered at once: nothing ever waits in this queue.
-    this.queue = { send: async (dispatches) => this.deliver(dispatches), waiting: async () => 0 };
+    this.queue = tracedQueue<TaskQueue>(
+      { send: async (dispatches) => this.deliver(dispatches), waiting: async () => 0 },
+      () => this.clock.now(),
+    );
     this.openResult();
   }
 
@@ -234,6 +242,7 @@ class Runner<O> implements WorkflowHandle<O> {
         workerId: `in-process-${pool}`,
         // A cancel revokes the claim; the next heartbeat sees it and aborts the task.
         heartbeatMs: IN_PROCESS_HEARTBEAT_MS,
+        ...(this.options.telemetry ? { onTask: taskObserver(this.options.telemetry) } : {}),
         faults: (phase, d) => {
           if (this.dead) throw new WorkerKilledError(phase, d.key);
           try {

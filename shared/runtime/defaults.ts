@@ -33,3 +33,11 @@ export const REAPER_DEFAULTS = {
   /** Instances per pass, from each source. */
   batchSize: 100,
 } as const;
+
+/** Timeouts of the AWS SDK clients of the functions (ms). */
+export const SDK_DEFAULTS = {
+  /** To open a connection. */
+  connectionTimeoutMs: 3_000,
+  /** Without an answer on an open connection, before the call fails (and the SDK retries it). */
+  requestTimeoutMs: 10_000,
+} as const;

@@ -63,6 +63,8 @@ export interface ReaperDeps {
    * @default none: nothing is drained
    */
   readonly deadLetterQueue?: DeadLetterQueue;
+  /** Called with each pass's summary by {@link reapFor} (logs, metrics). */
+  readonly onPass?: (summary: ReapSummary) => void;
 }
 
 export interface ReapSummary {
@@ -253,6 +255,7 @@ export async function reapFor(
   const stopBefore = options.stopBeforeMs ?? REAPER_DEFAULTS.stopBeforeMs;
   do {
     const s = await reapOnce(deps);
+    deps.onPass?.(s);
     total.instances += s.instances;
     total.timersFired += s.timersFired;
     total.redispatched += s.redispatched;

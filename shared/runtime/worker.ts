@@ -6,6 +6,7 @@ import { laneDispatch, laneGroupOf, laneItemOf, laneOfTask, startsOwnChain } fro
 import { isCurrentDispatch, reduce } from '../engine/reducer.ts';
 import { materialize, outputId, refValueIds } from '../engine/refs.ts';
 import type { ChainStep, Dispatch, Effect, LaneItem, Snapshot } from '../engine/snapshot.ts';
+import { inTaskSpan } from '../observability/tracing.ts';
 import type { Claim, ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
@@ -103,6 +104,21 @@ export interface TaskReport {
   readonly outcome: TaskOutcomeKind;
   readonly reason?: string;
   readonly inline: boolean;
+  /** Set once the task ran: how long, and how long it waited in the queue (queued dispatches that carry `sentAt`). */
+  readonly timing?: TaskTiming;
+  /** The run as the chain last saw it (absent when the chain never opened). */
+  readonly run?: { readonly status: Snapshot['status']; readonly createdAt: number };
+}
+
+/** Timings of one task attempt (ms; `startedAt` epoch ms), by the worker's clock. */
+export interface TaskTiming {
+  readonly startedAt: number;
+  /** The task function's run (schemas included). */
+  readonly durationMs: number;
+  /** From the task's start to its report: the run, the commit, the successors sent. */
+  readonly stepMs: number;
+  /** From `Dispatch.sentAt` to the task's start. */
+  readonly queueWaitMs?: number;
 }
 
 /** Safety margin kept when deciding to run a task inline. */
@@ -115,6 +131,8 @@ interface Chain {
   readonly leaseMs: number;
   claim: Claim;
   run: RunState;
+  /** The timing of the step being run, added to its reports. */
+  timing?: Omit<TaskTiming, 'stepMs'>;
   readonly report: (r: TaskReport) => void;
   readonly remainingMs: () => number;
 }
@@ -220,7 +238,8 @@ async function open(
       if (holder && holder.expiresAt > now()) return await give(`running in the chain of claim '${t.claim}'`);
     }
     const claim = await deps.claims.start(reserved, now(), leaseMs);
-    return { deps, flow, leaseMs, claim, run, ...io };
+    const chain: Chain = { deps, flow, leaseMs, claim, run, ...io, report: (r) => io.report(withRun(chain, r)) };
+    return chain;
   } catch (e) {
     if (e instanceof WorkerKilledError || e instanceof ClaimLostError) throw e;
     await deps.claims.release(reserved).catch(() => undefined);
@@ -241,7 +260,11 @@ async function runChain(chain: Chain, first: Dispatch): Promise<void> {
   let committedOnce = false;
   try {
     while (d) {
-      const step = await runStep(chain, d, inline, heartbeat.signal);
+      const current: Dispatch = d;
+      chain.timing = undefined;
+      const step: StepResult = await inTaskSpan(current, inline, () =>
+        runStep(chain, current, inline, heartbeat.signal),
+      );
       if (step.lost) return; // the claim is someone else's now: write nothing more
       committedOnce ||= step.committed;
       d = step.next;
@@ -300,6 +323,9 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     secrets: deps.secrets,
     signal: lease,
   });
+  const durationMs = now() - startedAt;
+  const waited = !inline && d.sentAt !== undefined ? { queueWaitMs: Math.max(0, startedAt - d.sentAt) } : {};
+  chain.timing = { startedAt, durationMs, ...waited };
   deps.faults?.('executed', d);
   if (lease.aborted) {
     // The lease was lost mid-task (a cancel revoked it, or another worker took over):
@@ -360,6 +386,14 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   deps.faults?.('dispatched', d);
   chain.report({ dispatch: d, outcome: outcome.ok ? 'completed' : 'failed', inline });
   return { committed: true, ...(next ? { next } : {}) };
+}
+
+/** A report of the chain with the run's status and the step's timing. */
+function withRun(chain: Chain, r: TaskReport): TaskReport {
+  const { status, createdAt } = chain.run.snapshot;
+  const t = chain.timing;
+  const timing = t ? { timing: { ...t, stepMs: Math.max(0, chain.deps.clock.now() - t.startedAt) } } : {};
+  return { ...r, run: { status, createdAt }, ...timing };
 }
 
 /** Whether a dispatch is a step of a child running in its lane: its parent still runs in lanes, and it has not joined the frontier. */

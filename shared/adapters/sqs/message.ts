@@ -187,3 +187,44 @@ export function parseDispatch(body: string): Dispatch {
     ...(lane === undefined ? {} : { lane: { parent: lane.parent as string, item: lane.item as number } }),
   };
 }
+
+/** The SQS message attribute carrying a dispatch's trace context (W3C `traceparent`). */
+export const TRACEPARENT_ATTRIBUTE = 'traceparent';
+
+/**
+ * The message attributes of a dispatch: its trace context, when it has one.
+ *
+ * @example
+ * ```ts
+ * entry.MessageAttributes = dispatchAttributes(dispatch);
+ * ```
+ */
+export function dispatchAttributes(
+  d: Pick<Dispatch, 'trace'>,
+): Record<string, { DataType: 'String'; StringValue: string }> | undefined {
+  return d.trace === undefined ? undefined : { [TRACEPARENT_ATTRIBUTE]: { DataType: 'String', StringValue: d.trace } };
+}
+
+/** What {@link parseDispatchRecord} reads of a Lambda SQS record. */
+export interface DispatchRecord {
+  readonly body: string;
+  readonly attributes?: { readonly SentTimestamp?: string };
+  readonly messageAttributes?: Readonly<Record<string, { readonly stringValue?: string | undefined }>>;
+}
+
+/**
+ * A dispatch from an SQS record: {@link parseDispatch} of its body, with its
+ * trace context (message attribute) and its sending time (`SentTimestamp`).
+ *
+ * @throws DispatchParseError when the body is not a dispatch.
+ */
+export function parseDispatchRecord(record: DispatchRecord): Dispatch {
+  const d = parseDispatch(record.body);
+  const trace = record.messageAttributes?.[TRACEPARENT_ATTRIBUTE]?.stringValue;
+  const sentAt = Number(record.attributes?.SentTimestamp);
+  return {
+    ...d,
+    ...(trace ? { trace } : {}),
+    ...(Number.isSafeInteger(sentAt) && sentAt > 0 ? { sentAt } : {}),
+  };
+}

@@ -11,7 +11,13 @@ import type { Dispatch } from '../../engine/snapshot.ts';
 import type { Priority } from '../../engine/task.ts';
 import type { TaskQueue } from '../../ports/task-queue.ts';
 import { type FailedDispatch, QueueSendError } from './errors.ts';
-import { dispatchDeduplicationId, dispatchGroupId, encodeDispatch, MAX_DISPATCH_BODY_BYTES } from './message.ts';
+import {
+  dispatchAttributes,
+  dispatchDeduplicationId,
+  dispatchGroupId,
+  encodeDispatch,
+  MAX_DISPATCH_BODY_BYTES,
+} from './message.ts';
 import type { QueueUrlResolver } from './queue-urls.ts';
 
 export { parseDispatch } from './message.ts';
@@ -139,7 +145,9 @@ export class SqsTaskQueue implements TaskQueue {
     if (dispatches.length === 0) return;
     const entries = dispatches.map((dispatch): Entry => {
       const body = encodeDispatch(dispatch, this.maxBodyBytes);
-      return { dispatch, body, bytes: Buffer.byteLength(body, 'utf8') };
+      // The trace attribute counts toward the batch's size too (its name, type and value).
+      const traceBytes = dispatch.trace === undefined ? 0 : 32 + dispatch.trace.length;
+      return { dispatch, body, bytes: Buffer.byteLength(body, 'utf8') + traceBytes };
     });
     // One look-up per (pool, priority), all awaited together so none rejects unobserved.
     const routes = [...new Set(dispatches.map((d) => routeOf(d)))];
@@ -193,6 +201,7 @@ export class SqsTaskQueue implements TaskQueue {
                 MessageBody: entry.body,
                 MessageDeduplicationId: dispatchDeduplicationId(entry.dispatch),
                 MessageGroupId: dispatchGroupId(entry.dispatch),
+                MessageAttributes: dispatchAttributes(entry.dispatch),
               }),
             ),
           }),
