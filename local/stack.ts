@@ -28,6 +28,7 @@ import { startDynalite } from './dynalite.ts';
 import { startFauxqs } from './fauxqs.ts';
 import { startHttpGateway } from './http-gateway.ts';
 import { type SqsPoller, startSqsPoller } from './sqs-poller.ts';
+import { withUi } from './ui-route.ts';
 
 /**
  * The whole system on one machine, with the same handler code that runs in
@@ -197,7 +198,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       deadLetters,
       redispatchAfterMs: options.redispatchAfterMs ?? 3_000,
     });
-    const gateway = await startHttpGateway({ handler: api, port: options.port ?? 0 });
+    const gateway = await startHttpGateway({ handler: withUi(api), port: options.port ?? 0 });
     stoppers.push(() => gateway.close());
 
     for (const pool of pools) {
