@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type ICommandHooks, LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { EngineConfigError } from './pools.ts';
@@ -46,6 +46,8 @@ export interface EngineFunctionProps {
   readonly logRetention: RetentionDays;
   /** Removal policy of the function's log group. */
   readonly logRemovalPolicy: RemovalPolicy;
+  /** Shell commands run around bundling (the UI function copies its static files in). @default none */
+  readonly commandHooks?: ICommandHooks;
 }
 
 /**
@@ -99,6 +101,7 @@ export function engineFunction(scope: Construct, id: string, props: EngineFuncti
       sourcesContent: false,
       target: 'node22',
       logLevel: LogLevel.WARNING,
+      ...(props.commandHooks ? { commandHooks: props.commandHooks } : {}),
     },
   });
 }
