@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 /**
@@ -33,6 +34,8 @@ const TYPES: Readonly<Record<string, string>> = {
 interface Asset {
   readonly type: string;
   readonly body: string;
+  /** The body gzipped, base64 (script and stylesheet: about a third of their size on the wire). */
+  readonly gzip?: string;
 }
 
 /** Options of {@link makeUiHandler}. */
@@ -75,7 +78,12 @@ export function makeUiHandler(options: UiHandlerOptions): UiHandler {
     }
     const asset = assets.get(name);
     if (!asset) return text(404, `no UI file '${name.slice(0, 100)}'`);
-    return answer(200, asset.type, asset.body, 'public, max-age=31536000, immutable');
+    const plain = answer(200, asset.type, asset.body, 'public, max-age=31536000, immutable');
+    const headers = { ...plain.headers, vary: 'accept-encoding' };
+    if (asset.gzip && /\bgzip\b/.test(header(event, 'accept-encoding'))) {
+      return { ...plain, body: asset.gzip, isBase64Encoded: true, headers: { ...headers, 'content-encoding': 'gzip' } };
+    }
+    return { ...plain, headers };
   };
 }
 
@@ -89,9 +97,18 @@ function readAssets(dir: string): Map<string, Asset> {
   }
   for (const name of names) {
     const type = TYPES[path.extname(name)];
-    if (type && !name.startsWith('.')) assets.set(name, { type, body: readFileSync(path.join(dir, name), 'utf8') });
+    if (!type || name.startsWith('.')) continue;
+    const body = readFileSync(path.join(dir, name), 'utf8');
+    const gzip = name === 'index.html' ? undefined : gzipSync(body, { level: 9 }).toString('base64');
+    assets.set(name, { type, body, ...(gzip ? { gzip } : {}) });
   }
   return assets;
+}
+
+/** A request header, by name in any case. */
+function header(event: APIGatewayProxyEventV2, name: string): string {
+  for (const [key, value] of Object.entries(event.headers ?? {})) if (key.toLowerCase() === name) return value ?? '';
+  return '';
 }
 
 /** The stage prefix of the request (`/prod` under a named stage, '' under `$default`) and the path after it. */

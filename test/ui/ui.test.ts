@@ -136,13 +136,18 @@ describe('the web UI in headless Chromium', () => {
     expect(await node(page, 'charge').getAttribute('data-state')).toBe('completed');
     expect(await node(page, 'charge').textContent()).toContain('attempt 4');
     expect(await page.locator('.waiting-for').textContent()).toContain("'manager-approval'");
+    // A step's values are read when it is selected: charge's output, and the run's input.
+    await node(page, 'charge').click();
+    await page.getByRole('heading', { name: 'Output of charge' }).waitFor(SEEN_WITHIN);
+    await expect.poll(() => page.locator('.task-values').textContent(), SEEN_WITHIN).toContain('"chargeId": "ch_');
+    expect(await page.getByRole('region', { name: 'Input' }).textContent()).toContain('"orderId": "o-ui-1"');
     await shot(page, 'run-waiting-for-signal', true);
 
     await page.getByLabel('Payload (JSON)').fill('{"ok": true}');
     await page.getByRole('button', { name: 'Send signal' }).click();
     await page.locator('h1 .status', { hasText: 'COMPLETED' }).waitFor(SEEN_WITHIN);
     await page.locator('g.node[data-node="close"][data-state="completed"]').waitFor(SEEN_WITHIN);
-    expect(await page.locator('.json pre').textContent()).toContain('"approved": true');
+    expect(await page.getByRole('region', { name: 'Output' }).textContent()).toContain('"approved": true');
     expect(await page.locator('tr[data-event="signal-received"]').textContent()).toContain('manager-approval');
     expect((await api.getHandle('order-ui-1').status()).status).toBe('COMPLETED');
     await shot(page, 'run-completed', true);
@@ -158,6 +163,9 @@ describe('the web UI in headless Chromium', () => {
     const error = page.locator('.run-error');
     expect(await error.textContent()).toContain('downstream unavailable (503)');
     expect(await error.locator('tbody tr').count()).toBe(2);
+    // The failed task's input, as the run holds it for a retry.
+    await node(page, 'call-downstream').click();
+    await expect.poll(() => page.locator('.task-values').textContent(), SEEN_WITHIN).toContain('"n": 7');
     await shot(page, 'run-failed', true);
 
     await page.getByRole('link', { name: 'Dead letters' }).click();

@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { SayiirClient } from '../../shared/client/client.ts';
 import type { HistoryEntryView, InstanceView, WorkflowView } from '../../shared/client/index.ts';
 import type { FlowJson, StepJson } from '../../shared/engine/describe.ts';
@@ -40,11 +40,84 @@ function parseJson(text: string): { value: unknown } | { error: string } {
   }
 }
 
+/** A task's values as `GET /v1/instances/{id}/tasks/{key}` answers (read defensively: fields are optional). */
+interface TaskValues {
+  readonly taskKey?: string;
+  readonly input?: unknown;
+  readonly inputOmitted?: { values: number; limit: number };
+  readonly output?: unknown;
+}
+
+/** The input and output of one task key, fetched when the step is selected (offloaded values included). */
+function TaskValuesPanel(props: { client: SayiirClient; instanceId: string; taskKey: string; version: number }) {
+  const [values, setValues] = useState<TaskValues>();
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    let gone = false;
+    const path = `/instances/${encodeURIComponent(props.instanceId)}/tasks/${encodeURIComponent(props.taskKey)}`;
+    props.client.request<TaskValues>('GET', path).then(
+      (v) => {
+        if (gone) return;
+        setValues(v);
+        setError(undefined);
+      },
+      (e) => {
+        if (!gone) setError(describeError(e));
+      },
+    );
+    return () => {
+      gone = true;
+    };
+  }, [props.client, props.instanceId, props.taskKey, props.version]);
+  if (error)
+    return (
+      <p class="hint">
+        No values for {props.taskKey}: {error}
+      </p>
+    );
+  if (!values) return <p class="hint">Loading the values of {props.taskKey}…</p>;
+  return (
+    <div class="task-values">
+      <h3>Input of {props.taskKey}</h3>
+      {'input' in values ? (
+        <Json value={values.input} name={`${props.taskKey}-input`} />
+      ) : values.inputOmitted ? (
+        <p class="hint">Made of {values.inputOmitted.values} stored values: too many to show.</p>
+      ) : (
+        <p class="hint">Not kept once the task is done: it is the output of the step before.</p>
+      )}
+      <h3>Output of {props.taskKey}</h3>
+      {'output' in values ? (
+        <Json value={values.output} name={`${props.taskKey}-output`} />
+      ) : (
+        <p class="hint">None yet.</p>
+      )}
+    </div>
+  );
+}
+
 const duration = (from?: string, to?: string) => {
   if (!from || !to) return '—';
   const ms = Date.parse(to) - Date.parse(from);
   return ms < 1_000 ? `${ms} ms` : `${(ms / 1_000).toFixed(1)} s`;
 };
+
+/** The run's input, read once. */
+function RunInput(props: { client: SayiirClient; instanceId: string }) {
+  const [input, setInput] = useState<{ input?: unknown }>();
+  useEffect(() => {
+    props.client
+      .request<{ input?: unknown }>('GET', `/instances/${encodeURIComponent(props.instanceId)}/input`)
+      .then(setInput, () => setInput(undefined));
+  }, [props.client, props.instanceId]);
+  if (!input || !('input' in input)) return null;
+  return (
+    <section aria-labelledby="input-title">
+      <h2 id="input-title">Input</h2>
+      <Json value={input.input} name={`${props.instanceId}-input`} />
+    </section>
+  );
+}
 
 export function RunPage(props: {
   client: SayiirClient;
@@ -236,6 +309,14 @@ export function RunPage(props: {
               ) : (
                 <p>Not reached yet (pending).</p>
               )}
+              {node?.keys[0] && (
+                <TaskValuesPanel
+                  client={client}
+                  instanceId={view.instanceId}
+                  taskKey={node.keys[node.keys.length - 1] ?? node.keys[0]}
+                  version={view.version}
+                />
+              )}
               {failures.filter((f) => f.key && nodeKeys.has(f.key)).length > 0 && (
                 <>
                   <h3>Failed attempts</h3>
@@ -372,6 +453,7 @@ export function RunPage(props: {
         </div>
       )}
 
+      <RunInput client={client} instanceId={view.instanceId} />
       {'output' in view && (
         <section aria-labelledby="output-title">
           <h2 id="output-title">Output</h2>

@@ -55,3 +55,17 @@ describe('the UI static handler', () => {
     expect((await ui(event('/ui'))).body).toBe('page');
   });
 });
+
+describe('the UI static handler, compressed', () => {
+  it('sends the script gzipped to a browser that accepts gzip, and plain to one that does not', async () => {
+    const { gunzipSync } = await import('node:zlib');
+    const ui = makeUiHandler({ dir: built() });
+    const zipped = await ui({ ...event('/ui/app-0123456789.js'), headers: { 'Accept-Encoding': 'gzip, br' } });
+    expect(zipped.isBase64Encoded).toBe(true);
+    expect(zipped.headers?.['content-encoding']).toBe('gzip');
+    expect(gunzipSync(Buffer.from(zipped.body ?? '', 'base64')).toString()).toBe('console.log(1)');
+    const plain = await ui({ ...event('/ui/app-0123456789.js'), headers: {} });
+    expect(plain.headers?.['content-encoding']).toBeUndefined();
+    expect(plain.body).toBe('console.log(1)');
+  });
+});
