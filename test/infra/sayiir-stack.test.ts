@@ -412,7 +412,7 @@ describe('HTTP API', () => {
   it('outputs the API URL, the API key secret and the table names', () => {
     const outputs = template.toJSON().Outputs;
     expect(Object.keys(outputs).sort()).toEqual(
-      ['ApiKeySecretArn', 'ApiKeySecretName', 'ApiUrl', 'ClaimsTableName', 'InstancesTableName'].sort(),
+      ['ApiKeySecretArn', 'ApiKeySecretName', 'ApiUrl', 'ClaimsTableName', 'InstancesTableName', 'UiUrl'].sort(),
     );
     expect(outputs.InstancesTableName.Value).toEqual({ Ref: logicalIdOf(engine().tables.instances) });
     expect(JSON.stringify(outputs.ApiUrl.Value)).toContain(logicalIdOf(engine().httpApi));

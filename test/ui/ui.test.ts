@@ -210,6 +210,7 @@ describe('the web UI in headless Chromium', () => {
     const time = rows.first().locator('time').first();
     expect(await time.getAttribute('title')).toMatch(/^UTC: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
     await page.getByRole('combobox', { name: /^Status/ }).selectOption('');
+    await page.locator('tr[data-run="hello-ui-a"]').waitFor(SEEN_WITHIN);
     await shot(page, 'runs');
     await page.close();
   });

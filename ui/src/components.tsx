@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FlowJson } from '../../shared/engine/describe.ts';
-import { dagModel, layoutDag } from './dag.ts';
+import { dagModel, detailLines, layoutDag } from './dag.ts';
 import { type NodeRun, STATE_TEXT } from './run-state.ts';
 
 /** A time in the viewer's zone, UTC on hover. */
@@ -169,7 +169,7 @@ export function Dag(props: {
         ))}
         {laid.edges.map((e, i) => {
           const d = e.points.map((p, j) => `${j === 0 ? 'M' : 'L'}${p.x},${p.y}`).join(' ');
-          const mid = e.points[Math.floor(e.points.length / 2)];
+          const mid = e.from === e.to ? e.points[1] : e.points[Math.floor(e.points.length / 2)];
           return (
             <g key={i} class="edge">
               <path d={d} marker-end="url(#arrow)" />
@@ -222,12 +222,14 @@ export function Dag(props: {
                   <text x="8" y="17" class="label">
                     {clip(n.label, 30)} <tspan class="kind">{n.kind}</tspan>
                   </text>
-                  <text x="8" y="34" class="detail">
-                    {clip(n.detail, 46)}
-                    <title>{n.detail}</title>
-                  </text>
+                  {detailLines(n.detail).map((line, i) => (
+                    <text key={line} x="8" y={33 + i * 14} class="detail">
+                      {clip(line, 48)}
+                      <title>{n.detail}</title>
+                    </text>
+                  ))}
                   {stateText && (
-                    <text x="8" y="53" class="state-text">
+                    <text x="8" y="70" class="state-text">
                       {clip(stateText, 44)}
                     </text>
                   )}

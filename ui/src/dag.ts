@@ -69,6 +69,21 @@ function taskDetail(t: TaskJson): string {
   return parts.join(' · ');
 }
 
+/** A node's detail as at most two lines of about `width` characters, cut at ' · '. */
+export function detailLines(detail: string, width = 44): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const part of detail.split(' · ')) {
+    const next = line ? `${line} · ${part}` : part;
+    if (next.length > width && line) {
+      lines.push(line);
+      line = part;
+    } else line = next;
+  }
+  if (line) lines.push(line);
+  return lines.length > 2 ? [lines[0] ?? '', lines.slice(1).join(' · ')] : lines;
+}
+
 /** Builds the boxes and arrows of a flow (not laid out). */
 export function dagModel(flow: FlowJson): DagModel {
   const nodes: DagNode[] = [];
@@ -200,19 +215,32 @@ export interface LaidOut {
 export function nodeSize(kind: NodeKind): { width: number; height: number } {
   if (kind === 'start' || kind === 'end') return { width: 64, height: 28 };
   if (kind === 'fork' || kind === 'merge') return { width: 90, height: 28 };
-  return { width: 260, height: 64 };
+  return { width: 260, height: 80 };
+}
+
+/** A loop's self-edge: out of its node's right side and back in, below. */
+function selfLoop(b: Box): { x: number; y: number }[] {
+  const right = b.x + b.width;
+  return [
+    { x: right, y: b.y + b.height * 0.3 },
+    { x: right + 36, y: b.y + b.height * 0.3 },
+    { x: right + 36, y: b.y + b.height * 0.7 },
+    { x: right, y: b.y + b.height * 0.7 },
+  ];
 }
 
 /** Lays the model out top to bottom with dagre (a compound graph: clusters hold their nodes). */
 export function layoutDag(model: DagModel): LaidOut {
   const g = new Graph({ compound: true, multigraph: true });
-  g.setGraph({ rankdir: 'TB', nodesep: 28, ranksep: 44, marginx: 12, marginy: 12 });
+  // Wide right margin: a loop's self-edge is drawn beside its node, not by dagre.
+  g.setGraph({ rankdir: 'TB', nodesep: 28, ranksep: 44, marginx: 70, marginy: 12 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const c of model.clusters) g.setNode(c.id, { label: c.label, paddingTop: 24 });
   for (const n of model.nodes) g.setNode(n.id, { ...nodeSize(n.kind) });
   for (const c of model.clusters) if (c.parent) g.setParent(c.id, c.parent);
   for (const n of model.nodes) if (n.parent) g.setParent(n.id, n.parent);
   model.edges.forEach((e, i) => {
+    if (e.from === e.to) return;
     g.setEdge(e.from, e.to, e.label ? { label: e.label, width: e.label.length * 7, height: 14 } : {}, String(i));
   });
   layout(g);
@@ -227,6 +255,7 @@ export function layoutDag(model: DagModel): LaidOut {
     nodes: model.nodes.map((n) => ({ ...n, ...box(n.id) })),
     clusters: model.clusters.map((c) => ({ ...c, ...box(c.id) })),
     edges: model.edges.map((e, i) => {
+      if (e.from === e.to) return { ...e, points: selfLoop(box(e.from)) };
       const edge = g.edge({ v: e.from, w: e.to, name: String(i) }) as unknown as {
         points?: { x: number; y: number }[];
       };

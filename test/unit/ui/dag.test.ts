@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeFlow } from '../../../shared/engine/describe.ts';
-import { dagModel, formatMs, layoutDag } from '../../../ui/src/dag.ts';
+import { dagModel, detailLines, formatMs, layoutDag } from '../../../ui/src/dag.ts';
 import { qidOf, runState } from '../../../ui/src/run-state.ts';
 import { fulfil } from '../../../workflows/order.ts';
 import { showcase } from '../../ui/workflows.ts';
@@ -54,6 +54,15 @@ describe('the DAG model of a workflow', () => {
     }
     expect(spots.size).toBe(laid.nodes.length);
     expect(laid.edges.every((e) => e.points.length >= 2)).toBe(true);
+  });
+
+  it("breaks a node's detail into at most two lines at its separators", () => {
+    expect(detailLines('pool default · high priority · 4 attempts · timeout 30s', 30)).toEqual([
+      'pool default · high priority',
+      '4 attempts · timeout 30s',
+    ]);
+    expect(detailLines('a · b', 30)).toEqual(['a · b']);
+    expect(detailLines('aaaa · bbbb · cccc', 4)).toEqual(['aaaa', 'bbbb · cccc']);
   });
 
   it('writes durations in their largest whole unit', () => {
