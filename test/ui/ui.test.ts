@@ -182,6 +182,41 @@ describe('the web UI in headless Chromium', () => {
     await page.close();
   });
 
+  it('redrives a dead letter from the dead-letters page, and the run completes', async () => {
+    downstream.broken = true;
+    await api.start('flaky', { n: 8 }, { instanceId: 'flaky-ui-2' });
+    await expect.poll(async () => (await api.getHandle('flaky-ui-2').status()).status, SEEN_WITHIN).toBe('FAILED');
+    const page = await signedIn('#/dead-letters');
+    const row = page.locator('table.dlq tr', { has: page.getByRole('link', { name: 'flaky-ui-2' }) });
+    await row.waitFor(SEEN_WITHIN);
+    downstream.broken = false;
+    await row.getByRole('button', { name: 'Redrive' }).click();
+    await expect.poll(() => page.getByRole('status').textContent(), SEEN_WITHIN).toContain('1 redriven');
+    await expect.poll(async () => (await api.getHandle('flaky-ui-2').status()).status, SEEN_WITHIN).toBe('COMPLETED');
+    await page.close();
+  });
+
+  it('pauses and resumes a run from its page', async () => {
+    await (
+      await api.start(
+        'fulfil',
+        { orderId: 'p', customer: 'c', items: [{ sku: 'x', qty: 1, price: 1 }] },
+        {
+          instanceId: 'pause-ui-1',
+        },
+      )
+    ).wait({ timeoutMs: 20_000 });
+    const page = await signedIn('#/runs/pause-ui-1');
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.locator('h1 .status', { hasText: 'PAUSED' }).waitFor(SEEN_WITHIN);
+    expect((await api.getHandle('pause-ui-1').status()).status).toBe('PAUSED');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.locator('h1 .status', { hasText: 'RUNNING' }).waitFor(SEEN_WITHIN);
+    expect((await api.getHandle('pause-ui-1').status()).status).toBe('RUNNING');
+    expect(await page.locator('tr[data-event="paused"]').count()).toBe(1);
+    await page.close();
+  });
+
   it('filters the runs table by status and by workflow', async () => {
     for (const name of ['a', 'b']) {
       await (await api.start('hello', { name }, { instanceId: `hello-ui-${name}` })).result({ timeoutMs: 20_000 });
