@@ -291,6 +291,30 @@ describe('the web UI in headless Chromium', () => {
     await page.close();
   });
 
+  it('bulk-retries failed runs from their failed task, with a result per run', async () => {
+    downstream.broken = true;
+    const ids = ['retry-1', 'retry-2'];
+    for (const id of ids) await api.start('flaky', { n: 1 }, { instanceId: id });
+    for (const id of ids) {
+      await expect.poll(async () => (await api.getHandle(id).status()).status, SEEN_WITHIN).toBe('FAILED');
+    }
+    const page = await signedIn('#/runs?workflow=flaky&status=FAILED');
+    for (const id of ids) {
+      await page.locator(`tr[data-run="${id}"]`).waitFor(SEEN_WITHIN);
+      await page.getByLabel(`Select ${id}`).check();
+    }
+    downstream.broken = false;
+    await page.getByRole('button', { name: 'Retry selected…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Retry 2 runs' }).click();
+    const results = page.getByRole('region', { name: 'Bulk results' });
+    await results.waitFor(SEEN_WITHIN);
+    for (const id of ids) {
+      expect(await results.locator(`li[data-run="${id}"]`).textContent()).toContain('retried call-downstream');
+      await expect.poll(async () => (await api.getHandle(id).status()).status, SEEN_WITHIN).toBe('COMPLETED');
+    }
+    await page.close();
+  });
+
   it('logs no script error (a CSP violation included) on any page', () => {
     expect(consoleErrors).toEqual([]);
   });
