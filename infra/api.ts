@@ -3,6 +3,7 @@ import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   HttpApi,
   HttpMethod,
+  HttpNoneAuthorizer,
   HttpStage,
   LogGroupLogDestination,
   type ThrottleSettings,
@@ -12,9 +13,13 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { addUiRouteNagSuppressions } from './nag.ts';
 
 /** The API's routes: everything under `/v1` goes to the api function, which routes it. */
 export const API_ROUTE_PATHS = ['/v1/{proxy+}'] as const;
+
+/** The web UI's routes: public, the static shell only (every data call it makes goes to `/v1` with the key). */
+export const UI_ROUTE_PATHS = ['/ui', '/ui/{proxy+}'] as const;
 
 /** The header that carries the API key (the authorizer's identity source). */
 export const API_KEY_HEADER = 'x-api-key';
@@ -32,8 +37,14 @@ export const API_THROTTLE_DEFAULTS: Required<ThrottleSettings> = { rateLimit: 10
 export interface SayiirHttpApiProps {
   /** The function that serves every route (payload format 2.0). */
   readonly handler: IFunction;
-  /** The REQUEST authorizer in front of every route. */
+  /** The REQUEST authorizer in front of every `/v1` route. */
   readonly authorizer: IFunction;
+  /**
+   * The function serving the web UI's static shell at `GET /ui` and
+   * `/ui/{proxy+}`, without the authorizer (the page asks for the key).
+   * @default no UI routes
+   */
+  readonly ui?: IFunction;
   /** Retention of the access log group. */
   readonly logRetention: RetentionDays;
   /** Removal policy of the access log group. */
@@ -82,6 +93,19 @@ export class SayiirHttpApi extends Construct {
     const integration = new HttpLambdaIntegration('Api', props.handler);
     for (const path of API_ROUTE_PATHS) {
       this.httpApi.addRoutes({ path, methods: [HttpMethod.ANY], integration });
+    }
+    if (props.ui) {
+      const ui = new HttpLambdaIntegration('Ui', props.ui);
+      for (const path of UI_ROUTE_PATHS) {
+        addUiRouteNagSuppressions(
+          this.httpApi.addRoutes({
+            path,
+            methods: [HttpMethod.GET],
+            integration: ui,
+            authorizer: new HttpNoneAuthorizer(),
+          }),
+        );
+      }
     }
     this.accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: props.logRetention,

@@ -10,7 +10,7 @@ import {
   SystemLogLevel,
   Tracing,
 } from 'aws-cdk-lib/aws-lambda';
-import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type ICommandHooks, LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { LogLevel as SayiirLogLevel } from '../shared/observability/log.ts';
@@ -64,6 +64,8 @@ export interface EngineFunctionProps {
    * @default no trace export (only `@opentelemetry/api`, a no-op, is bundled)
    */
   readonly otlpEndpoint?: string;
+  /** Shell commands run around bundling (the UI function copies its static files in). @default none */
+  readonly commandHooks?: ICommandHooks;
 }
 
 const LAMBDA_LOG_LEVEL: Record<NonNullable<EngineFunctionProps['logLevel']>, ApplicationLogLevel> = {
@@ -140,6 +142,7 @@ export function engineFunction(scope: Construct, id: string, props: EngineFuncti
       sourcesContent: false,
       target: 'node22',
       logLevel: LogLevel.WARNING,
+      ...(props.commandHooks ? { commandHooks: props.commandHooks } : {}),
     },
   });
 }

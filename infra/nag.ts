@@ -135,3 +135,27 @@ export function addApiKeySecretNagSuppressions(secret: Construct): void {
     },
   ]);
 }
+
+/**
+ * Suppressions on the web UI's routes: they serve the static shell only, so
+ * they are public; every data call the page makes goes to `/v1`, behind the
+ * authorizer, with the key the user types in.
+ *
+ * @example
+ * ```ts
+ * addUiRouteNagSuppressions(httpApi.addRoutes({ path: '/ui', methods: [HttpMethod.GET], integration, authorizer: new HttpNoneAuthorizer() }));
+ * ```
+ */
+export function addUiRouteNagSuppressions(routes: readonly Construct[]): void {
+  NagSuppressions.addResourceSuppressions(
+    [...routes],
+    [
+      {
+        id: 'AwsSolutions-APIG4',
+        reason:
+          'The web UI routes serve public static files (HTML, script, stylesheet) holding no data; ' +
+          'the page sends the API key the user types in on every /v1 call, and /v1 is behind the authorizer.',
+      },
+    ],
+  );
+}

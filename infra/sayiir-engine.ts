@@ -35,6 +35,7 @@ import {
 } from './pools.ts';
 import { SayiirQueues } from './queues.ts';
 import { SayiirTables } from './tables.ts';
+import { uiAssetsDir } from './ui.ts';
 
 export const API_MEMORY_MB = 512;
 /**
@@ -50,6 +51,8 @@ export const REAPER_MEMORY_MB = 512;
 export const REAPER_TIMEOUT = Duration.seconds(70);
 export const REAPER_SCHEDULE = Schedule.rate(Duration.minutes(1));
 export const AUTHORIZER_MEMORY_MB = 128;
+/** The web UI's function serves static files only. */
+export const UI_MEMORY_MB = 128;
 
 /**
  * Props of {@link SayiirEngine}.
@@ -163,6 +166,12 @@ export interface SayiirEngineProps {
    * @default this repository's root
    */
   readonly projectRoot?: string;
+  /**
+   * Serve the web UI at `/ui` (a small function of its own, public routes
+   * for the static shell; the page asks for an API key for every data call).
+   * @default true
+   */
+  readonly webUi?: boolean;
 }
 
 /**
@@ -215,6 +224,8 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
   readonly reaperFunction: NodejsFunction;
   /** The HTTP API's REQUEST authorizer (checks the key header is there). */
   readonly authorizerFunction: NodejsFunction;
+  /** Serves the web UI's static shell at `/ui` (absent when `webUi` is false). */
+  readonly uiFunction?: NodejsFunction;
   readonly httpApi: HttpApi;
   /** Base URL of the API (`https://<id>.execute-api.<region>.amazonaws.com/`). */
   readonly apiUrl: string;
@@ -329,6 +340,27 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
       environment: {},
     });
 
+    // web UI: static files only, in a function of its own so the api's bundle never carries them
+    if (props.webUi ?? true) {
+      const files = uiAssetsDir(projectRoot);
+      this.uiFunction = engineFunction(this, 'Ui', {
+        ...common,
+        entry: path.join(REPO_ROOT, 'functions', 'ui', 'handler.ts'),
+        description: 'Sayiir web UI (static shell at /ui)',
+        memorySize: UI_MEMORY_MB,
+        timeout: Duration.seconds(5),
+        environment: {},
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_input: string, output: string) => [
+            `mkdir -p "${output}/ui"`,
+            `cp "${files}"/* "${output}/ui/"`,
+          ],
+        },
+      });
+    }
+
     // workers
     const workerEntry = writeWrapperEntry(projectRoot, 'worker', workflowsEntry);
     const workerFunctions: Record<string, NodejsFunction> = {};
@@ -392,6 +424,7 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
     const api = new SayiirHttpApi(this, 'Http', {
       handler: this.apiFunction,
       authorizer: this.authorizerFunction,
+      ...(this.uiFunction ? { ui: this.uiFunction } : {}),
       logRetention,
       logRemovalPolicy: removalPolicy,
       ...(props.apiThrottle ? { throttle: props.apiThrottle } : {}),
@@ -403,6 +436,7 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
       api: this.apiFunction,
       authorizer: this.authorizerFunction,
       reaper: this.reaperFunction,
+      ...(this.uiFunction ? { ui: this.uiFunction } : {}),
       ...Object.fromEntries(Object.entries(workerFunctions).map(([pool, fn]) => [`worker-${pool}`, fn])),
     };
     this.alarms = new SayiirAlarms(this, 'Alarms', {
@@ -417,7 +451,13 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
     }
 
     addEngineNagSuppressions({
-      functions: [this.apiFunction, this.authorizerFunction, this.reaperFunction, ...Object.values(workerFunctions)],
+      functions: [
+        this.apiFunction,
+        this.authorizerFunction,
+        this.reaperFunction,
+        ...Object.values(workerFunctions),
+        ...(this.uiFunction ? [this.uiFunction] : []),
+      ],
       customerManagedKey: props.encryptionKey !== undefined,
       payloadBucket: payloads.bucket,
     });

@@ -28,6 +28,12 @@ export class SayiirStack extends Stack {
     super(scope, id, { description: 'Sayiir durable workflow engine', ...props });
     this.engine = new SayiirEngine(this, 'Sayiir', props.engine);
     new CfnOutput(this, 'ApiUrl', { value: this.engine.apiUrl, description: 'Base URL of the HTTP API' });
+    if (this.engine.uiFunction) {
+      new CfnOutput(this, 'UiUrl', {
+        value: `${this.engine.apiUrl}ui`,
+        description: 'The web UI: open it and paste the API key',
+      });
+    }
     new CfnOutput(this, 'ApiKeySecretArn', {
       value: this.engine.apiKeySecret.secretArn,
       description: 'Secret holding the API key (x-api-key)',

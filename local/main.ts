@@ -29,6 +29,7 @@ const stack = await startLocalStack({
 
 console.log(`Sayiir local stack is up.
   API:       ${stack.url}/v1
+  UI:        ${stack.url}/ui   (paste the API key when it asks)
   API key:   ${stack.apiKey}   (header x-api-key)
   Data:      ${stack.dataDir}  (delete it to start afresh)
   Pools:     ${stack.pools.join(', ')}

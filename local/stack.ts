@@ -33,6 +33,7 @@ import { startFauxqs } from './fauxqs.ts';
 import { startHttpGateway } from './http-gateway.ts';
 import { localTelemetry, serveMetrics } from './observability.ts';
 import { type SqsPoller, startSqsPoller } from './sqs-poller.ts';
+import { withUi } from './ui-route.ts';
 
 /**
  * The whole system on one machine, with the same handler code that runs in
@@ -229,7 +230,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       redispatchAfterMs: options.redispatchAfterMs ?? 3_000,
       telemetry,
     });
-    const gateway = await startHttpGateway({ handler: api, port: options.port ?? 0 });
+    const gateway = await startHttpGateway({ handler: withUi(api), port: options.port ?? 0 });
     stoppers.push(() => gateway.close());
 
     for (const pool of pools) {

@@ -33,6 +33,7 @@ export type ApiErrorCode =
   | 'unsupported_media_type'
   | 'invalid_task_state'
   | 'task_completed'
+  | 'task_not_found'
   | 'invalid_output'
   | 'dead_letter_not_found'
   | 'pool_not_found'

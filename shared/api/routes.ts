@@ -36,6 +36,7 @@ import {
   skipPendingTask,
 } from './recovery-routes.ts';
 import { type RouteParams, Router } from './router.ts';
+import { getRunInput, getTaskValues } from './value-routes.ts';
 import {
   awaitedSignals,
   instanceView,
@@ -445,6 +446,8 @@ function transition(kind: Transition): RouteHandler {
  * | POST   | /v1/instances/{id}/pause               | operate | 200 `{ instanceId, workflow, status }` |
  * | POST   | /v1/instances/{id}/resume              | operate | 200 `{ instanceId, workflow, status }` |
  * | GET    | /v1/instances/{id}/history             | read    | 200 `{ items: HistoryEntry[], cursor? }` |
+ * | GET    | /v1/instances/{id}/input               | read    | 200 `{ instanceId, input }` |
+ * | GET    | /v1/instances/{id}/tasks/{key}         | read    | 200 `{ instanceId, taskKey, state?, attempt?, input?, output? }` |
  * | POST   | /v1/instances/{id}/tasks/{key}/retry   | operate | 200 `{ instanceId, workflow, status }` |
  * | POST   | /v1/instances/{id}/tasks/{key}/skip    | admin   | 200 `{ instanceId, workflow, status }` (body `{ output }`) |
  * | GET    | /v1/dlq/{pool}                         | read    | 200 `{ items: DeadLetterView[], cursor? }` (`?limit=` 1-50, `?cursor=`) |
@@ -470,6 +473,8 @@ export function apiRouter(): Router<Route> {
     .add('POST', '/v1/instances/{id}/pause', operate(transition('pause')))
     .add('POST', '/v1/instances/{id}/resume', operate(transition('resume')))
     .add('GET', '/v1/instances/{id}/history', read(getHistory))
+    .add('GET', '/v1/instances/{id}/input', read(getRunInput))
+    .add('GET', '/v1/instances/{id}/tasks/{key}', read(getTaskValues))
     .add('POST', '/v1/instances/{id}/tasks/{key}/retry', operate(retryFailedTask))
     .add('POST', '/v1/instances/{id}/tasks/{key}/skip', admin(skipPendingTask))
     .add('GET', '/v1/dlq/{pool}', read(listDeadLetters))

@@ -19,7 +19,8 @@ export interface TaskJson {
   readonly outputSchema: boolean;
 }
 
-export type BodyJson = { readonly task: TaskJson } | { readonly flow: FlowJson };
+/** A branch or map body: a task, or a flow whose steps' keys start with `id/`. */
+export type BodyJson = { readonly task: TaskJson } | { readonly id: string; readonly flow: FlowJson };
 
 export type StepJson =
   | { readonly kind: 'task'; readonly id: string; readonly task: TaskJson }
@@ -85,7 +86,9 @@ function taskJson(id: string, t: TaskDef<unknown, unknown>): TaskJson {
 }
 
 function bodyJson(b: BodyNode): BodyJson {
-  return b.kind === 'task' ? { task: taskJson(b.id, b.task) } : { flow: describeSteps(b.flow.name, b.flow.steps) };
+  return b.kind === 'task'
+    ? { task: taskJson(b.id, b.task) }
+    : { id: b.id, flow: describeSteps(b.flow.name, b.flow.steps) };
 }
 
 function stepJson(s: StepNode): StepJson {

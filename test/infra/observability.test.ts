@@ -27,6 +27,7 @@ const functions = () => [
   engine.apiFunction,
   engine.authorizerFunction,
   engine.reaperFunction,
+  ...(engine.uiFunction ? [engine.uiFunction] : []),
   ...Object.values(engine.workerFunctions),
 ];
 const alarmsOn = (metricName: string) =>
@@ -39,7 +40,8 @@ const functionOf = (alarm: { Properties: Record<string, unknown> }) =>
 describe('logs of the functions', () => {
   it("sets Lambda's JSON log format and the log level on every function, and LOG_LEVEL for Powertools", () => {
     const lambdas = resourcesOf(template, 'AWS::Lambda::Function');
-    expect(lambdas).toHaveLength(5);
+    expect(lambdas).toHaveLength(functions().length);
+    expect(functions()).toHaveLength(6);
     for (const [, fn] of lambdas) {
       expect(fn.Properties.LoggingConfig).toMatchObject({
         LogFormat: 'JSON',

@@ -163,9 +163,9 @@ describe('per-pool resources', () => {
     }
   });
 
-  it('sends every alarm (2 DLQs, 6 queue ages, errors and throttles of 5 functions, the reaper silent) to the alarm actions', () => {
+  it('sends every alarm (2 DLQs, 6 queue ages, errors and throttles of 6 functions, the UI included, the reaper silent) to the alarm actions', () => {
     const alarms = resourcesOf(template, 'AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(8 + 2 * 5 + 1);
+    expect(alarms).toHaveLength(8 + 2 * 6 + 1);
     for (const [id, alarm] of alarms) {
       expect(alarm.Properties.AlarmActions, id).toEqual([{ Ref: logicalIdOf(topic) }]);
     }

@@ -7,7 +7,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../functions/deps.ts';
-import { API_KEY_HEADER, API_ROUTE_PATHS, API_THROTTLE_DEFAULTS } from '../../infra/api.ts';
+import { API_KEY_HEADER, API_ROUTE_PATHS, API_THROTTLE_DEFAULTS, UI_ROUTE_PATHS } from '../../infra/api.ts';
 import { SayiirStack } from '../../infra/sayiir-stack.ts';
 import { parseApiKeys } from '../../shared/api/auth.ts';
 import { MAX_WAIT_SECONDS } from '../../shared/api/routes.ts';
@@ -111,6 +111,25 @@ describe('synthesis', () => {
     );
     expect(result.ok).toBe(true);
     expect(JSON.parse(result.output)).toMatchObject({ statusCode: 401 });
+  });
+
+  it('produces a UI bundle that serves the page and its script from the files copied beside it, and an api bundle without them', () => {
+    const bundle = bundleOf(assembly, stack, template, logicalIdOf(engine().uiFunction!));
+    const get = (rawPath: string) =>
+      JSON.parse(
+        invokeBundle(bundle, { version: '2.0', rawPath, headers: {}, requestContext: { http: { method: 'GET' } } }, {})
+          .output,
+      ) as { statusCode: number; body: string };
+    const page = get('/ui');
+    expect(page.statusCode).toBe(200);
+    const script = /src="\/ui\/(app-[0-9a-f]{10}\.js)"/.exec(page.body)?.[1];
+    expect(script).toBeDefined();
+    const js = get(`/ui/${script}`);
+    expect(js.statusCode).toBe(200);
+    expect(js.body.length).toBeGreaterThan(10_000);
+    const api = readFileSync(bundleOf(assembly, stack, template, logicalIdOf(engine().apiFunction)), 'utf8');
+    expect(api).not.toContain('dagre');
+    expect(api).not.toContain('content-security-policy');
   });
 
   it('produces a worker bundle that builds its deps from the environment and names a missing variable', () => {
@@ -242,7 +261,7 @@ describe('queues', () => {
 describe('functions', () => {
   it('run Node.js 22 on ARM64 with active tracing and their own log group with a retention', () => {
     const fns = resourcesOf(template, 'AWS::Lambda::Function');
-    expect(fns).toHaveLength(4);
+    expect(fns).toHaveLength(5);
     for (const [id, fn] of fns) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -319,7 +338,7 @@ describe('functions', () => {
 describe('HTTP API', () => {
   it('routes ANY /v1/{proxy+} to the api function', () => {
     const routes = resourcesOf(template, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
-    expect(routes).toEqual(API_ROUTE_PATHS.map((p) => `ANY ${p}`));
+    expect(routes).toEqual([...API_ROUTE_PATHS.map((p) => `ANY ${p}`), ...UI_ROUTE_PATHS.map((p) => `GET ${p}`)]);
     template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
       PayloadFormatVersion: '2.0',
@@ -327,8 +346,10 @@ describe('HTTP API', () => {
     });
   });
 
-  it('authenticates every route through the x-api-key REQUEST authorizer', () => {
-    const routes = resourcesOf(template, 'AWS::ApiGatewayV2::Route');
+  it('authenticates every /v1 route through the x-api-key REQUEST authorizer', () => {
+    const routes = resourcesOf(template, 'AWS::ApiGatewayV2::Route').filter(([, r]) =>
+      String(r.Properties.RouteKey).includes(' /v1/'),
+    );
     expect(routes.length).toBeGreaterThan(0);
     const [[authorizerId]] = resourcesOf(template, 'AWS::ApiGatewayV2::Authorizer') as [[string, unknown]];
     for (const [id, route] of routes) {
@@ -342,6 +363,17 @@ describe('HTTP API', () => {
       AuthorizerUri: Match.objectLike({
         'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [logicalIdOf(engine().authorizerFunction), 'Arn'] }])],
       }),
+    });
+  });
+
+  it('serves the web UI from a function of its own on public GET /ui routes, the api function untouched', () => {
+    const ui = resourcesOf(template, 'AWS::ApiGatewayV2::Route').filter(([, r]) =>
+      String(r.Properties.RouteKey).startsWith('GET /ui'),
+    );
+    expect(ui.map(([, r]) => r.Properties.RouteKey)).toEqual(UI_ROUTE_PATHS.map((p) => `GET ${p}`));
+    for (const [id, route] of ui) expect(route.Properties.AuthorizationType, id).toBe('NONE');
+    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationUri: { 'Fn::GetAtt': [logicalIdOf(engine().uiFunction!), 'Arn'] },
     });
   });
 
@@ -392,7 +424,7 @@ describe('HTTP API', () => {
   it('outputs the API URL, the API key secret and the table names', () => {
     const outputs = template.toJSON().Outputs;
     expect(Object.keys(outputs).sort()).toEqual(
-      ['ApiKeySecretArn', 'ApiKeySecretName', 'ApiUrl', 'ClaimsTableName', 'InstancesTableName'].sort(),
+      ['ApiKeySecretArn', 'ApiKeySecretName', 'ApiUrl', 'ClaimsTableName', 'InstancesTableName', 'UiUrl'].sort(),
     );
     expect(outputs.InstancesTableName.Value).toEqual({ Ref: logicalIdOf(engine().tables.instances) });
     expect(JSON.stringify(outputs.ApiUrl.Value)).toContain(logicalIdOf(engine().httpApi));
@@ -503,6 +535,12 @@ describe('least privilege', () => {
         expect(allows(statements, action, dlq), `${roleId} ${action}`).toBe(allowed[roleId]?.includes(action) ?? false);
       }
     }
+  });
+
+  it('leaves the UI function nothing but its logs and traces', () => {
+    const actions = statementsOf(engine().uiFunction!).flatMap((s) => s.actions);
+    expect(actions.length).toBeGreaterThan(0);
+    for (const action of actions) expect(action).toMatch(/^(logs:(CreateLogStream|PutLogEvents)|xray:.*)$/);
   });
 
   it('leaves the authorizer nothing but its logs and traces', () => {
