@@ -56,6 +56,56 @@ function parseEnvelope(value: Json, body: string): DeadLetterRecord {
 }
 
 /**
+ * The body of a dead-letter record as a DLQ holds it: an envelope with the
+ * dispatch (references only), the reason and the attempts. One format for
+ * every dead-letter store (SQS here, SQLite in the embedded back end).
+ *
+ * @example
+ * ```ts
+ * const body = encodeDeadLetter({ dispatch, reason: 'retries exhausted', attempts: 5 });
+ * ```
+ */
+export function encodeDeadLetter(record: DeadLetterRecord): string {
+  return JSON.stringify({
+    type: ENVELOPE,
+    dispatch: JSON.parse(encodeDispatch(record.dispatch)),
+    reason: record.reason,
+    attempts: record.attempts,
+    ...(record.failedAt === undefined ? {} : { failedAt: record.failedAt }),
+    ...(record.error ? { error: { name: record.error.name, message: record.error.message } } : {}),
+  });
+}
+
+/**
+ * An entry read from a DLQ, from its body: a record sent by the engine
+ * ({@link encodeDeadLetter}), a bare dispatch the queue moved after too many
+ * receives (`redrive`), or anything else (`malformed`, never thrown).
+ *
+ * @example
+ * ```ts
+ * const letter = parseDeadLetter(body, { messageId, receiptHandle, receiveCount: 1, sentAt });
+ * ```
+ */
+export function parseDeadLetter(body: string, meta: DeadLetterMessage): ReceivedDeadLetter {
+  try {
+    const value = JSON.parse(body) as unknown;
+    if (typeof value === 'object' && value !== null && (value as Json).type === ENVELOPE) {
+      return { ...meta, origin: 'engine', record: parseEnvelope(value as Json, body) };
+    }
+    const dispatch = parseDispatch(body);
+    const record = {
+      dispatch,
+      reason: 'moved by the queue after maxReceiveCount receives',
+      attempts: dispatch.attempt,
+    };
+    return { ...meta, origin: 'redrive', record };
+  } catch (error) {
+    const parseError = error instanceof DispatchParseError ? error : new DispatchParseError(String(error), body);
+    return { ...meta, origin: 'malformed', body, error: parseError };
+  }
+}
+
+/**
  * Sends records to, and reads them from, the dead-letter queue of a pool.
  *
  * SQS has no way to look at messages without receiving them: reading hides
@@ -82,14 +132,7 @@ export class DeadLetters implements DeadLetterQueue {
    */
   async send(record: DeadLetterRecord): Promise<void> {
     const { dispatch } = record;
-    const body = JSON.stringify({
-      type: ENVELOPE,
-      dispatch: JSON.parse(encodeDispatch(dispatch)),
-      reason: record.reason,
-      attempts: record.attempts,
-      ...(record.failedAt === undefined ? {} : { failedAt: record.failedAt }),
-      ...(record.error ? { error: { name: record.error.name, message: record.error.message } } : {}),
-    });
+    const body = encodeDeadLetter(record);
     await this.sqs.send(
       new SendMessageCommand({
         QueueUrl: await this.resolveDlqUrl(dispatch.pool),
@@ -172,17 +215,6 @@ export class DeadLetters implements DeadLetterQueue {
       receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? '0'),
       sentAt: Number(m.Attributes?.SentTimestamp ?? '0'),
     };
-    try {
-      const value = JSON.parse(body) as unknown;
-      if (typeof value === 'object' && value !== null && (value as Json).type === ENVELOPE) {
-        return { ...meta, origin: 'engine', record: parseEnvelope(value as Json, body) };
-      }
-      const dispatch = parseDispatch(body);
-      const record = { dispatch, reason: 'moved by SQS after maxReceiveCount receives', attempts: dispatch.attempt };
-      return { ...meta, origin: 'redrive', record };
-    } catch (error) {
-      const parseError = error instanceof DispatchParseError ? error : new DispatchParseError(String(error), body);
-      return { ...meta, origin: 'malformed', body, error: parseError };
-    }
+    return parseDeadLetter(body, meta);
   }
 }
