@@ -6,15 +6,16 @@ import {
   SQLITE_MAX_ROW_BYTES,
   SqliteInstanceStore,
 } from '../../../shared/adapters/sqlite/index.ts';
+import type { ObjectStore } from '../../../shared/ports/object-store.ts';
 import { describeCursorContract } from '../../support/cursor-contract.ts';
 import { describeInstanceStoreContract } from '../../support/instance-store-contract.ts';
 
 /** A fresh database in a temp folder; closing removes it. */
-async function open() {
+async function open(objects?: ObjectStore) {
   const dir = await mkdtemp(join(tmpdir(), 'sayiir-sqlite-'));
   const database = openSqliteDatabase({ dataDir: dir });
   return {
-    store: new SqliteInstanceStore({ db: database.db }),
+    store: new SqliteInstanceStore({ db: database.db, ...(objects ? { objects } : {}) }),
     close: async () => {
       database.close();
       await rm(dir, { recursive: true, force: true });
@@ -22,5 +23,8 @@ async function open() {
   };
 }
 
-describeInstanceStoreContract('SqliteInstanceStore', open, { maxItemBytes: SQLITE_MAX_ROW_BYTES });
-describeCursorContract('SqliteInstanceStore', open);
+describeInstanceStoreContract('SqliteInstanceStore', () => open(), {
+  maxItemBytes: SQLITE_MAX_ROW_BYTES,
+  openWithObjects: open,
+});
+describeCursorContract('SqliteInstanceStore', () => open());

@@ -1,0 +1,7 @@
+import { MemoryDeadLetters } from '../../../shared/adapters/memory/dead-letters.ts';
+import { describeDeadLettersContract } from '../../support/dead-letters-contract.ts';
+
+describeDeadLettersContract('MemoryDeadLetters', async () => ({
+  deadLetters: new MemoryDeadLetters(),
+  close: async () => {},
+}));
