@@ -90,11 +90,11 @@ export function startEmbeddedPoller(options: EmbeddedPollerOptions): EventSource
       },
     },
   });
-  const unsubscribe = queue.onSend((sent) => {
-    if (sent === pool) source.nudge();
+  const unsubscribe = queue.onSend((sent, messages) => {
+    if (sent === pool) source.nudge(messages);
   });
   return {
-    nudge: () => source.nudge(),
+    nudge: (messages) => source.nudge(messages),
     stop: async () => {
       unsubscribe();
       await source.stop();

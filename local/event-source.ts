@@ -85,10 +85,12 @@ export interface EventSourceOptions {
 /** A running event source. */
 export interface EventSource {
   /**
-   * Wakes the idle lanes at once: a sender in the same process knows a
-   * message is there, as Lambda's event source learns it from a long poll.
+   * Wakes idle lanes at once: a sender in the same process knows a message
+   * is there, as Lambda's event source learns it from a long poll. With
+   * `messages`, wakes at most that many (one lane takes a message), not the
+   * whole herd.
    */
-  nudge(): void;
+  nudge(messages?: number): void;
   /**
    * Stops receiving. Resolves once no receive is in flight and every handler
    * call has finished (and its successes are deleted). Idempotent.
@@ -272,8 +274,12 @@ export function startEventSource(options: EventSourceOptions): EventSource {
   const lanes = Array.from({ length: concurrency }, lane);
   let stopped: Promise<void> | undefined;
   return {
-    nudge() {
-      for (const wake of [...wakers]) wake();
+    nudge(messages = Number.POSITIVE_INFINITY) {
+      let woken = 0;
+      for (const wake of [...wakers]) {
+        if (woken++ >= messages) break;
+        wake();
+      }
     },
     stop() {
       stopped ??= (async () => {

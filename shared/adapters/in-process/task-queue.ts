@@ -83,7 +83,7 @@ const laneKey = (pool: string, priority: Priority): string => `${pool}\u0000${pr
 export class InProcessTaskQueue implements TaskQueue {
   private readonly lanes = new Map<string, QueuedMessage[]>();
   private readonly dedup = new Map<string, number>();
-  private readonly listeners = new Set<(pool: string) => void>();
+  private readonly listeners = new Set<(pool: string, messages: number) => void>();
   private readonly now: () => number;
   private readonly maxReceiveCount: number;
   private readonly visibilityMs: number;
@@ -120,7 +120,7 @@ export class InProcessTaskQueue implements TaskQueue {
     const bodies = dispatches.map((d) => encodeDispatch(d, this.maxBodyBytes));
     const now = this.now();
     this.purgeDedup(now);
-    const pools = new Set<string>();
+    const pools = new Map<string, number>();
     for (const [i, dispatch] of dispatches.entries()) {
       const deduplicationId = dispatchDeduplicationId(dispatch);
       const seen = this.dedup.get(deduplicationId);
@@ -140,9 +140,9 @@ export class InProcessTaskQueue implements TaskQueue {
         invisibleUntil: 0,
         receiptHandle: undefined,
       });
-      pools.add(dispatch.pool);
+      pools.set(dispatch.pool, (pools.get(dispatch.pool) ?? 0) + 1);
     }
-    for (const pool of pools) for (const listener of this.listeners) listener(pool);
+    for (const [pool, messages] of pools) for (const listener of this.listeners) listener(pool, messages);
   }
 
   /** Messages of a pool and priority that are visible now (not in flight). */
@@ -217,8 +217,8 @@ export class InProcessTaskQueue implements TaskQueue {
     return out;
   }
 
-  /** Calls `listener` with the pool of every send that queued something. @returns a function that removes it. */
-  onSend(listener: (pool: string) => void): () => void {
+  /** Calls `listener` with each pool a send queued messages for, and how many. @returns a function that removes it. */
+  onSend(listener: (pool: string, messages: number) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
