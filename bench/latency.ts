@@ -183,8 +183,12 @@ async function bench(backend: 'embedded' | 'emulated'): Promise<Figures> {
     for (let i = 0; i < RUNS; i++) latencies.push((await runOnce('ten', i)).ms);
     figures.sequential = `median ${median(latencies).toFixed(1)} ms, p95 ${quantile(latencies, 0.95).toFixed(1)} ms`;
 
+    const cpu0 = process.cpuUsage();
     const loop = await closedLoop(stack.url, stack.apiKey);
-    figures.throughput = `${((loop.length * STEPS) / SECONDS).toFixed(0)} steps/s (${(loop.length / SECONDS).toFixed(1)} runs/s, median ${median(loop).toFixed(1)} ms)`;
+    const cpu = process.cpuUsage(cpu0);
+    // The process's CPU time (the clients' thread included) per step: steadier than steps/s on a shared machine.
+    const cpuPerStepMs = (cpu.user + cpu.system) / 1000 / Math.max(1, loop.length * STEPS);
+    figures.throughput = `${((loop.length * STEPS) / SECONDS).toFixed(0)} steps/s (${(loop.length / SECONDS).toFixed(1)} runs/s, median ${median(loop).toFixed(1)} ms, CPU ${cpuPerStepMs.toFixed(2)} ms/step)`;
 
     for (const n of MAPS) {
       if (backend === 'emulated' && n > EMULATED_MAX_MAP) {
@@ -233,7 +237,7 @@ const rows: [string, (f: Figures) => string | undefined][] = [
 ];
 const columns = [...results.keys()];
 const width = Math.max(...rows.map(([label]) => label.length));
-const cell = 52;
+const cell = 66;
 console.log(`\n${''.padEnd(width)} | ${columns.map((c) => c.padEnd(cell)).join(' | ')}`);
 console.log(`${'-'.repeat(width)}-|-${columns.map(() => '-'.repeat(cell)).join('-|-')}`);
 for (const [label, pick] of rows) {

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Claim, ClaimStore } from '../../ports/claim-store.ts';
 import { ClaimHeldError, ClaimLostError } from '../../ports/errors.ts';
+import { type GroupCommit, groupCommit } from './group-commit.ts';
 
 interface Row {
   fence: number;
@@ -22,9 +23,11 @@ interface Row {
  */
 export class SqliteClaimStore implements ClaimStore {
   private readonly sql;
+  private readonly writes: GroupCommit;
 
   constructor(options: { readonly db: Database.Database }) {
     const db = options.db;
+    this.writes = groupCommit(db);
     this.sql = {
       row: db.prepare('SELECT fence, claim FROM claims WHERE instance_id = ? AND task_key = ?'),
       put: db.prepare(
@@ -53,30 +56,29 @@ export class SqliteClaimStore implements ClaimStore {
     ttlMs: number,
     attempt = 1,
   ): Promise<Claim> {
-    const row = this.sql.row.get(instanceId, taskKey) as Row | undefined;
-    const held = row?.claim ? (JSON.parse(row.claim) as Claim) : undefined;
-    // Live, and for this attempt or a newer one: held. A claim left by an older attempt is superseded.
-    if (held && held.expiresAt > now && held.attempt >= attempt) throw new ClaimHeldError(instanceId, taskKey);
-    const claim: Claim = {
-      instanceId,
-      taskKey,
-      attempt,
-      workerId,
-      fence: (row?.fence ?? 0) + 1,
-      state: 'reserved',
-      expiresAt: now + ttlMs,
-    };
-    this.sql.put.run(instanceId, taskKey, claim.fence, JSON.stringify(claim), claim.expiresAt);
-    return claim;
+    // Read, check and write in one turn of the group: nothing commits in between.
+    return this.writes.run(() => {
+      const row = this.sql.row.get(instanceId, taskKey) as Row | undefined;
+      const held = row?.claim ? (JSON.parse(row.claim) as Claim) : undefined;
+      // Live, and for this attempt or a newer one: held. A claim left by an older attempt is superseded.
+      if (held && held.expiresAt > now && held.attempt >= attempt) throw new ClaimHeldError(instanceId, taskKey);
+      const claim: Claim = {
+        instanceId,
+        taskKey,
+        attempt,
+        workerId,
+        fence: (row?.fence ?? 0) + 1,
+        state: 'reserved',
+        expiresAt: now + ttlMs,
+      };
+      this.sql.put.run(instanceId, taskKey, claim.fence, JSON.stringify(claim), claim.expiresAt);
+      return claim;
+    });
   }
 
-  private replace(claim: Claim, next: Claim): Claim {
-    const { changes } = this.sql.update.run(
-      JSON.stringify(next),
-      next.expiresAt,
-      claim.instanceId,
-      claim.taskKey,
-      claim.fence,
+  private async replace(claim: Claim, next: Claim): Promise<Claim> {
+    const { changes } = await this.writes.run(() =>
+      this.sql.update.run(JSON.stringify(next), next.expiresAt, claim.instanceId, claim.taskKey, claim.fence),
     );
     if (changes === 0) throw new ClaimLostError(claim.instanceId, claim.taskKey, claim.fence);
     return next;
@@ -97,11 +99,11 @@ export class SqliteClaimStore implements ClaimStore {
   }
 
   async release(claim: Claim): Promise<void> {
-    this.sql.release.run(claim.instanceId, claim.taskKey, claim.fence);
+    await this.writes.run(() => this.sql.release.run(claim.instanceId, claim.taskKey, claim.fence));
   }
 
   async revoke(instanceId: string, taskKey: string): Promise<void> {
-    this.sql.revoke.run(instanceId, taskKey);
+    await this.writes.run(() => this.sql.revoke.run(instanceId, taskKey));
   }
 
   async get(instanceId: string, taskKey: string): Promise<Claim | undefined> {

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { type DataDirLock, lockDataDir } from '../fs/data-dir-lock.ts';
+import { groupCommit } from './group-commit.ts';
 
 /** The schema this build writes and reads. Any other is refused (see {@link SchemaVersionError}). */
 export const SCHEMA_VERSION = 1;
@@ -210,6 +211,7 @@ export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDataba
     close() {
       if (closed) return;
       closed = true;
+      groupCommit(open).flush(); // writes asked for before the close are committed
       open.close();
       lock.release();
     },

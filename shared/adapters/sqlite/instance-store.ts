@@ -24,6 +24,7 @@ import {
   PAYLOAD_OFFLOAD_THRESHOLD_BYTES,
 } from '../../runtime/payloads.ts';
 import { decodeCursor, encodeCursor, historyScope, listScope } from '../cursor.ts';
+import { type GroupCommit, groupCommit } from './group-commit.ts';
 
 /**
  * Largest row the store writes, in UTF-8 bytes of its text: DynamoDB's item
@@ -102,6 +103,7 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
   private readonly objects: ObjectStore | undefined;
   private readonly threshold: number;
   private readonly maxRowBytes: number;
+  private readonly writes: GroupCommit;
   private readonly sql;
 
   constructor(options: SqliteInstanceStoreOptions) {
@@ -110,6 +112,7 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
     this.threshold = options.offloadThresholdBytes ?? PAYLOAD_OFFLOAD_THRESHOLD_BYTES;
     this.maxRowBytes = options.maxRowBytes ?? SQLITE_MAX_ROW_BYTES;
     const db = this.db;
+    this.writes = groupCommit(db);
     this.sql = {
       create: db.prepare(
         `INSERT INTO instances (id, workflow, status, created_at, updated_at, version, due_at, snapshot, input_id, input, input_ref, created_history)
@@ -208,20 +211,22 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
     const text = JSON.stringify(snapshot);
     const created = JSON.stringify(history);
     this.assertFits(what, id, text, snapshot.inputId, columns.value, columns.ref, created);
-    const { changes } = this.sql.create.run({
-      id,
-      workflow: snapshot.workflow,
-      status: snapshot.status,
-      createdAt: snapshot.createdAt,
-      updatedAt: snapshot.updatedAt,
-      version: snapshot.version,
-      dueAt: snapshot.dueAt ?? null,
-      snapshot: text,
-      inputId: snapshot.inputId,
-      input: columns.value,
-      inputRef: columns.ref,
-      created,
-    });
+    const { changes } = await this.writes.run(() =>
+      this.sql.create.run({
+        id,
+        workflow: snapshot.workflow,
+        status: snapshot.status,
+        createdAt: snapshot.createdAt,
+        updatedAt: snapshot.updatedAt,
+        version: snapshot.version,
+        dueAt: snapshot.dueAt ?? null,
+        snapshot: text,
+        inputId: snapshot.inputId,
+        input: columns.value,
+        inputRef: columns.ref,
+        created,
+      }),
+    );
     if (changes === 0) throw new InstanceExistsError(id);
   }
 
@@ -263,21 +268,23 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
   async compact(snapshot: Snapshot): Promise<boolean> {
     const text = JSON.stringify(snapshot);
     this.assertFits(`snapshot of instance '${snapshot.instanceId}'`, snapshot.instanceId, text);
-    const { changes } = this.sql.compact.run({
-      id: snapshot.instanceId,
-      snapshot: text,
-      version: snapshot.version,
-      workflow: snapshot.workflow,
-      status: snapshot.status,
-      createdAt: snapshot.createdAt,
-      updatedAt: snapshot.updatedAt,
-      dueAt: snapshot.dueAt ?? null,
-    });
+    const { changes } = await this.writes.run(() =>
+      this.sql.compact.run({
+        id: snapshot.instanceId,
+        snapshot: text,
+        version: snapshot.version,
+        workflow: snapshot.workflow,
+        status: snapshot.status,
+        createdAt: snapshot.createdAt,
+        updatedAt: snapshot.updatedAt,
+        dueAt: snapshot.dueAt ?? null,
+      }),
+    );
     return changes === 1;
   }
 
   async unwatch(instanceId: string, seq: number): Promise<void> {
-    this.sql.unwatch.run(instanceId, seq);
+    await this.writes.run(() => this.sql.unwatch.run(instanceId, seq));
   }
 
   async get(instanceId: string): Promise<Snapshot | undefined> {
@@ -289,7 +296,9 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
     const what = `value '${valueId}' of instance '${instanceId}'`;
     const columns = await this.valueColumns(value, `${instanceId}/${valueId}`, what);
     this.assertFits(what, instanceId, valueId, columns.value, columns.ref);
-    const { changes } = this.sql.putValue.run(instanceId, valueId, columns.value, columns.ref);
+    const { changes } = await this.writes.run(() =>
+      this.sql.putValue.run(instanceId, valueId, columns.value, columns.ref),
+    );
     return changes === 1 ? 'created' : 'exists';
   }
 
@@ -304,7 +313,7 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
   }
 
   async addToCounter(instanceId: string, counterId: string, by: number): Promise<number> {
-    return (this.sql.addToCounter.get(instanceId, counterId, by) as { n: number }).n;
+    return await this.writes.run(() => (this.sql.addToCounter.get(instanceId, counterId, by) as { n: number }).n);
   }
 
   async getCounter(instanceId: string, counterId: string): Promise<number> {
