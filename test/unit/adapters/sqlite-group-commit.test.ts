@@ -18,7 +18,7 @@ describe('group commit on the embedded database', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs the writes of one turn in one transaction, in order, each seeing the ones before it', async () => {
+  it('runs the writes asked for before the next microtask in one transaction, in order, each seeing the ones before it', async () => {
     const db = database.db;
     const insert = db.prepare('INSERT INTO t (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING');
     const group = groupCommit(db);
