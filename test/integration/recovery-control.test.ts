@@ -60,14 +60,22 @@ const skippable = flow<number>('skippable')
   .then('use', (n: number) => n * 2)
   .build();
 
-describe('recovery and control through the API, on the local stack', () => {
+describe.each([
+  { backend: 'embedded', emulateAws: false },
+  { backend: 'AWS emulation', emulateAws: true },
+])('recovery and control through the API, on the local stack ($backend)', ({ emulateAws }) => {
   let dir: string;
   let stack: LocalStack;
   let call: ReturnType<typeof apiClient>;
 
   beforeAll(async () => {
+    // The workflows' module state, fresh for each back end.
+    fixed = false;
+    sawAbort = false;
+    afterRan = false;
     dir = await mkdtemp(join(tmpdir(), 'sayiir-recovery-'));
     stack = await startLocalStack({
+      emulateAws,
       dataDir: dir,
       workflows: [doomed, cancellable, pausable, skippable],
       reaperIntervalMs: 100,
