@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type LocalStack, startLocalStack } from '../local/stack.ts';
+import { type EmulatedLocalStack, startLocalStack } from '../local/stack.ts';
 import { type AnyFlow, branch, flow, task } from '../shared/index.ts';
 
 /** us-east-1 list prices used (USD). */
@@ -37,7 +37,7 @@ function sizeOfItem(item: Record<string, unknown> | undefined): number {
   return item ? Buffer.byteLength(JSON.stringify(item)) : 0;
 }
 
-function instrument(stack: { dynamo: LocalStack['dynamo']; sqs: LocalStack['sqs'] }, units: Units) {
+function instrument(stack: { dynamo: EmulatedLocalStack['dynamo']; sqs: EmulatedLocalStack['sqs'] }, units: Units) {
   stack.dynamo.middlewareStack.add(
     (next, context) => async (args) => {
       const name = (context as { commandName?: string }).commandName ?? 'unknown';
@@ -100,9 +100,10 @@ const FAN_OUT_STEPS = 3 + 1 + 1 + 8 + 1; // branches, join, items, map items, su
 async function measure(name: string, f: AnyFlow, stepsPerRun: number, runs: number) {
   const dir = await mkdtemp(join(tmpdir(), 'sayiir-bench-'));
   const units: Units = { requests: {}, messages: 0, writeUnits: 0, readUnits: 0 };
-  let stack: LocalStack | undefined;
+  let stack: EmulatedLocalStack | undefined;
   try {
     stack = await startLocalStack({
+      emulateAws: true,
       dataDir: dir,
       workflows: [f],
       reaperIntervalMs: 600_000, // keep the reaper's idle scans out of the figures

@@ -345,23 +345,25 @@ const sendSignal: RouteHandler = async (ctx, req) => {
   }
   const payload = parseJsonBody(req.body) ?? null;
   const key = idempotencyKeyOf(req);
-  if (FINAL_STATUSES.has(snapshot.status)) throw finished(snapshot);
-  const now = () => ctx.clock.now();
   const deliveryId = key === undefined ? undefined : deliveryIdOf(key);
+  const answer = { instanceId: snapshot.instanceId, signal: name, status: snapshot.status };
+  const refused = signalRefusal(flow, snapshot, name, deliveryId);
+  if (refused === 'duplicate') return jsonResponse(202, answer);
+  if (refused === 'finished') throw finished(snapshot);
+  const now = () => ctx.clock.now();
   const r = await deliverSignal(ctx.store, flow, snapshot.instanceId, name, payload, {
     now,
     watch: true,
     ...actorOf(ctx),
     ...(deliveryId === undefined ? {} : { deliveryId }),
   });
-  const answer = { instanceId: snapshot.instanceId, signal: name, status: r.snapshot.status };
   if (!r.changed) {
     // A retried delivery gets the answer of the first one; otherwise it finished between our read and the delivery.
     if (signalRefusal(flow, r.snapshot, name, deliveryId) === 'duplicate') return jsonResponse(202, answer);
     throw finished(r.snapshot);
   }
   await sendDispatches(ctx.queue, r.effects);
-  return jsonResponse(202, answer);
+  return jsonResponse(202, { ...answer, status: r.snapshot.status });
 };
 
 /** Longest `Idempotency-Key` header accepted on a signal. */

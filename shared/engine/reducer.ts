@@ -678,8 +678,9 @@ class Reducer {
  * delivered (to a wait or to the buffer). Pure; the reducer applies the
  * same rule, so a caller can say why after a commit that changed nothing.
  *
+ * - `duplicate`: a delivery with this id is among the run's recent ones
+ *   (checked first: a retry after the run ended is still that delivery);
  * - `finished`: the run is over;
- * - `duplicate`: a delivery with this id is among the run's recent ones;
  * - `buffer-full`: nothing waits for the signal and the run already holds
  *   the flow's `signalBuffer` of that name.
  */
@@ -689,8 +690,9 @@ export function signalRefusal(
   name: string,
   deliveryId?: string,
 ): 'finished' | 'duplicate' | 'buffer-full' | undefined {
-  if (FINAL_STATUSES.has(s.status)) return 'finished';
+  // A retried delivery is a duplicate whatever became of the run since: it gets the first one's answer.
   if (deliveryId !== undefined && s.deliveries?.includes(deliveryId)) return 'duplicate';
+  if (FINAL_STATUSES.has(s.status)) return 'finished';
   const waited = Object.values(s.waits).some((w) => w.kind === 'signal' && w.signal === name);
   const held = Object.hasOwn(s.signals, name) ? (s.signals[name]?.length ?? 0) : 0;
   if (!waited && held >= (flow.options.signalBuffer ?? DEFAULT_SIGNAL_BUFFER)) return 'buffer-full';

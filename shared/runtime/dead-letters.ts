@@ -75,12 +75,21 @@ export function drainedDeadLetter(pool: string, message: ReceivedDeadLetter, at:
       reason: truncateText(`not a dispatch: ${message.error.message}`),
     };
   }
+  return movedDeadLetter(message.dispatch, at);
+}
+
+/**
+ * The record of a dispatch the queue gave up on after `maxReceiveCount`
+ * receives (its workers kept failing or dying): SQS's redrive to a DLQ, or
+ * the embedded queue's move, which puts it in the store at once.
+ */
+export function movedDeadLetter(dispatch: Dispatch, at: number): DeadLetter {
   return {
     origin: 'redrive',
-    dispatch: message.dispatch,
+    dispatch,
     at,
-    reason: 'SQS moved the dispatch to the DLQ after maxReceiveCount receives (its workers kept failing or dying)',
-    attempts: message.dispatch.attempt,
+    reason: 'the queue gave up on the dispatch after maxReceiveCount receives (its workers kept failing or dying)',
+    attempts: dispatch.attempt,
   };
 }
 
@@ -176,5 +185,24 @@ export function letterState(letter: DeadLetter, snapshot: Snapshot | undefined):
       letter.origin === 'engine'
         ? 'the run no longer fails on this attempt (the task was skipped, or the failure was never committed)'
         : 'this attempt is no longer the dispatched one',
+  };
+}
+
+/**
+ * Where the embedded queue moves a dispatch after too many receives: a
+ * `redrive` record put straight into the dead-letter store (there is no DLQ
+ * to drain in between). The put is not awaited by the queue; should it fail,
+ * the task is only as lost as a lost message: the reaper re-dispatches it.
+ *
+ * @example
+ * ```ts
+ * const queue = new InProcessTaskQueue({ deadLetters: storeRedriveTarget(letters, () => Date.now()) });
+ * ```
+ */
+export function storeRedriveTarget(store: DeadLetterStore, now: () => number) {
+  return {
+    moved(dispatch: Dispatch): void {
+      store.put(movedDeadLetter(dispatch, now())).catch(() => undefined);
+    },
   };
 }

@@ -14,6 +14,13 @@ import type { TaskContext } from '../engine/task.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Secrets } from '../ports/secrets.ts';
 
+/**
+ * The reason a settled task's timeout timer is stopped with: a constant, so
+ * stopping it costs no `DOMException` (the default reason, which captures a
+ * stack) on every task. Nothing reads it.
+ */
+const SETTLED = Object.freeze({ settled: true });
+
 export type TaskOutcome =
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly error: SerializedError };
@@ -99,7 +106,7 @@ export async function executeTask(o: ExecuteOptions): Promise<TaskOutcome> {
   } catch (e) {
     return { ok: false, error: serializeError(e) };
   } finally {
-    timeoutStop.abort();
+    timeoutStop.abort(SETTLED);
     o.signal?.removeEventListener('abort', onOuterAbort);
   }
 }

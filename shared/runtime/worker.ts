@@ -532,6 +532,8 @@ function heartbeatMs(deps: WorkerDeps, leaseMs: number): number {
   return deps.heartbeatMs ?? Math.floor(leaseMs / 3);
 }
 
+const HEARTBEAT_STOPPED = Object.freeze({ stopped: true });
+
 /**
  * Renews the chain's lease every heartbeat period while the chain runs. When
  * a renewal finds the claim lost (revoked by a cancel, or taken over), the
@@ -561,5 +563,6 @@ function startHeartbeat(chain: Chain): { readonly signal: AbortSignal; stop(): v
     }
   };
   void loop();
-  return { signal: lease.signal, stop: () => stopper.abort() };
+  // A constant reason: the default one is a DOMException, with a stack, per chain.
+  return { signal: lease.signal, stop: () => stopper.abort(HEARTBEAT_STOPPED) };
 }

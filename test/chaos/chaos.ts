@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
-import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { compileFlow, taskOf } from '../../shared/engine/compile.ts';
 import { resolveRetry } from '../../shared/engine/retry.ts';
 import type { Dispatch } from '../../shared/engine/snapshot.ts';
@@ -252,8 +252,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
   };
 
-  const start = async (): Promise<LocalStack> => {
+  const start = async (): Promise<EmulatedLocalStack> => {
     const stack = await startLocalStack({
+      emulateAws: true,
       dataDir,
       workflows,
       reaperIntervalMs: options.reaperIntervalMs ?? 500,
@@ -271,7 +272,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   };
 
   // The stack in use; replaced by a pending promise while it restarts.
-  let current: Promise<LocalStack> = start();
+  let current: Promise<EmulatedLocalStack> = start();
   let stack = await current;
   try {
     // Calls give up eventually (a stack that never comes back), far past any run's deadline.
@@ -346,7 +347,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const restart = async (k: number): Promise<void> => {
       runningAtRestart.push(faults.recordRestart(Date.now()));
       log(`restart ${k + 1}/${restarts}: ${runningAtRestart.at(-1)} runs in flight`);
-      let resume!: (s: LocalStack) => void;
+      let resume!: (s: EmulatedLocalStack) => void;
       let fail!: (e: unknown) => void;
       current = new Promise((ok, ko) => {
         resume = ok;

@@ -20,7 +20,16 @@ describeInstanceStoreContract(
       close: () => db.close(),
     };
   },
-  { maxItemBytes: MAX_ITEM_BYTES },
+  {
+    maxItemBytes: MAX_ITEM_BYTES,
+    openWithObjects: async (objects) => {
+      const db = await startDynalite();
+      return {
+        store: new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances, objects }),
+        close: () => db.close(),
+      };
+    },
+  },
 );
 
 describe('DynamoInstanceStore sharded indexes', () => {

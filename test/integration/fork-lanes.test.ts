@@ -47,6 +47,7 @@ describe(`a fork of ${BRANCHES} single-task branches over the wire`, () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sayiir-fork-'));
     stack = await startLocalStack({
+      emulateAws: true,
       dataDir: dir,
       workflows: [forked],
       pollerConcurrency: 16,

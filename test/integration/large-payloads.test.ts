@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
 import { flow, task } from '../../shared/index.ts';
 import { apiClient, waitFor } from '../support/local-api.ts';
@@ -18,12 +18,17 @@ const big = flow<{ blob: string }>('big')
 
 describe('large payloads end to end, over the wire (dynalite, fauxqs SQS and S3)', () => {
   let dir: string;
-  let stack: LocalStack;
+  let stack: EmulatedLocalStack;
   let s3: RequestCounter;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sayiir-big-'));
-    stack = await startLocalStack({ dataDir: dir, workflows: [big], payloads: 's3' });
+    stack = await startLocalStack({
+      emulateAws: true,
+      dataDir: dir,
+      workflows: [big],
+      payloads: 's3',
+    });
     s3 = countRequests(stack.s3 as never);
   });
   afterAll(async () => {

@@ -2,18 +2,24 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_PAYLOAD_BUCKET, type LocalStack, localObjectStore, startLocalStack } from '../../local/stack.ts';
+import { type EmulatedLocalStack, LOCAL_PAYLOAD_BUCKET, localObjectStore, startLocalStack } from '../../local/stack.ts';
 import { S3ObjectStore } from '../../shared/adapters/s3/object-store.ts';
 import { decodePayload, encodePayload, PAYLOAD_OFFLOAD_THRESHOLD_BYTES } from '../../shared/runtime/payloads.ts';
 
 /** The emulated local stack's payload bucket: created at start, reachable through the exported helper. */
 describe('the local stack payload bucket', () => {
   let dir: string;
-  let stack: LocalStack;
+  let stack: EmulatedLocalStack;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sayiir-stack-payloads-'));
-    stack = await startLocalStack({ dataDir: dir, workflows: [], reaperIntervalMs: 60_000, payloads: 's3' });
+    stack = await startLocalStack({
+      emulateAws: true,
+      dataDir: dir,
+      workflows: [],
+      reaperIntervalMs: 60_000,
+      payloads: 's3',
+    });
   });
   afterAll(async () => {
     await stack?.stop();

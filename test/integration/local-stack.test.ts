@@ -32,13 +32,17 @@ const gapped = flow<number>('gapped').then(counted('one')).delay('gap', '1500ms'
 
 const workflows = [...examples, parallel, gapped];
 
-describe('the local stack over real wire protocols', () => {
+describe.each([
+  { backend: 'embedded', emulateAws: false },
+  { backend: 'AWS emulation (real wire protocols)', emulateAws: true },
+])('the local stack on the $backend back end', ({ emulateAws }) => {
   let dir: string;
   let stack: LocalStack;
   let call: ReturnType<typeof apiClient>;
   const reports: TaskReport[] = [];
   const start = () =>
     startLocalStack({
+      emulateAws,
       dataDir: dir,
       workflows,
       reaperIntervalMs: 200,
@@ -48,6 +52,7 @@ describe('the local stack over real wire protocols', () => {
     });
 
   beforeAll(async () => {
+    executions.clear();
     dir = await mkdtemp(join(tmpdir(), 'sayiir-stack-'));
     stack = await start();
     call = apiClient(stack);

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
 import { flow } from '../../shared/index.ts';
 import { apiClient } from '../support/local-api.ts';
@@ -20,13 +20,14 @@ const mapped = flow<number>('mapped')
 
 describe('a map of 1,000 no-op items over the wire, 16 batches in flight', () => {
   let dir: string;
-  let stack: LocalStack;
+  let stack: EmulatedLocalStack;
   let dynamo: RequestCounter;
   let failedConditions = 0;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sayiir-map-'));
     stack = await startLocalStack({
+      emulateAws: true,
       dataDir: dir,
       workflows: [mapped],
       pollerConcurrency: 16,

@@ -95,6 +95,7 @@ describe('observability on the local stack (real SQS and DynamoDB wire protocols
     dir = await mkdtemp(join(tmpdir(), 'sayiir-obs-'));
     await writeFile(join(dir, 'secrets.json'), JSON.stringify({ 'obs/token': SECRET }));
     stack = await startLocalStack({
+      emulateAws: true,
       dataDir: dir,
       workflows: [observed, failing],
       reaperIntervalMs: 200,

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
 import type { AnyFlow } from '../../shared/index.ts';
 import { flow, LoopResult, task } from '../../shared/index.ts';
@@ -39,13 +39,14 @@ const READS_PER_RUN = 1;
 
 describe('requests per step (the journal data path)', () => {
   let dir: string;
-  let stack: LocalStack;
+  let stack: EmulatedLocalStack;
   let dynamo: RequestCounter;
   let sqs: RequestCounter;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sayiir-rps-'));
     stack = await startLocalStack({
+      emulateAws: true,
       dataDir: dir,
       workflows: [steps('twenty', 20), steps('hundred', 100), looping],
       // Keep the reaper out of the counts: it only reads unless work is overdue.

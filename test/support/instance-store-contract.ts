@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MemoryObjectStore } from '../../shared/adapters/memory/object-store.ts';
 import type { HistoryEntry } from '../../shared/engine/history.ts';
 import { ValueMissingError } from '../../shared/engine/refs.ts';
 import type { Snapshot } from '../../shared/engine/snapshot.ts';
@@ -9,6 +10,7 @@ import {
   PayloadTooLargeError,
 } from '../../shared/ports/errors.ts';
 import { type InstanceStore, type JournalEntry, journalValueId } from '../../shared/ports/instance-store.ts';
+import type { ObjectStore } from '../../shared/ports/object-store.ts';
 import type { TimerIndex } from '../../shared/ports/timers.ts';
 
 /** What the contract holds a store to: the instance store port and the due index it feeds. */
@@ -23,6 +25,15 @@ export interface InstanceStoreContractOptions {
    * @default undefined
    */
   readonly maxItemBytes?: number;
+  /**
+   * Opens a fresh store that offloads values over 16 KiB to `objects`: the
+   * offload tests run against it. Omitted for a store that cannot offload
+   * (the memory store), whose offload tests are then listed as todo.
+   * @default undefined
+   */
+  readonly openWithObjects?: (
+    objects: ObjectStore,
+  ) => Promise<{ readonly store: ContractStore; readonly close: () => Promise<void> }>;
 }
 
 /**
@@ -913,6 +924,73 @@ export function describeInstanceStoreContract(
           const fits = 'x'.repeat(max - 1_000);
           expect(await store.putValue('a', 'out:fits', fits)).toBe('created');
           expect((await store.getValues('a', ['out:fits'])).get('out:fits')).toBe(fits);
+        });
+      });
+    });
+
+    describe('payload offload', () => {
+      const openWithObjects = options.openWithObjects;
+      if (openWithObjects === undefined) {
+        it.todo(`${name} cannot offload payloads to an object store`);
+        return;
+      }
+      const big = (tag: string) => ({ tag, blob: 'x'.repeat(40_000) });
+
+      const opener = openWithObjects;
+      async function withObjects(body: (store: ContractStore, objects: MemoryObjectStore) => Promise<void>) {
+        const objects = new MemoryObjectStore();
+        const { store, close } = await opener(objects);
+        try {
+          await body(store, objects);
+        } finally {
+          await close();
+        }
+      }
+
+      it('a value over 16 KiB goes to the object store under the instance, and reads back by getValues', async () => {
+        await withObjects(async (store, objects) => {
+          await store.create(snapshot('a'), big('input'), CREATION);
+          await store.append('a', entry(1, { value: { data: big('j1') } }));
+          expect(await store.putValue('a', 'out:x', big('x'))).toBe('created');
+          await store.append('a', entry(2, { value: { data: 'small' } }));
+          const keys = objects.keys();
+          expect(keys).toHaveLength(3);
+          for (const key of keys) expect(key.startsWith('a/')).toBe(true);
+          expect(await store.getValues('a', ['input:a-n1', 'j:1', 'out:x', 'j:2'])).toEqual(
+            new Map<string, unknown>([
+              ['input:a-n1', big('input')],
+              ['j:1', big('j1')],
+              ['out:x', big('x')],
+              ['j:2', 'small'],
+            ]),
+          );
+          // An inline payload comes with the load; an offloaded one may be left to getValues.
+          const loaded = await store.load('a');
+          expect(loaded?.values.get('j:2')).toBe('small');
+          expect(loaded?.tail.map((e) => e.seq)).toEqual([1, 2]);
+        });
+      });
+
+      it('of two appends racing for one seq with offloaded payloads, the committed reference reads the winner', async () => {
+        await withObjects(async (store, objects) => {
+          await store.create(snapshot('a'), null, CREATION);
+          const results = await Promise.allSettled(
+            ['first', 'second', 'third'].map((tag) => store.append('a', entry(1, { value: { data: big(tag) } }))),
+          );
+          const won = results.flatMap((r, n) => (r.status === 'fulfilled' ? [n] : []));
+          expect(won).toHaveLength(1);
+          // Every writer uploaded before its conditional write (a crash between the two leaves an orphan, never a mix).
+          expect(objects.keys()).toHaveLength(3);
+          const winner = ['first', 'second', 'third'][won[0]!] as string;
+          expect((await store.getValues('a', ['j:1'])).get('j:1')).toEqual(big(winner));
+        });
+      });
+
+      it('putValue racing with offloaded values: the first writer wins, a later one gets exists and reads the first', async () => {
+        await withObjects(async (store) => {
+          expect(await store.putValue('a', 'out:m[0]', big('one'))).toBe('created');
+          expect(await store.putValue('a', 'out:m[0]', big('two'))).toBe('exists');
+          expect((await store.getValues('a', ['out:m[0]'])).get('out:m[0]')).toEqual(big('one'));
         });
       });
     });

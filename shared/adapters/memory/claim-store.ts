@@ -79,6 +79,7 @@ export class MemoryClaimStore implements ClaimStore {
     return [...this.rows.values()]
       .map((r) => r.claim)
       .filter((c): c is Claim => c !== undefined && c.expiresAt <= now)
+      .sort((a, b) => a.expiresAt - b.expiresAt)
       .slice(0, limit);
   }
 }

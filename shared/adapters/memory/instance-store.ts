@@ -2,7 +2,7 @@ import type { HistoryEntry } from '../../engine/history.ts';
 import { fromJson, toJson } from '../../engine/json.ts';
 import { ValueMissingError } from '../../engine/refs.ts';
 import type { Snapshot } from '../../engine/snapshot.ts';
-import { InstanceExistsError, JournalConflictError } from '../../ports/errors.ts';
+import { InstanceExistsError, JournalConflictError, PayloadTooLargeError } from '../../ports/errors.ts';
 import {
   type InstanceStore,
   type JournalEntry,
@@ -26,6 +26,18 @@ interface Stored {
   watched: Map<number, number>;
 }
 
+/** Options of {@link MemoryInstanceStore}. */
+export interface MemoryInstanceStoreOptions {
+  /**
+   * Largest item, in UTF-8 bytes of its JSON text, as the other stores count
+   * theirs: over it, `create`, `append` and `putValue` throw
+   * `PayloadTooLargeError` and write nothing. Unset, nothing is too large
+   * (the in-process runner has no object store to offload to).
+   * @default undefined
+   */
+  readonly maxItemBytes?: number;
+}
+
 /**
  * In-memory instance store for tests and the in-process runner. Everything
  * is kept as JSON text, so what comes back is a copy, as from a real store.
@@ -37,17 +49,31 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
   private readonly values = new Map<string, string>();
   /** How many times each `instanceId|valueId` was committed: values put, and task outputs in journal entries (`instanceId|out:<key>`). */
   readonly commits = new Map<string, number>();
+  private readonly maxItemBytes: number | undefined;
+
+  constructor(options: MemoryInstanceStoreOptions = {}) {
+    this.maxItemBytes = options.maxItemBytes;
+  }
+
+  /** @throws {PayloadTooLargeError} the texts of one item are over `maxItemBytes`. */
+  private assertFits(what: string, ...texts: string[]): void {
+    if (this.maxItemBytes === undefined) return;
+    const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t, 'utf8'), 0);
+    if (bytes > this.maxItemBytes) throw new PayloadTooLargeError(what, bytes, this.maxItemBytes);
+  }
 
   async create(snapshot: Snapshot, input: unknown, history: readonly HistoryEntry[]): Promise<void> {
     if (this.instances.has(snapshot.instanceId)) throw new InstanceExistsError(snapshot.instanceId);
-    this.instances.set(snapshot.instanceId, {
+    const stored: Stored = {
       snapshot: JSON.stringify(snapshot),
       inputId: snapshot.inputId,
       input: toJson(input, `input of instance '${snapshot.instanceId}'`),
       created: JSON.stringify(history),
       journal: new Map(),
       watched: new Map(),
-    });
+    };
+    this.assertFits(`input of instance '${snapshot.instanceId}'`, stored.snapshot, stored.input, stored.created);
+    this.instances.set(snapshot.instanceId, stored);
   }
 
   private stored(instanceId: string): Stored | undefined {
@@ -78,7 +104,9 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
   async append(instanceId: string, entry: JournalEntry): Promise<void> {
     const s = this.stored(instanceId);
     if (!s || s.journal.has(entry.seq)) throw new JournalConflictError(instanceId, entry.seq);
-    s.journal.set(entry.seq, entryJson(instanceId, entry));
+    const text = entryJson(instanceId, entry);
+    this.assertFits(`journal entry ${entry.seq} of instance '${instanceId}'`, instanceId, text);
+    s.journal.set(entry.seq, text);
     if (entry.watchAt !== undefined) s.watched.set(entry.seq, entry.watchAt);
     for (const e of entry.events) {
       if ((e.type === 'task-completed' || e.type === 'skip') && e.valueId === journalValueId(entry.seq)) {
@@ -107,7 +135,9 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
   async putValue(instanceId: string, valueId: string, value: unknown): Promise<'created' | 'exists'> {
     const k = `${instanceId}|${valueId}`;
     if (this.values.has(k)) return 'exists';
-    this.values.set(k, toJson(value, `value '${valueId}' of '${instanceId}'`));
+    const text = toJson(value, `value '${valueId}' of '${instanceId}'`);
+    this.assertFits(`value '${valueId}' of instance '${instanceId}'`, k, text);
+    this.values.set(k, text);
     this.count(k);
     return 'created';
   }

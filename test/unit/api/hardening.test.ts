@@ -51,6 +51,21 @@ describe('a signal sent with an Idempotency-Key is delivered once', () => {
     expect(footprint().journal).toBe(journal + 1);
   });
 
+  it('answers a retried delivery 202 even after the run ended, and a new one 409', async () => {
+    const { call, footprint } = setup({ flows: [...workflows, late] });
+    await start(call, 'late', { input: 1, instanceId: 'l-4' });
+    const headers = { 'idempotency-key': 'client-9' };
+    expect((await call('POST', '/v1/instances/l-4/signals/go', { body: 1, headers })).status).toBe(202);
+    expect((await call('POST', '/v1/instances/l-4/cancel')).status).toBe(200);
+    const journal = footprint().journal;
+    const again = await call('POST', '/v1/instances/l-4/signals/go', { body: 1, headers });
+    expect(again.status).toBe(202);
+    expect(again.json.status).toBe('CANCELLED');
+    const fresh = await call('POST', '/v1/instances/l-4/signals/go', { body: 1, headers: { 'idempotency-key': 'x' } });
+    expect(fresh.status).toBe(409);
+    expect(footprint().journal).toBe(journal);
+  });
+
   it('refuses a blank or overlong key with a 400 naming the header, delivering nothing', async () => {
     const { call, footprint } = setup({ flows: [...workflows, late] });
     await start(call, 'late', { input: 1, instanceId: 'l-3' });

@@ -1,11 +1,22 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type SqsEventHandler, type SqsPoller, type SqsPollerOptions, startSqsPoller } from '../../local/sqs-poller.ts';
+import { startEmbeddedPoller } from '../../local/embedded-poller.ts';
+import type { EventSource, EventSourceOptions, SqsEventHandler } from '../../local/event-source.ts';
+import { startSqsPoller } from '../../local/sqs-poller.ts';
+import { InProcessTaskQueue } from '../../shared/adapters/in-process/task-queue.ts';
+import { openSqliteDatabase, type SqliteDatabase, SqliteDeadLetterStore } from '../../shared/adapters/sqlite/index.ts';
 import { DeadLetters, parseDispatch, QueueUrlCache, SqsTaskQueue } from '../../shared/adapters/sqs/index.ts';
 import type { Dispatch } from '../../shared/engine/snapshot.ts';
-import type { PoolDefinition } from '../../shared/resources/queues.ts';
-import { type Fauxqs, type PoolQueueUrls, queueDepth, startFauxqs } from '../support/fauxqs.ts';
+import type { Priority } from '../../shared/engine/task.ts';
+import type { TaskQueue } from '../../shared/ports/task-queue.ts';
+import { type PoolDefinition, queueName } from '../../shared/resources/queues.ts';
+import { storeRedriveTarget } from '../../shared/runtime/dead-letters.ts';
+import { type Fauxqs, startFauxqs } from '../support/fauxqs.ts';
 
 const dispatch = (over: Partial<Dispatch> = {}): Dispatch => ({
   instanceId: 'inst-1',
@@ -31,6 +42,19 @@ async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 
   }
 }
 
+async function queueDepth(client: SQSClient, queueUrl: string): Promise<{ visible: number; inFlight: number }> {
+  const { Attributes } = await client.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return {
+    visible: Number(Attributes?.ApproximateNumberOfMessages),
+    inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible),
+  };
+}
+
 interface Delivery {
   readonly key: string;
   readonly priority: string;
@@ -46,45 +70,137 @@ const deliveryOf = (r: SQSRecord): Delivery => {
 /** Fast pool: messages reappear 1 s after a failed receive. */
 const FAST: Omit<PoolDefinition, 'name'> = { functionTimeoutSeconds: 1, visibilityTimeoutSeconds: 1 };
 
-describe('local SQS poller on fauxqs', () => {
+type Depth = { visible: number; inFlight: number };
+
+/** One pool's queues behind one back end, and an event source reading them. */
+interface Harness {
+  readonly queue: TaskQueue;
+  /** The dispatches given up on after too many receives, as the back end keeps them. */
+  deadLetterDispatches(): Promise<Dispatch[]>;
+  readonly errors: { error: unknown; phase: string }[];
+  /** The queue name of a priority, as the records' `eventSourceARN` ends. */
+  readonly queueName: (priority: Priority) => string;
+  depth(priority?: Priority): Promise<Depth>;
+  dlqDepth(): Promise<number>;
+  start(handler: SqsEventHandler, options?: Partial<EventSourceOptions>): EventSource;
+}
+
+interface Backend {
+  readonly name: string;
+  before(): Promise<void>;
+  after(): Promise<void>;
+  setup(pool?: Omit<PoolDefinition, 'name'>): Promise<Harness>;
+}
+
+/** The local event source over fauxqs (SQS on the wire). */
+function sqsBackend(): Backend {
   let sqs: Fauxqs;
   let n = 0;
-  const pollers: SqsPoller[] = [];
+  return {
+    name: 'SQS poller on fauxqs',
+    before: async () => {
+      sqs = await startFauxqs();
+    },
+    after: async () => {
+      await sqs?.close();
+    },
+    async setup(pool = FAST) {
+      const prefix = `poll${++n}`;
+      const urls = await sqs.createPoolQueues(prefix, { name: 'default', ...pool });
+      const cache = new QueueUrlCache(sqs.client, prefix);
+      const errors: { error: unknown; phase: string }[] = [];
+      return {
+        queue: new SqsTaskQueue(sqs.client, cache.queueUrl),
+        deadLetterDispatches: async () =>
+          (await new DeadLetters(sqs.client, cache.dlqUrl).receive('default')).flatMap((l) =>
+            l.kind === 'dispatch' ? [l.dispatch] : [],
+          ),
+        errors,
+        queueName: (priority) => new URL(urls[priority]).pathname.split('/')[2] as string,
+        depth: (priority = 'normal') => queueDepth(sqs.client, urls[priority]),
+        dlqDepth: async () => (await queueDepth(sqs.client, urls.dlq)).visible,
+        start: (handler, options = {}) =>
+          startSqsPoller({
+            sqs: sqs.client,
+            queueUrls: urls,
+            handler,
+            idleDelayMs: 20,
+            onError: (error, phase) => errors.push({ error, phase }),
+            ...options,
+          }),
+      };
+    },
+  };
+}
 
-  beforeAll(async () => {
-    sqs = await startFauxqs();
-  });
+/** The local event source over the embedded back end's in-process queue, dead letters in SQLite. */
+function embeddedBackend(): Backend {
+  const opened: { database: SqliteDatabase; dir: string }[] = [];
+  let n = 0;
+  return {
+    name: 'embedded poller on the in-process queue',
+    before: async () => {},
+    after: async () => {
+      for (const { database, dir } of opened.splice(0)) {
+        database.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    async setup(pool = FAST) {
+      const dir = await mkdtemp(join(tmpdir(), 'sayiir-event-source-'));
+      const database = openSqliteDatabase({ dataDir: dir });
+      opened.push({ database, dir });
+      const letters = new SqliteDeadLetterStore({ db: database.db });
+      const queue = new InProcessTaskQueue({
+        deadLetters: storeRedriveTarget(letters, () => Date.now()),
+        ...(pool.maxReceiveCount === undefined ? {} : { maxReceiveCount: pool.maxReceiveCount }),
+      });
+      const prefix = `poll${++n}`;
+      const errors: { error: unknown; phase: string }[] = [];
+      return {
+        queue,
+        deadLetterDispatches: async () =>
+          (await letters.list('default')).letters.flatMap((l) => (l.origin === 'malformed' ? [] : [l.dispatch])),
+        errors,
+        queueName: (priority) => queueName(prefix, 'default', priority),
+        depth: async (priority = 'normal') => queue.depth('default')[priority],
+        dlqDepth: async () => (await letters.list('default')).letters.length,
+        start: (handler, options = {}) =>
+          startEmbeddedPoller({
+            queue,
+            pool: 'default',
+            queuePrefix: prefix,
+            handler,
+            idleDelayMs: 20,
+            visibilityTimeoutSeconds: pool.visibilityTimeoutSeconds ?? pool.functionTimeoutSeconds ?? 30,
+            onError: (error, phase) => errors.push({ error, phase }),
+            ...options,
+          }),
+      };
+    },
+  };
+}
+
+describe.each([sqsBackend(), embeddedBackend()])('the local event source: $name', (backend) => {
+  const pollers: EventSource[] = [];
+
+  beforeAll(() => backend.before());
   afterEach(async () => {
     await Promise.all(pollers.splice(0).map((p) => p.stop()));
   });
-  afterAll(async () => {
-    await sqs?.close();
-  });
+  afterAll(() => backend.after());
 
-  async function setup(pool: Omit<PoolDefinition, 'name'> = FAST) {
-    const prefix = `poll${++n}`;
-    const urls = await sqs.createPoolQueues(prefix, { name: 'default', ...pool });
-    const cache = new QueueUrlCache(sqs.client, prefix);
-    const queue = new SqsTaskQueue(sqs.client, cache.queueUrl);
-    const deadLetters = new DeadLetters(sqs.client, cache.dlqUrl);
-    const errors: { error: unknown; phase: string }[] = [];
-    const start = (handler: SqsEventHandler, options: Partial<SqsPollerOptions> = {}): SqsPoller => {
-      const poller = startSqsPoller({
-        sqs: sqs.client,
-        queueUrls: urls,
-        handler,
-        idleDelayMs: 20,
-        onError: (error, phase) => errors.push({ error, phase }),
-        ...options,
-      });
+  async function setup(pool?: Omit<PoolDefinition, 'name'>) {
+    const harness = await backend.setup(pool);
+    const start = (handler: SqsEventHandler, options: Partial<EventSourceOptions> = {}): EventSource => {
+      const poller = harness.start(handler, options);
       pollers.push(poller);
       return poller;
     };
-    return { urls, queue, deadLetters, errors, start };
+    return { ...harness, start };
   }
 
-  const empty = async (urls: PoolQueueUrls, name: 'high' | 'normal' | 'low' = 'normal') =>
-    queueDepth(sqs.client, urls[name]);
+  const empty = (h: Harness) => h.depth('normal');
 
   it('takes high before normal before low', async () => {
     const { queue, start } = await setup();
@@ -108,7 +224,8 @@ describe('local SQS poller on fauxqs', () => {
   });
 
   it('invokes the handler with a Lambda-shaped SQS event and context', async () => {
-    const { urls, queue, start } = await setup();
+    const h = await setup();
+    const { queue, start } = h;
     const sent = dispatch({ key: 'ship', priority: 'high' });
     await queue.send([sent]);
     let seen: { event: SQSEvent; context: Context; remaining: number[] } | undefined;
@@ -126,7 +243,7 @@ describe('local SQS poller on fauxqs', () => {
     const [record] = event.Records;
     expect(record).toMatchObject({
       eventSource: 'aws:sqs',
-      eventSourceARN: `arn:aws:sqs:us-east-1:000000000000:${new URL(urls.high).pathname.split('/')[2]}`,
+      eventSourceARN: `arn:aws:sqs:us-east-1:000000000000:${h.queueName('high')}`,
       awsRegion: 'us-east-1',
       attributes: {
         ApproximateReceiveCount: '1',
@@ -155,7 +272,8 @@ describe('local SQS poller on fauxqs', () => {
   });
 
   it('redelivers a record reported in batchItemFailures after its visibility timeout, and deletes the others', async () => {
-    const { urls, queue, start } = await setup();
+    const h = await setup();
+    const { queue, start } = h;
     await queue.send([dispatch({ key: 'fails-once' }), dispatch({ key: 'succeeds' })]);
     const deliveries: Delivery[] = [];
     start(async (event): Promise<SQSBatchResponse> => {
@@ -176,11 +294,12 @@ describe('local SQS poller on fauxqs', () => {
     await sleep(1300);
     expect(deliveries.filter((d) => d.key === 'succeeds').map((d) => d.receiveCount)).toEqual(['1']);
     expect(deliveries.filter((d) => d.key === 'fails-once')).toHaveLength(2);
-    expect(await empty(urls)).toEqual({ visible: 0, inFlight: 0 });
+    expect(await empty(h)).toEqual({ visible: 0, inFlight: 0 });
   });
 
   it('leaves the whole batch for redelivery when the handler throws', async () => {
-    const { urls, queue, start, errors } = await setup();
+    const h = await setup();
+    const { queue, start, errors } = h;
     await queue.send([dispatch({ key: 'a' }), dispatch({ key: 'b' })]);
     const deliveries: Delivery[] = [];
     let calls = 0;
@@ -191,8 +310,8 @@ describe('local SQS poller on fauxqs', () => {
     await waitFor(() => deliveries.length === 4);
     expect(deliveries.map((d) => `${d.key}:${d.receiveCount}`).sort()).toEqual(['a:1', 'a:2', 'b:1', 'b:2']);
     expect(errors).toEqual([{ error: new Error('worker crashed'), phase: 'invoke' }]);
-    await waitFor(async () => (await empty(urls)).inFlight === 0);
-    expect(await empty(urls)).toEqual({ visible: 0, inFlight: 0 });
+    await waitFor(async () => (await empty(h)).inFlight === 0);
+    expect(await empty(h)).toEqual({ visible: 0, inFlight: 0 });
   });
 
   it('fails the whole batch on an invalid batch response, like Lambda', async () => {
@@ -223,8 +342,9 @@ describe('local SQS poller on fauxqs', () => {
     expect(errors.map((e) => (e.error as Error).name)).toEqual(['SqsPollerTimeoutError']);
   });
 
-  it('moves a message to the DLQ after maxReceiveCount failed receives (fauxqs implements redrive)', async () => {
-    const { urls, queue, start, deadLetters } = await setup({ ...FAST, maxReceiveCount: 2 });
+  it('moves a message to the DLQ after maxReceiveCount failed receives', async () => {
+    const h = await setup({ ...FAST, maxReceiveCount: 2 });
+    const { queue, start } = h;
     const sent = dispatch({ key: 'poison', attempt: 4 });
     await queue.send([sent]);
     const deliveries: Delivery[] = [];
@@ -232,12 +352,10 @@ describe('local SQS poller on fauxqs', () => {
       deliveries.push(...event.Records.map(deliveryOf));
       return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
     });
-    await waitFor(async () => (await queueDepth(sqs.client, urls.dlq)).visible === 1);
+    await waitFor(async () => (await h.dlqDepth()) === 1);
     expect(deliveries.map((d) => d.receiveCount)).toEqual(['1', '2']);
-    expect(await empty(urls)).toEqual({ visible: 0, inFlight: 0 });
-    const [letter, ...rest] = await deadLetters.receive('default');
-    expect(rest).toHaveLength(0);
-    expect(letter?.kind === 'dispatch' && letter.dispatch).toEqual(sent);
+    expect(await empty(h)).toEqual({ visible: 0, inFlight: 0 });
+    expect(await h.deadLetterDispatches()).toEqual([sent]);
   });
 
   it('stop() returns within a second while idle, even with long polling', async () => {
@@ -250,7 +368,8 @@ describe('local SQS poller on fauxqs', () => {
   });
 
   it('stop() waits for in-flight handler calls, which then get their messages deleted', async () => {
-    const { urls, queue, start } = await setup({ functionTimeoutSeconds: 5 });
+    const h = await setup({ functionTimeoutSeconds: 5 });
+    const { queue, start } = h;
     await queue.send([dispatch()]);
     let started = false;
     let finished = false;
@@ -262,7 +381,7 @@ describe('local SQS poller on fauxqs', () => {
     await waitFor(() => started);
     await poller.stop();
     expect(finished).toBe(true);
-    expect(await empty(urls)).toEqual({ visible: 0, inFlight: 0 });
+    expect(await empty(h)).toEqual({ visible: 0, inFlight: 0 });
   });
 
   it('runs messages of different groups in parallel lanes, but one group one at a time', async () => {
