@@ -3,6 +3,7 @@ import { Alarm, ComparisonOperator, type IAlarmAction, TreatMissingData } from '
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { PRIORITIES } from '../shared/resources/queues.ts';
+import { sayiirMetric } from './metrics.ts';
 import type { PoolQueues } from './queues.ts';
 
 /** Props of {@link SayiirAlarms}. */
@@ -23,8 +24,8 @@ export interface SayiirAlarmsProps {
 export const REAPER_SILENCE = Duration.minutes(5);
 
 /**
- * CloudWatch alarms on the queues: a dead-letter queue holding any message
- * (a task exhausted its receives), and a priority queue whose oldest message
+ * CloudWatch alarms: a pool with a new dead letter (the `DeadLetters` EMF
+ * metric: a task's retries ran out, or its queue gave up on it), a priority queue whose oldest message
  * is older than a threshold (workers are not keeping up, or are failing);
  * and on the functions: any error or throttle of each one, and the reaper
  * not running (if it stops, timers stop firing and lost work is never
@@ -39,12 +40,9 @@ export class SayiirAlarms extends Construct {
     const alarms: Alarm[] = [];
     for (const [pool, queues] of Object.entries(props.pools)) {
       alarms.push(
-        new Alarm(this, `${pool}DlqNotEmpty`, {
-          alarmDescription: `Sayiir pool '${pool}': a dispatch exhausted its receives and is in the dead-letter queue`,
-          metric: queues.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-            period: Duration.minutes(1),
-            statistic: 'Maximum',
-          }),
+        new Alarm(this, `${pool}DeadLetters`, {
+          alarmDescription: `Sayiir pool '${pool}': a task was given up on (a dead-letter record was created)`,
+          metric: sayiirMetric('DeadLetters', { pool }, { period: Duration.minutes(1), statistic: 'Sum' }),
           comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
           threshold: 0,
           evaluationPeriods: 1,

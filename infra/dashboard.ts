@@ -133,11 +133,9 @@ export class SayiirDashboard extends Construct {
             ),
           }),
           new GraphWidget({
-            title: 'Dead-letter queues; worker utilization (%)',
+            title: 'Dead letters per pool; worker utilization (%)',
             width: 8,
-            left: Object.values(props.pools).map((q) =>
-              q.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
-            ),
+            left: [searchSayiir('DeadLetters', ['pool'], 'Sum', 'dead letters')],
             right: [searchSayiir('WorkerUtilization', ['pool'], 'Average', 'utilization')],
           }),
         ],

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { HttpApi, ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
-import { type Alarm, type Dashboard, type IAlarmAction, Metric, type MetricOptions } from 'aws-cdk-lib/aws-cloudwatch';
+import type { Alarm, Dashboard, IAlarmAction, Metric, MetricOptions } from 'aws-cdk-lib/aws-cloudwatch';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -23,6 +23,7 @@ import { SayiirHttpApi } from './api.ts';
 import { SayiirDashboard } from './dashboard.ts';
 import { REPO_ROOT, resolveWorkflowsEntry, writeWrapperEntry } from './entries.ts';
 import { engineFunction } from './functions.ts';
+import { sayiirMetric } from './metrics.ts';
 import { addApiKeySecretNagSuppressions, addEngineNagSuppressions, addPayloadBucketNagSuppressions } from './nag.ts';
 import { SayiirPayloads } from './payloads.ts';
 import {
@@ -491,6 +492,15 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
 
   /** Messages in a pool's dead-letter queue (visible messages, Maximum per minute). */
   metricDeadLetters(pool: string, props: MetricOptions = {}): Metric {
+    if (!this.deadLetterQueues[pool]) throw new EngineConfigError(`no pool '${pool}' in this engine`);
+    return sayiirMetric('DeadLetters', { pool }, { period: Duration.minutes(1), statistic: 'Sum', ...props });
+  }
+
+  /**
+   * Messages waiting in a pool's SQS DLQ (Maximum per minute): what SQS moved
+   * there and the reaper has not drained into dead-letter records yet.
+   */
+  metricDeadLetterQueueDepth(pool: string, props: MetricOptions = {}): Metric {
     const dlq = this.deadLetterQueues[pool];
     if (!dlq) throw new EngineConfigError(`no pool '${pool}' in this engine`);
     return dlq.metricApproximateNumberOfMessagesVisible({
@@ -541,29 +551,14 @@ export interface SayiirMetrics {
   metricQueueDepth(pool: string, priority: Priority, props?: MetricOptions): Metric;
   /** Messages in a pool's dead-letter queue (SQS, visible messages). */
   metricDeadLetters(pool: string, props?: MetricOptions): Metric;
+  /** Messages waiting in a pool's SQS DLQ, not drained into records yet (Maximum). */
+  metricDeadLetterQueueDepth(pool: string, props?: MetricOptions): Metric;
   /** Task attempts of a workflow in a pool that failed their run (EMF `TasksFailed`, Sum). */
   metricTaskFailures(workflow: string, pool?: string, props?: MetricOptions): Metric;
   /** Duration of a workflow's runs (EMF `RunDuration`, ms, p90 by default). */
   metricRunDuration(workflow: string, props?: MetricOptions): Metric;
   /** Any Sayiir EMF metric, by name and dimensions. */
   metricSayiir(name: MetricName, dimensions: Readonly<Record<string, string>>, props?: MetricOptions): Metric;
-}
-
-/** A Sayiir EMF metric (see `shared/observability/metrics.ts` for names, units and dimensions). */
-export function sayiirMetric(
-  name: MetricName,
-  dimensions: Readonly<Record<string, string>>,
-  props: MetricOptions = {},
-): Metric {
-  const def = METRICS[name];
-  return new Metric({
-    namespace: METRICS_NAMESPACE,
-    metricName: name,
-    dimensionsMap: { ...dimensions },
-    period: Duration.minutes(1),
-    statistic: def.kind === 'histogram' ? 'p90' : def.kind === 'counter' ? 'Sum' : 'Maximum',
-    ...props,
-  });
 }
 
 /** A pool's claim timings as the worker's environment: only those the pool sets. */
@@ -574,3 +569,5 @@ export function claimTimingsEnvironment(timings: ClaimTimings): Record<string, s
   if (timings.heartbeatMs !== undefined) environment[ENV.heartbeatMs] = String(timings.heartbeatMs);
   return environment;
 }
+
+export { sayiirMetric } from './metrics.ts';

@@ -47,7 +47,10 @@ export const METRICS = {
   TasksFailed: counter(WP, 'Task attempts that failed and failed their run (retries exhausted, or terminal).'),
   TasksRetried: counter(WP, 'Task attempts that failed and will be retried.'),
   TasksSkipped: counter(WP, 'Dispatches not run: stale, duplicate, claimed elsewhere, run paused or over.'),
-  DeadLetters: counter(WP, 'Tasks recorded in their pool dead-letter queue.'),
+  DeadLetters: counter(
+    ['pool'],
+    'Tasks given up on: dead-letter records created, per pool (an alarm per pool needs no workflow).',
+  ),
   JournalConflicts: counter([], 'Journal appends lost to another writer (the writer reloads and re-applies).'),
   ReaperRedispatches: counter([], 'Tasks the reaper dispatched again (worker died, message lost).'),
   ReaperTimersFired: counter([], 'Delays and signal timeouts the reaper fired.'),

@@ -194,6 +194,7 @@ export function observedDeadLetters<S extends DeadLetterStore>(store: S, t: Tele
       return async (...args: Parameters<DeadLetterStore['put']>) => {
         const r = await target.put(...args);
         const [letter] = args;
+        if (r === 'exists') return r; // the same attempt again: counted and logged the first time
         if (letter.origin === 'malformed') {
           t.metrics.count('DeadLetters', { workflow: 'unknown', pool: letter.pool });
           t.log.error('malformed message dead-lettered', { pool: letter.pool, bytes: letter.body.length });

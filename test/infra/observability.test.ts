@@ -96,8 +96,9 @@ describe('alarms', () => {
     });
   });
 
-  it('keep the queue alarms (DLQ not empty, oldest message age)', () => {
-    expect(alarmsOn('ApproximateNumberOfMessagesVisible')).toHaveLength(2);
+  it('keep the queue alarms (a new dead letter per pool, oldest message age)', () => {
+    expect(alarmsOn('DeadLetters')).toHaveLength(2);
+    expect(alarmsOn('ApproximateNumberOfMessagesVisible')).toHaveLength(0);
     expect(alarmsOn('ApproximateAgeOfOldestMessage')).toHaveLength(6);
   });
 });
@@ -141,7 +142,13 @@ describe('metric helpers', () => {
       statistic: 'Maximum',
     });
     expect(engine.metricQueueDepth('gpu', 'low').metricName).toBe('ApproximateNumberOfMessagesVisible');
-    expect(engine.metricDeadLetters('default').metricName).toBe('ApproximateNumberOfMessagesVisible');
+    expect(engine.metricDeadLetters('default')).toMatchObject({
+      namespace: 'Sayiir',
+      metricName: 'DeadLetters',
+      dimensions: { pool: 'default' },
+      statistic: 'Sum',
+    });
+    expect(engine.metricDeadLetterQueueDepth('default').metricName).toBe('ApproximateNumberOfMessagesVisible');
     expect(engine.metricTaskFailures('orders', 'gpu')).toMatchObject({
       namespace: 'Sayiir',
       metricName: 'TasksFailed',

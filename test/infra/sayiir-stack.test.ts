@@ -432,12 +432,17 @@ describe('HTTP API', () => {
 });
 
 describe('alarms', () => {
-  it('fire when a DLQ holds a message or a queue oldest message is too old', () => {
+  it('fire when a pool has a new dead letter or a queue oldest message is too old', () => {
     const alarms = resourcesOf(template, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-    const dlq = alarms.filter((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible');
-    expect(dlq).toHaveLength(1);
-    expect(dlq[0]).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', Namespace: 'AWS/SQS' });
-    expect(JSON.stringify(dlq[0]?.Dimensions)).toContain(logicalIdOf(engine().deadLetterQueues[DEFAULT_POOL]!));
+    const dead = alarms.filter((a) => a.MetricName === 'DeadLetters');
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Namespace: 'Sayiir',
+      Statistic: 'Sum',
+      Dimensions: [{ Name: 'pool', Value: DEFAULT_POOL }],
+    });
     const age = alarms.filter((a) => a.MetricName === 'ApproximateAgeOfOldestMessage');
     expect(age).toHaveLength(3);
     for (const a of age) expect(a).toMatchObject({ Threshold: 900, ComparisonOperator: 'GreaterThanThreshold' });
