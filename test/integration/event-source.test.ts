@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPoller } from '../../local/embedded-poller.ts';
@@ -16,7 +15,7 @@ import type { Priority } from '../../shared/engine/task.ts';
 import type { TaskQueue } from '../../shared/ports/task-queue.ts';
 import { type PoolDefinition, queueName } from '../../shared/resources/queues.ts';
 import { storeRedriveTarget } from '../../shared/runtime/dead-letters.ts';
-import { type Fauxqs, startFauxqs } from '../support/fauxqs.ts';
+import { type Fauxqs, queueDepth, startFauxqs } from '../support/fauxqs.ts';
 
 const dispatch = (over: Partial<Dispatch> = {}): Dispatch => ({
   instanceId: 'inst-1',
@@ -40,19 +39,6 @@ async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 
     if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
     await sleep(25);
   }
-}
-
-async function queueDepth(client: SQSClient, queueUrl: string): Promise<{ visible: number; inFlight: number }> {
-  const { Attributes } = await client.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return {
-    visible: Number(Attributes?.ApproximateNumberOfMessages),
-    inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible),
-  };
 }
 
 interface Delivery {
