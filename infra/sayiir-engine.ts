@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
-import type { HttpApi, ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { HttpApi, HttpRoute, ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { type Alarm, type Dashboard, type IAlarmAction, Metric, type MetricOptions } from 'aws-cdk-lib/aws-cloudwatch';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -21,9 +21,14 @@ import { DEFAULT_MAX_RECEIVE_COUNT, PRIORITIES } from '../shared/resources/queue
 import { SayiirAlarms } from './alarms.ts';
 import { SayiirHttpApi } from './api.ts';
 import { SayiirDashboard } from './dashboard.ts';
-import { REPO_ROOT, resolveWorkflowsEntry, writeWrapperEntry } from './entries.ts';
+import {
+  PACKAGE_ROOT,
+  resolveProjectRoot,
+  resolveWorkflowsEntry,
+  SOURCE_EXTENSION,
+  writeWrapperEntry,
+} from './entries.ts';
 import { engineFunction } from './functions.ts';
-import { addApiKeySecretNagSuppressions, addEngineNagSuppressions, addPayloadBucketNagSuppressions } from './nag.ts';
 import { SayiirPayloads } from './payloads.ts';
 import {
   type ClaimTimings,
@@ -73,10 +78,10 @@ export interface SayiirEngineProps {
   /**
    * Path (absolute, or relative to the working directory) of a TypeScript or
    * JavaScript module that exports `workflows: readonly AnyFlow[]`; it is
-   * bundled into every handler.
-   * @default this repository's `workflows/index.ts` (the examples)
+   * bundled into every handler. The synth fails (EngineConfigError naming
+   * `workflowsEntry`) when the file does not exist.
    */
-  readonly workflowsEntry?: string;
+  readonly workflowsEntry: string;
   /**
    * The workflows the entry exports, when the app can import them: the synth
    * then fails (EngineConfigError) if a task names a pool that is not among
@@ -161,9 +166,11 @@ export interface SayiirEngineProps {
    */
   readonly otlpEndpoint?: string;
   /**
-   * Bundling project root: holds the lock file and the `node_modules` with
-   * esbuild and the dependencies; the workflows entry may lie anywhere.
-   * @default this repository's root
+   * Bundling project root: the folder of the lock file (`package-lock.json`,
+   * `pnpm-lock.yaml`, `yarn.lock`, `bun.lock`) whose `node_modules` holds
+   * esbuild, `sayiir-aws` and the workflows' dependencies. The synth fails
+   * (EngineConfigError naming `projectRoot`) when it holds no lock file.
+   * @default the nearest folder at or above the workflows entry that holds a lock file
    */
   readonly projectRoot?: string;
   /**
@@ -203,7 +210,7 @@ export interface SayiirEngineProps {
  *
  * @example
  * ```ts
- * const engine = new SayiirEngine(stack, 'Sayiir', { pools: [{ name: 'default' }] });
+ * const engine = new SayiirEngine(stack, 'Sayiir', { workflowsEntry: 'src/workflows.ts' });
  * new CfnOutput(stack, 'Url', { value: engine.apiUrl });
  * ```
  */
@@ -242,8 +249,12 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
   readonly dashboard?: Dashboard;
   /** The queue name prefix in use. */
   readonly queuePrefix: string;
+  /** The web UI's public routes (static shell only; empty when `webUi` is false). */
+  readonly uiRoutes: readonly HttpRoute[];
+  /** The customer-managed key of the tables and the payload bucket, when one was given. */
+  readonly encryptionKey?: IKey;
 
-  constructor(scope: Construct, id: string, props: SayiirEngineProps = {}) {
+  constructor(scope: Construct, id: string, props: SayiirEngineProps) {
     super(scope, id);
     const stack = Stack.of(this);
     const queuePrefix = props.queuePrefix ?? stack.stackName;
@@ -251,6 +262,7 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
       throw new EngineConfigError('queuePrefix must be given when the stack name is not known at synth time');
     }
     this.queuePrefix = queuePrefix;
+    if (props.encryptionKey) this.encryptionKey = props.encryptionKey;
     const pools = resolveWorkerPools(props.pools ?? DEFAULT_POOLS, props.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT);
     const poolNames = pools.map((p) => p.name);
     if (props.workflows) checkWorkflowPools(props.workflows, poolNames);
@@ -261,8 +273,8 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
     }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
-    const projectRoot = path.resolve(props.projectRoot ?? REPO_ROOT);
-    const workflowsEntry = resolveWorkflowsEntry(props.workflowsEntry);
+    const workflowsEntry = resolveWorkflowsEntry(props?.workflowsEntry);
+    const projectRoot = resolveProjectRoot(props.projectRoot, workflowsEntry);
 
     const tables = new SayiirTables(this, 'Tables', {
       removalPolicy,
@@ -333,7 +345,7 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
     const { otlpEndpoint: _noTracing, ...untraced } = common;
     this.authorizerFunction = engineFunction(this, 'Authorizer', {
       ...untraced,
-      entry: path.join(REPO_ROOT, 'functions', 'authorizer', 'handler.ts'),
+      entry: path.join(PACKAGE_ROOT, 'functions', 'authorizer', `handler${SOURCE_EXTENSION}`),
       description: 'Sayiir HTTP API authorizer (x-api-key present)',
       memorySize: AUTHORIZER_MEMORY_MB,
       timeout: Duration.seconds(3),
@@ -345,7 +357,7 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
       const files = uiAssetsDir(projectRoot);
       this.uiFunction = engineFunction(this, 'Ui', {
         ...common,
-        entry: path.join(REPO_ROOT, 'functions', 'ui', 'handler.ts'),
+        entry: path.join(PACKAGE_ROOT, 'functions', 'ui', `handler${SOURCE_EXTENSION}`),
         description: 'Sayiir web UI (static shell at /ui)',
         memorySize: UI_MEMORY_MB,
         timeout: Duration.seconds(5),
@@ -431,6 +443,7 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
     });
     this.httpApi = api.httpApi;
     this.apiUrl = api.url;
+    this.uiRoutes = api.uiRoutes;
 
     const functions: Record<string, NodejsFunction> = {
       api: this.apiFunction,
@@ -449,20 +462,6 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
     if (props.dashboard !== false) {
       this.dashboard = new SayiirDashboard(this, 'Dashboard', { pools: queues.pools, functions }).dashboard;
     }
-
-    addEngineNagSuppressions({
-      functions: [
-        this.apiFunction,
-        this.authorizerFunction,
-        this.reaperFunction,
-        ...Object.values(workerFunctions),
-        ...(this.uiFunction ? [this.uiFunction] : []),
-      ],
-      customerManagedKey: props.encryptionKey !== undefined,
-      payloadBucket: payloads.bucket,
-    });
-    addPayloadBucketNagSuppressions(payloads.bucket);
-    addApiKeySecretNagSuppressions(this.apiKeySecret);
   }
 
   /**

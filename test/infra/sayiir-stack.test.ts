@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../functions/deps.ts';
 import { API_KEY_HEADER, API_ROUTE_PATHS, API_THROTTLE_DEFAULTS, UI_ROUTE_PATHS } from '../../infra/api.ts';
+import { addSayiirNagSuppressions } from '../../infra/nag.ts';
 import { SayiirStack } from '../../infra/sayiir-stack.ts';
 import { parseApiKeys } from '../../shared/api/auth.ts';
 import { MAX_WAIT_SECONDS } from '../../shared/api/routes.ts';
@@ -54,6 +55,7 @@ beforeAll(() => {
   app = new App();
   stack = new SayiirStack(app, STACK);
   Aspects.of(stack).add(new AwsSolutionsChecks());
+  addSayiirNagSuppressions(stack.engine);
   assembly = app.synth();
   template = Template.fromStack(stack);
 });
