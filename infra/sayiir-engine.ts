@@ -261,6 +261,8 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
 
   constructor(scope: Construct, id: string, props: SayiirEngineProps) {
     super(scope, id);
+    // A JavaScript caller may pass nothing: say which prop is missing rather than fail on `undefined`.
+    props ??= {} as SayiirEngineProps;
     const stack = Stack.of(this);
     const queuePrefix = props.queuePrefix;
     if (queuePrefix !== undefined) this.queuePrefix = queuePrefix;
@@ -275,7 +277,7 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
     }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
-    const workflowsEntry = resolveWorkflowsEntry(props?.workflowsEntry);
+    const workflowsEntry = resolveWorkflowsEntry(props.workflowsEntry);
     const projectRoot = resolveProjectRoot(props.projectRoot, workflowsEntry);
 
     const tables = new SayiirTables(this, 'Tables', {

@@ -113,6 +113,7 @@ describe('engine props', () => {
 
   it('refuse a workflows entry that is missing or not a module, naming the prop', () => {
     expect(engineIn({ workflowsEntry: undefined as unknown as string })).toThrow(/needs workflowsEntry/);
+    expect(() => new SayiirEngine(new Stack(new App(), 'S'), 'E', undefined as never)).toThrow(/needs workflowsEntry/);
     expect(engineIn({ workflowsEntry: 'nope/workflows.ts' })).toThrow(/workflowsEntry .*nope.* does not exist/);
     expect(engineIn({ workflowsEntry: 'package.json' })).toThrow(/TypeScript or JavaScript/);
   });
