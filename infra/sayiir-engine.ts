@@ -195,7 +195,8 @@ export interface SayiirEngineProps {
  *
  * Least privilege, function by function (asserted in test/infra), with the
  * grant helpers' action sets; each queue grant includes `sqs:GetQueueUrl` on
- * that queue, which the adapters call to find a queue by name:
+ * that queue (the functions get the URLs in `SAYIIR_QUEUE_URLS`, so they only
+ * look a queue up by name when run with a prefix instead):
  * - api: read/write both tables (it revokes the claims of running tasks on
  *   cancel); read/write payload objects; send to every priority queue
  *   (start, signal, resume and redrive dispatch tasks of any pool); no DLQ
@@ -211,6 +212,7 @@ export interface SayiirEngineProps {
  *   SQS moved there into dead-letter records; no payload (it reads
  *   snapshots, never values).
  * - authorizer: nothing (no secret, no table, no queue).
+ * - a user's principal given `grantStartWorkflows` or `grantRead`: read the API key secret.
  * - all: write their own log group and X-Ray traces.
  *
  * @example
