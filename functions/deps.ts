@@ -10,7 +10,13 @@ import { systemClock } from '../shared/adapters/memory/clock.ts';
 import { S3ObjectStore } from '../shared/adapters/s3/object-store.ts';
 import { SecretsManagerSecrets } from '../shared/adapters/secrets/secrets-manager.ts';
 import { DeadLetters } from '../shared/adapters/sqs/dead-letters.ts';
-import { QueueUrlCache } from '../shared/adapters/sqs/queue-urls.ts';
+import {
+  type DlqUrlResolver,
+  type PoolQueueUrlMap,
+  QueueUrlCache,
+  type QueueUrlResolver,
+  staticQueueUrls,
+} from '../shared/adapters/sqs/queue-urls.ts';
 import { SqsTaskQueue } from '../shared/adapters/sqs/task-queue.ts';
 import type { AnyFlow } from '../shared/engine/definition.ts';
 import { emfMetrics } from '../shared/observability/emf.ts';
@@ -35,7 +41,12 @@ export const ENV = {
   instancesTable: 'SAYIIR_INSTANCES_TABLE',
   /** Name of the claims table. */
   claimsTable: 'SAYIIR_CLAIMS_TABLE',
-  /** Prefix of the queue names (`<prefix>-<pool>-<priority>.fifo`). */
+  /**
+   * Every pool's queue URLs as JSON, `{ "<pool>": { "high", "normal", "low", "dlq" } }`
+   * (set by the construct: the queues' names are CloudFormation's).
+   */
+  queueUrls: 'SAYIIR_QUEUE_URLS',
+  /** Prefix of the queue names (`<prefix>-<pool>-<priority>.fifo`), looked up by name; used when `SAYIIR_QUEUE_URLS` is unset. */
   queuePrefix: 'SAYIIR_QUEUE_PREFIX',
   /** The worker's pool. */
   pool: 'SAYIIR_POOL',
@@ -129,7 +140,7 @@ function common(workflows: readonly AnyFlow[], env: NodeJS.ProcessEnv) {
     t,
   );
   const claims = new DynamoClaimStore({ client: dynamo, tableName: requireEnv(ENV.claimsTable, env) });
-  const urls = new QueueUrlCache(sqs, requireEnv(ENV.queuePrefix, env));
+  const urls = queueUrlsFromEnv(sqs, env);
   const queue = tracedQueue(new SqsTaskQueue(sqs, urls.queueUrl), () => systemClock.now());
   const deadLetters = observedDeadLetters(
     new DynamoDeadLetterStore({ client: dynamo, tableName: requireEnv(ENV.instancesTable, env) }),
@@ -178,11 +189,30 @@ export function defaultWorkerDeps(workflows: readonly AnyFlow[], env = process.e
 export function defaultReaperDeps(workflows: readonly AnyFlow[], env = process.env): ReaperHandlerDeps {
   const c = common(workflows, env);
   // The reaper alone drains the pools' SQS DLQs into the dead-letter store.
-  const deadLetterQueue = new DeadLetters(
-    awsClients().sqs,
-    new QueueUrlCache(awsClients().sqs, requireEnv(ENV.queuePrefix, env)).dlqUrl,
-  );
+  const deadLetterQueue = new DeadLetters(awsClients().sqs, queueUrlsFromEnv(awsClients().sqs, env).dlqUrl);
   return { ...c, timers: c.store, deadLetterQueue };
+}
+
+/**
+ * The queue URL resolvers: from `SAYIIR_QUEUE_URLS` when set (the construct),
+ * else looked up by name under `SAYIIR_QUEUE_PREFIX`.
+ *
+ * @throws MissingEnvironmentError naming both variables when neither is set; Error when the JSON is malformed.
+ */
+export function queueUrlsFromEnv(
+  sqs: SQSClient,
+  env: NodeJS.ProcessEnv = process.env,
+): { readonly queueUrl: QueueUrlResolver; readonly dlqUrl: DlqUrlResolver } {
+  const json = env[ENV.queueUrls];
+  if (json) {
+    try {
+      return staticQueueUrls(JSON.parse(json) as Record<string, PoolQueueUrlMap>);
+    } catch (e) {
+      throw new Error(`environment variable ${ENV.queueUrls} is not JSON: ${(e as Error).message}`);
+    }
+  }
+  if (!env[ENV.queuePrefix]) throw new MissingEnvironmentError(`${ENV.queueUrls} (or ${ENV.queuePrefix})`);
+  return new QueueUrlCache(sqs, requireEnv(ENV.queuePrefix, env));
 }
 
 function withOptional<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {

@@ -4,6 +4,7 @@ import {
   HttpApi,
   HttpMethod,
   HttpNoneAuthorizer,
+  type HttpRoute,
   HttpStage,
   LogGroupLogDestination,
   type ThrottleSettings,
@@ -13,7 +14,6 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { addUiRouteNagSuppressions } from './nag.ts';
 
 /** The API's routes: everything under `/v1` goes to the api function, which routes it. */
 export const API_ROUTE_PATHS = ['/v1/{proxy+}'] as const;
@@ -75,6 +75,8 @@ export class SayiirHttpApi extends Construct {
   readonly httpApi: HttpApi;
   readonly stage: HttpStage;
   readonly accessLogs: LogGroup;
+  /** The web UI's public routes (static shell only; empty without a UI function). */
+  readonly uiRoutes: readonly HttpRoute[];
   /** Base URL of the API, ending in `/`. */
   readonly url: string;
 
@@ -94,11 +96,12 @@ export class SayiirHttpApi extends Construct {
     for (const path of API_ROUTE_PATHS) {
       this.httpApi.addRoutes({ path, methods: [HttpMethod.ANY], integration });
     }
+    const uiRoutes: HttpRoute[] = [];
     if (props.ui) {
       const ui = new HttpLambdaIntegration('Ui', props.ui);
       for (const path of UI_ROUTE_PATHS) {
-        addUiRouteNagSuppressions(
-          this.httpApi.addRoutes({
+        uiRoutes.push(
+          ...this.httpApi.addRoutes({
             path,
             methods: [HttpMethod.GET],
             integration: ui,
@@ -107,6 +110,7 @@ export class SayiirHttpApi extends Construct {
         );
       }
     }
+    this.uiRoutes = uiRoutes;
     this.accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: props.logRetention,
       removalPolicy: props.logRemovalPolicy,

@@ -1,6 +1,7 @@
 import { App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { workflows } from '../workflows/index.ts';
+import { addSayiirNagSuppressions } from './nag.ts';
 import { SayiirStack } from './sayiir-stack.ts';
 
 /**
@@ -8,8 +9,10 @@ import { SayiirStack } from './sayiir-stack.ts';
  * one pool. The workflows are imported here too, so the synth fails if one
  * names a pool the stack does not deploy. cdk-nag's AWS Solutions checks run
  * on every synth, so a finding without a written suppression fails
- * `cdk synth`.
+ * `cdk synth`. The suppressions (each with its reason) are applied here, not in
+ * the construct: cdk-nag is this repository's tool, not a dependency of the package.
  */
 const app = new App();
-new SayiirStack(app, 'SayiirStack', { engine: { workflows } });
+const stack = new SayiirStack(app, 'SayiirStack', { engine: { workflows } });
+addSayiirNagSuppressions(stack.engine);
 Aspects.of(app).add(new AwsSolutionsChecks());

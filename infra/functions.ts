@@ -15,6 +15,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { LogLevel as SayiirLogLevel } from '../shared/observability/log.ts';
 import { OTEL_SDK_MODULES } from '../shared/observability/otlp.ts';
+import { LOCK_FILES } from './entries.ts';
 import { EngineConfigError } from './pools.ts';
 
 /** The Lambda runtime of every engine function (Node 20 is deprecated on Lambda). */
@@ -26,8 +27,6 @@ export const ENGINE_RUNTIME = Runtime.NODEJS_22_X;
  */
 const REQUIRE_BANNER =
   "import { createRequire as __sayiirCreateRequire } from 'node:module'; const require = __sayiirCreateRequire(import.meta.url);";
-
-const LOCK_FILES = ['package-lock.json', 'pnpm-lock.yaml', 'yarn.lock', 'bun.lock', 'bun.lockb'];
 
 /**
  * The lock file at the root of a bundling project.

@@ -3,8 +3,13 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
+import type { SayiirEngine } from './sayiir-engine.ts';
 
 /*
+ * Not part of the package a consumer imports (cdk-nag is a devDependency of
+ * this repository): the repository's own app and tests apply these to an
+ * engine; a user who runs cdk-nag can copy them, each reason written out.
+ *
  * cdk-nag (AwsSolutions) findings on the engine that are accepted, each with
  * its reason. Everything else the pack checks is fixed in the constructs:
  * PITR on the tables, SSE and TLS-only policies and DLQs on the queues, access
@@ -158,4 +163,32 @@ export function addUiRouteNagSuppressions(routes: readonly Construct[]): void {
       },
     ],
   );
+}
+
+/**
+ * Every accepted finding of one engine: its functions and roles, the payload
+ * bucket, the API key secret and the web UI's public routes.
+ *
+ * @example
+ * ```ts
+ * const engine = new SayiirEngine(stack, 'Sayiir', { workflowsEntry: 'workflows/index.ts' });
+ * Aspects.of(app).add(new AwsSolutionsChecks());
+ * addSayiirNagSuppressions(engine);
+ * ```
+ */
+export function addSayiirNagSuppressions(engine: SayiirEngine): void {
+  addEngineNagSuppressions({
+    functions: [
+      engine.apiFunction,
+      engine.authorizerFunction,
+      engine.reaperFunction,
+      ...Object.values(engine.workerFunctions),
+      ...(engine.uiFunction ? [engine.uiFunction] : []),
+    ],
+    customerManagedKey: engine.encryptionKey !== undefined,
+    payloadBucket: engine.payloadBucket,
+  });
+  addPayloadBucketNagSuppressions(engine.payloadBucket);
+  addApiKeySecretNagSuppressions(engine.apiKeySecret);
+  if (engine.uiRoutes.length > 0) addUiRouteNagSuppressions(engine.uiRoutes);
 }

@@ -1,14 +1,15 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { EXAMPLE_WORKFLOWS_ENTRY } from './entries.ts';
 import { SayiirEngine, type SayiirEngineProps } from './sayiir-engine.ts';
 
 /** Props of {@link SayiirStack}. */
 export interface SayiirStackProps extends StackProps {
   /**
    * The engine's props.
-   * @default the example workflows on one 'default' pool
+   * @default the example workflows (`workflows/index.ts`) on one 'default' pool
    */
-  readonly engine?: SayiirEngineProps;
+  readonly engine?: Partial<SayiirEngineProps>;
 }
 
 /**
@@ -26,7 +27,7 @@ export class SayiirStack extends Stack {
 
   constructor(scope: Construct, id: string, props: SayiirStackProps = {}) {
     super(scope, id, { description: 'Sayiir durable workflow engine', ...props });
-    this.engine = new SayiirEngine(this, 'Sayiir', props.engine);
+    this.engine = new SayiirEngine(this, 'Sayiir', { workflowsEntry: EXAMPLE_WORKFLOWS_ENTRY, ...props.engine });
     new CfnOutput(this, 'ApiUrl', { value: this.engine.apiUrl, description: 'Base URL of the HTTP API' });
     if (this.engine.uiFunction) {
       new CfnOutput(this, 'UiUrl', {

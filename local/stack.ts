@@ -47,10 +47,8 @@ import { type ReaperDeps, reapOnce } from '../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../shared/runtime/registry.ts';
 import type { TaskReport, WorkerDeps } from '../shared/runtime/worker.ts';
 import { workflows as exampleWorkflows } from '../workflows/index.ts';
-import { startDynalite } from './dynalite.ts';
 import { startEmbeddedPoller } from './embedded-poller.ts';
 import type { EventSource, SqsEventHandler } from './event-source.ts';
-import { startFauxqs } from './fauxqs.ts';
 import { startHttpGateway } from './http-gateway.ts';
 import { localTelemetry, serveMetrics } from './observability.ts';
 import { startSqsPoller } from './sqs-poller.ts';
@@ -273,6 +271,9 @@ async function openEmbedded(c: Common): Promise<Backend<EmbeddedLocalStack>> {
 async function openEmulated(c: Common): Promise<Backend<EmulatedLocalStack>> {
   const lock = lockDataDir(c.dataDir);
   c.stoppers.push(async () => lock.release());
+  // Loaded here only: dynalite and fauxqs are this repository's devDependencies, so
+  // the installed package's embedded back end never needs them.
+  const [{ startDynalite }, { startFauxqs }] = await Promise.all([import('./dynalite.ts'), import('./fauxqs.ts')]);
   const db = await startDynalite({ path: join(c.dataDir, 'dynamodb') });
   c.stoppers.push(() => db.close());
   const sqs = await startFauxqs();

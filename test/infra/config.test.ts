@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
@@ -7,11 +7,17 @@ import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { handler as authorize, MAX_API_KEY_LENGTH } from '../../functions/authorizer/handler.ts';
 import { ENV } from '../../functions/deps.ts';
-import { DEFAULT_WORKFLOWS_ENTRY, REPO_ROOT, wrapperSource, writeWrapperEntry } from '../../infra/entries.ts';
+import {
+  EXAMPLE_WORKFLOWS_ENTRY as DEFAULT_WORKFLOWS_ENTRY,
+  PACKAGE_ROOT as REPO_ROOT,
+  resolveProjectRoot,
+  wrapperSource,
+  writeWrapperEntry,
+} from '../../infra/entries.ts';
 import { lockFileOf } from '../../infra/functions.ts';
 import { checkWorkflowPools, EngineConfigError, resolveWorkerPools } from '../../infra/pools.ts';
 import { queuePropsFromAttributes } from '../../infra/queues.ts';
-import { claimTimingsEnvironment, SayiirEngine } from '../../infra/sayiir-engine.ts';
+import { claimTimingsEnvironment, SayiirEngine, type SayiirEngineProps } from '../../infra/sayiir-engine.ts';
 import { flow, task } from '../../shared/index.ts';
 import { QueueDefinitionError, queueAttributes } from '../../shared/resources/queues.ts';
 
@@ -98,15 +104,17 @@ describe('worker pools', () => {
 });
 
 describe('engine props', () => {
-  const engineIn = (props: ConstructorParameters<typeof SayiirEngine>[2]) => () =>
-    new SayiirEngine(new Stack(new App(), 'S'), 'E', props);
+  const engineIn = (props: Partial<SayiirEngineProps>) => () =>
+    new SayiirEngine(new Stack(new App(), 'S'), 'E', { workflowsEntry: DEFAULT_WORKFLOWS_ENTRY, ...props });
 
   it('refuse task secrets for a pool that does not exist', () => {
     expect(engineIn({ taskSecrets: { gpu: ['x'] } })).toThrow(/taskSecrets names pool 'gpu'/);
   });
 
-  it('refuse a workflows entry that is missing or not a module', () => {
-    expect(engineIn({ workflowsEntry: 'nope/workflows.ts' })).toThrow(/does not exist/);
+  it('refuse a workflows entry that is missing or not a module, naming the prop', () => {
+    expect(engineIn({ workflowsEntry: undefined as unknown as string })).toThrow(/needs workflowsEntry/);
+    expect(() => new SayiirEngine(new Stack(new App(), 'S'), 'E', undefined as never)).toThrow(/needs workflowsEntry/);
+    expect(engineIn({ workflowsEntry: 'nope/workflows.ts' })).toThrow(/workflowsEntry .*nope.* does not exist/);
     expect(engineIn({ workflowsEntry: 'package.json' })).toThrow(/TypeScript or JavaScript/);
   });
 
@@ -130,10 +138,26 @@ describe('engine props', () => {
     // No bundling: only the construct's checks matter here.
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const engine = new SayiirEngine(new Stack(app, 'S'), 'E', {
+      workflowsEntry: DEFAULT_WORKFLOWS_ENTRY,
       workflows: [train],
       pools: [{ name: 'default' }, { name: 'gpu' }],
     });
     expect(Object.keys(engine.workerFunctions).sort()).toEqual(['default', 'gpu']);
+  });
+
+  it('refuse a project root without a lock file, naming the prop', () => {
+    const bare = mkdtempSync(path.join(tmpdir(), 'sayiir-no-lock-'));
+    expect(engineIn({ projectRoot: bare })).toThrow(/projectRoot .* holds no lock file/);
+    expect(engineIn({ projectRoot: path.join(bare, 'missing') })).toThrow(/projectRoot .* does not exist/);
+  });
+
+  it('find the project root at or above the workflows entry, and say to set projectRoot when there is none', () => {
+    expect(resolveProjectRoot(undefined, DEFAULT_WORKFLOWS_ENTRY)).toBe(path.resolve(REPO_ROOT));
+    const bare = mkdtempSync(path.join(tmpdir(), 'sayiir-no-lock-'));
+    writeFileSync(path.join(bare, 'workflows.ts'), 'export const workflows = [];\n');
+    expect(() => resolveProjectRoot(undefined, path.join(bare, 'workflows.ts'))).toThrow(
+      /no lock file .* set the projectRoot prop/,
+    );
   });
 
   it('refuse a queue prefix that makes a queue name too long for SQS', () => {

@@ -4,16 +4,18 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { SDK_HTTP } from '../../functions/deps.ts';
 import { REAPER_SILENCE } from '../../infra/alarms.ts';
+import { EXAMPLE_WORKFLOWS_ENTRY } from '../../infra/entries.ts';
 import { EngineConfigError } from '../../infra/pools.ts';
 import { SayiirEngine, type SayiirEngineProps } from '../../infra/sayiir-engine.ts';
 import { SDK_DEFAULTS } from '../../shared/runtime/defaults.ts';
 import { logicalIdOf, resourcesOf } from './support/cdk.ts';
 
 /** The construct with two pools, without bundling (these tests read the template only). */
-function synth(props: SayiirEngineProps = {}, more?: (stack: Stack, engine: SayiirEngine) => void) {
+function synth(props: Partial<SayiirEngineProps> = {}, more?: (stack: Stack, engine: SayiirEngine) => void) {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new Stack(app, 'ObsTest');
   const engine = new SayiirEngine(stack, 'Engine', {
+    workflowsEntry: EXAMPLE_WORKFLOWS_ENTRY,
     queuePrefix: 'obs',
     pools: [{ name: 'default' }, { name: 'gpu' }],
     ...props,

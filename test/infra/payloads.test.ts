@@ -5,6 +5,8 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../functions/deps.ts';
+import { EXAMPLE_WORKFLOWS_ENTRY } from '../../infra/entries.ts';
+import { addSayiirNagSuppressions } from '../../infra/nag.ts';
 import { SayiirPayloads, type SayiirPayloadsProps } from '../../infra/payloads.ts';
 import { SayiirEngine } from '../../infra/sayiir-engine.ts';
 import { logicalIdOf, resourcesOf, roleStatements, type Statement } from './support/cdk.ts';
@@ -141,11 +143,13 @@ describe('the payload bucket in an engine (customer-managed key, 7-day retention
     stack = new Stack(new App(), 'PayloadStack');
     key = new Key(stack, 'Key', { enableKeyRotation: true });
     engine = new SayiirEngine(stack, 'Engine', {
+      workflowsEntry: EXAMPLE_WORKFLOWS_ENTRY,
       queuePrefix: 'pay',
       encryptionKey: key,
       pools: [{ name: 'default' }, { name: 'batch' }],
     });
     Aspects.of(stack).add(new AwsSolutionsChecks());
+    addSayiirNagSuppressions(engine);
     template = Template.fromStack(stack);
   });
 

@@ -8,18 +8,12 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../functions/deps.ts';
 import { API_KEY_HEADER, API_ROUTE_PATHS, API_THROTTLE_DEFAULTS, UI_ROUTE_PATHS } from '../../infra/api.ts';
+import { addSayiirNagSuppressions } from '../../infra/nag.ts';
 import { SayiirStack } from '../../infra/sayiir-stack.ts';
 import { parseApiKeys } from '../../shared/api/auth.ts';
 import { MAX_WAIT_SECONDS } from '../../shared/api/routes.ts';
 import { DEFAULT_POOL } from '../../shared/engine/describe.ts';
-import {
-  dlqAttributes,
-  dlqName,
-  PRIORITIES,
-  queueAttributes,
-  queueName,
-  resolvePool,
-} from '../../shared/resources/queues.ts';
+import { dlqAttributes, PRIORITIES, queueAttributes, resolvePool } from '../../shared/resources/queues.ts';
 import { createTableInput, tables } from '../../shared/resources/tables.ts';
 import {
   allIdentityStatements,
@@ -54,6 +48,7 @@ beforeAll(() => {
   app = new App();
   stack = new SayiirStack(app, STACK);
   Aspects.of(stack).add(new AwsSolutionsChecks());
+  addSayiirNagSuppressions(stack.engine);
   assembly = app.synth();
   template = Template.fromStack(stack);
 });
@@ -200,11 +195,12 @@ describe('queues', () => {
   const pool = resolvePool({ name: DEFAULT_POOL });
   const prefix = STACK;
 
-  it('are the pool FIFO queues and DLQ named by shared/resources/queues.ts', () => {
-    const names = resourcesOf(template, 'AWS::SQS::Queue').map(([, r]) => r.Properties.QueueName);
-    expect(names.sort()).toEqual(
-      [...PRIORITIES.map((p) => queueName(prefix, DEFAULT_POOL, p)), dlqName(prefix, DEFAULT_POOL)].sort(),
-    );
+  it('are the pool FIFO queues and DLQ, named by CloudFormation (no fixed name) unless a prefix is given', () => {
+    const queues = resourcesOf(template, 'AWS::SQS::Queue');
+    expect(queues).toHaveLength(PRIORITIES.length + 1);
+    // CDK leaves a FIFO queue's name to CloudFormation, which adds the .fifo suffix itself.
+    for (const [, r] of queues) expect(r.Properties.QueueName).toBeUndefined();
+    expect(prefix).toBe(STACK);
   });
 
   it('carry the shared FIFO, high-throughput, encryption and retention attributes', () => {
@@ -277,13 +273,19 @@ describe('functions', () => {
   it('get the environment variables their default deps read (functions/deps.ts ENV)', () => {
     const envOf = (fn: Parameters<typeof logicalIdOf>[0]) =>
       template.toJSON().Resources[logicalIdOf(fn)].Properties.Environment.Variables;
-    const shared = [ENV.instancesTable, ENV.claimsTable, ENV.queuePrefix];
+    const shared = [ENV.instancesTable, ENV.claimsTable, ENV.queueUrls];
     expect(Object.keys(envOf(engine().apiFunction))).toEqual(expect.arrayContaining([...shared, ENV.apiKeySecret]));
     expect(envOf(engine().apiFunction)[ENV.apiKeySecret]).toEqual({ Ref: logicalIdOf(engine().apiKeySecret) });
     const worker = envOf(engine().workerFunctions[DEFAULT_POOL]!);
     expect(Object.keys(worker)).toEqual(expect.arrayContaining([...shared, ENV.pool]));
     expect(worker[ENV.pool]).toBe(DEFAULT_POOL);
-    expect(worker[ENV.queuePrefix]).toBe(STACK);
+    expect(worker[ENV.queuePrefix]).toBeUndefined();
+    const urls = JSON.stringify(worker[ENV.queueUrls]);
+    for (const priority of PRIORITIES) {
+      expect(urls).toContain(`\\"${priority}\\":`);
+      expect(urls).toContain(`"Ref":"${logicalIdOf(engine().queues[DEFAULT_POOL]![priority])}"`);
+    }
+    expect(urls).toContain(`"Ref":"${logicalIdOf(engine().deadLetterQueues[DEFAULT_POOL]!)}"`);
     expect(worker[ENV.instancesTable]).toEqual({ Ref: logicalIdOf(engine().tables.instances) });
     expect(Object.keys(envOf(engine().reaperFunction))).toEqual(expect.arrayContaining(shared));
   });
@@ -397,7 +399,7 @@ describe('HTTP API', () => {
 
   it('generates an API key that the api reads as exactly one key', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
-      Name: `${STACK}/api-keys`,
+      Name: Match.absent(),
       GenerateSecretString: {
         PasswordLength: 48,
         ExcludePunctuation: true,

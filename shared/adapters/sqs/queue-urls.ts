@@ -67,3 +67,29 @@ export class QueueUrlCache {
     }
   }
 }
+
+/** The URLs of one pool's queues, as the construct passes them to the functions. */
+export type PoolQueueUrlMap = Readonly<Record<Priority | 'dlq', string>>;
+
+/**
+ * Resolvers over URLs known in advance (the construct passes every pool's
+ * queue URLs in `SAYIIR_QUEUE_URLS`, so the queues need no fixed name and no
+ * look-up). A pool or queue that is not in the map is a `QueueNotFoundError`
+ * naming it.
+ *
+ * @example
+ * ```ts
+ * const urls = staticQueueUrls({ default: { high: 'https://…', normal: 'https://…', low: 'https://…', dlq: 'https://…' } });
+ * const queue = new SqsTaskQueue(sqs, urls.queueUrl);
+ * ```
+ */
+export function staticQueueUrls(map: Readonly<Record<string, PoolQueueUrlMap>>): {
+  readonly queueUrl: QueueUrlResolver;
+  readonly dlqUrl: DlqUrlResolver;
+} {
+  const find = (pool: string, which: Priority | 'dlq'): Promise<string> => {
+    const url = map[pool]?.[which];
+    return url ? Promise.resolve(url) : Promise.reject(new QueueNotFoundError(`${pool}/${which}`));
+  };
+  return { queueUrl: (pool, priority) => find(pool, priority), dlqUrl: (pool) => find(pool, 'dlq') };
+}
