@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type EmulatedLocalStack, startLocalStack } from '../local/stack.ts';
+import { SayiirClient } from '../shared/client/index.ts';
 import { type AnyFlow, branch, flow, task } from '../shared/index.ts';
 
 /** us-east-1 list prices used (USD). */
@@ -110,17 +111,10 @@ async function measure(name: string, f: AnyFlow, stepsPerRun: number, runs: numb
       instrument: (clients) => instrument(clients, units),
     });
     const s = stack;
-    const headers = { 'x-api-key': s.apiKey, 'content-type': 'application/json' };
+    const sayiir = new SayiirClient({ url: s.url, apiKey: s.apiKey });
     const started = performance.now();
     const ids = await Promise.all(
-      Array.from({ length: runs }, async (_, i) => {
-        const res = await fetch(`${s.url}/v1/workflows/${f.name}/instances`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ input: i }),
-        });
-        return ((await res.json()) as { instanceId: string }).instanceId;
-      }),
+      Array.from({ length: runs }, async (_, i) => (await sayiir.start(f.name, i)).instanceId),
     );
     for (const id of ids) {
       for (;;) {

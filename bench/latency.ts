@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { countRequests } from '../shared/adapters/aws/request-counter.ts';
+import { SayiirClient } from '../shared/client/index.ts';
 import { type AnyFlow, flow } from '../shared/index.ts';
 
 const { values } = parseArgs({
@@ -87,34 +88,12 @@ function quantile(xs: number[], q: number): number {
  * process would: their own HTTP work (fetch, JSON) runs on its own event
  * loop and core rather than the stack's, on both back ends alike.
  */
-const CLIENT_LOOP = `
-const { parentPort, workerData: { url, apiKey, clients, seconds } } = require('node:worker_threads');
-const headers = { 'x-api-key': apiKey, 'content-type': 'application/json' };
-async function runOnce(input) {
-  const t0 = performance.now();
-  const res = await fetch(url + '/v1/workflows/ten/instances', { method: 'POST', headers, body: JSON.stringify({ input }) });
-  const { instanceId } = await res.json();
-  for (;;) {
-    const view = await (await fetch(url + '/v1/instances/' + instanceId + '?wait=25', { headers })).json();
-    if (view.status === 'COMPLETED') return performance.now() - t0;
-    if (view.status !== 'RUNNING') throw new Error('run ' + instanceId + ' ended ' + view.status);
-  }
-}
-(async () => {
-  const until = performance.now() + seconds * 1000;
-  const latencies = [];
-  await Promise.all(Array.from({ length: clients }, async (_, c) => {
-    for (let i = 0; performance.now() < until; i++) latencies.push(await runOnce(c * 1000000 + i));
-  }));
-  parentPort.postMessage(latencies);
-})().catch((e) => { throw e; });
-`;
 
 /** Latencies (ms) of every run the closed loop completed in `SECONDS`. */
 function closedLoop(url: string, apiKey: string): Promise<number[]> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(CLIENT_LOOP, {
-      eval: true,
+    // A worker thread starts without this process's TypeScript loader: its entry registers tsx's.
+    const worker = new Worker(new URL('./closed-loop-worker.mjs', import.meta.url), {
       workerData: { url, apiKey, clients: CLIENTS, seconds: SECONDS },
     });
     worker.once('message', (latencies: number[]) => {
@@ -152,26 +131,13 @@ async function bench(backend: 'embedded' | 'emulated'): Promise<Figures> {
           },
         })
       : await startLocalStack(common);
-  const headers = { 'x-api-key': stack.apiKey, 'content-type': 'application/json' };
+  const sayiir = new SayiirClient({ url: stack.url, apiKey: stack.apiKey });
 
-  /** Starts a run and waits for its output with `?wait=`; resolves with the client-side latency (ms). */
+  /** Starts a run and waits for its output (`?wait=`, through the typed client); resolves with the client-side latency (ms). */
   async function runOnce(workflow: string, input: number): Promise<{ ms: number; output: unknown }> {
     const t0 = performance.now();
-    const res = await fetch(`${stack.url}/v1/workflows/${workflow}/instances`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ input }),
-    });
-    const { instanceId } = (await res.json()) as { instanceId: string };
-    for (;;) {
-      const view = (await (await fetch(`${stack.url}/v1/instances/${instanceId}?wait=25`, { headers })).json()) as {
-        status: string;
-        output?: unknown;
-        error?: { message: string };
-      };
-      if (view.status === 'COMPLETED') return { ms: performance.now() - t0, output: view.output };
-      if (view.status !== 'RUNNING') throw new Error(`run ${instanceId} ended ${view.status}: ${view.error?.message}`);
-    }
+    const output = await (await sayiir.start(workflow, input)).result({ timeoutMs: 600_000 });
+    return { ms: performance.now() - t0, output };
   }
 
   const figures: Figures = { maps: new Map() };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
+import { type InstanceView, SayiirApiError, SayiirClient } from '../../shared/client/index.ts';
 import { compileFlow, taskOf } from '../../shared/engine/compile.ts';
 import { resolveRetry } from '../../shared/engine/retry.ts';
 import type { Dispatch } from '../../shared/engine/snapshot.ts';
@@ -278,22 +279,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // Calls give up eventually (a stack that never comes back), far past any run's deadline.
     const hardDeadline = () => Date.now() > began + (options.deadlineMs ?? 60_000) * 2 + plans.length * 2_000;
 
-    /** An HTTP call that rides out restarts and 5xx (throttles the engine surfaced to the API). */
-    const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> => {
+    /**
+     * A call through the typed client that rides out restarts, lost
+     * connections and 5xx (throttles the engine surfaced to the API): its
+     * value, or the API's 4xx refusal.
+     */
+    const call = async <T>(what: string, op: (client: SayiirClient) => Promise<T>): Promise<T | SayiirApiError> => {
       for (let attempt = 0; ; attempt++) {
-        if (hardDeadline()) throw new Error(`${method} ${path}: gave up`);
+        if (hardDeadline()) throw new Error(`${what}: gave up`);
         try {
           const s = await current;
-          const res = await fetch(`${s.url}/v1${path}`, {
-            method,
-            headers: { 'content-type': 'application/json', 'x-api-key': s.apiKey },
-            ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-            signal: AbortSignal.timeout(10_000),
-          });
-          const text = await res.text();
-          if (res.status >= 500) throw new Error(`${res.status} ${text}`);
-          return { status: res.status, json: text ? JSON.parse(text) : null };
-        } catch {
+          return await op(new SayiirClient({ url: s.url, apiKey: s.apiKey, fetch: fetchWithTimeout }));
+        } catch (e) {
+          if (e instanceof SayiirApiError && e.status < 500) return e;
           await sleep(Math.min(1_000, 50 * 2 ** Math.min(attempt, 4)));
         }
       }
@@ -304,10 +302,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (!signal || run.signalSent || run.signalling) return;
       run.signalling = true;
       try {
-        const r = await call('POST', `/instances/${run.plan.instanceId}/signals/${signal.name}`, signal.payload);
-        // 202 delivered; 409 the run is over (it failed before waiting).
-        if (r.status === 202 || r.status === 409) run.signalSent = true;
-        else log(`signal ${run.plan.instanceId}: ${r.status} ${JSON.stringify(r.json)}`);
+        const r = await call('signal', (c) => c.getHandle(run.plan.instanceId).signal(signal.name, signal.payload));
+        // Delivered, or 409: the run is over (it failed before waiting).
+        if (!(r instanceof SayiirApiError) || r.status === 409) run.signalSent = true;
+        else log(`signal ${run.plan.instanceId}: ${r.status} ${r.code} ${r.message}`);
       } catch (e) {
         log(`signal ${run.plan.instanceId}: ${String(e)}`);
       } finally {
@@ -317,13 +315,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const startRun = async (run: RunState): Promise<void> => {
       const { plan } = run;
-      const r = await call('POST', `/workflows/${plan.workflow}/instances`, {
-        input: plan.input,
-        instanceId: plan.instanceId,
-        onConflict: 'useExisting',
-      });
-      if (r.status !== 201 && r.status !== 200)
-        throw new Error(`start ${plan.instanceId}: ${r.status} ${JSON.stringify(r.json)}`);
+      const r = await call('start', (c) =>
+        c.start(plan.workflow, plan.input, { instanceId: plan.instanceId, onConflict: 'useExisting' }),
+      );
+      if (r instanceof SayiirApiError) throw new Error(`start ${plan.instanceId}: ${r.status} ${r.code} ${r.message}`);
       run.started = true;
       run.deadline = Date.now() + runDeadlineMs;
       run.lastSeenAt = Date.now();
@@ -413,9 +408,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await Promise.all(
         quiet.map(async (run) => {
           run.lastSeenAt = Date.now();
-          const r = await call('GET', `/instances/${run.plan.instanceId}`);
-          if (r.status === 200)
-            faults.seeSnapshot(run.plan.instanceId, fromView(r.json as Parameters<typeof fromView>[0]));
+          const view = await call('status', (c) => c.getHandle(run.plan.instanceId).status());
+          if (!(view instanceof SayiirApiError)) faults.seeSnapshot(run.plan.instanceId, fromView(view));
         }),
       );
       if (Date.now() - lastProgress > 5_000) {
@@ -438,13 +432,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await Promise.all(
       [...runs.values()].map(async (run) => {
         if (!run.started) return;
-        const r = await call('GET', `/instances/${run.plan.instanceId}`);
-        const view = r.json as {
-          status?: string;
-          output?: unknown;
-          error?: { name?: string; message?: string; taskKey?: string };
-        };
-        if (!view?.status || !FINAL.has(view.status)) {
+        const view = await call('status', (c) => c.getHandle(run.plan.instanceId).status());
+        if (view instanceof SayiirApiError || !FINAL.has(view.status)) {
           lostRuns.push(run.plan.instanceId);
           return;
         }
@@ -495,18 +484,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 }
 
 /** A snapshot as the API shows it, for the fallback poll. */
-function fromView(view: {
-  version: number;
-  status: string;
-  tasks?: { key: string; attempt: number; state: string }[];
-  waits?: { kind: string; signal?: string }[];
-}): SnapshotSeen {
+function fromView(view: InstanceView): SnapshotSeen {
   return {
     at: Date.now(),
     version: view.version,
     status: view.status,
-    dispatched: new Map((view.tasks ?? []).filter((t) => t.state === 'dispatched').map((t) => [t.key, t.attempt])),
-    waitingFor: (view.waits ?? []).flatMap((w) => (w.kind === 'signal' && w.signal ? [w.signal] : [])),
+    dispatched: new Map(view.tasks.filter((t) => t.state === 'dispatched').map((t) => [t.key, t.attempt])),
+    waitingFor: view.waits.flatMap((w) => (w.kind === 'signal' && w.signal ? [w.signal] : [])),
   };
 }
 
@@ -637,3 +621,6 @@ export function formatReport(r: ChaosReport): string {
   ];
   return lines.join('\n');
 }
+
+/** `fetch` with a 10 s limit per request: a call to a stack that hangs is retried, not awaited forever. */
+const fetchWithTimeout: typeof fetch = (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(10_000) });

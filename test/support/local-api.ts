@@ -1,7 +1,13 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: test responses are read loosely
 import type { LocalStack } from '../../local/stack.ts';
 
-/** A tiny client of the local stack's HTTP API for tests. */
+/**
+ * A raw HTTP probe of the local stack's API, for tests of the API's own
+ * answers: it sends what the typed client never would (no key, a raw body,
+ * any path) and hands back every status as data. Code that drives runs uses
+ * `SayiirClient` (`shared/client/`), as the CLI, the chaos suite and the
+ * benchmarks do.
+ */
 export function apiClient(stack: Pick<LocalStack, 'url' | 'apiKey'>) {
   return async function call(
     method: string,
