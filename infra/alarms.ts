@@ -38,7 +38,7 @@ export class SayiirAlarms extends Construct {
   constructor(scope: Construct, id: string, props: SayiirAlarmsProps) {
     super(scope, id);
     const alarms: Alarm[] = [];
-    for (const [pool, queues] of Object.entries(props.pools)) {
+    for (const pool of Object.keys(props.pools)) {
       alarms.push(
         new Alarm(this, `${pool}DeadLetters`, {
           alarmDescription: `Sayiir pool '${pool}': a task was given up on (a dead-letter record was created)`,

@@ -17,7 +17,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../functions/deps.ts';
 import type { AnyFlow } from '../shared/engine/definition.ts';
 import type { Priority } from '../shared/engine/task.ts';
-import { METRICS, METRICS_NAMESPACE, type MetricName } from '../shared/observability/metrics.ts';
+import type { MetricName } from '../shared/observability/metrics.ts';
 import { DEFAULT_MAX_RECEIVE_COUNT, PRIORITIES } from '../shared/resources/queues.ts';
 import { SayiirAlarms } from './alarms.ts';
 import { SayiirHttpApi } from './api.ts';

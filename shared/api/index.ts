@@ -18,8 +18,9 @@ export {
   DEFAULT_API_KEY_SECRET,
   parseApiKeys,
 } from './auth.ts';
+export type { RouteContext, RouteHandler, RouteRequest } from './context.ts';
+export { INSTANCE_ID_PATTERN } from './context.ts';
 export type { ApiErrorCode } from './errors.ts';
 export { errorResponse, GENERIC_SERVER_ERROR, HttpError, jsonResponse, toHttpError } from './errors.ts';
-export type { RouteContext, RouteHandler, RouteRequest } from './routes.ts';
-export { apiRouter, DEFAULT_LIST_LIMIT, INSTANCE_ID_PATTERN, MAX_LIST_LIMIT } from './routes.ts';
+export { apiRouter, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from './routes.ts';
 export type { InstanceSummaryView, InstanceView, TaskView, WaitView, WorkflowView } from './views.ts';

@@ -13,6 +13,7 @@ import { letterState } from '../runtime/dead-letters.ts';
 import { sendDispatches } from '../runtime/effects.ts';
 import { applyEvent, readRun, retryTask, TaskStateError } from '../runtime/instances.ts';
 import { skipAndCount } from '../runtime/lanes.ts';
+import { actorOf, flowOf, instanceOr404, type RouteContext, type RouteHandler } from './context.ts';
 import { HttpError, jsonResponse } from './errors.ts';
 import {
   cursorParam,
@@ -23,7 +24,6 @@ import {
   parseJsonBody,
   rejectUnknownFields,
 } from './http.ts';
-import { actorOf, flowOf, instanceOr404, type RouteContext, type RouteHandler } from './routes.ts';
 import { errorView, historyEntryView, iso } from './views.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { materialize, outputId, type Ref, refValueIds, ValueMissingError } from '../engine/refs.ts';
 import { journalValueId } from '../ports/instance-store.ts';
+import { instanceOr404, type RouteHandler } from './context.ts';
 import { HttpError, jsonResponse } from './errors.ts';
-import { instanceOr404, type RouteHandler } from './routes.ts';
 import { MAX_VIEW_OUTPUT_VALUES, refValueCount } from './views.ts';
 
 /**
