@@ -62,7 +62,28 @@ export async function startDynalite(options: StartDynaliteOptions = {}): Promise
     });
   });
   const { port } = server.address() as AddressInfo;
-  const endpoint = `http://127.0.0.1:${port}`;
+  return connectDynalite(`http://127.0.0.1:${port}`, {
+    ...options,
+    // dynalite's close waits for the HTTP server, then closes LevelDB; the
+    // server waits for keep-alive sockets, so those are dropped right away.
+    closeServer: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err?: Error) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  });
+}
+
+/**
+ * A client for a dynalite server already listening at `endpoint` (in this
+ * thread, or on the emulators' thread: see `emulator-thread.ts`), with both
+ * tables created (or found) and ACTIVE. `close` destroys the client, then
+ * calls `closeServer`.
+ */
+export async function connectDynalite(
+  endpoint: string,
+  options: Pick<StartDynaliteOptions, 'tables'> & { readonly closeServer: () => Promise<void> },
+): Promise<Dynalite> {
   const client = new DynamoDBClient({
     region: 'us-east-1',
     endpoint,
@@ -74,13 +95,10 @@ export async function startDynalite(options: StartDynaliteOptions = {}): Promise
   };
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> =>
-    (closed ??= new Promise<void>((resolve, reject) => {
+    (closed ??= (async () => {
       client.destroy();
-      // dynalite's close waits for the HTTP server, then closes LevelDB; the
-      // server waits for keep-alive sockets, so those are dropped right away.
-      server.close((err?: Error) => (err ? reject(err) : resolve()));
-      server.closeAllConnections();
-    }));
+      await options.closeServer();
+    })());
   try {
     await createTable(client, createTableInput(instancesTable, tables.instances));
     await createTable(client, createTableInput(claimsTable, tables.claims));

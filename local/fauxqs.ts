@@ -60,6 +60,15 @@ export async function startFauxqs(): Promise<Fauxqs> {
   // `startFauxqs` from the package binds 0.0.0.0; build the app to bind loopback only.
   const app = buildApp({ logger: false, host: UNRESOLVABLE_QUEUE_HOST });
   const endpoint = await app.listen({ port: 0, host: '127.0.0.1' });
+  return connectFauxqs(endpoint, () => app.close());
+}
+
+/**
+ * Clients for a fauxqs server already listening at `endpoint` (in this
+ * thread, or on the emulators' thread: see `emulator-thread.ts`). `close`
+ * destroys the clients made here, then calls `closeServer`.
+ */
+export function connectFauxqs(endpoint: string, closeServer: () => Promise<void>): Fauxqs {
   const clients: { destroy(): void }[] = [];
   const clientConfig = {
     endpoint,
@@ -110,7 +119,7 @@ export async function startFauxqs(): Promise<Fauxqs> {
     },
     async close() {
       for (const c of clients) c.destroy();
-      await app.close();
+      await closeServer();
     },
   };
 }

@@ -130,6 +130,14 @@ export interface LocalStackOptions {
   readonly payloads?: 'folder' | 's3';
   /** Embedded only: how hard a commit is pressed to disk (see `Durability`). @default 'normal' */
   readonly durability?: Durability;
+  /**
+   * AWS emulation only: where dynalite's and fauxqs's servers run. `thread`:
+   * on a thread of their own, beside the engine, as the AWS services run
+   * beside a Lambda (see `emulator-thread.ts`); `inline`: in the engine's
+   * thread. The wire between them is the same either way.
+   * @default 'thread'
+   */
+  readonly emulators?: 'thread' | 'inline';
 }
 
 /** What both back ends offer. */
@@ -267,16 +275,48 @@ async function openEmbedded(c: Common): Promise<Backend<EmbeddedLocalStack>> {
   };
 }
 
+/** dynalite (data under `dynamoPath`) and fauxqs, with clients for both; the caller closes both. */
+async function startEmulators(dynamoPath: string, where: 'thread' | 'inline') {
+  // Loaded here only: dynalite and fauxqs are this repository's devDependencies, so
+  // the installed package's embedded back end never needs them.
+  const [dynaliteModule, fauxqsModule, threadModule] = await Promise.all([
+    import('./dynalite.ts'),
+    import('./fauxqs.ts'),
+    import('./emulator-thread.ts'),
+  ]);
+  if (where === 'inline') {
+    const db = await dynaliteModule.startDynalite({ path: dynamoPath });
+    try {
+      return { db, sqs: await fauxqsModule.startFauxqs() };
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+  }
+  const servers = await threadModule.startEmulatorThread({
+    dynamoPath,
+    queueHost: fauxqsModule.UNRESOLVABLE_QUEUE_HOST,
+  });
+  // The thread closes once, after both clients are gone.
+  let open = 2;
+  const closeOne = async () => {
+    if (--open === 0) await servers.close();
+  };
+  const sqs = fauxqsModule.connectFauxqs(servers.fauxqs, closeOne);
+  const db = await dynaliteModule.connectDynalite(servers.dynamo, { closeServer: closeOne }).catch(async (err) => {
+    await sqs.close();
+    await closeOne();
+    throw err;
+  });
+  return { db, sqs };
+}
+
 /** The AWS emulation: dynalite, fauxqs's SQS and S3, over the wire. */
 async function openEmulated(c: Common): Promise<Backend<EmulatedLocalStack>> {
   const lock = lockDataDir(c.dataDir);
   c.stoppers.push(async () => lock.release());
-  // Loaded here only: dynalite and fauxqs are this repository's devDependencies, so
-  // the installed package's embedded back end never needs them.
-  const [{ startDynalite }, { startFauxqs }] = await Promise.all([import('./dynalite.ts'), import('./fauxqs.ts')]);
-  const db = await startDynalite({ path: join(c.dataDir, 'dynamodb') });
+  const { db, sqs } = await startEmulators(join(c.dataDir, 'dynamodb'), c.options.emulators ?? 'thread');
   c.stoppers.push(() => db.close());
-  const sqs = await startFauxqs();
   c.stoppers.push(() => sqs.close());
   await sqs.createBucket(LOCAL_PAYLOAD_BUCKET);
   const s3 = sqs.newS3Client();
