@@ -120,12 +120,15 @@ describe('the embedded back end killed with SIGKILL in the middle of a 1,000-ite
         .pluck()
         .all() as string[];
       expect(items).toHaveLength(ITEMS);
-      // The map's counter moves once per item result created: a second commit of an item would push it past the count.
+      // The map's counter moves at most once per item result created: a second count of an item would push it
+      // past the count. It may stay below: the kill can land between a result's put and its count, and the
+      // reaper then ends the map by recounting the results, not by repairing the counter.
       const counter = db
         .prepare(`SELECT n FROM counters WHERE instance_id = 'map-1' AND counter_id = ?`)
         .pluck()
         .get(laneCounterId('items'));
-      expect(counter).toBe(ITEMS);
+      expect(counter).toBeGreaterThan(0);
+      expect(counter).toBeLessThanOrEqual(ITEMS);
       const completions = (id: string) =>
         (db.prepare('SELECT entry FROM journal WHERE instance_id = ? ORDER BY seq').pluck().all(id) as string[])
           .flatMap((e) => (JSON.parse(e) as { history: { type: string; key?: string }[] }).history)
