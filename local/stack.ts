@@ -349,7 +349,9 @@ async function openEmulated(c: Common): Promise<Backend<EmulatedLocalStack>> {
     {
       send: async (dispatches) => {
         await sqsQueue.send(dispatches);
-        for (const pool of new Set(dispatches.map((d) => d.pool))) pollers.get(pool)?.nudge();
+        const perPool = new Map<string, number>();
+        for (const d of dispatches) perPool.set(d.pool, (perPool.get(d.pool) ?? 0) + 1);
+        for (const [pool, n] of perPool) pollers.get(pool)?.nudge(n);
       },
       waiting: (pool, priority) => sqsQueue.waiting(pool, priority),
     },
