@@ -165,6 +165,7 @@ function viewText(view: InstanceView): string {
   if (view.output !== undefined) lines.push(`output: ${JSON.stringify(view.output, null, 2)}`);
   if (view.outputOmitted) lines.push(`output: ${view.outputOmitted.values} values, too many to show here`);
   if (view.error) lines.push(`error: ${view.error.name}: ${view.error.message}`);
+  if (view.purgeAt) lines.push(`kept until: ${view.purgeAt}`);
   return lines.join('\n');
 }
 

@@ -23,7 +23,7 @@ import { emfMetrics } from '../shared/observability/emf.ts';
 import { observedDeadLetters, observedStore, type Telemetry } from '../shared/observability/observer.ts';
 import { powertoolsLog } from '../shared/observability/powertools-log.ts';
 import { tracedQueue } from '../shared/observability/tracing.ts';
-import { SDK_DEFAULTS } from '../shared/runtime/defaults.ts';
+import { parseRetention, type Retention, SDK_DEFAULTS } from '../shared/runtime/defaults.ts';
 import { WorkflowRegistry } from '../shared/runtime/registry.ts';
 import type { ApiHandlerDeps } from './api/handler.ts';
 import type { ReaperHandlerDeps } from './reaper/handler.ts';
@@ -60,7 +60,17 @@ export const ENV = {
   heartbeatMs: 'SAYIIR_HEARTBEAT_MS',
   /** Name of the payload bucket (values over the inline threshold; api and workers). */
   payloadBucket: 'SAYIIR_PAYLOAD_BUCKET',
+  /** Api: how long a finished run is kept, in ms, or `forever` (optional; see `RETENTION_DEFAULT_MS`). */
+  retention: 'SAYIIR_RETENTION',
 } as const;
+
+/**
+ * The run retention of `SAYIIR_RETENTION`: a positive integer of
+ * milliseconds, or `forever`; `undefined` when unset (the default applies).
+ */
+export function retentionEnv(env: NodeJS.ProcessEnv = process.env): Retention | undefined {
+  return parseRetention(env[ENV.retention], `environment variable ${ENV.retention}`);
+}
 
 /** An optional positive integer variable. */
 export function optionalIntEnv(name: string, env: NodeJS.ProcessEnv = process.env): number | undefined {
@@ -170,6 +180,7 @@ export function defaultApiDeps(workflows: readonly AnyFlow[], env = process.env)
     // Uncached: the key check caches on its own terms (API_KEY_CACHE_MS), which bound a revoked key's life.
     secrets: new SecretsManagerSecrets(awsClients().secrets, { ttlMs: 0 }),
     apiKeySecretName: requireEnv(ENV.apiKeySecret, env),
+    ...withOptional('retention', retentionEnv(env)),
   };
 }
 
@@ -215,6 +226,6 @@ export function queueUrlsFromEnv(
   return new QueueUrlCache(sqs, requireEnv(ENV.queuePrefix, env));
 }
 
-function withOptional<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
+function withOptional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
 }

@@ -145,6 +145,14 @@ export interface SayiirEngineProps {
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
+   * How long a finished run (its snapshot, journal, values and offloaded
+   * payloads) is kept before the reaper purges it, counted from when it
+   * finished; `'forever'` keeps every run. Stored on each run at its start,
+   * so a change applies to runs started after it.
+   * @default Duration.days(90) (`RETENTION_DEFAULT_MS`)
+   */
+  readonly retention?: Duration | 'forever';
+  /**
    * Retention of the functions' and the API's logs.
    * @default RetentionDays.ONE_MONTH
    */
@@ -353,6 +361,7 @@ export class SayiirEngine extends Construct implements SayiirMetrics {
         ...baseEnvironment,
         [ENV.apiKeySecret]: this.apiKeySecret.secretArn,
         [ENV.payloadBucket]: payloads.bucket.bucketName,
+        ...retentionEnvironment(props.retention),
       },
     });
     tables.instances.grantReadWriteData(this.apiFunction);
@@ -631,6 +640,25 @@ export function claimTimingsEnvironment(timings: ClaimTimings): Record<string, s
   if (timings.leaseMs !== undefined) environment[ENV.leaseMs] = String(timings.leaseMs);
   if (timings.heartbeatMs !== undefined) environment[ENV.heartbeatMs] = String(timings.heartbeatMs);
   return environment;
+}
+
+/**
+ * The api's environment for a run retention: none for the default, else
+ * `SAYIIR_RETENTION` in milliseconds or `forever`.
+ *
+ * @throws {EngineConfigError} a retention under one minute (a run must stay
+ *   readable long enough for its caller to collect its result).
+ */
+export function retentionEnvironment(retention: Duration | 'forever' | undefined): Record<string, string> {
+  if (retention === undefined) return {};
+  if (retention === 'forever') return { [ENV.retention]: 'forever' };
+  const ms = retention.toMilliseconds();
+  if (!(ms >= 60_000)) {
+    throw new EngineConfigError(
+      `retention: must be at least one minute, or 'forever'; got ${retention.toHumanString()}`,
+    );
+  }
+  return { [ENV.retention]: String(ms) };
 }
 
 export { sayiirMetric } from './metrics.ts';

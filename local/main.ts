@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { startTracingFromEnv } from '../shared/observability/otlp.ts';
+import { parseRetention } from '../shared/runtime/defaults.ts';
 import { BACKEND_NAMES, startLocalStack } from './stack.ts';
 
 /**
@@ -8,10 +9,12 @@ import { BACKEND_NAMES, startLocalStack } from './stack.ts';
  * Environment: SAYIIR_PORT (default 8787), SAYIIR_DATA_DIR (default .sayiir),
  * SAYIIR_METRICS_PORT (default 9464, on 127.0.0.1 only), LOG_LEVEL
  * (default INFO), SAYIIR_LOG_FORMAT (`json`, or `pretty`: the default on a
- * terminal), OTEL_EXPORTER_OTLP_ENDPOINT (traces; off by default).
+ * terminal), SAYIIR_RETENTION (milliseconds or `forever`; default 90 days),
+ * OTEL_EXPORTER_OTLP_ENDPOINT (traces; off by default).
  */
 const ENVIRONMENT = `Environment: SAYIIR_PORT (default 8787), SAYIIR_DATA_DIR (default .sayiir),
   SAYIIR_METRICS_PORT (default 9464), LOG_LEVEL (default INFO), SAYIIR_LOG_FORMAT (json | pretty),
+  SAYIIR_RETENTION (how long a finished run is kept: milliseconds, or forever; default 90 days),
   OTEL_EXPORTER_OTLP_ENDPOINT (export traces; off by default)`;
 
 const { values } = parseArgs({
@@ -37,18 +40,24 @@ const logFormat =
   (process.env.SAYIIR_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty' ? 'pretty' : 'json';
 // Trace export when OTEL_EXPORTER_OTLP_ENDPOINT is set (off otherwise).
 await startTracingFromEnv();
-const stack = await startLocalStack({
-  emulateAws,
-  port,
-  dataDir,
-  metricsPort,
-  logFormat,
-  log: (line) => console.log(line),
-}).catch((e: unknown) => {
-  // A refusal to start (a broken secrets file, a data folder in use or of another schema) is a message, not a stack trace.
-  console.error(`Sayiir local stack cannot start: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(1);
-});
+const stack = await Promise.resolve()
+  .then(() => parseRetention(process.env.SAYIIR_RETENTION, 'SAYIIR_RETENTION'))
+  .then((retention) =>
+    startLocalStack({
+      emulateAws,
+      ...(retention === undefined ? {} : { retention }),
+      port,
+      dataDir,
+      metricsPort,
+      logFormat,
+      log: (line) => console.log(line),
+    }),
+  )
+  .catch((e: unknown) => {
+    // A refusal to start (a broken secrets file, a data folder in use or of another schema) is a message, not a stack trace.
+    console.error(`Sayiir local stack cannot start: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  });
 
 const switchHint = emulateAws
   ? 'npm start   (without --emulate-aws: the embedded back end, much faster)'

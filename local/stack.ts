@@ -43,6 +43,7 @@ import type { ObjectStore } from '../shared/ports/object-store.ts';
 import type { TaskQueue } from '../shared/ports/task-queue.ts';
 import type { TimerIndex } from '../shared/ports/timers.ts';
 import { storeRedriveTarget } from '../shared/runtime/dead-letters.ts';
+import type { Retention } from '../shared/runtime/defaults.ts';
 import { type ReaperDeps, reapOnce } from '../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../shared/runtime/registry.ts';
 import type { TaskReport, WorkerDeps } from '../shared/runtime/worker.ts';
@@ -94,6 +95,8 @@ export interface LocalStackOptions {
   readonly reaperIntervalMs?: number;
   /** How long a dispatched task may stay unclaimed before the reaper sends it again. @default 3_000 */
   readonly redispatchAfterMs?: number;
+  /** How long a finished run is kept before the reaper purges it (ms, or `'forever'`). @default RETENTION_DEFAULT_MS (90 days) */
+  readonly retention?: Retention;
   /** Worker claim timings. @default { reserveTtlMs: 5_000, leaseMs: 15_000, heartbeatMs: 3_000 } */
   readonly claims?: { readonly reserveTtlMs?: number; readonly leaseMs?: number; readonly heartbeatMs?: number };
   /** Batches in flight per pool. @default 4 */
@@ -445,6 +448,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       claims,
       deadLetters,
       redispatchAfterMs: options.redispatchAfterMs ?? 3_000,
+      ...(options.retention === undefined ? {} : { retention: options.retention }),
       telemetry,
     });
     const gateway = await startHttpGateway({ handler: withUi(api), port: options.port ?? 0 });

@@ -5,6 +5,7 @@ import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { Secrets } from '../ports/secrets.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
+import type { Retention } from '../runtime/defaults.ts';
 import type { WorkflowRegistry } from '../runtime/registry.ts';
 import { ApiKeyAuthorizer, DEFAULT_API_KEY_SECRET, roleAllows } from './auth.ts';
 import { errorResponse, HttpError, toHttpError } from './errors.ts';
@@ -49,6 +50,12 @@ export interface ApiDeps {
    * @default 30_000
    */
   readonly redispatchAfterMs?: number;
+  /**
+   * How long a finished run's records are kept before the reaper purges
+   * them (stored per instance at its start): milliseconds, or `'forever'`.
+   * @default RETENTION_DEFAULT_MS (90 days)
+   */
+  readonly retention?: Retention;
   /** Claims, revoked on cancel so that running tasks see their AbortSignal. @default none: cancel stops dispatching only */
   readonly claims?: ClaimStore;
   /** The dead-letter store, for `/v1/dlq`. @default none: those routes answer 404 */
@@ -84,6 +91,7 @@ export function makeApi(deps: ApiDeps): Api {
     clock: deps.clock,
     newId: deps.newId ?? (() => globalThis.crypto.randomUUID()),
     redispatchAfterMs: deps.redispatchAfterMs,
+    retention: deps.retention,
     claims: deps.claims,
     deadLetters: deps.deadLetters,
   };

@@ -6,6 +6,7 @@ import type { Clock } from '../ports/clock.ts';
 import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
+import type { Retention } from '../runtime/defaults.ts';
 import { assertSameDefinition, readRun } from '../runtime/instances.ts';
 import { WorkflowNotFoundError, type WorkflowRegistry } from '../runtime/registry.ts';
 import { type Caller, callerSees, type Role } from './auth.ts';
@@ -27,6 +28,8 @@ export interface RouteContext {
   readonly newId: () => string;
   /** See `Snapshot.redispatchAfterMs`; `undefined` keeps the engine's default. */
   readonly redispatchAfterMs: number | undefined;
+  /** How long a finished run is kept (stored per instance at its start); `undefined`: `RETENTION_DEFAULT_MS`. */
+  readonly retention: Retention | undefined;
   /** To revoke the claims of running tasks on cancel (they see their AbortSignal at the next heartbeat). */
   readonly claims: ClaimStore | undefined;
   /** The dead-letter store, for `/v1/dlq`. */

@@ -156,6 +156,7 @@ const startWorkflowInstance: RouteHandler = async (ctx, req) => {
         instanceId,
         now: ctx.clock.now(),
         ...(ctx.redispatchAfterMs === undefined ? {} : { redispatchAfterMs: ctx.redispatchAfterMs }),
+        ...(ctx.retention === undefined ? {} : { retention: ctx.retention }),
         ...actorOf(ctx),
       });
     } catch (e) {

@@ -4,7 +4,7 @@ import { MAX_MESSAGE_CHARS, truncateText } from '../engine/errors.ts';
 import type { HistoryEntry } from '../engine/history.ts';
 import { laneGroups } from '../engine/lanes.ts';
 import type { Ref } from '../engine/refs.ts';
-import type { RunError, RunStatus, Snapshot, TaskActivity } from '../engine/snapshot.ts';
+import { FINAL_STATUSES, type RunError, type RunStatus, type Snapshot, type TaskActivity } from '../engine/snapshot.ts';
 import type { InstanceSummary } from '../ports/instance-store.ts';
 
 /**
@@ -71,6 +71,8 @@ export interface InstanceView {
   readonly outputOmitted?: { readonly values: number; readonly limit: number };
   /** Why the run failed or was cancelled; a message over {@link MAX_MESSAGE_CHARS} is cut, with a marker. */
   readonly error?: RunError;
+  /** Present when the run is finished and has a retention: when the reaper purges its records (then it is a 404). */
+  readonly purgeAt?: string;
 }
 
 /** One line of an instance listing. */
@@ -224,6 +226,9 @@ export function instanceView(
     ...(output && 'value' in output ? { output: output.value ?? null } : {}),
     ...(output && 'omitted' in output ? { outputOmitted: output.omitted } : {}),
     ...(s.error ? { error: errorView(s.error) } : {}),
+    ...(FINAL_STATUSES.has(s.status) && s.retentionMs !== undefined
+      ? { purgeAt: iso(s.updatedAt + s.retentionMs) }
+      : {}),
   };
 }
 

@@ -49,12 +49,17 @@ export function initSnapshot(
   instanceId: string,
   inputId: string,
   now: number,
-  redispatchAfterMs: number = DEFAULT_REDISPATCH_AFTER_MS,
+  options: { readonly redispatchAfterMs?: number; readonly retentionMs?: number } = {},
 ): Snapshot {
+  const { redispatchAfterMs = DEFAULT_REDISPATCH_AFTER_MS, retentionMs } = options;
+  if (retentionMs !== undefined && !(Number.isSafeInteger(retentionMs) && retentionMs > 0)) {
+    throw new RangeError(`retentionMs must be a positive integer of milliseconds, got ${retentionMs}`);
+  }
   return {
     instanceId,
     inputId,
     redispatchAfterMs,
+    ...(retentionMs === undefined ? {} : { retentionMs }),
     workflow: flow.name,
     defHash: flow.hash,
     status: 'RUNNING',
@@ -87,6 +92,9 @@ interface Draft {
 
 /** Applies one event. Pure: same inputs, same result. */
 export function reduce(flow: AnyFlow, snapshot: Snapshot, event: RunEvent, now: number): Reduction {
+  // A run fenced for its purge takes nothing more: whatever raced the fence lost.
+  if (snapshot.purging) return { snapshot, effects: [], changed: false };
+  if (event.type === 'purge') return fencePurge(snapshot, now);
   const reopens = snapshot.status === 'FAILED' && (event.type === 'retry' || event.type === 'skip');
   if (FINAL_STATUSES.has(snapshot.status) && !reopens) return { snapshot, effects: [], changed: false };
   const r = new Reducer(compileFlow(flow), snapshot, now);
@@ -137,7 +145,9 @@ class Reducer {
     if (this.d.output) next.output = this.d.output;
     if (this.d.error) next.error = this.d.error;
     const live = this.d.status === 'RUNNING' || this.d.status === 'PAUSED';
-    const due = live ? nextDue(this.d, this.base.redispatchAfterMs, this.base.deadlineAt) : undefined;
+    const due = live
+      ? nextDue(this.d, this.base.redispatchAfterMs, this.base.deadlineAt)
+      : retentionEnd(this.base.retentionMs, this.now);
     if (due !== undefined) next.dueAt = due;
     return next;
   }
@@ -156,6 +166,8 @@ class Reducer {
           this.effects.push({ type: 'timer', key: DEADLINE_KEY, dueAt: this.base.deadlineAt });
         this.enter(this.cf.first, [], { v: this.base.inputId });
         return true;
+      case 'purge':
+        return false; // handled by `reduce` before a reducer is made
       case 'retry':
         return this.retry(e.key);
       case 'skip':
@@ -754,6 +766,33 @@ function nextDue(d: Draft, redispatchAfterMs: number, deadlineAt: number | undef
     due = due === undefined ? t.dueAt : Math.min(due, t.dueAt);
   }
   return due;
+}
+
+/** When a run that finished at `finishedAt` may be purged; never without a retention. */
+const retentionEnd = (retentionMs: number | undefined, finishedAt: number): number | undefined =>
+  retentionMs === undefined ? undefined : finishedAt + retentionMs;
+
+/**
+ * The `purge` event: a finished run is fenced (`purging`), due at once, so
+ * that a purge cut short is taken up again by the next reaper pass; a live
+ * run refuses it. Whether the retention has ended is the caller's call (see
+ * {@link purgeDue}).
+ */
+function fencePurge(snapshot: Snapshot, now: number): Reduction {
+  if (!FINAL_STATUSES.has(snapshot.status)) return { snapshot, effects: [], changed: false };
+  const next: Snapshot = { ...snapshot, version: snapshot.version + 1, updatedAt: now, purging: true, dueAt: now };
+  return { snapshot: next, effects: [], changed: true };
+}
+
+/**
+ * Whether the reaper should purge a run now: it finished and its retention
+ * (counted from the time it finished, its last update) has ended, or its
+ * purge was fenced and not yet done. Pure.
+ */
+export function purgeDue(snapshot: Snapshot, now: number): boolean {
+  if (snapshot.purging) return true;
+  if (!FINAL_STATUSES.has(snapshot.status) || snapshot.retentionMs === undefined) return false;
+  return snapshot.updatedAt + snapshot.retentionMs <= now;
 }
 
 function withoutDispatch(t: TaskActivity): TaskActivity {

@@ -177,8 +177,21 @@ export interface Snapshot {
   /** The run fails with `DeadlineExceededError` if still unfinished at this time (from the flow's `deadline`). */
   readonly deadlineAt?: number;
   /**
+   * How long the run's records are kept once it has finished (from the
+   * time it finished): then the reaper purges them (see `purgeDue`). Set
+   * at creation; absent: kept for good.
+   */
+  readonly retentionMs?: number;
+  /**
+   * Set by the `purge` entry that fences the journal before a purge: the
+   * run is gone for every reader, and no event changes it any more. Its
+   * records are being deleted (the snapshot last).
+   */
+  readonly purging?: true;
+  /**
    * Earliest due time of any timer in the frontier, or of a dispatched task's
-   * check (`dispatchedAt + redispatchAfterMs`); what the reaper indexes.
+   * check (`dispatchedAt + redispatchAfterMs`); what the reaper indexes. For
+   * a finished run with a retention: when its retention ends (its purge).
    */
   readonly dueAt?: number;
 }
@@ -327,7 +340,12 @@ export type RunEvent =
       readonly valueId?: string;
     }
   | { readonly type: 'pause' }
-  | { readonly type: 'resume' };
+  | { readonly type: 'resume' }
+  /**
+   * A finished run's retention ended: the reaper fences the journal with
+   * this entry (nothing commits after it), then deletes the run's records.
+   */
+  | { readonly type: 'purge' };
 
 export interface Reduction {
   readonly snapshot: Snapshot;

@@ -82,7 +82,8 @@ export function journalSeqOf(valueId: string): number | undefined {
  * due-index keys), and values stored beside them (the run input, and the
  * few task outputs that need a deterministic id: see `putValue`).
  *
- * Only single-item conditional writes: no method needs a transaction.
+ * Only single-item conditional writes (and `purge`'s plain deletes): no
+ * method needs a transaction.
  */
 export interface InstanceStore {
   /**
@@ -185,4 +186,26 @@ export interface InstanceStore {
     instanceId: string,
     options?: { readonly limit?: number; readonly cursor?: string },
   ): Promise<{ readonly entries: readonly HistoryEntry[]; readonly cursor?: string }>;
+
+  /**
+   * Deletes everything stored for an instance: its journal, its values, its
+   * counters, its offloaded objects (the object store's folder
+   * `<instanceId>`, see `ObjectStore.deleteFolder`), and last its snapshot
+   * (with the listing and due-index keys it carries). The snapshot goes last
+   * so that a purge cut short (a crash, a throttle) leaves the instance
+   * findable through the due index, and the next purge finishes it. Not
+   * deleted: what other stores keep for the instance (claims, dead letters).
+   *
+   * The caller decides that the instance may go (the reaper, once its
+   * retention ended, after fencing the journal: see `purgeRun`); a write
+   * racing with the purge may outlive it. Idempotent: purging an unknown or
+   * already purged instance does nothing.
+   *
+   * @example
+   * ```ts
+   * await store.purge('order-17');
+   * await store.get('order-17'); // undefined
+   * ```
+   */
+  purge(instanceId: string): Promise<void>;
 }

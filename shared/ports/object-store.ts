@@ -15,7 +15,8 @@ import { InvalidObjectKeyError } from './errors.ts';
  *   ones the caller goes on to commit: give each write attempt its own key.
  * - `get` of a key that holds nothing throws `ObjectNotFoundError`; a `get`
  *   after a `put` resolved returns its bytes (read-after-write, as S3 gives).
- * - `delete` is idempotent: deleting a missing key resolves.
+ * - `delete` is idempotent: deleting a missing key resolves; so is
+ *   `deleteFolder`, which deletes nothing the second time.
  * - Any other failure (network, throttling, permissions) is the platform's
  *   own error, left as it is: retryable unless the caller knows better.
  *
@@ -24,6 +25,7 @@ import { InvalidObjectKeyError } from './errors.ts';
  * await store.put('order-17/out:charge', JSON.stringify(receipt));
  * const bytes = await store.get('order-17/out:charge');
  * await store.delete('order-17/out:charge');
+ * await store.deleteFolder('order-17'); // every object left under `order-17/`
  * ```
  */
 export interface ObjectStore {
@@ -50,6 +52,23 @@ export interface ObjectStore {
    * @throws {InvalidObjectKeyError} the key breaks the key rule.
    */
   delete(key: string): Promise<void>;
+
+  /**
+   * Deletes every object whose key starts with `<segment>/` (the objects of
+   * one instance: payload keys are `<instanceId>/<valueId>.<nonce>`), and no
+   * other: not `<segment>` itself, not `<segment>x/…`. Idempotent: deleting
+   * a folder with no objects deletes nothing. Not atomic: a failure part way
+   * leaves some of the objects, and a second call deletes the rest.
+   *
+   * @returns how many objects it deleted.
+   * @throws {InvalidObjectKeyError} `segment` is not one valid key segment
+   *   (see {@link assertObjectKeySegment}); nothing was deleted.
+   * @example
+   * ```ts
+   * const deleted = await store.deleteFolder('order-17'); // 3, then 0 the next time
+   * ```
+   */
+  deleteFolder(segment: string): Promise<number>;
 }
 
 /** Longest key, in characters (= bytes: keys are ASCII). S3's own limit is 1,024 bytes. */
@@ -90,4 +109,21 @@ export function assertObjectKey(key: string): void {
       throw new InvalidObjectKeyError(key, "only ASCII letters, digits, '/' and '-_.:@[]' are allowed");
     }
   }
+}
+
+/**
+ * Checks that `segment` is one segment of a key, as {@link assertObjectKey}
+ * checks each of a key's: non-empty, no `/`, neither `.` nor `..`, only the
+ * segment characters (the argument of `deleteFolder`).
+ *
+ * @throws {InvalidObjectKeyError} naming the first rule the segment breaks.
+ * @example
+ * ```ts
+ * assertObjectKeySegment('order-17'); // ok
+ * assertObjectKeySegment('a/b'); // throws InvalidObjectKeyError
+ * ```
+ */
+export function assertObjectKeySegment(segment: string): void {
+  assertObjectKey(segment);
+  if (segment.includes('/')) throw new InvalidObjectKeyError(segment, "one segment only (no '/')");
 }

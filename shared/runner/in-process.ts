@@ -526,5 +526,9 @@ function fencedStore(store: InstanceStore & TimerIndex, dead: () => Error | unde
     list: (q) => store.list(q),
     readHistory: (id, options) => store.readHistory(id, options),
     due: (now, limit) => store.due(now, limit),
+    purge: async (id) => {
+      check();
+      return store.purge(id);
+    },
   };
 }

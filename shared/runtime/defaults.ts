@@ -24,6 +24,38 @@ export interface ClaimTimings {
 /** @see ClaimTimings; the heartbeat defaults to a third of the lease. */
 export const WORKER_DEFAULTS: ClaimTimings = { reserveTtlMs: 10_000, leaseMs: 60_000 };
 
+/**
+ * How long a finished run's records (snapshot, journal, values, offloaded
+ * payloads) are kept before the reaper purges them: 90 days, as long as AWS
+ * Step Functions keeps a finished standard execution. `'forever'` keeps them.
+ */
+export const RETENTION_DEFAULT_MS = 90 * 24 * 60 * 60 * 1000;
+
+/** A run retention as configured: milliseconds, or `'forever'`. */
+export type Retention = number | 'forever';
+
+/**
+ * A retention as written in configuration (`SAYIIR_RETENTION`): a positive
+ * whole number of milliseconds, or `forever`; `undefined` when unset or empty.
+ *
+ * @throws {RangeError} anything else, naming `name`.
+ */
+export function parseRetention(raw: string | undefined, name: string): Retention | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === 'forever') return 'forever';
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms) || ms <= 0) {
+    throw new RangeError(`${name} must be a positive whole number of milliseconds or 'forever', got '${raw}'`);
+  }
+  return ms;
+}
+
+/** The snapshot's `retentionMs` for a configured retention (`undefined`: the default). */
+export function retentionMsOf(retention: Retention | undefined): number | undefined {
+  if (retention === 'forever') return undefined;
+  return retention ?? RETENTION_DEFAULT_MS;
+}
+
 /** The reaper's defaults. */
 export const REAPER_DEFAULTS = {
   /** Pause between passes within one invocation. */

@@ -11,6 +11,7 @@ import { inputId, outputId } from '../engine/refs.ts';
 import type { ChainStep, Dispatch, Effect, Reduction, RunEvent, Snapshot } from '../engine/snapshot.ts';
 import { InstanceNotFoundError, JournalConflictError } from '../ports/errors.ts';
 import { type InstanceStore, type JournalEntry, journalValueId, type StoredInstance } from '../ports/instance-store.ts';
+import { type Retention, retentionMsOf } from './defaults.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
@@ -124,6 +125,8 @@ export async function readRun(
 ): Promise<Snapshot | undefined> {
   const stored = await store.load(instanceId);
   if (!stored) return undefined;
+  // A run fenced for its purge is gone for every reader (see `purgeRun`).
+  if (stored.snapshot.purging || stored.tail.some((e) => e.events.some((ev) => ev.type === 'purge'))) return undefined;
   const { snapshot } = stored;
   if (stored.tail.length === 0 || !registry.has(snapshot.workflow)) return snapshot;
   const flow = registry.get(snapshot.workflow);
@@ -149,12 +152,18 @@ export async function startInstance(
     readonly now: number;
     readonly nonce?: string;
     readonly redispatchAfterMs?: number;
+    /** How long its records are kept once it finished. @default RETENTION_DEFAULT_MS */
+    readonly retention?: Retention;
     /** Who started it (an API key's name), for the history. */
     readonly actor?: string;
   },
 ): Promise<StartResult> {
   const { instanceId, now } = options;
-  const init = initSnapshot(flow, instanceId, inputId(options.nonce ?? randomNonce()), now, options.redispatchAfterMs);
+  const retentionMs = retentionMsOf(options.retention);
+  const init = initSnapshot(flow, instanceId, inputId(options.nonce ?? randomNonce()), now, {
+    ...(options.redispatchAfterMs === undefined ? {} : { redispatchAfterMs: options.redispatchAfterMs }),
+    ...(retentionMs === undefined ? {} : { retentionMs }),
+  });
   const r = reduce(flow, init, { type: 'start' }, now);
   const snapshot: Snapshot = { ...r.snapshot, version: 0 };
   await store.create(snapshot, input, byActor(historyOf({ type: 'start' }, snapshot, r.effects, now), options.actor));

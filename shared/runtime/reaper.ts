@@ -1,7 +1,7 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { DEFAULT_POOL, poolsOf } from '../engine/describe.ts';
-import { dueWork } from '../engine/reducer.ts';
+import { dueWork, purgeDue } from '../engine/reducer.ts';
 import type { RunEvent, TaskActivity } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
 import type { Priority } from '../engine/task.ts';
@@ -18,6 +18,7 @@ import { sendDispatches } from './effects.ts';
 import { applyEvents, compactRun, type RunState, runOf } from './instances.ts';
 import { checkLanes, type LaneLook } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
+import { purgeRun } from './retention.ts';
 
 /**
  * The reaper, transport-free: reconciles what the journal says against what
@@ -35,7 +36,9 @@ import type { WorkflowRegistry } from './registry.ts';
  *    compaction, which also repairs one a dead writer left undone;
  * 3. sends the resulting dispatches, then releases the expired claims and
  *    takes the watched entries off the due index;
- * 4. drains each pool's SQS DLQ into the dead-letter store (see
+ * 4. purges finished runs whose retention ended (see `purgeRun`), found
+ *    through the same due index;
+ * 5. drains each pool's SQS DLQ into the dead-letter store (see
  *    `drainDeadLetters`): what SQS gave up on becomes an inspectable record.
  *
  * Every step is idempotent: two reapers racing lose a journal race (one
@@ -170,7 +173,8 @@ async function reapInstance(
   let run: RunState = runOf(flow, stored);
   const snapshot = run.snapshot;
   if (FINAL_STATUSES.has(snapshot.status)) {
-    await compactRun(deps.store, run);
+    if (purgeDue(snapshot, now)) await purgeRun(deps.store, flow, run, { now: () => deps.clock.now() });
+    else await compactRun(deps.store, run);
     await finish();
     return { timersFired: 0, redispatched: 0 };
   }

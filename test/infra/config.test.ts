@@ -6,7 +6,7 @@ import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 
 import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { handler as authorize, MAX_API_KEY_LENGTH } from '../../functions/authorizer/handler.ts';
-import { ENV } from '../../functions/deps.ts';
+import { ENV, retentionEnv } from '../../functions/deps.ts';
 import {
   EXAMPLE_WORKFLOWS_ENTRY as DEFAULT_WORKFLOWS_ENTRY,
   PACKAGE_ROOT as REPO_ROOT,
@@ -17,7 +17,12 @@ import {
 import { lockFileOf } from '../../infra/functions.ts';
 import { checkWorkflowPools, EngineConfigError, resolveWorkerPools } from '../../infra/pools.ts';
 import { queuePropsFromAttributes } from '../../infra/queues.ts';
-import { claimTimingsEnvironment, SayiirEngine, type SayiirEngineProps } from '../../infra/sayiir-engine.ts';
+import {
+  claimTimingsEnvironment,
+  retentionEnvironment,
+  SayiirEngine,
+  type SayiirEngineProps,
+} from '../../infra/sayiir-engine.ts';
 import { flow, task } from '../../shared/index.ts';
 import { QueueDefinitionError, queueAttributes } from '../../shared/resources/queues.ts';
 
@@ -162,6 +167,22 @@ describe('engine props', () => {
 
   it('refuse a queue prefix that makes a queue name too long for SQS', () => {
     expect(engineIn({ queuePrefix: 'p'.repeat(70) })).toThrow(/longer than 80/);
+  });
+});
+
+describe('run retention', () => {
+  it('reaches the api as SAYIIR_RETENTION, and reads back as the construct set it', () => {
+    expect(retentionEnvironment(undefined)).toEqual({});
+    expect(retentionEnv(retentionEnvironment(undefined))).toBeUndefined();
+    const days = retentionEnvironment(Duration.days(30));
+    expect(days).toEqual({ [ENV.retention]: String(30 * 24 * 3_600_000) });
+    expect(retentionEnv(days)).toBe(30 * 24 * 3_600_000);
+    expect(retentionEnv(retentionEnvironment('forever'))).toBe('forever');
+  });
+
+  it('refuses a retention under one minute, and an api environment that is not a number or forever', () => {
+    expect(() => retentionEnvironment(Duration.seconds(59))).toThrow(EngineConfigError);
+    expect(() => retentionEnv({ [ENV.retention]: 'soon' })).toThrow(/SAYIIR_RETENTION/);
   });
 });
 

@@ -106,6 +106,7 @@ describe('the sayiir command against the local stack', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^h-1: COMPLETED, \d+ steps? done/);
     expect(r.stdout).toContain('"greeting": "Hello, Ada!"');
+    expect(r.stdout).toMatch(/^kept until: \d{4}-\d\d-\d\dT/m);
   });
 
   it('lists workflows and draws a DAG as text', async () => {

@@ -1,11 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QueryCommand } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { countRequests } from '../../shared/adapters/aws/request-counter.ts';
+import { DynamoDeadLetterStore } from '../../shared/adapters/dynamodb/dead-letter-store.ts';
 import { DynamoInstanceStore, MAX_ITEM_BYTES } from '../../shared/adapters/dynamodb/index.ts';
 import { DUE_SHARDS, dueShard, LIST_SHARDS } from '../../shared/adapters/dynamodb/instance-store.ts';
+import type { TaskDeadLetter } from '../../shared/ports/dead-letter-store.ts';
 import { InstanceExistsError, JournalConflictError } from '../../shared/ports/errors.ts';
 import { INDEX } from '../../shared/resources/tables.ts';
 import { type Dynalite, startDynalite } from '../support/dynalite.ts';
@@ -161,6 +163,127 @@ describe('DynamoInstanceStore requests', () => {
     const loaded = await store.load('a');
     expect(loaded?.tail).toHaveLength(5);
     expect(counter.snapshot()).toEqual({ QueryCommand: 1 });
+  });
+});
+
+describe('DynamoInstanceStore purge', () => {
+  let db: Dynalite;
+
+  beforeEach(async () => {
+    db = await startDynalite();
+  });
+  afterEach(async () => {
+    await db.close();
+  });
+
+  /** Every item key of an instance's partition, as `sk`. */
+  async function partition(instanceId: string): Promise<string[]> {
+    const out = await db.client.send(
+      new QueryCommand({
+        TableName: db.tables.instances,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: `I#${instanceId}` } },
+        ConsistentRead: true,
+      }),
+    );
+    return (out.Items ?? []).map((item) => item.sk?.S as string);
+  }
+
+  /**
+   * A client whose first `times` BatchWriteItems leave their last
+   * `unprocessed` requests unprocessed, as DynamoDB does when throttled; it
+   * counts the BatchWriteItems sent.
+   */
+  function throttling(unprocessed: number, times: number): { client: DynamoDBClient; batches: () => number } {
+    let left = times;
+    let batches = 0;
+    const send = async (command: unknown) => {
+      if (!(command instanceof BatchWriteItemCommand)) return db.client.send(command as QueryCommand);
+      batches++;
+      if (left <= 0) return db.client.send(command);
+      left--;
+      const [table, requests] = Object.entries(command.input.RequestItems ?? {})[0] ?? ['', []];
+      const cut = Math.max(0, requests.length - unprocessed);
+      if (cut > 0)
+        await db.client.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests.slice(0, cut) } }));
+      return { UnprocessedItems: { [table]: requests.slice(cut) } };
+    };
+    return { client: { send } as unknown as DynamoDBClient, batches: () => batches };
+  }
+
+  it('deletes the partition in BatchWriteItems of 25, then the snapshot with one DeleteItem', async () => {
+    const counter = countRequests(db.client);
+    const store = new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances });
+    await store.create(snapshot('a'), null, []);
+    for (let seq = 1; seq <= 40; seq++) await store.append('a', entry(seq));
+    await store.putValue('a', 'out:x', 1);
+    await store.addToCounter('a', 'n', 1);
+    counter.reset();
+
+    await store.purge('a');
+
+    expect(counter.snapshot()).toEqual({ QueryCommand: 1, BatchWriteItemCommand: 2, DeleteItemCommand: 1 });
+    expect(await partition('a')).toEqual([]);
+  });
+
+  it("leaves the instance's dead letters, which belong to the dead-letter store", async () => {
+    const store = new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances });
+    const letters = new DynamoDeadLetterStore({ client: db.client, tableName: db.tables.instances });
+    await store.create(snapshot('a'), null, []);
+    await store.append('a', entry(1));
+    const letter: TaskDeadLetter = {
+      origin: 'engine',
+      dispatch: {
+        instanceId: 'a',
+        workflow: 'orders',
+        key: 'charge',
+        qid: 'charge',
+        input: { c: null },
+        attempt: 3,
+        gen: 1,
+        priority: 'normal',
+        pool: 'default',
+      },
+      at: 1_000,
+      reason: 'Error: card declined',
+      attempts: 3,
+      error: { name: 'Error', message: 'card declined' },
+    };
+    expect(await letters.put(letter)).toBe('created');
+
+    await store.purge('a');
+
+    expect(await store.get('a')).toBeUndefined();
+    expect((await partition('a')).map((sk) => sk.slice(0, 2))).toEqual(['D#']);
+    expect(await letters.ofInstance('a')).toHaveLength(1);
+  });
+
+  it('retries the items a BatchWriteItem leaves unprocessed until none is left', async () => {
+    const { client, batches } = throttling(10, 2);
+    const store = new DynamoInstanceStore({ client, tableName: db.tables.instances });
+    await store.create(snapshot('a'), null, []);
+    for (let seq = 1; seq <= 30; seq++) await store.append('a', entry(seq));
+
+    await store.purge('a');
+
+    // 25 with 10 left over; those 10, all left over; those 10; the last 5.
+    expect(batches()).toBe(4);
+    expect(await partition('a')).toEqual([]);
+  });
+
+  it('gives up after maxBatchRetries, leaving the snapshot for the next purge', async () => {
+    const { client, batches } = throttling(1, 100);
+    const store = new DynamoInstanceStore({ client, tableName: db.tables.instances, maxBatchRetries: 2 });
+    await store.create(snapshot('a', { dueAt: 500 }), null, []);
+    for (let seq = 1; seq <= 3; seq++) await store.append('a', entry(seq));
+
+    await expect(store.purge('a')).rejects.toThrow(/unprocessed after 2 retries/);
+    expect(batches()).toBe(3);
+    expect(await partition('a')).toEqual(['J#0000000003', 'S']);
+    expect(await store.due(1_000, 10)).toEqual([{ instanceId: 'a', dueAt: 500 }]);
+
+    await new DynamoInstanceStore({ client: db.client, tableName: db.tables.instances }).purge('a');
+    expect(await partition('a')).toEqual([]);
   });
 });
 

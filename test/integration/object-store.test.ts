@@ -70,6 +70,22 @@ describe('S3ObjectStore on fauxqs', () => {
     expect(Object.fromEntries(counts)).toEqual({ PutObjectCommand: 1, GetObjectCommand: 2, DeleteObjectCommand: 1 });
   });
 
+  it('deleteFolder follows the listing past its first page of 1,000 keys', async () => {
+    const bucket = `folder-${randomUUID()}`;
+    await fauxqs.createBucket(bucket);
+    const client = fauxqs.newS3Client();
+    const store = new S3ObjectStore({ client, bucket });
+    const keys = Array.from({ length: 1_010 }, (_, n) => `i-1/v${String(n).padStart(4, '0')}`);
+    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => store.put(k, 'x')));
+    await store.put('i-10/kept', 'kept');
+    const counts = countCommands(client);
+    expect(await store.deleteFolder('i-1')).toBe(1_010);
+    expect(Object.fromEntries(counts)).toEqual({ ListObjectsV2Command: 2, DeleteObjectCommand: 1_010 });
+    await expect(store.get('i-1/v1009')).rejects.toBeInstanceOf(ObjectNotFoundError);
+    expect(Buffer.from(await store.get('i-10/kept')).toString('utf8')).toBe('kept');
+    expect(await store.deleteFolder('i-1')).toBe(0);
+  });
+
   it('creates a bucket idempotently: a second create keeps its objects', async () => {
     const bucket = `twice-${randomUUID()}`;
     await fauxqs.createBucket(bucket);

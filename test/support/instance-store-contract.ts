@@ -870,6 +870,88 @@ export function describeInstanceStoreContract(
       });
     });
 
+    describe('purge', () => {
+      /** An instance with every kind of record: a compacted snapshot with a due time, 30 entries (one watched), values, counters. */
+      async function fill(store: ContractStore, id: string): Promise<void> {
+        await store.create(snapshot(id, { dueAt: 500 }), { input: id }, CREATION);
+        for (let seq = 1; seq <= 30; seq++) {
+          await store.append(
+            id,
+            entry(seq, { value: { data: `${id} out ${seq}` }, ...(seq === 30 ? { watchAt: 600 } : {}) }),
+          );
+        }
+        expect(await store.compact(at((await store.get(id))!, 20, { status: 'COMPLETED', dueAt: 500 }))).toBe(true);
+        for (let n = 0; n < 3; n++) expect(await store.putValue(id, `out:m[${n}]`, `${id} item ${n}`)).toBe('created');
+        expect(await store.addToCounter(id, 'done', 3)).toBe(3);
+        expect(await store.addToCounter(id, 'other', 1)).toBe(1);
+      }
+
+      /** Everything the port reads back of an instance. */
+      async function everything(store: ContractStore, id: string) {
+        return {
+          loaded: await store.load(id),
+          journal: await store.readJournal(id, 0),
+          values: await store.getValues(id, [`input:${id}-n1`, 'j:1', 'j:30', 'out:m[0]', 'out:m[2]']),
+          valueIds: await store.listValueIds(id, 'out:'),
+          counters: [await store.getCounter(id, 'done'), await store.getCounter(id, 'other')],
+          history: (await store.readHistory(id)).entries,
+        };
+      }
+
+      it('deletes the journal, values, counters and snapshot of the instance, and of no other', async () => {
+        await withStore(async (store) => {
+          await fill(store, 'a');
+          await fill(store, 'b');
+          const before = await everything(store, 'b');
+          expect(before.journal).toHaveLength(30);
+          expect(before.history).toHaveLength(CREATION.length + 30);
+
+          await store.purge('a');
+
+          expect(await store.load('a')).toBeUndefined();
+          expect(await store.get('a')).toBeUndefined();
+          expect(await store.readJournal('a', 0)).toEqual([]);
+          for (const id of ['input:a-n1', 'j:1', 'j:30', 'out:m[0]']) {
+            const err = await thrown(store.getValues('a', [id]));
+            expect(err, id).toBeInstanceOf(ValueMissingError);
+          }
+          expect(await store.listValueIds('a', '')).toEqual([]);
+          expect(await store.getCounter('a', 'done')).toBe(0);
+          expect(await store.getCounter('a', 'other')).toBe(0);
+          expect(await store.readHistory('a')).toEqual({ entries: [] });
+          expect(await listAll(store, { workflow: 'orders', limit: 10 })).toEqual(['b']);
+          expect(await listAll(store, { workflow: 'orders', status: 'COMPLETED', limit: 10 })).toEqual(['b']);
+          expect((await store.due(1_000, 10)).map((d) => d.instanceId)).toEqual(['b', 'b']);
+
+          expect(await everything(store, 'b')).toEqual(before);
+        });
+      });
+
+      it('is idempotent: purging an unknown instance, or one twice, resolves and changes nothing else', async () => {
+        await withStore(async (store) => {
+          await fill(store, 'a');
+          await fill(store, 'b');
+          const before = await everything(store, 'b');
+          await expect(store.purge('nope')).resolves.toBeUndefined();
+          await store.purge('a');
+          await expect(store.purge('a')).resolves.toBeUndefined();
+          expect(await store.get('a')).toBeUndefined();
+          expect(await everything(store, 'b')).toEqual(before);
+        });
+      });
+
+      it('an instance whose id extends another is not purged with it', async () => {
+        await withStore(async (store) => {
+          await fill(store, 'a');
+          await fill(store, 'a1');
+          const before = await everything(store, 'a1');
+          await store.purge('a');
+          expect(await store.get('a')).toBeUndefined();
+          expect(await everything(store, 'a1')).toEqual(before);
+        });
+      });
+    });
+
     describe('payload limits', () => {
       const max = options.maxItemBytes;
       if (max === undefined) {
@@ -984,6 +1066,54 @@ export function describeInstanceStoreContract(
           const winner = ['first', 'second', 'third'][won[0]!] as string;
           expect((await store.getValues('a', ['j:1'])).get('j:1')).toEqual(big(winner));
         });
+      });
+
+      it("purge deletes the instance's offloaded objects, and no other instance's", async () => {
+        await withObjects(async (store, objects) => {
+          for (const id of ['a', 'a1']) {
+            await store.create(snapshot(id), big(`${id} input`), CREATION);
+            await store.append(id, entry(1, { value: { data: big(`${id} j1`) } }));
+            expect(await store.putValue(id, 'out:x', big(`${id} x`))).toBe('created');
+          }
+          expect(objects.keys()).toHaveLength(6);
+          await store.purge('a');
+          expect(objects.keys()).toHaveLength(3);
+          for (const key of objects.keys()) expect(key.startsWith('a1/')).toBe(true);
+          expect(await store.get('a')).toBeUndefined();
+          expect((await store.getValues('a1', ['input:a1-n1', 'j:1', 'out:x'])).get('out:x')).toEqual(big('a1 x'));
+          await store.purge('a');
+          expect(objects.keys()).toHaveLength(3);
+        });
+      });
+
+      it('a purge cut short before the snapshot leaves the instance on the due index, and the next purge finishes it', async () => {
+        const objects = new MemoryObjectStore();
+        let failures = 1;
+        const flaky: ObjectStore = {
+          put: (key, body) => objects.put(key, body),
+          get: (key) => objects.get(key),
+          delete: (key) => objects.delete(key),
+          deleteFolder: async (segment) => {
+            if (failures-- > 0) throw new Error('throttled');
+            return objects.deleteFolder(segment);
+          },
+        };
+        const { store, close } = await opener(flaky);
+        try {
+          await store.create(snapshot('a', { dueAt: 500 }), big('input'), CREATION);
+          await store.append('a', entry(1, { value: { data: big('j1') } }));
+          await expect(store.purge('a')).rejects.toThrow('throttled');
+          expect((await store.get('a'))?.instanceId).toBe('a');
+          expect(await store.due(1_000, 10)).toEqual([{ instanceId: 'a', dueAt: 500 }]);
+          expect(objects.keys()).toHaveLength(2);
+
+          await store.purge('a');
+          expect(await store.get('a')).toBeUndefined();
+          expect(await store.due(1_000, 10)).toEqual([]);
+          expect(objects.keys()).toEqual([]);
+        } finally {
+          await close();
+        }
       });
 
       it('putValue racing with offloaded values: the first writer wins, a later one gets exists and reads the first', async () => {

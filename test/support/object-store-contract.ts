@@ -171,6 +171,43 @@ export function describeObjectStoreContract(
       });
     });
 
+    it("deleteFolder deletes the objects under '<segment>/', and no other, and returns how many", async () => {
+      await withStore(async (store) => {
+        const mine = ['i-1/input.n1', 'i-1/j1.n2', 'i-1/out:ship/label[3]@2.n3'];
+        const others = ['i-10/input.n1', 'i-1x/input.n1', 'i-2/i-1/x', 'i-1', 'I-1/input.n1'];
+        for (const key of [...mine, ...others]) await store.put(key, `value of ${key}`);
+        expect(await store.deleteFolder('i-1')).toBe(mine.length);
+        for (const key of mine) await expect(store.get(key), key).rejects.toBeInstanceOf(ObjectNotFoundError);
+        for (const key of others) expect(text(await store.get(key)), key).toBe(`value of ${key}`);
+      });
+    });
+
+    it('deleteFolder is idempotent: a second call, or a folder never written, deletes nothing', async () => {
+      await withStore(async (store) => {
+        await store.put('i-1/a', 'a');
+        await store.put('i-1/b', 'b');
+        expect(await store.deleteFolder('i-1')).toBe(2);
+        expect(await store.deleteFolder('i-1')).toBe(0);
+        expect(await store.deleteFolder('never')).toBe(0);
+        // The folder can be written again afterwards.
+        await store.put('i-1/a', 'again');
+        expect(text(await store.get('i-1/a'))).toBe('again');
+      });
+    });
+
+    it('deleteFolder refuses anything but one valid key segment with InvalidObjectKeyError, deleting nothing', async () => {
+      await withStore(async (store) => {
+        await store.put('a/b/c', 'kept');
+        await store.put('x/y', 'kept');
+        for (const segment of ['', 'a/b', '..', '.', '/a', 'a/', 'i 1', 'é', 'k'.repeat(OBJECT_KEY_MAX_LENGTH + 1)]) {
+          const err = await thrown(store.deleteFolder(segment));
+          expect(err, JSON.stringify(segment)).toBeInstanceOf(InvalidObjectKeyError);
+        }
+        expect(text(await store.get('a/b/c'))).toBe('kept');
+        expect(text(await store.get('x/y'))).toBe('kept');
+      });
+    });
+
     it('hands out copies: changing a put buffer or a got buffer changes nothing stored', async () => {
       await withStore(async (store) => {
         const body = Buffer.from('original');

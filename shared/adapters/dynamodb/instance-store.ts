@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchGetItemCommand,
+  BatchWriteItemCommand,
+  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -56,8 +58,8 @@ export interface DynamoInstanceStoreOptions {
   /** Physical name of the table defined by `instancesTable`. */
   readonly tableName: string;
   /**
-   * How many times `getValues` retries keys DynamoDB left unprocessed
-   * (throttling), with exponential backoff from 25 ms.
+   * How many times `getValues` and `purge` retry keys DynamoDB left
+   * unprocessed (throttling), with exponential backoff from 25 ms.
    * @default 8
    */
   readonly maxBatchRetries?: number;
@@ -78,6 +80,10 @@ const olderCompaction = 'version < :version';
 
 /** BatchGetItem's cap on keys per request. */
 const BATCH_GET_MAX = 100;
+/** BatchWriteItem's cap on requests per call. */
+const BATCH_WRITE_MAX = 25;
+/** Sort-key prefix of the dead-letter records kept in an instance's partition (see `dead-letter-store.ts`). */
+const DEAD_LETTER_SK_PREFIX = 'D#';
 /**
  * Shards of the due index: an item's `duepk` is `DUE#<n>` with `n` from a
  * hash of its instance id, so no single partition key takes every timer
@@ -140,12 +146,15 @@ function snapshotAttributes(snapshot: Snapshot): Item {
  * - `J#<seq>`: the journal, one item per committed entry (`e`: events and
  *   history as JSON; `val`: the payload committed with them), due-index keys
  *   while the entry is watched;
- * - `V#<valueId>`: values put with `putValue`.
+ * - `V#<valueId>`: values put with `putValue`;
+ * - `C#<counterId>`: counters;
+ * - `D#<deadLetterId>`: dead letters, the dead-letter store's (not read,
+ *   written or purged here).
  *
  * Every write is a single-item conditional put or update (no transactions:
- * dynalite has none, and they cost double). A failed condition becomes the
- * port's error here; items that would not fit are refused before anything
- * is sent.
+ * dynalite has none, and they cost double), but `purge`'s unconditional
+ * deletes. A failed condition becomes the port's error here; items that
+ * would not fit are refused before anything is sent.
  *
  * @example
  * ```ts
@@ -648,6 +657,56 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       }
     }
     return { entries };
+  }
+
+  /**
+   * Reads the partition's keys (consistently, page by page) and deletes
+   * every item but the snapshot and the dead letters with BatchWriteItem,
+   * 25 a call, retrying what DynamoDB leaves unprocessed; then the object
+   * store's folder; then the snapshot item, with a DeleteItem. A purge cut
+   * short leaves the snapshot, and the next one deletes what remains.
+   *
+   * @throws {Error} items still unprocessed after `maxBatchRetries` retries
+   *   (the snapshot is then untouched).
+   */
+  async purge(instanceId: string): Promise<void> {
+    const pk = instancePk(instanceId);
+    const query: QueryCommandInput = {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': str(pk) },
+      ProjectionExpression: 'pk, sk',
+      ConsistentRead: true,
+    };
+    // Keys only (the projection), so each item is its own key. Each page is deleted before
+    // the next is read: a page's start key need not exist any more.
+    for await (const items of this.pages(query)) {
+      const keys = items.filter((item) => {
+        const sk = readStr(item, 'sk');
+        return sk !== SNAPSHOT_SK && !sk.startsWith(DEAD_LETTER_SK_PREFIX);
+      });
+      for (let i = 0; i < keys.length; i += BATCH_WRITE_MAX) await this.deleteBatch(keys.slice(i, i + BATCH_WRITE_MAX));
+    }
+    await this.objects?.deleteFolder(instanceId);
+    // Unconditional: deleting a missing item succeeds, so a second purge does nothing.
+    await this.client.send(
+      new DeleteItemCommand({ TableName: this.table, Key: { pk: str(pk), sk: str(SNAPSHOT_SK) } }),
+    );
+  }
+
+  /** Deletes up to 25 items in one BatchWriteItem, retrying the unprocessed ones with backoff. */
+  private async deleteBatch(keys: readonly Item[]): Promise<void> {
+    let requests = keys.map((key) => ({ DeleteRequest: { Key: key } }));
+    for (let attempt = 0; requests.length > 0; attempt++) {
+      if (attempt > this.maxBatchRetries) {
+        throw new Error(`purge: ${requests.length} items still unprocessed after ${this.maxBatchRetries} retries`);
+      }
+      if (attempt > 0) await sleep(Math.min(25 * 2 ** (attempt - 1), 2_000));
+      const out = await this.client.send(new BatchWriteItemCommand({ RequestItems: { [this.table]: requests } }));
+      requests = (out.UnprocessedItems?.[this.table] ?? []).flatMap((r) =>
+        r.DeleteRequest?.Key ? [{ DeleteRequest: { Key: r.DeleteRequest.Key } }] : [],
+      );
+    }
   }
 }
 

@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ObjectNotFoundError } from '../../ports/errors.ts';
-import { assertObjectKey, type ObjectStore } from '../../ports/object-store.ts';
+import { assertObjectKey, assertObjectKeySegment, type ObjectStore } from '../../ports/object-store.ts';
 
 /** Options of {@link FolderObjectStore}. */
 export interface FolderObjectStoreOptions {
@@ -14,6 +14,12 @@ const sha256Hex = (text: string): string => createHash('sha256').update(text, 'u
 
 /** Whether a file system error is "no such file or directory". */
 const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+
+/** Whether a file system error is "directory not empty" (`EEXIST` on some systems, as POSIX allows). */
+const isNotEmpty = (err: unknown): boolean => {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOTEMPTY' || code === 'EEXIST';
+};
 
 /**
  * Objects as files in a folder, for the embedded local default.
@@ -33,8 +39,8 @@ const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException | nul
  * the new one) and fsyncs the target's directory, so a resolved `put`
  * survives a power loss (directory fsync is skipped on Windows, which cannot
  * open a directory for it). A crash mid-`put` leaves at most a temp file,
- * which nothing reads. `delete` does not fsync: a delete lost to a crash
- * leaves an object nobody references.
+ * which nothing reads. `delete` and `deleteFolder` do not fsync: a delete
+ * lost to a crash leaves an object nobody references.
  *
  * @example
  * ```ts
@@ -93,6 +99,47 @@ export class FolderObjectStore implements ObjectStore {
     } catch (err) {
       if (!isMissing(err)) throw err;
     }
+  }
+
+  /**
+   * Removes the files of the folder's keys from the directory of its first
+   * segment, then the directory. The object keyed `<segment>` alone (no `/`)
+   * shares that directory but is not in the folder: its file is kept, and so
+   * is the directory. A `put` under the folder racing with this may fail
+   * (its directory removed between its `mkdir` and its `rename`) or survive
+   * it; the reaper purges only runs no one writes to any more.
+   *
+   * No fsync: a delete lost to a crash leaves files nobody references, and
+   * the reaper retries the purge until the instance's snapshot is gone.
+   */
+  async deleteFolder(segment: string): Promise<number> {
+    assertObjectKeySegment(segment);
+    const own = sha256Hex(segment);
+    const dir = path.join(this.objectsDir, own);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if (isMissing(err)) return 0;
+      throw err;
+    }
+    let deleted = 0;
+    for (const name of names) {
+      if (name === own) continue;
+      try {
+        await unlink(path.join(dir, name));
+        deleted++;
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+      }
+    }
+    try {
+      await rmdir(dir);
+    } catch (err) {
+      // Not empty: the object `<segment>` is there, or a racing `put` wrote one. Gone: a racing purge removed it.
+      if (!isMissing(err) && !isNotEmpty(err)) throw err;
+    }
+    return deleted;
   }
 
   /**

@@ -247,6 +247,15 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
     };
   }
 
+  async purge(instanceId: string): Promise<void> {
+    // Instance ids have no '|', so the prefix matches this instance's keys only.
+    const mine = (k: string) => k.startsWith(`${instanceId}|`);
+    for (const k of [...this.values.keys()]) if (mine(k)) this.values.delete(k);
+    for (const k of [...this.counters.keys()]) if (mine(k)) this.counters.delete(k);
+    // The journal lives in the instance's record: it goes with the snapshot, last.
+    this.instances.delete(instanceId);
+  }
+
   /** Instance ids, for tests. */
   instanceIds(): string[] {
     return [...this.instances.keys()];

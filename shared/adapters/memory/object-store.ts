@@ -1,5 +1,5 @@
 import { ObjectNotFoundError } from '../../ports/errors.ts';
-import { assertObjectKey, type ObjectStore } from '../../ports/object-store.ts';
+import { assertObjectKey, assertObjectKeySegment, type ObjectStore } from '../../ports/object-store.ts';
 
 /**
  * Objects in a map, for unit tests. Stores and returns copies, so neither a
@@ -30,6 +30,16 @@ export class MemoryObjectStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     assertObjectKey(key);
     this.objects.delete(key);
+  }
+
+  async deleteFolder(segment: string): Promise<number> {
+    assertObjectKeySegment(segment);
+    const prefix = `${segment}/`;
+    let deleted = 0;
+    for (const key of [...this.objects.keys()]) {
+      if (key.startsWith(prefix) && this.objects.delete(key)) deleted++;
+    }
+    return deleted;
   }
 
   /** The stored keys, sorted, for tests. */

@@ -105,6 +105,8 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
   private readonly maxRowBytes: number;
   private readonly writes: GroupCommit;
   private readonly sql;
+  /** Deletes an instance's journal, value and counter rows together (see `purge`). */
+  private readonly purgeRows: Database.Transaction<(instanceId: string) => void>;
 
   constructor(options: SqliteInstanceStoreOptions) {
     this.db = options.db;
@@ -163,12 +165,22 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
          WHERE workflow = @workflow AND (created_at < @createdAt OR (created_at = @createdAt AND id > @id))
          ORDER BY created_at DESC, id LIMIT @limit`,
       ),
+      purgeJournal: db.prepare('DELETE FROM journal WHERE instance_id = ?'),
+      purgeValues: db.prepare('DELETE FROM vals WHERE instance_id = ?'),
+      purgeCounters: db.prepare('DELETE FROM counters WHERE instance_id = ?'),
+      purgeInstance: db.prepare('DELETE FROM instances WHERE id = ?'),
       listStatus: db.prepare(
         `SELECT id, workflow, status, created_at, updated_at FROM instances
          WHERE workflow = @workflow AND status = @status AND (created_at < @createdAt OR (created_at = @createdAt AND id > @id))
          ORDER BY created_at DESC, id LIMIT @limit`,
       ),
     };
+    // Inside a group's transaction, better-sqlite3 runs this as a savepoint: the three deletes still go together.
+    this.purgeRows = db.transaction((instanceId: string) => {
+      this.sql.purgeJournal.run(instanceId);
+      this.sql.purgeValues.run(instanceId);
+      this.sql.purgeCounters.run(instanceId);
+    });
   }
 
   /**
@@ -434,6 +446,20 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
       return { entries, cursor: encodeCursor(scope, { seq: fullAfter + 1, skip: 0 }) };
     }
     return { entries };
+  }
+
+  /**
+   * Three steps: the journal, value and counter rows in one transaction,
+   * then the object store's folder, then the `instances` row (snapshot,
+   * input, listing and due columns). Not all in one transaction with the
+   * objects after it: a crash before the objects were deleted would leave
+   * them with nothing to find them by. Claims and dead letters are other
+   * stores' rows and stay.
+   */
+  async purge(instanceId: string): Promise<void> {
+    await this.writes.run(() => this.purgeRows(instanceId));
+    await this.objects?.deleteFolder(instanceId);
+    await this.writes.run(() => this.sql.purgeInstance.run(instanceId));
   }
 }
 
