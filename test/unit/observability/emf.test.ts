@@ -1,5 +1,5 @@
 import type { Context, SQSEvent } from 'aws-lambda';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { makeHandler } from '../../../functions/worker/handler.ts';
 import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
 import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
@@ -11,6 +11,7 @@ import { silentLog } from '../../../shared/observability/log.ts';
 import { observedStore } from '../../../shared/observability/observer.ts';
 import { startInstance } from '../../../shared/runtime/instances.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
+import { captureStdout } from '../../support/stdout.ts';
 
 const clock = new FakeClock(1_700_000_000_000);
 /** Each task takes 120 ms of the fake clock: durations are exact. */
@@ -35,15 +36,7 @@ const context = {
 } as unknown as Context;
 
 describe('EMF output of a worker invocation', () => {
-  let out: string[];
-  beforeEach(() => {
-    out = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      out.push(String(chunk));
-      return true;
-    });
-  });
-  afterEach(() => vi.restoreAllMocks());
+  const stdout = captureStdout();
 
   it('publishes the task and run metrics in namespace Sayiir, by workflow and pool, never by instance', async () => {
     const metrics = emfMetrics();
@@ -81,7 +74,9 @@ describe('EMF output of a worker invocation', () => {
     const result = await handler(event, context);
     expect(result).toEqual({ batchItemFailures: [] });
 
-    const blobs = out.filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l) as Emf);
+    const blobs = stdout()
+      .filter((l) => l.includes('"_aws"'))
+      .map((l) => JSON.parse(l) as Emf);
     const bySet = new Map(blobs.map((b) => [JSON.stringify(b._aws.CloudWatchMetrics[0]?.Dimensions), b]));
     expect([...bySet.keys()].sort()).toEqual(['[["pool"]]', '[["workflow","pool"]]', '[["workflow"]]']);
     for (const b of blobs) {
@@ -117,6 +112,6 @@ describe('EMF output of a worker invocation', () => {
 
   it('writes nothing when nothing was measured', () => {
     emfMetrics().flush();
-    expect(out.filter((l) => l.includes('"_aws"'))).toEqual([]);
+    expect(stdout().filter((l) => l.includes('"_aws"'))).toEqual([]);
   });
 });

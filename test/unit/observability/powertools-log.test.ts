@@ -1,7 +1,8 @@
 import type { Context } from 'aws-lambda';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jsonLog } from '../../../shared/observability/log.ts';
 import { powertoolsLog } from '../../../shared/observability/powertools-log.ts';
+import { captureStdout } from '../../support/stdout.ts';
 
 const context = {
   awsRequestId: 'req-42',
@@ -13,22 +14,16 @@ const context = {
 } as unknown as Context;
 
 describe('the Lambda log (Powertools Logger)', () => {
-  let out: string[];
-  beforeEach(() => {
-    out = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      out.push(String(chunk));
-      return true;
-    });
-  });
-  afterEach(() => vi.restoreAllMocks());
+  const stdout = captureStdout();
 
   it('writes the local log line shape, plus the invocation context once added', () => {
     const log = powertoolsLog({ level: 'INFO' });
     log.addContext?.(context);
     log.child({ pool: 'default' }).info('task completed', { workflow: 'w', taskKey: 'a', attempt: 1 });
     log.debug('not shown');
-    const lines = out.filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = stdout()
+      .filter((l) => l.trim().startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({
       level: 'INFO',
