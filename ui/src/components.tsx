@@ -116,10 +116,51 @@ export function Message({ error, info }: { error?: string | undefined; info?: st
 }
 
 /**
+ * A data table: one header row of column titles, one row per item, with
+ * arrow-key navigation between rows ({@link onTableKeys}). `cells` gives an
+ * item's cells, one per column; `rowAttrs` adds attributes to its row (the
+ * `data-*` hooks tests and styles use).
+ */
+export function Table<T>(props: {
+  readonly class: string;
+  /** Read by screen readers only. */
+  readonly caption?: string;
+  readonly columns: readonly ComponentChildren[];
+  readonly items: readonly T[];
+  readonly rowKey: (item: T, index: number) => string | number;
+  readonly rowAttrs?: (item: T) => Readonly<Record<string, string>>;
+  readonly cells: (item: T) => readonly ComponentChildren[];
+}) {
+  return (
+    <table class={props.class} onKeyDown={onTableKeys}>
+      {props.caption && <caption class="sr-only">{props.caption}</caption>}
+      <thead>
+        <tr>
+          {props.columns.map((c, i) => (
+            <th scope="col" key={i}>
+              {c}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {props.items.map((item, i) => (
+          <tr key={props.rowKey(item, i)} {...(props.rowAttrs?.(item) ?? {})}>
+            {props.cells(item).map((c, j) => (
+              <td key={j}>{c}</td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/**
  * Arrow-key navigation of a table: Up/Down move between rows' first
  * focusable cells, Home/End to the ends.
  */
-export function onTableKeys(e: KeyboardEvent) {
+function onTableKeys(e: KeyboardEvent) {
   const keys = ['ArrowDown', 'ArrowUp', 'Home', 'End'];
   if (!keys.includes(e.key)) return;
   const target = e.target as HTMLElement;

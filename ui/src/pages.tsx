@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { SayiirClient } from '../../shared/client/client.ts';
 import type { WorkflowView } from '../../shared/client/index.ts';
-import { Confirm, Dag, Json, Message, onTableKeys, Time, usePoll } from './components.tsx';
+import { Confirm, Dag, Json, Message, Table, Time, usePoll } from './components.tsx';
 import { describeError } from './session.ts';
 
 /** The workflows with their DAGs, and the dead-letter queues. */
@@ -10,32 +10,19 @@ export function WorkflowsPage(props: { workflows: readonly WorkflowView[] }) {
   return (
     <section aria-labelledby="wf-title">
       <h1 id="wf-title">Workflows</h1>
-      <table class="workflows" onKeyDown={onTableKeys}>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Description</th>
-            <th scope="col">Signals</th>
-            <th scope="col">Steps</th>
-            <th scope="col">Definition</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.workflows.map((w) => (
-            <tr key={w.name}>
-              <td>
-                <a href={`#/workflows/${encodeURIComponent(w.name)}`}>{w.name}</a>
-              </td>
-              <td>{w.description ?? ''}</td>
-              <td>{w.signals.join(', ') || '—'}</td>
-              <td>{w.dag.steps.length}</td>
-              <td>
-                <code title={w.definitionHash}>{w.definitionHash.slice(0, 12)}</code>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        class="workflows"
+        columns={['Name', 'Description', 'Signals', 'Steps', 'Definition']}
+        items={props.workflows}
+        rowKey={(w) => w.name}
+        cells={(w) => [
+          <a href={`#/workflows/${encodeURIComponent(w.name)}`}>{w.name}</a>,
+          w.description ?? '',
+          w.signals.join(', ') || '—',
+          w.dag.steps.length,
+          <code title={w.definitionHash}>{w.definitionHash.slice(0, 12)}</code>,
+        ]}
+      />
     </section>
   );
 }
@@ -215,76 +202,56 @@ export function DeadLettersPage(props: {
       )}
       {letters && letters.length === 0 && <p class="empty">No dead letters in pool '{pool}'.</p>}
       {letters && letters.length > 0 && (
-        <table class="dlq" onKeyDown={onTableKeys}>
-          <thead>
-            <tr>
-              <th scope="col">Run</th>
-              <th scope="col">Task</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Failed</th>
-              <th scope="col">Reason</th>
-              <th scope="col">Input</th>
-              <th scope="col">Action</th>
-            </tr>
-          </thead>
-          <tbody>
-            {letters.map((l, i) => (
-              <tr key={l.messageId ?? i}>
-                <td>
-                  {l.instanceId ? (
-                    <a href={`#/runs/${encodeURIComponent(l.instanceId)}`}>{l.instanceId}</a>
-                  ) : (
-                    <span>{l.origin ?? 'malformed'}</span>
-                  )}
-                  {l.workflow ? ` (${l.workflow})` : ''}
-                </td>
-                <td>{l.taskKey ?? '—'}</td>
-                <td>{l.attempts ?? '—'}</td>
-                <td>
-                  <Time iso={l.failedAt} />
-                </td>
-                <td>
-                  {l.reason ?? l.error ?? ''}
-                  {(l.attemptHistory ?? []).length > 0 && (
-                    <details>
-                      <summary>{l.attemptHistory?.length} failed attempts</summary>
-                      <ul>
-                        {l.attemptHistory?.map((a) => (
-                          <li key={`${a.attempt}-${a.at}`}>
-                            attempt {a.attempt ?? '?'} at <Time iso={a.at} />: {a.error?.name}: {a.error?.message}
-                          </li>
-                        ))}
-                      </ul>
-                    </details>
-                  )}
-                </td>
-                <td>
-                  {'input' in l && (
-                    <details>
-                      <summary>input</summary>
-                      <Json value={l.input} name={`${l.instanceId ?? 'letter'}-input`} />
-                    </details>
-                  )}
-                </td>
-                <td>
-                  {l.instanceId && l.taskKey && (
-                    <button
-                      type="button"
-                      onClick={() =>
-                        void redrive(
-                          { instanceId: l.instanceId ?? '', taskKey: l.taskKey ?? '' },
-                          `Redrive ${l.instanceId}`,
-                        )
-                      }
-                    >
-                      Redrive
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          class="dlq"
+          columns={['Run', 'Task', 'Attempts', 'Failed', 'Reason', 'Input', 'Action']}
+          items={letters}
+          rowKey={(l, i) => l.messageId ?? i}
+          cells={(l) => [
+            <>
+              {l.instanceId ? (
+                <a href={`#/runs/${encodeURIComponent(l.instanceId)}`}>{l.instanceId}</a>
+              ) : (
+                <span>{l.origin ?? 'malformed'}</span>
+              )}
+              {l.workflow ? ` (${l.workflow})` : ''}
+            </>,
+            l.taskKey ?? '—',
+            l.attempts ?? '—',
+            <Time iso={l.failedAt} />,
+            <>
+              {l.reason ?? l.error ?? ''}
+              {(l.attemptHistory ?? []).length > 0 && (
+                <details>
+                  <summary>{l.attemptHistory?.length} failed attempts</summary>
+                  <ul>
+                    {l.attemptHistory?.map((a) => (
+                      <li key={`${a.attempt}-${a.at}`}>
+                        attempt {a.attempt ?? '?'} at <Time iso={a.at} />: {a.error?.name}: {a.error?.message}
+                      </li>
+                    ))}
+                  </ul>
+                </details>
+              )}
+            </>,
+            'input' in l && (
+              <details>
+                <summary>input</summary>
+                <Json value={l.input} name={`${l.instanceId ?? 'letter'}-input`} />
+              </details>
+            ),
+            l.instanceId && l.taskKey && (
+              <button
+                type="button"
+                onClick={() =>
+                  void redrive({ instanceId: l.instanceId ?? '', taskKey: l.taskKey ?? '' }, `Redrive ${l.instanceId}`)
+                }
+              >
+                Redrive
+              </button>
+            ),
+          ]}
+        />
       )}
       {cursor && (
         <button type="button" onClick={() => void load(cursor)}>

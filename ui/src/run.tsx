@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { SayiirClient } from '../../shared/client/client.ts';
 import type { HistoryEntryView, InstanceView, WorkflowView } from '../../shared/client/index.ts';
 import type { FlowJson, StepJson } from '../../shared/engine/describe.ts';
-import { Confirm, Dag, Json, Message, onTableKeys, Status, Time, usePoll } from './components.tsx';
+import { Confirm, Dag, Json, Message, Status, Table, Time, usePoll } from './components.tsx';
 import { failedKeys, qidOf, runState, STATE_TEXT } from './run-state.ts';
 import { describeError } from './session.ts';
 
@@ -351,34 +351,21 @@ export function RunPage(props: {
             </p>
           )}
           <h3>Attempt history</h3>
-          <table class="attempt-history" onKeyDown={onTableKeys}>
-            <thead>
-              <tr>
-                <th scope="col">Task</th>
-                <th scope="col">Attempt</th>
-                <th scope="col">At</th>
-                <th scope="col">Worker</th>
-                <th scope="col">Error</th>
-              </tr>
-            </thead>
-            <tbody>
-              {failures
-                .filter((f) => !view.error?.taskKey || qidOf(f.key ?? '') === qidOf(view.error.taskKey))
-                .map((f) => (
-                  <tr key={`${f.key}-${f.attempt}-${f.at}`}>
-                    <td>{f.key}</td>
-                    <td>{f.attempt ?? '—'}</td>
-                    <td>
-                      <Time iso={f.at} />
-                    </td>
-                    <td>{f.worker ?? '—'}</td>
-                    <td>
-                      {f.error?.name}: {f.error?.message}
-                    </td>
-                  </tr>
-                ))}
-            </tbody>
-          </table>
+          <Table
+            class="attempt-history"
+            columns={['Task', 'Attempt', 'At', 'Worker', 'Error']}
+            items={failures.filter((f) => !view.error?.taskKey || qidOf(f.key ?? '') === qidOf(view.error.taskKey))}
+            rowKey={(f) => `${f.key}-${f.attempt}-${f.at}`}
+            cells={(f) => [
+              f.key,
+              f.attempt ?? '—',
+              <Time iso={f.at} />,
+              f.worker ?? '—',
+              <>
+                {f.error?.name}: {f.error?.message}
+              </>,
+            ]}
+          />
         </section>
       )}
 
@@ -469,35 +456,24 @@ export function RunPage(props: {
 
       <section aria-labelledby="timeline-title">
         <h2 id="timeline-title">Timeline</h2>
-        <table class="timeline" onKeyDown={onTableKeys}>
-          <thead>
-            <tr>
-              <th scope="col">At</th>
-              <th scope="col">Event</th>
-              <th scope="col">Task</th>
-              <th scope="col">Attempt</th>
-              <th scope="col">By</th>
-              <th scope="col">Detail</th>
-            </tr>
-          </thead>
-          <tbody>
-            {history.map((e, i) => (
-              <tr key={i} data-event={e.type}>
-                <td>
-                  <Time iso={e.at} />
-                </td>
-                <td>{e.type}</td>
-                <td>{e.key ?? ''}</td>
-                <td>{e.attempt ?? ''}</td>
-                <td>{e.actor ?? e.worker ?? ''}</td>
-                <td>
-                  {e.error ? `${e.error.name}: ${e.error.message}` : (e.detail ?? '')}
-                  {e.startedAt ? ` (took ${duration(e.startedAt, e.at)})` : ''}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          class="timeline"
+          columns={['At', 'Event', 'Task', 'Attempt', 'By', 'Detail']}
+          items={history}
+          rowKey={(_, i) => i}
+          rowAttrs={(e) => ({ 'data-event': e.type })}
+          cells={(e) => [
+            <Time iso={e.at} />,
+            e.type,
+            e.key ?? '',
+            e.attempt ?? '',
+            e.actor ?? e.worker ?? '',
+            <>
+              {e.error ? `${e.error.name}: ${e.error.message}` : (e.detail ?? '')}
+              {e.startedAt ? ` (took ${duration(e.startedAt, e.at)})` : ''}
+            </>,
+          ]}
+        />
         {history.length >= MAX_HISTORY && <p>Showing the first {MAX_HISTORY} entries.</p>}
       </section>
     </section>

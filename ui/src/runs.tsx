@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { SayiirClient } from '../../shared/client/client.ts';
 import type { InstanceSummaryView, InstanceView, WorkflowView } from '../../shared/client/index.ts';
-import { Confirm, Message, onTableKeys, Status, Time, usePoll } from './components.tsx';
+import { Confirm, Message, Status, Table, Time, usePoll } from './components.tsx';
 import { MergedRuns, PAGE_SIZE } from './merged-runs.ts';
 import { failedKeys } from './run-state.ts';
 import { describeError } from './session.ts';
@@ -227,60 +227,46 @@ export function RunsPage(props: {
           </button>
         </section>
       )}
-      <table class="runs" onKeyDown={onTableKeys}>
-        <caption class="sr-only">Runs, newest first</caption>
-        <thead>
-          <tr>
-            <th scope="col">
-              <input
-                type="checkbox"
-                aria-label="Select all runs on this page"
-                checked={allOnPage}
-                onChange={() => {
-                  const s = new Set(selected);
-                  for (const r of rows) {
-                    if (allOnPage) s.delete(r.instanceId);
-                    else s.add(r.instanceId);
-                  }
-                  setSelected(s);
-                }}
-              />
-            </th>
-            <th scope="col">Instance</th>
-            <th scope="col">Workflow</th>
-            <th scope="col">Status</th>
-            <th scope="col">Started</th>
-            <th scope="col">Updated</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((r) => (
-            <tr key={r.instanceId} data-run={r.instanceId}>
-              <td>
-                <input
-                  type="checkbox"
-                  aria-label={`Select ${r.instanceId}`}
-                  checked={selected.has(r.instanceId)}
-                  onChange={() => toggle(r.instanceId)}
-                />
-              </td>
-              <td>
-                <a href={`#/runs/${encodeURIComponent(r.instanceId)}`}>{r.instanceId}</a>
-              </td>
-              <td>{r.workflow}</td>
-              <td>
-                <Status status={r.status} />
-              </td>
-              <td>
-                <Time iso={r.createdAt} />
-              </td>
-              <td>
-                <Time iso={r.updatedAt} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        class="runs"
+        caption="Runs, newest first"
+        columns={[
+          <input
+            type="checkbox"
+            aria-label="Select all runs on this page"
+            checked={allOnPage}
+            onChange={() => {
+              const s = new Set(selected);
+              for (const r of rows) {
+                if (allOnPage) s.delete(r.instanceId);
+                else s.add(r.instanceId);
+              }
+              setSelected(s);
+            }}
+          />,
+          'Instance',
+          'Workflow',
+          'Status',
+          'Started',
+          'Updated',
+        ]}
+        items={rows}
+        rowKey={(r) => r.instanceId}
+        rowAttrs={(r) => ({ 'data-run': r.instanceId })}
+        cells={(r) => [
+          <input
+            type="checkbox"
+            aria-label={`Select ${r.instanceId}`}
+            checked={selected.has(r.instanceId)}
+            onChange={() => toggle(r.instanceId)}
+          />,
+          <a href={`#/runs/${encodeURIComponent(r.instanceId)}`}>{r.instanceId}</a>,
+          r.workflow,
+          <Status status={r.status} />,
+          <Time iso={r.createdAt} />,
+          <Time iso={r.updatedAt} />,
+        ]}
+      />
       {loaded && rows.length === 0 && <p class="empty">No runs match these filters.</p>}
       <nav class="pager" aria-label="Pages">
         <button type="button" disabled={pageIndex === 0} onClick={() => setPageIndex(pageIndex - 1)}>
