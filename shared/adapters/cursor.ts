@@ -51,6 +51,29 @@ export function historyScope(instanceId: string): CursorScope {
   return { pages: 'history', instanceId };
 }
 
+/** Where a history page starts: journal entry `seq` (0: the creation's entries), after its first `skip` entries. */
+export interface HistoryPosition {
+  readonly seq: number;
+  readonly skip: number;
+}
+
+/**
+ * The start of a history page, the same for every store: the cursor's
+ * position, else just after journal entry `afterSeq` (see
+ * `InstanceStore.readHistory`), else the beginning.
+ *
+ * @throws {InvalidCursorError} the cursor is not one of this instance's history.
+ */
+export function historyStart(
+  instanceId: string,
+  options: { readonly cursor?: string; readonly afterSeq?: number },
+): HistoryPosition {
+  if (options.cursor !== undefined) {
+    return decodeCursor(historyScope(instanceId), options.cursor, { seq: 'integer', skip: 'integer' });
+  }
+  return { seq: options.afterSeq === undefined ? 0 : options.afterSeq + 1, skip: 0 };
+}
+
 /**
  * The scope of a pool's dead letters.
  *

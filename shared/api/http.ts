@@ -244,6 +244,19 @@ export function limitParam(raw: string | undefined, fallback: number, max: numbe
 }
 
 /**
+ * An `after` query parameter of the history: absent, or a version (a whole
+ * number, at most `Number.MAX_SAFE_INTEGER`).
+ *
+ * @throws {HttpError} 400 naming `after`.
+ */
+export function afterParam(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new HttpError(400, 'invalid_request', 'after: must be a version, a whole number');
+  return n;
+}
+
+/**
  * A `cursor` query parameter: absent, or a non-empty opaque string.
  *
  * @throws {HttpError} 400 naming `cursor`.

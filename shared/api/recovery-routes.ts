@@ -16,6 +16,7 @@ import { skipAndCount } from '../runtime/lanes.ts';
 import { actorOf, flowOf, instanceOr404, type RouteContext, type RouteHandler } from './context.ts';
 import { HttpError, jsonResponse } from './errors.ts';
 import {
+  afterParam,
   cursorParam,
   isJsonObject,
   limitParam,
@@ -35,7 +36,19 @@ export const getHistory: RouteHandler = async (ctx, req) => {
   const snapshot = await instanceOr404(ctx, req.params.get('id'));
   const limit = limitParam(req.query.limit, 100, 1000);
   const cursor = cursorParam(req.query.cursor);
-  const page = await ctx.store.readHistory(snapshot.instanceId, { limit, ...(cursor ? { cursor } : {}) });
+  const after = afterParam(req.query.after);
+  if (cursor !== undefined && after !== undefined) {
+    throw new HttpError(
+      400,
+      'invalid_request',
+      'after: not with a cursor (a cursor already says where the page starts)',
+    );
+  }
+  const page = await ctx.store.readHistory(snapshot.instanceId, {
+    limit,
+    ...(cursor ? { cursor } : {}),
+    ...(after === undefined ? {} : { afterSeq: after }),
+  });
   return jsonResponse(200, {
     items: page.entries.map(historyEntryView),
     ...(page.cursor ? { cursor: page.cursor } : {}),

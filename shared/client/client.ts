@@ -179,10 +179,15 @@ export class SayiirClient {
   }
 
   /** Every item of a paged route, fetching the next page as the caller iterates. */
-  async *pages<T>(path: string, query: Readonly<Record<string, string>> = {}): AsyncIterable<T> {
+  async *pages<T>(
+    path: string,
+    query: Readonly<Record<string, string>> = {},
+    /** Parameters of the first page only (where it starts); the cursor says it for the next ones. */
+    start: Readonly<Record<string, string>> = {},
+  ): AsyncIterable<T> {
     let cursor: string | undefined;
     do {
-      const page = await this.page<T>(path, { ...query, ...(cursor ? { cursor } : {}) });
+      const page = await this.page<T>(path, { ...query, ...(cursor ? { cursor } : start) });
       yield* page.items;
       cursor = page.cursor;
     } while (cursor);
@@ -304,9 +309,17 @@ export class RunHandle<O> {
     return (await this.client.request<{ status: RunStatus }>('POST', path, { output: output ?? null })).status;
   }
 
-  /** The run's history, oldest first, page after page as you iterate. */
-  history(options: { readonly pageSize?: number } = {}): AsyncIterable<HistoryEntryView> {
-    return this.client.pages(`${this.path}/history`, options.pageSize ? { limit: String(options.pageSize) } : {});
+  /**
+   * The run's history, oldest first, page after page as you iterate; with
+   * `after`, only what was committed after that version (a view's
+   * `version`, or the last entry's), to follow a run without reading it all again.
+   */
+  history(options: { readonly pageSize?: number; readonly after?: number } = {}): AsyncIterable<HistoryEntryView> {
+    return this.client.pages(
+      `${this.path}/history`,
+      options.pageSize ? { limit: String(options.pageSize) } : {},
+      options.after === undefined ? {} : { after: String(options.after) },
+    );
   }
 
   private async follow(options: WaitOptions, done: (v: InstanceView) => boolean): Promise<InstanceView> {

@@ -178,13 +178,16 @@ export interface InstanceStore {
    * The history, oldest first, up to `limit` entries from `cursor`: the
    * creation's entries, then each journal entry's. Consistent and exact: an
    * entry is in the history if and only if its commit is in the journal.
+   * Without a cursor, `afterSeq` starts after journal entry `afterSeq` (0:
+   * after the creation's entries): a reader that holds the history up to a
+   * version (`HistoryEntry.version`) reads only what followed it.
    *
    * @throws {InvalidCursorError} `cursor` is not one this store returned for
    *   this instance's history; nothing was read.
    */
   readHistory(
     instanceId: string,
-    options?: { readonly limit?: number; readonly cursor?: string },
+    options?: { readonly limit?: number; readonly cursor?: string; readonly afterSeq?: number },
   ): Promise<{ readonly entries: readonly HistoryEntry[]; readonly cursor?: string }>;
 
   /**

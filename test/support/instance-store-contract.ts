@@ -836,6 +836,33 @@ export function describeInstanceStoreContract(
         });
       });
 
+      it('starts after a journal entry (afterSeq): only what followed it, paged as from the start', async () => {
+        await withStore(async (store) => {
+          const s = snapshot('a');
+          await store.create(s, null, CREATION);
+          await store.append('a', entry(1, { history: [] }));
+          await store.append('a', entry(2, { history: [line('2a', 2), line('2b', 2), line('2c', 2)] }));
+          await store.append('a', entry(3));
+          await store.compact(at(s, 1));
+          const keys = async (afterSeq: number, limit?: number) => {
+            const seen: (string | undefined)[] = [];
+            let page = await store.readHistory('a', { afterSeq, ...(limit ? { limit } : {}) });
+            seen.push(...page.entries.map((e) => e.key));
+            while (page.cursor !== undefined) {
+              page = await store.readHistory('a', { cursor: page.cursor, ...(limit ? { limit } : {}) });
+              seen.push(...page.entries.map((e) => e.key));
+            }
+            return seen;
+          };
+          expect(await keys(0)).toEqual(['2a', '2b', '2c', 'e3']);
+          expect(await keys(1)).toEqual(['2a', '2b', '2c', 'e3']);
+          expect(await keys(1, 2)).toEqual(['2a', '2b', '2c', 'e3']);
+          expect(await keys(2)).toEqual(['e3']);
+          expect(await keys(3)).toEqual([]);
+          expect(await keys(99)).toEqual([]);
+        });
+      });
+
       it('reads a long history in one call and refuses a cursor it did not hand out', async () => {
         await withStore(async (store) => {
           await store.create(snapshot('a'), null, CREATION);

@@ -120,6 +120,10 @@ describe('the web UI in headless Chromium', () => {
       }),
     );
     await page.getByLabel('Instance id (optional)').fill('order-ui-1');
+    const historyReads: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().includes('/instances/order-ui-1/history')) historyReads.push(r.url());
+    });
     await page.getByRole('button', { name: 'Start' }).click();
     await page.waitForURL(/#\/runs\/order-ui-1$/);
 
@@ -150,6 +154,13 @@ describe('the web UI in headless Chromium', () => {
     expect(await page.getByRole('region', { name: 'Output' }).textContent()).toContain('"approved": true');
     expect(await page.locator('tr[data-event="signal-received"]').textContent()).toContain('manager-approval');
     expect((await api.getHandle('order-ui-1').status()).status).toBe('COMPLETED');
+    // The page read the history once, then only what followed what it had: each line shown once.
+    expect(historyReads.length).toBeGreaterThan(1);
+    expect(historyReads[0]).not.toContain('after=');
+    for (const url of historyReads.slice(1)) expect(url).toMatch(/[?&]after=\d+/);
+    const lines: unknown[] = [];
+    for await (const e of api.getHandle('order-ui-1').history()) lines.push(e);
+    await expect.poll(() => page.locator('table.timeline tbody tr').count(), SEEN_WITHIN).toBe(lines.length);
     await shot(page, 'run-completed', true);
     await page.close();
   });

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { SayiirClient } from '../../shared/client/client.ts';
 import type { HistoryEntryView, InstanceView, WorkflowView } from '../../shared/client/index.ts';
 import type { FlowJson, StepJson } from '../../shared/engine/describe.ts';
@@ -139,16 +139,26 @@ export function RunPage(props: {
   const [skipKey, setSkipKey] = useState('');
   const [skipOutput, setSkipOutput] = useState('null');
 
+  // The history read so far for this run, and the version it covers (a
+  // commit may leave no history line): each look reads only what followed.
+  type Read = { instanceId: string; upTo: number | undefined; entries: HistoryEntryView[] };
+  const read = useRef<Read>({ instanceId, upTo: undefined, entries: [] });
   const load = async () => {
     try {
       const v = await run.status();
-      const h: HistoryEntryView[] = [];
-      for await (const e of run.history({ pageSize: 1_000 })) {
-        h.push(e);
-        if (h.length >= MAX_HISTORY) break;
+      if (read.current.instanceId !== instanceId) read.current = { instanceId, upTo: undefined, entries: [] };
+      const { upTo, entries: had } = read.current;
+      if (had.length < MAX_HISTORY && (upTo === undefined || v.version > upTo)) {
+        const more: HistoryEntryView[] = [];
+        for await (const e of run.history({ pageSize: 1_000, ...(upTo === undefined ? {} : { after: upTo }) })) {
+          more.push(e);
+          if (had.length + more.length >= MAX_HISTORY) break;
+        }
+        // Read after the status, so it holds every line up to the status's version, and maybe lines past it.
+        read.current = { instanceId, upTo: Math.max(v.version, more.at(-1)?.version ?? 0), entries: [...had, ...more] };
       }
       setView(v);
-      setHistory(h);
+      setHistory(read.current.entries);
       setError(undefined);
     } catch (e) {
       if (!props.onUnauthorized(e)) setError(describeError(e));

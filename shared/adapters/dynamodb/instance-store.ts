@@ -34,7 +34,7 @@ import {
   isEncodedPayload,
   PAYLOAD_OFFLOAD_THRESHOLD_BYTES,
 } from '../../runtime/payloads.ts';
-import { decodeCursor, encodeCursor, historyScope, listScope } from '../cursor.ts';
+import { decodeCursor, encodeCursor, historyScope, historyStart, listScope } from '../cursor.ts';
 import {
   assertFits,
   fromJson,
@@ -613,15 +613,12 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
 
   async readHistory(
     instanceId: string,
-    options: { readonly limit?: number; readonly cursor?: string } = {},
+    options: { readonly limit?: number; readonly cursor?: string; readonly afterSeq?: number } = {},
   ): Promise<{ entries: HistoryEntry[]; cursor?: string }> {
     const limit = options.limit ?? 1000;
     const scope = historyScope(instanceId);
     // Position: journal entry `seq` (0: the creation), after its first `skip` history entries.
-    const from =
-      options.cursor === undefined
-        ? { seq: 0, skip: 0 }
-        : decodeCursor(scope, options.cursor, { seq: 'integer', skip: 'integer' });
+    const from = historyStart(instanceId, options);
     const entries: HistoryEntry[] = [];
     const take = (
       seq: number,

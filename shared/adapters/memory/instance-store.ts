@@ -13,7 +13,7 @@ import {
   type StoredInstance,
 } from '../../ports/instance-store.ts';
 import type { DueInstance, TimerIndex } from '../../ports/timers.ts';
-import { type CursorScope, decodeCursor, encodeCursor, historyScope, listScope } from '../cursor.ts';
+import { type CursorScope, decodeCursor, encodeCursor, historyScope, historyStart, listScope } from '../cursor.ts';
 
 interface Stored {
   snapshot: string;
@@ -220,14 +220,11 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
 
   async readHistory(
     instanceId: string,
-    options: { readonly limit?: number; readonly cursor?: string } = {},
+    options: { readonly limit?: number; readonly cursor?: string; readonly afterSeq?: number } = {},
   ): Promise<{ entries: HistoryEntry[]; cursor?: string }> {
     const scope = historyScope(instanceId);
     // The position of every store's history cursor: journal entry `seq` (0: the creation), after `skip` of its entries.
-    const from =
-      options.cursor === undefined
-        ? { seq: 0, skip: 0 }
-        : decodeCursor(scope, options.cursor, { seq: 'integer', skip: 'integer' });
+    const from = historyStart(instanceId, options);
     const s = this.stored(instanceId);
     if (!s) return { entries: [] };
     const all: { seq: number; skip: number; entry: HistoryEntry }[] = [];

@@ -783,6 +783,25 @@ describe('GET /v1/instances/{id}/history', () => {
     }
   });
 
+  it('reads only what followed a version with ?after=, and refuses a bad one or one with a cursor', async () => {
+    const { call } = await twoHistories();
+    const versions = (r: Reply) => r.json.items.map((e: { version: number }) => e.version);
+    expect(versions(await call('GET', '/v1/instances/h-1/history', { query: { after: '1' } }))).toEqual([2, 3]);
+    expect(versions(await call('GET', '/v1/instances/h-1/history', { query: { after: '3' } }))).toEqual([]);
+    const paged = await call('GET', '/v1/instances/h-1/history', { query: { after: '0', limit: '2' } });
+    expect(versions(paged)).toEqual([1, 2]);
+    const rest = await call('GET', '/v1/instances/h-1/history', { query: { limit: '2', cursor: paged.json.cursor } });
+    expect(versions(rest)).toEqual([3]);
+    for (const after of ['-1', '1.5', 'x', '', '99999999999999999']) {
+      const r = await call('GET', '/v1/instances/h-1/history', { query: { after } });
+      expect(r.status, `after=${after}`).toBe(400);
+      expect(r.json.error.message).toMatch(/^after: /);
+    }
+    const both = await call('GET', '/v1/instances/h-1/history', { query: { after: '1', cursor: paged.json.cursor } });
+    expect(both.status).toBe(400);
+    expect(both.json.error.message).toMatch(/^after: not with a cursor/);
+  });
+
   it('pages with the cursor it returned', async () => {
     const { call } = await twoHistories();
     const first = await call('GET', '/v1/instances/h-1/history', { query: { limit: '2' } });
