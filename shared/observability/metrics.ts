@@ -54,6 +54,7 @@ export const METRICS = {
   JournalConflicts: counter([], 'Journal appends lost to another writer (the writer reloads and re-applies).'),
   ReaperRedispatches: counter([], 'Tasks the reaper dispatched again (worker died, message lost).'),
   ReaperTimersFired: counter([], 'Delays and signal timeouts the reaper fired.'),
+  RunsPurged: counter([], 'Finished runs the reaper purged, their retention over.'),
   TaskDuration: histogram(WP, 'Time the task function ran, per attempt.'),
   QueueWait: histogram(WP, 'Time from a dispatch being sent to its task starting (queued dispatches only).'),
   StepLatency: histogram(WP, 'Time from a task starting to its completion committed and its successors sent.'),

@@ -73,15 +73,16 @@ export function taskObserver(t: Telemetry): (report: TaskReport) => void {
 
 /**
  * The reaper's `onPass`: a pass that did something (fired a timer, sent a
- * task again, released an expired claim, or met an error) is one log line;
- * its re-dispatches and fired timers are counted.
+ * task again, released an expired claim, purged a finished run, or met an
+ * error) is one log line; its re-dispatches, fired timers and purges are counted.
  */
 export function reaperObserver(t: Telemetry): (s: ReapSummary) => void {
   return (s) => {
     t.metrics.count('ReaperRedispatches', {}, s.redispatched);
     t.metrics.count('ReaperTimersFired', {}, s.timersFired);
+    t.metrics.count('RunsPurged', {}, s.purged);
     if (s.errors > 0) t.log.error('reaper pass', { ...s, traceId: activeTraceId() });
-    else if (s.timersFired + s.redispatched + s.expiredClaims > 0) t.log.info('reaper pass', { ...s });
+    else if (s.timersFired + s.redispatched + s.expiredClaims + s.purged > 0) t.log.info('reaper pass', { ...s });
   };
 }
 

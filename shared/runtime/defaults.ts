@@ -64,6 +64,8 @@ export const REAPER_DEFAULTS = {
   stopBeforeMs: 10_000,
   /** Instances per pass, from each source. */
   batchSize: 100,
+  /** Instances a pass works on at once. */
+  concurrency: 8,
 } as const;
 
 /** Timeouts of the AWS SDK clients of the functions (ms). */

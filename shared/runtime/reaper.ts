@@ -78,6 +78,13 @@ export interface ReapSummary {
   /** Messages moved from the pools' SQS DLQs into the dead-letter store. */
   readonly drained: number;
   readonly errors: number;
+  /** Finished runs purged (their retention ended). */
+  readonly purged: number;
+  /**
+   * A source gave a whole batch and the pass moved something: more may be
+   * due already, so the next pass need not wait.
+   */
+  readonly backlog: boolean;
 }
 
 export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
@@ -97,17 +104,26 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
   for (const c of expired) of(c.instanceId).claims.push(c);
   let timersFired = 0;
   let redispatched = 0;
+  let purged = 0;
   let errors = 0;
   const backlog = backlogOf(deps.queue);
-  for (const [instanceId, w] of work) {
-    try {
-      const r = await reapInstance(deps, instanceId, w.claims, w.watched, backlog);
-      timersFired += r.timersFired;
-      redispatched += r.redispatched;
-    } catch {
-      errors++;
+  // Instances are independent of each other: a few at a time, so a pass of a
+  // full batch takes a few round trips per instance, not the sum of them all.
+  const queue = [...work];
+  const lane = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const [instanceId, w] = next;
+      try {
+        const r = await reapInstance(deps, instanceId, w.claims, w.watched, backlog);
+        timersFired += r.timersFired;
+        redispatched += r.redispatched;
+        if (r.purged) purged++;
+      } catch {
+        errors++;
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(REAPER_DEFAULTS.concurrency, queue.length) }, lane));
   let drained = 0;
   if (deps.deadLetters && deps.deadLetterQueue) {
     const drain = { store: deps.deadLetters, queue: deps.deadLetterQueue, clock: deps.clock };
@@ -120,7 +136,17 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
       }
     }
   }
-  return { instances: work.size, timersFired, redispatched, expiredClaims: expired.length, drained, errors };
+  return {
+    instances: work.size,
+    timersFired,
+    redispatched,
+    expiredClaims: expired.length,
+    drained,
+    errors,
+    purged,
+    backlog:
+      (due.length >= limit || expired.length >= limit) && timersFired + redispatched + purged + expired.length > 0,
+  };
 }
 
 /** How many messages wait in a queue, asked at most once per queue per pass. */
@@ -153,7 +179,7 @@ async function reapInstance(
   listed: readonly Claim[],
   watched: readonly number[],
   backlog: Backlog,
-): Promise<{ timersFired: number; redispatched: number }> {
+): Promise<{ timersFired: number; redispatched: number; purged?: boolean }> {
   const now = deps.clock.now();
   // The expiry index is eventually consistent and passes may overlap: act only
   // on what a consistent read of each claim still says.
@@ -173,10 +199,11 @@ async function reapInstance(
   let run: RunState = runOf(flow, stored);
   const snapshot = run.snapshot;
   if (FINAL_STATUSES.has(snapshot.status)) {
-    if (purgeDue(snapshot, now)) await purgeRun(deps.store, flow, run, { now: () => deps.clock.now() });
+    let purged = false;
+    if (purgeDue(snapshot, now)) purged = await purgeRun(deps.store, flow, run, { now: () => deps.clock.now() });
     else await compactRun(deps.store, run);
     await finish();
-    return { timersFired: 0, redispatched: 0 };
+    return { timersFired: 0, redispatched: 0, purged };
   }
   const { timers, stale, lanes } = dueWork(snapshot, now);
   const queued = async (f: AnyFlow, t: TaskActivity): Promise<boolean> => {
@@ -247,14 +274,26 @@ async function reapInstance(
 /**
  * Runs passes until `remainingMs()` drops under `stopBeforeMs`, pausing
  * `intervalMs` between passes: EventBridge wakes the reaper once a minute,
- * and looping inside the invocation detects failures within seconds.
+ * and looping inside the invocation detects failures within seconds. No
+ * pause after a pass that found a whole batch due and moved something (see
+ * `ReapSummary.backlog`): a backlog, of timers or of purges, is worked off
+ * at once; a batch of nothing it can move waits as usual.
  */
 export async function reapFor(
   deps: ReaperDeps,
   remainingMs: () => number,
   options: { readonly intervalMs?: number; readonly stopBeforeMs?: number } = {},
 ): Promise<ReapSummary> {
-  const total = { instances: 0, timersFired: 0, redispatched: 0, expiredClaims: 0, drained: 0, errors: 0 };
+  const total = {
+    instances: 0,
+    timersFired: 0,
+    redispatched: 0,
+    expiredClaims: 0,
+    drained: 0,
+    errors: 0,
+    purged: 0,
+    backlog: false,
+  };
   const interval = options.intervalMs ?? REAPER_DEFAULTS.intervalMs;
   const stopBefore = options.stopBeforeMs ?? REAPER_DEFAULTS.stopBeforeMs;
   do {
@@ -266,6 +305,9 @@ export async function reapFor(
     total.expiredClaims += s.expiredClaims;
     total.drained += s.drained;
     total.errors += s.errors;
+    total.purged += s.purged;
+    total.backlog = s.backlog;
+    if (s.backlog) continue; // no pause until it is worked off
     if (remainingMs() - interval < stopBefore) break;
     await deps.clock.sleep(interval);
   } while (remainingMs() >= stopBefore);
