@@ -10,6 +10,7 @@ import {
   SayiirClient,
   SayiirConnectionError,
 } from '../shared/client/index.ts';
+import { SayiirError } from '../shared/errors.ts';
 
 /** How long `--wait` follows a run when `--timeout` is not given, in seconds. */
 const DEFAULT_TIMEOUT_SECONDS = 300;
@@ -56,7 +57,8 @@ environment:
   SAYIIR_API_KEY   the key (default: the local stack's, from .sayiir/secrets.json or SAYIIR_DATA_DIR)`;
 
 /** A failure the CLI explains in one line and exits with `exitCode`. */
-class CliError extends Error {
+class CliError extends SayiirError {
+  override readonly name = 'CliError';
   constructor(
     message: string,
     readonly exitCode: number = EXIT_USAGE,

@@ -19,6 +19,7 @@ import {
 } from '../shared/adapters/sqs/queue-urls.ts';
 import { SqsTaskQueue } from '../shared/adapters/sqs/task-queue.ts';
 import type { AnyFlow } from '../shared/engine/definition.ts';
+import { SayiirError } from '../shared/errors.ts';
 import { emfMetrics } from '../shared/observability/emf.ts';
 import { observedDeadLetters, observedStore, type Telemetry } from '../shared/observability/observer.ts';
 import { powertoolsLog } from '../shared/observability/powertools-log.ts';
@@ -83,7 +84,7 @@ export function optionalIntEnv(name: string, env: NodeJS.ProcessEnv = process.en
 }
 
 /** A required environment variable was not set. */
-export class MissingEnvironmentError extends Error {
+export class MissingEnvironmentError extends SayiirError {
   override readonly name = 'MissingEnvironmentError';
   constructor(readonly variable: string) {
     super(`environment variable ${variable} is not set`);

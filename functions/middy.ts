@@ -1,6 +1,6 @@
 import type middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { errorResponse, HttpError } from '../shared/api/errors.ts';
+import { errorResponse, toHttpError } from '../shared/api/errors.ts';
 import { startTracingFromEnv, tracingConfigured } from '../shared/observability/otlp.ts';
 
 /**
@@ -20,8 +20,9 @@ export interface HttpErrorsOptions {
 
 /**
  * Turns a thrown error into an HTTP response: an {@link HttpError} with a 4xx
- * status shows its code and message; anything else becomes a 500 (or the
- * HttpError's 5xx) with a generic message, and is logged.
+ * status, or a Sayiir error whose class declares one, shows its code and
+ * message; anything else becomes a 500 (or the HttpError's 5xx) with a
+ * generic message, and is logged.
  *
  * @example
  * ```ts
@@ -36,7 +37,8 @@ export function httpErrors(
     // An earlier onError middleware already answered.
     if (request.response !== undefined && request.response !== null) return;
     const error = request.error;
-    const clientError = error instanceof HttpError && error.statusCode >= 400 && error.statusCode < 500;
+    const http = toHttpError(error);
+    const clientError = http !== undefined && http.statusCode >= 400 && http.statusCode < 500;
     if (!clientError) log(error);
     request.response = errorResponse(error);
   };

@@ -2,6 +2,7 @@ import { Duration, Token } from 'aws-cdk-lib';
 import type { AnyFlow } from '../shared/engine/definition.ts';
 import { DEFAULT_POOL, poolsOf } from '../shared/engine/describe.ts';
 import type { Priority } from '../shared/engine/task.ts';
+import { SayiirError } from '../shared/errors.ts';
 import {
   MAX_FUNCTION_TIMEOUT_SECONDS,
   type PoolDefinition,
@@ -18,7 +19,7 @@ import { WORKER_DEFAULTS } from '../shared/runtime/defaults.ts';
  */
 
 /** A construct prop is out of range or inconsistent; thrown at synth time. */
-export class EngineConfigError extends Error {
+export class EngineConfigError extends SayiirError {
   override readonly name = 'EngineConfigError';
 }
 

@@ -28,6 +28,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Priority } from '../shared/engine/task.ts';
+import { SayiirError } from '../shared/errors.ts';
 import { PRIORITIES } from '../shared/resources/queues.ts';
 
 /** A Lambda SQS handler, as the worker function exports it. */
@@ -99,7 +100,7 @@ export interface EventSource {
 }
 
 /** The function did not finish within its timeout; its batch fails, like on Lambda. */
-export class SqsPollerTimeoutError extends Error {
+export class SqsPollerTimeoutError extends SayiirError {
   override readonly name = 'SqsPollerTimeoutError';
   constructor(readonly timeoutMs: number) {
     super(`handler did not finish within ${timeoutMs} ms`);

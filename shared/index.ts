@@ -31,6 +31,7 @@ export type { RetryPolicy } from './engine/retry.ts';
 export type { RunError, RunStatus, Snapshot } from './engine/snapshot.ts';
 export type { Priority, Schema, TaskContext, TaskDef, TaskFn, TaskOptions } from './engine/task.ts';
 export { LoopResult, task } from './engine/task.ts';
+export { type ApiErrorCode, SayiirError } from './errors.ts';
 export type { DeadLetter, DeadLetterStore } from './ports/dead-letter-store.ts';
 export type { CheckpointPhase, RunOptions, RunResult, SignalSendOptions, WorkflowHandle } from './runner/in-process.ts';
 export { RunnerCrashedError, resumeWorkflow, runWorkflow, startWorkflow } from './runner/in-process.ts';

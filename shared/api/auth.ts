@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { SayiirError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Secrets } from '../ports/secrets.ts';
 
@@ -68,7 +69,7 @@ export interface ApiKeySpec {
 const KEY_NAME = /^[A-Za-z0-9_.:@-]{1,64}$/;
 
 /** The API key secret holds something this API cannot read as keys; the message names the entry and field at fault. */
-export class ApiKeySecretFormatError extends Error {
+export class ApiKeySecretFormatError extends SayiirError {
   override readonly name = 'ApiKeySecretFormatError';
   constructor(
     readonly secretName: string,

@@ -1,45 +1,7 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { DefinitionMismatchError, TerminalError } from '../engine/errors.ts';
-import {
-  InstanceExistsError,
-  InstanceNotFoundError,
-  InvalidCursorError,
-  JournalConflictError,
-  PayloadTooLargeError,
-} from '../ports/errors.ts';
-import { SignalBufferFullError, TaskAlreadyCompletedError, TaskStateError } from '../runtime/instances.ts';
-import { WorkflowNotFoundError } from '../runtime/registry.ts';
+import { type ApiErrorCode, SayiirError } from '../errors.ts';
 
-/**
- * Machine-readable error codes of the HTTP API, one per distinct cause, so a
- * client can branch on `error.code` without parsing messages.
- */
-export type ApiErrorCode =
-  | 'malformed_json'
-  | 'invalid_request'
-  | 'invalid_input'
-  | 'unauthorized'
-  | 'route_not_found'
-  | 'workflow_not_found'
-  | 'instance_not_found'
-  | 'signal_not_found'
-  | 'method_not_allowed'
-  | 'instance_exists'
-  | 'instance_finished'
-  | 'invalid_transition'
-  | 'definition_mismatch'
-  | 'conflict'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'invalid_task_state'
-  | 'task_completed'
-  | 'task_not_found'
-  | 'invalid_output'
-  | 'dead_letter_not_found'
-  | 'pool_not_found'
-  | 'signal_buffer_full'
-  | 'forbidden'
-  | 'internal_error';
+export type { ApiErrorCode } from '../errors.ts';
 
 /**
  * An error that is an HTTP response: its status, a code and a message for the
@@ -51,16 +13,19 @@ export type ApiErrorCode =
  * throw new HttpError(404, 'instance_not_found', `instance '${id}' not found`);
  * ```
  */
-export class HttpError extends Error {
+export class HttpError extends SayiirError {
   override readonly name = 'HttpError';
+  /** The same as {@link statusCode}: an HttpError is its own answer, 5xx included. */
+  override readonly httpStatus: number;
   constructor(
     readonly statusCode: number,
-    readonly code: ApiErrorCode,
+    override readonly code: ApiErrorCode,
     message: string,
     /** Extra response headers (e.g. `allow` on a 405). */
     readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
+    this.httpStatus = statusCode;
   }
 }
 
@@ -90,42 +55,48 @@ export function jsonResponse(
 }
 
 /**
- * The response for an error: `{ error: { code, message } }`. A 5xx keeps its
- * status and code but gets a generic message; anything that is not an
- * {@link HttpError} becomes a generic 500.
+ * The response for an error: `{ error: { code, message } }`. A client error
+ * (see {@link toHttpError}) shows its code and message; a 5xx
+ * {@link HttpError} keeps its status and code but gets a generic message;
+ * anything else becomes a generic 500.
  *
  * @example
  * ```ts
  * errorResponse(new HttpError(409, 'conflict', 'taken')); // 409, message shown
+ * errorResponse(new InstanceNotFoundError('o-1'));         // 404 instance_not_found, message shown
  * errorResponse(new Error('db password is hunter2'));      // 500 'internal error'
  * ```
  */
 export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2 {
-  if (error instanceof HttpError && error.statusCode >= 400 && error.statusCode < 500) {
-    return jsonResponse(error.statusCode, { error: { code: error.code, message: error.message } }, error.headers);
+  const http = toHttpError(error);
+  if (http && http.statusCode >= 400 && http.statusCode < 500) {
+    return jsonResponse(http.statusCode, { error: { code: http.code, message: http.message } }, http.headers);
   }
-  const statusCode = error instanceof HttpError && error.statusCode >= 500 ? error.statusCode : 500;
-  const code = error instanceof HttpError && error.statusCode >= 500 ? error.code : 'internal_error';
+  const statusCode = http && http.statusCode >= 500 ? http.statusCode : 500;
+  const code = http && http.statusCode >= 500 ? http.code : 'internal_error';
   return jsonResponse(statusCode, { error: { code, message: GENERIC_SERVER_ERROR } });
 }
 
 /**
- * The HTTP meaning of an engine or port error, or `undefined` for an error
- * that is a fault of the service (left to become a generic 500).
+ * The HTTP meaning of an error, or `undefined` for an error that is a fault
+ * of the service (left to become a generic 500): an {@link HttpError} as it
+ * is, and any other {@link SayiirError} whose class declares a 4xx
+ * `httpStatus` as that status with its `code` and message.
+ *
+ * @example
+ * ```ts
+ * toHttpError(new InstanceNotFoundError('o-1')); // HttpError 404 instance_not_found
+ * toHttpError(new ClaimLostError('o-1', 'charge', 3)); // undefined: a 500
+ * ```
  */
 export function toHttpError(error: unknown): HttpError | undefined {
   if (error instanceof HttpError) return error;
-  if (error instanceof WorkflowNotFoundError) return new HttpError(404, 'workflow_not_found', error.message);
-  if (error instanceof InvalidCursorError) return new HttpError(400, 'invalid_request', error.message);
-  if (error instanceof InstanceNotFoundError) return new HttpError(404, 'instance_not_found', error.message);
-  if (error instanceof InstanceExistsError) return new HttpError(409, 'instance_exists', error.message);
-  if (error instanceof PayloadTooLargeError) return new HttpError(413, 'payload_too_large', error.message);
-  if (error instanceof DefinitionMismatchError) return new HttpError(409, 'definition_mismatch', error.message);
-  // applyEvent retries conflicts many times before giving up: report a conflict, the client may retry.
-  if (error instanceof JournalConflictError) return new HttpError(409, 'conflict', error.message);
-  if (error instanceof SignalBufferFullError) return new HttpError(429, 'signal_buffer_full', error.message);
-  if (error instanceof TaskStateError) return new HttpError(409, 'invalid_task_state', error.message);
-  if (error instanceof TaskAlreadyCompletedError) return new HttpError(409, 'task_completed', error.message);
-  if (error instanceof TerminalError) return new HttpError(400, 'invalid_output', error.message);
-  return undefined;
+  if (!(error instanceof SayiirError) || !isClientStatus(error.httpStatus)) return undefined;
+  // A class that declares a status but forgets its code still answers its status.
+  return new HttpError(error.httpStatus, (error.code ?? 'invalid_request') as ApiErrorCode, error.message);
+}
+
+/** True for a 4xx status. */
+function isClientStatus(status: number | undefined): status is number {
+  return status !== undefined && Number.isInteger(status) && status >= 400 && status < 500;
 }

@@ -1,5 +1,5 @@
 import { DEFAULT_POOL, poolsOf } from '../engine/describe.ts';
-import { truncateText } from '../engine/errors.ts';
+import { TerminalError, truncateText } from '../engine/errors.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
 import type { Reduction } from '../engine/snapshot.ts';
 import {
@@ -85,9 +85,21 @@ export const skipPendingTask: RouteHandler = async (ctx, req) => {
     now: () => ctx.clock.now(),
     watch: true,
     ...actorOf(ctx),
-  });
+  }).catch(refusedOutputAs400);
   return answer(ctx, r);
 };
+
+/**
+ * The engine refuses an output its step cannot take (a route key that is not
+ * a string, map items that are not an array) with a {@link TerminalError}, as
+ * it refuses a task's. In a skip that output is the client's: a 400. Mapped
+ * here rather than on the class, where it would make every TerminalError (a
+ * task's "do not retry", a damaged offloaded payload) a client error.
+ */
+function refusedOutputAs400(error: unknown): never {
+  if (error instanceof TerminalError) throw new HttpError(400, 'invalid_output', error.message);
+  throw error;
+}
 
 /**
  * The dead-letter store and a pool some registered workflow uses, or a

@@ -1,7 +1,7 @@
-import type { ApiErrorCode } from '../api/errors.ts';
 import type { HistoryEntryView, InstanceSummaryView, InstanceView, WorkflowView } from '../api/views.ts';
 import type { Flow } from '../engine/definition.ts';
 import type { RunError, RunStatus } from '../engine/snapshot.ts';
+import { type ApiErrorCode, SayiirError } from '../errors.ts';
 
 /**
  * A typed client of Sayiir's HTTP API: start runs, wait for their results,
@@ -54,13 +54,13 @@ const PAUSED_POLL_MS = 1_000;
 const FINAL: ReadonlySet<RunStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 /** The API refused a request: its status and the API's error code (see the README's "Answers"). */
-export class SayiirApiError extends Error {
+export class SayiirApiError extends SayiirError {
   override readonly name = 'SayiirApiError';
   constructor(
     /** The HTTP status, 400 to 599. */
     readonly status: number,
     /** The API's code (`instance_not_found`, `forbidden`, …); `http_error` when the answer was not the API's. */
-    readonly code: ApiErrorCode | 'http_error',
+    override readonly code: ApiErrorCode | 'http_error',
     message: string,
   ) {
     super(message);
@@ -68,7 +68,7 @@ export class SayiirApiError extends Error {
 }
 
 /** The API could not be reached at all (connection refused, DNS, TLS). */
-export class SayiirConnectionError extends Error {
+export class SayiirConnectionError extends SayiirError {
   override readonly name = 'SayiirConnectionError';
   constructor(
     readonly url: string,
@@ -79,7 +79,7 @@ export class SayiirConnectionError extends Error {
 }
 
 /** A run awaited with {@link RunHandle.result} ended FAILED or CANCELLED. */
-export class RunFailedError extends Error {
+export class RunFailedError extends SayiirError {
   override readonly name = 'RunFailedError';
   constructor(
     readonly instanceId: string,
@@ -92,7 +92,7 @@ export class RunFailedError extends Error {
 }
 
 /** A wait ran out of time; the run goes on. */
-export class RunTimeoutError extends Error {
+export class RunTimeoutError extends SayiirError {
   override readonly name = 'RunTimeoutError';
   constructor(
     readonly instanceId: string,

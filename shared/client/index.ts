@@ -1,4 +1,3 @@
-export type { ApiErrorCode } from '../api/errors.ts';
 export type {
   HistoryEntryView,
   InstanceSummaryView,
@@ -7,6 +6,7 @@ export type {
   WaitView,
   WorkflowView,
 } from '../api/views.ts';
+export { type ApiErrorCode, SayiirError } from '../errors.ts';
 export {
   RunFailedError,
   RunHandle,

@@ -6,6 +6,8 @@
  * policy. Errors cross process boundaries as {@link SerializedError}.
  */
 
+import { type ApiErrorCode, SayiirError } from '../errors.ts';
+
 /** Serializable form of an error, as checkpointed and reported. */
 export interface SerializedError {
   readonly name: string;
@@ -26,13 +28,13 @@ export interface SerializedError {
  * });
  * ```
  */
-export class TerminalError extends Error {
+export class TerminalError extends SayiirError {
   override readonly name: string = 'TerminalError';
   readonly retryable = false;
 }
 
 /** A task ran past its timeout. Retryable. */
-export class TaskTimeoutError extends Error {
+export class TaskTimeoutError extends SayiirError {
   override readonly name = 'TaskTimeoutError';
   constructor(
     readonly taskKey: string,
@@ -55,7 +57,7 @@ export class TaskSchemaError extends TerminalError {
 }
 
 /** The flow definition is invalid; thrown by the builder at build time. */
-export class FlowDefinitionError extends Error {
+export class FlowDefinitionError extends SayiirError {
   override readonly name = 'FlowDefinitionError';
   constructor(
     readonly flowName: string,
@@ -66,7 +68,7 @@ export class FlowDefinitionError extends Error {
 }
 
 /** A duration string or number could not be parsed. */
-export class DurationFormatError extends Error {
+export class DurationFormatError extends SayiirError {
   override readonly name = 'DurationFormatError';
   constructor(readonly value: unknown) {
     super(
@@ -76,8 +78,10 @@ export class DurationFormatError extends Error {
 }
 
 /** A stored instance was started from a different definition than the current one. */
-export class DefinitionMismatchError extends Error {
+export class DefinitionMismatchError extends SayiirError {
   override readonly name = 'DefinitionMismatchError';
+  override readonly httpStatus = 409;
+  override readonly code: ApiErrorCode = 'definition_mismatch';
   constructor(
     readonly instanceId: string,
     readonly storedHash: string,

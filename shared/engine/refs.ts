@@ -1,3 +1,4 @@
+import { SayiirError } from '../errors.ts';
 /**
  * References to checkpointed values.
  *
@@ -50,7 +51,7 @@ export function refValueIds(ref: Ref, into: Set<string> = new Set()): Set<string
 }
 
 /** Thrown when a ref points at a value that is not stored. */
-export class ValueMissingError extends Error {
+export class ValueMissingError extends SayiirError {
   override readonly name = 'ValueMissingError';
   constructor(readonly valueId: string) {
     super(`value '${valueId}' is not stored`);

@@ -17,6 +17,7 @@
  */
 
 import type { Priority } from '../engine/task.ts';
+import { SayiirError } from '../errors.ts';
 
 /** Priorities in the order a worker takes them: `high`, then `normal`, then `low`. */
 export { PRIORITIES } from '../engine/task.ts';
@@ -80,7 +81,7 @@ export interface ResolvedPool {
 }
 
 /** A queue name part or a pool setting is not valid for SQS. */
-export class QueueDefinitionError extends Error {
+export class QueueDefinitionError extends SayiirError {
   override readonly name = 'QueueDefinitionError';
 }
 

@@ -8,6 +8,7 @@ import { dueTimes } from '../engine/reducer.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
 import type { Dispatch, RunError, RunEvent, RunStatus, Snapshot } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
+import { SayiirError } from '../errors.ts';
 import { observedStore, type Telemetry, taskObserver } from '../observability/observer.ts';
 import { tracedQueue } from '../observability/tracing.ts';
 import type { ClaimStore } from '../ports/claim-store.ts';
@@ -82,7 +83,7 @@ export interface RunResult<O> {
 }
 
 /** The runner stopped on purpose in an `onCheckpoint` hook. */
-export class RunnerCrashedError extends Error {
+export class RunnerCrashedError extends SayiirError {
   override readonly name = 'RunnerCrashedError';
   constructor(override readonly cause: Error) {
     super(`runner crashed: ${cause.message}`);

@@ -4,6 +4,7 @@ import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from '../engine/definition.ts';
 import { DefinitionMismatchError, type SerializedError, serializeError } from '../engine/errors.ts';
 import { type HistoryEntry, historyOf } from '../engine/history.ts';
 import { controlOf, initSnapshot, reduce, signalRefusal, withChain } from '../engine/reducer.ts';
+import { type ApiErrorCode, SayiirError } from '../errors.ts';
 
 export { pendingEffects } from '../engine/reducer.ts';
 
@@ -458,8 +459,10 @@ export async function deliverSignal(
 }
 
 /** A signal nothing waits for yet, refused because the run already holds its flow's `signalBuffer` of that name. */
-export class SignalBufferFullError extends Error {
+export class SignalBufferFullError extends SayiirError {
   override readonly name = 'SignalBufferFullError';
+  override readonly httpStatus = 429;
+  override readonly code: ApiErrorCode = 'signal_buffer_full';
   constructor(
     readonly instanceId: string,
     readonly signal: string,
@@ -484,8 +487,10 @@ function randomNonce(): string {
 }
 
 /** The task's output is already committed: there is nothing left to skip. */
-export class TaskAlreadyCompletedError extends Error {
+export class TaskAlreadyCompletedError extends SayiirError {
   override readonly name = 'TaskAlreadyCompletedError';
+  override readonly httpStatus = 409;
+  override readonly code: ApiErrorCode = 'task_completed';
   constructor(
     readonly instanceId: string,
     readonly taskKey: string,
@@ -495,8 +500,10 @@ export class TaskAlreadyCompletedError extends Error {
 }
 
 /** The task is not in a state the operation applies to. */
-export class TaskStateError extends Error {
+export class TaskStateError extends SayiirError {
   override readonly name = 'TaskStateError';
+  override readonly httpStatus = 409;
+  override readonly code: ApiErrorCode = 'invalid_task_state';
   constructor(
     readonly instanceId: string,
     readonly taskKey: string,

@@ -1,8 +1,11 @@
 import type { AnyFlow } from '../engine/definition.ts';
+import { type ApiErrorCode, SayiirError } from '../errors.ts';
 
 /** A workflow name nobody registered. */
-export class WorkflowNotFoundError extends Error {
+export class WorkflowNotFoundError extends SayiirError {
   override readonly name = 'WorkflowNotFoundError';
+  override readonly httpStatus = 404;
+  override readonly code: ApiErrorCode = 'workflow_not_found';
   constructor(readonly workflow: string) {
     super(`workflow '${workflow}' is not registered`);
   }

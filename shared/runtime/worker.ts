@@ -6,6 +6,7 @@ import { laneDispatch, laneGroupOf, laneItemOf, laneOfTask, startsOwnChain } fro
 import { isCurrentDispatch, reduce } from '../engine/reducer.ts';
 import { materialize, outputId, refValueIds } from '../engine/refs.ts';
 import type { ChainStep, Dispatch, Effect, LaneItem, Snapshot } from '../engine/snapshot.ts';
+import { SayiirError } from '../errors.ts';
 import { inTaskSpan } from '../observability/tracing.ts';
 import type { Claim, ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -81,7 +82,7 @@ export interface WorkerDeps {
 export type WorkerPhase = 'reserved' | 'executed' | 'checkpointed' | 'dispatched';
 
 /** The worker process died (fault injection); nothing after it ran. */
-export class WorkerKilledError extends Error {
+export class WorkerKilledError extends SayiirError {
   override readonly name = 'WorkerKilledError';
   constructor(
     readonly phase: WorkerPhase,

@@ -9,6 +9,7 @@ import {
   QueryCommand,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
+import { SayiirError } from '../../errors.ts';
 import { PayloadTooLargeError } from '../../ports/errors.ts';
 
 /** A DynamoDB item in wire form. */
@@ -28,7 +29,7 @@ export const str = (value: string): AttributeValue => ({ S: value });
 export const num = (value: number): AttributeValue => ({ N: String(value) });
 
 /** Thrown when a stored item lacks an attribute the adapter wrote: the table holds something foreign. */
-export class MalformedItemError extends Error {
+export class MalformedItemError extends SayiirError {
   override readonly name = 'MalformedItemError';
   constructor(
     readonly attribute: string,

@@ -1,8 +1,9 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { SayiirError } from '../../errors.ts';
 
 /** Another live process holds the data folder. Nothing was opened. */
-export class DataDirLockedError extends Error {
+export class DataDirLockedError extends SayiirError {
   override readonly name = 'DataDirLockedError';
   constructor(
     readonly dataDir: string,

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { SayiirError } from '../../errors.ts';
 import { SecretNotFoundError } from '../../ports/errors.ts';
 import type { Secrets } from '../../ports/secrets.ts';
 
@@ -13,7 +14,7 @@ export function secretEnvName(name: string): string {
  * `{ "name": value }`. Unlike {@link SecretNotFoundError} this is not a
  * missing secret: the file is at fault, and nothing should replace it.
  */
-export class SecretsFileUnreadableError extends Error {
+export class SecretsFileUnreadableError extends SayiirError {
   override readonly name = 'SecretsFileUnreadableError';
   constructor(
     /** The file at fault. */

@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { SayiirError } from '../../errors.ts';
 import { type DataDirLock, lockDataDir } from '../fs/data-dir-lock.ts';
 import { groupCommit } from './group-commit.ts';
 
@@ -64,7 +65,7 @@ export interface SqliteDatabaseOptions {
 }
 
 /** The data folder holds a database of another schema version. Nothing was read or written. */
-export class SchemaVersionError extends Error {
+export class SchemaVersionError extends SayiirError {
   override readonly name = 'SchemaVersionError';
   constructor(
     readonly path: string,

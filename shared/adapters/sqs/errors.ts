@@ -1,6 +1,7 @@
 /** Errors of the SQS adapter. */
 
 import type { Dispatch } from '../../engine/snapshot.ts';
+import { SayiirError } from '../../errors.ts';
 
 /** A dispatch SQS did not accept, and why. */
 export interface FailedDispatch {
@@ -18,7 +19,7 @@ export interface FailedDispatch {
  * `instance:key:attempt` for five minutes; if it gives up, the reaper
  * re-dispatches the work later (messages are hints, DynamoDB is the truth).
  */
-export class QueueSendError extends Error {
+export class QueueSendError extends SayiirError {
   override readonly name = 'QueueSendError';
   constructor(
     readonly failed: readonly FailedDispatch[],
@@ -43,7 +44,7 @@ export class QueueSendError extends Error {
  * the wrong type). Retrying cannot fix it: report it and let the message go
  * to the dead-letter queue.
  */
-export class DispatchParseError extends Error {
+export class DispatchParseError extends SayiirError {
   override readonly name = 'DispatchParseError';
   /** The start of the offending body, for logs. */
   readonly excerpt: string;
@@ -58,7 +59,7 @@ export class DispatchParseError extends Error {
 }
 
 /** A queue the adapter needs does not exist (not deployed, or a wrong prefix). */
-export class QueueNotFoundError extends Error {
+export class QueueNotFoundError extends SayiirError {
   override readonly name = 'QueueNotFoundError';
   constructor(
     readonly queueName: string,
