@@ -1,13 +1,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
 import { flow } from '../../shared/index.ts';
+import { laneCounterId } from '../../shared/runtime/lanes.ts';
 import { apiClient } from '../support/local-api.ts';
 
 const ITEMS = 1_000;
+/** The instances table of the local stack's dynalite (see `local/dynalite.ts`). */
+const LOCAL_INSTANCES_TABLE = 'sayiir-instances';
 const mapped = flow<number>('mapped')
   .map(
     'items',
@@ -18,7 +22,7 @@ const mapped = flow<number>('mapped')
   .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
-describe('a map of 1,000 no-op items over the wire, 16 batches in flight', () => {
+describe('maps of no-op items over the wire, 16 batches in flight', () => {
   let dir: string;
   let stack: EmulatedLocalStack;
   let dynamo: RequestCounter;
@@ -71,5 +75,33 @@ describe('a map of 1,000 no-op items over the wire, 16 batches in flight', () =>
     // The run's journal holds the map's start and end, not one entry per item.
     const history = (await call('GET', '/instances/map-1/history')).json.items as { type: string }[];
     expect(history.filter((e) => e.type === 'task-completed').length).toBeLessThan(10);
+  });
+
+  it('runs a map of 10,000 items to the right output, each result committed once, the snapshot item under 8 KB', {
+    timeout: 180_000,
+  }, async () => {
+    const n = 10_000;
+    const call = apiClient(stack);
+    const started = await call('POST', '/workflows/mapped/instances', { input: n, instanceId: 'map-10k' });
+    expect(started.status).toBe(201);
+    let view: { status: string; output?: number } = { status: 'RUNNING' };
+    while (view.status === 'RUNNING') view = (await call('GET', '/instances/map-10k?wait=25')).json;
+    expect(view).toMatchObject({ status: 'COMPLETED', output: n * (n - 1) });
+    // The snapshot item as DynamoDB holds it: every attribute, names included, in UTF-8.
+    const item = await stack.dynamo.send(
+      new GetItemCommand({
+        TableName: LOCAL_INSTANCES_TABLE,
+        Key: { pk: { S: 'I#map-10k' }, sk: { S: 'S' } },
+        ConsistentRead: true,
+      }),
+    );
+    const bytes = Buffer.byteLength(JSON.stringify(item.Item), 'utf8');
+    expect(item.Item).toBeDefined();
+    console.log(`map of ${n}: snapshot item ${bytes} bytes (JSON of its attributes, an upper bound)`);
+    expect(bytes).toBeLessThan(8 * 1024);
+    // One result per item, and the counter moved once per result.
+    const results = await stack.store.listValueIds('map-10k', 'out:items[');
+    expect(new Set(results).size).toBe(n);
+    expect(await stack.store.getCounter('map-10k', laneCounterId('items'))).toBe(n);
   });
 });
