@@ -161,6 +161,8 @@ describe('the web UI in headless Chromium', () => {
     const lines: unknown[] = [];
     for await (const e of api.getHandle('order-ui-1').history()) lines.push(e);
     await expect.poll(() => page.locator('table.timeline tbody tr').count(), SEEN_WITHIN).toBe(lines.length);
+    // A finished run says until when it is kept.
+    expect(await page.locator('.purge-at').textContent()).toContain('retention ends');
     await shot(page, 'run-completed', true);
     await page.close();
   });

@@ -234,6 +234,14 @@ export function RunPage(props: {
         )}
         <dt>Updates</dt>
         <dd>{final ? 'final: no more updates' : 'live, every second'}</dd>
+        {view.purgeAt && (
+          <>
+            <dt>Kept until</dt>
+            <dd class="purge-at">
+              <Time iso={view.purgeAt} /> (then deleted: its retention ends)
+            </dd>
+          </>
+        )}
       </dl>
       <Message error={error} info={info} />
 
