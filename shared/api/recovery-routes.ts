@@ -167,8 +167,8 @@ export const listDeadLetters: RouteHandler = async (ctx, req) => {
   const limit = limitParam(req.query.limit, 25, 50);
   const cursor = cursorParam(req.query.cursor);
   const page = await store.list(pool, { limit, ...(cursor ? { cursor } : {}) });
-  const items = [];
-  for (const letter of page.letters) items.push(await letterView(ctx, letter));
+  // Each view reads its run, input and attempt history: the page's letters are read together.
+  const items = await Promise.all(page.letters.map((letter) => letterView(ctx, letter)));
   return jsonResponse(200, { items, ...(page.cursor ? { cursor: page.cursor } : {}) });
 };
 
