@@ -1,6 +1,8 @@
 import type middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { errorResponse, toHttpError } from '../shared/api/errors.ts';
+import { httpApiResultOf } from '../shared/api/http-api-event.ts';
+import type { ApiResponse } from '../shared/api/request.ts';
 import { startTracingFromEnv, tracingConfigured } from '../shared/observability/otlp.ts';
 
 /**
@@ -36,13 +38,26 @@ export function httpErrors(
   const httpErrorsOnError: middy.MiddlewareFn<unknown, APIGatewayProxyStructuredResultV2> = async (request) => {
     // An earlier onError middleware already answered.
     if (request.response !== undefined && request.response !== null) return;
-    const error = request.error;
-    const http = toHttpError(error);
-    const clientError = http !== undefined && http.statusCode >= 400 && http.statusCode < 500;
-    if (!clientError) log(error);
-    request.response = errorResponse(error);
+    request.response = httpApiResultOf(answerError(request.error, log));
   };
   return { onError: httpErrorsOnError };
+}
+
+/**
+ * The response for a thrown error (see `errorResponse`), logging it when it
+ * becomes a 5xx: the rule of {@link httpErrors}, for a transport without
+ * middy (the local gateway).
+ *
+ * @example
+ * ```ts
+ * try { return await core(request); } catch (e) { return answerError(e, console.error); }
+ * ```
+ */
+export function answerError(error: unknown, log: (error: unknown) => void): ApiResponse {
+  const http = toHttpError(error);
+  const clientError = http !== undefined && http.statusCode >= 400 && http.statusCode < 500;
+  if (!clientError) log(error);
+  return errorResponse(error);
 }
 
 /** A Lambda handler that returns a promise. */

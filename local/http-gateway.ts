@@ -1,19 +1,26 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
-
-/** An HTTP API v2 Lambda handler, as `functions/api` exports it. */
-export type HttpApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
+import type { ApiRequest, ApiRequestHandler, ApiResponse } from '../shared/api/request.ts';
 
 /** Largest body the gateway reads; API Gateway's own limit is 10 MB. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 /**
- * Plays API Gateway's HTTP API locally: turns each request into a payload
- * format 2.0 event, calls the handler, writes its result back.
+ * Plays API Gateway's HTTP API locally: reads each request into an
+ * {@link ApiRequest}, calls the handler, writes its {@link ApiResponse}
+ * back. No Lambda event or context is made up: the handler is the
+ * transport-neutral core (see `makeRequestHandler` of `functions/api`).
+ * Like API Gateway, it refuses a body over 10 MB itself, and answers 500
+ * when the handler throws.
+ *
+ * @example
+ * ```ts
+ * const gateway = await startHttpGateway({ handler: withUi(makeRequestHandler(deps)), port: 0 });
+ * await fetch(`${gateway.url}/v1/workflows`, { headers: { 'x-api-key': key } });
+ * await gateway.close();
+ * ```
  */
 export function startHttpGateway(options: {
-  readonly handler: HttpApiHandler;
+  readonly handler: ApiRequestHandler;
   readonly port?: number;
   readonly host?: string;
 }): Promise<{ readonly url: string; readonly server: Server; close(): Promise<void> }> {
@@ -54,70 +61,16 @@ async function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
   return Buffer.concat(chunks);
 }
 
-async function serve(handler: HttpApiHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serve(handler: ApiRequestHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
     const body = await readBody(req);
     if (body === 'too-large') {
       res.writeHead(413, { 'content-type': 'application/json' }).end('{"message":"Request Entity Too Large"}');
       return;
     }
-    // The request target is a path, never resolved against a base: `//host/v1/…` stays a path with an
-    // empty segment (which no route matches), as API Gateway keeps it, instead of naming a host.
-    const target = req.url ?? '/';
-    const q = target.indexOf('?');
-    const rawPath = q < 0 ? target : target.slice(0, q);
-    const rawQueryString = q < 0 ? '' : target.slice(q + 1);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
-    }
-    const query: Record<string, string> = {};
-    for (const [k, v] of new URLSearchParams(rawQueryString))
-      query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
-    const method = (req.method ?? 'GET').toUpperCase();
-    const now = new Date();
-    const requestId = randomUUID();
-    const textual = /json|text|xml|urlencoded/.test(headers['content-type'] ?? 'application/json');
-    const event: APIGatewayProxyEventV2 = {
-      version: '2.0',
-      routeKey: '$default',
-      rawPath,
-      rawQueryString,
-      headers,
-      ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
-      requestContext: {
-        accountId: '000000000000',
-        apiId: 'local',
-        domainName: headers.host ?? 'localhost',
-        domainPrefix: 'local',
-        http: {
-          method,
-          path: rawPath,
-          protocol: `HTTP/${req.httpVersion}`,
-          sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
-          userAgent: headers['user-agent'] ?? '',
-        },
-        requestId,
-        routeKey: '$default',
-        stage: '$default',
-        time: now.toUTCString(),
-        timeEpoch: now.getTime(),
-      },
-      isBase64Encoded: body.length > 0 && !textual,
-      ...(body.length > 0 ? { body: textual ? body.toString('utf8') : body.toString('base64') } : {}),
-    };
-    const context = lambdaContext('sayiir-api', requestId, 30_000);
-    const result = await handler(event, context);
-    const structured =
-      typeof result === 'string'
-        ? { statusCode: 200, body: result, headers: { 'content-type': 'application/json' } }
-        : result;
-    const outHeaders: Record<string, string> = {};
-    for (const [k, v] of Object.entries(structured.headers ?? {})) outHeaders[k] = String(v);
-    res.writeHead(structured.statusCode ?? 200, outHeaders);
-    res.end(
-      structured.isBase64Encoded && structured.body ? Buffer.from(structured.body, 'base64') : (structured.body ?? ''),
-    );
+    const response: ApiResponse = await handler(apiRequestOf(req, body));
+    res.writeHead(response.status, { ...response.headers });
+    res.end(response.body ?? '');
   } catch (e) {
     // API Gateway answers 500 when the integration itself fails.
     console.error('api handler failed:', e);
@@ -126,21 +79,32 @@ async function serve(handler: HttpApiHandler, req: IncomingMessage, res: ServerR
   }
 }
 
-/** A Lambda-like context whose remaining time counts down from `timeoutMs`. */
-export function lambdaContext(functionName: string, requestId: string, timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * The request as API Gateway would hand it on: the path as sent (not
+ * decoded), the query decoded with a repeated parameter's values joined by
+ * `,`, header names lower case, the body as UTF-8 text (`undefined` when
+ * empty).
+ */
+function apiRequestOf(req: IncomingMessage, body: Buffer): ApiRequest {
+  // The request target is a path, never resolved against a base: `//host/v1/…` stays a path with an
+  // empty segment (which no route matches), as API Gateway keeps it, instead of naming a host.
+  const target = req.url ?? '/';
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  const query = new Map<string, string>();
+  for (const [k, v] of new URLSearchParams(q < 0 ? '' : target.slice(q + 1))) {
+    const seen = query.get(k);
+    query.set(k, seen === undefined ? v : `${seen},${v}`);
+  }
+  const headers = new Map<string, string>();
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v !== undefined) headers.set(k.toLowerCase(), Array.isArray(v) ? v.join(',') : v);
+  }
   return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: '1024',
-    awsRequestId: requestId,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
+    method: (req.method ?? 'GET').toUpperCase(),
+    path,
+    query: Object.fromEntries(query),
+    headers: Object.fromEntries(headers),
+    ...(body.length > 0 ? { body: body.toString('utf8') } : {}),
   };
 }

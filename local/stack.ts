@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { makeHandler as makeApiHandler } from '../functions/api/handler.ts';
+import { makeRequestHandler as makeApiRequestHandler } from '../functions/api/handler.ts';
 import { makeHandler as makeWorkerHandler, type WorkerHandlerDeps } from '../functions/worker/handler.ts';
 import { DynamoClaimStore } from '../shared/adapters/dynamodb/claim-store.ts';
 import { DynamoDeadLetterStore } from '../shared/adapters/dynamodb/dead-letter-store.ts';
@@ -57,8 +57,9 @@ import { withUi } from './ui-route.ts';
 
 /**
  * The whole system on one machine, with the same handler code that runs in
- * Lambda (`makeHandler` of the api and worker functions, the reaper's
- * `reapOnce`), on one of two back ends behind the same ports:
+ * Lambda (the api function's core, served by its `makeRequestHandler`
+ * without the Lambda event adapter; `makeHandler` of the worker; the
+ * reaper's `reapOnce`), on one of two back ends behind the same ports:
  *
  * - **embedded** (the default): one SQLite database in the process
  *   (`<dataDir>/sayiir.sqlite`: instances, journals, claims, dead letters;
@@ -438,7 +439,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const secrets = new FileSecrets(join(dataDir, 'secrets.json'));
     const clock = systemClock;
 
-    const api = makeApiHandler({
+    const api = makeApiRequestHandler({
       store,
       queue,
       registry,

@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { UiHandler } from '../shared/api/ui.ts';
-import type { HttpApiHandler } from './http-gateway.ts';
+import type { ApiRequestHandler } from '../shared/api/request.ts';
 
 /** Where `npm run build:ui` writes the UI (`npm start` builds it first). */
 export const LOCAL_UI_DIR = fileURLToPath(new URL('../ui/dist', import.meta.url));
@@ -12,15 +11,15 @@ export const LOCAL_UI_DIR = fileURLToPath(new URL('../ui/dist', import.meta.url)
  *
  * @example
  * ```ts
- * await startHttpGateway({ handler: withUi(apiHandler) });
+ * await startHttpGateway({ handler: withUi(makeRequestHandler(deps)) });
  * ```
  */
-export function withUi(api: HttpApiHandler, dir: string = LOCAL_UI_DIR): HttpApiHandler {
-  let ui: Promise<UiHandler> | undefined;
-  return async (event, context) => {
-    const path = event.rawPath;
-    if (path !== '/ui' && !path.startsWith('/ui/')) return api(event, context);
-    ui ??= import('../shared/api/ui.ts').then((m) => m.makeUiHandler({ dir }));
-    return (await ui)(event);
+export function withUi(api: ApiRequestHandler, dir: string = LOCAL_UI_DIR): ApiRequestHandler {
+  let ui: Promise<ApiRequestHandler> | undefined;
+  return async (request) => {
+    const path = request.path;
+    if (path !== '/ui' && !path.startsWith('/ui/')) return api(request);
+    ui ??= import('../shared/api/ui.ts').then((m) => m.makeUiCore({ dir }));
+    return (await ui)(request);
   };
 }

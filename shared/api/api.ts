@@ -1,4 +1,3 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { ClaimStore } from '../ports/claim-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { DeadLetterStore } from '../ports/dead-letter-store.ts';
@@ -9,7 +8,9 @@ import type { Retention } from '../runtime/defaults.ts';
 import type { WorkflowRegistry } from '../runtime/registry.ts';
 import { ApiKeyAuthorizer, DEFAULT_API_KEY_SECRET, roleAllows } from './auth.ts';
 import { errorResponse, HttpError, toHttpError } from './errors.ts';
-import { assertJsonBody, headerValue, readBody, requestMethod, requestPath } from './http.ts';
+import { assertJsonBody, bodyWithin, headerValue, routedPath } from './http.ts';
+import { type HttpApiEventHandler, overHttpApiEvents } from './http-api-event.ts';
+import type { ApiRequestHandler } from './request.ts';
 import { apiRouter } from './routes.ts';
 
 /**
@@ -62,17 +63,13 @@ export interface ApiDeps {
   readonly deadLetters?: DeadLetterStore;
 }
 
-/** The transport-free API: one HTTP API (payload 2.0) event in, one response out. */
-export type Api = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+/** The API as Lambda serves it: one HTTP API (payload 2.0) event in, one structured result out. */
+export type Api = HttpApiEventHandler;
 
 /**
- * Builds the HTTP API over its ports.
- *
- * Every request needs a valid `x-api-key` (checked before anything else);
- * then it is routed, its body size checked, and handled. Client errors come
- * back as `{ error: { code, message } }` with a 4xx status. An unexpected
- * error (a store outage, a missing key secret) is thrown: the transport (the
- * Lambda's middy stack) turns it into a generic 500 and logs it.
+ * Builds the HTTP API over its ports, behind the HTTP API event adapter
+ * (see {@link makeApiCore} for what it answers): what `functions/api` wraps
+ * for Lambda, and what tests call with hand-built events.
  *
  * @example
  * ```ts
@@ -81,6 +78,30 @@ export type Api = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStru
  * ```
  */
 export function makeApi(deps: ApiDeps): Api {
+  return overHttpApiEvents(makeApiCore(deps));
+}
+
+/**
+ * Builds the transport-free core of the HTTP API: an {@link ApiRequest} in,
+ * an {@link ApiResponse} out. Each transport puts its adapter in front
+ * ({@link makeApi} for Lambda, the local gateway for a Node server).
+ *
+ * Every request needs a valid `x-api-key` (checked before anything else);
+ * then it is routed (one trailing slash ignored; a known path with another
+ * method is a 405 with `allow`), the caller's role checked, its body size
+ * and type checked, and handled. Client errors come back as
+ * `{ error: { code, message } }` with a 4xx status. An unexpected error (a
+ * store outage, a missing key secret) is thrown: the transport turns it into
+ * a generic 500 and logs it.
+ *
+ * @example
+ * ```ts
+ * const handle = makeApiCore(deps);
+ * const res = await handle({ method: 'GET', path: '/v1/workflows', query: {}, headers: { 'x-api-key': key } });
+ * // { status: 200, headers: { 'content-type': 'application/json', … }, body: '{"items":[…]}' }
+ * ```
+ */
+export function makeApiCore(deps: ApiDeps): ApiRequestHandler {
   const auth = new ApiKeyAuthorizer(deps.secrets, deps.clock, deps.apiKeySecretName ?? DEFAULT_API_KEY_SECRET);
   const router = apiRouter();
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -96,12 +117,12 @@ export function makeApi(deps: ApiDeps): Api {
     deadLetters: deps.deadLetters,
   };
 
-  return async function api(event) {
+  return async function handleApiRequest(request) {
     try {
-      const caller = await auth.verify(headerValue(event, 'x-api-key'));
+      const caller = await auth.verify(headerValue(request, 'x-api-key'));
       if (!caller) throw new HttpError(401, 'unauthorized', 'missing or invalid API key (header x-api-key)');
-      const method = requestMethod(event);
-      const path = requestPath(event);
+      const method = request.method;
+      const path = routedPath(request.path);
       const match = router.match(method, path);
       if (match.kind === 'not-found') {
         throw new HttpError(404, 'route_not_found', `no route for ${method} ${path}`);
@@ -119,15 +140,15 @@ export function makeApi(deps: ApiDeps): Api {
           `key '${caller.name}' has role '${caller.role}'; ${method} ${path} needs '${role}'`,
         );
       }
-      const body = readBody(event, maxBodyBytes);
-      assertJsonBody(headerValue(event, 'content-type'), body);
+      const body = bodyWithin(request.body, maxBodyBytes);
+      assertJsonBody(headerValue(request, 'content-type'), body);
       return await handler(
         { ...shared, caller },
         {
           params: match.params,
-          query: event.queryStringParameters ?? {},
+          query: request.query,
           body,
-          header: (name) => headerValue(event, name),
+          header: (name) => headerValue(request, name),
         },
       );
     } catch (e) {

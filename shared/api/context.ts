@@ -1,4 +1,3 @@
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { AnyFlow } from '../engine/definition.ts';
 import type { Snapshot } from '../engine/snapshot.ts';
 import type { ClaimStore } from '../ports/claim-store.ts';
@@ -11,6 +10,7 @@ import { assertSameDefinition, readRun } from '../runtime/instances.ts';
 import { WorkflowNotFoundError, type WorkflowRegistry } from '../runtime/registry.ts';
 import { type Caller, callerSees, type Role } from './auth.ts';
 import { HttpError } from './errors.ts';
+import type { ApiResponse } from './request.ts';
 import type { RouteParams } from './router.ts';
 
 /**
@@ -48,7 +48,8 @@ export interface RouteRequest {
   header(name: string): string | undefined;
 }
 
-export type RouteHandler = (ctx: RouteContext, req: RouteRequest) => Promise<APIGatewayProxyStructuredResultV2>;
+/** A route's handler: the response to send (a client error may be thrown as an `HttpError` instead). */
+export type RouteHandler = (ctx: RouteContext, req: RouteRequest) => Promise<ApiResponse>;
 
 /** A route: its handler and the least role that may call it. */
 export interface Route {

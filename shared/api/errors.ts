@@ -1,5 +1,5 @@
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type ApiErrorCode, SayiirError } from '../errors.ts';
+import type { ApiResponse } from './request.ts';
 
 export type { ApiErrorCode } from '../errors.ts';
 
@@ -47,11 +47,11 @@ export const JSON_HEADERS: Readonly<Record<string, string>> = {
  * ```
  */
 export function jsonResponse(
-  statusCode: number,
+  status: number,
   body: unknown,
   headers: Readonly<Record<string, string>> = {},
-): APIGatewayProxyStructuredResultV2 {
-  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+): ApiResponse {
+  return { status, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
 }
 
 /**
@@ -67,14 +67,14 @@ export function jsonResponse(
  * errorResponse(new Error('db password is hunter2'));      // 500 'internal error'
  * ```
  */
-export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2 {
+export function errorResponse(error: unknown): ApiResponse {
   const http = toHttpError(error);
   if (http && http.statusCode >= 400 && http.statusCode < 500) {
     return jsonResponse(http.statusCode, { error: { code: http.code, message: http.message } }, http.headers);
   }
-  const statusCode = http && http.statusCode >= 500 ? http.statusCode : 500;
+  const status = http && http.statusCode >= 500 ? http.statusCode : 500;
   const code = http && http.statusCode >= 500 ? http.code : 'internal_error';
-  return jsonResponse(statusCode, { error: { code, message: GENERIC_SERVER_ERROR } });
+  return jsonResponse(status, { error: { code, message: GENERIC_SERVER_ERROR } });
 }
 
 /**

@@ -1,62 +1,58 @@
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { HttpError } from './errors.ts';
+import type { ApiRequest } from './request.ts';
 
 /**
- * Reading an API Gateway HTTP API (payload 2.0) event: headers, path,
- * method and body, tolerant of the small differences between API Gateway
- * and a local server that builds such events.
+ * Reading a transport-neutral {@link ApiRequest}: headers, the path as
+ * routed, the body within its limit, JSON bodies and query parameters.
  */
 
 /**
- * A header's value, looked up case-insensitively (API Gateway v2 lowercases
- * header names; a local server may not).
- */
-export function headerValue(event: APIGatewayProxyEventV2, name: string): string | undefined {
-  const headers = event.headers ?? {};
-  const exact = headers[name];
-  if (exact !== undefined) return exact;
-  const want = name.toLowerCase();
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() === want) return value;
-  }
-  return undefined;
-}
-
-/** The request method, upper case. */
-export function requestMethod(event: APIGatewayProxyEventV2): string {
-  return (event.requestContext?.http?.method ?? '').toUpperCase();
-}
-
-/**
- * The request path without the stage prefix (present under a named stage,
- * absent under `$default`) and without one trailing slash. Nothing else is
- * normalised: empty segments (`//`) and dot segments reach the router as
- * they came (see `Router.match`).
- */
-export function requestPath(event: APIGatewayProxyEventV2): string {
-  let path = event.rawPath || event.requestContext?.http?.path || '/';
-  const stage = event.requestContext?.stage;
-  if (stage && stage !== '$default' && (path === `/${stage}` || path.startsWith(`/${stage}/`))) {
-    path = path.slice(stage.length + 1) || '/';
-  }
-  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-  return path;
-}
-
-/**
- * The decoded body text, or `undefined` when there is none.
+ * A header's value by name, in any case (an {@link ApiRequest} holds
+ * lower-case names), or `undefined` when it was not sent.
  *
- * @throws {HttpError} 413 when the body (base64-decoded when
- *   `isBase64Encoded`) is over `maxBytes` bytes.
+ * @example
+ * ```ts
+ * headerValue(request, 'X-Api-Key'); // request.headers['x-api-key']
+ * ```
  */
-export function readBody(event: APIGatewayProxyEventV2, maxBytes: number): string | undefined {
-  if (event.body === undefined || event.body === null) return undefined;
-  const bytes = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : undefined;
-  const size = bytes ? bytes.length : Buffer.byteLength(event.body, 'utf8');
+export function headerValue(request: ApiRequest, name: string): string | undefined {
+  const key = name.toLowerCase();
+  return Object.hasOwn(request.headers, key) ? request.headers[key] : undefined;
+}
+
+/**
+ * The path the router sees: the request's path without one trailing slash.
+ * Nothing else is normalised: empty segments (`//`) and dot segments reach
+ * the router as they came (see `Router.match`).
+ *
+ * @example
+ * ```ts
+ * routedPath('/v1/workflows/'); // '/v1/workflows'
+ * routedPath('/'); // '/'
+ * ```
+ */
+export function routedPath(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/**
+ * The body, checked against the size limit, measured in UTF-8 bytes of the
+ * body text (a base64-encoded body is measured decoded).
+ *
+ * @throws {HttpError} 413 `payload_too_large` when the body is over `maxBytes` bytes.
+ *
+ * @example
+ * ```ts
+ * bodyWithin('é'.repeat(600), 1024); // throws 413: 1,200 bytes
+ * ```
+ */
+export function bodyWithin(body: string | undefined, maxBytes: number): string | undefined {
+  if (body === undefined) return undefined;
+  const size = Buffer.byteLength(body, 'utf8');
   if (size > maxBytes) {
     throw new HttpError(413, 'payload_too_large', `request body is ${size} bytes, over the limit of ${maxBytes} bytes`);
   }
-  return bytes ? bytes.toString('utf8') : event.body;
+  return body;
 }
 
 /**

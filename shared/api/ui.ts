@@ -1,7 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { headerValue } from './http.ts';
+import { type HttpApiEventHandler, overHttpApiEvents } from './http-api-event.ts';
+import type { ApiRequestHandler, ApiResponse } from './request.ts';
 
 /**
  * Serves the web UI's static shell: `GET /ui` (and `/ui/`) answers the page,
@@ -34,8 +36,8 @@ const TYPES: Readonly<Record<string, string>> = {
 interface Asset {
   readonly type: string;
   readonly body: string;
-  /** The body gzipped, base64 (script and stylesheet: about a third of their size on the wire). */
-  readonly gzip?: string;
+  /** The body gzipped (script and stylesheet: about a third of their size on the wire). */
+  readonly gzip?: Uint8Array;
 }
 
 /** Options of {@link makeUiHandler}. */
@@ -44,15 +46,15 @@ export interface UiHandlerOptions {
   readonly dir: string;
 }
 
-/** A UI request in, a response out (HTTP API payload 2.0, as API Gateway and the local gateway send). */
-export type UiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+/** A UI request in, a response out (HTTP API payload 2.0, as API Gateway sends): the UI's Lambda. */
+export type UiHandler = HttpApiEventHandler;
 
 /** Whether a request path is the UI's (`/ui`, `/ui/…`), the stage prefix left out. */
 export const isUiPath = (p: string): boolean => p === UI_PATH || p.startsWith(`${UI_PATH}/`);
 
 /**
- * The UI's handler over a built folder, read once at the first request. A
- * folder with no build answers 503 saying how to build it.
+ * The UI's Lambda handler over a built folder: {@link makeUiCore} behind
+ * the HTTP API event adapter (a gzipped file goes out base64-encoded).
  *
  * @example
  * ```ts
@@ -61,10 +63,27 @@ export const isUiPath = (p: string): boolean => p === UI_PATH || p.startsWith(`$
  * ```
  */
 export function makeUiHandler(options: UiHandlerOptions): UiHandler {
+  return overHttpApiEvents(makeUiCore(options));
+}
+
+/**
+ * The UI's transport-free handler over a built folder, read once at the
+ * first request. A folder with no build answers 503 saying how to build it.
+ * The page's asset links sit under the request's `basePath` (the stage).
+ *
+ * @example
+ * ```ts
+ * const ui = makeUiCore({ dir: 'ui/dist' });
+ * await ui({ method: 'GET', path: '/ui', query: {}, headers: {} }); // { status: 200, body: '<!doctype html>…' }
+ * ```
+ */
+export function makeUiCore(options: UiHandlerOptions): ApiRequestHandler {
   let assets: ReadonlyMap<string, Asset> | undefined;
-  return async function ui(event) {
-    const method = (event.requestContext?.http?.method ?? 'GET').toUpperCase();
-    const { prefix, path: p } = splitStage(event);
+  return async function ui(request) {
+    // An event built without a method has always been read as a GET here.
+    const method = request.method || 'GET';
+    const p = request.path;
+    const prefix = request.basePath ?? '';
     if (!isUiPath(p)) return text(404, 'not found');
     if (method !== 'GET' && method !== 'HEAD')
       return { ...text(405, 'method not allowed'), headers: { allow: 'GET, HEAD' } };
@@ -80,8 +99,8 @@ export function makeUiHandler(options: UiHandlerOptions): UiHandler {
     if (!asset) return text(404, `no UI file '${name.slice(0, 100)}'`);
     const plain = answer(200, asset.type, asset.body, 'public, max-age=31536000, immutable');
     const headers = { ...plain.headers, vary: 'accept-encoding' };
-    if (asset.gzip && /\bgzip\b/.test(header(event, 'accept-encoding'))) {
-      return { ...plain, body: asset.gzip, isBase64Encoded: true, headers: { ...headers, 'content-encoding': 'gzip' } };
+    if (asset.gzip && /\bgzip\b/.test(headerValue(request, 'accept-encoding') ?? '')) {
+      return { ...plain, body: asset.gzip, headers: { ...headers, 'content-encoding': 'gzip' } };
     }
     return { ...plain, headers };
   };
@@ -99,30 +118,14 @@ function readAssets(dir: string): Map<string, Asset> {
     const type = TYPES[path.extname(name)];
     if (!type || name.startsWith('.')) continue;
     const body = readFileSync(path.join(dir, name), 'utf8');
-    const gzip = name === 'index.html' ? undefined : gzipSync(body, { level: 9 }).toString('base64');
+    const gzip = name === 'index.html' ? undefined : gzipSync(body, { level: 9 });
     assets.set(name, { type, body, ...(gzip ? { gzip } : {}) });
   }
   return assets;
 }
 
-/** A request header, by name in any case. */
-function header(event: APIGatewayProxyEventV2, name: string): string {
-  for (const [key, value] of Object.entries(event.headers ?? {})) if (key.toLowerCase() === name) return value ?? '';
-  return '';
-}
-
-/** The stage prefix of the request (`/prod` under a named stage, '' under `$default`) and the path after it. */
-function splitStage(event: APIGatewayProxyEventV2): { prefix: string; path: string } {
-  const raw = event.rawPath || event.requestContext?.http?.path || '/';
-  const stage = event.requestContext?.stage;
-  if (stage && stage !== '$default' && raw.startsWith(`/${stage}/`)) {
-    return { prefix: `/${stage}`, path: raw.slice(stage.length + 1) };
-  }
-  return { prefix: '', path: raw };
-}
-
-function answer(status: number, type: string, body: string, cache: string): APIGatewayProxyStructuredResultV2 {
-  return { statusCode: status, headers: { 'content-type': type, 'cache-control': cache, ...SECURITY_HEADERS }, body };
+function answer(status: number, type: string, body: string, cache: string): ApiResponse {
+  return { status, headers: { 'content-type': type, 'cache-control': cache, ...SECURITY_HEADERS }, body };
 }
 
 const text = (status: number, body: string) => answer(status, 'text/plain; charset=utf-8', body, 'no-store');

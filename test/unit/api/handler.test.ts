@@ -1,12 +1,14 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { makeHandler } from '../../../functions/api/handler.ts';
+import { makeHandler, makeRequestHandler } from '../../../functions/api/handler.ts';
 import { httpErrors, lazyHandler } from '../../../functions/middy.ts';
 import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
 import type { ApiDeps } from '../../../shared/api/api.ts';
 import { HttpError } from '../../../shared/api/errors.ts';
 import { FakeClock, MemoryInstanceStore, MemorySecrets } from '../../../shared/index.ts';
+import { jsonLog } from '../../../shared/observability/log.ts';
+import { noMetrics } from '../../../shared/observability/metrics.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
 import { workflows } from '../../../workflows/index.ts';
 import { httpEvent as harnessEvent, KEY } from '../../support/api-harness.ts';
@@ -85,6 +87,50 @@ describe('functions/api makeHandler', () => {
     const res = await makeHandler(deps())(httpEvent('POST', '/v1/workflows/hello/instances', '{'), context);
     expect(res.statusCode).toBe(400);
     expect(bodyOf(res).error.message).toMatch(/^malformed JSON/);
+  });
+});
+
+describe('functions/api makeRequestHandler (the API without Lambda, as the local gateway serves it)', () => {
+  const request = (method: string, path: string, body?: string) => ({
+    method,
+    path,
+    query: {},
+    headers: { 'x-api-key': KEY },
+    ...(body === undefined ? {} : { body }),
+  });
+
+  it('serves neutral requests: a 201 start, then the run', async () => {
+    const handle = makeRequestHandler(deps());
+    const started = await handle(
+      request('POST', '/v1/workflows/hello/instances', '{"input":{"name":"Ada"},"instanceId":"h-1"}'),
+    );
+    expect(started.status).toBe(201);
+    expect(JSON.parse(String(started.body))).toEqual({ instanceId: 'h-1', workflow: 'hello', status: 'RUNNING' });
+    expect((await handle(request('GET', '/v1/instances/h-1'))).status).toBe(200);
+  });
+
+  it('answers a store failure as the Lambda does (a generic 500), logs it once through telemetry, and flushes the metrics', async () => {
+    const store = new MemoryInstanceStore();
+    store.load = async () => {
+      throw new Error('connection to db-internal.example:8000 refused');
+    };
+    const lines: string[] = [];
+    const flush = vi.fn();
+    const telemetry = { log: jsonLog({ write: (l) => lines.push(l) }), metrics: { ...noMetrics, flush } };
+    const res = await makeRequestHandler({ ...deps({ store }), telemetry })(request('GET', '/v1/instances/x'));
+    expect(res.status).toBe(500);
+    expect(JSON.parse(String(res.body))).toEqual({ error: { code: 'internal_error', message: 'internal error' } });
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({ level: 'ERROR', error: 'Error' });
+    expect(flush).toHaveBeenCalledTimes(1);
+  });
+
+  it('does not log a client error', async () => {
+    const lines: string[] = [];
+    const telemetry = { log: jsonLog({ write: (l) => lines.push(l) }), metrics: noMetrics };
+    const res = await makeRequestHandler({ ...deps(), telemetry })(request('GET', '/nowhere'));
+    expect(res.status).toBe(404);
+    expect(lines).toEqual([]);
   });
 });
 

@@ -286,9 +286,9 @@ describe('the local gateway', () => {
     const seen: string[] = [];
     const gateway = await startHttpGateway({
       port: 0,
-      handler: async (event) => {
-        seen.push(event.rawPath);
-        return { statusCode: 204 };
+      handler: async (request) => {
+        seen.push(request.path);
+        return { status: 204, headers: {} };
       },
     });
     try {
