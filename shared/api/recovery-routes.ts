@@ -9,7 +9,7 @@ import {
   poolOf,
   type TaskDeadLetter,
 } from '../ports/dead-letter-store.ts';
-import { letterState } from '../runtime/dead-letters.ts';
+import { failedAttemptsOf, letterState } from '../runtime/dead-letters.ts';
 import { sendDispatches } from '../runtime/effects.ts';
 import { applyEvent, readRun, retryTask, TaskStateError } from '../runtime/instances.ts';
 import { skipAndCount } from '../runtime/lanes.ts';
@@ -141,10 +141,14 @@ async function letterView(ctx: RouteContext, letter: DeadLetter) {
   } catch {
     input = null; // the instance's data is gone (retention): the record still says what failed
   }
-  const history = await ctx.store.readHistory(dispatch.instanceId, { limit: 1000 });
-  const attempts = history.entries
-    .filter((e) => e.key === dispatch.key && e.type === 'task-failed')
-    .map((e) => ({ attempt: e.attempt, at: iso(e.at), worker: e.worker, error: e.error && errorView(e.error) }));
+  // Kept with the record since it was made; older records read the run's history.
+  const failed = letter.attemptHistory ?? (await failedAttemptsOf(ctx.store, dispatch.instanceId, dispatch.key));
+  const attempts = failed.map((e) => ({
+    attempt: e.attempt,
+    at: iso(e.at),
+    worker: e.worker,
+    error: e.error && errorView(e.error),
+  }));
   return {
     ...base,
     state: state.state,

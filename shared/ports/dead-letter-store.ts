@@ -108,7 +108,28 @@ export interface TaskDeadLetter extends DeadLetterBase {
   readonly attempts: number;
   /** The last error, when there was one. */
   readonly error?: { readonly name: string; readonly message: string };
+  /**
+   * The task's failed attempts, oldest first, as its run's history had them
+   * when the record was made, the one given up on included (at most the
+   * latest `MAX_RECORDED_ATTEMPTS`). Kept with the record so that a listing
+   * need not read each run's history. Absent on records made before it was
+   * kept: a view then reads the history.
+   */
+  readonly attemptHistory?: readonly FailedAttempt[];
 }
+
+/** One failed attempt of a task, as a dead-letter record keeps it. */
+export interface FailedAttempt {
+  readonly attempt?: number;
+  /** When it failed (epoch ms). */
+  readonly at: number;
+  /** The worker that ran it. */
+  readonly worker?: string;
+  readonly error?: { readonly name: string; readonly message: string };
+}
+
+/** Most failed attempts a record keeps (the latest): a record stays far under any store's item size. */
+export const MAX_RECORDED_ATTEMPTS = 20;
 
 /** A message found in a pool's DLQ that is no dispatch at all. */
 export interface MalformedDeadLetter extends DeadLetterBase {

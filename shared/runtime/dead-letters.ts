@@ -3,8 +3,15 @@ import { truncateText } from '../engine/errors.ts';
 import { isCurrentDispatch, pendingEffects, reduce } from '../engine/reducer.ts';
 import type { Dispatch, RunError, RunEvent, Snapshot } from '../engine/snapshot.ts';
 import type { Clock } from '../ports/clock.ts';
-import type { DeadLetter, DeadLetterStore, TaskDeadLetter } from '../ports/dead-letter-store.ts';
+import {
+  type DeadLetter,
+  type DeadLetterStore,
+  type FailedAttempt,
+  MAX_RECORDED_ATTEMPTS,
+  type TaskDeadLetter,
+} from '../ports/dead-letter-store.ts';
 import type { DeadLetterQueue, ReceivedDeadLetter } from '../ports/dead-letters.ts';
+import type { InstanceStore } from '../ports/instance-store.ts';
 
 /**
  * The engine's side of dead letters (see `ports/dead-letter-store.ts` for
@@ -24,7 +31,12 @@ export const MAX_DEAD_LETTER_BODY_CHARS = 2_000;
  * await letters.put(engineDeadLetter(dispatch, fail.error, clock.now()));
  * ```
  */
-export function engineDeadLetter(dispatch: Dispatch, error: RunError, at: number): TaskDeadLetter {
+export function engineDeadLetter(
+  dispatch: Dispatch,
+  error: RunError,
+  at: number,
+  attemptHistory?: readonly FailedAttempt[],
+): TaskDeadLetter {
   return {
     origin: 'engine',
     dispatch,
@@ -32,7 +44,45 @@ export function engineDeadLetter(dispatch: Dispatch, error: RunError, at: number
     reason: truncateText(`${error.name}: ${error.message}`),
     attempts: error.attempts ?? dispatch.attempt,
     error: { name: truncateText(error.name, 200), message: truncateText(error.message) },
+    ...(attemptHistory ? { attemptHistory } : {}),
   };
+}
+
+/** A failed attempt as a record keeps it: long texts cut. */
+function failedAttempt(a: FailedAttempt): FailedAttempt {
+  return {
+    ...(a.attempt === undefined ? {} : { attempt: a.attempt }),
+    at: a.at,
+    ...(a.worker === undefined ? {} : { worker: truncateText(a.worker, 200) }),
+    ...(a.error ? { error: { name: truncateText(a.error.name, 200), message: truncateText(a.error.message) } } : {}),
+  };
+}
+
+/**
+ * A task's failed attempts, oldest first, from its run's history (one read,
+ * when the record is made), then `current`: a failure about to be committed
+ * with the record's put (see `putDeadLettersOf`), not in the history yet.
+ * At most the latest {@link MAX_RECORDED_ATTEMPTS}.
+ */
+export async function failedAttemptsOf(
+  store: Pick<InstanceStore, 'readHistory'>,
+  instanceId: string,
+  taskKey: string,
+  current?: FailedAttempt,
+): Promise<FailedAttempt[]> {
+  const history = await store.readHistory(instanceId, { limit: 1_000 });
+  const failed = history.entries
+    .filter((e) => e.key === taskKey && e.type === 'task-failed')
+    .map((e) =>
+      failedAttempt({
+        ...(e.attempt === undefined ? {} : { attempt: e.attempt }),
+        at: e.at,
+        ...(e.worker === undefined ? {} : { worker: e.worker }),
+        ...(e.error ? { error: e.error } : {}),
+      }),
+    );
+  if (current) failed.push(failedAttempt(current));
+  return failed.slice(-MAX_RECORDED_ATTEMPTS);
 }
 
 /**
@@ -45,6 +95,7 @@ export function engineDeadLetter(dispatch: Dispatch, error: RunError, at: number
  */
 export async function putDeadLettersOf(
   store: DeadLetterStore,
+  instances: Pick<InstanceStore, 'readHistory'>,
   flow: AnyFlow,
   before: Snapshot,
   events: readonly RunEvent[],
@@ -58,7 +109,15 @@ export async function putDeadLettersOf(
     s = r.snapshot;
     for (const effect of r.effects) {
       const d = effect.type === 'fail' && effect.error.taskKey ? dispatched.get(effect.error.taskKey) : undefined;
-      if (d && effect.type === 'fail') await store.put(engineDeadLetter(d, effect.error, now));
+      if (d && effect.type === 'fail') {
+        const current = {
+          attempt: d.attempt,
+          at: now,
+          error: { name: effect.error.name, message: effect.error.message },
+        };
+        const attempts = await failedAttemptsOf(instances, d.instanceId, d.key, current);
+        await store.put(engineDeadLetter(d, effect.error, now, attempts));
+      }
     }
   }
 }

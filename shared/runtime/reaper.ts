@@ -245,7 +245,8 @@ async function reapInstance(
   }
   let redispatched = 0;
   if (events.length > 0) {
-    if (deps.deadLetters) await putDeadLettersOf(deps.deadLetters, flow, snapshot, events, deps.clock.now());
+    if (deps.deadLetters)
+      await putDeadLettersOf(deps.deadLetters, deps.store, flow, snapshot, events, deps.clock.now());
     const r = await applyEvents(deps.store, flow, instanceId, events, { now: () => deps.clock.now(), known: run });
     run = r.run;
     await sendDispatches(deps.queue, r.effects);

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
 import { MemoryDeadLetterStore } from '../../../shared/adapters/memory/dead-letter-store.ts';
 import { MemoryDeadLetters } from '../../../shared/adapters/memory/dead-letters.ts';
@@ -105,6 +105,28 @@ describe('DLQ routes', () => {
       }),
     ]);
     expect(listed.json.cursor).toBeUndefined();
+  });
+
+  it('keeps the attempt history with the record, so a listing reads no run history; an older record without it still shows it', async () => {
+    await failRun('r1');
+    const [record] = letters.all();
+    expect(record?.origin === 'engine' && record.attemptHistory).toEqual([
+      expect.objectContaining({ attempt: 1, worker: 'w', error: { name: 'TerminalError', message: 'declined: 7' } }),
+    ]);
+    const reads = vi.spyOn(store, 'readHistory');
+    const listed = await call('GET', '/v1/dlq/default');
+    expect(listed.json.items[0].attemptHistory).toHaveLength(1);
+    expect(reads).not.toHaveBeenCalled();
+
+    // A record made before attempt histories were kept: the view reads the run's history instead.
+    if (record?.origin !== 'engine') throw new Error('expected an engine record');
+    const { attemptHistory: _kept, ...older } = record;
+    await letters.delete(record);
+    await letters.put(older);
+    const again = await call('GET', '/v1/dlq/default');
+    expect(again.json.items[0].attemptHistory).toEqual(listed.json.items[0].attemptHistory);
+    expect(reads).toHaveBeenCalledTimes(1);
+    reads.mockRestore();
   });
 
   it('reading changes nothing: two reads in a row return the same letters, and neither the store nor the queue moved', async () => {

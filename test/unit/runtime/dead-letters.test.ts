@@ -189,7 +189,15 @@ describe('the dead letter of a task whose failure fails its run', () => {
     expect(await status('lost')).toBe('FAILED');
     expect(await states('lost')).toEqual(['open']);
     expect(letters.all()).toEqual([
-      expect.objectContaining({ origin: 'engine', reason: expect.stringMatching(/^WorkerLostError: /), attempts: 1 }),
+      expect.objectContaining({
+        origin: 'engine',
+        reason: expect.stringMatching(/^WorkerLostError: /),
+        attempts: 1,
+        // The lost attempt, not committed yet when the record was made, is in its attempt history.
+        attemptHistory: [
+          expect.objectContaining({ attempt: 1, error: expect.objectContaining({ name: 'WorkerLostError' }) }),
+        ],
+      }),
     ]);
   });
 });
