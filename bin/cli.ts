@@ -31,7 +31,7 @@ usage:
   sayiir pause|resume <instanceId>
   sayiir retry <instanceId> <taskKey>
   sayiir skip <instanceId> <taskKey> ['<json output>']
-  sayiir history <instanceId> [--limit <n>] [--all]
+  sayiir history <instanceId> [--limit <n>] [--cursor <c>] [--after <version>] [--all]
   sayiir list <workflow> [--status <STATUS>] [--limit <n>] [--cursor <c>] [--all]
   sayiir workflows
   sayiir describe <workflow>
@@ -43,6 +43,7 @@ options:
   --wait       follow the run until it finishes or waits for a signal; progress lines go to stderr
   --timeout    with --wait: give up after this many seconds (default ${DEFAULT_TIMEOUT_SECONDS})
   --all        follow every page (list, history); otherwise one page and the next cursor
+  --after      history: only what was committed after this version (an entry's or the run's)
   --help       this text
   (options first; a JSON value that starts with '-' goes last, after '--')
 
@@ -75,6 +76,7 @@ const OPTIONS = {
   status: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' },
+  after: { type: 'string' },
   timeout: { type: 'string' },
   wait: { type: 'boolean' },
   all: { type: 'boolean' },
@@ -94,7 +96,7 @@ const TAKES: Readonly<Record<string, readonly (keyof typeof OPTIONS)[]>> = {
   resume: [],
   retry: [],
   skip: [],
-  history: ['limit', 'all'],
+  history: ['limit', 'cursor', 'after', 'all'],
   list: ['status', 'limit', 'cursor', 'all'],
   workflows: [],
   describe: [],
@@ -214,14 +216,16 @@ async function paged<T>(
   path: string,
   query: Record<string, string>,
   all: boolean,
+  /** Parameters of the first page only (where it starts: a cursor, or the history's `after`). */
+  start: Record<string, string>,
   text: (items: readonly T[]) => string,
 ): Promise<Output> {
   if (all) {
     const items: T[] = [];
-    for await (const item of sayiir.pages<T>(path, query)) items.push(item);
+    for await (const item of sayiir.pages<T>(path, query, start)) items.push(item);
     return { json: { items }, text: text(items) };
   }
-  const page = await sayiir.page<T>(path, query);
+  const page = await sayiir.page<T>(path, { ...query, ...start });
   const more = page.cursor ? `\nnext page: --cursor ${page.cursor}  (every page: --all)` : '';
   return { json: page, text: `${text(page.items)}${more}` };
 }
@@ -287,22 +291,33 @@ async function run(command: string, args: readonly string[], v: Values, sayiir: 
         error?: { message: string };
       };
       const query: Record<string, string> = limit ? { limit: String(limit) } : {};
-      return paged<Entry>(sayiir, `/instances/${seg(args[0] as string)}/history`, query, v.all === true, (items) =>
-        items
-          .map((e) =>
-            [
-              e.at,
-              e.type.padEnd(18),
-              e.key ?? '',
-              e.attempt ? `#${e.attempt}` : '',
-              e.actor ? `by ${e.actor}` : '',
-              e.detail ?? '',
-              e.error ? `${e.error.message}` : '',
-            ]
-              .filter(Boolean)
-              .join('  '),
-          )
-          .join('\n'),
+      // Where the first page starts; the API refuses a bad version with a message naming `after`.
+      const start: Record<string, string> = {
+        ...(v.cursor === undefined ? {} : { cursor: v.cursor }),
+        ...(v.after === undefined ? {} : { after: v.after }),
+      };
+      return paged<Entry>(
+        sayiir,
+        `/instances/${seg(args[0] as string)}/history`,
+        query,
+        v.all === true,
+        start,
+        (items) =>
+          items
+            .map((e) =>
+              [
+                e.at,
+                e.type.padEnd(18),
+                e.key ?? '',
+                e.attempt ? `#${e.attempt}` : '',
+                e.actor ? `by ${e.actor}` : '',
+                e.detail ?? '',
+                e.error ? `${e.error.message}` : '',
+              ]
+                .filter(Boolean)
+                .join('  '),
+            )
+            .join('\n'),
       );
     }
     case 'list': {
@@ -310,9 +325,9 @@ async function run(command: string, args: readonly string[], v: Values, sayiir: 
       const query = {
         ...(v.status ? { status: v.status } : {}),
         ...(limit ? { limit: String(limit) } : {}),
-        ...(v.cursor ? { cursor: v.cursor } : {}),
       };
-      return paged(sayiir, `/workflows/${seg(args[0] as string)}/instances`, query, v.all === true, summaryText);
+      const start: Record<string, string> = v.cursor ? { cursor: v.cursor } : {};
+      return paged(sayiir, `/workflows/${seg(args[0] as string)}/instances`, query, v.all === true, start, summaryText);
     }
     case 'workflows': {
       const items = await sayiir.workflows();

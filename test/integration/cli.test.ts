@@ -147,7 +147,25 @@ describe('the sayiir command against the local stack', () => {
     expect(h.code, h.stderr).toBe(0);
     expect(h.stdout).toMatch(/cancelled\s+by key-[0-9a-f]{8}\s+test over/);
     const page = await sayiir(stack, 'history', 'c-1', '--limit', '1', '--json');
-    expect(JSON.parse(page.stdout).items).toHaveLength(1);
+    const first = JSON.parse(page.stdout);
+    expect(first.items).toHaveLength(1);
+    // The next page from the cursor it printed; then only what followed a version.
+    const next = JSON.parse(
+      (await sayiir(stack, 'history', 'c-1', '--limit', '1', '--cursor', first.cursor, '--json')).stdout,
+    );
+    expect(next.items).toHaveLength(1);
+    expect(next.items[0]).not.toEqual(first.items[0]);
+    const all = JSON.parse((await sayiir(stack, 'history', 'c-1', '--all', '--json')).stdout).items as {
+      version: number;
+    }[];
+    const lastVersion = all.at(-1)?.version as number;
+    const after = JSON.parse(
+      (await sayiir(stack, 'history', 'c-1', '--after', String(lastVersion - 1), '--all', '--json')).stdout,
+    );
+    expect(after.items).toEqual(all.filter((e) => e.version > lastVersion - 1));
+    const bad = await sayiir(stack, 'history', 'c-1', '--after', 'soon');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/after: /);
   });
 
   it('retries and skips the task a run failed on', async () => {
