@@ -381,6 +381,18 @@ export function flow<TInput>(name: string, options: FlowOptions<TInput> = {}): F
   if (buffer !== undefined && !(Number.isInteger(buffer) && buffer >= 1 && buffer <= MAX_SIGNAL_BUFFER)) {
     throw new FlowDefinitionError(name, `signalBuffer: must be an integer from 1 to ${MAX_SIGNAL_BUFFER}`);
   }
+  const retention = options.retention;
+  if (retention !== undefined && retention !== 'forever') {
+    let ms: number;
+    try {
+      ms = toMillis(retention);
+    } catch {
+      ms = Number.NaN;
+    }
+    if (!(ms >= 60_000)) {
+      throw new FlowDefinitionError(name, "retention: must be a duration of at least one minute, or 'forever'");
+    }
+  }
   return new FlowBuilder<TInput, TInput>(name, options, []);
 }
 

@@ -70,6 +70,14 @@ export interface FlowOptions<I> {
    * @default DEFAULT_SIGNAL_BUFFER (100)
    */
   readonly signalBuffer?: number;
+  /**
+   * How long this workflow's finished runs are kept before the reaper purges
+   * them, or `'forever'`: overrides the deployment's retention (the
+   * construct's `retention`, `RETENTION_DEFAULT_MS` by default) for this
+   * workflow. At least one minute.
+   * @default the deployment's
+   */
+  readonly retention?: Duration | 'forever';
 }
 
 /** Default of {@link FlowOptions.signalBuffer}. */

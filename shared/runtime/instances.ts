@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { compileFlow } from '../engine/compile.ts';
 import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from '../engine/definition.ts';
+import { toMillis } from '../engine/duration.ts';
 import { DefinitionMismatchError, type SerializedError, serializeError } from '../engine/errors.ts';
 import { type HistoryEntry, historyOf } from '../engine/history.ts';
 import { controlOf, initSnapshot, reduce, signalRefusal, withChain } from '../engine/reducer.ts';
@@ -153,14 +154,21 @@ export async function startInstance(
     readonly now: number;
     readonly nonce?: string;
     readonly redispatchAfterMs?: number;
-    /** How long its records are kept once it finished. @default RETENTION_DEFAULT_MS */
+    /**
+     * How long its records are kept once it finished, unless the flow names
+     * its own (`FlowOptions.retention`). @default RETENTION_DEFAULT_MS
+     */
     readonly retention?: Retention;
     /** Who started it (an API key's name), for the history. */
     readonly actor?: string;
   },
 ): Promise<StartResult> {
   const { instanceId, now } = options;
-  const retentionMs = retentionMsOf(options.retention);
+  // The workflow's own retention, if it names one, over the deployment's.
+  const own = flow.options.retention;
+  const retentionMs = retentionMsOf(
+    own === undefined || own === 'forever' ? (own ?? options.retention) : toMillis(own),
+  );
   const init = initSnapshot(flow, instanceId, inputId(options.nonce ?? randomNonce()), now, {
     ...(options.redispatchAfterMs === undefined ? {} : { redispatchAfterMs: options.redispatchAfterMs }),
     ...(retentionMs === undefined ? {} : { retentionMs }),

@@ -101,6 +101,24 @@ describe('the retention of finished runs', () => {
     expect(purgeDue(running.snapshot, 10 * DAY)).toBe(false);
   });
 
+  it("takes a workflow's own retention over the deployment's, and refuses one under a minute at definition", async () => {
+    const hourly = flow<number>('hourly', { retention: '1h' })
+      .then('a', (n: number) => n)
+      .build();
+    const kept = flow<number>('kept', { retention: 'forever' })
+      .then('a', (n: number) => n)
+      .build();
+    const h = await startInstance(store, hourly, 1, { instanceId: 'h', now: 0, retention: DAY });
+    expect(h.snapshot.retentionMs).toBe(60 * 60 * 1000);
+    const k = await startInstance(store, kept, 1, { instanceId: 'k', now: 0, retention: DAY });
+    expect(k.snapshot.retentionMs).toBeUndefined();
+    for (const bad of ['30s', 'soon', 0]) {
+      expect(() => flow('bad', { retention: bad as '1h' })).toThrow(
+        /retention: must be a duration of at least one minute/,
+      );
+    }
+  });
+
   it('refuses a retention that is not a positive whole number of milliseconds', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) {
       expect(() => initSnapshot(pay, 'x', 'input:x', 0, { retentionMs: bad })).toThrow(/retentionMs/);
