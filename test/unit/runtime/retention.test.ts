@@ -147,6 +147,28 @@ describe('the retention of finished runs', () => {
     expect((await call('GET', '/v1/instances/r2')).json).toMatchObject({ status: 'COMPLETED', output: 'paid 7' });
   });
 
+  it('a late duplicate message of a purged run writes nothing to its partition, and leaves no claim behind', async () => {
+    const started = await startInstance(
+      store,
+      pay,
+      { amount: 7 },
+      { instanceId: 'r1', now: clock.now(), retention: DAY },
+    );
+    const first = started.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []))[0] as Dispatch;
+    queue.sent.push(first);
+    while (queue.sent.length > 0) {
+      for (const d of queue.sent.splice(0) as Dispatch[]) await processDispatch(worker, d, () => 900_000);
+    }
+    clock.advance(DAY);
+    await reap();
+    expect(store.dump()).toBe(JSON.stringify({ instances: [], values: [], counters: [] }));
+    // SQS delivers the first message again, long after.
+    const reports = await processDispatch(worker, first, () => 900_000);
+    expect(reports.map((r) => [r.outcome, r.reason])).toEqual([['skipped', 'no such instance']]);
+    expect(store.dump()).toBe(JSON.stringify({ instances: [], values: [], counters: [] }));
+    expect(await claims.get('r1', first.key)).toBeUndefined();
+  });
+
   it("keeps a run started with retention 'forever' for good", async () => {
     const done = await finish('r1', 'forever');
     expect(done.retentionMs).toBeUndefined();
