@@ -1,8 +1,6 @@
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
 import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
-import { makeApi } from '../../../shared/api/api.ts';
 import { initSnapshot, purgeDue, reduce } from '../../../shared/engine/reducer.ts';
 import type { Dispatch, Snapshot } from '../../../shared/engine/snapshot.ts';
 import { FakeClock, flow, MemoryInstanceStore, MemorySecrets, TerminalError, task } from '../../../shared/index.ts';
@@ -13,8 +11,8 @@ import { reapOnce } from '../../../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
 import { purgeRun } from '../../../shared/runtime/retention.ts';
 import { processDispatch, type WorkerDeps } from '../../../shared/runtime/worker.ts';
+import { KEY, SECRET, setup } from '../../support/api-harness.ts';
 
-const KEY = 'test-key';
 const DAY = 24 * 60 * 60 * 1000;
 let healthy = true;
 const pay = flow<{ amount: number }>('pay')
@@ -33,21 +31,10 @@ let claims: MemoryClaimStore;
 let registry: WorkflowRegistry;
 let clock: FakeClock;
 let worker: WorkerDeps;
-let api: ReturnType<typeof makeApi>;
+let api: ReturnType<typeof setup>['call'];
 
-function call(method: string, path: string, body?: unknown) {
-  const event = {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers: { 'x-api-key': KEY, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    isBase64Encoded: false,
-    requestContext: { http: { method, path }, stage: '$default' },
-  } as unknown as APIGatewayProxyEventV2;
-  return api(event).then((r) => ({ status: r.statusCode, json: r.body ? JSON.parse(r.body) : null }));
-}
+/** The API over this test's store, clock and claims (see `test/support/api-harness.ts`). */
+const call = (method: string, path: string, body?: unknown) => api(method, path, body === undefined ? {} : { body });
 
 const reap = (s: InstanceStore & MemoryInstanceStore = store) =>
   reapOnce({ store: s, timers: s, claims, queue, registry, clock });
@@ -59,8 +46,8 @@ beforeEach(() => {
   clock = new FakeClock(1_000_000);
   registry = new WorkflowRegistry([pay]);
   claims = new MemoryClaimStore();
-  const secrets = new MemorySecrets({ 'sayiir/api-keys': JSON.stringify([KEY]) });
-  api = makeApi({ store, queue, registry, secrets, clock, claims });
+  const secrets = new MemorySecrets({ [SECRET]: JSON.stringify([KEY]) });
+  api = setup({ store, queue, registry, secrets, clock, claims }).call;
   worker = { store, claims, queue, registry, clock, secrets, pool: 'default', workerId: 'w' };
 });
 
