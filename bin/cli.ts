@@ -158,6 +158,10 @@ function progressLine(view: InstanceView): string {
   if (tasks.length > 0) parts.push(`tasks: ${tasks.join(', ')}`);
   const waits = view.waits.map((w) => `${w.key} (${w.kind === 'signal' ? `signal '${w.signal}'` : w.kind})`);
   if (waits.length > 0) parts.push(`waits: ${waits.join(', ')}`);
+  const parallel = (view.parallel ?? []).map(
+    (p) => `${p.key} ${p.done}/${p.count} ${p.kind === 'map' ? 'items' : 'branches'} done`,
+  );
+  if (parallel.length > 0) parts.push(parallel.join(', '));
   return parts.join('; ');
 }
 

@@ -1,5 +1,6 @@
 import type { AnyFlow } from '../engine/definition.ts';
 import { ensureError } from '../engine/errors.ts';
+import { laneGroups } from '../engine/lanes.ts';
 import { signalRefusal } from '../engine/reducer.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
 import type { RunEvent, RunStatus, Snapshot } from '../engine/snapshot.ts';
@@ -9,6 +10,7 @@ import { InstanceExistsError } from '../ports/errors.ts';
 import { controlRun } from '../runtime/control.ts';
 import { sendDispatches } from '../runtime/effects.ts';
 import { deliverSignal, deliveryIdOf, readRun, startInstance } from '../runtime/instances.ts';
+import { laneCounterId } from '../runtime/lanes.ts';
 import { callerSees } from './auth.ts';
 import {
   actorOf,
@@ -235,8 +237,15 @@ const getInstance: RouteHandler = async (ctx, req) => {
     wait === undefined
       ? await instanceOr404(ctx, instanceId)
       : await settledOrTimedOut(ctx, instanceId, Math.round(wait * 1000));
-  return jsonResponse(200, instanceView(snapshot, await outputOf(ctx, snapshot)));
+  return jsonResponse(200, instanceView(snapshot, await outputOf(ctx, snapshot), await laneCounts(ctx, snapshot)));
 };
+
+/** The counters of the run's maps and forks in lanes (one consistent read each; a run has few at a time). */
+async function laneCounts(ctx: RouteContext, snapshot: Snapshot): Promise<Map<string, number>> {
+  const groups = laneGroups(snapshot);
+  const counts = await Promise.all(groups.map((g) => ctx.store.getCounter(snapshot.instanceId, laneCounterId(g.key))));
+  return new Map(groups.map((g, i) => [g.key, counts[i] ?? 0]));
+}
 
 /** A COMPLETED run's output for its view, unless it is made of more stored values than a view reads. */
 async function outputOf(ctx: RouteContext, snapshot: Snapshot): Promise<Parameters<typeof instanceView>[1]> {

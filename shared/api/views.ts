@@ -73,6 +73,48 @@ export interface InstanceView {
   readonly error?: RunError;
   /** Present when the run is finished and has a retention: when the reaper purges its records (then it is a 404). */
   readonly purgeAt?: string;
+  /** The maps and forks under way, with how many of their children are done (a map's items, a fork's branches). */
+  readonly parallel?: readonly ParallelView[];
+}
+
+/** A map or fork under way: its children done so far, of how many. */
+export interface ParallelView {
+  /** The map's or fork's key. */
+  readonly key: string;
+  readonly kind: 'map' | 'fork';
+  readonly done: number;
+  readonly count: number;
+  /** Whether its children run in lanes (outside the run's journal; `done` is then read from their counter). */
+  readonly lanes: boolean;
+}
+
+/**
+ * The maps and forks of a run under way, sorted by key. For those whose
+ * children run in lanes, `done` comes from `counted` (their counters, read
+ * by the caller: the snapshot does not hold them); a counter not read
+ * shows 0.
+ */
+export function parallelViews(s: Snapshot, counted: ReadonlyMap<string, number> = new Map()): ParallelView[] {
+  const maps = Object.entries(s.maps).map(
+    ([key, m]): ParallelView => ({
+      key,
+      kind: 'map',
+      done: m.lanes ? Math.min(m.count, counted.get(key) ?? 0) : m.done,
+      count: m.count,
+      lanes: m.lanes !== undefined,
+    }),
+  );
+  const forks = Object.entries(s.forks).map(([key, f]): ParallelView => {
+    const count = f.results.length;
+    return {
+      key,
+      kind: 'fork',
+      done: f.lanes ? Math.min(count, counted.get(key) ?? 0) : count - f.remaining,
+      count,
+      lanes: f.lanes !== undefined,
+    };
+  });
+  return [...maps, ...forks].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 /** One line of an instance listing. */
@@ -189,7 +231,9 @@ export function awaitedSignals(s: Snapshot): readonly string[] | undefined {
 export function instanceView(
   s: Snapshot,
   output?: { readonly value: unknown } | { readonly omitted: { readonly values: number; readonly limit: number } },
+  counted?: ReadonlyMap<string, number>,
 ): InstanceView {
+  const parallel = parallelViews(s, counted);
   const tasks = Object.entries(s.tasks)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(
@@ -229,6 +273,7 @@ export function instanceView(
     ...(FINAL_STATUSES.has(s.status) && s.retentionMs !== undefined
       ? { purgeAt: iso(s.updatedAt + s.retentionMs) }
       : {}),
+    ...(parallel.length > 0 ? { parallel } : {}),
   };
 }
 

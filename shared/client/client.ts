@@ -348,7 +348,7 @@ export class RunHandle<O> {
 
 /** What makes two views of a run different to someone following it. */
 function progressKey(v: InstanceView): string {
-  return JSON.stringify([v.status, v.stepsDone, v.tasks, v.waits, v.waitingFor]);
+  return JSON.stringify([v.status, v.stepsDone, v.tasks, v.waits, v.waitingFor, v.parallel]);
 }
 
 const seg = (s: string): string => encodeURIComponent(s);

@@ -226,6 +226,16 @@ export function RunPage(props: {
         </dd>
         <dt>Steps done</dt>
         <dd>{view.stepsDone}</dd>
+        {view.parallel && view.parallel.length > 0 && (
+          <>
+            <dt>Maps and forks</dt>
+            <dd class="parallel">
+              {view.parallel
+                .map((p) => `${p.key}: ${p.done} of ${p.count} ${p.kind === 'map' ? 'items' : 'branches'} done`)
+                .join('; ')}
+            </dd>
+          </>
+        )}
         {view.waitingFor && (
           <>
             <dt>Waiting for</dt>
