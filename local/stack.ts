@@ -257,7 +257,7 @@ async function openEmbedded(c: Common): Promise<Backend<EmbeddedLocalStack>> {
   const claims = new SqliteClaimStore({ db: database.db });
   const deadLetters = new SqliteDeadLetterStore({ db: database.db });
   const queue = new InProcessTaskQueue({
-    deadLetters: storeRedriveTarget(deadLetters, () => systemClock.now()),
+    deadLetters: storeRedriveTarget(deadLetters, () => systemClock.now(), store),
     visibilityTimeoutSeconds: c.timeoutSeconds,
   });
   return {

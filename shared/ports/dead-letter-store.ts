@@ -110,8 +110,9 @@ export interface TaskDeadLetter extends DeadLetterBase {
   readonly error?: { readonly name: string; readonly message: string };
   /**
    * The task's failed attempts, oldest first, as its run's history had them
-   * when the record was made, the one given up on included (at most the
-   * latest `MAX_RECORDED_ATTEMPTS`). Kept with the record so that a listing
+   * when the record was made (an `engine` record's includes the failure
+   * given up on, committed just after it; at most the latest
+   * `MAX_RECORDED_ATTEMPTS`). Kept with the record so that a listing
    * need not read each run's history. Absent on records made before it was
    * kept: a view then reads the history.
    */

@@ -157,6 +157,8 @@ export interface DrainDeps {
   readonly queue: DeadLetterQueue;
   readonly store: DeadLetterStore;
   readonly clock: Clock;
+  /** Where a record's attempt history is read from when it is made. @default none: a view reads it later */
+  readonly instances?: Pick<InstanceStore, 'readHistory'>;
   /**
    * Fault injection: called once a message's record is put, before the
    * message is deleted. Throwing there is a reaper dying between the two.
@@ -192,7 +194,7 @@ export async function drainDeadLetters(deps: DrainDeps, pool: string, options: D
     if (held.length === 0) break;
     const recorded: ReceivedDeadLetter[] = [];
     for (const message of held) {
-      await deps.store.put(drainedDeadLetter(pool, message, deps.clock.now()));
+      await deps.store.put(await withAttempts(drainedDeadLetter(pool, message, deps.clock.now()), deps.instances));
       deps.faults?.('recorded', message);
       recorded.push(message);
     }
@@ -258,10 +260,26 @@ export function letterState(letter: DeadLetter, snapshot: Snapshot | undefined):
  * const queue = new InProcessTaskQueue({ deadLetters: storeRedriveTarget(letters, () => Date.now()) });
  * ```
  */
-export function storeRedriveTarget(store: DeadLetterStore, now: () => number) {
+export function storeRedriveTarget(
+  store: DeadLetterStore,
+  now: () => number,
+  instances?: Pick<InstanceStore, 'readHistory'>,
+) {
   return {
     moved(dispatch: Dispatch): void {
-      store.put(movedDeadLetter(dispatch, now())).catch(() => undefined);
+      withAttempts(movedDeadLetter(dispatch, now()), instances)
+        .then((letter) => store.put(letter))
+        .catch(() => undefined);
     },
   };
+}
+
+/** A task's record with its attempt history read from its run (see {@link failedAttemptsOf}); others as they are. */
+async function withAttempts(
+  letter: DeadLetter,
+  instances: Pick<InstanceStore, 'readHistory'> | undefined,
+): Promise<DeadLetter> {
+  if (!instances || letter.origin === 'malformed') return letter;
+  const attemptHistory = await failedAttemptsOf(instances, letter.dispatch.instanceId, letter.dispatch.key);
+  return { ...letter, attemptHistory };
 }

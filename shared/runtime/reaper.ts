@@ -126,7 +126,7 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
   await Promise.all(Array.from({ length: Math.min(REAPER_DEFAULTS.concurrency, queue.length) }, lane));
   let drained = 0;
   if (deps.deadLetters && deps.deadLetterQueue) {
-    const drain = { store: deps.deadLetters, queue: deps.deadLetterQueue, clock: deps.clock };
+    const drain = { store: deps.deadLetters, queue: deps.deadLetterQueue, clock: deps.clock, instances: deps.store };
     const pools = new Set([DEFAULT_POOL, ...[...deps.registry.all()].flatMap(poolsOf)]);
     for (const pool of pools) {
       try {

@@ -186,4 +186,28 @@ describe('the embedded database file', () => {
     expect(listed[0]).toMatchObject({ origin: 'redrive', at: 5_000, attempts: 2, dispatch: { key: 'b' } });
     database.close();
   });
+
+  it("dead letters: given the instance store, the embedded queue's record keeps the task's attempt history", async () => {
+    const database = openSqliteDatabase({ dataDir: dir });
+    const letters = new SqliteDeadLetterStore({ db: database.db });
+    const instances = new SqliteInstanceStore({ db: database.db });
+    const s = snapshot('i1');
+    await instances.create(s, null, []);
+    const failed = { at: 4_000, type: 'task-failed' as const, key: 'b', attempt: 1, version: 1, worker: 'w1' };
+    await instances.append(
+      'i1',
+      entry(1, { history: [{ ...failed, error: { name: 'WorkerLostError', message: 'gone' } }] }),
+    );
+    storeRedriveTarget(letters, () => 5_000, instances).moved(dispatch('b', 2));
+    let listed: readonly unknown[] = [];
+    for (let i = 0; i < 100 && listed.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      listed = (await letters.list('default')).letters;
+    }
+    expect(listed[0]).toMatchObject({
+      origin: 'redrive',
+      attemptHistory: [{ attempt: 1, at: 4_000, worker: 'w1', error: { name: 'WorkerLostError', message: 'gone' } }],
+    });
+    database.close();
+  });
 });

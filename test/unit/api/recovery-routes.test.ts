@@ -252,6 +252,9 @@ describe('DLQ routes', () => {
     });
     expect(summary.drained).toBe(2);
     expect(dlq.size('default')).toBe(0);
+    // The drained task's record keeps its attempt history too (none failed yet: its workers kept dying unseen).
+    const drained = letters.all().find((l) => l.origin === 'redrive');
+    expect(drained?.origin === 'redrive' && drained.attemptHistory).toEqual([]);
     const items = (await call('GET', '/v1/dlq/default')).json.items;
     expect(items.map((i: { origin: string; state: string }) => [i.origin, i.state]).sort()).toEqual([
       ['malformed', 'open'],
