@@ -12,6 +12,17 @@ export interface DueInstance {
 }
 
 export interface TimerIndex {
-  /** Instances whose earliest timer is due at or before `now`, earliest first. Eventually consistent. */
+  /**
+   * Instances with live work due at or before `now` (their earliest timer or
+   * dispatch check), and watched journal entries, earliest first.
+   * Eventually consistent. Finished runs waiting for their purge are not
+   * among them: see {@link duePurges}.
+   */
   due(now: number, limit: number): Promise<DueInstance[]>;
+  /**
+   * Finished runs whose retention ended at or before `now`, earliest first:
+   * the reaper's purges, listed apart from live work so that a backlog of
+   * purges never holds up a timer. Eventually consistent.
+   */
+  duePurges(now: number, limit: number): Promise<DueInstance[]>;
 }

@@ -527,6 +527,7 @@ function fencedStore(store: InstanceStore & TimerIndex, dead: () => Error | unde
     list: (q) => store.list(q),
     readHistory: (id, options) => store.readHistory(id, options),
     due: (now, limit) => store.due(now, limit),
+    duePurges: (now, limit) => store.duePurges(now, limit),
     purge: async (id) => {
       check();
       return store.purge(id);

@@ -36,8 +36,9 @@ import { purgeRun } from './retention.ts';
  *    compaction, which also repairs one a dead writer left undone;
  * 3. sends the resulting dispatches, then releases the expired claims and
  *    takes the watched entries off the due index;
- * 4. purges finished runs whose retention ended (see `purgeRun`), found
- *    through the same due index;
+ * 4. purges finished runs whose retention ended (see `purgeRun`), listed
+ *    apart from live work (`TimerIndex.duePurges`) and taken after it, so a
+ *    backlog of purges never holds up a timer;
  * 5. drains each pool's SQS DLQ into the dead-letter store (see
  *    `drainDeadLetters`): what SQS gave up on becomes an inspectable record.
  *
@@ -109,21 +110,27 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
   const backlog = backlogOf(deps.queue);
   // Instances are independent of each other: a few at a time, so a pass of a
   // full batch takes a few round trips per instance, not the sum of them all.
-  const queue = [...work];
-  const lane = async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) {
-      const [instanceId, w] = next;
-      try {
-        const r = await reapInstance(deps, instanceId, w.claims, w.watched, backlog);
-        timersFired += r.timersFired;
-        redispatched += r.redispatched;
-        if (r.purged) purged++;
-      } catch {
-        errors++;
+  const workOff = async (items: [string, { claims: Claim[]; watched: number[] }][]) => {
+    const lane = async () => {
+      for (let next = items.shift(); next; next = items.shift()) {
+        const [instanceId, w] = next;
+        try {
+          const r = await reapInstance(deps, instanceId, w.claims, w.watched, backlog);
+          timersFired += r.timersFired;
+          redispatched += r.redispatched;
+          if (r.purged) purged++;
+        } catch {
+          errors++;
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(REAPER_DEFAULTS.concurrency, items.length) }, lane));
   };
-  await Promise.all(Array.from({ length: Math.min(REAPER_DEFAULTS.concurrency, queue.length) }, lane));
+  await workOff([...work]);
+  // Then finished runs whose retention ended, read apart: however many wait, live work went first.
+  const duePurges = await deps.timers.duePurges(now, limit);
+  const purges = duePurges.filter((d) => !work.has(d.instanceId));
+  await workOff(purges.map((d) => [d.instanceId, { claims: [], watched: [] }]));
   let drained = 0;
   if (deps.deadLetters && deps.deadLetterQueue) {
     const drain = { store: deps.deadLetters, queue: deps.deadLetterQueue, clock: deps.clock, instances: deps.store };
@@ -137,7 +144,7 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
     }
   }
   return {
-    instances: work.size,
+    instances: work.size + purges.length,
     timersFired,
     redispatched,
     expiredClaims: expired.length,
@@ -145,7 +152,8 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
     errors,
     purged,
     backlog:
-      (due.length >= limit || expired.length >= limit) && timersFired + redispatched + purged + expired.length > 0,
+      (due.length >= limit || expired.length >= limit || duePurges.length >= limit) &&
+      timersFired + redispatched + purged + expired.length > 0,
   };
 }
 

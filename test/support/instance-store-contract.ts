@@ -495,6 +495,15 @@ export function describeInstanceStoreContract(
             'a',
           ]);
           expect((await store.list({ workflow: 'orders', status: 'PAUSED' })).items).toEqual([]);
+
+          // Finished, due for its purge: listed by duePurges, never with live work; and back to live work if reopened.
+          expect(await store.compact(at(s, 3, { status: 'COMPLETED', dueAt: 9_000 }))).toBe(true);
+          expect(await store.due(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+          expect(await store.duePurges(8_999, 10)).toEqual([]);
+          expect(await store.duePurges(9_000, 10)).toEqual([{ instanceId: 'a', dueAt: 9_000 }]);
+          expect(await store.compact(at(s, 4, { status: 'RUNNING', dueAt: 700 }))).toBe(true);
+          expect(await store.duePurges(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+          expect(await store.due(700, 10)).toEqual([{ instanceId: 'a', dueAt: 700 }]);
         });
       });
     });
@@ -948,7 +957,9 @@ export function describeInstanceStoreContract(
           expect(await store.readHistory('a')).toEqual({ entries: [] });
           expect(await listAll(store, { workflow: 'orders', limit: 10 })).toEqual(['b']);
           expect(await listAll(store, { workflow: 'orders', status: 'COMPLETED', limit: 10 })).toEqual(['b']);
-          expect((await store.due(1_000, 10)).map((d) => d.instanceId)).toEqual(['b', 'b']);
+          // b's watched entry is live work; its finished snapshot's due time is its purge.
+          expect((await store.due(1_000, 10)).map((d) => d.instanceId)).toEqual(['b']);
+          expect((await store.duePurges(1_000, 10)).map((d) => d.instanceId)).toEqual(['b']);
 
           expect(await everything(store, 'b')).toEqual(before);
         });
@@ -1127,16 +1138,19 @@ export function describeInstanceStoreContract(
         };
         const { store, close } = await opener(flaky);
         try {
-          await store.create(snapshot('a', { dueAt: 500 }), big('input'), CREATION);
+          const s = snapshot('a');
+          await store.create(s, big('input'), CREATION);
           await store.append('a', entry(1, { value: { data: big('j1') } }));
+          // Finished, its retention ended at 500: the reaper's purge finds it there.
+          expect(await store.compact(at(s, 1, { status: 'COMPLETED', dueAt: 500 }))).toBe(true);
           await expect(store.purge('a')).rejects.toThrow('throttled');
           expect((await store.get('a'))?.instanceId).toBe('a');
-          expect(await store.due(1_000, 10)).toEqual([{ instanceId: 'a', dueAt: 500 }]);
+          expect(await store.duePurges(1_000, 10)).toEqual([{ instanceId: 'a', dueAt: 500 }]);
           expect(objects.keys()).toHaveLength(2);
 
           await store.purge('a');
           expect(await store.get('a')).toBeUndefined();
-          expect(await store.due(1_000, 10)).toEqual([]);
+          expect(await store.duePurges(1_000, 10)).toEqual([]);
           expect(objects.keys()).toEqual([]);
         } finally {
           await close();

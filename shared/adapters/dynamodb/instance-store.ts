@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { HistoryEntry } from '../../engine/history.ts';
 import { ValueMissingError } from '../../engine/refs.ts';
-import type { Snapshot } from '../../engine/snapshot.ts';
+import { FINAL_STATUSES, type Snapshot } from '../../engine/snapshot.ts';
 import { InstanceExistsError, InvalidCursorError, JournalConflictError } from '../../ports/errors.ts';
 import {
   type InstanceStore,
@@ -122,6 +122,8 @@ const instanceIdOf = (item: Item): string => readStr(item, 'pk').slice('I#'.leng
 
 /** The due-index shard of an instance. */
 export const dueShard = (instanceId: string): string => shardKey('DUE', instanceId, DUE_SHARDS);
+/** The partition of the due index where a finished run waits for its purge (see `TimerIndex.duePurges`). */
+export const purgeShard = (instanceId: string): string => shardKey('PURGE', instanceId, DUE_SHARDS);
 
 /** The attributes of a snapshot item that a compaction rewrites (not the input, not the creation history). */
 function snapshotAttributes(snapshot: Snapshot): Item {
@@ -226,8 +228,14 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
     }
   }
 
-  private dueAttributes(instanceId: string, dueAt: number | undefined): Item {
-    return dueAt === undefined ? {} : { dueAt: num(dueAt), duepk: str(dueShard(instanceId)) };
+  /**
+   * The due-index keys of an item due at `dueAt`: under `DUE#<n>` for live
+   * work, under `PURGE#<n>` for a finished run's purge (same index, other
+   * partitions: `due` and `duePurges` read them apart).
+   */
+  private dueAttributes(instanceId: string, dueAt: number | undefined, purge = false): Item {
+    if (dueAt === undefined) return {};
+    return { dueAt: num(dueAt), duepk: str(purge ? purgeShard(instanceId) : dueShard(instanceId)) };
   }
 
   async load(instanceId: string): Promise<StoredInstance | undefined> {
@@ -320,7 +328,7 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
 
   async compact(snapshot: Snapshot): Promise<boolean> {
     const attributes = snapshotAttributes(snapshot);
-    const due = this.dueAttributes(snapshot.instanceId, snapshot.dueAt);
+    const due = this.dueAttributes(snapshot.instanceId, snapshot.dueAt, FINAL_STATUSES.has(snapshot.status));
     const set = { ...attributes, ...due };
     const names = Object.keys(set);
     const update = [
@@ -578,7 +586,16 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
   }
 
   async due(now: number, limit: number): Promise<DueInstance[]> {
-    const shards = shardKeys('DUE', DUE_SHARDS);
+    return this.dueUnder('DUE', now, limit);
+  }
+
+  async duePurges(now: number, limit: number): Promise<DueInstance[]> {
+    return this.dueUnder('PURGE', now, limit);
+  }
+
+  /** The earliest items due at or before `now` in the shards of `prefix`, merged. */
+  private async dueUnder(prefix: 'DUE' | 'PURGE', now: number, limit: number): Promise<DueInstance[]> {
+    const shards = shardKeys(prefix, DUE_SHARDS);
     const pages = await Promise.all(shards.map((shard) => this.dueIn(shard, now, limit)));
     return pages
       .flat()

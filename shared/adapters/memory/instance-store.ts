@@ -1,7 +1,7 @@
 import type { HistoryEntry } from '../../engine/history.ts';
 import { fromJson, toJson } from '../../engine/json.ts';
 import { ValueMissingError } from '../../engine/refs.ts';
-import type { Snapshot } from '../../engine/snapshot.ts';
+import { FINAL_STATUSES, type Snapshot } from '../../engine/snapshot.ts';
 import { InstanceExistsError, JournalConflictError, PayloadTooLargeError } from '../../ports/errors.ts';
 import {
   type InstanceStore,
@@ -212,8 +212,21 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
     const due: DueInstance[] = [];
     for (const [instanceId, s] of this.instances) {
       const snapshot = JSON.parse(s.snapshot) as Snapshot;
-      if (snapshot.dueAt !== undefined && snapshot.dueAt <= now) due.push({ instanceId, dueAt: snapshot.dueAt });
+      const live = !FINAL_STATUSES.has(snapshot.status);
+      if (live && snapshot.dueAt !== undefined && snapshot.dueAt <= now)
+        due.push({ instanceId, dueAt: snapshot.dueAt });
       for (const [seq, at] of s.watched) if (at <= now) due.push({ instanceId, dueAt: at, watched: seq });
+    }
+    return due.sort((a, b) => a.dueAt - b.dueAt).slice(0, limit);
+  }
+
+  async duePurges(now: number, limit: number): Promise<DueInstance[]> {
+    const due: DueInstance[] = [];
+    for (const [instanceId, s] of this.instances) {
+      const snapshot = JSON.parse(s.snapshot) as Snapshot;
+      if (FINAL_STATUSES.has(snapshot.status) && snapshot.dueAt !== undefined && snapshot.dueAt <= now) {
+        due.push({ instanceId, dueAt: snapshot.dueAt });
+      }
     }
     return due.sort((a, b) => a.dueAt - b.dueAt).slice(0, limit);
   }

@@ -151,8 +151,14 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
          ON CONFLICT (instance_id, counter_id) DO UPDATE SET n = n + excluded.n RETURNING n`,
       ),
       counter: db.prepare('SELECT n FROM counters WHERE instance_id = ? AND counter_id = ?').pluck(),
+      // Live work and finished runs' purges are read apart (see `TimerIndex.duePurges`), by status.
       dueSnapshots: db.prepare(
-        'SELECT id, due_at FROM instances WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, id LIMIT ?',
+        `SELECT id, due_at FROM instances WHERE due_at IS NOT NULL AND due_at <= ?
+         AND status IN ('RUNNING', 'PAUSED') ORDER BY due_at, id LIMIT ?`,
+      ),
+      duePurges: db.prepare(
+        `SELECT id, due_at FROM instances WHERE due_at IS NOT NULL AND due_at <= ?
+         AND status IN ('COMPLETED', 'FAILED', 'CANCELLED') ORDER BY due_at, id LIMIT ?`,
       ),
       dueWatched: db.prepare(
         `SELECT instance_id, seq, watch_at FROM journal WHERE watch_at IS NOT NULL AND watch_at <= ?
@@ -402,6 +408,11 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
     ]
       .sort((a, b) => a.dueAt - b.dueAt)
       .slice(0, limit);
+  }
+
+  async duePurges(now: number, limit: number): Promise<DueInstance[]> {
+    const rows = this.sql.duePurges.all(now, limit) as { id: string; due_at: number }[];
+    return rows.map((r): DueInstance => ({ instanceId: r.id, dueAt: r.due_at }));
   }
 
   async readHistory(

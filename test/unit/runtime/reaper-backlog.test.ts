@@ -5,7 +5,7 @@ import type { Dispatch } from '../../../shared/engine/snapshot.ts';
 import { FakeClock, flow, MemoryInstanceStore, MemorySecrets } from '../../../shared/index.ts';
 import type { Clock } from '../../../shared/ports/clock.ts';
 import { startInstance } from '../../../shared/runtime/instances.ts';
-import { type ReaperDeps, reapFor } from '../../../shared/runtime/reaper.ts';
+import { type ReaperDeps, reapFor, reapOnce } from '../../../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
 import { processDispatch } from '../../../shared/runtime/worker.ts';
 
@@ -13,6 +13,10 @@ const napping = flow<number>('napping')
   .then('a', (n: number) => n)
   .delay('nap', '1m')
   .then('b', (n: number) => n + 1)
+  .build();
+
+const quick = flow<number>('quick')
+  .then('a', (n: number) => n)
   .build();
 
 /** A clock that stands still and records each pause instead of waiting it out (the reaper's only). */
@@ -73,6 +77,42 @@ describe('the reaper with a backlog', () => {
     };
     await reapFor(deps, () => (passes.length < 4 ? 60_000 : 0), { intervalMs: 5_000, stopBeforeMs: 1_000 });
     expect(events.slice(0, 4)).toEqual(['pass 2 backlog', 'pass 2 backlog', 'pass 1', 'sleep 5000']);
+  });
+
+  it('fires a live timer in the same pass as a batch of purges that were due long before it', async () => {
+    const store = new MemoryInstanceStore();
+    const registry = new WorkflowRegistry([napping, quick]);
+    const workers = new FakeClock(START);
+    const worker = {
+      store,
+      claims: new MemoryClaimStore(),
+      queue: new MemoryTaskQueue(),
+      registry,
+      clock: workers,
+      secrets: new MemorySecrets(),
+      pool: 'default',
+      workerId: 'w',
+    };
+    const run = async (id: string, f: typeof quick, retention?: number) => {
+      const s = await startInstance(store, f, 1, {
+        instanceId: id,
+        now: workers.now(),
+        ...(retention ? { retention } : {}),
+      });
+      for (const e of s.effects) if (e.type === 'dispatch') await processDispatch(worker, e.dispatch, () => 1e6);
+    };
+    // Three finished runs whose retention (one minute) ends at START + 60 s; one run parked until START + 2 min.
+    for (const id of ['f1', 'f2', 'f3']) await run(id, quick, 60_000);
+    workers.advance(60_000);
+    await run('live', napping);
+    const events: string[] = [];
+    const clock = recordingClock(START + 60_000 + 61_000, events);
+    const s = await reapOnce({ ...worker, timers: store, clock, batchSize: 2 });
+    // The timer fired though two purges (older due times) filled a batch of their own.
+    expect(s.timersFired).toBe(1);
+    expect(s.purged).toBe(2);
+    expect(s.backlog).toBe(true);
+    expect(store.instanceIds().sort()).toEqual(['f3', 'live']);
   });
 
   it('pauses after a whole batch it cannot move (runs of a workflow not registered here)', async () => {
