@@ -208,8 +208,12 @@ async function reapInstance(
   const snapshot = run.snapshot;
   if (FINAL_STATUSES.has(snapshot.status)) {
     let purged = false;
-    if (purgeDue(snapshot, now)) purged = await purgeRun(deps.store, flow, run, { now: () => deps.clock.now() });
-    else await compactRun(deps.store, run);
+    if (purgeDue(snapshot, now)) {
+      purged = await purgeRun(deps.store, flow, run, {
+        now: () => deps.clock.now(),
+        ...(deps.deadLetters ? { deadLetters: deps.deadLetters } : {}),
+      });
+    } else await compactRun(deps.store, run);
     await finish();
     return { timersFired: 0, redispatched: 0, purged };
   }

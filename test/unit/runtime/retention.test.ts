@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
+import { MemoryDeadLetterStore } from '../../../shared/adapters/memory/dead-letter-store.ts';
 import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
 import { initSnapshot, purgeDue, reduce } from '../../../shared/engine/reducer.ts';
 import type { Dispatch, Snapshot } from '../../../shared/engine/snapshot.ts';
@@ -154,6 +155,21 @@ describe('the retention of finished runs', () => {
     expect(reports.map((r) => [r.outcome, r.reason])).toEqual([['skipped', 'no such instance']]);
     expect(store.dump()).toBe(JSON.stringify({ instances: [], values: [], counters: [] }));
     expect(await claims.get('r1', first.key)).toBeUndefined();
+  });
+
+  it("deletes a failed run's dead letters with it, and no other run's", async () => {
+    const letters = new MemoryDeadLetterStore();
+    worker = { ...worker, deadLetters: letters };
+    healthy = false;
+    await finish('r1', DAY);
+    await finish('r2', 2 * DAY);
+    expect((await letters.ofInstance('r1')).length).toBe(1);
+    expect((await letters.ofInstance('r2')).length).toBe(1);
+    clock.advance(DAY + 1);
+    await reapOnce({ store, timers: store, claims, queue, registry, clock, deadLetters: letters });
+    expect(await store.load('r1')).toBeUndefined();
+    expect(await letters.ofInstance('r1')).toEqual([]);
+    expect((await letters.ofInstance('r2')).length).toBe(1);
   });
 
   it("keeps a run started with retention 'forever' for good", async () => {
