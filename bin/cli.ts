@@ -10,6 +10,7 @@ import {
   SayiirClient,
   SayiirConnectionError,
 } from '../shared/client/index.ts';
+import { retentionText } from '../shared/client/retention-text.ts';
 import { SayiirError } from '../shared/errors.ts';
 
 /** How long `--wait` follows a run when `--timeout` is not given, in seconds. */
@@ -344,7 +345,7 @@ async function run(command: string, args: readonly string[], v: Values, sayiir: 
       need(1);
       const w = await sayiir.describe(args[0] as string);
       const signals = w.signals.length > 0 ? `\nsignals: ${w.signals.join(', ')}` : '';
-      return { json: w, text: `${dagText(w.dag)}${signals}` };
+      return { json: w, text: `${dagText(w.dag)}${signals}\nfinished runs kept: ${retentionText(w.retention)}` };
     }
     case 'dlq list': {
       need(1);

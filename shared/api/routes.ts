@@ -8,6 +8,7 @@ import { FINAL_STATUSES } from '../engine/snapshot.ts';
 import { ATTR, inSpan } from '../observability/tracing.ts';
 import { InstanceExistsError } from '../ports/errors.ts';
 import { controlRun } from '../runtime/control.ts';
+import { effectiveRetention } from '../runtime/defaults.ts';
 import { sendDispatches } from '../runtime/effects.ts';
 import { deliverSignal, deliveryIdOf, readRun, startInstance } from '../runtime/instances.ts';
 import { laneCounterId } from '../runtime/lanes.ts';
@@ -103,12 +104,14 @@ const listWorkflows: RouteHandler = async (ctx) => {
   const items = [...ctx.registry.all()]
     .filter((f) => callerSees(ctx.caller, f.name))
     .sort((a, b) => (a.name < b.name ? -1 : 1))
-    .map(workflowView);
+    .map((f) => workflowView(f, effectiveRetention(f.options.retention, ctx.retention)));
   return jsonResponse(200, { items });
 };
 
-const getWorkflow: RouteHandler = async (ctx, req) =>
-  jsonResponse(200, workflowView(workflowOr404(ctx, req.params.get('name'))));
+const getWorkflow: RouteHandler = async (ctx, req) => {
+  const flow = workflowOr404(ctx, req.params.get('name'));
+  return jsonResponse(200, workflowView(flow, effectiveRetention(flow.options.retention, ctx.retention)));
+};
 
 function instanceIdOr400(value: unknown): string {
   if (typeof value !== 'string' || !isInstanceId(value)) throw new HttpError(400, 'invalid_request', INSTANCE_ID_RULE);

@@ -24,6 +24,8 @@ export interface WorkflowView {
   readonly signals: readonly string[];
   /** The DAG, as {@link describeFlow} gives it. */
   readonly dag: FlowJson;
+  /** How long its finished runs are kept before they are purged: milliseconds, or `'forever'` (its own, else the deployment's). */
+  readonly retention: number | 'forever';
 }
 
 /** A task in an instance's frontier. */
@@ -191,7 +193,7 @@ export function signalNames(flow: AnyFlow): Set<string> {
 }
 
 /** The view of a registered workflow. */
-export function workflowView(flow: AnyFlow): WorkflowView {
+export function workflowView(flow: AnyFlow, retention: number | 'forever'): WorkflowView {
   return {
     name: flow.name,
     ...(flow.options.description === undefined ? {} : { description: flow.options.description }),
@@ -199,6 +201,7 @@ export function workflowView(flow: AnyFlow): WorkflowView {
     inputSchema: flow.options.input !== undefined,
     signals: [...signalNames(flow)].sort(),
     dag: describeFlow(flow),
+    retention,
   };
 }
 

@@ -2,6 +2,7 @@ export type {
   HistoryEntryView,
   InstanceSummaryView,
   InstanceView,
+  ParallelView,
   TaskView,
   WaitView,
   WorkflowView,
@@ -18,3 +19,4 @@ export {
   type StartOptions,
   type WaitOptions,
 } from './client.ts';
+export { retentionText } from './retention-text.ts';

@@ -4,6 +4,7 @@
  * written twice. No `aws-cdk-lib` import: this module is bundled into the
  * Lambdas.
  */
+import { type Duration, toMillis } from '../engine/duration.ts';
 
 /** Claim timings of a worker pool. */
 export interface ClaimTimings {
@@ -48,6 +49,20 @@ export function parseRetention(raw: string | undefined, name: string): Retention
     throw new RangeError(`${name} must be a positive whole number of milliseconds or 'forever', got '${raw}'`);
   }
   return ms;
+}
+
+/**
+ * The retention a workflow's runs get: the flow's own (`FlowOptions.retention`)
+ * when it names one, else the deployment's, else {@link RETENTION_DEFAULT_MS};
+ * in milliseconds, or `'forever'`.
+ */
+export function effectiveRetention(
+  own: Duration | 'forever' | undefined,
+  deployment: Retention | undefined,
+): Retention {
+  if (own === 'forever') return 'forever';
+  if (own !== undefined) return toMillis(own);
+  return deployment ?? RETENTION_DEFAULT_MS;
 }
 
 /** The snapshot's `retentionMs` for a configured retention (`undefined`: the default). */

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { compileFlow } from '../engine/compile.ts';
 import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from '../engine/definition.ts';
-import { toMillis } from '../engine/duration.ts';
 import { DefinitionMismatchError, type SerializedError, serializeError } from '../engine/errors.ts';
 import { type HistoryEntry, historyOf } from '../engine/history.ts';
 import { controlOf, initSnapshot, reduce, signalRefusal, withChain } from '../engine/reducer.ts';
@@ -13,7 +12,7 @@ import { inputId, outputId } from '../engine/refs.ts';
 import type { ChainStep, Dispatch, Effect, Reduction, RunEvent, Snapshot } from '../engine/snapshot.ts';
 import { InstanceNotFoundError, JournalConflictError } from '../ports/errors.ts';
 import { type InstanceStore, type JournalEntry, journalValueId, type StoredInstance } from '../ports/instance-store.ts';
-import { type Retention, retentionMsOf } from './defaults.ts';
+import { effectiveRetention, type Retention, retentionMsOf } from './defaults.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
@@ -164,11 +163,7 @@ export async function startInstance(
   },
 ): Promise<StartResult> {
   const { instanceId, now } = options;
-  // The workflow's own retention, if it names one, over the deployment's.
-  const own = flow.options.retention;
-  const retentionMs = retentionMsOf(
-    own === undefined || own === 'forever' ? (own ?? options.retention) : toMillis(own),
-  );
+  const retentionMs = retentionMsOf(effectiveRetention(flow.options.retention, options.retention));
   const init = initSnapshot(flow, instanceId, inputId(options.nonce ?? randomNonce()), now, {
     ...(options.redispatchAfterMs === undefined ? {} : { redispatchAfterMs: options.redispatchAfterMs }),
     ...(retentionMs === undefined ? {} : { retentionMs }),

@@ -115,6 +115,7 @@ describe('the sayiir command against the local stack', () => {
     expect(w.stdout).toMatch(/^fulfil/m);
     expect(w.stdout).toMatch(/^hello/m);
     const d = await sayiir(stack, 'describe', 'gated');
+    expect(d.stdout).toMatch(/^finished runs kept: 90 days$/m);
     expect(d.code, d.stderr).toBe(0);
     expect(d.stdout.split('\n')[0]).toBe('gated');
     expect(d.stdout).toMatch(/signal 'approved'/);

@@ -79,6 +79,14 @@ describe('the web UI in headless Chromium', () => {
     await page.close();
   });
 
+  it('lists the workflows with how long their finished runs are kept', async () => {
+    const page = await signedIn('#/workflows');
+    const row = page.locator('table.workflows tbody tr', { hasText: 'hello' });
+    await row.waitFor(SEEN_WITHIN);
+    expect(await row.locator('td').last().textContent()).toBe('90 days');
+    await page.close();
+  });
+
   it('draws a DAG with forks, joins, maps, routes, loops, child flows, delays, signals, pools and priorities', async () => {
     const page = await signedIn('#/workflows/showcase');
     await node(page, 'thumbnails').waitFor(SEEN_WITHIN);

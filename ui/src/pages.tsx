@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { SayiirClient } from '../../shared/client/client.ts';
-import type { WorkflowView } from '../../shared/client/index.ts';
+import { retentionText, type WorkflowView } from '../../shared/client/index.ts';
 import { Confirm, Dag, Json, Message, Table, Time, usePoll } from './components.tsx';
 import { describeError } from './session.ts';
 
@@ -12,7 +12,7 @@ export function WorkflowsPage(props: { workflows: readonly WorkflowView[] }) {
       <h1 id="wf-title">Workflows</h1>
       <Table
         class="workflows"
-        columns={['Name', 'Description', 'Signals', 'Steps', 'Definition']}
+        columns={['Name', 'Description', 'Signals', 'Steps', 'Definition', 'Runs kept']}
         items={props.workflows}
         rowKey={(w) => w.name}
         cells={(w) => [
@@ -21,6 +21,7 @@ export function WorkflowsPage(props: { workflows: readonly WorkflowView[] }) {
           w.signals.join(', ') || '—',
           w.dag.steps.length,
           <code title={w.definitionHash}>{w.definitionHash.slice(0, 12)}</code>,
+          retentionText(w.retention),
         ]}
       />
     </section>

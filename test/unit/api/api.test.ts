@@ -14,6 +14,7 @@ import {
 } from '../../../shared/index.ts';
 import { PayloadTooLargeError, SecretNotFoundError } from '../../../shared/ports/errors.ts';
 import type { Secrets } from '../../../shared/ports/secrets.ts';
+import { RETENTION_DEFAULT_MS } from '../../../shared/runtime/defaults.ts';
 import { applyEvent } from '../../../shared/runtime/instances.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
 import { hello } from '../../../workflows/hello.ts';
@@ -187,9 +188,27 @@ describe('GET /v1/workflows', () => {
       inputSchema: true,
       signals: [],
       dag: JSON.parse(JSON.stringify(describeFlow(hello))),
+      retention: RETENTION_DEFAULT_MS,
     });
     expect(r.json.items[0].signals).toEqual(['manager-approval']);
     expect(r.json.items[0].inputSchema).toBe(false);
+  });
+
+  it("says how long each workflow's finished runs are kept: its own retention, else the deployment's", async () => {
+    const kept = flow<number>('kept', { retention: 'forever' })
+      .then('a', (n: number) => n)
+      .build();
+    const weekly = flow<number>('weekly', { retention: '7d' })
+      .then('a', (n: number) => n)
+      .build();
+    const { call } = setup({ flows: [hello, kept, weekly], retention: 3_600_000 });
+    const items = (await call('GET', '/v1/workflows')).json.items as { name: string; retention: unknown }[];
+    expect(items.map((w) => [w.name, w.retention])).toEqual([
+      ['hello', 3_600_000],
+      ['kept', 'forever'],
+      ['weekly', 7 * 24 * 3_600_000],
+    ]);
+    expect((await call('GET', '/v1/workflows/kept')).json.retention).toBe('forever');
   });
 
   it('serves one workflow, and 404 for an unknown one', async () => {

@@ -325,7 +325,7 @@ describe('definition hash: reads only allowlisted fields', () => {
   it('does not change when the API view gains a field', () => {
     // describe.ts is mocked above: every described step has `addedLater`.
     const f = everything();
-    const view = workflowView(f);
+    const view = workflowView(f, 'forever');
     expect(describeFlow(f).steps.every((s) => EXTRA in s)).toBe(true);
     expect(view.dag.steps.every((s) => EXTRA in s)).toBe(true);
     expect(view.definitionHash).toBe(GOLDEN.everything);
