@@ -39,10 +39,12 @@ export interface CompiledNode {
   readonly itemResult?: string;
   /**
    * map or fork whose children run in lanes: each child (a map's item, a
-   * fork's branch) is a sequence of tasks, so it can run outside the run's
-   * journal (see `Lanes` in `snapshot.ts`). The first and last qid of each
-   * child's sequence: one pair for a map (every item runs the one body), one
-   * per branch for a fork.
+   * fork's branch) is a sequence that starts and ends with a task, so its
+   * tasks up to its first other step (a delay, a signal wait, a route, a
+   * loop, a nested fork, map or flow) run outside the run's journal (see
+   * `Lanes` in `snapshot.ts`). The first and last qid of each child's
+   * sequence: one pair for a map (every item runs the one body), one per
+   * branch for a fork.
    */
   readonly lanes?: LaneShape;
 }
@@ -59,12 +61,17 @@ export interface CompiledFlow {
   readonly first: string;
   readonly nodes: ReadonlyMap<string, CompiledNode>;
   /**
-   * Steps whose output is a map item's result (the last step of a map body,
-   * when it is a task or a join) or a lane's result (the last task of a fork
-   * branch run in lanes): read by a deterministic value id, so committed
-   * under it (put if absent).
+   * Steps whose output is read by a deterministic value id, so committed
+   * under it (put if absent, the first put wins): the last step of a map
+   * body, when it is a task or a join (a map item's result, read by
+   * template), and every task of a child run in lanes that is a step of
+   * the child's own sequence (the last one's output is the child's result;
+   * the others are how a step in the lane hands over to the next, and how
+   * the reaper finds where a stalled child stopped).
    */
-  readonly itemResults: ReadonlySet<string>;
+  readonly outputsById: ReadonlySet<string>;
+  /** The last step of each child run in lanes: its output is the child's result, and its put counts the child. */
+  readonly laneResults: ReadonlySet<string>;
 }
 
 const cache = new WeakMap<AnyFlow, CompiledFlow>();
@@ -75,10 +82,15 @@ export function compileFlow(flow: AnyFlow): CompiledFlow {
   if (hit) return hit;
   const nodes = new Map<string, CompiledNode>();
   const first = compileSeq(flow.steps, '', { kind: 'root' }, nodes);
-  const itemResults = new Set(
-    [...nodes.values()].flatMap((n) => [...(n.itemResult ? [n.itemResult] : []), ...(n.lanes?.lasts ?? [])]),
+  const laneResults = new Set([...nodes.values()].flatMap((n) => n.lanes?.lasts ?? []));
+  const laneTasks = [...nodes.values()].flatMap((n) =>
+    (n.lanes?.heads ?? []).flatMap((head) => sequence(head, nodes).filter((c) => c.step.kind === 'task')),
   );
-  const compiled = { flow, first, nodes, itemResults };
+  const outputsById = new Set([
+    ...[...nodes.values()].flatMap((n) => (n.itemResult ? [n.itemResult] : [])),
+    ...laneTasks.map((n) => n.qid),
+  ]);
+  const compiled = { flow, first, nodes, outputsById, laneResults };
   cache.set(flow, compiled);
   return compiled;
 }
@@ -139,23 +151,31 @@ function compileSeq(
   return qids[0] as string;
 }
 
-/** The lanes of a map or fork whose every child sequence (from `heads`) is tasks only; else `undefined`. */
+/**
+ * The lanes of a map or fork whose every child sequence (from `heads`)
+ * starts and ends with a task; else `undefined`. A child's first step runs
+ * in its lane, and its last step's output is its result, put by its id.
+ */
 function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, CompiledNode>): LaneShape | undefined {
   const lasts: string[] = [];
   for (const head of heads) {
-    let node = nodes.get(head);
-    while (node?.step.kind === 'task' && node.next) node = nodes.get(node.next);
-    if (node?.step.kind !== 'task') return undefined;
-    lasts.push(node.qid);
+    const last = lastOf(head, nodes);
+    if (nodes.get(head)?.step.kind !== 'task' || last?.step.kind !== 'task') return undefined;
+    lasts.push(last.qid);
   }
   return heads.length > 0 ? { heads, lasts } : undefined;
 }
 
 /** The last node of the sequence starting at `head`. */
 function lastOf(head: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode | undefined {
-  let node = nodes.get(head);
-  while (node?.next) node = nodes.get(node.next);
-  return node;
+  return sequence(head, nodes).at(-1);
+}
+
+/** The nodes of the sequence starting at `head`, first to last (not the steps nested in them). */
+export function sequence(head: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode[] {
+  const seq: CompiledNode[] = [];
+  for (let n = nodes.get(head); n; n = n.next ? nodes.get(n.next) : undefined) seq.push(n);
+  return seq;
 }
 
 /** Fills the `[]` placeholders of a qid with map indices, outermost first. */

@@ -1,4 +1,4 @@
-import { type CompiledNode, compileFlow, fillKey, type LaneShape, mapDepth, taskOf } from './compile.ts';
+import { type CompiledNode, compileFlow, fillKey, type LaneShape, mapDepth, sequence, taskOf } from './compile.ts';
 import type { AnyFlow } from './definition.ts';
 import { taskTimeoutMs } from './describe.ts';
 import { dispatchEffect } from './dispatch.ts';
@@ -7,8 +7,8 @@ import type { Dispatch, LaneItem, Lanes, Snapshot, TaskActivity } from './snapsh
 
 /**
  * Maps and forks whose children run in lanes (see {@link Lanes}), as one
- * thing: a parent with `count` children, child `i` a sequence of tasks with
- * its own first step, input and result id (the protocol, who writes what,
+ * thing: a parent with `count` children, child `i` a sequence that starts
+ * and ends with a task, with its own first step, input and result id (the protocol, who writes what,
  * is in `runtime/lanes.ts`). A map is a parent whose children
  * share one body; a fork, one whose children (branches) each have theirs.
  * Pure: the reducer, the worker and the reaper all read lanes through here.
@@ -116,9 +116,26 @@ export function childOf(flow: AnyFlow, g: LaneGroup, qid: string, idx: readonly 
   return undefined;
 }
 
-/** Whether child `item` of group `g` has gone on in the frontier (after a failure or a pause of one of its steps). */
-export function childInFrontier(flow: AnyFlow, frontier: Pick<Snapshot, 'tasks'>, g: LaneGroup, item: number): boolean {
-  return Object.values(frontier.tasks).some((t) => childOf(flow, g, t.qid, t.idx) === item);
+/**
+ * Whether child `item` of group `g` has gone on in the frontier (after a
+ * failure or a pause of one of its steps, or from its first step that is
+ * not a task): a task or a wait of it is there, or a nested map or fork of
+ * it that runs its own children in lanes (any other nested map or fork has
+ * a task or a wait of its children there).
+ */
+export function childInFrontier(
+  flow: AnyFlow,
+  frontier: Pick<Snapshot, 'tasks' | 'waits' | 'maps' | 'forks'>,
+  g: LaneGroup,
+  item: number,
+): boolean {
+  const mine = (a: { readonly qid: string; readonly idx: readonly number[] }) =>
+    childOf(flow, g, a.qid, a.idx) === item;
+  return (
+    Object.values(frontier.tasks).some(mine) ||
+    Object.values(frontier.waits).some(mine) ||
+    laneGroups(frontier).some((nested) => nested.key !== g.key && mine(nested.lanes))
+  );
 }
 
 /** A step of a child after its first, and its input (the output of the step before, by its value id). */
@@ -160,13 +177,64 @@ export function laneItemOf(flow: AnyFlow, d: Dispatch, g: LaneGroup): LaneItem |
   return { parent: g.key, qid: d.qid, idx: laneOf(flow, g, d.lane.item).idx, input: d.input };
 }
 
-/** The qids of child `item`'s steps, first to last. */
-export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): string[] {
-  const cf = compileFlow(flow);
-  const lane = laneOf(flow, g, item);
-  const steps: string[] = [];
-  for (let n = cf.nodes.get(lane.head); n; n = n.next ? cf.nodes.get(n.next) : undefined) steps.push(n.qid);
-  return steps;
+/**
+ * Whether the step `qid` of a child run in lanes is followed by a step that
+ * is not a task (a delay, a signal wait, a route, a loop, a nested fork,
+ * map or flow): when it succeeds in its lane, its completion is committed
+ * to the run's journal, and the child goes on in the frontier from there
+ * (see `Lanes`).
+ */
+export function joinsFrontierAfter(flow: AnyFlow, qid: string): boolean {
+  const nodes = compileFlow(flow).nodes;
+  const next = nodes.get(qid)?.next;
+  return next != null && nodes.get(next)?.step.kind !== 'task';
+}
+
+/** A step of a child's own sequence (see {@link laneSteps}). */
+export interface ChildStep {
+  readonly qid: string;
+  /** Its task key (`undefined` for a step that is not a task: it runs in the frontier, under no key of its own here). */
+  readonly key?: string;
+  /** The value id its output is put under (tasks only: see `CompiledFlow.outputsById`). */
+  readonly id?: string;
+}
+
+/** The steps of child `item`'s own sequence, first to last (not the steps nested in them). */
+export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): ChildStep[] {
+  const { head, idx } = laneOf(flow, g, item);
+  return sequence(head, compileFlow(flow).nodes).map((n) => {
+    if (n.step.kind !== 'task') return { qid: n.qid };
+    const key = fillKey(n.qid, idx);
+    return { qid: n.qid, key, id: outputId(key) };
+  });
+}
+
+/**
+ * Where a child that is not in the frontier and has no result stopped,
+ * from which of its steps' outputs are stored (`has`): the step to run
+ * again and its input, or `undefined` when there is nothing to run (every
+ * output is there). After its last stored output (the output of step `k`),
+ * the child runs step `k + 1` if it is a task (in its lane, or back in it
+ * after a task in the frontier); if step `k + 1` is not a task, step `k`
+ * ran in the lane and its commit, which joins the frontier, was lost: it
+ * runs again (its output is there already, and its commit follows).
+ */
+export function resumePoint(
+  steps: readonly ChildStep[],
+  has: (id: string) => boolean,
+  lane: Pick<Lane, 'input'>,
+): { readonly qid: string; readonly input: Ref } | undefined {
+  let k = -1;
+  steps.forEach((s, i) => {
+    if (s.id !== undefined && has(s.id)) k = i;
+  });
+  const at = (i: number) => steps[i] as ChildStep;
+  const inputOf = (i: number): Ref => (i === 0 ? lane.input : { v: at(i - 1).id as string });
+  if (k === steps.length - 1) return undefined;
+  if (k < 0) return { qid: at(0).qid, input: lane.input };
+  if (at(k + 1).id !== undefined) return { qid: at(k + 1).qid, input: { v: at(k).id as string } };
+  if (k === 0 || at(k - 1).id !== undefined) return { qid: at(k).qid, input: inputOf(k) };
+  return undefined;
 }
 
 /**
@@ -209,10 +277,12 @@ export function laneCheckMs(flow: AnyFlow, qid: string, redispatchAfterMs: numbe
   if (node?.step.kind === 'fork') return redispatchAfterMs;
   let longest = 0;
   for (const head of node?.lanes?.heads ?? []) {
-    let total = 0;
-    for (let n = cf.nodes.get(head); n; n = n.next ? cf.nodes.get(n.next) : undefined)
-      total += taskTimeoutMs(taskOf(n));
-    longest = Math.max(longest, total);
+    // Every task of the child's own sequence, as if all ran in its lane one after another.
+    const tasks = sequence(head, cf.nodes).filter((n) => n.step.kind === 'task');
+    longest = Math.max(
+      longest,
+      tasks.reduce((sum, n) => sum + taskTimeoutMs(taskOf(n)), 0),
+    );
   }
   return Math.max(redispatchAfterMs, longest + STALL_MARGIN_MS);
 }

@@ -3,7 +3,16 @@ import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from './definition.ts';
 import { dispatchEffect } from './dispatch.ts';
 import { toMillis } from './duration.ts';
 import { TerminalError } from './errors.ts';
-import { childInFrontier, childOf, laneCheckMs, laneDispatch, laneGroupOf, laneGroups, laneResults } from './lanes.ts';
+import {
+  childInFrontier,
+  childOf,
+  laneCheckMs,
+  laneDispatch,
+  laneGroupOf,
+  laneGroups,
+  laneOfTask,
+  laneResults,
+} from './lanes.ts';
 import { eachId, outputId, type Ref } from './refs.ts';
 import { backoffDelay, hashUnit, resolveRetry } from './retry.ts';
 import type {
@@ -173,6 +182,7 @@ class Reducer {
       case 'skip':
         return this.skip(e.key, e.control ?? {}, e.valueId);
       case 'task-completed': {
+        if (e.lane) this.joinFrontier(e.key, e.attempt, e.lane);
         if (!isCurrentAttempt(this.d.tasks[e.key], e.attempt)) return false;
         if (!this.completed(e.key, e.control ?? {}, e.valueId)) return false;
         if (e.chain) this.d.tasks = withChain(this.d.tasks, e.chain);
@@ -279,6 +289,35 @@ class Reducer {
     const child = childOf(this.cf.flow, g, item.qid, item.idx);
     if (child === undefined || childInFrontier(this.cf.flow, this.d, g, child)) return;
     this.d.tasks[key] = { qid: item.qid, idx: item.idx, input: item.input, attempt, state: 'dispatched' };
+  }
+
+  /**
+   * A task of a child run in lanes finished in the frontier, and the
+   * child's next step is a task: the child goes back to its lane (see
+   * `Lanes`), with that step dispatched on the task's output, put by its id.
+   * The group's next look is put off by a whole check period, so the
+   * reaper does not take a child just back in its lane for a stalled one.
+   *
+   * @returns whether it went back.
+   */
+  private backToLane(node: CompiledNode, idx: readonly number[], output: Ref): boolean {
+    const next = node.next !== null ? this.node(node.next) : undefined;
+    if (this.d.status !== 'RUNNING' || node.step.kind !== 'task' || next?.step.kind !== 'task') return false;
+    const lane = laneOfTask(this.cf.flow, this.d, node.qid, idx);
+    const g = lane ? laneGroupOf(this.d, lane.parent) : undefined;
+    const id = outputId(fillKey(node.qid, idx));
+    if (!lane || !g || !('v' in output) || output.v !== id || output.at) return false;
+    const input: Ref = { v: id };
+    this.effects.push({
+      type: 'dispatch',
+      dispatch: laneDispatch(this.cf.flow, this.base, g, lane.item, { qid: next.qid, input }),
+    });
+    const lanes: Lanes = { ...g.lanes, checkAt: Math.max(g.lanes.checkAt, this.now + this.checkMs(g.lanes.qid)) };
+    const m = this.d.maps[g.key];
+    if (m?.lanes) this.d.maps[g.key] = { ...m, lanes };
+    const f = this.d.forks[g.key];
+    if (f?.lanes) this.d.forks[g.key] = { ...f, lanes };
+    return true;
   }
 
   /** How long until the reaper looks at a map or fork run in lanes again (see `laneCheckMs`). */
@@ -395,7 +434,7 @@ class Reducer {
     if (this.d.status === 'FAILED' || this.d.status === 'CANCELLED') return;
     const node = this.node(qid);
     if (node.next !== null) {
-      this.enter(node.next, idx, output);
+      if (!this.backToLane(node, idx, output)) this.enter(node.next, idx, output);
       return;
     }
     const owner = node.owner;

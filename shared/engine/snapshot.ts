@@ -92,16 +92,24 @@ export interface MapState {
 
 /**
  * The children of a map (its items) or of a fork (its branches) run in
- * lanes when each child is a sequence of tasks. A child in its lane is not
- * in the frontier: each of its steps but the last puts its output if absent
- * and hands it to the next step; its last step's output is the child's
- * result, put if absent under a deterministic id; the writer whose put
- * created it adds 1 to the parent's counter, and the add that reaches the
- * number of children commits `lanes-joined`, the parent's one journal entry
- * after its start. So parallel children never race for the run's journal.
- * A child that fails, or is held by a pause, joins the frontier and goes on
- * through the journal; its result is still put by its id and counted.
- * The protocol, with who writes what, is in `runtime/lanes.ts`.
+ * lanes when each child's sequence starts and ends with a task. A child in
+ * its lane is not in the frontier: each of its tasks but the last puts its
+ * output if absent and hands it to the next; its last step's output is the
+ * child's result, put if absent under a deterministic id; the writer whose
+ * put created it adds 1 to the parent's counter, and the add that reaches
+ * the number of children commits `lanes-joined`, the parent's one journal
+ * entry after its start. So parallel children never race for the run's
+ * journal while they run tasks.
+ *
+ * A child joins the frontier, and goes on through the journal, with the
+ * commit of its task before a step that is not a task (a delay, a signal
+ * wait, a route, a loop, a nested fork, map or flow: a step that parks or
+ * needs the reducer), or of a step that fails or that a pause holds. It
+ * goes back to its lane after the first of its own tasks that completes
+ * in the frontier and is followed by a task. So a child costs the journal
+ * the entries of the steps that park it (its join, the timer or signal,
+ * the task after), not one per step. The protocol, with who writes what,
+ * is in `runtime/lanes.ts`.
  */
 export interface Lanes {
   /** The map's or fork's step and its map indices (where its children's dispatches are built from). */
@@ -268,6 +276,8 @@ export type RunEvent =
       /** Where the output is stored. @default outputId(key) */
       readonly valueId?: string;
       readonly chain?: ChainStep;
+      /** A step of a child in its lane whose next step is not a task: the child joins the frontier (see `Lanes`). */
+      readonly lane?: LaneItem;
       /** For the history: who ran it and when the attempt started. */
       readonly worker?: string;
       readonly startedAt?: number;

@@ -39,6 +39,8 @@ import { processDispatch, type WorkerDeps, WorkerKilledError, type WorkerPhase }
  * Where a run can be made to crash: the worker's phases (see `WorkerPhase`):
  * - `reserved`: claim taken, nothing run;
  * - `executed`: the task ran, its completion is not committed;
+ * - `stored`: its output is put by its id, its completion not committed (a
+ *   map item's result, a task of a child run in lanes);
  * - `checkpointed`: the completion is committed, successors not dispatched;
  * - `dispatched`: successors sent, the chain not compacted, the claim not released.
  */

@@ -9,7 +9,7 @@ import { type ApiErrorCode, SayiirError } from '../errors.ts';
 export { pendingEffects } from '../engine/reducer.ts';
 
 import { inputId, outputId } from '../engine/refs.ts';
-import type { ChainStep, Dispatch, Effect, Reduction, RunEvent, Snapshot } from '../engine/snapshot.ts';
+import type { ChainStep, Dispatch, Effect, LaneItem, Reduction, RunEvent, Snapshot } from '../engine/snapshot.ts';
 import { InstanceNotFoundError, JournalConflictError } from '../ports/errors.ts';
 import { type InstanceStore, type JournalEntry, journalValueId, type StoredInstance } from '../ports/instance-store.ts';
 import { effectiveRetention, type Retention, retentionMsOf } from './defaults.ts';
@@ -34,10 +34,10 @@ import type { WorkflowRegistry } from './registry.ts';
  *   calls; a lost compaction costs a longer read, never a commit.
  *
  * A value that must be found by a deterministic id (a map item's result,
- * read by template, or the result of a child run in lanes) is put first, on
- * condition that it is absent; the journal entry that completes the task
- * then refers to it. Children run in lanes write no journal entry while they
- * go well: see `lanes.ts`.
+ * read by template, or the output of a task of a child run in lanes: see
+ * `CompiledFlow.outputsById`) is put first, on condition that it is absent;
+ * the journal entry that completes the task then refers to it. Children run
+ * in lanes write no journal entry while they go well: see `lanes.ts`.
  */
 
 /** A chain compacts at least this often, so a state read stays short. */
@@ -182,7 +182,7 @@ export interface Commit extends Reduction {
   readonly seq?: number;
   /** The successor recorded as run inline (see {@link CommitOptions.chain}). */
   readonly chained?: ChainStep;
-  /** For a result put under its deterministic id (a map item's, a lane's): whether this put created it (see `completeTask`, `skipTask`). */
+  /** For an output put under its deterministic id (see `CompiledFlow.outputsById`): whether this put created it (see `completeTask`, `skipTask`). */
   readonly valueCreated?: boolean;
 }
 
@@ -386,14 +386,16 @@ export async function completeTask(
     readonly onValueStored?: () => void;
     /** Called before an output that does not fit the step fails the attempt (the worker records a dead letter). */
     readonly beforeFailure?: (error: SerializedError) => Promise<void>;
+    /** A step of a child in its lane whose next step is not a task: the child joins the frontier with it. */
+    readonly lane?: LaneItem;
   },
 ): Promise<Commit> {
   const { key, attempt } = dispatch;
   const meta = options.meta ?? {};
-  const byTemplate = compileFlow(flow).itemResults.has(dispatch.qid);
+  const byId = compileFlow(flow).outputsById.has(dispatch.qid);
   let stored = value;
   let valueCreated: boolean | undefined;
-  if (byTemplate) {
+  if (byId) {
     const id = outputId(key);
     valueCreated = (await store.putValue(run.snapshot.instanceId, id, value)) === 'created';
     if (!valueCreated) stored = (await store.getValues(run.snapshot.instanceId, [id])).get(id);
@@ -420,13 +422,14 @@ export async function completeTask(
         key,
         attempt,
         control,
-        valueId: byTemplate ? outputId(key) : journalValueId(seq),
+        valueId: byId ? outputId(key) : journalValueId(seq),
         ...meta,
+        ...(options.lane ? { lane: options.lane } : {}),
       },
     ],
     {
       now: options.now,
-      ...(byTemplate ? {} : { value: { data: stored } }),
+      ...(byId ? {} : { value: { data: stored } }),
       ...(options.chain ? { chain: options.chain } : {}),
     },
   );
@@ -541,19 +544,19 @@ export async function skipTask(
     throw new TaskStateError(instanceId, taskKey, 'the run failed on another task; retry or skip that one');
   }
   const control = controlOf(flow, t.qid, output);
-  const byTemplate = compileFlow(flow).itemResults.has(t.qid);
-  if (byTemplate && (await store.putValue(instanceId, outputId(taskKey), output)) === 'exists') {
+  const byId = compileFlow(flow).outputsById.has(t.qid);
+  if (byId && (await store.putValue(instanceId, outputId(taskKey), output)) === 'exists') {
     throw new TaskAlreadyCompletedError(instanceId, taskKey);
   }
   const r = await applyEvents(
     store,
     flow,
     instanceId,
-    (seq) => [{ type: 'skip', key: taskKey, control, valueId: byTemplate ? outputId(taskKey) : journalValueId(seq) }],
-    { ...options, known: run, ...(byTemplate ? {} : { value: { data: output } }) },
+    (seq) => [{ type: 'skip', key: taskKey, control, valueId: byId ? outputId(taskKey) : journalValueId(seq) }],
+    { ...options, known: run, ...(byId ? {} : { value: { data: output } }) },
   );
   if (!r.changed) throw new TaskStateError(instanceId, taskKey, 'could not be skipped');
-  return byTemplate ? { ...r, valueCreated: true } : r;
+  return byId ? { ...r, valueCreated: true } : r;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { fillKey } from '../engine/compile.ts';
+import { compileFlow } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import {
   childInFrontier,
@@ -9,21 +9,22 @@ import {
   laneOf,
   laneOfTask,
   laneSteps,
+  resumePoint,
 } from '../engine/lanes.ts';
-import { outputId } from '../engine/refs.ts';
 import type { ChainStep, Dispatch, Effect } from '../engine/snapshot.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunState, skipTask } from './instances.ts';
 
 /**
  * The children of a map (its items) or of a fork (its branches) run in
- * lanes when each is a sequence of tasks (see `Lanes` in `snapshot.ts`): a
- * child in its lane never writes to the run's journal. Who writes what,
- * under which condition:
+ * lanes when each child's sequence starts and ends with a task (see `Lanes`
+ * in `snapshot.ts`): a child in its lane never writes to the run's journal.
+ * Who writes what, under which condition:
  *
- * - a step before the child's last: its output, put if absent under the
- *   step's output id; the first put wins, and whoever runs the next step
- *   reads that one value (a re-run of the step finds it there);
+ * - a task of the child's own sequence: its output, put if absent under
+ *   the step's output id (`CompiledFlow.outputsById`); the first put wins,
+ *   and whoever runs the next step reads that one value (a re-run of the
+ *   step finds it there);
  * - the child's last step: its result, put if absent under its id (the
  *   last task's output id), then, only by the writer whose put created it,
  *   one atomic add of 1 to the parent's counter (no condition, so no lost
@@ -36,22 +37,32 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   the run's journal (a conditional put at the next `seq`, like any
  *   commit): the parent's one journal entry after its start. A map's
  *   successor, or a fork's join, follows from it;
- * - a child's step that fails (after its retries are judged by the
- *   reducer) or that a pause holds joins the frontier with a `task-failed`
- *   or `task-held` entry and goes on through the journal; its last step's
- *   result is still put by its id and counted as above.
+ * - a task in the lane whose next step is not a task commits its
+ *   completion (`task-completed` with `lane`) to the run's journal, after
+ *   its output's put: the child joins the frontier there and goes on
+ *   through the journal. So does a step that fails (`task-failed`, after
+ *   its retries are judged by the reducer) or that a pause holds
+ *   (`task-held`). A writer first checks that no later step of the child
+ *   (nor, for a failure or a hold, the step itself) has its output: a late
+ *   duplicate of a step the child went past must not make it join again;
+ * - a task of the child's own sequence that completes in the frontier and
+ *   is followed by a task sends the child back to its lane (the reducer
+ *   dispatches that task on the output put by its id, and puts off the
+ *   group's next look by a check period). Its last step, completed in the
+ *   frontier, is put and counted as above.
  *
- * A crash between the put and the add, between the add and the start of
- * the next child, or between the last add and the `lanes-joined` commit,
- * leaves the counter behind the results or the parent open; a lost message
- * or a dead worker leaves a child without a result. The reaper looks at a
- * parent whose check time has come (`checkLanes`): a counter at the number
- * of children ends the parent; else it recounts the results, ends the
- * parent when all are there, and starts again each child of the window
- * that has none, is not in the frontier, and is known not to run (from
- * the claims for a fork's branches, from a counter that stood still for
- * longer than an item may run for a map's items), at its first step
- * without an output.
+ * A crash between a put and the commit or the add that follows it, between
+ * the add and the start of the next child, or between the last add and the
+ * `lanes-joined` commit, leaves the counter behind the results or the
+ * parent open; a lost message or a dead worker leaves a child without a
+ * result. The reaper looks at a parent whose check time has come
+ * (`checkLanes`): a counter at the number of children ends the parent;
+ * else it recounts the results, ends the parent when all are there, and
+ * starts again each child of the window that has none, is not in the
+ * frontier, and is known not to run (from the claims for a fork's
+ * branches, from a counter that stood still for longer than an item may
+ * run for a map's items), where its stored outputs say it stopped (see
+ * `resumePoint`).
  */
 
 /** The counter of a map or fork run in lanes. */
@@ -103,7 +114,7 @@ async function endLanes(
 }
 
 /** The longest prefix of every id: one listing of the values finds them all. */
-function commonPrefix(ids: readonly string[]): string {
+export function commonPrefix(ids: readonly string[]): string {
   let prefix = ids[0] ?? '';
   for (const id of ids) while (!id.startsWith(prefix)) prefix = prefix.slice(0, -1);
   return prefix;
@@ -157,13 +168,12 @@ export async function checkLanes(
   let dispatches: Dispatch[] = [];
   if (byClaims || counted === g.lanes.seen) {
     const children = Array.from({ length: g.count }, (_, i) => {
-      const { idx } = laneOf(flow, g, i);
       const steps = laneSteps(flow, g, i);
-      const keys = steps.map((q) => fillKey(q, idx));
-      return { steps, keys, ids: keys.map(outputId) };
+      const ids = steps.flatMap((x) => (x.id ? [x.id] : []));
+      return { steps, ids, keys: steps.flatMap((x) => (x.key ? [x.key] : [])), result: ids.at(-1) as string };
     });
     const listed = new Set(await store.listValueIds(instanceId, commonPrefix(children.flatMap((c) => c.ids))));
-    const done = children.map((c) => listed.has(c.ids[c.ids.length - 1] as string));
+    const done = children.map((c) => listed.has(c.result));
     const results = done.filter(Boolean).length;
     if (results >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
     const started = Math.min(g.count, g.lanes.window + results);
@@ -171,10 +181,10 @@ export async function checkLanes(
     const gen = 1 + Math.max(1, look.now());
     for (let i = 0; i < started; i++) {
       const c = children[i];
-      // Children with a step in the frontier (after a failure or a pause) go on from there.
+      // Children with a step in the frontier (after a failure, a pause, or a step that is not a task) go on from there.
       if (!c || done[i] || childInFrontier(flow, run.snapshot, g, i)) continue;
-      const k = c.ids.findIndex((id) => !listed.has(id));
-      const from = k > 0 ? { qid: c.steps[k] as string, input: { v: c.ids[k - 1] as string } } : undefined;
+      const from = resumePoint(c.steps, (id) => listed.has(id), laneOf(flow, g, i));
+      if (!from) continue;
       const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, from), gen };
       if (byClaims && ((await look.running(c.keys)) || (await look.queued(d)))) continue;
       dispatches.push(d);
@@ -207,7 +217,7 @@ export async function skipAndCount(
     ...options,
     ...(before ? { known: before } : {}),
   });
-  if (!lane || !r.valueCreated) return r;
+  if (!lane || !r.valueCreated || !compileFlow(flow).laneResults.has(t?.qid ?? '')) return r;
   const counted = await countLane(store, flow, r.run, lane.parent, { now: options.now });
   const started: Effect[] = counted.next ? [{ type: 'dispatch', dispatch: counted.next }] : [];
   return { ...r, run: await compactRun(store, counted.run), effects: [...r.effects, ...started, ...counted.effects] };

@@ -2,7 +2,15 @@ import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { taskTimeoutMs } from '../engine/describe.ts';
 import { ensureError, type SerializedError } from '../engine/errors.ts';
-import { laneDispatch, laneGroupOf, laneItemOf, laneOfTask, startsOwnChain } from '../engine/lanes.ts';
+import {
+  joinsFrontierAfter,
+  laneDispatch,
+  laneGroupOf,
+  laneItemOf,
+  laneOfTask,
+  laneSteps,
+  startsOwnChain,
+} from '../engine/lanes.ts';
 import { isCurrentDispatch, reduce } from '../engine/reducer.ts';
 import { materialize, outputId, refValueIds } from '../engine/refs.ts';
 import type { ChainStep, Dispatch, Effect, LaneItem, Snapshot } from '../engine/snapshot.ts';
@@ -20,7 +28,7 @@ import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
 import { type Commit, commit, compactionDue, compactRun, completeTask, loadRun, type RunState } from './instances.ts';
-import { countLane } from './lanes.ts';
+import { commonPrefix, countLane } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
@@ -76,10 +84,12 @@ export interface WorkerDeps {
  * Where a worker can die:
  * - `reserved`: claim taken, nothing run;
  * - `executed`: the task ran, its completion is not committed;
+ * - `stored`: its output is put by its id (see `CompiledFlow.outputsById`),
+ *   the journal entry that completes it is not committed;
  * - `checkpointed`: the completion is committed, successors not dispatched;
  * - `dispatched`: successors sent, chain not compacted, claim not released.
  */
-export type WorkerPhase = 'reserved' | 'executed' | 'checkpointed' | 'dispatched';
+export type WorkerPhase = 'reserved' | 'executed' | 'stored' | 'checkpointed' | 'dispatched';
 
 /** The worker process died (fault injection); nothing after it ran. */
 export class WorkerKilledError extends SayiirError {
@@ -217,6 +227,8 @@ async function open(
     const t = Object.hasOwn(s.tasks, d.key) ? s.tasks[d.key] : undefined;
     const lane = inLane(s, d);
     if (s.status === 'PAUSED' && (lane || (t?.state === 'dispatched' && t.attempt === d.attempt))) {
+      if (lane && (await laneChildPassed(deps.store, flow, s, d, 'own')))
+        return await give('stale: its map item or fork branch went past this step');
       const r = await commit(
         deps.store,
         flow,
@@ -339,7 +351,19 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     return { committed: false, lost: true };
   }
   await checkFenceAfterStall(chain);
-  if (outcome.ok && inLane(chain.run.snapshot, d)) return finishLaneItem(chain, d, outcome.value, inline);
+  const laneStep = inLane(chain.run.snapshot, d);
+  if (outcome.ok && laneStep && !joinsFrontierAfter(flow, d.qid))
+    return finishLaneItem(chain, d, outcome.value, inline);
+  // A step in its lane that joins the frontier (it failed, or the next step is not a task).
+  if (laneStep && (await laneChildPassed(deps.store, flow, chain.run.snapshot, d, outcome.ok ? 'later' : 'own'))) {
+    chain.report({
+      dispatch: d,
+      outcome: 'skipped',
+      reason: 'stale: its map item or fork branch went past this step',
+      inline,
+    });
+    return { committed: false };
+  }
   const meta = { worker: deps.workerId, startedAt };
   const lane = laneOfTask(flow, chain.run.snapshot, d.qid, chain.run.snapshot.tasks[d.key]?.idx ?? []);
   const pickNext = chainPicker(chain);
@@ -350,6 +374,8 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
         meta,
         chain: pickNext,
         beforeFailure: (error) => deadLetter(deps, flow, chain.run.snapshot, d, error),
+        onValueStored: () => deps.faults?.('stored', d),
+        ...joiningLane(flow, chain.run.snapshot, d),
       })
     : await commit(
         deps.store,
@@ -375,8 +401,8 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   deps.faults?.('checkpointed', d);
   const dispatches = dispatchesOf(r.effects);
   let chained = r.chained;
-  // A child's last step that had joined the frontier (after a failure or a pause) is counted like one in its lane.
-  if (outcome.ok && lane && r.valueCreated) {
+  // A child's last step that had joined the frontier is counted like one in its lane.
+  if (outcome.ok && lane && r.valueCreated && compileFlow(flow).laneResults.has(d.qid)) {
     const counted = await countLane(deps.store, flow, chain.run, lane.parent, {
       now,
       ...(chained ? {} : { chain: pickNext }),
@@ -404,6 +430,31 @@ function withRun(chain: Chain, r: TaskReport): TaskReport {
 /** Whether a dispatch is a step of a child running in its lane: its parent still runs in lanes, and it has not joined the frontier. */
 function inLane(s: Snapshot, d: Dispatch): boolean {
   return d.lane !== undefined && laneGroupOf(s, d.lane.parent) !== undefined && !Object.hasOwn(s.tasks, d.key);
+}
+
+/**
+ * Whether the child (map item, fork branch) of a step in its lane has gone
+ * past it: a step after it (`later`), or it too (`own`), has its output
+ * stored. Such a step is a late duplicate: it must not make the child join
+ * the frontier again and run its later steps twice. A step that succeeded
+ * asks about later steps only (its own output may be there from an earlier
+ * run whose commit was lost); one that failed or is held, about its own too.
+ */
+async function laneChildPassed(
+  store: InstanceStore,
+  flow: AnyFlow,
+  s: Snapshot,
+  d: Dispatch,
+  from: 'own' | 'later',
+): Promise<boolean> {
+  const g = d.lane ? laneGroupOf(s, d.lane.parent) : undefined;
+  if (!g || !d.lane) return false;
+  const steps = laneSteps(flow, g, d.lane.item);
+  const at = steps.findIndex((x) => x.qid === d.qid);
+  const ids = steps.slice(from === 'own' ? at : at + 1).flatMap((x) => (x.id ? [x.id] : []));
+  if (at < 0 || ids.length === 0) return false;
+  const stored = new Set(await store.listValueIds(d.instanceId, commonPrefix(ids)));
+  return ids.some((id) => stored.has(id));
 }
 
 /** The `lane` of an event that makes a step in its lane join the frontier; nothing for other dispatches. */

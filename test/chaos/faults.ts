@@ -33,6 +33,7 @@ import { FaultDice, hashUnit } from './prng.ts';
 export const FAULT_KINDS = [
   'kill-reserved',
   'kill-executed',
+  'kill-stored',
   'kill-checkpointed',
   'kill-dispatched',
   'duplicate',
@@ -50,8 +51,11 @@ export interface FaultProbabilities {
    * A worker dies at a phase, per chance: per phase a worker reaches with a
    * task. Only a queue message's first task reaches `reserved` (a chain runs
    * its same-pool successors under that one claim), while every task run
-   * reaches the others, hence the higher chance there.
-   * @default { reserved: 0.1, executed: 0.06, checkpointed: 0.06, dispatched: 0.06 }
+   * reaches the others, hence the higher chance there; only a task whose
+   * output is put by its id before its commit (a map item's result read by
+   * template, a task of a child in lanes that commits to the journal)
+   * reaches `stored`, hence a higher chance there too.
+   * @default { reserved: 0.1, executed: 0.06, stored: 0.2, checkpointed: 0.06, dispatched: 0.06 }
    */
   readonly kill: number | Readonly<Partial<Record<WorkerPhase, number>>>;
   /** A sent message is delivered a second time (same body, new deduplication id), per message. @default 0.08 */
@@ -67,7 +71,7 @@ export interface FaultProbabilities {
 }
 
 export const DEFAULT_PROBABILITIES: FaultProbabilities = {
-  kill: { reserved: 0.1, executed: 0.06, checkpointed: 0.06, dispatched: 0.06 },
+  kill: { reserved: 0.1, executed: 0.06, stored: 0.2, checkpointed: 0.06, dispatched: 0.06 },
   duplicate: 0.08,
   lostSend: 0.06,
   lostReceive: 0.04,
@@ -249,7 +253,7 @@ export class ChaosFaults {
     const p = typeof this.p.kill === 'number' ? this.p.kill : (this.p.kill[phase] ?? 0);
     if (!this.dice.roll('kill', `${phase}|${task}|${d.attempt}|${d.gen}`, p)) return;
     this.killsPerTask.set(task, (this.killsPerTask.get(task) ?? 0) + 1);
-    const before = phase === 'reserved' || phase === 'executed';
+    const before = phase === 'reserved' || phase === 'executed' || phase === 'stored';
     this.record({
       kind: `kill-${phase}`,
       at: Date.now(),

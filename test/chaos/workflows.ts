@@ -129,17 +129,22 @@ export function chaosFlows(log: ExecutionLog) {
     .then(counted('label', (s: number) => `total:${s}`, { ...CHAOS_TASK, priority: 'low' }))
     .build();
 
-  /** A dynamic map (bounded concurrency), a child flow, then a sum. */
+  /**
+   * A dynamic map (bounded concurrency) whose items park on a delay between
+   * their lanes (the item joins the frontier for it, then goes back to its
+   * lane), a child flow, then a sum.
+   */
   const negate = flow<number[]>('chaos-negate')
     .then(counted('negate', (xs: number[]) => xs.map((x) => -x)))
     .build();
+  const cubeItem = flow<number>('chaos-cube')
+    .then(counted('cube-item', (x: number) => x * x * x))
+    .delay('settle', '100ms')
+    .then(counted('settled', (x: number) => x))
+    .then(counted('kept', (x: number) => x))
+    .build();
   const fanout = flow<{ items: number[] }>('chaos-map')
-    .map(
-      'cube',
-      ({ items }: { items: number[] }) => items,
-      counted('cube-item', (x: number) => x * x * x),
-      { ...CHAOS_TASK, maxConcurrency: 3 },
-    )
+    .map('cube', ({ items }: { items: number[] }) => items, cubeItem, { ...CHAOS_TASK, maxConcurrency: 3 })
     .thenFlow(negate, { id: 'child' })
     .then(counted('total', (xs: number[]) => xs.reduce((a, b) => a + b, 0)))
     .build();

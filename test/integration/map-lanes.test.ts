@@ -105,3 +105,93 @@ describe('maps of no-op items over the wire, 16 batches in flight', () => {
     expect(await stack.store.getCounter('map-10k', laneCounterId('items'))).toBe(n);
   });
 });
+
+/** The same four steps, the delay second (the items run in lanes around it) or first (they go through the journal). */
+const parkedBody = (delayFirst: boolean) => {
+  const b = flow<number>(delayFirst ? 'delay-first' : 'delay-second');
+  const withPre = delayFirst
+    ? b.delay('rest', 10).then('pre', (x: number) => x + 1)
+    : b.then('pre', (x: number) => x + 1).delay('rest', 10);
+  return withPre
+    .then('post', (x: number) => x * 2)
+    .then('last', (x: number) => x - 1)
+    .build();
+};
+const parkedMap = (name: string, delayFirst: boolean) =>
+  flow<number>(name)
+    .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), parkedBody(delayFirst), { maxConcurrency: 16 })
+    .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+    .build();
+const aroundDelay = parkedMap('around-delay', false);
+const journalled = parkedMap('journalled', true);
+
+describe('map items that park on a delay, over the wire', () => {
+  const PARKED = 300;
+  let dir: string;
+  let stack: EmulatedLocalStack;
+  let dynamo: RequestCounter;
+  let failedConditions = 0;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sayiir-parked-'));
+    stack = await startLocalStack({
+      emulateAws: true,
+      dataDir: dir,
+      workflows: [aroundDelay, journalled],
+      pollerConcurrency: 16,
+      reaperIntervalMs: 100,
+      instrument: (clients) => {
+        dynamo = countRequests(clients.dynamo);
+        clients.dynamo.middlewareStack.add(
+          (next) => async (args) => {
+            try {
+              return await next(args);
+            } catch (e) {
+              if ((e as Error).name === 'ConditionalCheckFailedException') failedConditions++;
+              throw e;
+            }
+          },
+          { step: 'initialize', name: 'failedConditions' },
+        );
+      },
+    });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function measure(workflow: string, instanceId: string) {
+    const call = apiClient(stack);
+    dynamo.reset();
+    failedConditions = 0;
+    expect((await call('POST', `/workflows/${workflow}/instances`, { input: PARKED, instanceId })).status).toBe(201);
+    let view: { status: string; output?: number } = { status: 'RUNNING' };
+    while (view.status === 'RUNNING') view = (await call('GET', `/instances/${instanceId}?wait=25`)).json;
+    const expected = Array.from({ length: PARKED }, (_, i) => (i + 1) * 2 - 1).reduce((a, b) => a + b, 0);
+    expect(view).toMatchObject({ status: 'COMPLETED', output: expected });
+    const writes = ['PutItemCommand', 'UpdateItemCommand'].reduce((n, c) => n + dynamo.count(c), 0);
+    const events = (await stack.store.readJournal(instanceId, 0)).flatMap((e) => e.events);
+    const entries = events.flatMap((e) => (e.type === 'task-completed' && e.key.startsWith('items[') ? [e] : []));
+    const figures = {
+      writes: writes / PARKED,
+      failed: failedConditions / PARKED,
+      journalled: entries.length / PARKED,
+    };
+    console.log(
+      `${workflow}, ${PARKED} items: ${figures.writes.toFixed(2)} writes, ${figures.failed.toFixed(3)} failed conditional writes and ${figures.journalled.toFixed(2)} task completions in the journal per item`,
+    );
+    return { figures, entries };
+  }
+
+  it('runs only the steps around the delay through the journal: the join before it and the task after it', async () => {
+    const { entries } = await measure('around-delay', 'parked-1');
+    const keys = entries.map((e) => e.key as string);
+    expect(keys.filter((k) => k.endsWith('/pre'))).toHaveLength(PARKED);
+    expect(keys.filter((k) => k.endsWith('/post'))).toHaveLength(PARKED);
+    expect(keys.filter((k) => k.endsWith('/last'))).toHaveLength(0);
+    // The same steps with the delay first go through the journal, every one of them.
+    const journal = await measure('journalled', 'parked-2');
+    expect(journal.entries).toHaveLength(3 * PARKED);
+  });
+});

@@ -17,8 +17,8 @@ const withDelays = flow<number>('with-delays')
   .map(
     'items',
     (n: number) => Array.from({ length: n }, (_, i) => i),
+    // An item that starts with a delay goes through the run's journal (a lane starts with a task).
     flow<number>('item')
-      .then('a', (x: number) => x)
       .delay('nap', '1h')
       .then('b', (x: number) => x)
       .build(),

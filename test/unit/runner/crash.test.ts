@@ -22,7 +22,8 @@ const child = flow<number>('child')
 /**
  * Every construct that checkpoints: tasks, fork/join (in lanes: a branch of
  * one task, a branch of two tasks in two pools), delay, route, loop, child
- * flow, maps (of one task, of two steps).
+ * flow, maps (of one task, of two steps, of items that park on a delay
+ * between their lanes).
  */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
@@ -61,10 +62,22 @@ const example = flow<{ n: number }>('crashy')
     { maxConcurrency: 2 },
   )
   .then('total', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .map(
+    'parked',
+    (n) => [n, n + 1, n + 2],
+    flow<number>('parked-body')
+      .then('before', (x: number) => x + 1)
+      .delay('rest', '1m')
+      .then('after', (x: number) => x * 2)
+      .then('last', (x: number) => x + 3)
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('grand', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
-/** Every place a worker can die: after reserving, after running, after committing, after dispatching. */
-const PHASES: CheckpointPhase[] = ['reserved', 'executed', 'checkpointed', 'dispatched'];
+/** Every place a worker can die: after reserving, after running, after putting an output by its id, after committing, after dispatching. */
+const PHASES: CheckpointPhase[] = ['reserved', 'executed', 'stored', 'checkpointed', 'dispatched'];
 
 async function baseline(n: number) {
   const seen = new Map<CheckpointPhase, number>();

@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+import type { RunEvent } from '../../../shared/engine/snapshot.ts';
+import {
+  branch,
+  FakeClock,
+  flow,
+  MemoryInstanceStore,
+  runWorkflow,
+  startWorkflow,
+  task,
+} from '../../../shared/index.ts';
+import { drive } from './drive.ts';
+
+/**
+ * Map items and fork branches whose body has a step that is not a task (a
+ * delay, a signal wait, a nested fork...) run in lanes too: a child runs
+ * its tasks in its lane, joins the frontier with the commit of the task
+ * before such a step, and goes back to its lane after the first task that
+ * follows it. What the run's journal holds per child is counted here.
+ */
+
+async function events(store: MemoryInstanceStore, id: string): Promise<RunEvent[]> {
+  return (await store.readJournal(id, 0)).flatMap((e) => e.events);
+}
+
+const completedKeys = (es: readonly RunEvent[]) =>
+  es.flatMap((e) => (e.type === 'task-completed' ? [`${e.key}${e.lane ? ' (joins)' : ''}`] : []));
+
+describe('children with a delay run in lanes around it', () => {
+  const body = flow<number>('item')
+    .then('a', (x: number) => x + 1)
+    .then('b', (x: number) => x * 2)
+    .delay('rest', '1h')
+    .then('c', (x: number) => x + 3)
+    .then('d', (x: number) => x * 10)
+    .build();
+  const parked = flow<number>('parked-map')
+    .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), body, { maxConcurrency: 4 })
+    .then('sum', (xs: number[]) => xs.reduce((s, x) => s + x, 0))
+    .build();
+  const expected = (n: number) => Array.from({ length: n }, (_, i) => ((i + 1) * 2 + 3) * 10).reduce((s, x) => s + x);
+
+  it('the journal holds three entries per item: the join before the delay, the timer, the task after it', async () => {
+    const store = new MemoryInstanceStore();
+    const n = 12;
+    const r = await runWorkflow(parked, n, { store });
+    expect(r.status).toBe('COMPLETED');
+    expect(r.output).toBe(expected(n));
+    const es = await events(store, r.instanceId);
+    const keys = completedKeys(es);
+    for (let i = 0; i < n; i++) {
+      expect(keys.filter((k) => k.startsWith(`items[${i}]/`))).toEqual([`items[${i}]/b (joins)`, `items[${i}]/c`]);
+    }
+    expect(es.filter((e) => e.type === 'timer-fired')).toHaveLength(n);
+    // a and d ran in the items' lanes: their outputs were put by id, once each.
+    for (let i = 0; i < n; i++) {
+      expect(store.commits.get(`${r.instanceId}|out:items[${i}]/a`)).toBe(1);
+      expect(store.commits.get(`${r.instanceId}|out:items[${i}]/d`)).toBe(1);
+    }
+    expect(es.filter((e) => e.type === 'lanes-joined')).toHaveLength(1);
+  });
+
+  it('a child parked on its delay is not taken for a stalled one: the reaper restarts nothing', async () => {
+    const clock = new FakeClock(0);
+    const store = new MemoryInstanceStore();
+    let started = 0;
+    const counting = flow<number>('counted-map')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .then('a', (x: number) => {
+            started++;
+            return x;
+          })
+          .delay('rest', '6h')
+          .then('c', (x: number) => x + 1)
+          .build(),
+        { maxConcurrency: 3 },
+      )
+      .build();
+    const h = startWorkflow(counting, 3, { clock, store });
+    const r = await drive(h, clock);
+    expect(r.output).toEqual([1, 2, 3]);
+    // Six hours of reaper passes over the map's lanes, and each item's first task ran once.
+    expect(started).toBe(3);
+  });
+});
+
+describe('children with a signal wait', () => {
+  it('each item waits for its signal in the frontier, then finishes in its lane', async () => {
+    const clock = new FakeClock(0);
+    const store = new MemoryInstanceStore();
+    const approvals = flow<number>('approvals')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .then('ask', (x: number) => x)
+          .waitForSignal<{ ok: boolean }>('approved', 'approve')
+          .then('apply', (a: { ok: boolean }) => (a.ok ? 'yes' : 'no'))
+          .then('log', (s: string) => s.toUpperCase())
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+    const h = startWorkflow(approvals, 3, { clock, store });
+    await h.idle();
+    for (const ok of [true, false, true]) {
+      await h.signal('approve', { ok });
+      await h.idle();
+    }
+    const r = await drive(h, clock);
+    expect(r.status).toBe('COMPLETED');
+    expect(r.output).toEqual(['YES', 'NO', 'YES']);
+    const keys = completedKeys(await events(store, h.instanceId));
+    expect(keys.filter((k) => k.includes('/log'))).toEqual([]);
+    expect(keys.filter((k) => k.includes('(joins)'))).toHaveLength(3);
+  });
+});
+
+describe('children with a nested fork', () => {
+  it('a map item whose body forks runs the fork in the frontier and its last task in its lane', async () => {
+    const store = new MemoryInstanceStore();
+    const nested = flow<number>('nested')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .then('pre', (x: number) => x + 1)
+          .fork([branch('l', (x: number) => x * 2), branch('r', (x: number) => x * 3)])
+          .join('j', ([l, r]: [number, number]) => l + r)
+          .then('post', (x: number) => x - 1)
+          .then('last', (x: number) => x * 100)
+          .build(),
+        { maxConcurrency: 3 },
+      )
+      .build();
+    const r = await runWorkflow(nested, 5, { store });
+    expect(r.output).toEqual([0, 1, 2, 3, 4].map((x) => ((x + 1) * 5 - 1) * 100));
+    const keys = completedKeys(await events(store, r.instanceId));
+    expect(keys.filter((k) => k.endsWith('/last'))).toEqual([]);
+    expect(keys.filter((k) => k.endsWith('/post'))).toHaveLength(5);
+  });
+
+  it('a fork branch with a delay runs in its lane around it', async () => {
+    const store = new MemoryInstanceStore();
+    const f = flow<number>('branchy')
+      .fork([
+        branch('quick', (x: number) => x + 1),
+        branch(
+          'slow',
+          flow<number>('slow')
+            .then('s1', (x: number) => x * 2)
+            .delay('nap', '10m')
+            .then('s2', (x: number) => x + 5)
+            .then('s3', (x: number) => x * 3)
+            .build(),
+        ),
+      ])
+      .join('both', ([q, s]: [number, number]) => q + s)
+      .build();
+    const r = await runWorkflow(f, 4, { store });
+    expect(r.output).toBe(5 + (4 * 2 + 5) * 3);
+    const keys = completedKeys(await events(store, r.instanceId));
+    expect(keys.filter((k) => k.startsWith('slow/'))).toEqual(['slow/s1 (joins)', 'slow/s2']);
+  });
+});
+
+describe('a child whose step fails in the frontier', () => {
+  it('is retried there, then goes back to its lane', async () => {
+    const store = new MemoryInstanceStore();
+    const f = flow<number>('flaky-tail')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .then('a', (x: number) => x)
+          .then(
+            task(
+              'b',
+              (x: number, ctx) => {
+                if (x === 1 && ctx.attempt === 1) throw new Error('once');
+                return x + 1;
+              },
+              { retry: { maxAttempts: 2, initialDelay: '1s', jitter: 'none' } },
+            ),
+          )
+          .then('c', (x: number) => x * 2)
+          .build(),
+        { maxConcurrency: 3 },
+      )
+      .build();
+    const r = await runWorkflow(f, 3, { store });
+    expect(r.output).toEqual([2, 4, 6]);
+    const keys = completedKeys(await events(store, r.instanceId));
+    // Item 1's b failed in its lane, joined the frontier and completed there; its c ran back in the lane.
+    expect(keys.filter((k) => k.startsWith('items['))).toEqual(['items[1]/b']);
+  });
+});
