@@ -193,31 +193,95 @@ export function joinsFrontierAfter(flow: AnyFlow, qid: string): boolean {
 /** A step of a child's own sequence (see {@link laneSteps}). */
 export interface ChildStep {
   readonly qid: string;
-  /** Its task key (`undefined` for a step that is not a task: it runs in the frontier, under no key of its own here). */
+  /** Its task key, for a task (the other steps run in the frontier, under no key of their own here). */
   readonly key?: string;
-  /** The value id its output is put under (tasks only: see `CompiledFlow.outputsById`). */
+  /**
+   * The value id whose presence says the child went past this step: a
+   * task's output, put by its id (see `CompiledFlow.outputsById`); the mark
+   * the reaper puts before a delay sends the child back to its lane (see
+   * {@link backToLaneAfter}); none for other steps.
+   */
   readonly id?: string;
+  /** The value id of its output, when it is stored by id: a task's own; a delay's is its input, the task's before it. */
+  readonly out?: string;
 }
 
 /** The steps of child `item`'s own sequence, first to last (not the steps nested in them). */
 export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): ChildStep[] {
   const { head, idx } = laneOf(flow, g, item);
-  return sequence(head, compileFlow(flow).nodes).map((n) => {
-    if (n.step.kind !== 'task') return { qid: n.qid };
+  const steps: ChildStep[] = [];
+  for (const n of sequence(head, compileFlow(flow).nodes)) {
     const key = fillKey(n.qid, idx);
-    return { qid: n.qid, key, id: outputId(key) };
+    if (n.step.kind === 'task') steps.push({ qid: n.qid, key, id: outputId(key), out: outputId(key) });
+    else if (backToLaneAfter(flow, n.qid))
+      steps.push({ qid: n.qid, id: outputId(key), out: steps.at(-1)?.out as string });
+    else steps.push({ qid: n.qid });
+  }
+  return steps;
+}
+
+const previous = new WeakMap<AnyFlow, ReadonlyMap<string, string>>();
+
+/** The step before `qid` in its sequence, if any. */
+function previousOf(flow: AnyFlow, qid: string): string | undefined {
+  let m = previous.get(flow);
+  if (!m) {
+    const built = new Map<string, string>();
+    for (const n of compileFlow(flow).nodes.values()) if (n.next) built.set(n.next, n.qid);
+    previous.set(flow, built);
+    m = built;
+  }
+  return m.get(qid);
+}
+
+/**
+ * Whether a child run in lanes goes back to its lane when its step `qid`
+ * ends in the frontier: the next step is a task, and `qid` is a task (its
+ * output is put by its id) or a delay right after a task (its output is
+ * that task's, put by its id). The task that follows is dispatched in the
+ * lane on that output. The reaper marks a delay's passing (a value put
+ * under the delay's output id, before the commit that fires it), so that a
+ * child whose message to the next task is lost is started again after the
+ * delay, not before it (see {@link resumePoint}). Pure, static.
+ */
+export function backToLaneAfter(flow: AnyFlow, qid: string): boolean {
+  const nodes = compileFlow(flow).nodes;
+  const node = nodes.get(qid);
+  const next = node?.next != null ? nodes.get(node.next) : undefined;
+  if (!node || next?.step.kind !== 'task') return false;
+  if (node.step.kind === 'task') return true;
+  const before = previousOf(flow, qid);
+  return node.step.kind === 'delay' && before !== undefined && nodes.get(before)?.step.kind === 'task';
+}
+
+/**
+ * The marks to put before firing the timers `keys` of a frontier: the
+ * output ids of the delays, among them, of children run in lanes that go
+ * back to their lanes when the delay ends (see {@link backToLaneAfter}).
+ * Pure.
+ */
+export function laneMarks(
+  flow: AnyFlow,
+  frontier: Pick<Snapshot, 'waits' | 'maps' | 'forks'>,
+  keys: readonly string[],
+): string[] {
+  return keys.flatMap((key) => {
+    const w = Object.hasOwn(frontier.waits, key) ? frontier.waits[key] : undefined;
+    if (w?.kind !== 'delay' || !backToLaneAfter(flow, w.qid)) return [];
+    return laneOfTask(flow, frontier, w.qid, w.idx) ? [outputId(key)] : [];
   });
 }
 
 /**
  * Where a child that is not in the frontier and has no result stopped,
- * from which of its steps' outputs are stored (`has`): the step to run
- * again and its input, or `undefined` when there is nothing to run (every
- * output is there). After its last stored output (the output of step `k`),
- * the child runs step `k + 1` if it is a task (in its lane, or back in it
- * after a task in the frontier); if step `k + 1` is not a task, step `k`
- * ran in the lane and its commit, which joins the frontier, was lost: it
- * runs again (its output is there already, and its commit follows).
+ * from which of its steps' marks are stored (`has`, see
+ * {@link ChildStep.id}): the step to run again and its input, or
+ * `undefined` when there is nothing to run. After the last step `k` it went
+ * past, the child runs step `k + 1` if it is a task (in its lane, or back in
+ * it after a task or a delay in the frontier), on step `k`'s output. If
+ * step `k + 1` is not a task, step `k` is a task that ran in the lane and
+ * whose commit, which joins the frontier, was lost: it runs again (its
+ * output is there already, and its commit follows).
  */
 export function resumePoint(
   steps: readonly ChildStep[],
@@ -229,12 +293,14 @@ export function resumePoint(
     if (s.id !== undefined && has(s.id)) k = i;
   });
   const at = (i: number) => steps[i] as ChildStep;
-  const inputOf = (i: number): Ref => (i === 0 ? lane.input : { v: at(i - 1).id as string });
   if (k === steps.length - 1) return undefined;
   if (k < 0) return { qid: at(0).qid, input: lane.input };
-  if (at(k + 1).id !== undefined) return { qid: at(k + 1).qid, input: { v: at(k).id as string } };
-  if (k === 0 || at(k - 1).id !== undefined) return { qid: at(k).qid, input: inputOf(k) };
-  return undefined;
+  const passed = at(k);
+  if (at(k + 1).key !== undefined && passed.out !== undefined) return { qid: at(k + 1).qid, input: { v: passed.out } };
+  if (passed.key === undefined) return undefined;
+  if (k === 0) return { qid: passed.qid, input: lane.input };
+  const before = at(k - 1).out;
+  return before !== undefined ? { qid: passed.qid, input: { v: before } } : undefined;
 }
 
 /**

@@ -4,6 +4,7 @@ import { dispatchEffect } from './dispatch.ts';
 import { toMillis } from './duration.ts';
 import { TerminalError } from './errors.ts';
 import {
+  backToLaneAfter,
   childInFrontier,
   childOf,
   laneCheckMs,
@@ -292,26 +293,25 @@ class Reducer {
   }
 
   /**
-   * A task of a child run in lanes finished in the frontier, and the
-   * child's next step is a task: the child goes back to its lane (see
-   * `Lanes`), with that step dispatched on the task's output, put by its id.
-   * The group's next look is put off by a whole check period, so the
-   * reaper does not take a child just back in its lane for a stalled one.
+   * A step of a child run in lanes ended in the frontier, and the child
+   * goes back to its lane after it (see `backToLaneAfter`: a task, or a
+   * delay right after a task, followed by a task): the next task is
+   * dispatched in the lane on the step's output, stored by its id. The
+   * group's next look is put off by a whole check period, so the reaper
+   * does not take a child just back in its lane for a stalled one.
    *
    * @returns whether it went back.
    */
   private backToLane(node: CompiledNode, idx: readonly number[], output: Ref): boolean {
-    const next = node.next !== null ? this.node(node.next) : undefined;
-    if (this.d.status !== 'RUNNING' || node.step.kind !== 'task' || next?.step.kind !== 'task') return false;
+    if (this.d.status !== 'RUNNING' || node.next === null || !backToLaneAfter(this.cf.flow, node.qid)) return false;
     const lane = laneOfTask(this.cf.flow, this.d, node.qid, idx);
     const g = lane ? laneGroupOf(this.d, lane.parent) : undefined;
-    const id = outputId(fillKey(node.qid, idx));
-    if (!lane || !g || !('v' in output) || output.v !== id || output.at) return false;
-    const input: Ref = { v: id };
-    this.effects.push({
-      type: 'dispatch',
-      dispatch: laneDispatch(this.cf.flow, this.base, g, lane.item, { qid: next.qid, input }),
-    });
+    if (!lane || !g || !('v' in output) || output.at) return false;
+    // A task's output is its own, put by its id; a delay passes on the output of the task before it.
+    if (node.step.kind === 'task' && output.v !== outputId(fillKey(node.qid, idx))) return false;
+    const input: Ref = { v: output.v };
+    const dispatch = laneDispatch(this.cf.flow, this.base, g, lane.item, { qid: node.next, input });
+    this.effects.push({ type: 'dispatch', dispatch });
     const lanes: Lanes = { ...g.lanes, checkAt: Math.max(g.lanes.checkAt, this.now + this.checkMs(g.lanes.qid)) };
     const m = this.d.maps[g.key];
     if (m?.lanes) this.d.maps[g.key] = { ...m, lanes };

@@ -1,6 +1,7 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { DEFAULT_POOL, poolsOf } from '../engine/describe.ts';
+import { laneMarks } from '../engine/lanes.ts';
 import { dueWork, purgeDue } from '../engine/reducer.ts';
 import type { RunEvent, TaskActivity } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
@@ -257,6 +258,8 @@ async function reapInstance(
   }
   let redispatched = 0;
   if (events.length > 0) {
+    // A delay that sends a child back to its lane is marked as passed before it fires (see `backToLaneAfter`).
+    await Promise.all(laneMarks(flow, snapshot, timers).map((id) => deps.store.putValue(instanceId, id, true)));
     if (deps.deadLetters)
       await putDeadLettersOf(deps.deadLetters, deps.store, flow, snapshot, events, deps.clock.now());
     const r = await applyEvents(deps.store, flow, instanceId, events, { now: () => deps.clock.now(), known: run });

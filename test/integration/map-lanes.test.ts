@@ -184,12 +184,11 @@ describe('map items that park on a delay, over the wire', () => {
     return { figures, entries };
   }
 
-  it('runs only the steps around the delay through the journal: the join before it and the task after it', async () => {
+  it('commits to the journal only the join before the delay (and the timers, a pass at a time): the rest runs in lanes', async () => {
     const { entries } = await measure('around-delay', 'parked-1');
     const keys = entries.map((e) => e.key as string);
     expect(keys.filter((k) => k.endsWith('/pre'))).toHaveLength(PARKED);
-    expect(keys.filter((k) => k.endsWith('/post'))).toHaveLength(PARKED);
-    expect(keys.filter((k) => k.endsWith('/last'))).toHaveLength(0);
+    expect(keys.filter((k) => k.endsWith('/post') || k.endsWith('/last'))).toHaveLength(0);
     // The same steps with the delay first go through the journal, every one of them.
     const journal = await measure('journalled', 'parked-2');
     expect(journal.entries).toHaveLength(3 * PARKED);

@@ -113,31 +113,30 @@ async function output(): Promise<unknown> {
 const EXPECTED = { a: (2 + 1) * 10 - 3, b: -2 };
 
 describe('a fork branch that parks on a delay', () => {
-  it('goes back to its lane after the task that follows the delay; a lost message there is started again from that output', async () => {
+  it('goes back to its lane when the delay ends; a lost message there is started again after the delay, from its mark', async () => {
     await run(await start());
     expect((await store.get('p1'))?.waits).toHaveProperty(['a/rest']);
     clock.advance(MINUTE);
     await reap();
-    // The timer fired: a2 runs in the frontier, then hands a3 back to the branch's lane.
+    // The timer fired: the delay was marked as passed, and a2 went to the branch's lane on a1's output.
+    expect(await store.listValueIds('p1', 'out:a/rest')).toEqual(['out:a/rest']);
     const [a2] = take();
-    expect([a2?.key, a2?.lane]).toEqual(['a/a2', undefined]);
-    await run([a2 as Dispatch]);
-    const [a3] = take();
-    expect([a3?.key, a3?.lane, a3?.input]).toEqual(['a/a3', { parent: 'join', item: 0 }, { v: 'out:a/a2' }]);
-    expect((await store.get('p1'))?.tasks).toEqual({});
-    // a3's message is lost. The branch is not looked at before a whole period after it went back.
+    expect([a2?.key, a2?.lane, a2?.input]).toEqual(['a/a2', { parent: 'join', item: 0 }, { v: 'out:a/a1' }]);
+    expect([(await store.get('p1'))?.tasks, (await store.get('p1'))?.waits]).toEqual([{}, {}]);
+    // a2's message is lost. The branch is not looked at before a whole period after it went back.
     clock.advance(REDISPATCH_MS - 1);
     await reap();
     expect(queue.sent).toEqual([]);
     clock.advance(1);
     await reap();
-    expect(queue.sent.map((d) => [d.key, d.input])).toEqual([['a/a3', { v: 'out:a/a2' }]]);
+    expect(queue.sent.map((d) => [d.key, d.input])).toEqual([['a/a2', { v: 'out:a/a1' }]]);
     await drain();
     expect(await output()).toEqual(EXPECTED);
     expect(runs.sort()).toEqual(['a1', 'a2', 'a3', 'b']);
-    // The journal: a1 joining the frontier, the timer, a2; a3 and b ran in their lanes.
+    // The journal: a1 joining the frontier, the timer; a2, a3 and b ran in their lanes.
     const done = (await events()).flatMap((e) => (e.type === 'task-completed' ? [e.key] : []));
-    expect(done).toEqual(['a/a1', 'a/a2', 'join']);
+    expect(done).toEqual(['a/a1', 'join']);
+    expect((await events()).filter((e) => e.type === 'timer-fired')).toHaveLength(1);
   });
 
   it('a worker that dies between the put of the step before the delay and its commit: the step runs again and the branch parks once', async () => {
@@ -191,10 +190,10 @@ describe('a fork branch that parks on a delay', () => {
 describe('resumePoint: where a child that stopped outside the frontier goes on', () => {
   // a1, (delay), a2, a3: the shape of branch `a`.
   const steps: ChildStep[] = [
-    { qid: 'a/a1', key: 'a/a1', id: 'out:a/a1' },
-    { qid: 'a/rest' },
-    { qid: 'a/a2', key: 'a/a2', id: 'out:a/a2' },
-    { qid: 'a/a3', key: 'a/a3', id: 'out:a/a3' },
+    { qid: 'a/a1', key: 'a/a1', id: 'out:a/a1', out: 'out:a/a1' },
+    { qid: 'a/rest', id: 'out:a/rest', out: 'out:a/a1' },
+    { qid: 'a/a2', key: 'a/a2', id: 'out:a/a2', out: 'out:a/a2' },
+    { qid: 'a/a3', key: 'a/a3', id: 'out:a/a3', out: 'out:a/a3' },
   ];
   const lane = { input: { v: 'in' } };
   const from = (...ids: string[]) => resumePoint(steps, (id) => ids.includes(id), lane);
@@ -205,10 +204,23 @@ describe('resumePoint: where a child that stopped outside the frontier goes on',
   it('runs again a step whose commit joining the frontier was lost (its output is there, the next step is not a task)', () => {
     expect(from('out:a/a1')).toEqual({ qid: 'a/a1', input: { v: 'in' } });
   });
+  it('goes on after a delay marked as passed, on the output of the task before it', () => {
+    expect(from('out:a/a1', 'out:a/rest')).toEqual({ qid: 'a/a2', input: { v: 'out:a/a1' } });
+  });
   it('goes on after the last stored output when the next step is a task', () => {
-    expect(from('out:a/a1', 'out:a/a2')).toEqual({ qid: 'a/a3', input: { v: 'out:a/a2' } });
+    expect(from('out:a/a1', 'out:a/rest', 'out:a/a2')).toEqual({ qid: 'a/a3', input: { v: 'out:a/a2' } });
+  });
+  it('goes on after a task that ended in the frontier after a signal wait (no mark: the task says it)', () => {
+    const signalled: ChildStep[] = [
+      steps[0] as ChildStep,
+      { qid: 'a/wait' },
+      steps[2] as ChildStep,
+      steps[3] as ChildStep,
+    ];
+    const has = (id: string) => ['out:a/a1', 'out:a/a2'].includes(id);
+    expect(resumePoint(signalled, has, lane)).toEqual({ qid: 'a/a3', input: { v: 'out:a/a2' } });
   });
   it('has nothing to run when the result is there', () => {
-    expect(from('out:a/a1', 'out:a/a2', 'out:a/a3')).toBeUndefined();
+    expect(from('out:a/a1', 'out:a/rest', 'out:a/a2', 'out:a/a3')).toBeUndefined();
   });
 });
