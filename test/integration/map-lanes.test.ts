@@ -5,7 +5,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
-import { flow } from '../../shared/index.ts';
+import { type AnyFlow, flow } from '../../shared/index.ts';
 import { laneCounterId } from '../../shared/runtime/lanes.ts';
 import { apiClient } from '../support/local-api.ts';
 
@@ -22,28 +22,33 @@ const mapped = flow<number>('mapped')
   .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
-describe('maps of no-op items over the wire, 16 batches in flight', () => {
-  let dir: string;
-  let stack: EmulatedLocalStack;
-  let dynamo: RequestCounter;
-  let failedConditions = 0;
-
+/**
+ * A local stack with AWS emulation that counts its DynamoDB requests and its
+ * failed conditional writes, in a folder of its own.
+ */
+function countingStack(name: string, workflows: AnyFlow[], reaperIntervalMs: number) {
+  const t = {
+    dir: '',
+    stack: undefined as unknown as EmulatedLocalStack,
+    dynamo: undefined as unknown as RequestCounter,
+    failedConditions: 0,
+  };
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sayiir-map-'));
-    stack = await startLocalStack({
+    t.dir = await mkdtemp(join(tmpdir(), `sayiir-${name}-`));
+    t.stack = await startLocalStack({
       emulateAws: true,
-      dataDir: dir,
-      workflows: [mapped],
+      dataDir: t.dir,
+      workflows,
       pollerConcurrency: 16,
-      reaperIntervalMs: 60_000,
+      reaperIntervalMs,
       instrument: (clients) => {
-        dynamo = countRequests(clients.dynamo);
+        t.dynamo = countRequests(clients.dynamo);
         clients.dynamo.middlewareStack.add(
           (next) => async (args) => {
             try {
               return await next(args);
             } catch (e) {
-              if ((e as Error).name === 'ConditionalCheckFailedException') failedConditions++;
+              if ((e as Error).name === 'ConditionalCheckFailedException') t.failedConditions++;
               throw e;
             }
           },
@@ -53,25 +58,30 @@ describe('maps of no-op items over the wire, 16 batches in flight', () => {
     });
   });
   afterAll(async () => {
-    await stack?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await t.stack?.stop();
+    await rm(t.dir, { recursive: true, force: true });
   });
+  return t;
+}
+
+describe('maps of no-op items over the wire, 16 batches in flight', () => {
+  const t = countingStack('map', [mapped], 60_000);
 
   it('costs at most 2.2 writes and 0.05 failed conditional writes per item, with the right output', async () => {
-    const call = apiClient(stack);
-    dynamo.reset();
-    failedConditions = 0;
+    const call = apiClient(t.stack);
+    t.dynamo.reset();
+    t.failedConditions = 0;
     const started = await call('POST', '/workflows/mapped/instances', { input: ITEMS, instanceId: 'map-1' });
     expect(started.status).toBe(201);
     let view: { status: string; output?: number } = { status: 'RUNNING' };
     while (view.status === 'RUNNING') view = (await call('GET', '/instances/map-1?wait=25')).json;
     expect(view).toMatchObject({ status: 'COMPLETED', output: ITEMS * (ITEMS - 1) });
-    const writes = ['PutItemCommand', 'UpdateItemCommand'].reduce((n, c) => n + dynamo.count(c), 0);
+    const writes = ['PutItemCommand', 'UpdateItemCommand'].reduce((n, c) => n + t.dynamo.count(c), 0);
     console.log(
-      `map of ${ITEMS}: ${(writes / ITEMS).toFixed(3)} writes and ${(failedConditions / ITEMS).toFixed(3)} failed conditional writes per item; ${JSON.stringify(dynamo.snapshot())}`,
+      `map of ${ITEMS}: ${(writes / ITEMS).toFixed(3)} writes and ${(t.failedConditions / ITEMS).toFixed(3)} failed conditional writes per item; ${JSON.stringify(t.dynamo.snapshot())}`,
     );
     expect(writes / ITEMS).toBeLessThanOrEqual(2.2);
-    expect(failedConditions / ITEMS).toBeLessThanOrEqual(0.05);
+    expect(t.failedConditions / ITEMS).toBeLessThanOrEqual(0.05);
     // The run's journal holds the map's start and end, not one entry per item.
     const history = (await call('GET', '/instances/map-1/history')).json.items as { type: string }[];
     expect(history.filter((e) => e.type === 'task-completed').length).toBeLessThan(10);
@@ -81,14 +91,14 @@ describe('maps of no-op items over the wire, 16 batches in flight', () => {
     timeout: 180_000,
   }, async () => {
     const n = 10_000;
-    const call = apiClient(stack);
+    const call = apiClient(t.stack);
     const started = await call('POST', '/workflows/mapped/instances', { input: n, instanceId: 'map-10k' });
     expect(started.status).toBe(201);
     let view: { status: string; output?: number } = { status: 'RUNNING' };
     while (view.status === 'RUNNING') view = (await call('GET', '/instances/map-10k?wait=25')).json;
     expect(view).toMatchObject({ status: 'COMPLETED', output: n * (n - 1) });
     // The snapshot item as DynamoDB holds it: every attribute, names included, in UTF-8.
-    const item = await stack.dynamo.send(
+    const item = await t.stack.dynamo.send(
       new GetItemCommand({
         TableName: LOCAL_INSTANCES_TABLE,
         Key: { pk: { S: 'I#map-10k' }, sk: { S: 'S' } },
@@ -100,9 +110,9 @@ describe('maps of no-op items over the wire, 16 batches in flight', () => {
     console.log(`map of ${n}: snapshot item ${bytes} bytes (JSON of its attributes, an upper bound)`);
     expect(bytes).toBeLessThan(8 * 1024);
     // One result per item, and the counter moved once per result.
-    const results = await stack.store.listValueIds('map-10k', 'out:items[');
+    const results = await t.stack.store.listValueIds('map-10k', 'out:items[');
     expect(new Set(results).size).toBe(n);
-    expect(await stack.store.getCounter('map-10k', laneCounterId('items'))).toBe(n);
+    expect(await t.stack.store.getCounter('map-10k', laneCounterId('items'))).toBe(n);
   });
 });
 
@@ -127,55 +137,23 @@ const journalled = parkedMap('journalled', true);
 
 describe('map items that park on a delay, over the wire', () => {
   const PARKED = 300;
-  let dir: string;
-  let stack: EmulatedLocalStack;
-  let dynamo: RequestCounter;
-  let failedConditions = 0;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sayiir-parked-'));
-    stack = await startLocalStack({
-      emulateAws: true,
-      dataDir: dir,
-      workflows: [aroundDelay, journalled],
-      pollerConcurrency: 16,
-      reaperIntervalMs: 100,
-      instrument: (clients) => {
-        dynamo = countRequests(clients.dynamo);
-        clients.dynamo.middlewareStack.add(
-          (next) => async (args) => {
-            try {
-              return await next(args);
-            } catch (e) {
-              if ((e as Error).name === 'ConditionalCheckFailedException') failedConditions++;
-              throw e;
-            }
-          },
-          { step: 'initialize', name: 'failedConditions' },
-        );
-      },
-    });
-  });
-  afterAll(async () => {
-    await stack?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const t = countingStack('parked', [aroundDelay, journalled], 100);
 
   async function measure(workflow: string, instanceId: string) {
-    const call = apiClient(stack);
-    dynamo.reset();
-    failedConditions = 0;
+    const call = apiClient(t.stack);
+    t.dynamo.reset();
+    t.failedConditions = 0;
     expect((await call('POST', `/workflows/${workflow}/instances`, { input: PARKED, instanceId })).status).toBe(201);
     let view: { status: string; output?: number } = { status: 'RUNNING' };
     while (view.status === 'RUNNING') view = (await call('GET', `/instances/${instanceId}?wait=25`)).json;
     const expected = Array.from({ length: PARKED }, (_, i) => (i + 1) * 2 - 1).reduce((a, b) => a + b, 0);
     expect(view).toMatchObject({ status: 'COMPLETED', output: expected });
-    const writes = ['PutItemCommand', 'UpdateItemCommand'].reduce((n, c) => n + dynamo.count(c), 0);
-    const events = (await stack.store.readJournal(instanceId, 0)).flatMap((e) => e.events);
+    const writes = ['PutItemCommand', 'UpdateItemCommand'].reduce((n, c) => n + t.dynamo.count(c), 0);
+    const events = (await t.stack.store.readJournal(instanceId, 0)).flatMap((e) => e.events);
     const entries = events.flatMap((e) => (e.type === 'task-completed' && e.key.startsWith('items[') ? [e] : []));
     const figures = {
       writes: writes / PARKED,
-      failed: failedConditions / PARKED,
+      failed: t.failedConditions / PARKED,
       journalled: entries.length / PARKED,
     };
     console.log(
