@@ -7,6 +7,7 @@ import {
   MemoryInstanceStore,
   runWorkflow,
   startWorkflow,
+  TerminalError,
   task,
 } from '../../../shared/index.ts';
 import { drive } from './drive.ts';
@@ -197,5 +198,99 @@ describe('a child whose step fails in the frontier', () => {
     const keys = completedKeys(await events(store, r.instanceId));
     // Item 1's b failed in its lane, joined the frontier and completed there; its c ran back in the lane.
     expect(keys.filter((k) => k.startsWith('items['))).toEqual(['items[1]/b']);
+  });
+});
+
+describe('control of a map whose items park', () => {
+  const HOUR = 3_600_000;
+  const body = (log: string[]) =>
+    flow<number>('item')
+      .then('a', (x: number) => {
+        log.push(`a${x}`);
+        return x;
+      })
+      .delay('rest', '1h')
+      .then('b', (x: number) => {
+        log.push(`b${x}`);
+        return x + 1;
+      })
+      .then('c', (x: number) => x * 2)
+      .build();
+
+  it('a cancel while the items wait on their delay: no task runs after it', async () => {
+    const clock = new FakeClock(0);
+    const log: string[] = [];
+    const f = flow<number>('cancel-parked')
+      .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), body(log), { maxConcurrency: 2 })
+      .build();
+    const h = startWorkflow(f, 4, { clock });
+    await h.idle();
+    expect(log.sort()).toEqual(['a0', 'a1']);
+    await h.cancel('enough');
+    const r = await drive(h, clock);
+    expect(r.status).toBe('CANCELLED');
+    clock.advance(2 * HOUR);
+    await h.idle();
+    expect(log.sort()).toEqual(['a0', 'a1']);
+  });
+
+  it('a pause over the end of the delays holds the items; a resume sends them back to their lanes and the map completes', async () => {
+    const clock = new FakeClock(0);
+    const log: string[] = [];
+    const store = new MemoryInstanceStore();
+    const f = flow<number>('pause-parked')
+      .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), body(log), { maxConcurrency: 3 })
+      .build();
+    const h = startWorkflow(f, 3, { clock, store });
+    await h.idle();
+    await h.pause();
+    clock.advance(HOUR);
+    await h.idle();
+    await new Promise((r) => setTimeout(r, 20));
+    // The delays ended during the pause: the tasks after them wait in the frontier, not run.
+    expect(log.filter((x) => x.startsWith('b'))).toEqual([]);
+    const held = await store.get(h.instanceId);
+    expect(Object.values(held?.tasks ?? {}).map((t) => [t.qid, t.state])).toEqual([
+      ['items[]/b', 'ready'],
+      ['items[]/b', 'ready'],
+      ['items[]/b', 'ready'],
+    ]);
+    await h.resume();
+    const r = await drive(h, clock);
+    expect(r.status).toBe('COMPLETED');
+    expect(r.output).toEqual([2, 4, 6]);
+    expect(log.filter((x) => x.startsWith('b')).sort()).toEqual(['b0', 'b1', 'b2']);
+  });
+
+  it('an item whose task after the delay fails for good fails the run; a retry of it finishes the map', async () => {
+    const clock = new FakeClock(0);
+    let failing = true;
+    const f = flow<number>('retry-parked')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .then('a', (x: number) => x)
+          .delay('rest', '1h')
+          .then(
+            task('b', (x: number) => {
+              if (x === 1 && failing) throw new TerminalError('not yet');
+              return x + 10;
+            }),
+          )
+          .then('c', (x: number) => x * 2)
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+    const h = startWorkflow(f, 3, { clock });
+    const failed = await drive(h, clock);
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error).toMatchObject({ taskKey: 'items[1]/b' });
+    failing = false;
+    await h.retryTask('items[1]/b');
+    const r = await drive(h, clock);
+    expect(r.status).toBe('COMPLETED');
+    expect(r.output).toEqual([20, 22, 24]);
   });
 });
