@@ -48,6 +48,27 @@ export function engineDeadLetter(
   };
 }
 
+/**
+ * Puts the record of a task whose failure fails its run: its attempt
+ * history read from the run's history, with the failing attempt (not
+ * committed yet) last. The one way the workers and the reaper record one.
+ */
+export async function putEngineDeadLetter(
+  store: Pick<DeadLetterStore, 'put'>,
+  instances: Pick<InstanceStore, 'readHistory'>,
+  dispatch: Dispatch,
+  error: RunError,
+  failing: { readonly at: number; readonly worker?: string },
+): Promise<void> {
+  const current: FailedAttempt = {
+    attempt: dispatch.attempt,
+    ...failing,
+    error: { name: error.name, message: error.message },
+  };
+  const attempts = await failedAttemptsOf(instances, dispatch.instanceId, dispatch.key, current);
+  await store.put(engineDeadLetter(dispatch, error, failing.at, attempts));
+}
+
 /** A failed attempt as a record keeps it: long texts cut. */
 function failedAttempt(a: FailedAttempt): FailedAttempt {
   return {
@@ -110,13 +131,7 @@ export async function putDeadLettersOf(
     for (const effect of r.effects) {
       const d = effect.type === 'fail' && effect.error.taskKey ? dispatched.get(effect.error.taskKey) : undefined;
       if (d && effect.type === 'fail') {
-        const current = {
-          attempt: d.attempt,
-          at: now,
-          error: { name: effect.error.name, message: effect.error.message },
-        };
-        const attempts = await failedAttemptsOf(instances, d.instanceId, d.key, current);
-        await store.put(engineDeadLetter(d, effect.error, now, attempts));
+        await putEngineDeadLetter(store, instances, d, effect.error, { at: now });
       }
     }
   }

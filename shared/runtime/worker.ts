@@ -23,7 +23,7 @@ import { ClaimHeldError, ClaimLostError } from '../ports/errors.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
 import type { Secrets } from '../ports/secrets.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
-import { engineDeadLetter, failedAttemptsOf } from './dead-letters.ts';
+import { putEngineDeadLetter } from './dead-letters.ts';
 import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
@@ -576,14 +576,7 @@ async function deadLetter(deps: WorkerDeps, flow: AnyFlow, s: Snapshot, d: Dispa
   );
   const fail = dry.effects.find((e) => e.type === 'fail');
   if (fail?.type !== 'fail' || fail.error.taskKey !== d.key) return;
-  const current = {
-    attempt: d.attempt,
-    at: now,
-    worker: deps.workerId,
-    error: { name: error.name, message: error.message },
-  };
-  const attempts = await failedAttemptsOf(deps.store, d.instanceId, d.key, current);
-  await deps.deadLetters.put(engineDeadLetter(d, fail.error, now, attempts));
+  await putEngineDeadLetter(deps.deadLetters, deps.store, d, fail.error, { at: now, worker: deps.workerId });
 }
 
 function fitsInline(flow: AnyFlow, d: Dispatch, remaining: number): boolean {
