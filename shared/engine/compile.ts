@@ -39,10 +39,10 @@ export interface CompiledNode {
   readonly itemResult?: string;
   /**
    * map or fork whose children run in lanes: each child (a map's item, a
-   * fork's branch) is a sequence that starts and ends with a task, so its
-   * tasks up to its first other step (a delay, a signal wait, a route, a
-   * loop, a nested fork, map or flow) run outside the run's journal (see
-   * `Lanes` in `snapshot.ts`). The first and last qid of each child's
+   * fork's branch) is a sequence that starts with a task (or a delay, then
+   * a task) and ends with a task, so its tasks run outside the run's
+   * journal, and its other steps (a delay, a signal wait, a route, a loop,
+   * a nested fork, map or flow) through it (see `Lanes` in `snapshot.ts`). The first and last qid of each child's
    * sequence: one pair for a map (every item runs the one body), one per
    * branch for a fork.
    */
@@ -153,14 +153,17 @@ function compileSeq(
 
 /**
  * The lanes of a map or fork whose every child sequence (from `heads`)
- * starts and ends with a task; else `undefined`. A child's first step runs
- * in its lane, and its last step's output is its result, put by its id.
+ * starts with a task, or with a delay and then a task, and ends with a
+ * task; else `undefined`. A child's first task runs in its lane, and its
+ * last step's output is its result, put by its id.
  */
 function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, CompiledNode>): LaneShape | undefined {
   const lasts: string[] = [];
   for (const head of heads) {
+    const [first, second] = sequence(head, nodes);
+    const starts = first?.step.kind === 'task' || (first?.step.kind === 'delay' && second?.step.kind === 'task');
     const last = lastOf(head, nodes);
-    if (nodes.get(head)?.step.kind !== 'task' || last?.step.kind !== 'task') return undefined;
+    if (!starts || last?.step.kind !== 'task') return undefined;
     lasts.push(last.qid);
   }
   return heads.length > 0 ? { heads, lasts } : undefined;

@@ -171,6 +171,16 @@ export function laneDispatch(
   return { ...dispatchEffect(node, run, key, t).dispatch, lane: { parent: g.key, item } };
 }
 
+/**
+ * Whether child `item` of a group starts in the frontier: its first step is
+ * a delay (see `laneShape`), which waits there, so its start is a journal
+ * entry (`lanes-started`); otherwise it starts from its dispatch
+ * ({@link laneDispatch}), with none.
+ */
+export function startsParked(flow: AnyFlow, g: LaneGroup, item: number): boolean {
+  return compileFlow(flow).nodes.get(laneOf(flow, g, item).head)?.step.kind !== 'task';
+}
+
 /** What a dispatch of a child in its lane tells the frontier when it joins it (a failure, a pause). */
 export function laneItemOf(flow: AnyFlow, d: Dispatch, g: LaneGroup): LaneItem | undefined {
   if (d.lane?.parent !== g.key) return undefined;
@@ -202,19 +212,19 @@ export interface ChildStep {
    * {@link backToLaneAfter}); none for other steps.
    */
   readonly id?: string;
-  /** The value id of its output, when it is stored by id: a task's own; a delay's is its input, the task's before it. */
-  readonly out?: string;
+  /** Its output, when it is stored by id: a task's own; a delay's is its input (the task's before it, or the child's). */
+  readonly out?: Ref;
 }
 
 /** The steps of child `item`'s own sequence, first to last (not the steps nested in them). */
 export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): ChildStep[] {
-  const { head, idx } = laneOf(flow, g, item);
+  const { head, idx, input } = laneOf(flow, g, item);
   const steps: ChildStep[] = [];
   for (const n of sequence(head, compileFlow(flow).nodes)) {
     const key = fillKey(n.qid, idx);
-    if (n.step.kind === 'task') steps.push({ qid: n.qid, key, id: outputId(key), out: outputId(key) });
+    if (n.step.kind === 'task') steps.push({ qid: n.qid, key, id: outputId(key), out: { v: outputId(key) } });
     else if (backToLaneAfter(flow, n.qid))
-      steps.push({ qid: n.qid, id: outputId(key), out: steps.at(-1)?.out as string });
+      steps.push({ qid: n.qid, id: outputId(key), out: steps.at(-1)?.out ?? input });
     else steps.push({ qid: n.qid });
   }
   return steps;
@@ -238,7 +248,8 @@ function previousOf(flow: AnyFlow, qid: string): string | undefined {
  * Whether a child run in lanes goes back to its lane when its step `qid`
  * ends in the frontier: the next step is a task, and `qid` is a task (its
  * output is put by its id) or a delay right after a task (its output is
- * that task's, put by its id). The task that follows is dispatched in the
+ * that task's, put by its id) or first in the child (its output is the
+ * child's input). The task that follows is dispatched in the
  * lane on that output. The reaper marks a delay's passing (a value put
  * under the delay's output id, before the commit that fires it), so that a
  * child whose message to the next task is lost is started again after the
@@ -251,7 +262,8 @@ export function backToLaneAfter(flow: AnyFlow, qid: string): boolean {
   if (!node || next?.step.kind !== 'task') return false;
   if (node.step.kind === 'task') return true;
   const before = previousOf(flow, qid);
-  return node.step.kind === 'delay' && before !== undefined && nodes.get(before)?.step.kind === 'task';
+  // A delay passes on its input: the output of the task before it, or the child's input when it comes first.
+  return node.step.kind === 'delay' && (before === undefined || nodes.get(before)?.step.kind === 'task');
 }
 
 /**
@@ -294,13 +306,14 @@ export function resumePoint(
   });
   const at = (i: number) => steps[i] as ChildStep;
   if (k === steps.length - 1) return undefined;
+  // Not started: from its first step (a delay first is started by a commit, see `startsParked`).
   if (k < 0) return { qid: at(0).qid, input: lane.input };
   const passed = at(k);
-  if (at(k + 1).key !== undefined && passed.out !== undefined) return { qid: at(k + 1).qid, input: { v: passed.out } };
+  if (at(k + 1).key !== undefined && passed.out !== undefined) return { qid: at(k + 1).qid, input: passed.out };
   if (passed.key === undefined) return undefined;
   if (k === 0) return { qid: passed.qid, input: lane.input };
   const before = at(k - 1).out;
-  return before !== undefined ? { qid: passed.qid, input: { v: before } } : undefined;
+  return before !== undefined ? { qid: passed.qid, input: before } : undefined;
 }
 
 /**

@@ -7,12 +7,15 @@ import {
   backToLaneAfter,
   childInFrontier,
   childOf,
+  type LaneGroup,
   laneCheckMs,
   laneDispatch,
   laneGroupOf,
   laneGroups,
+  laneOf,
   laneOfTask,
   laneResults,
+  startsParked,
 } from './lanes.ts';
 import { eachId, outputId, type Ref } from './refs.ts';
 import { backoffDelay, hashUnit, resolveRetry } from './retry.ts';
@@ -217,6 +220,14 @@ class Reducer {
         if (f?.lanes) this.d.forks[e.key] = { ...f, lanes };
         return true;
       }
+      case 'lanes-started': {
+        const g = laneGroupOf(this.d, e.key);
+        if (!g) return false;
+        const started = e.items.filter(
+          (i) => i < g.count && startsParked(this.cf.flow, g, i) && this.startParked(g, i),
+        );
+        return started.length > 0;
+      }
       case 'timer-fired':
         return this.timer(e.key);
       case 'redispatch': {
@@ -306,11 +317,11 @@ class Reducer {
     if (this.d.status !== 'RUNNING' || node.next === null || !backToLaneAfter(this.cf.flow, node.qid)) return false;
     const lane = laneOfTask(this.cf.flow, this.d, node.qid, idx);
     const g = lane ? laneGroupOf(this.d, lane.parent) : undefined;
-    if (!lane || !g || !('v' in output) || output.at) return false;
-    // A task's output is its own, put by its id; a delay passes on the output of the task before it.
-    if (node.step.kind === 'task' && output.v !== outputId(fillKey(node.qid, idx))) return false;
-    const input: Ref = { v: output.v };
-    const dispatch = laneDispatch(this.cf.flow, this.base, g, lane.item, { qid: node.next, input });
+    if (!lane || !g) return false;
+    // A task's output is its own, put by its id; a delay passes on its input (the output of the task before it, or the child's input).
+    if (node.step.kind === 'task' && !('v' in output && !output.at && output.v === outputId(fillKey(node.qid, idx))))
+      return false;
+    const dispatch = laneDispatch(this.cf.flow, this.base, g, lane.item, { qid: node.next, input: output });
     this.effects.push({ type: 'dispatch', dispatch });
     const lanes: Lanes = { ...g.lanes, checkAt: Math.max(g.lanes.checkAt, this.now + this.checkMs(g.lanes.qid)) };
     const m = this.d.maps[g.key];
@@ -340,9 +351,18 @@ class Reducer {
     const lanes: Lanes = { qid, idx, input, window, checkAt: this.now + this.checkMs(qid), seen: 0 };
     const g = { key, count, lanes };
     for (let i = 0; i < window; i++) {
-      this.effects.push({ type: 'dispatch', dispatch: laneDispatch(this.cf.flow, this.base, g, i) });
+      if (startsParked(this.cf.flow, g, i)) this.startParked(g, i);
+      else this.effects.push({ type: 'dispatch', dispatch: laneDispatch(this.cf.flow, this.base, g, i) });
     }
     return lanes;
+  }
+
+  /** Child `item` of a group in lanes starts with a delay: it waits in the frontier (see `startsParked`). */
+  private startParked(g: LaneGroup, item: number): boolean {
+    if (childInFrontier(this.cf.flow, this.d, g, item)) return false;
+    const lane = laneOf(this.cf.flow, g, item);
+    this.enter(lane.head, lane.idx, lane.input);
+    return true;
   }
 
   /** A fork's branches all ended: its join runs on their results. */

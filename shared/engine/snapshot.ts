@@ -320,6 +320,12 @@ export type RunEvent =
   | { readonly type: 'lanes-joined'; readonly key: string; readonly chain?: ChainStep }
   /** The reaper looked at a map or fork run in lanes and saw its counter at `done`. */
   | { readonly type: 'lanes-checked'; readonly key: string; readonly done: number }
+  /**
+   * Child `item` of a map or fork run in lanes starts, and its first step
+   * is a delay: the delay waits in the frontier (a child whose first step is
+   * a task starts from a dispatch, with no entry).
+   */
+  | { readonly type: 'lanes-started'; readonly key: string; readonly items: readonly number[] }
   | {
       readonly type: 'signal';
       readonly name: string;

@@ -10,6 +10,7 @@ import {
   laneOfTask,
   laneSteps,
   resumePoint,
+  startsParked,
 } from '../engine/lanes.ts';
 import type { ChainStep, Dispatch, Effect } from '../engine/snapshot.ts';
 import type { InstanceStore } from '../ports/instance-store.ts';
@@ -96,9 +97,14 @@ export async function countLane(
   if (!g) return { effects: [], run };
   const d = await store.addToCounter(run.snapshot.instanceId, laneCounterId(parent), 1);
   const child = g.lanes.window + d - 1;
-  const next = child < g.count ? laneDispatch(flow, run.snapshot, g, child) : undefined;
-  if (d !== g.count) return { ...(next ? { next } : {}), effects: [], run };
-  return endLanes(store, flow, run, g, options);
+  if (d === g.count) return endLanes(store, flow, run, g, options);
+  if (child >= g.count) return { effects: [], run };
+  if (!startsParked(flow, g, child)) return { next: laneDispatch(flow, run.snapshot, g, child), effects: [], run };
+  // A child whose first step is a delay starts in the frontier: one journal entry.
+  const r = await commit(store, flow, run, () => [{ type: 'lanes-started', key: parent, items: [child] }], {
+    now: options.now,
+  });
+  return { effects: r.effects, run: r.run };
 }
 
 /** Commits the end of a map or fork run in lanes: what follows it is in the returned effects. */
@@ -166,6 +172,8 @@ export async function checkLanes(
   if (counted >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
   const byClaims = laneClaimsTell(flow, g);
   let dispatches: Dispatch[] = [];
+  // Children whose first step is a delay, to start in the frontier (see `startsParked`).
+  const unstarted: number[] = [];
   if (byClaims || counted === g.lanes.seen) {
     const children = Array.from({ length: g.count }, (_, i) => {
       const steps = laneSteps(flow, g, i);
@@ -185,12 +193,25 @@ export async function checkLanes(
       if (!c || done[i] || childInFrontier(flow, run.snapshot, g, i)) continue;
       const from = resumePoint(c.steps, (id) => listed.has(id), laneOf(flow, g, i));
       if (!from) continue;
+      if (c.steps[0]?.qid === from.qid && startsParked(flow, g, i)) {
+        unstarted.push(i);
+        continue;
+      }
       const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, from), gen };
       if (byClaims && ((await look.running(c.keys)) || (await look.queued(d)))) continue;
       dispatches.push(d);
     }
   }
-  const r = await commit(store, flow, run, () => [{ type: 'lanes-checked', key: parent, done: counted }], options);
+  const r = await commit(
+    store,
+    flow,
+    run,
+    () => [
+      { type: 'lanes-checked', key: parent, done: counted },
+      ...(unstarted.length > 0 ? [{ type: 'lanes-started' as const, key: parent, items: unstarted }] : []),
+    ],
+    options,
+  );
   if (!r.changed) dispatches = [];
   return { dispatches, effects: r.effects, run: r.run };
 }

@@ -17,10 +17,10 @@ const withDelays = flow<number>('with-delays')
   .map(
     'items',
     (n: number) => Array.from({ length: n }, (_, i) => i),
-    // An item that starts with a delay goes through the run's journal (a lane starts with a task).
+    // An item that ends with a delay goes through the run's journal (a lane ends with a task).
     flow<number>('item')
-      .delay('nap', '1h')
       .then('b', (x: number) => x)
+      .delay('nap', '1h')
       .build(),
     { maxConcurrency: 2 },
   )

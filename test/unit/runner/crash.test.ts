@@ -23,7 +23,7 @@ const child = flow<number>('child')
  * Every construct that checkpoints: tasks, fork/join (in lanes: a branch of
  * one task, a branch of two tasks in two pools), delay, route, loop, child
  * flow, maps (of one task, of two steps, of items that park on a delay
- * between their lanes).
+ * between their lanes, of items that start with a delay).
  */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
@@ -74,6 +74,17 @@ const example = flow<{ n: number }>('crashy')
     { maxConcurrency: 2 },
   )
   .then('grand', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .map(
+    'throttled',
+    (n) => [n, n + 1, n + 2],
+    flow<number>('throttled-body')
+      .delay('throttle', '1m')
+      .then('call', (x: number) => x % 11)
+      .then('keep', (x: number) => x + 1)
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('end', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
 /** Every place a worker can die: after reserving, after running, after putting an output by its id, after committing, after dispatching. */

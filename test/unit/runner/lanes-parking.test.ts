@@ -294,3 +294,55 @@ describe('control of a map whose items park', () => {
     expect(r.output).toEqual([20, 22, 24]);
   });
 });
+
+describe('children that start with a delay', () => {
+  const throttled = (log: string[]) =>
+    flow<number>('throttled')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .delay('throttle', '1m')
+          .then('call', (x: number) => {
+            log.push(`call${x}`);
+            return x * 3;
+          })
+          .then('keep', (x: number) => x + 1)
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+
+  it('wait in the frontier, then run their tasks in their lanes; a child started by a count is one journal entry', async () => {
+    const store = new MemoryInstanceStore();
+    const log: string[] = [];
+    const r = await runWorkflow(throttled(log), 5, { store });
+    expect(r.output).toEqual([1, 4, 7, 10, 13]);
+    expect(log.sort()).toEqual(['call0', 'call1', 'call2', 'call3', 'call4']);
+    const es = await events(store, r.instanceId);
+    expect(completedKeys(es).filter((k) => k.startsWith('items['))).toEqual([]);
+    // The first window starts with the map; the three others each from the count that made room.
+    expect(
+      es.filter((e) => e.type === 'lanes-started').flatMap((e) => (e.type === 'lanes-started' ? e.items : [])),
+    ).toEqual([2, 3, 4]);
+    expect(es.filter((e) => e.type === 'timer-fired')).toHaveLength(5);
+  });
+
+  it('a child whose start was lost (the writer died between the count and the start) is started by the reaper', async () => {
+    const store = new (class extends MemoryInstanceStore {
+      failed = 0;
+      override async append(...args: Parameters<MemoryInstanceStore['append']>): Promise<void> {
+        if (this.failed === 0 && args[1].events.some((e) => e.type === 'lanes-started')) {
+          this.failed++;
+          throw new Error('the writer died');
+        }
+        return super.append(...args);
+      }
+    })();
+    const log: string[] = [];
+    const r = await runWorkflow(throttled(log), 3, { store });
+    expect(store.failed).toBe(1);
+    expect(r.output).toEqual([1, 4, 7]);
+    expect(log.sort()).toEqual(['call0', 'call1', 'call2']);
+  });
+});

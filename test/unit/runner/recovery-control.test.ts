@@ -77,12 +77,12 @@ describe('manual retry and skip of a failed task', () => {
             {},
           ),
         ),
-        // A branch with a delay: the fork is not in lanes, its branches are in the frontier.
+        // A branch that ends with a delay: the fork is not in lanes, its branches are in the frontier.
         branch(
           'idle',
           flow<number>('idle')
-            .delay('nap', '1ms')
             .then('woke', (n: number) => n)
+            .delay('nap', '1ms')
             .build(),
         ),
       ])

@@ -345,10 +345,10 @@ describe('a fork branch that parks on a delay', () => {
 describe('resumePoint: where a child that stopped outside the frontier goes on', () => {
   // a1, (delay), a2, a3: the shape of branch `a`.
   const steps: ChildStep[] = [
-    { qid: 'a/a1', key: 'a/a1', id: 'out:a/a1', out: 'out:a/a1' },
-    { qid: 'a/rest', id: 'out:a/rest', out: 'out:a/a1' },
-    { qid: 'a/a2', key: 'a/a2', id: 'out:a/a2', out: 'out:a/a2' },
-    { qid: 'a/a3', key: 'a/a3', id: 'out:a/a3', out: 'out:a/a3' },
+    { qid: 'a/a1', key: 'a/a1', id: 'out:a/a1', out: { v: 'out:a/a1' } },
+    { qid: 'a/rest', id: 'out:a/rest', out: { v: 'out:a/a1' } },
+    { qid: 'a/a2', key: 'a/a2', id: 'out:a/a2', out: { v: 'out:a/a2' } },
+    { qid: 'a/a3', key: 'a/a3', id: 'out:a/a3', out: { v: 'out:a/a3' } },
   ];
   const lane = { input: { v: 'in' } };
   const from = (...ids: string[]) => resumePoint(steps, (id) => ids.includes(id), lane);
