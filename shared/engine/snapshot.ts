@@ -92,8 +92,9 @@ export interface MapState {
 
 /**
  * The children of a map (its items) or of a fork (its branches) run in
- * lanes when each child's sequence starts and ends with a task. A child in
- * its lane is not in the frontier: each of its tasks but the last puts its
+ * lanes when each child's sequence starts with a task (or with a delay, then
+ * a task: the delay waits in the frontier first) and ends with a task. A
+ * child in its lane is not in the frontier: each of its tasks but the last puts its
  * output if absent and hands it to the next; its last step's output is the
  * child's result, put if absent under a deterministic id; the writer whose
  * put created it adds 1 to the parent's counter, and the add that reaches
@@ -105,11 +106,12 @@ export interface MapState {
  * commit of its task before a step that is not a task (a delay, a signal
  * wait, a route, a loop, a nested fork, map or flow: a step that parks or
  * needs the reducer), or of a step that fails or that a pause holds. It
- * goes back to its lane after the first of its own tasks that completes
- * in the frontier and is followed by a task. So a child costs the journal
- * the entries of the steps that park it (its join, the timer or signal,
- * the task after), not one per step. The protocol, with who writes what,
- * is in `runtime/lanes.ts`.
+ * goes back to its lane when a delay right after a task (or first) ends,
+ * and after any of its own tasks that completes in the frontier and is
+ * followed by a task. So a child costs the journal the entries of the steps
+ * that park it (its join, the timer or signal, the task after a signal),
+ * not one per step. The protocol, with who writes what, is in
+ * `runtime/lanes.ts`.
  */
 export interface Lanes {
   /** The map's or fork's step and its map indices (where its children's dispatches are built from). */

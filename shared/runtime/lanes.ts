@@ -49,8 +49,15 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  * - a task of the child's own sequence that completes in the frontier and
  *   is followed by a task sends the child back to its lane (the reducer
  *   dispatches that task on the output put by its id, and puts off the
- *   group's next look by a check period). Its last step, completed in the
- *   frontier, is put and counted as above.
+ *   group's next look by a check period). So does a delay that comes first
+ *   or right after a task, when it ends: the reaper first marks it as passed
+ *   (a value under the delay's output id), and the next task runs on the
+ *   delay's input. Its last step, completed in the frontier, is put and
+ *   counted as above;
+ * - a child whose first step is a delay starts in the frontier: with the
+ *   parent's start for the first window, then by a `lanes-started` entry
+ *   from the writer whose add made room for it (or from the reaper, when
+ *   that writer died between its add and the entry).
  *
  * A crash between a put and the commit or the add that follows it, between
  * the add and the start of the next child, or between the last add and the
