@@ -9,7 +9,7 @@ const f = flow<number>('pure')
   .join('j', ([x, y]) => x + y)
   .build();
 
-/** A fork with a branch that waits: not in lanes, so its branches go through the frontier. */
+/** A fork with a branch that ends with a wait: not in lanes, so its branches go through the frontier. */
 const waits = flow<number>('pure-wait')
   .then('a', (n: number) => n)
   .fork([
@@ -237,6 +237,50 @@ describe('reducer', () => {
     expect(r.snapshot.tasks.x).toMatchObject({ state: 'dispatched', claim: 'a', input: { v: 'j:7' } });
     expect(r.snapshot.tasks['y/last']).toMatchObject({ state: 'dispatched' });
     expect(r.snapshot.steps).toBe(1);
+  });
+
+  it('goes on through the journal with a map that an earlier version started there, though its body runs in lanes now', () => {
+    const parked = flow<number>('parked')
+      .map(
+        'm',
+        (n: number) => [n, n + 1],
+        flow<number>('item')
+          .then('a', (x: number) => x)
+          .delay('nap', '1s')
+          .then('b', (x: number) => x)
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+    const begun = reduce(parked, initSnapshot(parked, 'i-1', 'input:n', 1000), { type: 'start' }, 1000).snapshot;
+    const opened = reduce(parked, begun, { type: 'task-completed', key: 'm', attempt: 1, control: { count: 2 } }, 1100);
+    const m = opened.snapshot.maps.m;
+    expect(m?.lanes).toBeDefined();
+    // The state an earlier version left: the map without lanes, its items' first tasks in the frontier.
+    const { lanes: _lanes, ...journalled } = m as NonNullable<typeof m>;
+    let s: Snapshot = {
+      ...opened.snapshot,
+      maps: { m: journalled },
+      tasks: Object.fromEntries(
+        [0, 1].map((i) => [
+          `m[${i}]/a`,
+          { qid: 'm[]/a', idx: [i], input: { v: 'out:m', at: [i] }, attempt: 1, state: 'dispatched' as const },
+        ]),
+      ),
+    };
+    for (const i of [0, 1])
+      s = reduce(parked, s, { type: 'task-completed', key: `m[${i}]/a`, attempt: 1 }, 1200).snapshot;
+    expect(Object.keys(s.waits).sort()).toEqual(['m[0]/nap', 'm[1]/nap']);
+    const fired = reduce(parked, s, { type: 'timer-fired', key: 'm[0]/nap' }, 2200);
+    // No lane to go back to: b waits in the frontier, as the earlier version ran it.
+    expect(fired.effects.flatMap((e) => (e.type === 'dispatch' ? [[e.dispatch.key, e.dispatch.lane]] : []))).toEqual([
+      ['m[0]/b', undefined],
+    ]);
+    s = reduce(parked, fired.snapshot, { type: 'timer-fired', key: 'm[1]/nap' }, 2201).snapshot;
+    s = reduce(parked, s, { type: 'task-completed', key: 'm[0]/b', attempt: 1 }, 2300).snapshot;
+    const done = reduce(parked, s, { type: 'task-completed', key: 'm[1]/b', attempt: 1 }, 2301);
+    expect(done.snapshot.status).toBe('COMPLETED');
+    expect(done.snapshot.output).toEqual({ each: 'out:m[]/b', n: 2 });
   });
 
   it('is pure: the input snapshot is not mutated', () => {
