@@ -27,6 +27,8 @@ export interface CompiledNode {
   readonly qid: string;
   readonly step: StepNode;
   readonly next: string | null;
+  /** The step before it in its sequence (`null` for a sequence's first). */
+  readonly prev: string | null;
   readonly owner: Owner;
   /** fork: the first qid of each branch. */
   readonly branchHeads?: readonly string[];
@@ -97,7 +99,7 @@ export function compileFlow(flow: AnyFlow): CompiledFlow {
 
 function compileBody(body: BodyNode, qid: string, owner: Owner, nodes: Map<string, CompiledNode>): string {
   if (body.kind === 'task') {
-    nodes.set(qid, { qid, step: { kind: 'task', id: body.id, task: body.task }, next: null, owner });
+    nodes.set(qid, { qid, step: { kind: 'task', id: body.id, task: body.task }, next: null, prev: null, owner });
     return qid;
   }
   return compileSeq(body.flow.steps, `${qid}/`, owner, nodes);
@@ -112,7 +114,7 @@ function compileSeq(
   const qids = steps.map((s) => `${prefix}${s.id}`);
   steps.forEach((step, i) => {
     const qid = qids[i] as string;
-    const base = { qid, step, next: qids[i + 1] ?? null, owner };
+    const base = { qid, step, next: qids[i + 1] ?? null, prev: qids[i - 1] ?? null, owner };
     switch (step.kind) {
       case 'fork': {
         const branchHeads = step.branches.map((b, index) =>

@@ -230,20 +230,6 @@ export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): ChildStep[
   return steps;
 }
 
-const previous = new WeakMap<AnyFlow, ReadonlyMap<string, string>>();
-
-/** The step before `qid` in its sequence, if any. */
-function previousOf(flow: AnyFlow, qid: string): string | undefined {
-  let m = previous.get(flow);
-  if (!m) {
-    const built = new Map<string, string>();
-    for (const n of compileFlow(flow).nodes.values()) if (n.next) built.set(n.next, n.qid);
-    previous.set(flow, built);
-    m = built;
-  }
-  return m.get(qid);
-}
-
 /**
  * Whether a child run in lanes goes back to its lane when its step `qid`
  * ends in the frontier: the next step is a task, and `qid` is a task (its
@@ -261,9 +247,8 @@ export function backToLaneAfter(flow: AnyFlow, qid: string): boolean {
   const next = node?.next != null ? nodes.get(node.next) : undefined;
   if (!node || next?.step.kind !== 'task') return false;
   if (node.step.kind === 'task') return true;
-  const before = previousOf(flow, qid);
   // A delay passes on its input: the output of the task before it, or the child's input when it comes first.
-  return node.step.kind === 'delay' && (before === undefined || nodes.get(before)?.step.kind === 'task');
+  return node.step.kind === 'delay' && (node.prev === null || nodes.get(node.prev)?.step.kind === 'task');
 }
 
 /**
