@@ -213,11 +213,7 @@ class Reducer {
       case 'lanes-checked': {
         const g = laneGroupOf(this.d, e.key);
         if (!g || g.lanes.checkAt > this.now) return false;
-        const lanes: Lanes = { ...g.lanes, checkAt: this.now + this.checkMs(g.lanes.qid), seen: e.done };
-        const m = this.d.maps[e.key];
-        if (m?.lanes) this.d.maps[e.key] = { ...m, lanes };
-        const f = this.d.forks[e.key];
-        if (f?.lanes) this.d.forks[e.key] = { ...f, lanes };
+        this.setLanes(e.key, { ...g.lanes, checkAt: this.now + this.checkMs(g.lanes.qid), seen: e.done });
         return true;
       }
       case 'lanes-started': {
@@ -323,12 +319,16 @@ class Reducer {
       return false;
     const dispatch = laneDispatch(this.cf.flow, this.base, g, lane.item, { qid: node.next, input: output });
     this.effects.push({ type: 'dispatch', dispatch });
-    const lanes: Lanes = { ...g.lanes, checkAt: Math.max(g.lanes.checkAt, this.now + this.checkMs(g.lanes.qid)) };
-    const m = this.d.maps[g.key];
-    if (m?.lanes) this.d.maps[g.key] = { ...m, lanes };
-    const f = this.d.forks[g.key];
-    if (f?.lanes) this.d.forks[g.key] = { ...f, lanes };
+    this.setLanes(g.key, { ...g.lanes, checkAt: Math.max(g.lanes.checkAt, this.now + this.checkMs(g.lanes.qid)) });
     return true;
+  }
+
+  /** Replaces the lanes of the map or fork `key` run in lanes. */
+  private setLanes(key: string, lanes: Lanes): void {
+    const m = this.d.maps[key];
+    if (m?.lanes) this.d.maps[key] = { ...m, lanes };
+    const f = this.d.forks[key];
+    if (f?.lanes) this.d.forks[key] = { ...f, lanes };
   }
 
   /** How long until the reaper looks at a map or fork run in lanes again (see `laneCheckMs`). */

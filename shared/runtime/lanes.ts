@@ -245,7 +245,8 @@ export async function skipAndCount(
     ...options,
     ...(before ? { known: before } : {}),
   });
-  if (!lane || !r.valueCreated || !compileFlow(flow).laneResults.has(t?.qid ?? '')) return r;
+  // Only a child's last step counts it.
+  if (!t || !lane || !r.valueCreated || !compileFlow(flow).laneResults.has(t.qid)) return r;
   const counted = await countLane(store, flow, r.run, lane.parent, { now: options.now });
   const started: Effect[] = counted.next ? [{ type: 'dispatch', dispatch: counted.next }] : [];
   return { ...r, run: await compactRun(store, counted.run), effects: [...r.effects, ...started, ...counted.effects] };
