@@ -805,14 +805,19 @@ export function describeInstanceStoreContract(
     });
 
     describe('readHistory', () => {
+      /** Instance `a`: its creation, then entries with no history line, three, and one; compacted at `compactedAt`. */
+      const threeEntries = async (store: InstanceStore, compactedAt: number) => {
+        const s = snapshot('a');
+        await store.create(s, null, CREATION);
+        await store.append('a', entry(1, { history: [] }));
+        await store.append('a', entry(2, { history: [line('2a', 2), line('2b', 2), line('2c', 2)] }));
+        await store.append('a', entry(3));
+        await store.compact(at(s, compactedAt));
+      };
+
       it("returns the creation's entries, then each journal entry's history in seq order", async () => {
         await withStore(async (store) => {
-          const s = snapshot('a');
-          await store.create(s, null, CREATION);
-          await store.append('a', entry(1, { history: [] }));
-          await store.append('a', entry(2, { history: [line('2a', 2), line('2b', 2), line('2c', 2)] }));
-          await store.append('a', entry(3));
-          await store.compact(at(s, 2));
+          await threeEntries(store, 2);
 
           expect((await store.readHistory('a')).entries).toEqual([
             ...CREATION,
@@ -847,12 +852,7 @@ export function describeInstanceStoreContract(
 
       it('starts after a journal entry (afterSeq): only what followed it, paged as from the start', async () => {
         await withStore(async (store) => {
-          const s = snapshot('a');
-          await store.create(s, null, CREATION);
-          await store.append('a', entry(1, { history: [] }));
-          await store.append('a', entry(2, { history: [line('2a', 2), line('2b', 2), line('2c', 2)] }));
-          await store.append('a', entry(3));
-          await store.compact(at(s, 1));
+          await threeEntries(store, 1);
           const keys = async (afterSeq: number, limit?: number) => {
             const seen: (string | undefined)[] = [];
             let page = await store.readHistory('a', { afterSeq, ...(limit ? { limit } : {}) });
