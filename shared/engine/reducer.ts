@@ -220,7 +220,7 @@ class Reducer {
         const g = laneGroupOf(this.d, e.key);
         if (!g) return false;
         const started = e.items.filter(
-          (i) => i < g.count && startsParked(this.cf.flow, g, i) && this.startParked(g, i),
+          (i) => i < g.count && startsParked(this.cf.flow, g, i) && this.startInFrontier(g, i),
         );
         return started.length > 0;
       }
@@ -351,14 +351,14 @@ class Reducer {
     const lanes: Lanes = { qid, idx, input, window, checkAt: this.now + this.checkMs(qid), seen: 0 };
     const g = { key, count, lanes };
     for (let i = 0; i < window; i++) {
-      if (startsParked(this.cf.flow, g, i)) this.startParked(g, i);
+      if (startsParked(this.cf.flow, g, i)) this.startInFrontier(g, i);
       else this.effects.push({ type: 'dispatch', dispatch: laneDispatch(this.cf.flow, this.base, g, i) });
     }
     return lanes;
   }
 
   /** Child `item` of a group in lanes starts with a delay: it waits in the frontier (see `startsParked`). */
-  private startParked(g: LaneGroup, item: number): boolean {
+  private startInFrontier(g: LaneGroup, item: number): boolean {
     if (childInFrontier(this.cf.flow, this.d, g, item)) return false;
     const lane = laneOf(this.cf.flow, g, item);
     this.enter(lane.head, lane.idx, lane.input);
