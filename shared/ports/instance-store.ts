@@ -77,6 +77,24 @@ export function journalSeqOf(valueId: string): number | undefined {
 }
 
 /**
+ * A delay of a child run in lanes (a map's item, a fork's branch; see
+ * `runtime/lanes.ts`), kept apart from the run's journal so that children
+ * that park at once never race for its next entry: a record of its own,
+ * found by the reaper through the due index when it is due.
+ */
+export interface LaneTimer {
+  /** The delay's key (its step at the child's map indices): one timer per delay of a child. */
+  readonly id: string;
+  readonly dueAt: number;
+  /** The map's or fork's key (`Dispatch.lane.parent`). */
+  readonly parent: string;
+  /** The child's index in it. */
+  readonly item: number;
+  /** When the reaper fired it: it is off the due index then, and kept until the run is purged. */
+  readonly firedAt?: number;
+}
+
+/**
  * Where instances live: per instance a journal (the commit log), a
  * compacted snapshot (a projection of the journal, with the listing and
  * due-index keys), and values stored beside them (the run input, and the
@@ -156,6 +174,24 @@ export interface InstanceStore {
 
   /** A counter's value, read consistently; 0 when it was never added to. */
   getCounter(instanceId: string, counterId: string): Promise<number>;
+
+  /**
+   * Puts a lane timer (see {@link LaneTimer}) on condition that none has
+   * its id: it is in the due index (`TimerIndex.due`, with `timer` set)
+   * until it is fired.
+   *
+   * @returns `created`, or `exists` when a timer with this id was already there (unchanged, fired or not).
+   */
+  putTimer(instanceId: string, timer: Omit<LaneTimer, 'firedAt'>): Promise<'created' | 'exists'>;
+
+  /**
+   * Marks a lane timer as fired at `at` and takes it off the due index. An
+   * unknown timer, or one fired already, is left as it is.
+   */
+  fireTimer(instanceId: string, id: string, at: number): Promise<void>;
+
+  /** The lane timers of an instance whose ids start with `prefix`, fired or not, read consistently. */
+  listTimers(instanceId: string, prefix: string): Promise<LaneTimer[]>;
 
   /**
    * Reads values by id, consistently: the run input, journal payloads

@@ -1,14 +1,17 @@
 /**
  * Where due timers are found. A timer (delay end, signal timeout, retry
  * backoff) lives in its instance's snapshot (`Snapshot.dueAt` is the earliest);
- * this index lists instances with one due, for the reaper, and the journal
- * entries of control calls that may not be compacted yet.
+ * this index lists instances with one due, for the reaper, the journal
+ * entries of control calls that may not be compacted yet, and the lane
+ * timers (`LaneTimer`) that are due.
  */
 export interface DueInstance {
   readonly instanceId: string;
   readonly dueAt: number;
   /** Set when what is due is a watched journal entry (see `JournalEntry.watchAt`): its `seq`. */
   readonly watched?: number;
+  /** Set when what is due is a lane timer (see `LaneTimer`): its id. */
+  readonly timer?: string;
 }
 
 export interface TimerIndex {

@@ -526,6 +526,15 @@ function fencedStore(store: InstanceStore & TimerIndex, dead: () => Error | unde
       return store.addToCounter(id, counterId, by);
     },
     getCounter: (id, counterId) => store.getCounter(id, counterId),
+    putTimer: async (id, timer) => {
+      check();
+      return store.putTimer(id, timer);
+    },
+    fireTimer: async (id, timerId, at) => {
+      check();
+      return store.fireTimer(id, timerId, at);
+    },
+    listTimers: (id, prefix) => store.listTimers(id, prefix),
     list: (q) => store.list(q),
     readHistory: (id, options) => store.readHistory(id, options),
     due: (now, limit) => store.due(now, limit),

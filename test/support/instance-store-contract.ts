@@ -751,6 +751,74 @@ export function describeInstanceStoreContract(
       });
     });
 
+    describe('lane timers', () => {
+      const timer = (id: string, dueAt: number, item = 0) => ({ id, dueAt, parent: 'm', item });
+
+      it('putTimer: the first writer wins; the timer is due until fired, then kept with its firing time', async () => {
+        await withStore(async (store) => {
+          await store.create(snapshot('a'), null, []);
+          expect(await store.putTimer('a', timer('d[0]', 100, 0))).toBe('created');
+          expect(await store.putTimer('a', timer('d[0]', 900, 5))).toBe('exists');
+          expect(await store.putTimer('a', timer('d[1]', 300, 1))).toBe('created');
+          expect(await store.due(99, 10)).toEqual([]);
+          expect(await store.due(300, 10)).toEqual([
+            { instanceId: 'a', dueAt: 100, timer: 'd[0]' },
+            { instanceId: 'a', dueAt: 300, timer: 'd[1]' },
+          ]);
+
+          await store.fireTimer('a', 'd[0]', 150);
+          await store.fireTimer('a', 'd[0]', 999); // fired once: the first firing time stays
+          await store.fireTimer('a', 'nope', 150);
+          await store.fireTimer('nope', 'd[0]', 150);
+          expect(await store.due(1_000, 10)).toEqual([{ instanceId: 'a', dueAt: 300, timer: 'd[1]' }]);
+          expect(await store.listTimers('a', 'd[')).toEqual([
+            { ...timer('d[0]', 100, 0), firedAt: 150 },
+            timer('d[1]', 300, 1),
+          ]);
+          // A fired timer still exists: a second put changes nothing.
+          expect(await store.putTimer('a', timer('d[0]', 5, 0))).toBe('exists');
+          expect(await store.due(1_000, 10)).toEqual([{ instanceId: 'a', dueAt: 300, timer: 'd[1]' }]);
+        });
+      });
+
+      it('listTimers reads by prefix, per instance; due lists timers with snapshots and watched entries', async () => {
+        await withStore(async (store) => {
+          await store.create(snapshot('a', { dueAt: 200 }), null, []);
+          await store.create(snapshot('ab'), null, []);
+          // Enough timers to land in every partition a store may spread them over.
+          for (let i = 0; i < 20; i++) await store.putTimer('a', timer(`x[${i}]`, 1_000 + i, i));
+          await store.putTimer('a', timer('y[0]', 50));
+          await store.putTimer('ab', timer('x[0]', 60));
+          expect((await store.listTimers('a', 'x[')).map((t) => t.id)).toEqual(
+            Array.from({ length: 20 }, (_, i) => `x[${i}]`).sort(),
+          );
+          expect(await store.listTimers('a', 'y')).toEqual([timer('y[0]', 50)]);
+          expect(await store.listTimers('ab', '')).toEqual([timer('x[0]', 60)]);
+          expect(await store.listTimers('nope', '')).toEqual([]);
+          expect(await store.due(1_005, 5)).toEqual([
+            { instanceId: 'a', dueAt: 50, timer: 'y[0]' },
+            { instanceId: 'ab', dueAt: 60, timer: 'x[0]' },
+            { instanceId: 'a', dueAt: 200 },
+            { instanceId: 'a', dueAt: 1_000, timer: 'x[0]' },
+            { instanceId: 'a', dueAt: 1_001, timer: 'x[1]' },
+          ]);
+          // Not among the purges: a timer is live work.
+          expect(await store.duePurges(5_000, 50)).toEqual([]);
+        });
+      });
+
+      it('of puts racing for one timer, exactly one is created', async () => {
+        await withStore(async (store) => {
+          await store.create(snapshot('a'), null, []);
+          const outcomes = await Promise.all(
+            Array.from({ length: 8 }, (_, i) => store.putTimer('a', timer('d[0]', 100 + i))),
+          );
+          expect(outcomes.filter((o) => o === 'created')).toHaveLength(1);
+          expect(await store.listTimers('a', '')).toHaveLength(1);
+        });
+      });
+    });
+
     describe('list', () => {
       it('pages through every instance exactly once, newest first, and filters by status', async () => {
         await withStore(async (store) => {
@@ -907,7 +975,7 @@ export function describeInstanceStoreContract(
     });
 
     describe('purge', () => {
-      /** An instance with every kind of record: a compacted snapshot with a due time, 30 entries (one watched), values, counters. */
+      /** An instance with every kind of record: a compacted snapshot with a due time, 30 entries (one watched), values, counters, lane timers (one fired). */
       async function fill(store: ContractStore, id: string): Promise<void> {
         await store.create(snapshot(id, { dueAt: 500 }), { input: id }, CREATION);
         for (let seq = 1; seq <= 30; seq++) {
@@ -920,6 +988,9 @@ export function describeInstanceStoreContract(
         for (let n = 0; n < 3; n++) expect(await store.putValue(id, `out:m[${n}]`, `${id} item ${n}`)).toBe('created');
         expect(await store.addToCounter(id, 'done', 3)).toBe(3);
         expect(await store.addToCounter(id, 'other', 1)).toBe(1);
+        expect(await store.putTimer(id, { id: 'd[0]', dueAt: 700, parent: 'm', item: 0 })).toBe('created');
+        expect(await store.putTimer(id, { id: 'd[1]', dueAt: 100, parent: 'm', item: 1 })).toBe('created');
+        await store.fireTimer(id, 'd[1]', 150);
       }
 
       /** Everything the port reads back of an instance. */
@@ -930,11 +1001,12 @@ export function describeInstanceStoreContract(
           values: await store.getValues(id, [`input:${id}-n1`, 'j:1', 'j:30', 'out:m[0]', 'out:m[2]']),
           valueIds: await store.listValueIds(id, 'out:'),
           counters: [await store.getCounter(id, 'done'), await store.getCounter(id, 'other')],
+          timers: await store.listTimers(id, ''),
           history: (await store.readHistory(id)).entries,
         };
       }
 
-      it('deletes the journal, values, counters and snapshot of the instance, and of no other', async () => {
+      it('deletes the journal, values, counters, lane timers and snapshot of the instance, and of no other', async () => {
         await withStore(async (store) => {
           await fill(store, 'a');
           await fill(store, 'b');
@@ -954,11 +1026,13 @@ export function describeInstanceStoreContract(
           expect(await store.listValueIds('a', '')).toEqual([]);
           expect(await store.getCounter('a', 'done')).toBe(0);
           expect(await store.getCounter('a', 'other')).toBe(0);
+          expect(await store.listTimers('a', '')).toEqual([]);
           expect(await store.readHistory('a')).toEqual({ entries: [] });
           expect(await listAll(store, { workflow: 'orders', limit: 10 })).toEqual(['b']);
           expect(await listAll(store, { workflow: 'orders', status: 'COMPLETED', limit: 10 })).toEqual(['b']);
-          // b's watched entry is live work; its finished snapshot's due time is its purge.
-          expect((await store.due(1_000, 10)).map((d) => d.instanceId)).toEqual(['b']);
+          // b's watched entry and its timer are live work; its finished snapshot's due time is its purge.
+          expect((await store.due(1_000, 10)).map((d) => d.timer ?? d.watched)).toEqual([30, 'd[0]']);
+          expect(new Set((await store.due(1_000, 10)).map((d) => d.instanceId))).toEqual(new Set(['b']));
           expect((await store.duePurges(1_000, 10)).map((d) => d.instanceId)).toEqual(['b']);
 
           expect(await everything(store, 'b')).toEqual(before);

@@ -21,6 +21,7 @@ import {
   type JournalEntry,
   journalSeqOf,
   journalValueId,
+  type LaneTimer,
   type ListPage,
   type ListQuery,
   type StoredInstance,
@@ -97,6 +98,7 @@ const LOAD_PAGE = 8;
 const instancePk = (instanceId: string): string => `I#${instanceId}`;
 const valueSk = (valueId: string): string => `V#${valueId}`;
 const counterSk = (counterId: string): string => `C#${counterId}`;
+const timerSk = (id: string): string => `T#${id}`;
 const journalSk = (seq: number): string => `J#${String(seq).padStart(10, '0')}`;
 const LAST_JOURNAL_SK = journalSk(9_999_999_999);
 /**
@@ -122,6 +124,12 @@ const instanceIdOf = (item: Item): string => readStr(item, 'pk').slice('I#'.leng
 
 /** The due-index shard of an instance. */
 export const dueShard = (instanceId: string): string => shardKey('DUE', instanceId, DUE_SHARDS);
+/**
+ * The due-index shard of a lane timer: from its own id as well, so the
+ * timers of a map's items spread over every shard, not one per run.
+ */
+export const timerDueShard = (instanceId: string, id: string): string =>
+  shardKey('DUE', `${instanceId}|${id}`, DUE_SHARDS);
 /** The partition of the due index where a finished run waits for its purge (see `TimerIndex.duePurges`). */
 export const purgeShard = (instanceId: string): string => shardKey('PURGE', instanceId, DUE_SHARDS);
 
@@ -150,6 +158,8 @@ function snapshotAttributes(snapshot: Snapshot): Item {
  *   while the entry is watched;
  * - `V#<valueId>`: values put with `putValue`;
  * - `C#<counterId>`: counters;
+ * - `T#<id>`: lane timers (`parent`, `item`, `firedAt`), with due-index
+ *   keys until fired;
  * - `D#<deadLetterId>`: dead letters, the dead-letter store's (not read,
  *   written or purged here).
  *
@@ -422,6 +432,64 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
     return ids;
   }
 
+  async putTimer(instanceId: string, timer: Omit<LaneTimer, 'firedAt'>): Promise<'created' | 'exists'> {
+    const item: Item = {
+      pk: str(instancePk(instanceId)),
+      sk: str(timerSk(timer.id)),
+      parent: str(timer.parent),
+      item: num(timer.item),
+      due: num(timer.dueAt),
+      dueAt: num(timer.dueAt),
+      duepk: str(timerDueShard(instanceId, timer.id)),
+    };
+    try {
+      await this.client.send(new PutItemCommand({ TableName: this.table, Item: item, ConditionExpression: absent }));
+      return 'created';
+    } catch (err) {
+      if (isConditionFailed(err)) return 'exists';
+      throw err;
+    }
+  }
+
+  async fireTimer(instanceId: string, id: string, at: number): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { pk: str(instancePk(instanceId)), sk: str(timerSk(id)) },
+          // The index keys go; `due` stays, the timer's own record of when it was due.
+          UpdateExpression: 'SET firedAt = :at REMOVE duepk, dueAt',
+          ConditionExpression: 'attribute_exists(sk) AND attribute_not_exists(firedAt)',
+          ExpressionAttributeValues: { ':at': num(at) },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+    }
+  }
+
+  async listTimers(instanceId: string, prefix: string): Promise<LaneTimer[]> {
+    const timers: LaneTimer[] = [];
+    const query: QueryCommandInput = {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': str(instancePk(instanceId)), ':prefix': str(timerSk(prefix)) },
+      ConsistentRead: true,
+    };
+    for await (const items of this.pages(query)) {
+      for (const item of items) {
+        timers.push({
+          id: readStr(item, 'sk').slice(timerSk('').length),
+          dueAt: readNum(item, 'due'),
+          parent: readStr(item, 'parent'),
+          item: readNum(item, 'item'),
+          ...(item.firedAt ? { firedAt: readNum(item, 'firedAt') } : {}),
+        });
+      }
+    }
+    return timers;
+  }
+
   async addToCounter(instanceId: string, counterId: string, by: number): Promise<number> {
     const out = await this.client.send(
       new UpdateItemCommand({
@@ -617,10 +685,12 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       for (const item of items) {
         const sk = readStr(item, 'sk');
         const watched = sk.startsWith('J#') ? Number(sk.slice(2)) : undefined;
+        const timer = sk.startsWith(timerSk('')) ? sk.slice(timerSk('').length) : undefined;
         due.push({
           instanceId: instanceIdOf(item),
           dueAt: readNum(item, 'dueAt'),
           ...(watched === undefined ? {} : { watched }),
+          ...(timer === undefined ? {} : { timer }),
         });
       }
       if (due.length >= limit) break;

@@ -8,6 +8,7 @@ import {
   type JournalEntry,
   journalSeqOf,
   journalValueId,
+  type LaneTimer,
   type ListPage,
   type ListQuery,
   type StoredInstance,
@@ -47,6 +48,8 @@ export interface MemoryInstanceStoreOptions {
 export class MemoryInstanceStore implements InstanceStore, TimerIndex {
   private readonly instances = new Map<string, Stored>();
   private readonly values = new Map<string, string>();
+  /** Lane timers by `instanceId|id`. */
+  private readonly timers = new Map<string, LaneTimer>();
   /** How many times each `instanceId|valueId` was committed: values put, and task outputs in journal entries (`instanceId|out:<key>`). */
   readonly commits = new Map<string, number>();
   private readonly maxItemBytes: number | undefined;
@@ -208,6 +211,27 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
     };
   }
 
+  async putTimer(instanceId: string, timer: Omit<LaneTimer, 'firedAt'>): Promise<'created' | 'exists'> {
+    const k = `${instanceId}|${timer.id}`;
+    if (this.timers.has(k)) return 'exists';
+    this.timers.set(k, { id: timer.id, dueAt: timer.dueAt, parent: timer.parent, item: timer.item });
+    return 'created';
+  }
+
+  async fireTimer(instanceId: string, id: string, at: number): Promise<void> {
+    const k = `${instanceId}|${id}`;
+    const t = this.timers.get(k);
+    if (t && t.firedAt === undefined) this.timers.set(k, { ...t, firedAt: at });
+  }
+
+  async listTimers(instanceId: string, prefix: string): Promise<LaneTimer[]> {
+    const from = `${instanceId}|${prefix}`;
+    return [...this.timers]
+      .filter(([k]) => k.startsWith(from))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, t]) => ({ ...t }));
+  }
+
   async due(now: number, limit: number): Promise<DueInstance[]> {
     const due: DueInstance[] = [];
     for (const [instanceId, s] of this.instances) {
@@ -216,6 +240,10 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
       if (live && snapshot.dueAt !== undefined && snapshot.dueAt <= now)
         due.push({ instanceId, dueAt: snapshot.dueAt });
       for (const [seq, at] of s.watched) if (at <= now) due.push({ instanceId, dueAt: at, watched: seq });
+    }
+    for (const [k, t] of this.timers) {
+      if (t.firedAt !== undefined || t.dueAt > now) continue;
+      due.push({ instanceId: k.slice(0, k.indexOf('|')), dueAt: t.dueAt, timer: t.id });
     }
     return due.sort((a, b) => a.dueAt - b.dueAt).slice(0, limit);
   }
@@ -262,6 +290,7 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
     const mine = (k: string) => k.startsWith(`${instanceId}|`);
     for (const k of [...this.values.keys()]) if (mine(k)) this.values.delete(k);
     for (const k of [...this.counters.keys()]) if (mine(k)) this.counters.delete(k);
+    for (const k of [...this.timers.keys()]) if (mine(k)) this.timers.delete(k);
     // The journal lives in the instance's record: it goes with the snapshot, last.
     this.instances.delete(instanceId);
   }
@@ -277,7 +306,12 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
       id,
       { ...s, journal: [...s.journal], watched: [...s.watched] },
     ]);
-    return JSON.stringify({ instances, values: [...this.values], counters: [...this.counters] });
+    return JSON.stringify({
+      instances,
+      values: [...this.values],
+      counters: [...this.counters],
+      timers: [...this.timers],
+    });
   }
 
   /** Number of journal entries of an instance, for tests. */

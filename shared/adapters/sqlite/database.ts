@@ -1,7 +1,8 @@
 /**
  * The embedded back end's one database file, `<dataDir>/sayiir.sqlite`:
  * opened once per process (a lock file refuses a second process), in WAL
- * mode, with a schema version that a different build refuses to misread.
+ * mode, with a schema version: an older one is upgraded in place, and a
+ * newer build's is refused rather than misread.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -10,8 +11,12 @@ import { SayiirError } from '../../errors.ts';
 import { type DataDirLock, lockDataDir } from '../fs/data-dir-lock.ts';
 import { groupCommit } from './group-commit.ts';
 
-/** The schema this build writes and reads. Any other is refused (see {@link SchemaVersionError}). */
-export const SCHEMA_VERSION = 1;
+/**
+ * The schema this build writes and reads. An older one is upgraded in place
+ * on open (see {@link MIGRATIONS}); a newer or unknown one is refused (see
+ * {@link SchemaVersionError}).
+ */
+export const SCHEMA_VERSION = 2;
 
 /** The database file's name inside the data folder. */
 export const DATABASE_FILE = 'sayiir.sqlite';
@@ -74,7 +79,7 @@ export class SchemaVersionError extends SayiirError {
   ) {
     super(
       `${path} was written with schema version ${found ?? 'unknown (no schema_version table)'}; ` +
-        `this build of Sayiir reads version ${expected} only and will not guess at another. ` +
+        `this build of Sayiir reads version ${expected} (and upgrades older ones) and will not guess at another. ` +
         'Start the build that wrote it, or move the data folder away to start afresh.',
     );
   }
@@ -151,6 +156,26 @@ CREATE TABLE dead_letters (
 CREATE INDEX dead_letters_pool ON dead_letters (pool, sort_key);
 CREATE INDEX dead_letters_instance ON dead_letters (instance_id) WHERE instance_id IS NOT NULL;`;
 
+/** Version 2: the lane timers (`LaneTimer`), with their due index while not fired. */
+const LANE_TIMERS = `
+CREATE TABLE lane_timers (
+  instance_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  parent TEXT NOT NULL,
+  item INTEGER NOT NULL,
+  due_at INTEGER NOT NULL,
+  fired_at INTEGER,
+  PRIMARY KEY (instance_id, id)
+) WITHOUT ROWID;
+CREATE INDEX lane_timers_due ON lane_timers (due_at) WHERE fired_at IS NULL;`;
+
+/**
+ * What upgrades a database of version `v` to `v + 1`, run in one
+ * transaction with the version's update: a database written by an older
+ * build keeps its runs.
+ */
+const MIGRATIONS: Readonly<Record<number, string>> = { 1: LANE_TIMERS };
+
 /** The schema version stored in `db`, `undefined` for a database with tables but no version, `0` for an empty one. */
 function storedVersion(db: Database.Database): number | undefined {
   const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[];
@@ -186,10 +211,17 @@ export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDataba
     db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = OFF');
     const found = storedVersion(db);
+    const open = db;
     if (found === 0) {
-      db.transaction(() => {
-        (db as Database.Database).exec(SCHEMA);
-        (db as Database.Database).prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION);
+      open.transaction(() => {
+        open.exec(SCHEMA);
+        for (let v = 1; v < SCHEMA_VERSION; v++) open.exec(MIGRATIONS[v] as string);
+        open.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION);
+      })();
+    } else if (found !== undefined && found < SCHEMA_VERSION && found >= 1) {
+      open.transaction(() => {
+        for (let v = found; v < SCHEMA_VERSION; v++) open.exec(MIGRATIONS[v] as string);
+        open.prepare('UPDATE schema_version SET version = ?').run(SCHEMA_VERSION);
       })();
     } else if (found !== SCHEMA_VERSION) {
       throw new SchemaVersionError(path, found, SCHEMA_VERSION);

@@ -11,6 +11,7 @@ import {
   type JournalEntry,
   journalSeqOf,
   journalValueId,
+  type LaneTimer,
   type ListPage,
   type ListQuery,
   type StoredInstance,
@@ -64,6 +65,14 @@ interface InstanceRow {
   version: number;
 }
 
+interface TimerRow {
+  id: string;
+  parent: string;
+  item: number;
+  due_at: number;
+  fired_at: number | null;
+}
+
 interface JournalRow {
   seq: number;
   entry: string;
@@ -78,7 +87,8 @@ const bytes = (...texts: (string | null | undefined)[]): number =>
  * The instance store on SQLite (better-sqlite3), for the embedded back end:
  * tables `instances` (the compacted snapshot, its listing and due columns,
  * the run input, the creation's history), `journal` (one row per committed
- * entry, primary key `(instance_id, seq)`), `vals` and `counters`.
+ * entry, primary key `(instance_id, seq)`), `vals`, `counters` and
+ * `lane_timers`.
  *
  * Every port condition is a single statement on a primary key (`INSERT … ON
  * CONFLICT DO NOTHING`, `UPDATE … WHERE version < ?`), so it holds whatever
@@ -105,7 +115,7 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
   private readonly maxRowBytes: number;
   private readonly writes: GroupCommit;
   private readonly sql;
-  /** Deletes an instance's journal, value and counter rows together (see `purge`). */
+  /** Deletes an instance's journal, value, counter and lane timer rows together (see `purge`). */
   private readonly purgeRows: Database.Transaction<(instanceId: string) => void>;
 
   constructor(options: SqliteInstanceStoreOptions) {
@@ -174,6 +184,21 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
       purgeJournal: db.prepare('DELETE FROM journal WHERE instance_id = ?'),
       purgeValues: db.prepare('DELETE FROM vals WHERE instance_id = ?'),
       purgeCounters: db.prepare('DELETE FROM counters WHERE instance_id = ?'),
+      purgeTimers: db.prepare('DELETE FROM lane_timers WHERE instance_id = ?'),
+      putTimer: db.prepare(
+        `INSERT INTO lane_timers (instance_id, id, parent, item, due_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (instance_id, id) DO NOTHING`,
+      ),
+      fireTimer: db.prepare(
+        'UPDATE lane_timers SET fired_at = ? WHERE instance_id = ? AND id = ? AND fired_at IS NULL',
+      ),
+      timersFrom: db.prepare(
+        'SELECT id, parent, item, due_at, fired_at FROM lane_timers WHERE instance_id = ? AND id >= ? ORDER BY id',
+      ),
+      dueTimers: db.prepare(
+        `SELECT instance_id, id, due_at FROM lane_timers WHERE fired_at IS NULL AND due_at <= ?
+         ORDER BY due_at, instance_id, id LIMIT ?`,
+      ),
       purgeInstance: db.prepare('DELETE FROM instances WHERE id = ?'),
       listStatus: db.prepare(
         `SELECT id, workflow, status, created_at, updated_at FROM instances
@@ -186,6 +211,7 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
       this.sql.purgeJournal.run(instanceId);
       this.sql.purgeValues.run(instanceId);
       this.sql.purgeCounters.run(instanceId);
+      this.sql.purgeTimers.run(instanceId);
     });
   }
 
@@ -338,6 +364,32 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
     return (this.sql.counter.get(instanceId, counterId) as number | undefined) ?? 0;
   }
 
+  async putTimer(instanceId: string, timer: Omit<LaneTimer, 'firedAt'>): Promise<'created' | 'exists'> {
+    const { changes } = await this.writes.run(() =>
+      this.sql.putTimer.run(instanceId, timer.id, timer.parent, timer.item, timer.dueAt),
+    );
+    return changes === 1 ? 'created' : 'exists';
+  }
+
+  async fireTimer(instanceId: string, id: string, at: number): Promise<void> {
+    await this.writes.run(() => this.sql.fireTimer.run(at, instanceId, id));
+  }
+
+  async listTimers(instanceId: string, prefix: string): Promise<LaneTimer[]> {
+    const timers: LaneTimer[] = [];
+    for (const row of this.sql.timersFrom.iterate(instanceId, prefix) as Iterable<TimerRow>) {
+      if (!row.id.startsWith(prefix)) break;
+      timers.push({
+        id: row.id,
+        dueAt: row.due_at,
+        parent: row.parent,
+        item: row.item,
+        ...(row.fired_at === null ? {} : { firedAt: row.fired_at }),
+      });
+    }
+    return timers;
+  }
+
   async getValues(instanceId: string, valueIds: Iterable<string>): Promise<Map<string, unknown>> {
     // Every row first, in one synchronous turn (a consistent read), then the offloaded bytes.
     const found: [string, ValueColumns][] = [];
@@ -402,9 +454,11 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
   async due(now: number, limit: number): Promise<DueInstance[]> {
     const snapshots = this.sql.dueSnapshots.all(now, limit) as { id: string; due_at: number }[];
     const watched = this.sql.dueWatched.all(now, limit) as { instance_id: string; seq: number; watch_at: number }[];
+    const timers = this.sql.dueTimers.all(now, limit) as { instance_id: string; id: string; due_at: number }[];
     return [
       ...snapshots.map((r): DueInstance => ({ instanceId: r.id, dueAt: r.due_at })),
       ...watched.map((r): DueInstance => ({ instanceId: r.instance_id, dueAt: r.watch_at, watched: r.seq })),
+      ...timers.map((r): DueInstance => ({ instanceId: r.instance_id, dueAt: r.due_at, timer: r.id })),
     ]
       .sort((a, b) => a.dueAt - b.dueAt)
       .slice(0, limit);
@@ -457,7 +511,7 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
   }
 
   /**
-   * Three steps: the journal, value and counter rows in one transaction,
+   * Three steps: the journal, value, counter and lane timer rows in one transaction,
    * then the object store's folder, then the `instances` row (snapshot,
    * input, listing and due columns). Not all in one transaction with the
    * objects after it: a crash before the objects were deleted would leave

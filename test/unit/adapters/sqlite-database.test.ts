@@ -118,10 +118,25 @@ describe('the embedded database file', () => {
     database.close();
   });
 
+  it('upgrades a version 1 database in place: its runs stay, and the lane timers table is added', async () => {
+    const first = openSqliteDatabase({ dataDir: dir });
+    await new SqliteInstanceStore({ db: first.db }).create(snapshot('a'), 'in', []);
+    // What a version 1 build wrote: no lane timers.
+    first.db.exec('DROP TABLE lane_timers; UPDATE schema_version SET version = 1;');
+    first.close();
+    const upgraded = openSqliteDatabase({ dataDir: dir });
+    expect(upgraded.db.prepare('SELECT version FROM schema_version').pluck().all()).toEqual([SCHEMA_VERSION]);
+    const store = new SqliteInstanceStore({ db: upgraded.db });
+    expect((await store.get('a'))?.instanceId).toBe('a');
+    expect(await store.putTimer('a', { id: 'd[0]', dueAt: 5, parent: 'm', item: 0 })).toBe('created');
+    expect(await store.due(5, 10)).toEqual([{ instanceId: 'a', dueAt: 5, timer: 'd[0]' }]);
+    upgraded.close();
+  });
+
   it('refuses a database of another schema version, and one with tables but no version, without touching it', () => {
     const path = join(dir, DATABASE_FILE);
     const other = new Database(path, sqliteBinding());
-    other.exec('CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2);');
+    other.exec('CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (3);');
     other.close();
     const err = (() => {
       try {
@@ -131,11 +146,11 @@ describe('the embedded database file', () => {
       }
     })();
     expect(err).toBeInstanceOf(SchemaVersionError);
-    expect((err as SchemaVersionError).message).toContain('schema version 2');
-    expect((err as SchemaVersionError).message).toContain('reads version 1');
+    expect((err as SchemaVersionError).message).toContain('schema version 3');
+    expect((err as SchemaVersionError).message).toContain('reads version 2');
     // Refused before anything was written, and the lock is released.
     const again = new Database(path, sqliteBinding());
-    expect(again.prepare('SELECT version FROM schema_version').pluck().all()).toEqual([2]);
+    expect(again.prepare('SELECT version FROM schema_version').pluck().all()).toEqual([3]);
     again.exec('DROP TABLE schema_version; CREATE TABLE stuff (x)');
     again.close();
     expect(() => openSqliteDatabase({ dataDir: dir })).toThrow(/schema version unknown/);
