@@ -188,16 +188,32 @@ export function laneItemOf(flow: AnyFlow, d: Dispatch, g: LaneGroup): LaneItem |
 }
 
 /**
+ * The delay that follows the task `qid` of a child run in lanes, when it
+ * waits as a lane timer (`LaneTimer` in the instance store): it comes right
+ * after the task and is followed by a task (see {@link backToLaneAfter}).
+ * The task's output is put by its id, then the timer; the reaper fires the
+ * timer when it is due and dispatches the task after the delay in the lane.
+ * So the child never touches the run's journal for its delay. Pure, static.
+ */
+export function laneTimerAfter(flow: AnyFlow, qid: string): CompiledNode | undefined {
+  const nodes = compileFlow(flow).nodes;
+  const node = nodes.get(qid);
+  const next = node?.next != null ? nodes.get(node.next) : undefined;
+  if (node?.step.kind !== 'task' || next?.step.kind !== 'delay') return undefined;
+  return backToLaneAfter(flow, next.qid) ? next : undefined;
+}
+
+/**
  * Whether the step `qid` of a child run in lanes is followed by a step that
- * is not a task (a delay, a signal wait, a route, a loop, a nested fork,
- * map or flow): when it succeeds in its lane, its completion is committed
- * to the run's journal, and the child goes on in the frontier from there
- * (see `Lanes`).
+ * is not a task and does not wait as a lane timer (a signal wait, a route,
+ * a loop, a nested fork, map or flow, a delay not followed by a task): when
+ * it succeeds in its lane, its completion is committed to the run's
+ * journal, and the child goes on in the frontier from there (see `Lanes`).
  */
 export function joinsFrontierAfter(flow: AnyFlow, qid: string): boolean {
   const nodes = compileFlow(flow).nodes;
   const next = nodes.get(qid)?.next;
-  return next != null && nodes.get(next)?.step.kind !== 'task';
+  return next != null && nodes.get(next)?.step.kind !== 'task' && laneTimerAfter(flow, qid) === undefined;
 }
 
 /** A step of a child's own sequence (see {@link laneSteps}). */
@@ -214,6 +230,8 @@ export interface ChildStep {
   readonly id?: string;
   /** Its output, when it is stored by id: a task's own; a delay's is its input (the task's before it, or the child's). */
   readonly out?: Ref;
+  /** For a delay that goes back to the lane when it ends: the id of its lane timer, its key (see {@link laneTimerAfter}). */
+  readonly timer?: string;
 }
 
 /** The steps of child `item`'s own sequence, first to last (not the steps nested in them). */
@@ -224,7 +242,7 @@ export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): ChildStep[
     const key = fillKey(n.qid, idx);
     if (n.step.kind === 'task') steps.push({ qid: n.qid, key, id: outputId(key), out: { v: outputId(key) } });
     else if (backToLaneAfter(flow, n.qid))
-      steps.push({ qid: n.qid, id: outputId(key), out: steps.at(-1)?.out ?? input });
+      steps.push({ qid: n.qid, id: outputId(key), out: steps.at(-1)?.out ?? input, timer: key });
     else steps.push({ qid: n.qid });
   }
   return steps;

@@ -285,9 +285,12 @@ class Runner<O> implements WorkflowHandle<O> {
     // for its resume; and no more than a few looks in a row that started nothing).
     const laneLooks = snapshot.status === 'RUNNING' && this.idleLooks < MAX_IDLE_LANE_LOOKS;
     const timers = dueTimes(snapshot).filter((t) => t.kind === 'timer' || (t.kind === 'lanes' && laneLooks));
-    if (timers.every((t) => t.kind === 'lanes')) this.idleLooks++;
+    // Children parked on their lane timers, which the reaper finds by themselves (see `LaneTimer`).
+    const laneTimers = (await this.writes.listTimers(this.instanceId, '')).filter((t) => t.firedAt === undefined);
+    if (!this.alive() || this.inflight > 0) return;
+    if (laneTimers.length === 0 && timers.every((t) => t.kind === 'lanes')) this.idleLooks++;
     else this.idleLooks = 0;
-    if (timers.length === 0) {
+    if (timers.length === 0 && laneTimers.length === 0) {
       // Waiting for a signal with nothing that can move by itself. A paused
       // run does not settle: its handle's owner resumes or cancels it.
       if (snapshot.status === 'RUNNING') await this.settle(snapshot);
@@ -296,9 +299,12 @@ class Runner<O> implements WorkflowHandle<O> {
     // The reaper finds a run by its compacted snapshot's due time: after a crash
     // between a commit and its compaction that is later than the journal's, and
     // the pass that comes then repairs the compaction.
-    const indexed = (await this.writes.get(this.instanceId))?.dueAt;
-    if (indexed === undefined || !this.alive() || this.inflight > 0) return;
-    const dueAt = Math.max(indexed, Math.min(...timers.map((t) => t.dueAt)));
+    const indexed = timers.length > 0 ? (await this.writes.get(this.instanceId))?.dueAt : undefined;
+    if ((timers.length > 0 && indexed === undefined) || !this.alive() || this.inflight > 0) return;
+    const dueAt = Math.min(
+      indexed === undefined ? Number.POSITIVE_INFINITY : Math.max(indexed, Math.min(...timers.map((t) => t.dueAt))),
+      ...laneTimers.map((t) => t.dueAt),
+    );
     if (this.virtual) {
       this.virtual.advanceTo(dueAt);
       this.track(() => this.reap());

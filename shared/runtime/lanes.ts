@@ -1,8 +1,9 @@
-import { compileFlow } from '../engine/compile.ts';
+import { compileFlow, fillKey } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import {
   childInFrontier,
   type LaneGroup,
+  laneCheckMs,
   laneClaimsTell,
   laneDispatch,
   laneGroupOf,
@@ -12,8 +13,9 @@ import {
   resumePoint,
   startsParked,
 } from '../engine/lanes.ts';
-import type { ChainStep, Dispatch, Effect } from '../engine/snapshot.ts';
-import type { InstanceStore } from '../ports/instance-store.ts';
+import { outputId } from '../engine/refs.ts';
+import { type ChainStep, type Dispatch, type Effect, FINAL_STATUSES } from '../engine/snapshot.ts';
+import type { InstanceStore, LaneTimer } from '../ports/instance-store.ts';
 import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunState, skipTask } from './instances.ts';
 
 /**
@@ -107,11 +109,71 @@ export async function countLane(
   if (d === g.count) return endLanes(store, flow, run, g, options);
   if (child >= g.count) return { effects: [], run };
   if (!startsParked(flow, g, child)) return { next: laneDispatch(flow, run.snapshot, g, child), effects: [], run };
-  // A child whose first step is a delay starts in the frontier: one journal entry.
-  const r = await commit(store, flow, run, () => [{ type: 'lanes-started', key: parent, items: [child] }], {
-    now: options.now,
-  });
-  return { effects: r.effects, run: r.run };
+  // A child whose first step is a delay starts on its lane timer.
+  await store.putTimer(run.snapshot.instanceId, laneTimer(flow, g, child, laneOf(flow, g, child).head, options.now()));
+  return { effects: [], run };
+}
+
+/**
+ * The lane timer of child `item`'s delay `delay` (its step), due the delay's
+ * duration after `now`: one per delay of a child, by its key.
+ */
+export function laneTimer(
+  flow: AnyFlow,
+  g: LaneGroup,
+  item: number,
+  delay: string,
+  now: number,
+): Omit<LaneTimer, 'firedAt'> {
+  const step = compileFlow(flow).nodes.get(delay)?.step;
+  if (step?.kind !== 'delay') throw new Error(`step '${delay}' of '${flow.name}' is not a delay`);
+  return { id: fillKey(delay, laneOf(flow, g, item).idx), dueAt: now + step.ms, parent: g.key, item };
+}
+
+/**
+ * Fires the due lane timers `ids` of a run (see `laneTimerAfter`): for
+ * each, the delay's mark (its output id, put if absent, as for a delay
+ * fired in the frontier), then the dispatch of the task after the delay,
+ * in the lane, on the delay's input, then the timer is fired (taken off
+ * the due index). A crash before the firing leaves the timer due: the next
+ * pass sends the same dispatch again (the same deduplication id, and the
+ * task's output is put if absent). A timer whose child has nothing more to
+ * do here (the run ended, the parent no longer runs in lanes, the child
+ * joined the frontier or has its result) is fired with nothing sent.
+ *
+ * @returns how many timers were fired.
+ */
+export async function fireLaneTimers(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  ids: readonly string[],
+  options: { readonly now: () => number; readonly send: (dispatches: readonly Dispatch[]) => Promise<void> },
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  const s = run.snapshot;
+  const wanted = new Set(ids);
+  const timers = (await store.listTimers(s.instanceId, commonPrefix(ids))).filter(
+    (t) => wanted.has(t.id) && t.firedAt === undefined && t.dueAt <= options.now(),
+  );
+  const marks: string[] = [];
+  const dispatches: Dispatch[] = [];
+  for (const t of timers) {
+    const g = FINAL_STATUSES.has(s.status) ? undefined : laneGroupOf(s, t.parent);
+    if (!g || t.item >= g.count || childInFrontier(flow, s, g, t.item)) continue;
+    const steps = laneSteps(flow, g, t.item);
+    const at = steps.findIndex((x) => x.timer === t.id);
+    const delay = steps[at];
+    const next = steps[at + 1];
+    if (!delay?.id || !delay.out || next?.key === undefined) continue;
+    marks.push(delay.id);
+    dispatches.push(laneDispatch(flow, s, g, t.item, { qid: next.qid, input: delay.out }));
+  }
+  await Promise.all(marks.map((id) => store.putValue(s.instanceId, id, true)));
+  if (dispatches.length > 0) await options.send(dispatches);
+  const at = options.now();
+  await Promise.all(timers.map((t) => store.fireTimer(s.instanceId, t.id, at)));
+  return timers.length;
 }
 
 /** Commits the end of a map or fork run in lanes: what follows it is in the returned effects. */
@@ -179,15 +241,26 @@ export async function checkLanes(
   if (counted >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
   const byClaims = laneClaimsTell(flow, g);
   let dispatches: Dispatch[] = [];
-  // Children whose first step is a delay, to start in the frontier (see `startsParked`).
-  const unstarted: number[] = [];
   if (byClaims || counted === g.lanes.seen) {
     const children = Array.from({ length: g.count }, (_, i) => {
       const steps = laneSteps(flow, g, i);
       const ids = steps.flatMap((x) => (x.id ? [x.id] : []));
-      return { steps, ids, keys: steps.flatMap((x) => (x.key ? [x.key] : [])), result: ids.at(-1) as string };
+      const timers = steps.flatMap((x) => (x.timer ? [x.timer] : []));
+      return { steps, ids, timers, keys: steps.flatMap((x) => (x.key ? [x.key] : [])), result: ids.at(-1) as string };
     });
     const listed = new Set(await store.listValueIds(instanceId, commonPrefix(children.flatMap((c) => c.ids))));
+    const timerIds = children.flatMap((c) => c.timers);
+    const timers = new Map(
+      timerIds.length === 0
+        ? []
+        : (await store.listTimers(instanceId, commonPrefix(timerIds))).map((t) => [t.id, t] as const),
+    );
+    // A child waits on its lane timer, or was just sent on by it: neither has stalled.
+    const checkMs = laneCheckMs(flow, g.lanes.qid, run.snapshot.redispatchAfterMs);
+    const parked = (id: string) => {
+      const t = timers.get(id);
+      return t !== undefined && (t.firedAt === undefined || look.now() - t.firedAt < checkMs);
+    };
     const done = children.map((c) => listed.has(c.result));
     const results = done.filter(Boolean).length;
     if (results >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
@@ -197,11 +270,12 @@ export async function checkLanes(
     for (let i = 0; i < started; i++) {
       const c = children[i];
       // Children with a step in the frontier (after a failure, a pause, or a step that is not a task) go on from there.
-      if (!c || done[i] || childInFrontier(flow, run.snapshot, g, i)) continue;
+      if (!c || done[i] || childInFrontier(flow, run.snapshot, g, i) || c.timers.some(parked)) continue;
       const from = resumePoint(c.steps, (id) => listed.has(id), laneOf(flow, g, i));
       if (!from) continue;
       if (c.steps[0]?.qid === from.qid && startsParked(flow, g, i)) {
-        unstarted.push(i);
+        // Started by no one yet (its starter died between its count and its timer): its timer starts it.
+        await store.putTimer(instanceId, laneTimer(flow, g, i, from.qid, look.now()));
         continue;
       }
       const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, from), gen };
@@ -209,16 +283,7 @@ export async function checkLanes(
       dispatches.push(d);
     }
   }
-  const r = await commit(
-    store,
-    flow,
-    run,
-    () => [
-      { type: 'lanes-checked', key: parent, done: counted },
-      ...(unstarted.length > 0 ? [{ type: 'lanes-started' as const, key: parent, items: unstarted }] : []),
-    ],
-    options,
-  );
+  const r = await commit(store, flow, run, () => [{ type: 'lanes-checked', key: parent, done: counted }], options);
   if (!r.changed) dispatches = [];
   return { dispatches, effects: r.effects, run: r.run };
 }

@@ -17,7 +17,7 @@ import { drainDeadLetters, putDeadLettersOf } from './dead-letters.ts';
 import { REAPER_DEFAULTS } from './defaults.ts';
 import { sendDispatches } from './effects.ts';
 import { applyEvents, compactRun, type RunState, runOf } from './instances.ts';
-import { checkLanes, type LaneLook } from './lanes.ts';
+import { checkLanes, fireLaneTimers, type LaneLook } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 import { purgeRun } from './retention.ts';
 
@@ -26,9 +26,10 @@ import { purgeRun } from './retention.ts';
  * the queues and workers may have lost. One pass:
  *
  * 1. candidates = instances with a due time (timers, old dispatches, control
- *    calls' watched entries) plus instances of claims whose lease expired
- *    (their worker died);
- * 2. per instance, one journal entry that fires every due timer, re-dispatches
+ *    calls' watched entries, lane timers) plus instances of claims whose
+ *    lease expired (their worker died);
+ * 2. per instance, the due lane timers are fired (`fireLaneTimers`: no
+ *    journal entry), then one journal entry that fires every due timer, re-dispatches
  *    tasks whose worker died (expired claim) or whose dispatch is old with no
  *    live claim (a message lost before or after the queue), and marks
  *    long-running tasks with a live claim as checked; then, for each map or
@@ -93,15 +94,16 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
   const now = deps.clock.now();
   const limit = deps.batchSize ?? REAPER_DEFAULTS.batchSize;
   const [due, expired] = await Promise.all([deps.timers.due(now, limit), deps.claims.expired(now, limit)]);
-  const work = new Map<string, { claims: Claim[]; watched: number[] }>();
+  const work = new Map<string, Work>();
   const of = (id: string) => {
     let w = work.get(id);
-    if (!w) work.set(id, (w = { claims: [], watched: [] }));
+    if (!w) work.set(id, (w = { claims: [], watched: [], timers: [] }));
     return w;
   };
   for (const d of due) {
     const w = of(d.instanceId);
     if (d.watched !== undefined) w.watched.push(d.watched);
+    if (d.timer !== undefined) w.timers.push(d.timer);
   }
   for (const c of expired) of(c.instanceId).claims.push(c);
   let timersFired = 0;
@@ -111,12 +113,12 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
   const backlog = backlogOf(deps.queue);
   // Instances are independent of each other: a few at a time, so a pass of a
   // full batch takes a few round trips per instance, not the sum of them all.
-  const workOff = async (items: [string, { claims: Claim[]; watched: number[] }][]) => {
+  const workOff = async (items: [string, Work][]) => {
     const lane = async () => {
       for (let next = items.shift(); next; next = items.shift()) {
         const [instanceId, w] = next;
         try {
-          const r = await reapInstance(deps, instanceId, w.claims, w.watched, backlog);
+          const r = await reapInstance(deps, instanceId, w, backlog);
           timersFired += r.timersFired;
           redispatched += r.redispatched;
           if (r.purged) purged++;
@@ -131,7 +133,7 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
   // Then finished runs whose retention ended, read apart: however many wait, live work went first.
   const duePurges = await deps.timers.duePurges(now, limit);
   const purges = duePurges.filter((d) => !work.has(d.instanceId));
-  await workOff(purges.map((d) => [d.instanceId, { claims: [], watched: [] }]));
+  await workOff(purges.map((d) => [d.instanceId, { claims: [], watched: [], timers: [] }]));
   let drained = 0;
   if (deps.deadLetters && deps.deadLetterQueue) {
     const drain = { store: deps.deadLetters, queue: deps.deadLetterQueue, clock: deps.clock, instances: deps.store };
@@ -156,6 +158,13 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapSummary> {
       (due.length >= limit || expired.length >= limit || duePurges.length >= limit) &&
       timersFired + redispatched + purged + expired.length > 0,
   };
+}
+
+/** What a pass found due for one instance: expired claims, watched entries, lane timers. */
+interface Work {
+  readonly claims: Claim[];
+  readonly watched: number[];
+  readonly timers: string[];
 }
 
 /** How many messages wait in a queue, asked at most once per queue per pass. */
@@ -185,8 +194,7 @@ const claimKeyOf = (key: string, t: TaskActivity): string => t.claim ?? key;
 async function reapInstance(
   deps: ReaperDeps,
   instanceId: string,
-  listed: readonly Claim[],
-  watched: readonly number[],
+  { claims: listed, watched, timers: laneTimers }: Work,
   backlog: Backlog,
 ): Promise<{ timersFired: number; redispatched: number; purged?: boolean }> {
   const now = deps.clock.now();
@@ -207,6 +215,11 @@ async function reapInstance(
   const flow = deps.registry.get(workflow);
   let run: RunState = runOf(flow, stored);
   const snapshot = run.snapshot;
+  // Children parked on their lane timers go on in their lanes: nothing is committed to the run's journal.
+  const laneFired = await fireLaneTimers(deps.store, flow, run, laneTimers, {
+    now: () => deps.clock.now(),
+    send: (dispatches) => deps.queue.send(dispatches),
+  });
   if (FINAL_STATUSES.has(snapshot.status)) {
     let purged = false;
     if (purgeDue(snapshot, now)) {
@@ -216,7 +229,7 @@ async function reapInstance(
       });
     } else await compactRun(deps.store, run);
     await finish();
-    return { timersFired: 0, redispatched: 0, purged };
+    return { timersFired: laneFired, redispatched: 0, purged };
   }
   const { timers, stale, lanes } = dueWork(snapshot, now);
   const queued = async (f: AnyFlow, t: TaskActivity): Promise<boolean> => {
@@ -284,7 +297,7 @@ async function reapInstance(
   }
   await compactRun(deps.store, run);
   await finish();
-  return { timersFired: timers.length, redispatched };
+  return { timersFired: timers.length + laneFired, redispatched };
 }
 
 /**

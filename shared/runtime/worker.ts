@@ -9,6 +9,7 @@ import {
   laneItemOf,
   laneOfTask,
   laneSteps,
+  laneTimerAfter,
   startsOwnChain,
 } from '../engine/lanes.ts';
 import { isCurrentDispatch, reduce } from '../engine/reducer.ts';
@@ -28,7 +29,7 @@ import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
 import { type Commit, commit, compactionDue, compactRun, completeTask, loadRun, type RunState } from './instances.ts';
-import { commonPrefix, countLane } from './lanes.ts';
+import { commonPrefix, countLane, laneTimer } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
@@ -488,6 +489,21 @@ async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline:
   const created = (await deps.store.putValue(d.instanceId, id, value)) === 'created';
   deps.faults?.('checkpointed', d);
   const following = compileFlow(flow).nodes.get(d.qid)?.next ?? null;
+  const delay = laneTimerAfter(flow, d.qid);
+  if (delay) {
+    // The child parks on its lane timer; the reaper sends it on when it is due (see `fireLaneTimers`).
+    const g = laneGroupOf(chain.run.snapshot, lane.parent);
+    if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
+    const timer = laneTimer(flow, g, lane.item, delay.qid, deps.clock.now());
+    if ((await deps.store.putTimer(d.instanceId, timer)) === 'exists') {
+      // A duplicate of this step parked the child first: this run of it changed nothing.
+      chain.report({ dispatch: d, outcome: 'skipped', reason: 'stale: its child already parked on the delay', inline });
+      return { committed: false };
+    }
+    deps.faults?.('dispatched', d);
+    chain.report({ dispatch: d, outcome: 'completed', inline });
+    return { committed: true };
+  }
   if (following !== null) {
     // A step before the child's last: its output, put if absent, is the next step's input (the first put wins).
     chain.run.values.set(id, created ? value : (await deps.store.getValues(d.instanceId, [id])).get(id));

@@ -15,10 +15,11 @@ import { drive } from './drive.ts';
 /**
  * Map items and fork branches whose body has a step that is not a task (a
  * delay, a signal wait, a nested fork...) run in lanes too: a child runs
- * its tasks in its lane, joins the frontier with the commit of the task
- * before such a step, and goes back to its lane after a delay, or after
- * the first task that follows another such step. What the run's journal
- * holds per child is counted here.
+ * its tasks in its lane, and parks on a lane timer for a delay between two
+ * tasks (or first); for another such step, it joins the frontier with the
+ * commit of the task before it, and goes back to its lane after the first
+ * task that follows it. What the run's journal holds per child is counted
+ * here.
  */
 
 async function events(store: MemoryInstanceStore, id: string): Promise<RunEvent[]> {
@@ -42,18 +43,25 @@ describe('children with a delay run in lanes around it', () => {
     .build();
   const expected = (n: number) => Array.from({ length: n }, (_, i) => ((i + 1) * 2 + 3) * 10).reduce((s, x) => s + x);
 
-  it('the journal holds the join before the delay and its timer: the tasks after it run back in the lane', async () => {
+  it('each item parks on a lane timer: the journal holds nothing of the items, only the map start and its end', async () => {
     const store = new MemoryInstanceStore();
     const n = 12;
     const r = await runWorkflow(parked, n, { store });
     expect(r.status).toBe('COMPLETED');
     expect(r.output).toBe(expected(n));
     const es = await events(store, r.instanceId);
-    const keys = completedKeys(es);
-    for (let i = 0; i < n; i++) {
-      expect(keys.filter((k) => k.startsWith(`items[${i}]/`))).toEqual([`items[${i}]/b (joins)`]);
-    }
-    expect(es.filter((e) => e.type === 'timer-fired')).toHaveLength(n);
+    expect(completedKeys(es).filter((k) => k.startsWith('items['))).toEqual([]);
+    expect(es.filter((e) => e.type === 'timer-fired')).toEqual([]);
+    // One timer per item, each fired once, an hour after it was put.
+    const timers = await store.listTimers(r.instanceId, '');
+    expect(timers.map((t) => t.id).sort()).toEqual(Array.from({ length: n }, (_, i) => `items[${i}]/rest`).sort());
+    expect(timers.every((t) => t.parent === 'items' && t.firedAt !== undefined && t.firedAt >= t.dueAt)).toBe(true);
+    // Besides the reaper's looks at the map (one per check period, however many items), the map's start, its end and the sum.
+    expect(es.filter((e) => e.type !== 'lanes-checked').map((e) => `${e.type} ${'key' in e ? e.key : ''}`)).toEqual([
+      'task-completed items',
+      'lanes-joined items',
+      'task-completed sum',
+    ]);
     // a, c and d ran in the items' lanes: their outputs were put by id, once each; each delay was marked once.
     for (let i = 0; i < n; i++) {
       for (const step of ['a', 'b', 'rest', 'c', 'd'])
@@ -165,7 +173,10 @@ describe('children with a nested fork', () => {
     const r = await runWorkflow(f, 4, { store });
     expect(r.output).toBe(5 + (4 * 2 + 5) * 3);
     const keys = completedKeys(await events(store, r.instanceId));
-    expect(keys.filter((k) => k.startsWith('slow/'))).toEqual(['slow/s1 (joins)']);
+    expect(keys.filter((k) => k.startsWith('slow/'))).toEqual([]);
+    expect((await store.listTimers(r.instanceId, '')).map((t) => [t.id, t.parent, t.item])).toEqual([
+      ['slow/nap', 'both', 1],
+    ]);
   });
 });
 
@@ -313,7 +324,7 @@ describe('children that start with a delay', () => {
       )
       .build();
 
-  it('wait in the frontier, then run their tasks in their lanes; a child started by a count is one journal entry', async () => {
+  it('the first window waits in the frontier, the later children on lane timers put by the counts; all run their tasks in their lanes', async () => {
     const store = new MemoryInstanceStore();
     const log: string[] = [];
     const r = await runWorkflow(throttled(log), 5, { store });
@@ -321,22 +332,26 @@ describe('children that start with a delay', () => {
     expect(log.sort()).toEqual(['call0', 'call1', 'call2', 'call3', 'call4']);
     const es = await events(store, r.instanceId);
     expect(completedKeys(es).filter((k) => k.startsWith('items['))).toEqual([]);
-    // The first window starts with the map; the three others each from the count that made room.
-    expect(
-      es.filter((e) => e.type === 'lanes-started').flatMap((e) => (e.type === 'lanes-started' ? e.items : [])),
-    ).toEqual([2, 3, 4]);
-    expect(es.filter((e) => e.type === 'timer-fired')).toHaveLength(5);
+    // The first window starts with the map; the three others each on the timer the count that made room put.
+    expect(es.filter((e) => e.type === 'lanes-started')).toEqual([]);
+    expect(es.filter((e) => e.type === 'timer-fired')).toHaveLength(2);
+    const timers = await store.listTimers(r.instanceId, '');
+    expect(timers.map((t) => [t.id, t.item, t.firedAt !== undefined])).toEqual([
+      ['items[2]/throttle', 2, true],
+      ['items[3]/throttle', 3, true],
+      ['items[4]/throttle', 4, true],
+    ]);
   });
 
-  it('a child whose start was lost (the writer died between the count and the start) is started by the reaper', async () => {
+  it('a child whose start was lost (the writer died between the count and its timer) is started by the reaper', async () => {
     const store = new (class extends MemoryInstanceStore {
       failed = 0;
-      override async append(...args: Parameters<MemoryInstanceStore['append']>): Promise<void> {
-        if (this.failed === 0 && args[1].events.some((e) => e.type === 'lanes-started')) {
+      override async putTimer(...args: Parameters<MemoryInstanceStore['putTimer']>) {
+        if (this.failed === 0) {
           this.failed++;
           throw new Error('the writer died');
         }
-        return super.append(...args);
+        return super.putTimer(...args);
       }
     })();
     const log: string[] = [];

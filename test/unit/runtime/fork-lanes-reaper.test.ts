@@ -5,7 +5,7 @@ import { type ChildStep, resumePoint } from '../../../shared/engine/lanes.ts';
 import { materialize, refValueIds } from '../../../shared/engine/refs.ts';
 import type { Dispatch, RunEvent } from '../../../shared/engine/snapshot.ts';
 import { branch, FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../../../shared/index.ts';
-import { startInstance } from '../../../shared/runtime/instances.ts';
+import { applyEvent, startInstance } from '../../../shared/runtime/instances.ts';
 import { reapOnce } from '../../../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
 import { processDispatch, type WorkerDeps, WorkerKilledError } from '../../../shared/runtime/worker.ts';
@@ -268,57 +268,66 @@ async function parkedEvents(): Promise<RunEvent[]> {
 const PARKED_OUTPUT = { a: (2 + 1) * 10 - 3, b: -2 };
 
 describe('a fork branch that parks on a delay', () => {
-  it('goes back to its lane when the delay ends; a lost message there is started again after the delay, from its mark', async () => {
+  it('parks on its lane timer; once due, the reaper marks the delay and sends the next step in the lane; a lost message there is started again from the mark', async () => {
     await run(await startParked());
-    expect((await store.get('p1'))?.waits).toHaveProperty(['a/rest']);
-    clock.advance(MINUTE);
+    expect((await store.get('p1'))?.waits).toEqual({});
+    expect(await store.listTimers('p1', '')).toEqual([
+      { id: 'a/rest', dueAt: clock.now() + MINUTE, parent: 'join', item: 0 },
+    ]);
+    // Two looks at the fork while the branch waits (it has no claim): it is parked, not stalled.
+    clock.advance(MINUTE - 1);
+    await reap();
+    expect(queue.sent).toEqual([]);
+    clock.advance(1);
     await reap();
     // The timer fired: the delay was marked as passed, and a2 went to the branch's lane on a1's output.
     expect(await store.listValueIds('p1', 'out:a/rest')).toEqual(['out:a/rest']);
     const [a2] = take();
     expect([a2?.key, a2?.lane, a2?.input]).toEqual(['a/a2', { parent: 'join', item: 0 }, { v: 'out:a/a1' }]);
+    expect((await store.listTimers('p1', ''))[0]?.firedAt).toBe(clock.now());
     expect([(await store.get('p1'))?.tasks, (await store.get('p1'))?.waits]).toEqual([{}, {}]);
-    // a2's message is lost. The branch is not looked at before a whole period after it went back.
+    // a2's message is lost. The branch is not taken for stalled before a whole period after its timer
+    // fired (a look came just before it), and is at the first look after that.
     clock.advance(REDISPATCH_MS - 1);
     await reap();
     expect(queue.sent).toEqual([]);
-    clock.advance(1);
+    clock.advance(REDISPATCH_MS);
     await reap();
     expect(queue.sent.map((d) => [d.key, d.input])).toEqual([['a/a2', { v: 'out:a/a1' }]]);
     await runQueued();
     expect(await output('p1')).toEqual(PARKED_OUTPUT);
     expect(runs.sort()).toEqual(['a1', 'a2', 'a3', 'b']);
-    // The journal: a1 joining the frontier, the timer; a2, a3 and b ran in their lanes.
-    const done = (await parkedEvents()).flatMap((e) => (e.type === 'task-completed' ? [e.key] : []));
-    expect(done).toEqual(['a/a1', 'join']);
-    expect((await parkedEvents()).filter((e) => e.type === 'timer-fired')).toHaveLength(1);
+    // The journal holds nothing of branch a: its steps and its delay were all outside it.
+    const events = await parkedEvents();
+    expect(events.flatMap((e) => (e.type === 'task-completed' ? [e.key] : []))).toEqual(['join']);
+    expect(events.filter((e) => e.type === 'timer-fired')).toEqual([]);
   });
 
-  it('a worker that dies between the put of the step before the delay and its commit: the step runs again and the branch parks once', async () => {
+  it('a worker that dies between the put of the step before the delay and its timer: the step runs again and the branch parks once', async () => {
     const [a1, b] = await startParked();
     const die: WorkerDeps['faults'] = (phase, d) => {
-      if (phase === 'stored' && d.key === 'a/a1') throw new WorkerKilledError(phase, d.key);
+      if (phase === 'checkpointed' && d.key === 'a/a1') throw new WorkerKilledError(phase, d.key);
     };
     await expect(run([a1 as Dispatch], die)).rejects.toBeInstanceOf(WorkerKilledError);
     await run([b as Dispatch]);
     expect(await store.listValueIds('p1', 'out:a/a1')).toEqual(['out:a/a1']);
-    expect((await store.get('p1'))?.waits).toEqual({});
-    // Its claim expires; the branch has an output and is not in the frontier: a1 is started again.
+    expect(await store.listTimers('p1', '')).toEqual([]);
+    // Its claim expires; the branch has an output, no timer, and is not in the frontier: a1 is started again.
     clock.advance(2 * MINUTE);
     await reap();
     expect(take().map((d) => [d.key, d.input])).toEqual([['a/a1', (a1 as Dispatch).input]]);
-    await run(queue.sent.length ? take() : [{ ...(a1 as Dispatch), gen: 2 }]);
-    expect(Object.keys((await store.get('p1'))?.waits ?? {})).toEqual(['a/rest']);
+    await run([{ ...(a1 as Dispatch), gen: 2 }]);
+    expect((await store.listTimers('p1', '')).map((t) => [t.id, t.firedAt])).toEqual([['a/rest', undefined]]);
     clock.advance(MINUTE);
     await reap();
     await runQueued();
     expect(await output('p1')).toEqual(PARKED_OUTPUT);
-    // a1 ran twice (at least once is the promise); the branch parked once, its timer fired once.
+    // a1 ran twice (at least once is the promise); the branch parked once, its timer fired once, a2 ran once.
     expect(runs.sort()).toEqual(['a1', 'a1', 'a2', 'a3', 'b']);
-    expect((await parkedEvents()).filter((e) => e.type === 'timer-fired')).toHaveLength(1);
+    expect(store.commits.get('p1|out:a/rest')).toBe(1);
   });
 
-  it('a late duplicate of the step before the delay, once the branch went past it, does not park the branch again', async () => {
+  it('a late duplicate of the step before the delay, once the branch went past it, parks nothing and runs nothing', async () => {
     const [a1, b] = await startParked();
     await run([a1 as Dispatch]);
     // A slow worker holds b all along (a long lease), so the fork stays open.
@@ -326,19 +335,56 @@ describe('a fork branch that parks on a delay', () => {
     const holding = await claims.start(held, clock.now(), 100 * MINUTE);
     clock.advance(MINUTE);
     await reap();
-    await runQueued(); // a2 in the frontier, a3 back in the lane: branch a has its result, b has not run
+    await runQueued(); // a2 and a3 in the lane: branch a has its result, b has not run
     expect(await store.getCounter('p1', 'lanes:join')).toBe(1);
     const reports = await processDispatch(worker('default'), a1 as Dispatch, forever);
     expect(reports.map((r) => [r.outcome, r.reason])).toEqual([
-      ['skipped', 'stale: its map item or fork branch went past this step'],
+      ['skipped', 'stale: its child already parked on the delay'],
     ]);
+    expect(queue.sent).toEqual([]);
     const s = await store.get('p1');
     expect([s?.waits, s?.tasks]).toEqual([{}, {}]);
     await claims.release(holding);
     await run([b as Dispatch]);
     await runQueued();
     expect(await output('p1')).toEqual(PARKED_OUTPUT);
-    expect((await parkedEvents()).filter((e) => e.type === 'task-completed' && e.key === 'a/a1')).toHaveLength(1);
+    expect(runs.sort()).toEqual(['a1', 'a1', 'a2', 'a3', 'b']);
+  });
+
+  it('a reaper that dies between the dispatch after the delay and the firing: the next pass sends it again, and the step runs once', async () => {
+    const [a1, b] = await startParked();
+    await run([a1 as Dispatch, b as Dispatch]);
+    clock.advance(MINUTE);
+    const fire = store.fireTimer.bind(store);
+    store.fireTimer = async () => {
+      throw new Error('the reaper died');
+    };
+    await reap();
+    store.fireTimer = fire;
+    const first = take();
+    expect(first.map((d) => d.key)).toEqual(['a/a2']);
+    // Still due: the next pass fires it, and sends the same message (the queue's deduplication id is the same).
+    await reap();
+    const second = take();
+    expect(second).toEqual(first);
+    expect((await store.listTimers('p1', ''))[0]?.firedAt).toBe(clock.now());
+    await run([...first, ...second]);
+    await runQueued();
+    expect(await output('p1')).toEqual(PARKED_OUTPUT);
+    expect(store.commits.get('p1|out:a/a2')).toBe(1);
+  });
+
+  it('a cancel while the branch waits on its timer: the timer is fired with nothing sent', async () => {
+    const [a1, b] = await startParked();
+    await run([a1 as Dispatch, b as Dispatch]);
+    await applyEvent(store, parked, 'p1', { type: 'cancel', reason: 'enough' }, { now: () => clock.now() });
+    expect((await store.get('p1'))?.status).toBe('CANCELLED');
+    clock.advance(MINUTE);
+    await reap();
+    expect(queue.sent).toEqual([]);
+    expect((await store.listTimers('p1', ''))[0]?.firedAt).toBe(clock.now());
+    expect(await store.due(clock.now() + 10 * MINUTE, 10)).toEqual([]);
+    expect(runs.sort()).toEqual(['a1', 'b']);
   });
 });
 

@@ -149,11 +149,11 @@ describe('the retention of finished runs', () => {
     }
     clock.advance(DAY);
     await reap();
-    expect(store.dump()).toBe(JSON.stringify({ instances: [], values: [], counters: [] }));
+    expect(store.dump()).toBe(JSON.stringify({ instances: [], values: [], counters: [], timers: [] }));
     // SQS delivers the first message again, long after.
     const reports = await processDispatch(worker, first, () => 900_000);
     expect(reports.map((r) => [r.outcome, r.reason])).toEqual([['skipped', 'no such instance']]);
-    expect(store.dump()).toBe(JSON.stringify({ instances: [], values: [], counters: [] }));
+    expect(store.dump()).toBe(JSON.stringify({ instances: [], values: [], counters: [], timers: [] }));
     expect(await claims.get('r1', first.key)).toBeUndefined();
   });
 
