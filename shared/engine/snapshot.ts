@@ -102,15 +102,20 @@ export interface MapState {
  * entry after its start. So parallel children never race for the run's
  * journal while they run tasks.
  *
+ * A delay between two tasks of a child (or first, for a child started by
+ * a count) is a lane timer, a record of its own outside the journal: the
+ * child parks on it, and the reaper sends it on in its lane when it is due.
+ *
  * A child joins the frontier, and goes on through the journal, with the
- * commit of its task before a step that is not a task (a delay, a signal
- * wait, a route, a loop, a nested fork, map or flow: a step that parks or
- * needs the reducer), or of a step that fails or that a pause holds. It
- * goes back to its lane when a delay right after a task (or first) ends,
- * and after any of its own tasks that completes in the frontier and is
- * followed by a task. So a child costs the journal the entries of the steps
- * that park it (its join, the timer or signal, the task after a signal),
- * not one per step. The protocol, with who writes what, is in
+ * commit of its task before another step that is not a task (a signal
+ * wait, a route, a loop, a nested fork, map or flow, a delay not followed
+ * by a task: a step that needs the reducer), or of a step that fails or
+ * that a pause holds. It goes back to its lane when a delay right after a
+ * task (or first) ends in the frontier, and after any of its own tasks
+ * that completes in the frontier and is followed by a task. So a child
+ * costs the journal the entries of the steps that need the reducer (its
+ * join, the signal, the task after a signal), not one per step, and
+ * nothing for a delay. The protocol, with who writes what, is in
  * `runtime/lanes.ts`.
  */
 export interface Lanes {

@@ -40,8 +40,18 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   the run's journal (a conditional put at the next `seq`, like any
  *   commit): the parent's one journal entry after its start. A map's
  *   successor, or a fork's join, follows from it;
- * - a task in the lane whose next step is not a task commits its
- *   completion (`task-completed` with `lane`) to the run's journal, after
+ * - a task in the lane followed by a delay that is followed by a task
+ *   (`laneTimerAfter`) puts its output, then the delay's lane timer
+ *   (`LaneTimer`, put if absent under the delay's key, due the delay's
+ *   duration later): the child parks on it, and nothing is committed to
+ *   the run's journal. A writer that finds the timer there (a duplicate of
+ *   the step) does nothing more. When the timer is due, the reaper marks
+ *   the delay as passed (a value under its output id), dispatches the next
+ *   task in the lane on the delay's input, then fires the timer (see
+ *   `fireLaneTimers`). A child that starts with a delay is started the
+ *   same way, by a timer put by the writer whose add made room for it;
+ * - a task in the lane whose next step is another step that is not a task
+ *   commits its completion (`task-completed` with `lane`) to the run's journal, after
  *   its output's put: the child joins the frontier there and goes on
  *   through the journal. So does a step that fails (`task-failed`, after
  *   its retries are judged by the reducer) or that a pause holds
@@ -56,10 +66,10 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   (a value under the delay's output id), and the next task runs on the
  *   delay's input. Its last step, completed in the frontier, is put and
  *   counted as above;
- * - a child whose first step is a delay starts in the frontier: with the
- *   parent's start for the first window, then by a `lanes-started` entry
- *   from the writer whose add made room for it (or from the reaper, when
- *   that writer died between its add and the entry).
+ * - the first window of children that start with a delay starts in the
+ *   frontier, with the parent's start. (Journals written before lane
+ *   timers may hold `lanes-started` entries, which the reducer still
+ *   takes: a child started by one waits in the frontier.)
  *
  * A crash between a put and the commit or the add that follows it, between
  * the add and the start of the next child, or between the last add and the
@@ -69,10 +79,12 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  * (`checkLanes`): a counter at the number of children ends the parent;
  * else it recounts the results, ends the parent when all are there, and
  * starts again each child of the window that has none, is not in the
- * frontier, and is known not to run (from the claims for a fork's
+ * frontier, is not parked on a lane timer (nor sent on by one less than a
+ * check period ago), and is known not to run (from the claims for a fork's
  * branches, from a counter that stood still for longer than an item may
  * run for a map's items), where its stored outputs say it stopped (see
- * `resumePoint`).
+ * `resumePoint`). A child with no output and no timer whose first step is
+ * a delay (its starter died between its add and the timer) gets its timer.
  */
 
 /** The counter of a map or fork run in lanes. */

@@ -477,7 +477,8 @@ function chainPicker(chain: Chain): (effects: readonly Effect[]) => ChainStep | 
 /**
  * The commit of a step of a child in its lane that succeeded (see
  * `runtime/lanes.ts`): its output, put on condition that it is absent; for
- * a step before the child's last, the next step follows, inline if it can;
+ * a step before a delay, the delay's lane timer (the child parks on it);
+ * for another step before the child's last, the next step follows, inline if it can;
  * for its last, the parent's counter (only by the writer whose put created
  * the result). The next child of a map's window, or what follows the parent
  * on its last child, may run inline.

@@ -117,8 +117,9 @@ describe('maps of no-op items over the wire, 16 batches in flight', () => {
 });
 
 /**
- * The same four steps with the delay at three places: second (the items run
- * in lanes around it), first (they start in the frontier, then run in
+ * The same four steps with the delay at three places: second (the items
+ * park on lane timers between their lanes' tasks), first (the first window
+ * starts in the frontier, the others on lane timers, then all run in
  * lanes) or last (the items do not end with a task: every step goes
  * through the journal).
  */
@@ -154,6 +155,10 @@ describe('map items that park on a delay, over the wire', () => {
     const writes = ['PutItemCommand', 'UpdateItemCommand'].reduce((n, c) => n + t.dynamo.count(c), 0);
     const events = (await t.stack.store.readJournal(instanceId, 0)).flatMap((e) => e.events);
     const entries = events.flatMap((e) => (e.type === 'task-completed' && e.key.startsWith('items[') ? [e] : []));
+    // Any other entry about one item (a timer, a start), by its type.
+    const perItem = events.flatMap((e) =>
+      e.type !== 'task-completed' && 'key' in e && e.key.startsWith('items[') ? [e.type] : [],
+    );
     const figures = {
       writes: writes / PARKED,
       failed: t.failedConditions / PARKED,
@@ -162,16 +167,25 @@ describe('map items that park on a delay, over the wire', () => {
     console.log(
       `${workflow}, ${PARKED} items: ${figures.writes.toFixed(2)} writes, ${figures.failed.toFixed(3)} failed conditional writes and ${figures.journalled.toFixed(2)} task completions in the journal per item`,
     );
-    return { figures, entries };
+    return { figures, entries, perItem };
   }
 
-  it('commits to the journal only the joins and the starts before a delay (and the timers, a pass at a time): the rest runs in lanes', async () => {
+  it('items park on lane timers: the journal holds nothing per item, and the items do not race for it', async () => {
     const second = await measure('delay-second-map', 'parked-1');
-    const keys = second.entries.map((e) => e.key as string);
-    expect(keys.filter((k) => k.endsWith('/pre'))).toHaveLength(PARKED);
-    expect(keys.filter((k) => k.endsWith('/post') || k.endsWith('/last'))).toHaveLength(0);
+    expect(second.entries).toHaveLength(0);
+    expect(second.perItem).toEqual([]);
+    const timers = await t.stack.store.listTimers('parked-1', '');
+    expect(timers).toHaveLength(PARKED);
+    expect(timers.every((x) => x.firedAt !== undefined)).toBe(true);
+    // Before lane timers, each item's join and timer raced for the journal: 4.5 failed conditional writes per item.
+    expect(second.figures.failed).toBeLessThanOrEqual(0.1);
     const first = await measure('delay-first-map', 'parked-2');
     expect(first.entries).toHaveLength(0);
+    // The first window waits in the frontier, started with the map; every later item on its lane timer.
+    expect(first.perItem.filter((e) => e !== 'timer-fired')).toEqual([]);
+    expect(first.perItem).toHaveLength(16);
+    expect(await t.stack.store.listTimers('parked-2', '')).toHaveLength(PARKED - 16);
+    expect(first.figures.failed).toBeLessThanOrEqual(0.1);
     // The same steps with the delay last go through the journal, every one of them.
     const journal = await measure('delay-last-map', 'parked-3');
     expect(journal.entries).toHaveLength(3 * PARKED);
