@@ -142,6 +142,8 @@ export function childInFrontier(
 export interface LaneStep {
   readonly qid: string;
   readonly input: Ref;
+  /** The attempt to run (a retry after a lane timer's backoff). @default 1 */
+  readonly attempt?: number;
 }
 
 /**
@@ -164,7 +166,7 @@ export function laneDispatch(
     qid: node.qid,
     idx: lane.idx,
     input: step?.input ?? lane.input,
-    attempt: 1,
+    attempt: step?.attempt ?? 1,
     state: 'dispatched',
     gen: 1,
   };

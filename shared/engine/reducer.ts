@@ -18,7 +18,7 @@ import {
   startsParked,
 } from './lanes.ts';
 import { eachId, outputId, type Ref } from './refs.ts';
-import { backoffDelay, hashUnit, resolveRetry } from './retry.ts';
+import { resolveRetry, retryBackoff } from './retry.ts';
 import type {
   ChainStep,
   Control,
@@ -606,8 +606,14 @@ class Reducer {
     if (!t || !isCurrentAttempt(t, attempt)) return false;
     const policy = resolveRetry(taskOf(this.node(t.qid)).options.retry);
     const used = attempt - (t.budgetFrom ?? 1) + 1;
-    if (error.retryable && used < policy.maxAttempts) {
-      const delay = backoffDelay(policy, attempt, hashUnit(`${this.base.instanceId}|${key}|${attempt}`));
+    const delay = retryBackoff(policy, {
+      instanceId: this.base.instanceId,
+      key,
+      attempt,
+      used,
+      retryable: error.retryable,
+    });
+    if (delay !== undefined) {
       const dueAt = this.now + delay;
       this.d.tasks[key] = { ...t, attempt: attempt + 1, state: 'backoff', dueAt };
       this.effects.push({ type: 'timer', key, dueAt });

@@ -85,3 +85,25 @@ export function hashUnit(text: string): number {
   h ^= h >>> 13;
   return (h >>> 0) / 0x1_0000_0000;
 }
+
+/**
+ * Whether the failure of attempt `attempt` of task `key` is retried, and
+ * after how long: `undefined` when it is final (not retryable, or the
+ * attempts of its budget, `used` with this one, are spent). The one rule of
+ * the reducer (a task in the frontier) and of the worker (a task of a child
+ * in its lane, whose retry waits on a lane timer). Deterministic: the
+ * jitter comes from the instance, the key and the attempt.
+ */
+export function retryBackoff(
+  policy: ResolvedRetryPolicy,
+  failure: {
+    readonly instanceId: string;
+    readonly key: string;
+    readonly attempt: number;
+    readonly used: number;
+    readonly retryable: boolean;
+  },
+): number | undefined {
+  if (!failure.retryable || failure.used >= policy.maxAttempts) return undefined;
+  return backoffDelay(policy, failure.attempt, hashUnit(`${failure.instanceId}|${failure.key}|${failure.attempt}`));
+}

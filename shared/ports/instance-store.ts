@@ -78,9 +78,10 @@ export function journalSeqOf(valueId: string): number | undefined {
 
 /**
  * A delay of a child run in lanes (a map's item, a fork's branch; see
- * `runtime/lanes.ts`), kept apart from the run's journal so that children
- * that park at once never race for its next entry: a record of its own,
- * found by the reaper through the due index when it is due.
+ * `runtime/lanes.ts`), or the backoff before a retry of one of its tasks,
+ * kept apart from the run's journal so that children that park at once
+ * never race for its next entry: a record of its own, found by the reaper
+ * through the due index when it is due.
  */
 export interface LaneTimer {
   /** The delay's key (its step at the child's map indices): one timer per delay of a child. */
@@ -92,6 +93,23 @@ export interface LaneTimer {
   readonly item: number;
   /** When the reaper fired it: it is off the due index then, and kept until the run is purged. */
   readonly firedAt?: number;
+  /**
+   * Set on the backoff of a task of the child that failed and is retried
+   * (its id is then `<task key>#<attempt>`): the task, the attempt the timer
+   * starts, and the failure before it (the attempt history of a dead letter
+   * reads it).
+   */
+  readonly retry?: LaneRetry;
+}
+
+/** The retry a lane timer waits for (see {@link LaneTimer.retry}). */
+export interface LaneRetry {
+  readonly task: string;
+  readonly attempt: number;
+  /** When the attempt before it failed, where, and how. */
+  readonly failedAt: number;
+  readonly worker?: string;
+  readonly error: { readonly name: string; readonly message: string };
 }
 
 /**

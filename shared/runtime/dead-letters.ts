@@ -55,7 +55,7 @@ export function engineDeadLetter(
  */
 export async function putEngineDeadLetter(
   store: Pick<DeadLetterStore, 'put'>,
-  instances: Pick<InstanceStore, 'readHistory'>,
+  instances: Pick<InstanceStore, 'readHistory' | 'listTimers'>,
   dispatch: Dispatch,
   error: RunError,
   failing: { readonly at: number; readonly worker?: string },
@@ -80,28 +80,44 @@ function failedAttempt(a: FailedAttempt): FailedAttempt {
 }
 
 /**
- * A task's failed attempts, oldest first, from its run's history (one read,
- * when the record is made), then `current`: a failure about to be committed
- * with the record's put (see `putDeadLettersOf`), not in the history yet.
- * At most the latest {@link MAX_RECORDED_ATTEMPTS}.
+ * A task's failed attempts, oldest first, from its run's history and the
+ * retries of its lane timers (a task of a map item or fork branch retried
+ * in its lane; two reads, when the record is made), then `current`: a
+ * failure about to be committed with the record's put (see
+ * `putDeadLettersOf`), not in the history yet. At most the latest
+ * {@link MAX_RECORDED_ATTEMPTS}.
  */
 export async function failedAttemptsOf(
-  store: Pick<InstanceStore, 'readHistory'>,
+  store: Pick<InstanceStore, 'readHistory' | 'listTimers'>,
   instanceId: string,
   taskKey: string,
   current?: FailedAttempt,
 ): Promise<FailedAttempt[]> {
-  const history = await store.readHistory(instanceId, { limit: 1_000 });
-  const failed = history.entries
+  const [history, timers] = await Promise.all([
+    store.readHistory(instanceId, { limit: 1_000 }),
+    store.listTimers(instanceId, `${taskKey}#`),
+  ]);
+  const journalled: FailedAttempt[] = history.entries
     .filter((e) => e.key === taskKey && e.type === 'task-failed')
-    .map((e) =>
-      failedAttempt({
-        ...(e.attempt === undefined ? {} : { attempt: e.attempt }),
-        at: e.at,
-        ...(e.worker === undefined ? {} : { worker: e.worker }),
-        ...(e.error ? { error: e.error } : {}),
-      }),
-    );
+    .map((e) => ({
+      ...(e.attempt === undefined ? {} : { attempt: e.attempt }),
+      at: e.at,
+      ...(e.worker === undefined ? {} : { worker: e.worker }),
+      ...(e.error ? { error: e.error } : {}),
+    }));
+  const inLane: FailedAttempt[] = timers.flatMap((t) =>
+    t.retry?.task === taskKey
+      ? [
+          {
+            attempt: t.retry.attempt - 1,
+            at: t.retry.failedAt,
+            ...(t.retry.worker === undefined ? {} : { worker: t.retry.worker }),
+            error: t.retry.error,
+          },
+        ]
+      : [],
+  );
+  const failed = [...journalled, ...inLane].sort((a, b) => a.at - b.at).map(failedAttempt);
   if (current) failed.push(failedAttempt(current));
   return failed.slice(-MAX_RECORDED_ATTEMPTS);
 }
@@ -116,7 +132,7 @@ export async function failedAttemptsOf(
  */
 export async function putDeadLettersOf(
   store: DeadLetterStore,
-  instances: Pick<InstanceStore, 'readHistory'>,
+  instances: Pick<InstanceStore, 'readHistory' | 'listTimers'>,
   flow: AnyFlow,
   before: Snapshot,
   events: readonly RunEvent[],
@@ -173,7 +189,7 @@ export interface DrainDeps {
   readonly store: DeadLetterStore;
   readonly clock: Clock;
   /** Where a record's attempt history is read from when it is made. @default none: a view reads it later */
-  readonly instances?: Pick<InstanceStore, 'readHistory'>;
+  readonly instances?: Pick<InstanceStore, 'readHistory' | 'listTimers'>;
   /**
    * Fault injection: called once a message's record is put, before the
    * message is deleted. Throwing there is a reaper dying between the two.
@@ -278,7 +294,7 @@ export function letterState(letter: DeadLetter, snapshot: Snapshot | undefined):
 export function storeRedriveTarget(
   store: DeadLetterStore,
   now: () => number,
-  instances?: Pick<InstanceStore, 'readHistory'>,
+  instances?: Pick<InstanceStore, 'readHistory' | 'listTimers'>,
 ) {
   return {
     moved(dispatch: Dispatch): void {
@@ -292,7 +308,7 @@ export function storeRedriveTarget(
 /** A task's record with its attempt history read from its run (see {@link failedAttemptsOf}); others as they are. */
 async function withAttempts(
   letter: DeadLetter,
-  instances: Pick<InstanceStore, 'readHistory'> | undefined,
+  instances: Pick<InstanceStore, 'readHistory' | 'listTimers'> | undefined,
 ): Promise<DeadLetter> {
   if (!instances || letter.origin === 'malformed') return letter;
   const attemptHistory = await failedAttemptsOf(instances, letter.dispatch.instanceId, letter.dispatch.key);

@@ -1,6 +1,7 @@
 import { compileFlow, fillKey } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import {
+  type ChildStep,
   childInFrontier,
   type LaneGroup,
   laneCheckMs,
@@ -14,7 +15,7 @@ import {
   startsParked,
 } from '../engine/lanes.ts';
 import { outputId } from '../engine/refs.ts';
-import { type ChainStep, type Dispatch, type Effect, FINAL_STATUSES } from '../engine/snapshot.ts';
+import type { ChainStep, Dispatch, Effect } from '../engine/snapshot.ts';
 import type { InstanceStore, LaneTimer } from '../ports/instance-store.ts';
 import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunState, skipTask } from './instances.ts';
 
@@ -50,11 +51,19 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   task in the lane on the delay's input, then fires the timer (see
  *   `fireLaneTimers`). A child that starts with a delay is started the
  *   same way, by a timer put by the writer whose add made room for it;
+ * - a task in the lane that fails and is retried, by the reducer's rule
+ *   (`retryBackoff`), puts the backoff's lane timer, `<key>#<attempt>`,
+ *   with the failure (`LaneTimer.retry`); when it is due, the reaper
+ *   dispatches that attempt in the lane, on the input the task failed on.
+ *   A writer that finds the timer there changes nothing. The reaper's look
+ *   starts a stalled child's retried step again at its last attempt. A
+ *   failure that is final joins the frontier, as below, and fails the run;
+ *   its dead letter lists the attempts retried in the lane too;
  * - a task in the lane whose next step is another step that is not a task
  *   commits its completion (`task-completed` with `lane`) to the run's journal, after
  *   its output's put: the child joins the frontier there and goes on
- *   through the journal. So does a step that fails (`task-failed`, after
- *   its retries are judged by the reducer) or that a pause holds
+ *   through the journal. So does a step whose failure is final
+ *   (`task-failed`, judged by the reducer) or that a pause holds
  *   (`task-held`). A writer first checks that no later step of the child
  *   (nor, for a failure or a hold, the step itself) has its output: a late
  *   duplicate of a step the child went past must not make it join again;
@@ -83,7 +92,8 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  * check period ago), and is known not to run (from the claims for a fork's
  * branches, from a counter that stood still for longer than an item may
  * run for a map's items), where its stored outputs say it stopped (see
- * `resumePoint`). A child with no output and no timer whose first step is
+ * `resumePoint`), at the last attempt a lane timer retried that step at.
+ * A child with no output and no timer whose first step is
  * a delay (its starter died between its add and the timer) gets its timer.
  */
 
@@ -171,9 +181,19 @@ export async function fireLaneTimers(
   const marks: string[] = [];
   const dispatches: Dispatch[] = [];
   for (const t of timers) {
-    const g = FINAL_STATUSES.has(s.status) ? undefined : laneGroupOf(s, t.parent);
+    // A failed run may be reopened: its children go on, and its workers drop what they are sent until then.
+    const g = s.status === 'COMPLETED' || s.status === 'CANCELLED' ? undefined : laneGroupOf(s, t.parent);
     if (!g || t.item >= g.count || childInFrontier(flow, s, g, t.item)) continue;
     const steps = laneSteps(flow, g, t.item);
+    if (t.retry) {
+      // A retry's backoff ended: its task runs again, on the input it failed on.
+      const at = steps.findIndex((x) => x.key === t.retry?.task);
+      const input = at === 0 ? laneOf(flow, g, t.item).input : steps[at - 1]?.out;
+      if (at < 0 || !input) continue;
+      const qid = (steps[at] as ChildStep).qid;
+      dispatches.push(laneDispatch(flow, s, g, t.item, { qid, input, attempt: t.retry.attempt }));
+      continue;
+    }
     const at = steps.findIndex((x) => x.timer === t.id);
     const delay = steps[at];
     const next = steps[at + 1];
@@ -261,18 +281,17 @@ export async function checkLanes(
       return { steps, ids, timers, keys: steps.flatMap((x) => (x.key ? [x.key] : [])), result: ids.at(-1) as string };
     });
     const listed = new Set(await store.listValueIds(instanceId, commonPrefix(children.flatMap((c) => c.ids))));
-    const timerIds = children.flatMap((c) => c.timers);
-    const timers = new Map(
-      timerIds.length === 0
-        ? []
-        : (await store.listTimers(instanceId, commonPrefix(timerIds))).map((t) => [t.id, t] as const),
-    );
-    // A child waits on its lane timer, or was just sent on by it: neither has stalled.
+    // A child that waits on a lane timer (a delay, a retry's backoff), or was just sent on by one, has not stalled.
     const checkMs = laneCheckMs(flow, g.lanes.qid, run.snapshot.redispatchAfterMs);
-    const parked = (id: string) => {
-      const t = timers.get(id);
-      return t !== undefined && (t.firedAt === undefined || look.now() - t.firedAt < checkMs);
-    };
+    const timerPrefix = commonPrefix(children.flatMap((c) => [...c.keys, ...c.timers]));
+    const timers = (await store.listTimers(instanceId, timerPrefix)).filter((t) => t.parent === parent);
+    const parked = new Set(
+      timers.filter((t) => t.firedAt === undefined || look.now() - t.firedAt < checkMs).map((t) => t.item),
+    );
+    // A step retried in its lane starts again at its last attempt: attempt 1 again would fail into the timer of its retry, there already.
+    const attempts = new Map<string, number>();
+    for (const t of timers)
+      if (t.retry) attempts.set(t.retry.task, Math.max(attempts.get(t.retry.task) ?? 1, t.retry.attempt));
     const done = children.map((c) => listed.has(c.result));
     const results = done.filter(Boolean).length;
     if (results >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
@@ -282,7 +301,7 @@ export async function checkLanes(
     for (let i = 0; i < started; i++) {
       const c = children[i];
       // Children with a step in the frontier (after a failure, a pause, or a step that is not a task) go on from there.
-      if (!c || done[i] || childInFrontier(flow, run.snapshot, g, i) || c.timers.some(parked)) continue;
+      if (!c || done[i] || parked.has(i) || childInFrontier(flow, run.snapshot, g, i)) continue;
       const from = resumePoint(c.steps, (id) => listed.has(id), laneOf(flow, g, i));
       if (!from) continue;
       if (c.steps[0]?.qid === from.qid && startsParked(flow, g, i)) {
@@ -290,7 +309,8 @@ export async function checkLanes(
         await store.putTimer(instanceId, laneTimer(flow, g, i, from.qid, look.now()));
         continue;
       }
-      const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, from), gen };
+      const attempt = attempts.get(fillKey(from.qid, laneOf(flow, g, i).idx)) ?? 1;
+      const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, { ...from, attempt }), gen };
       if (byClaims && ((await look.running(c.keys)) || (await look.queued(d)))) continue;
       dispatches.push(d);
     }

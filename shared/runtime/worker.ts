@@ -1,7 +1,7 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { taskTimeoutMs } from '../engine/describe.ts';
-import { ensureError, type SerializedError } from '../engine/errors.ts';
+import { ensureError, type SerializedError, truncateText } from '../engine/errors.ts';
 import {
   joinsFrontierAfter,
   laneDispatch,
@@ -14,6 +14,7 @@ import {
 } from '../engine/lanes.ts';
 import { isCurrentDispatch, reduce } from '../engine/reducer.ts';
 import { materialize, outputId, refValueIds } from '../engine/refs.ts';
+import { resolveRetry, retryBackoff } from '../engine/retry.ts';
 import type { ChainStep, Dispatch, Effect, LaneItem, Snapshot } from '../engine/snapshot.ts';
 import { SayiirError } from '../errors.ts';
 import { inTaskSpan } from '../observability/tracing.ts';
@@ -365,6 +366,10 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     });
     return { committed: false };
   }
+  if (!outcome.ok && laneStep) {
+    const backoffMs = laneRetryBackoff(flow, d, outcome.error);
+    if (backoffMs !== undefined) return retryInLane(chain, d, outcome.error, backoffMs, inline);
+  }
   const meta = { worker: deps.workerId, startedAt };
   const lane = laneOfTask(flow, chain.run.snapshot, d.qid, chain.run.snapshot.tasks[d.key]?.idx ?? []);
   const pickNext = chainPicker(chain);
@@ -540,6 +545,69 @@ async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline:
   deps.faults?.('dispatched', d);
   chain.report({ dispatch: d, outcome: 'completed', inline });
   return { committed: true, ...(next ? { next } : {}) };
+}
+
+/**
+ * The backoff before the next attempt of a failed step of a child in its
+ * lane, by the reducer's rule (`retryBackoff`), or `undefined` when the
+ * failure is final: then it joins the frontier, whose commit fails the run.
+ */
+function laneRetryBackoff(flow: AnyFlow, d: Dispatch, error: SerializedError): number | undefined {
+  const node = compileFlow(flow).nodes.get(d.qid);
+  if (!node) return undefined;
+  // A child's step starts its budget at its first attempt: one retried in the frontier went back with a new step.
+  return retryBackoff(resolveRetry(taskOf(node).options.retry), {
+    instanceId: d.instanceId,
+    key: d.key,
+    attempt: d.attempt,
+    used: d.attempt,
+    retryable: error.retryable,
+  });
+}
+
+/**
+ * A failed step of a child in its lane that is retried (see `runtime/lanes.ts`):
+ * the backoff's lane timer, put if absent under `<key>#<next attempt>`, with
+ * the failure; the reaper dispatches the next attempt in the lane when it is
+ * due. Nothing is committed to the run's journal. A writer that finds the
+ * timer there (a duplicate of this attempt failed first) changes nothing.
+ */
+async function retryInLane(
+  chain: Chain,
+  d: Dispatch,
+  error: SerializedError,
+  backoffMs: number,
+  inline: boolean,
+): Promise<StepResult> {
+  const { deps } = chain;
+  const lane = d.lane as NonNullable<Dispatch['lane']>;
+  const now = deps.clock.now();
+  const attempt = d.attempt + 1;
+  const put = await deps.store.putTimer(d.instanceId, {
+    id: `${d.key}#${attempt}`,
+    dueAt: now + backoffMs,
+    parent: lane.parent,
+    item: lane.item,
+    retry: {
+      task: d.key,
+      attempt,
+      failedAt: now,
+      worker: deps.workerId,
+      error: { name: truncateText(error.name, 200), message: truncateText(error.message) },
+    },
+  });
+  if (put === 'exists') {
+    chain.report({
+      dispatch: d,
+      outcome: 'skipped',
+      reason: 'stale: a duplicate of this attempt failed first',
+      inline,
+    });
+    return { committed: false };
+  }
+  deps.faults?.('checkpointed', d);
+  chain.report({ dispatch: d, outcome: 'failed', inline });
+  return { committed: true };
 }
 
 /** The first dispatch of this pool that fits in the invocation's remaining time. */

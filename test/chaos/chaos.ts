@@ -435,6 +435,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const view = await call('status', (c) => c.getHandle(run.plan.instanceId).status());
         if (view instanceof SayiirApiError || !FINAL.has(view.status)) {
           lostRuns.push(run.plan.instanceId);
+          if (process.env.SAYIIR_CHAOS_DUMP) {
+            const id = run.plan.instanceId;
+            const stored = await stack.store.load(id);
+            const timers = await stack.store.listTimers(id, '');
+            const values = await stack.store.listValueIds(id, '');
+            console.log(`lost ${id}: ${JSON.stringify({ stored, timers, values }, null, 1)}`);
+          }
           return;
         }
         if (!matches(run.plan.expected, view)) {

@@ -130,9 +130,10 @@ export function chaosFlows(log: ExecutionLog) {
     .build();
 
   /**
-   * A dynamic map (bounded concurrency) whose items park on a delay between
-   * their lanes (the item joins the frontier for it, then goes back to its
-   * lane), a child flow, then a sum.
+   * A dynamic map (bounded concurrency) whose items park on a lane timer (a
+   * delay between two tasks), retry an odd cube once in their lane (on a
+   * lane timer too), join the frontier for a route, then go back to their
+   * lane; then a child flow, then a sum.
    */
   const negate = flow<number[]>('chaos-negate')
     .then(counted('negate', (xs: number[]) => xs.map((x) => -x)))
@@ -140,7 +141,22 @@ export function chaosFlows(log: ExecutionLog) {
   const cubeItem = flow<number>('chaos-cube')
     .then(counted('cube-item', (x: number) => x * x * x))
     .delay('settle', '100ms')
-    .then(counted('settled', (x: number) => x))
+    .then(
+      counted('settled', (x: number, ctx: TaskContext) => {
+        if (ctx.attempt === 1 && x % 2 !== 0) throw new ChaosTaskError('an odd cube fails once');
+        return x;
+      }),
+    )
+    .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { ...CHAOS_TASK, id: 'sign' })
+    .branch(
+      'even',
+      counted('kept-even', (x: number) => x),
+    )
+    .branch(
+      'odd',
+      counted('kept-odd', (x: number) => x),
+    )
+    .done()
     .then(counted('kept', (x: number) => x))
     .build();
   const fanout = flow<{ items: number[] }>('chaos-map')

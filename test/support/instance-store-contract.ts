@@ -807,6 +807,24 @@ export function describeInstanceStoreContract(
         });
       });
 
+      it("a retry's timer keeps the task, the attempt and the failure before it", async () => {
+        await withStore(async (store) => {
+          await store.create(snapshot('a'), null, []);
+          const retry = {
+            task: 'items[3]/call',
+            attempt: 2,
+            failedAt: 90,
+            worker: 'w1',
+            error: { name: 'Error', message: 'rate limited: ü' },
+          };
+          const t = { id: 'items[3]/call#2', dueAt: 100, parent: 'items', item: 3, retry };
+          expect(await store.putTimer('a', t)).toBe('created');
+          expect(await store.listTimers('a', 'items[3]/call#')).toEqual([t]);
+          await store.fireTimer('a', t.id, 120);
+          expect(await store.listTimers('a', 'items[3]/')).toEqual([{ ...t, firedAt: 120 }]);
+        });
+      });
+
       it('of puts racing for one timer, exactly one is created', async () => {
         await withStore(async (store) => {
           await store.create(snapshot('a'), null, []);

@@ -21,6 +21,7 @@ import {
   type JournalEntry,
   journalSeqOf,
   journalValueId,
+  type LaneRetry,
   type LaneTimer,
   type ListPage,
   type ListQuery,
@@ -158,7 +159,7 @@ function snapshotAttributes(snapshot: Snapshot): Item {
  *   while the entry is watched;
  * - `V#<valueId>`: values put with `putValue`;
  * - `C#<counterId>`: counters;
- * - `T#<id>`: lane timers (`parent`, `item`, `firedAt`), with due-index
+ * - `T#<id>`: lane timers (`parent`, `item`, `firedAt`, `retry`), with due-index
  *   keys until fired;
  * - `D#<deadLetterId>`: dead letters, the dead-letter store's (not read,
  *   written or purged here).
@@ -439,6 +440,7 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       parent: str(timer.parent),
       item: num(timer.item),
       due: num(timer.dueAt),
+      ...(timer.retry ? { retry: str(JSON.stringify(timer.retry)) } : {}),
       dueAt: num(timer.dueAt),
       duepk: str(timerDueShard(instanceId, timer.id)),
     };
@@ -484,6 +486,7 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
           parent: readStr(item, 'parent'),
           item: readNum(item, 'item'),
           ...(item.firedAt ? { firedAt: readNum(item, 'firedAt') } : {}),
+          ...(item.retry ? { retry: JSON.parse(readStr(item, 'retry')) as LaneRetry } : {}),
         });
       }
     }

@@ -214,7 +214,13 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
   async putTimer(instanceId: string, timer: Omit<LaneTimer, 'firedAt'>): Promise<'created' | 'exists'> {
     const k = `${instanceId}|${timer.id}`;
     if (this.timers.has(k)) return 'exists';
-    this.timers.set(k, { id: timer.id, dueAt: timer.dueAt, parent: timer.parent, item: timer.item });
+    this.timers.set(k, {
+      id: timer.id,
+      dueAt: timer.dueAt,
+      parent: timer.parent,
+      item: timer.item,
+      ...(timer.retry ? { retry: JSON.parse(JSON.stringify(timer.retry)) } : {}),
+    });
     return 'created';
   }
 
@@ -229,7 +235,7 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
     return [...this.timers]
       .filter(([k]) => k.startsWith(from))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, t]) => ({ ...t }));
+      .map(([, t]) => JSON.parse(JSON.stringify(t)) as LaneTimer);
   }
 
   async due(now: number, limit: number): Promise<DueInstance[]> {

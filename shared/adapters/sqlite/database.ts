@@ -165,6 +165,7 @@ CREATE TABLE lane_timers (
   item INTEGER NOT NULL,
   due_at INTEGER NOT NULL,
   fired_at INTEGER,
+  retry TEXT,
   PRIMARY KEY (instance_id, id)
 ) WITHOUT ROWID;
 CREATE INDEX lane_timers_due ON lane_timers (due_at) WHERE fired_at IS NULL;`;

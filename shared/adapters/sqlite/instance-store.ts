@@ -11,6 +11,7 @@ import {
   type JournalEntry,
   journalSeqOf,
   journalValueId,
+  type LaneRetry,
   type LaneTimer,
   type ListPage,
   type ListQuery,
@@ -71,6 +72,7 @@ interface TimerRow {
   item: number;
   due_at: number;
   fired_at: number | null;
+  retry: string | null;
 }
 
 interface JournalRow {
@@ -186,14 +188,14 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
       purgeCounters: db.prepare('DELETE FROM counters WHERE instance_id = ?'),
       purgeTimers: db.prepare('DELETE FROM lane_timers WHERE instance_id = ?'),
       putTimer: db.prepare(
-        `INSERT INTO lane_timers (instance_id, id, parent, item, due_at) VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO lane_timers (instance_id, id, parent, item, due_at, retry) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (instance_id, id) DO NOTHING`,
       ),
       fireTimer: db.prepare(
         'UPDATE lane_timers SET fired_at = ? WHERE instance_id = ? AND id = ? AND fired_at IS NULL',
       ),
       timersFrom: db.prepare(
-        'SELECT id, parent, item, due_at, fired_at FROM lane_timers WHERE instance_id = ? AND id >= ? ORDER BY id',
+        'SELECT id, parent, item, due_at, fired_at, retry FROM lane_timers WHERE instance_id = ? AND id >= ? ORDER BY id',
       ),
       dueTimers: db.prepare(
         `SELECT instance_id, id, due_at FROM lane_timers WHERE fired_at IS NULL AND due_at <= ?
@@ -366,7 +368,14 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
 
   async putTimer(instanceId: string, timer: Omit<LaneTimer, 'firedAt'>): Promise<'created' | 'exists'> {
     const { changes } = await this.writes.run(() =>
-      this.sql.putTimer.run(instanceId, timer.id, timer.parent, timer.item, timer.dueAt),
+      this.sql.putTimer.run(
+        instanceId,
+        timer.id,
+        timer.parent,
+        timer.item,
+        timer.dueAt,
+        timer.retry ? JSON.stringify(timer.retry) : null,
+      ),
     );
     return changes === 1 ? 'created' : 'exists';
   }
@@ -385,6 +394,7 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
         parent: row.parent,
         item: row.item,
         ...(row.fired_at === null ? {} : { firedAt: row.fired_at }),
+        ...(row.retry === null ? {} : { retry: JSON.parse(row.retry) as LaneRetry }),
       });
     }
     return timers;

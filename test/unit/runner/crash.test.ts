@@ -23,7 +23,8 @@ const child = flow<number>('child')
  * Every construct that checkpoints: tasks, fork/join (in lanes: a branch of
  * one task, a branch of two tasks in two pools), delay, route, loop, child
  * flow, maps (of one task, of two steps, of items that park on a delay
- * between their lanes, of items that start with a delay).
+ * between their lanes, of items that start with a delay, of items whose
+ * first task fails once and is retried in its lane).
  */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
@@ -85,6 +86,25 @@ const example = flow<{ n: number }>('crashy')
     { maxConcurrency: 2 },
   )
   .then('end', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .map(
+    'flaky',
+    (n) => [n, n + 1],
+    flow<number>('flaky-body')
+      .then(
+        task(
+          'try',
+          (x: number, ctx) => {
+            if (ctx.attempt === 1) throw new Error('once');
+            return x + 1;
+          },
+          { retry: { maxAttempts: 3, initialDelay: '1s', jitter: 'none' } },
+        ),
+      )
+      .then('done', (x: number) => x * 2)
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('final', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
 /** Every place a worker can die: after reserving, after running, after putting an output by its id, after committing, after dispatching. */

@@ -88,7 +88,7 @@ describe('fork branches in lanes', () => {
     expect(await journal(store, r.instanceId)).toEqual(['lanes-joined:join', 'task-completed:join']);
   });
 
-  it('a branch that fails once joins the frontier, is retried after its backoff, and the fork joins', async () => {
+  it('a branch that fails once is retried in its lane after its backoff, on a lane timer, and the fork joins', async () => {
     const attempts: number[] = [];
     const f = flow<number>('flaky-fork')
       .fork([
@@ -112,14 +112,17 @@ describe('fork branches in lanes', () => {
     const r = await runWorkflow(f, 1, { store });
     expect(r.output).toEqual([1, 2]);
     expect(attempts).toEqual([1, 2]);
-    // The failure and the retried completion go through the journal; the other branch does not.
-    expect(await journal(store, r.instanceId)).toEqual([
-      'task-failed:flaky',
-      'timer-fired:flaky',
-      'task-completed:flaky',
-      'lanes-joined:join',
-      'task-completed:join',
-    ]);
+    // The failure waits on a lane timer, with the error it retries after; the journal holds none of it.
+    expect(await journal(store, r.instanceId)).toEqual(['lanes-joined:join', 'task-completed:join']);
+    const [timer] = await store.listTimers(r.instanceId, '');
+    expect(timer).toMatchObject({
+      id: 'flaky#2',
+      parent: 'join',
+      item: 1,
+      retry: { task: 'flaky', attempt: 2, error: { name: 'Error', message: 'once' } },
+    });
+    expect((timer?.dueAt ?? 0) - (timer?.retry?.failedAt ?? 0)).toBe(1_000);
+    expect(timer?.firedAt).toBeGreaterThanOrEqual(timer?.dueAt ?? Number.POSITIVE_INFINITY);
   });
 
   it('a branch that fails for good fails the run naming it; a retry of it joins the fork', async () => {

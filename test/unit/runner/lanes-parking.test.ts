@@ -4,6 +4,7 @@ import {
   branch,
   FakeClock,
   flow,
+  MemoryDeadLetterStore,
   MemoryInstanceStore,
   runWorkflow,
   startWorkflow,
@@ -180,8 +181,8 @@ describe('children with a nested fork', () => {
   });
 });
 
-describe('a child whose step fails in the frontier', () => {
-  it('is retried there, then goes back to its lane', async () => {
+describe('a child whose step fails', () => {
+  it('is retried in its lane, on a lane timer: the journal holds nothing of it', async () => {
     const store = new MemoryInstanceStore();
     const f = flow<number>('flaky-tail')
       .map(
@@ -206,9 +207,50 @@ describe('a child whose step fails in the frontier', () => {
       .build();
     const r = await runWorkflow(f, 3, { store });
     expect(r.output).toEqual([2, 4, 6]);
-    const keys = completedKeys(await events(store, r.instanceId));
-    // Item 1's b failed in its lane, joined the frontier and completed there; its c ran back in the lane.
-    expect(keys.filter((k) => k.startsWith('items['))).toEqual(['items[1]/b']);
+    const es = await events(store, r.instanceId);
+    expect(es.filter((e) => 'key' in e && e.key.startsWith('items['))).toEqual([]);
+    expect((await store.listTimers(r.instanceId, '')).map((t) => [t.id, t.item, t.retry?.attempt])).toEqual([
+      ['items[1]/b#2', 1, 2],
+    ]);
+  });
+
+  it('that fails for good joins the frontier and fails the run; its dead letter lists every attempt', async () => {
+    const clock = new FakeClock(0);
+    const deadLetters = new MemoryDeadLetterStore();
+    const f = flow<number>('hopeless-item')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .then('a', (x: number) => x)
+          .then(
+            task(
+              'b',
+              (x: number, ctx) => {
+                if (x === 1) throw new Error(`no ${ctx.attempt}`);
+                return x;
+              },
+              { retry: { maxAttempts: 3, initialDelay: '1m', jitter: 'none' } },
+            ),
+          )
+          .build(),
+        { maxConcurrency: 3 },
+      )
+      .build();
+    const store = new MemoryInstanceStore();
+    const r = await drive(startWorkflow(f, 3, { clock, store, deadLetters }), clock);
+    expect(r.status).toBe('FAILED');
+    expect(r.error).toMatchObject({ taskKey: 'items[1]/b', attempts: 3, message: 'no 3' });
+    // Two retries in the lane, the last failure through the journal.
+    const failed = (await events(store, r.instanceId)).filter((e) => e.type === 'task-failed');
+    expect(failed.map((e) => (e.type === 'task-failed' ? [e.key, e.attempt] : []))).toEqual([['items[1]/b', 3]]);
+    const [letter] = (await deadLetters.list('default')).letters;
+    const history = letter?.origin === 'engine' ? letter.attemptHistory : undefined;
+    expect(history?.map((a) => [a.attempt, a.error?.message])).toEqual([
+      [1, 'no 1'],
+      [2, 'no 2'],
+      [3, 'no 3'],
+    ]);
   });
 });
 

@@ -146,7 +146,7 @@ describe('deadlines', () => {
 });
 
 describe('reopening a failed run', () => {
-  it('re-arms the timers that were pending when it failed (a sibling in backoff, a delay)', async () => {
+  it('a sibling that waits on its retry when the run fails runs when its backoff ends after the reopen', async () => {
     let fixed = false;
     let flakyCalls = 0;
     const f = flow<number>('reopen-timers')
@@ -176,7 +176,9 @@ describe('reopening a failed run', () => {
     const h = startWorkflow(f, 10);
     const failed = await h.result();
     expect(failed.status).toBe('FAILED');
-    expect(failed.snapshot.tasks.flaky?.state).toBe('backoff');
+    // The branch waits on its lane timer, beside the run's state.
+    const waiting = await failed.store.listTimers(failed.instanceId, '');
+    expect(waiting.map((t) => [t.id, t.firedAt, t.retry?.attempt])).toEqual([['flaky#2', undefined, 2]]);
     fixed = true;
     await h.retryTask('broken');
     const done = await h.result();

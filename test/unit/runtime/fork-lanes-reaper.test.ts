@@ -93,9 +93,40 @@ const parked = flow<number>('parked-fork')
   .join('join', ([a, b]: [number, number]) => ({ a, b }))
   .build();
 
+/** A fork in lanes whose branch `a` fails at its first attempt of `a1`, and is retried in its lane. */
+const flaky = flow<number>('flaky-fork')
+  .fork([
+    branch(
+      'a',
+      flow<number>('a')
+        .then(
+          task(
+            'a1',
+            (x: number, ctx) => {
+              runs.push(`a1@${ctx.attempt}`);
+              if (ctx.attempt === 1) throw new Error('not yet');
+              return x + 1;
+            },
+            { retry: { maxAttempts: 3, initialDelay: '1m', jitter: 'none' } },
+          ),
+        )
+        .then(
+          'a2',
+          counted('a2', (x: number) => x * 10),
+        )
+        .build(),
+    ),
+    branch(
+      'b',
+      counted('b', (x: number) => -x),
+    ),
+  ])
+  .join('join', ([a, b]: [number, number]) => ({ a, b }))
+  .build();
+
 const REDISPATCH_MS = 30_000;
 const MINUTE = 60_000;
-const registry = new WorkflowRegistry([forked, afterPre, parked]);
+const registry = new WorkflowRegistry([forked, afterPre, parked, flaky]);
 let store: MemoryInstanceStore;
 let claims: MemoryClaimStore;
 let queue: MemoryTaskQueue;
@@ -385,6 +416,39 @@ describe('a fork branch that parks on a delay', () => {
     expect((await store.listTimers('p1', ''))[0]?.firedAt).toBe(clock.now());
     expect(await store.due(clock.now() + 10 * MINUTE, 10)).toEqual([]);
     expect(runs.sort()).toEqual(['a1', 'b']);
+  });
+});
+
+describe('a fork branch whose step is retried in its lane', () => {
+  it('waits on the retry timer; a lost message of the retry is started again at that attempt, not the first', async () => {
+    const r = await startInstance(store, flaky, 2, {
+      instanceId: 'r1',
+      now: clock.now(),
+      redispatchAfterMs: REDISPATCH_MS,
+    });
+    await run(r.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    expect((await store.listTimers('r1', '')).map((t) => [t.id, t.retry?.attempt, t.dueAt - clock.now()])).toEqual([
+      ['a/a1#2', 2, MINUTE],
+    ]);
+    // Looks while it waits (no claim holds it) leave it alone.
+    clock.advance(MINUTE - 1);
+    await reap();
+    expect(queue.sent).toEqual([]);
+    clock.advance(1);
+    await reap();
+    // The retry is dispatched in the lane, at attempt 2, on the branch's input; its message is lost.
+    expect(take().map((d) => [d.key, d.attempt, d.lane])).toEqual([['a/a1', 2, { parent: 'join', item: 0 }]]);
+    clock.advance(2 * REDISPATCH_MS);
+    await reap();
+    const again = take();
+    expect(again.map((d) => [d.key, d.attempt])).toEqual([['a/a1', 2]]);
+    await run(again);
+    await runQueued();
+    expect(await output('r1')).toEqual({ a: 30, b: -2 });
+    expect(runs.sort()).toEqual(['a1@1', 'a1@2', 'a2', 'b']);
+    // Nothing of branch a in the journal.
+    const events = (await store.readJournal('r1', 0)).flatMap((e) => e.events);
+    expect(events.filter((e) => 'key' in e && e.key.startsWith('a/'))).toEqual([]);
   });
 });
 
