@@ -62,6 +62,8 @@ export interface ChaosOptions {
   readonly deadlineMs?: number;
   /** Pause after the last run ended, before counting commits, so late duplicates land (ms). @default 1_000 */
   readonly settleMs?: number;
+  /** Print the stored state (snapshot, journal tail, lane timers, value ids) of each lost run. @default false */
+  readonly dumpLost?: boolean;
   /** Pause between reaper passes (ms). @default 500 */
   readonly reaperIntervalMs?: number;
   /** @default 1_000 */
@@ -435,7 +437,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const view = await call('status', (c) => c.getHandle(run.plan.instanceId).status());
         if (view instanceof SayiirApiError || !FINAL.has(view.status)) {
           lostRuns.push(run.plan.instanceId);
-          if (process.env.SAYIIR_CHAOS_DUMP) {
+          if (options.dumpLost) {
             const id = run.plan.instanceId;
             const stored = await stack.store.load(id);
             const timers = await stack.store.listTimers(id, '');

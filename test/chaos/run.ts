@@ -5,6 +5,8 @@
  * npm run test:chaos -- --runs 200 [--seed 7] [--restarts 2] [--concurrency 30] [--reaper-interval 1000] [--verbose]
  * ```
  *
+ * `--verbose` shows the engine's error logs, and the stored state of each lost run.
+ *
  * Prints the report; exits with 1 when a run was lost, ended wrong, or had
  * an output committed twice.
  */
@@ -49,6 +51,7 @@ const report = await runChaos({
   restarts,
   concurrency,
   reaperIntervalMs,
+  dumpLost: values.verbose,
   log: (line) => {
     if (values.verbose || !line.startsWith('  stack:'))
       console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${line}`);
