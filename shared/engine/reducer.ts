@@ -198,6 +198,13 @@ class Reducer {
       case 'lanes-joined': {
         const g = laneGroupOf(this.d, e.key);
         if (!g) return false;
+        // Every child has its result. A child's last step that completed in the frontier may
+        // have had its result put and counted (or recounted by the reaper) before its commit:
+        // it is done, and must not stay in the frontier to be dispatched again.
+        for (const [k, t] of Object.entries(this.d.tasks))
+          if (childOf(this.cf.flow, g, t.qid, t.idx) !== undefined) delete this.d.tasks[k];
+        for (const [k, w] of Object.entries(this.d.waits))
+          if (childOf(this.cf.flow, g, w.qid, w.idx) !== undefined) delete this.d.waits[k];
         const { qid, idx } = g.lanes;
         const result = laneResults(this.cf.flow, g);
         if (this.node(qid).step.kind === 'map') {

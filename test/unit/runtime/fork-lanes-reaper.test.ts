@@ -124,9 +124,43 @@ const flaky = flow<number>('flaky-fork')
   .join('join', ([a, b]: [number, number]) => ({ a, b }))
   .build();
 
+/** A fork in lanes whose branch `a` joins the frontier for a route, and ends there with `a2`. */
+const routed = flow<number>('routed-fork')
+  .fork([
+    branch(
+      'a',
+      flow<number>('a')
+        .then(
+          'a1',
+          counted('a1', (x: number) => x + 1),
+        )
+        .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const)
+        .branch(
+          'even',
+          counted('even', (x: number) => x),
+        )
+        .branch(
+          'odd',
+          counted('odd', (x: number) => x),
+        )
+        .done()
+        .then(
+          'a2',
+          counted('a2', (x: number) => x * 10),
+        )
+        .build(),
+    ),
+    branch(
+      'b',
+      counted('b', (x: number) => -x),
+    ),
+  ])
+  .join('join', ([a, b]: [number, number]) => ({ a, b }))
+  .build();
+
 const REDISPATCH_MS = 30_000;
 const MINUTE = 60_000;
-const registry = new WorkflowRegistry([forked, afterPre, parked, flaky]);
+const registry = new WorkflowRegistry([forked, afterPre, parked, flaky, routed]);
 let store: MemoryInstanceStore;
 let claims: MemoryClaimStore;
 let queue: MemoryTaskQueue;
@@ -449,6 +483,39 @@ describe('a fork branch whose step is retried in its lane', () => {
     // Nothing of branch a in the journal.
     const events = (await store.readJournal('r1', 0)).flatMap((e) => e.events);
     expect(events.filter((e) => 'key' in e && e.key.startsWith('a/'))).toEqual([]);
+  });
+});
+
+describe('a fork branch whose last step completes in the frontier', () => {
+  it("put but not committed when its worker dies, it is counted by the reaper's recount, and the join leaves nothing of it in the frontier", async () => {
+    const r = await startInstance(store, routed, 2, {
+      instanceId: 'q1',
+      now: clock.now(),
+      redispatchAfterMs: REDISPATCH_MS,
+    });
+    const [a1, b] = r.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
+    const die: WorkerDeps['faults'] = (phase, d) => {
+      if (phase === 'stored' && d.key === 'a/a2') throw new WorkerKilledError(phase, d.key);
+    };
+    // a1 joins the frontier for the route; the chain runs the route, then a2, whose worker dies after its put.
+    await expect(run([a1 as Dispatch], die)).rejects.toBeInstanceOf(WorkerKilledError);
+    await run([b as Dispatch]);
+    expect(await store.listValueIds('q1', 'out:a/a2')).toEqual(['out:a/a2']);
+    expect(Object.keys((await store.get('q1'))?.tasks ?? {})).toEqual(['a/a2']);
+    // The reaper: a2's claim expired (a redispatch), and the recount finds both results (the join).
+    clock.advance(2 * MINUTE);
+    await reap();
+    // The join is all that is left in the frontier: a2 is done, though its commit never came.
+    expect(Object.keys((await store.get('q1'))?.tasks ?? {})).toEqual(['join']);
+    await runQueued();
+    expect(await output('q1')).toEqual({ a: 30, b: -2 });
+    const s = await store.get('q1');
+    expect([s?.tasks, s?.waits]).toEqual([{}, {}]);
+    expect(runs.filter((x) => x === 'a2')).toEqual(['a2']);
+    // Nothing left to re-dispatch, however long the reaper keeps looking.
+    clock.advance(10 * REDISPATCH_MS);
+    await reap();
+    expect(queue.sent).toEqual([]);
   });
 });
 
