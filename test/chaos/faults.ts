@@ -53,9 +53,10 @@ export interface FaultProbabilities {
    * its same-pool successors under that one claim), while every task run
    * reaches the others, hence the higher chance there; only a task whose
    * output is put by its id before its commit (a map item's result read by
-   * template, a task of a child in lanes that commits to the journal)
-   * reaches `stored`, hence a higher chance there too.
-   * @default { reserved: 0.1, executed: 0.06, stored: 0.25, checkpointed: 0.06, dispatched: 0.06 }
+   * template, a task of a child in lanes that joins the frontier, or that
+   * ends its child there) reaches `stored`, hence a much higher chance there
+   * (`chaos-gate` has two such tasks per run).
+   * @default { reserved: 0.1, executed: 0.06, stored: 0.5, checkpointed: 0.06, dispatched: 0.06 }
    */
   readonly kill: number | Readonly<Partial<Record<WorkerPhase, number>>>;
   /** A sent message is delivered a second time (same body, new deduplication id), per message. @default 0.08 */
@@ -71,7 +72,7 @@ export interface FaultProbabilities {
 }
 
 export const DEFAULT_PROBABILITIES: FaultProbabilities = {
-  kill: { reserved: 0.1, executed: 0.06, stored: 0.25, checkpointed: 0.06, dispatched: 0.06 },
+  kill: { reserved: 0.1, executed: 0.06, stored: 0.5, checkpointed: 0.06, dispatched: 0.06 },
   duplicate: 0.08,
   lostSend: 0.06,
   lostReceive: 0.04,

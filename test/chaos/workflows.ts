@@ -131,9 +131,8 @@ export function chaosFlows(log: ExecutionLog) {
 
   /**
    * A dynamic map (bounded concurrency) whose items park on a lane timer (a
-   * delay between two tasks), retry an odd cube once in their lane (on a
-   * lane timer too), join the frontier for a route, then go back to their
-   * lane; then a child flow, then a sum.
+   * delay between two tasks) and retry an odd cube once in their lane (on a
+   * lane timer too), a child flow, then a sum.
    */
   const negate = flow<number[]>('chaos-negate')
     .then(counted('negate', (xs: number[]) => xs.map((x) => -x)))
@@ -147,16 +146,6 @@ export function chaosFlows(log: ExecutionLog) {
         return x;
       }),
     )
-    .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { ...CHAOS_TASK, id: 'sign' })
-    .branch(
-      'even',
-      counted('kept-even', (x: number) => x),
-    )
-    .branch(
-      'odd',
-      counted('kept-odd', (x: number) => x),
-    )
-    .done()
     .then(counted('kept', (x: number) => x))
     .build();
   const fanout = flow<{ items: number[] }>('chaos-map')
@@ -209,13 +198,39 @@ export function chaosFlows(log: ExecutionLog) {
     )
     .build();
 
-  return { pipeline, fanout, retries, doomed };
+  /**
+   * A fork whose first branch joins the frontier for a child flow and ends
+   * there (each of its tasks puts its output by id before its commit: the
+   * `stored` phase), beside a branch that runs in its lane.
+   */
+  const gateCheck = flow<number>('chaos-gate-check')
+    .then(counted('gate-mid', (x: number) => x * 2))
+    .build();
+  const gate = flow<{ n: number }>('chaos-gate')
+    .fork([
+      branch(
+        'in',
+        flow<{ n: number }>('chaos-gate-in')
+          .then(counted('gate-in', ({ n }: { n: number }) => n + 1))
+          .thenFlow(gateCheck, { id: 'gate-check' })
+          .then(counted('gate-out', (x: number) => x + 5))
+          .build(),
+      ),
+      branch(
+        'other',
+        counted('gate-other', ({ n }: { n: number }) => n * 3),
+      ),
+    ])
+    .join(counted('gate-sum', ([a, b]: [number, number]) => a + b))
+    .build();
+
+  return { pipeline, fanout, retries, doomed, gate };
 }
 
 /** Every workflow the chaos stack serves. */
 export function chaosWorkflows(log: ExecutionLog): AnyFlow[] {
   const f = chaosFlows(log);
-  return [hello, fulfil, f.pipeline, f.fanout, f.retries, f.doomed];
+  return [hello, fulfil, f.pipeline, f.fanout, f.retries, f.doomed, f.gate];
 }
 
 /** The workflow mix, with relative weights. */
@@ -226,6 +241,7 @@ const MIX = [
   ['chaos-map', 2],
   ['chaos-retry', 2],
   ['chaos-doomed', 2],
+  ['chaos-gate', 3],
 ] as const;
 
 /**
@@ -293,6 +309,15 @@ export function planRun(prefix: string, index: number, prng: Prng): RunPlan {
       // Subtracted from 0, not negated: JSON has no -0, and -0 is not 0 to a deep equality.
       const sum = items.reduce((a, x) => a - x * x * x, 0);
       return { instanceId, workflow, input: { items }, expected: { status: 'COMPLETED', output: sum } };
+    }
+    case 'chaos-gate': {
+      const n = prng.int(100);
+      return {
+        instanceId,
+        workflow,
+        input: { n },
+        expected: { status: 'COMPLETED', output: (n + 1) * 2 + 5 + n * 3 },
+      };
     }
     case 'chaos-retry': {
       const failures = prng.int(3);
