@@ -5,7 +5,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
-import { type AnyFlow, flow } from '../../shared/index.ts';
+import { type AnyFlow, flow, task } from '../../shared/index.ts';
 import { laneCounterId } from '../../shared/runtime/lanes.ts';
 import { apiClient } from '../support/local-api.ts';
 
@@ -189,5 +189,64 @@ describe('map items that park on a delay, over the wire', () => {
     // The same steps with the delay last go through the journal, every one of them.
     const journal = await measure('delay-last-map', 'parked-3');
     expect(journal.entries).toHaveLength(3 * PARKED);
+  });
+});
+
+describe('map items on lane timers, on the embedded back end (SQLite)', () => {
+  let dir = '';
+  let stack: Awaited<ReturnType<typeof startLocalStack>>;
+  const tries = new Map<number, number>();
+  const flaky = flow<number>('timer-item')
+    .then('pre', (x: number) => x + 1)
+    .delay('rest', 20)
+    .then(
+      task(
+        'call',
+        (x: number, ctx) => {
+          tries.set(x, ctx.attempt);
+          if (x % 3 === 0 && ctx.attempt === 1) throw new Error('rate limited');
+          return x * 2;
+        },
+        { retry: { maxAttempts: 3, initialDelay: '20ms', jitter: 'none' } },
+      ),
+    )
+    .then('last', (x: number) => x - 1)
+    .build();
+  const timed = flow<number>('timer-map')
+    .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), flaky, { maxConcurrency: 8 })
+    .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+    .build();
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sayiir-embedded-timers-'));
+    stack = await startLocalStack({ dataDir: dir, workflows: [timed], reaperIntervalMs: 50 });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('parks each item on its delay and retries a failed call in its lane: the journal holds nothing per item', async () => {
+    const n = 30;
+    const call = apiClient(stack);
+    expect((await call('POST', '/workflows/timer-map/instances', { input: n, instanceId: 'timed-1' })).status).toBe(
+      201,
+    );
+    let view: { status: string; output?: number } = { status: 'RUNNING' };
+    while (view.status === 'RUNNING') view = (await call('GET', '/instances/timed-1?wait=25')).json;
+    const expected = Array.from({ length: n }, (_, i) => (i + 1) * 2 - 1).reduce((a, b) => a + b, 0);
+    expect(view).toMatchObject({ status: 'COMPLETED', output: expected });
+    const timers = await stack.store.listTimers('timed-1', '');
+    const retried = Array.from({ length: n }, (_, i) => i).filter((i) => (i + 1) % 3 === 0);
+    expect(
+      timers
+        .filter((t) => t.retry)
+        .map((t) => t.item)
+        .sort((a, b) => a - b),
+    ).toEqual(retried);
+    expect(timers.filter((t) => !t.retry)).toHaveLength(n);
+    expect(timers.every((t) => t.firedAt !== undefined)).toBe(true);
+    const events = (await stack.store.readJournal('timed-1', 0)).flatMap((e) => e.events);
+    expect(events.filter((e) => 'key' in e && e.key.startsWith('items['))).toEqual([]);
   });
 });
