@@ -409,6 +409,11 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       )),
     };
     assertFits(item, `value '${valueId}' of instance '${instanceId}'`);
+    return this.putIfAbsent(item);
+  }
+
+  /** Puts an item on condition that none has its key: the first writer wins, a later one changes nothing. */
+  private async putIfAbsent(item: Item): Promise<'created' | 'exists'> {
     try {
       await this.client.send(new PutItemCommand({ TableName: this.table, Item: item, ConditionExpression: absent }));
       return 'created';
@@ -444,13 +449,7 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       dueAt: num(timer.dueAt),
       duepk: str(timerDueShard(instanceId, timer.id)),
     };
-    try {
-      await this.client.send(new PutItemCommand({ TableName: this.table, Item: item, ConditionExpression: absent }));
-      return 'created';
-    } catch (err) {
-      if (isConditionFailed(err)) return 'exists';
-      throw err;
-    }
+    return this.putIfAbsent(item);
   }
 
   async fireTimer(instanceId: string, id: string, at: number): Promise<void> {

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
 import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
+import type { Flow } from '../../../shared/engine/definition.ts';
 import { type ChildStep, resumePoint } from '../../../shared/engine/lanes.ts';
 import { materialize, refValueIds } from '../../../shared/engine/refs.ts';
 import type { Dispatch, RunEvent } from '../../../shared/engine/snapshot.ts';
@@ -18,32 +19,37 @@ const counted =
     return fn(x);
   };
 
+/** A fork in lanes of branch `a` and branch `b` (one task: `-x`), joined as `{ a, b }`. */
+function withBranchB(name: string, a: Flow<number, number>): Flow<number, { a: number; b: number }> {
+  return flow<number>(name)
+    .fork([
+      branch('a', a),
+      branch(
+        'b',
+        counted('b', (x: number) => -x),
+      ),
+    ])
+    .join('join', ([a, b]: [number, number]) => ({ a, b }))
+    .build();
+}
+
 /** A fork in lanes: branch `a` is two tasks in two pools, branch `b` one task. */
-const forked = flow<number>('forked')
-  .fork([
-    branch(
-      'a',
-      flow<number>('a')
-        .then(
-          'a1',
-          counted('a1', (x: number) => x + 1),
-        )
-        .then(
-          task(
-            'a2',
-            counted('a2', (x: number) => x * 10),
-            { pool: 'other' },
-          ),
-        )
-        .build(),
-    ),
-    branch(
-      'b',
-      counted('b', (x: number) => -x),
-    ),
-  ])
-  .join('join', ([a, b]: [number, number]) => ({ a, b }))
-  .build();
+const forked = withBranchB(
+  'forked',
+  flow<number>('a')
+    .then(
+      'a1',
+      counted('a1', (x: number) => x + 1),
+    )
+    .then(
+      task(
+        'a2',
+        counted('a2', (x: number) => x * 10),
+        { pool: 'other' },
+      ),
+    )
+    .build(),
+);
 
 /** A task, then a fork of two one-task branches in the same pool. */
 const afterPre = flow<number>('after-pre')
@@ -65,98 +71,71 @@ const afterPre = flow<number>('after-pre')
   .build();
 
 /** A fork in lanes whose branch `a` parks on a delay between its tasks, and whose branch `b` is one task. */
-const parked = flow<number>('parked-fork')
-  .fork([
-    branch(
-      'a',
-      flow<number>('a')
-        .then(
-          'a1',
-          counted('a1', (x: number) => x + 1),
-        )
-        .delay('rest', '1m')
-        .then(
-          'a2',
-          counted('a2', (x: number) => x * 10),
-        )
-        .then(
-          'a3',
-          counted('a3', (x: number) => x - 3),
-        )
-        .build(),
-    ),
-    branch(
-      'b',
-      counted('b', (x: number) => -x),
-    ),
-  ])
-  .join('join', ([a, b]: [number, number]) => ({ a, b }))
-  .build();
+const parked = withBranchB(
+  'parked-fork',
+  flow<number>('a')
+    .then(
+      'a1',
+      counted('a1', (x: number) => x + 1),
+    )
+    .delay('rest', '1m')
+    .then(
+      'a2',
+      counted('a2', (x: number) => x * 10),
+    )
+    .then(
+      'a3',
+      counted('a3', (x: number) => x - 3),
+    )
+    .build(),
+);
 
 /** A fork in lanes whose branch `a` fails at its first attempt of `a1`, and is retried in its lane. */
-const flaky = flow<number>('flaky-fork')
-  .fork([
-    branch(
-      'a',
-      flow<number>('a')
-        .then(
-          task(
-            'a1',
-            (x: number, ctx) => {
-              runs.push(`a1@${ctx.attempt}`);
-              if (ctx.attempt === 1) throw new Error('not yet');
-              return x + 1;
-            },
-            { retry: { maxAttempts: 3, initialDelay: '1m', jitter: 'none' } },
-          ),
-        )
-        .then(
-          'a2',
-          counted('a2', (x: number) => x * 10),
-        )
-        .build(),
-    ),
-    branch(
-      'b',
-      counted('b', (x: number) => -x),
-    ),
-  ])
-  .join('join', ([a, b]: [number, number]) => ({ a, b }))
-  .build();
+const flaky = withBranchB(
+  'flaky-fork',
+  flow<number>('a')
+    .then(
+      task(
+        'a1',
+        (x: number, ctx) => {
+          runs.push(`a1@${ctx.attempt}`);
+          if (ctx.attempt === 1) throw new Error('not yet');
+          return x + 1;
+        },
+        { retry: { maxAttempts: 3, initialDelay: '1m', jitter: 'none' } },
+      ),
+    )
+    .then(
+      'a2',
+      counted('a2', (x: number) => x * 10),
+    )
+    .build(),
+);
 
 /** A fork in lanes whose branch `a` joins the frontier for a route, and ends there with `a2`. */
-const routed = flow<number>('routed-fork')
-  .fork([
-    branch(
-      'a',
-      flow<number>('a')
-        .then(
-          'a1',
-          counted('a1', (x: number) => x + 1),
-        )
-        .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const)
-        .branch(
-          'even',
-          counted('even', (x: number) => x),
-        )
-        .branch(
-          'odd',
-          counted('odd', (x: number) => x),
-        )
-        .done()
-        .then(
-          'a2',
-          counted('a2', (x: number) => x * 10),
-        )
-        .build(),
-    ),
-    branch(
-      'b',
-      counted('b', (x: number) => -x),
-    ),
-  ])
-  .join('join', ([a, b]: [number, number]) => ({ a, b }))
-  .build();
+const routed = withBranchB(
+  'routed-fork',
+  flow<number>('a')
+    .then(
+      'a1',
+      counted('a1', (x: number) => x + 1),
+    )
+    .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const)
+    .branch(
+      'even',
+      counted('even', (x: number) => x),
+    )
+    .branch(
+      'odd',
+      counted('odd', (x: number) => x),
+    )
+    .done()
+    .then(
+      'a2',
+      counted('a2', (x: number) => x * 10),
+    )
+    .build(),
+);
 
 const REDISPATCH_MS = 30_000;
 const MINUTE = 60_000;
