@@ -37,12 +37,16 @@ export interface CompiledNode {
   readonly fallbackHead?: string;
   /** child: first qid of the child flow; map: first qid of the item body. */
   readonly head?: string;
-  /** map: qid of the body's last step when it is a task (or a fork's join): an item's result is that task's output. */
+  /**
+   * map: qid of the body's last step when it is a task (or a fork's join),
+   * or when the items run in lanes (a last delay's output is put by id too):
+   * an item's result is that step's output.
+   */
   readonly itemResult?: string;
   /**
    * map or fork whose children run in lanes: each child (a map's item, a
    * fork's branch) is a sequence that starts with a task (or a delay, then
-   * a task) and ends with a task, so its tasks run outside the run's
+   * a task) and ends with a task (or a task, then a delay), so its tasks run outside the run's
    * journal, and its other steps (a delay, a signal wait, a route, a loop,
    * a nested fork, map or flow) through it (see `Lanes` in `snapshot.ts`). The first and last qid of each child's
    * sequence: one pair for a map (every item runs the one body), one per
@@ -54,7 +58,7 @@ export interface CompiledNode {
 /** See {@link CompiledNode.lanes}. */
 export interface LaneShape {
   readonly heads: readonly string[];
-  /** The last task of each sequence: its output is the lane's result. */
+  /** The last step of each sequence (a task, or a delay after a task): its output is the lane's result. */
   readonly lasts: readonly string[];
 }
 
@@ -141,8 +145,10 @@ function compileSeq(
       case 'map': {
         const head = compileBody(step.body, `${qid}[]`, { kind: 'map', qid }, nodes);
         const last = lastOf(head, nodes);
-        const itemResult = last && (last.step.kind === 'task' || last.step.kind === 'fork') ? last.qid : undefined;
         const lanes = laneShape([head], nodes);
+        // In lanes, an item's result is its last step's output, put by id (a last delay's: the reaper puts it).
+        const itemResult =
+          lanes?.lasts[0] ?? (last && (last.step.kind === 'task' || last.step.kind === 'fork') ? last.qid : undefined);
         nodes.set(qid, { ...base, head, ...(itemResult ? { itemResult } : {}), ...(lanes ? { lanes } : {}) });
         break;
       }
@@ -156,16 +162,20 @@ function compileSeq(
 /**
  * The lanes of a map or fork whose every child sequence (from `heads`)
  * starts with a task, or with a delay and then a task, and ends with a
- * task; else `undefined`. A child's first task runs in its lane, and its
- * last step's output is its result, put by its id.
+ * task, or with a task and then a delay; else `undefined`. A child's first
+ * task runs in its lane, and its last step's output is its result, put by
+ * its id (a last delay's, the output of the task before it, by the reaper
+ * when the delay ends).
  */
 function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, CompiledNode>): LaneShape | undefined {
   const lasts: string[] = [];
   for (const head of heads) {
-    const [first, second] = sequence(head, nodes);
+    const seq = sequence(head, nodes);
+    const [first, second] = seq;
+    const [beforeLast, last] = seq.length > 1 ? seq.slice(-2) : [undefined, seq[0]];
     const starts = first?.step.kind === 'task' || (first?.step.kind === 'delay' && second?.step.kind === 'task');
-    const last = lastOf(head, nodes);
-    if (!starts || last?.step.kind !== 'task') return undefined;
+    const ends = last?.step.kind === 'task' || (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task');
+    if (!starts || !ends || !last) return undefined;
     lasts.push(last.qid);
   }
   return heads.length > 0 ? { heads, lasts } : undefined;

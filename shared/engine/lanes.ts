@@ -202,7 +202,19 @@ export function laneTimerAfter(flow: AnyFlow, qid: string): CompiledNode | undef
   const node = nodes.get(qid);
   const next = node?.next != null ? nodes.get(node.next) : undefined;
   if (node?.step.kind !== 'task' || next?.step.kind !== 'delay') return undefined;
-  return backToLaneAfter(flow, next.qid) ? next : undefined;
+  return backToLaneAfter(flow, next.qid) || endsChild(flow, next.qid) ? next : undefined;
+}
+
+/**
+ * Whether the step `qid` is a delay that ends a child run in lanes, right
+ * after a task: the child's result is the delay's output (the task's), put
+ * by the delay's id when it ends (see `laneShape`). Pure, static.
+ */
+export function endsChild(flow: AnyFlow, qid: string): boolean {
+  const nodes = compileFlow(flow).nodes;
+  const node = nodes.get(qid);
+  if (node?.step.kind !== 'delay' || node.next !== null || node.prev === null) return false;
+  return nodes.get(node.prev)?.step.kind === 'task' && compileFlow(flow).laneResults.has(qid);
 }
 
 /**
@@ -232,7 +244,7 @@ export interface ChildStep {
   readonly id?: string;
   /** Its output, when it is stored by id: a task's own; a delay's is its input (the task's before it, or the child's). */
   readonly out?: Ref;
-  /** For a delay that goes back to the lane when it ends: the id of its lane timer, its key (see {@link laneTimerAfter}). */
+  /** For a delay that goes back to the lane when it ends, or ends the child: the id of its lane timer, its key (see {@link laneTimerAfter}). */
   readonly timer?: string;
 }
 
@@ -243,7 +255,7 @@ export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): ChildStep[
   for (const n of sequence(head, compileFlow(flow).nodes)) {
     const key = fillKey(n.qid, idx);
     if (n.step.kind === 'task') steps.push({ qid: n.qid, key, id: outputId(key), out: { v: outputId(key) } });
-    else if (backToLaneAfter(flow, n.qid))
+    else if (backToLaneAfter(flow, n.qid) || endsChild(flow, n.qid))
       steps.push({ qid: n.qid, id: outputId(key), out: steps.at(-1)?.out ?? input, timer: key });
     else steps.push({ qid: n.qid });
   }
@@ -286,6 +298,26 @@ export function laneMarks(
     const w = Object.hasOwn(frontier.waits, key) ? frontier.waits[key] : undefined;
     if (w?.kind !== 'delay' || !backToLaneAfter(flow, w.qid)) return [];
     return laneOfTask(flow, frontier, w.qid, w.idx) ? [outputId(key)] : [];
+  });
+}
+
+/**
+ * The results to put before firing the timers `keys` of a frontier: for
+ * each delay, among them, that ends a child run in lanes (see
+ * {@link endsChild}; a child whose step before it ran in the frontier),
+ * the child's result id (the delay's output id), the value it is (the
+ * delay's input) and its parent. Pure.
+ */
+export function laneEnds(
+  flow: AnyFlow,
+  frontier: Pick<Snapshot, 'waits' | 'maps' | 'forks'>,
+  keys: readonly string[],
+): { readonly id: string; readonly from: Ref; readonly parent: string }[] {
+  return keys.flatMap((key) => {
+    const w = Object.hasOwn(frontier.waits, key) ? frontier.waits[key] : undefined;
+    if (w?.kind !== 'delay' || !endsChild(flow, w.qid)) return [];
+    const lane = laneOfTask(flow, frontier, w.qid, w.idx);
+    return lane ? [{ id: outputId(key), from: w.input, parent: lane.parent }] : [];
   });
 }
 

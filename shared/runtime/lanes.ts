@@ -3,6 +3,7 @@ import type { AnyFlow } from '../engine/definition.ts';
 import {
   type ChildStep,
   childInFrontier,
+  endsChild,
   type LaneGroup,
   laneCheckMs,
   laneClaimsTell,
@@ -14,7 +15,7 @@ import {
   resumePoint,
   startsParked,
 } from '../engine/lanes.ts';
-import { outputId } from '../engine/refs.ts';
+import { materialize, type Ref, refValueIds } from '../engine/refs.ts';
 import type { ChainStep, Dispatch, Effect } from '../engine/snapshot.ts';
 import type { InstanceStore, LaneTimer } from '../ports/instance-store.ts';
 import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunState, skipTask } from './instances.ts';
@@ -152,18 +153,34 @@ export function laneTimer(
   return { id: fillKey(delay, laneOf(flow, g, item).idx), dueAt: now + step.ms, parent: g.key, item };
 }
 
+/** What firing lane timers did (see {@link fireLaneTimers}). */
+export interface FiredLaneTimers {
+  readonly fired: number;
+  /** Effects of the commits of the counts (a parent whose last child ended on its delay), not compacted. */
+  readonly effects: readonly Effect[];
+  readonly run: RunState;
+}
+
 /**
- * Fires the due lane timers `ids` of a run (see `laneTimerAfter`): for
- * each, the delay's mark (its output id, put if absent, as for a delay
- * fired in the frontier), then the dispatch of the task after the delay,
- * in the lane, on the delay's input, then the timer is fired (taken off
- * the due index). A crash before the firing leaves the timer due: the next
- * pass sends the same dispatch again (the same deduplication id, and the
- * task's output is put if absent). A timer whose child has nothing more to
- * do here (the run ended, the parent no longer runs in lanes, the child
- * joined the frontier or has its result) is fired with nothing sent.
+ * Fires the due lane timers `ids` of a run (see `laneTimerAfter`):
  *
- * @returns how many timers were fired.
+ * - a delay followed by a task: the delay's mark (its output id, put if
+ *   absent, as for a delay fired in the frontier), then the dispatch of
+ *   the task after it, in the lane, on the delay's input;
+ * - a delay that ends its child (`endsChild`): the child's result, the
+ *   output of the task before it, put if absent under the delay's id; the
+ *   writer whose put created it counts the child (`countLane`), as a
+ *   child's last task does;
+ * - a retry's backoff: the dispatch of the retried attempt, in the lane, on
+ *   the input the task failed on;
+ *
+ * then the timer is fired (taken off the due index). A crash before the
+ * firing leaves the timer due: the next pass sends the same dispatch again
+ * (the same deduplication id; the task's output is put if absent), and finds
+ * the result there (a crash between its put and its count is the reaper's
+ * recount's to repair). A timer whose child has nothing more to do here (the
+ * run ended, the parent no longer runs in lanes, the child joined the
+ * frontier or has its result) is fired with nothing sent.
  */
 export async function fireLaneTimers(
   store: InstanceStore,
@@ -171,14 +188,15 @@ export async function fireLaneTimers(
   run: RunState,
   ids: readonly string[],
   options: { readonly now: () => number; readonly send: (dispatches: readonly Dispatch[]) => Promise<void> },
-): Promise<number> {
-  if (ids.length === 0) return 0;
+): Promise<FiredLaneTimers> {
+  if (ids.length === 0) return { fired: 0, effects: [], run };
   const s = run.snapshot;
   const wanted = new Set(ids);
   const timers = (await store.listTimers(s.instanceId, commonPrefix(ids))).filter(
     (t) => wanted.has(t.id) && t.firedAt === undefined && t.dueAt <= options.now(),
   );
   const marks: string[] = [];
+  const results: { readonly id: string; readonly from: Ref; readonly parent: string }[] = [];
   const dispatches: Dispatch[] = [];
   for (const t of timers) {
     // A failed run may be reopened: its children go on, and its workers drop what they are sent until then.
@@ -197,15 +215,49 @@ export async function fireLaneTimers(
     const at = steps.findIndex((x) => x.timer === t.id);
     const delay = steps[at];
     const next = steps[at + 1];
-    if (!delay?.id || !delay.out || next?.key === undefined) continue;
+    if (!delay?.id || !delay.out) continue;
+    if (!next) {
+      if (endsChild(flow, delay.qid)) results.push({ id: delay.id, from: delay.out, parent: t.parent });
+      continue;
+    }
+    if (next.key === undefined) continue;
     marks.push(delay.id);
     dispatches.push(laneDispatch(flow, s, g, t.item, { qid: next.qid, input: delay.out }));
   }
   await Promise.all(marks.map((id) => store.putValue(s.instanceId, id, true)));
+  let current = run;
+  const effects: Effect[] = [];
+  for (const r of results) {
+    const counted = await putLaneResult(store, flow, current, r, { now: options.now });
+    current = counted.run;
+    if (counted.next) dispatches.push(counted.next);
+    effects.push(...counted.effects);
+  }
   if (dispatches.length > 0) await options.send(dispatches);
   const at = options.now();
   await Promise.all(timers.map((t) => store.fireTimer(s.instanceId, t.id, at)));
-  return timers.length;
+  return { fired: timers.length, effects, run: current };
+}
+
+/**
+ * Puts the result of a child that ends on a delay (`endsChild`): the value
+ * of `from` (the delay's input) under `id` (the delay's output id), if
+ * absent; the writer whose put created it counts the child. Nothing is
+ * counted when the result was there.
+ */
+export async function putLaneResult(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  result: { readonly id: string; readonly from: Ref; readonly parent: string },
+  options: Pick<CommitOptions, 'now'>,
+): Promise<Counted> {
+  const instanceId = run.snapshot.instanceId;
+  const values = await store.getValues(instanceId, refValueIds(result.from));
+  if ((await store.putValue(instanceId, result.id, materialize(result.from, values))) !== 'created') {
+    return { effects: [], run };
+  }
+  return countLane(store, flow, run, result.parent, options);
 }
 
 /** Commits the end of a map or fork run in lanes: what follows it is in the returned effects. */

@@ -1,7 +1,7 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { DEFAULT_POOL, poolsOf } from '../engine/describe.ts';
-import { laneMarks } from '../engine/lanes.ts';
+import { laneEnds, laneMarks } from '../engine/lanes.ts';
 import { dueWork, purgeDue } from '../engine/reducer.ts';
 import type { RunEvent, TaskActivity } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
@@ -17,7 +17,7 @@ import { drainDeadLetters, putDeadLettersOf } from './dead-letters.ts';
 import { REAPER_DEFAULTS } from './defaults.ts';
 import { sendDispatches } from './effects.ts';
 import { applyEvents, compactRun, type RunState, runOf } from './instances.ts';
-import { checkLanes, fireLaneTimers, type LaneLook } from './lanes.ts';
+import { checkLanes, fireLaneTimers, type LaneLook, putLaneResult } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 import { purgeRun } from './retention.ts';
 
@@ -214,12 +214,16 @@ async function reapInstance(
   }
   const flow = deps.registry.get(workflow);
   let run: RunState = runOf(flow, stored);
-  const snapshot = run.snapshot;
-  // Children parked on their lane timers go on in their lanes: nothing is committed to the run's journal.
-  const laneFired = await fireLaneTimers(deps.store, flow, run, laneTimers, {
+  // Children parked on their lane timers go on in their lanes: nothing is committed to the run's
+  // journal, but the end of a parent whose last child ended on its delay.
+  const lane = await fireLaneTimers(deps.store, flow, run, laneTimers, {
     now: () => deps.clock.now(),
     send: (dispatches) => deps.queue.send(dispatches),
   });
+  run = lane.run;
+  await sendDispatches(deps.queue, lane.effects);
+  const laneFired = lane.fired;
+  const snapshot = run.snapshot;
   if (FINAL_STATUSES.has(snapshot.status)) {
     let purged = false;
     if (purgeDue(snapshot, now)) {
@@ -273,6 +277,13 @@ async function reapInstance(
   if (events.length > 0) {
     // A delay that sends a child back to its lane is marked as passed before it fires (see `backToLaneAfter`).
     await Promise.all(laneMarks(flow, snapshot, timers).map((id) => deps.store.putValue(instanceId, id, true)));
+    // One that ends its child puts the child's result and counts it (see `endsChild`).
+    for (const end of laneEnds(flow, snapshot, timers)) {
+      const counted = await putLaneResult(deps.store, flow, run, end, { now: () => deps.clock.now() });
+      run = counted.run;
+      if (counted.next) await deps.queue.send([counted.next]);
+      await sendDispatches(deps.queue, counted.effects);
+    }
     if (deps.deadLetters)
       await putDeadLettersOf(deps.deadLetters, deps.store, flow, snapshot, events, deps.clock.now());
     const r = await applyEvents(deps.store, flow, instanceId, events, { now: () => deps.clock.now(), known: run });

@@ -17,10 +17,11 @@ const withDelays = flow<number>('with-delays')
   .map(
     'items',
     (n: number) => Array.from({ length: n }, (_, i) => i),
-    // An item that ends with a delay goes through the run's journal (a lane ends with a task).
+    // An item that ends with two delays goes through the run's journal (a lane ends with a task, or a task and a delay).
     flow<number>('item')
       .then('b', (x: number) => x)
       .delay('nap', '1h')
+      .delay('doze', '1h')
       .build(),
     { maxConcurrency: 2 },
   )

@@ -16,10 +16,11 @@ const waits = flow<number>('pure-wait')
     branch('x', (n: number) => n),
     branch(
       'y',
-      // A branch that ends with a delay: the fork is not in lanes.
+      // A branch that ends with two delays (a last delay after a task would end a lane): the fork is not in lanes.
       flow<number>('y')
         .then('last', (n: number) => n)
         .delay('nap', '1s')
+        .delay('doze', '1s')
         .build(),
     ),
   ])
@@ -68,10 +69,11 @@ describe('reducer', () => {
     expect(s.forks.j).toMatchObject({ remaining: 2 });
     expect(s.forks.j?.lanes).toBeUndefined();
     s = reduce(waits, s, { type: 'task-completed', key: 'y/last', attempt: 1 }, 2500).snapshot;
-    const afterY = reduce(waits, s, { type: 'timer-fired', key: 'y/nap' }, 3500);
+    s = reduce(waits, s, { type: 'timer-fired', key: 'y/nap' }, 3500).snapshot;
+    const afterY = reduce(waits, s, { type: 'timer-fired', key: 'y/doze' }, 4500);
     expect(dispatched(afterY.effects)).toEqual([]);
     s = afterY.snapshot;
-    const afterX = reduce(waits, s, { type: 'task-completed', key: 'x', attempt: 1 }, 3002);
+    const afterX = reduce(waits, s, { type: 'task-completed', key: 'x', attempt: 1 }, 4502);
     const join = afterX.effects.find((e) => e.type === 'dispatch');
     expect(join?.type === 'dispatch' && join.dispatch.input).toEqual({ all: [{ v: 'out:x' }, { v: 'out:y/last' }] });
   });

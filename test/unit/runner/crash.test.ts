@@ -23,8 +23,8 @@ const child = flow<number>('child')
  * Every construct that checkpoints: tasks, fork/join (in lanes: a branch of
  * one task, a branch of two tasks in two pools), delay, route, loop, child
  * flow, maps (of one task, of two steps, of items that park on a delay
- * between their lanes, of items that start with a delay, of items whose
- * first task fails once and is retried in its lane).
+ * between their lanes, of items that start and end with a delay, of items
+ * whose first task fails once and is retried in its lane).
  */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
@@ -82,6 +82,7 @@ const example = flow<{ n: number }>('crashy')
       .delay('throttle', '1m')
       .then('call', (x: number) => x % 11)
       .then('keep', (x: number) => x + 1)
+      .delay('cool', '1m')
       .build(),
     { maxConcurrency: 2 },
   )

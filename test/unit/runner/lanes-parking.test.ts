@@ -98,6 +98,75 @@ describe('children with a delay run in lanes around it', () => {
   });
 });
 
+describe('children that end with a delay', () => {
+  const HOUR = 3_600_000;
+  const cooled = (log: string[], failing: () => boolean) =>
+    flow<number>('cooled')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .then('call', (x: number) => {
+            log.push(`call${x}`);
+            if (x === 1 && failing()) throw new TerminalError('down');
+            return x * 3;
+          })
+          .delay('cool', '1h')
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+      .build();
+
+  it('park on their last delay: its end puts the result and counts the item, with nothing per item in the journal', async () => {
+    const clock = new FakeClock(0);
+    const store = new MemoryInstanceStore();
+    const log: string[] = [];
+    const h = startWorkflow(
+      cooled(log, () => false),
+      5,
+      { clock, store },
+    );
+    const r = await drive(h, clock);
+    expect(r.output).toBe(30);
+    expect(log.sort()).toEqual(['call0', 'call1', 'call2', 'call3', 'call4']);
+    const es = await events(store, h.instanceId);
+    expect(es.filter((e) => 'key' in e && e.key.startsWith('items['))).toEqual([]);
+    // Each item's result is its call's output, put under the delay's id, once; the window moved an hour at a time.
+    for (let i = 0; i < 5; i++) expect(store.commits.get(`${h.instanceId}|out:items[${i}]/cool`)).toBe(1);
+    expect((await store.getValues(h.instanceId, ['out:items[4]/cool'])).get('out:items[4]/cool')).toBe(12);
+    expect(clock.now()).toBeGreaterThanOrEqual(3 * HOUR);
+    expect((await store.listTimers(h.instanceId, '')).every((t) => t.firedAt !== undefined)).toBe(true);
+  });
+
+  it('an item whose task ran in the frontier (a retry after it failed for good) ends its delay there: the reaper puts its result and counts it', async () => {
+    const clock = new FakeClock(0);
+    const store = new MemoryInstanceStore();
+    const log: string[] = [];
+    let failing = true;
+    const h = startWorkflow(
+      cooled(log, () => failing),
+      3,
+      { clock, store },
+    );
+    const failed = await drive(h, clock);
+    expect(failed.status).toBe('FAILED');
+    failing = false;
+    await h.retryTask('items[1]/call');
+    const r = await drive(h, clock);
+    expect(r.status).toBe('COMPLETED');
+    expect(r.output).toBe(9);
+    // Item 1's delay waited in the frontier: no lane timer of its own, one timer entry in the journal.
+    expect((await store.listTimers(h.instanceId, '')).map((t) => t.id).sort()).toEqual([
+      'items[0]/cool',
+      'items[2]/cool',
+    ]);
+    const fired = (await events(store, h.instanceId)).filter((e) => e.type === 'timer-fired');
+    expect(fired).toEqual([{ type: 'timer-fired', key: 'items[1]/cool' }]);
+    expect(store.commits.get(`${h.instanceId}|out:items[1]/cool`)).toBe(1);
+  });
+});
+
 describe('children with a signal wait', () => {
   it('each item waits for its signal in the frontier, then finishes in its lane', async () => {
     const clock = new FakeClock(0);

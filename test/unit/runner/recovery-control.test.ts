@@ -77,12 +77,13 @@ describe('manual retry and skip of a failed task', () => {
             {},
           ),
         ),
-        // A branch that ends with a delay: the fork is not in lanes, its branches are in the frontier.
+        // A branch that ends with two delays: the fork is not in lanes, its branches are in the frontier.
         branch(
           'idle',
           flow<number>('idle')
             .then('woke', (n: number) => n)
             .delay('nap', '1ms')
+            .delay('doze', '1ms')
             .build(),
         ),
       ])
