@@ -8,8 +8,9 @@ import type { Dispatch, LaneItem, Lanes, Snapshot, TaskActivity } from './snapsh
 /**
  * Maps and forks whose children run in lanes (see {@link Lanes}), as one
  * thing: a parent with `count` children, child `i` a sequence that starts
- * and ends with a task, with its own first step, input and result id (the protocol, who writes what,
- * is in `runtime/lanes.ts`). A map is a parent whose children
+ * with a task (or a delay, then a task) and ends with a task (or a task,
+ * then a delay), with its own first step, input and result id (the
+ * protocol, who writes what, is in `runtime/lanes.ts`). A map is a parent whose children
  * share one body; a fork, one whose children (branches) each have theirs.
  * Pure: the reducer, the worker and the reaper all read lanes through here.
  */
@@ -239,7 +240,8 @@ export interface ChildStep {
    * The value id whose presence says the child went past this step: a
    * task's output, put by its id (see `CompiledFlow.outputsById`); the mark
    * the reaper puts before a delay sends the child back to its lane (see
-   * {@link backToLaneAfter}); none for other steps.
+   * {@link backToLaneAfter}); the child's result, for a delay that ends it
+   * (see {@link endsChild}); none for other steps.
    */
   readonly id?: string;
   /** Its output, when it is stored by id: a task's own; a delay's is its input (the task's before it, or the child's). */

@@ -76,16 +76,17 @@ export interface MapState {
   readonly next: number;
   readonly done: number;
   /**
-   * Value-id template of an item's result (`out:<key of the body's last task>`
-   * with the item index as `[]`), when the body ends with a task: such results
-   * need no record here.
+   * Value-id template of an item's result (`out:<key of the body's last
+   * task>`, or of its last delay when the items run in lanes, with the item
+   * index as `[]`), when the body ends with one: such results need no record
+   * here.
    */
   readonly template?: string;
   /** Results of items that did not end as the template says, by index. */
   readonly except: Readonly<Record<string, Ref>>;
   /**
-   * Set when the items run in lanes (the body is tasks only): `next` and
-   * `done` are not kept here, the map's counter is. See {@link Lanes}.
+   * Set when the items run in lanes: `next` and `done` are not kept here,
+   * the map's counter is. See {@link Lanes}.
    */
   readonly lanes?: Lanes;
 }
@@ -93,10 +94,11 @@ export interface MapState {
 /**
  * The children of a map (its items) or of a fork (its branches) run in
  * lanes when each child's sequence starts with a task (or with a delay, then
- * a task: the delay waits in the frontier first) and ends with a task. A
- * child in its lane is not in the frontier: each of its tasks but the last puts its
+ * a task) and ends with a task (or with a task, then a delay). A child in
+ * its lane is not in the frontier: each of its tasks but the last puts its
  * output if absent and hands it to the next; its last step's output is the
- * child's result, put if absent under a deterministic id; the writer whose
+ * child's result, put if absent under a deterministic id (a last delay's is
+ * the task's before it, put when the delay ends); the writer whose
  * put created it adds 1 to the parent's counter, and the add that reaches
  * the number of children commits `lanes-joined`, the parent's one journal
  * entry after its start. So parallel children never race for the run's

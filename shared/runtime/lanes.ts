@@ -22,8 +22,9 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
 
 /**
  * The children of a map (its items) or of a fork (its branches) run in
- * lanes when each child's sequence starts and ends with a task (see `Lanes`
- * in `snapshot.ts`): a child in its lane never writes to the run's journal.
+ * lanes when each child's sequence starts with a task (or a delay, then a
+ * task) and ends with a task (or a task, then a delay) (see `Lanes` in
+ * `snapshot.ts`): a child in its lane never writes to the run's journal.
  * Who writes what, under which condition:
  *
  * - a task of the child's own sequence: its output, put if absent under
