@@ -211,6 +211,9 @@ export interface InstanceStore {
   /** The lane timers of an instance whose ids start with `prefix`, fired or not, read consistently. */
   listTimers(instanceId: string, prefix: string): Promise<LaneTimer[]>;
 
+  /** The lane timers of an instance with these ids, fired or not, read consistently, by id; unknown ids are left out. */
+  getTimers(instanceId: string, ids: Iterable<string>): Promise<LaneTimer[]>;
+
   /**
    * Reads values by id, consistently: the run input, journal payloads
    * (`journalValueId`), values put with `putValue`.

@@ -541,6 +541,7 @@ function fencedStore(store: InstanceStore & TimerIndex, dead: () => Error | unde
       return store.fireTimer(id, timerId, at);
     },
     listTimers: (id, prefix) => store.listTimers(id, prefix),
+    getTimers: (id, ids) => store.getTimers(id, ids),
     list: (q) => store.list(q),
     readHistory: (id, options) => store.readHistory(id, options),
     due: (now, limit) => store.due(now, limit),

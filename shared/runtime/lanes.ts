@@ -192,9 +192,9 @@ export async function fireLaneTimers(
 ): Promise<FiredLaneTimers> {
   if (ids.length === 0) return { fired: 0, effects: [], run };
   const s = run.snapshot;
-  const wanted = new Set(ids);
-  const timers = (await store.listTimers(s.instanceId, commonPrefix(ids))).filter(
-    (t) => wanted.has(t.id) && t.firedAt === undefined && t.dueAt <= options.now(),
+  // By id: the timers due now, not every timer of the run (a map's may be many).
+  const timers = (await store.getTimers(s.instanceId, ids)).filter(
+    (t) => t.firedAt === undefined && t.dueAt <= options.now(),
   );
   const marks: string[] = [];
   const results: { readonly id: string; readonly from: Ref; readonly parent: string }[] = [];

@@ -825,6 +825,22 @@ export function describeInstanceStoreContract(
         });
       });
 
+      it('getTimers reads timers by id, fired or not, sorted by id; unknown ids and other instances are left out', async () => {
+        await withStore(async (store) => {
+          await store.create(snapshot('a'), null, []);
+          for (let i = 0; i < 120; i++) await store.putTimer('a', timer(`d[${i}]`, 100 + i, i));
+          await store.putTimer('b', timer('d[0]', 5));
+          await store.fireTimer('a', 'd[7]', 300);
+          const ids = Array.from({ length: 120 }, (_, i) => `d[${i}]`);
+          const all = await store.getTimers('a', [...ids, 'd[7]', 'nope']);
+          expect(all.map((t) => t.id)).toEqual([...ids].sort());
+          expect(all.find((t) => t.id === 'd[7]')).toEqual({ ...timer('d[7]', 107, 7), firedAt: 300 });
+          expect(await store.getTimers('a', ['d[3]'])).toEqual([timer('d[3]', 103, 3)]);
+          expect(await store.getTimers('a', [])).toEqual([]);
+          expect(await store.getTimers('nope', ['d[0]'])).toEqual([]);
+        });
+      });
+
       it('of puts racing for one timer, exactly one is created', async () => {
         await withStore(async (store) => {
           await store.create(snapshot('a'), null, []);

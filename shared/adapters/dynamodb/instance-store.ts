@@ -477,19 +477,14 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       ExpressionAttributeValues: { ':pk': str(instancePk(instanceId)), ':prefix': str(timerSk(prefix)) },
       ConsistentRead: true,
     };
-    for await (const items of this.pages(query)) {
-      for (const item of items) {
-        timers.push({
-          id: readStr(item, 'sk').slice(timerSk('').length),
-          dueAt: readNum(item, 'due'),
-          parent: readStr(item, 'parent'),
-          item: readNum(item, 'item'),
-          ...(item.firedAt ? { firedAt: readNum(item, 'firedAt') } : {}),
-          ...(item.retry ? { retry: JSON.parse(readStr(item, 'retry')) as LaneRetry } : {}),
-        });
-      }
-    }
+    for await (const items of this.pages(query)) timers.push(...items.map(timerOf));
     return timers;
+  }
+
+  async getTimers(instanceId: string, ids: Iterable<string>): Promise<LaneTimer[]> {
+    const sks = [...new Set(ids)].map(timerSk);
+    const items = await this.batchGet(instancePk(instanceId), sks, undefined, 'getTimers');
+    return items.map(timerOf).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   async addToCounter(instanceId: string, counterId: string, by: number): Promise<number> {
@@ -534,42 +529,21 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       if (same) same.push(id);
       else idOfSk.set(sk, [id]);
     }
-    const sks = [...idOfSk.keys()];
-    for (let i = 0; i < sks.length; i += BATCH_GET_MAX) {
-      let keys: Item[] = sks.slice(i, i + BATCH_GET_MAX).map((sk) => ({ pk: str(pk), sk: str(sk) }));
-      for (let attempt = 0; keys.length > 0; attempt++) {
-        if (attempt > this.maxBatchRetries) {
-          throw new Error(`getValues: ${keys.length} keys still unprocessed after ${this.maxBatchRetries} retries`);
+    const items = await this.batchGet(pk, [...idOfSk.keys()], 'sk, val, valref, inp, inpref, snap', 'getValues');
+    for (const item of items) {
+      const sk = readStr(item, 'sk');
+      for (const id of idOfSk.get(sk) ?? []) {
+        if (sk === SNAPSHOT_SK) {
+          // The input of this instance's creation, and no other.
+          const input =
+            (JSON.parse(readStr(item, 'snap')) as Snapshot).inputId === id
+              ? await this.readValue(item, 'inp')
+              : undefined;
+          if (input) found.set(id, input.data);
+        } else {
+          const value = await this.readValue(item, 'val');
+          if (value) found.set(id, value.data);
         }
-        if (attempt > 0) await sleep(Math.min(25 * 2 ** (attempt - 1), 2_000));
-        const out = await this.client.send(
-          new BatchGetItemCommand({
-            RequestItems: {
-              [this.table]: {
-                Keys: keys,
-                ConsistentRead: true,
-                ProjectionExpression: 'sk, val, valref, inp, inpref, snap',
-              },
-            },
-          }),
-        );
-        for (const item of out.Responses?.[this.table] ?? []) {
-          const sk = readStr(item, 'sk');
-          for (const id of idOfSk.get(sk) ?? []) {
-            if (sk === SNAPSHOT_SK) {
-              // The input of this instance's creation, and no other.
-              const input =
-                (JSON.parse(readStr(item, 'snap')) as Snapshot).inputId === id
-                  ? await this.readValue(item, 'inp')
-                  : undefined;
-              if (input) found.set(id, input.data);
-            } else {
-              const value = await this.readValue(item, 'val');
-              if (value) found.set(id, value.data);
-            }
-          }
-        }
-        keys = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Item[];
       }
     }
     const values = new Map<string, unknown>();
@@ -578,6 +552,42 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       values.set(id, found.get(id));
     }
     return values;
+  }
+
+  /**
+   * Reads items of one partition by sort key, consistently, 100 at a time,
+   * retrying unprocessed keys with backoff; whole items without a projection.
+   */
+  private async batchGet(
+    pk: string,
+    sks: readonly string[],
+    projection: string | undefined,
+    what: string,
+  ): Promise<Item[]> {
+    const items: Item[] = [];
+    for (let i = 0; i < sks.length; i += BATCH_GET_MAX) {
+      let keys: Item[] = sks.slice(i, i + BATCH_GET_MAX).map((sk) => ({ pk: str(pk), sk: str(sk) }));
+      for (let attempt = 0; keys.length > 0; attempt++) {
+        if (attempt > this.maxBatchRetries) {
+          throw new Error(`${what}: ${keys.length} keys still unprocessed after ${this.maxBatchRetries} retries`);
+        }
+        if (attempt > 0) await sleep(Math.min(25 * 2 ** (attempt - 1), 2_000));
+        const out = await this.client.send(
+          new BatchGetItemCommand({
+            RequestItems: {
+              [this.table]: {
+                Keys: keys,
+                ConsistentRead: true,
+                ...(projection === undefined ? {} : { ProjectionExpression: projection }),
+              },
+            },
+          }),
+        );
+        items.push(...(out.Responses?.[this.table] ?? []));
+        keys = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Item[];
+      }
+    }
+    return items;
   }
 
   async list(query: ListQuery): Promise<ListPage> {
@@ -801,4 +811,16 @@ function entryOf(item: Item): JournalEntry {
   const e = JSON.parse(readStr(item, 'e')) as Omit<JournalEntry, 'value'>;
   const val = item.val?.S;
   return { ...e, ...(val === undefined ? {} : { value: { data: fromJson(val) } }) };
+}
+
+/** A lane timer item (`T#<id>`) as the port's record. */
+function timerOf(item: Item): LaneTimer {
+  return {
+    id: readStr(item, 'sk').slice(timerSk('').length),
+    dueAt: readNum(item, 'due'),
+    parent: readStr(item, 'parent'),
+    item: readNum(item, 'item'),
+    ...(item.firedAt ? { firedAt: readNum(item, 'firedAt') } : {}),
+    ...(item.retry ? { retry: JSON.parse(readStr(item, 'retry')) as LaneRetry } : {}),
+  };
 }

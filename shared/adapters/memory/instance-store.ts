@@ -238,6 +238,13 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
       .map(([, t]) => JSON.parse(JSON.stringify(t)) as LaneTimer);
   }
 
+  async getTimers(instanceId: string, ids: Iterable<string>): Promise<LaneTimer[]> {
+    return [...new Set(ids)].sort().flatMap((id) => {
+      const t = this.timers.get(`${instanceId}|${id}`);
+      return t ? [JSON.parse(JSON.stringify(t)) as LaneTimer] : [];
+    });
+  }
+
   async due(now: number, limit: number): Promise<DueInstance[]> {
     const due: DueInstance[] = [];
     for (const [instanceId, s] of this.instances) {

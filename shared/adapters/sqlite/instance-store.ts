@@ -75,6 +75,18 @@ interface TimerRow {
   retry: string | null;
 }
 
+/** A lane timer row as the port's record. */
+function timerOf(row: TimerRow): LaneTimer {
+  return {
+    id: row.id,
+    dueAt: row.due_at,
+    parent: row.parent,
+    item: row.item,
+    ...(row.fired_at === null ? {} : { firedAt: row.fired_at }),
+    ...(row.retry === null ? {} : { retry: JSON.parse(row.retry) as LaneRetry }),
+  };
+}
+
 interface JournalRow {
   seq: number;
   entry: string;
@@ -196,6 +208,9 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
       ),
       timersFrom: db.prepare(
         'SELECT id, parent, item, due_at, fired_at, retry FROM lane_timers WHERE instance_id = ? AND id >= ? ORDER BY id',
+      ),
+      timer: db.prepare(
+        'SELECT id, parent, item, due_at, fired_at, retry FROM lane_timers WHERE instance_id = ? AND id = ?',
       ),
       dueTimers: db.prepare(
         `SELECT instance_id, id, due_at FROM lane_timers WHERE fired_at IS NULL AND due_at <= ?
@@ -388,16 +403,16 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
     const timers: LaneTimer[] = [];
     for (const row of this.sql.timersFrom.iterate(instanceId, prefix) as Iterable<TimerRow>) {
       if (!row.id.startsWith(prefix)) break;
-      timers.push({
-        id: row.id,
-        dueAt: row.due_at,
-        parent: row.parent,
-        item: row.item,
-        ...(row.fired_at === null ? {} : { firedAt: row.fired_at }),
-        ...(row.retry === null ? {} : { retry: JSON.parse(row.retry) as LaneRetry }),
-      });
+      timers.push(timerOf(row));
     }
     return timers;
+  }
+
+  async getTimers(instanceId: string, ids: Iterable<string>): Promise<LaneTimer[]> {
+    return [...new Set(ids)].sort().flatMap((id) => {
+      const row = this.sql.timer.get(instanceId, id) as TimerRow | undefined;
+      return row ? [timerOf(row)] : [];
+    });
   }
 
   async getValues(instanceId: string, valueIds: Iterable<string>): Promise<Map<string, unknown>> {
