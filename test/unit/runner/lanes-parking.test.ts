@@ -384,6 +384,53 @@ describe('control of a map whose items park', () => {
     expect(log.filter((x) => x.startsWith('b')).sort()).toEqual(['b0', 'b1', 'b2']);
   });
 
+  it("a pause over the end of a retry's backoff holds the retried attempt; a resume runs it, and the map completes", async () => {
+    const clock = new FakeClock(0);
+    const attempts: string[] = [];
+    const store = new MemoryInstanceStore();
+    const f = flow<number>('pause-retry')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .then(
+            task(
+              'a',
+              (x: number, ctx) => {
+                attempts.push(`a${x}@${ctx.attempt}`);
+                if (x === 1 && ctx.attempt === 1) throw new Error('busy');
+                return x;
+              },
+              { retry: { maxAttempts: 3, initialDelay: '1h', jitter: 'none' } },
+            ),
+          )
+          .then('b', (x: number) => x * 2)
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+    const h = startWorkflow(f, 2, { clock, store });
+    await h.idle();
+    expect((await store.listTimers(h.instanceId, '')).map((t) => [t.id, t.firedAt])).toEqual([
+      ['items[1]/a#2', undefined],
+    ]);
+    await h.pause();
+    clock.advance(HOUR);
+    await h.idle();
+    await new Promise((r) => setTimeout(r, 20));
+    // The backoff ended during the pause: attempt 2 waits in the frontier, held, not run.
+    expect(attempts.sort()).toEqual(['a0@1', 'a1@1']);
+    const held = await store.get(h.instanceId);
+    expect(Object.entries(held?.tasks ?? {}).map(([k, t]) => [k, t.attempt, t.state])).toEqual([
+      ['items[1]/a', 2, 'ready'],
+    ]);
+    await h.resume();
+    const r = await drive(h, clock);
+    expect(r.status).toBe('COMPLETED');
+    expect(r.output).toEqual([0, 2]);
+    expect(attempts.sort()).toEqual(['a0@1', 'a1@1', 'a1@2']);
+  });
+
   it('an item whose task after the delay fails for good fails the run; a retry of it finishes the map', async () => {
     const clock = new FakeClock(0);
     let failing = true;
