@@ -285,42 +285,41 @@ export function backToLaneAfter(flow: AnyFlow, qid: string): boolean {
   return node.step.kind === 'delay' && (node.prev === null || nodes.get(node.prev)?.step.kind === 'task');
 }
 
-/**
- * The marks to put before firing the timers `keys` of a frontier: the
- * output ids of the delays, among them, of children run in lanes that go
- * back to their lanes when the delay ends (see {@link backToLaneAfter}).
- * Pure.
- */
-export function laneMarks(
-  flow: AnyFlow,
-  frontier: Pick<Snapshot, 'waits' | 'maps' | 'forks'>,
-  keys: readonly string[],
-): string[] {
-  return keys.flatMap((key) => {
-    const w = Object.hasOwn(frontier.waits, key) ? frontier.waits[key] : undefined;
-    if (w?.kind !== 'delay' || !backToLaneAfter(flow, w.qid)) return [];
-    return laneOfTask(flow, frontier, w.qid, w.idx) ? [outputId(key)] : [];
-  });
+/** A child's result to put when its last delay ends (see {@link endsChild}): the delay's output id, its input, the parent. */
+export interface LaneResult {
+  readonly id: string;
+  readonly from: Ref;
+  readonly parent: string;
 }
 
 /**
- * The results to put before firing the timers `keys` of a frontier: for
- * each delay, among them, that ends a child run in lanes (see
- * {@link endsChild}; a child whose step before it ran in the frontier),
- * the child's result id (the delay's output id), the value it is (the
- * delay's input) and its parent. Pure.
+ * What to put before firing the timers `keys` of a frontier, for the
+ * delays among them of children run in lanes: the mark of each delay that
+ * sends its child back to its lane (its output id, see
+ * {@link backToLaneAfter}), and the result of each child that a delay ends
+ * (see {@link endsChild}; a child whose step before it ran in the
+ * frontier). Pure.
  */
-export function laneEnds(
+export function laneDelayWrites(
   flow: AnyFlow,
   frontier: Pick<Snapshot, 'waits' | 'maps' | 'forks'>,
   keys: readonly string[],
-): { readonly id: string; readonly from: Ref; readonly parent: string }[] {
-  return keys.flatMap((key) => {
+): { readonly marks: string[]; readonly results: LaneResult[] } {
+  const marks: string[] = [];
+  const results: LaneResult[] = [];
+  for (const key of keys) {
     const w = Object.hasOwn(frontier.waits, key) ? frontier.waits[key] : undefined;
-    if (w?.kind !== 'delay' || !endsChild(flow, w.qid)) return [];
-    const lane = laneOfTask(flow, frontier, w.qid, w.idx);
-    return lane ? [{ id: outputId(key), from: w.input, parent: lane.parent }] : [];
-  });
+    const lane = w?.kind === 'delay' ? laneOfTask(flow, frontier, w.qid, w.idx) : undefined;
+    if (!w || !lane) continue;
+    if (backToLaneAfter(flow, w.qid)) marks.push(outputId(key));
+    else if (endsChild(flow, w.qid)) results.push({ id: outputId(key), from: w.input, parent: lane.parent });
+  }
+  return { marks, results };
+}
+
+/** The input of step `at` of a child's own sequence: the output of the step before it, or the child's input. */
+export function stepInput(steps: readonly ChildStep[], at: number, lane: Pick<Lane, 'input'>): Ref | undefined {
+  return at === 0 ? lane.input : steps[at - 1]?.out;
 }
 
 /**
@@ -350,9 +349,8 @@ export function resumePoint(
   const passed = at(k);
   if (at(k + 1).key !== undefined && passed.out !== undefined) return { qid: at(k + 1).qid, input: passed.out };
   if (passed.key === undefined) return undefined;
-  if (k === 0) return { qid: passed.qid, input: lane.input };
-  const before = at(k - 1).out;
-  return before !== undefined ? { qid: passed.qid, input: before } : undefined;
+  const input = stepInput(steps, k, lane);
+  return input !== undefined ? { qid: passed.qid, input } : undefined;
 }
 
 /**

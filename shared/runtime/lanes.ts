@@ -5,6 +5,7 @@ import {
   childInFrontier,
   endsChild,
   type LaneGroup,
+  type LaneResult,
   laneCheckMs,
   laneClaimsTell,
   laneDispatch,
@@ -14,8 +15,9 @@ import {
   laneSteps,
   resumePoint,
   startsParked,
+  stepInput,
 } from '../engine/lanes.ts';
-import { materialize, type Ref, refValueIds } from '../engine/refs.ts';
+import { materialize, refValueIds } from '../engine/refs.ts';
 import type { ChainStep, Dispatch, Effect } from '../engine/snapshot.ts';
 import type { InstanceStore, LaneTimer } from '../ports/instance-store.ts';
 import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunState, skipTask } from './instances.ts';
@@ -197,7 +199,7 @@ export async function fireLaneTimers(
     (t) => t.firedAt === undefined && t.dueAt <= options.now(),
   );
   const marks: string[] = [];
-  const results: { readonly id: string; readonly from: Ref; readonly parent: string }[] = [];
+  const results: LaneResult[] = [];
   const dispatches: Dispatch[] = [];
   for (const t of timers) {
     // A failed run may be reopened: its children go on, and its workers drop what they are sent until then.
@@ -207,7 +209,7 @@ export async function fireLaneTimers(
     if (t.retry) {
       // A retry's backoff ended: its task runs again, on the input it failed on.
       const at = steps.findIndex((x) => x.key === t.retry?.task);
-      const input = at === 0 ? laneOf(flow, g, t.item).input : steps[at - 1]?.out;
+      const input = stepInput(steps, at, laneOf(flow, g, t.item));
       if (at < 0 || !input) continue;
       const qid = (steps[at] as ChildStep).qid;
       dispatches.push(laneDispatch(flow, s, g, t.item, { qid, input, attempt: t.retry.attempt }));
@@ -250,7 +252,7 @@ export async function putLaneResult(
   store: InstanceStore,
   flow: AnyFlow,
   run: RunState,
-  result: { readonly id: string; readonly from: Ref; readonly parent: string },
+  result: LaneResult,
   options: Pick<CommitOptions, 'now'>,
 ): Promise<Counted> {
   const instanceId = run.snapshot.instanceId;

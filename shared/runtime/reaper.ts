@@ -1,7 +1,7 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { DEFAULT_POOL, poolsOf } from '../engine/describe.ts';
-import { laneEnds, laneMarks } from '../engine/lanes.ts';
+import { laneDelayWrites } from '../engine/lanes.ts';
 import { dueWork, purgeDue } from '../engine/reducer.ts';
 import type { RunEvent, TaskActivity } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
@@ -276,9 +276,10 @@ async function reapInstance(
   let redispatched = 0;
   if (events.length > 0) {
     // A delay that sends a child back to its lane is marked as passed before it fires (see `backToLaneAfter`).
-    await Promise.all(laneMarks(flow, snapshot, timers).map((id) => deps.store.putValue(instanceId, id, true)));
     // One that ends its child puts the child's result and counts it (see `endsChild`).
-    for (const end of laneEnds(flow, snapshot, timers)) {
+    const writes = laneDelayWrites(flow, snapshot, timers);
+    await Promise.all(writes.marks.map((id) => deps.store.putValue(instanceId, id, true)));
+    for (const end of writes.results) {
       const counted = await putLaneResult(deps.store, flow, run, end, { now: () => deps.clock.now() });
       run = counted.run;
       if (counted.next) await deps.queue.send([counted.next]);

@@ -495,11 +495,11 @@ async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline:
   const created = (await deps.store.putValue(d.instanceId, id, value)) === 'created';
   deps.faults?.('checkpointed', d);
   const following = compileFlow(flow).nodes.get(d.qid)?.next ?? null;
+  const g = laneGroupOf(chain.run.snapshot, lane.parent);
+  if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
   const delay = laneTimerAfter(flow, d.qid);
   if (delay) {
     // The child parks on its lane timer; the reaper sends it on when it is due (see `fireLaneTimers`).
-    const g = laneGroupOf(chain.run.snapshot, lane.parent);
-    if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
     const timer = laneTimer(flow, g, lane.item, delay.qid, deps.clock.now());
     if ((await deps.store.putTimer(d.instanceId, timer)) === 'exists') {
       // A duplicate of this step parked the child first: this run of it changed nothing.
@@ -513,8 +513,6 @@ async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline:
   if (following !== null) {
     // A step before the child's last: its output, put if absent, is the next step's input (the first put wins).
     chain.run.values.set(id, created ? value : (await deps.store.getValues(d.instanceId, [id])).get(id));
-    const g = laneGroupOf(chain.run.snapshot, lane.parent);
-    if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
     const candidate = laneDispatch(flow, chain.run.snapshot, g, lane.item, { qid: following, input: { v: id } });
     const next = inlineCandidate(chain, [{ type: 'dispatch', dispatch: candidate }]) ? candidate : undefined;
     if (!next) await deps.queue.send([candidate]);
