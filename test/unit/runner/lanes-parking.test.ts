@@ -23,6 +23,9 @@ import { drive } from './drive.ts';
  * here.
  */
 
+/** Item `i` of a map over `n` items starts from `i`. */
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
 async function events(store: MemoryInstanceStore, id: string): Promise<RunEvent[]> {
   return (await store.readJournal(id, 0)).flatMap((e) => e.events);
 }
@@ -39,7 +42,7 @@ describe('children with a delay run in lanes around it', () => {
     .then('d', (x: number) => x * 10)
     .build();
   const parked = flow<number>('parked-map')
-    .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), body, { maxConcurrency: 4 })
+    .map('items', range, body, { maxConcurrency: 4 })
     .then('sum', (xs: number[]) => xs.reduce((s, x) => s + x, 0))
     .build();
   const expected = (n: number) => Array.from({ length: n }, (_, i) => ((i + 1) * 2 + 3) * 10).reduce((s, x) => s + x);
@@ -78,7 +81,7 @@ describe('children with a delay run in lanes around it', () => {
     const counting = flow<number>('counted-map')
       .map(
         'items',
-        (n: number) => Array.from({ length: n }, (_, i) => i),
+        range,
         flow<number>('item')
           .then('a', (x: number) => {
             started++;
@@ -104,7 +107,7 @@ describe('children that end with a delay', () => {
     flow<number>('cooled')
       .map(
         'items',
-        (n: number) => Array.from({ length: n }, (_, i) => i),
+        range,
         flow<number>('item')
           .then('call', (x: number) => {
             log.push(`call${x}`);
@@ -174,7 +177,7 @@ describe('children with a signal wait', () => {
     const approvals = flow<number>('approvals')
       .map(
         'items',
-        (n: number) => Array.from({ length: n }, (_, i) => i),
+        range,
         flow<number>('item')
           .then('ask', (x: number) => x)
           .waitForSignal<{ ok: boolean }>('approved', 'approve')
@@ -205,7 +208,7 @@ describe('children with a nested fork', () => {
     const nested = flow<number>('nested')
       .map(
         'items',
-        (n: number) => Array.from({ length: n }, (_, i) => i),
+        range,
         flow<number>('item')
           .then('pre', (x: number) => x + 1)
           .fork([branch('l', (x: number) => x * 2), branch('r', (x: number) => x * 3)])
@@ -256,7 +259,7 @@ describe('a child whose step fails', () => {
     const f = flow<number>('flaky-tail')
       .map(
         'items',
-        (n: number) => Array.from({ length: n }, (_, i) => i),
+        range,
         flow<number>('item')
           .then('a', (x: number) => x)
           .then(
@@ -289,7 +292,7 @@ describe('a child whose step fails', () => {
     const f = flow<number>('hopeless-item')
       .map(
         'items',
-        (n: number) => Array.from({ length: n }, (_, i) => i),
+        range,
         flow<number>('item')
           .then('a', (x: number) => x)
           .then(
@@ -342,9 +345,7 @@ describe('control of a map whose items park', () => {
   it('a cancel while the items wait on their delay: no task runs after it', async () => {
     const clock = new FakeClock(0);
     const log: string[] = [];
-    const f = flow<number>('cancel-parked')
-      .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), body(log), { maxConcurrency: 2 })
-      .build();
+    const f = flow<number>('cancel-parked').map('items', range, body(log), { maxConcurrency: 2 }).build();
     const h = startWorkflow(f, 4, { clock });
     await h.idle();
     expect(log.sort()).toEqual(['a0', 'a1']);
@@ -360,9 +361,7 @@ describe('control of a map whose items park', () => {
     const clock = new FakeClock(0);
     const log: string[] = [];
     const store = new MemoryInstanceStore();
-    const f = flow<number>('pause-parked')
-      .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), body(log), { maxConcurrency: 3 })
-      .build();
+    const f = flow<number>('pause-parked').map('items', range, body(log), { maxConcurrency: 3 }).build();
     const h = startWorkflow(f, 3, { clock, store });
     await h.idle();
     await h.pause();
@@ -391,7 +390,7 @@ describe('control of a map whose items park', () => {
     const f = flow<number>('pause-retry')
       .map(
         'items',
-        (n: number) => Array.from({ length: n }, (_, i) => i),
+        range,
         flow<number>('item')
           .then(
             task(
@@ -437,7 +436,7 @@ describe('control of a map whose items park', () => {
     const f = flow<number>('retry-parked')
       .map(
         'items',
-        (n: number) => Array.from({ length: n }, (_, i) => i),
+        range,
         flow<number>('item')
           .then('a', (x: number) => x)
           .delay('rest', '1h')
@@ -469,7 +468,7 @@ describe('children that start with a delay', () => {
     flow<number>('throttled')
       .map(
         'items',
-        (n: number) => Array.from({ length: n }, (_, i) => i),
+        range,
         flow<number>('item')
           .delay('throttle', '1m')
           .then('call', (x: number) => {
