@@ -47,8 +47,9 @@ export interface CompiledNode {
    * map or fork whose children run in lanes: each child (a map's item, a
    * fork's branch) is a sequence that starts with a task (or a delay, then
    * a task) and ends with a task (or a task, then a delay), so its tasks run outside the run's
-   * journal, and its other steps (a delay, a signal wait, a route, a loop,
-   * a nested fork, map or flow) through it (see `Lanes` in `snapshot.ts`). The first and last qid of each child's
+   * journal, and its other steps (a signal wait, a route, a loop, a nested
+   * fork or map) through it (see `Lanes` in `snapshot.ts`). A nested child
+   * flow counts as its steps in place (see {@link laneSequence}). The first and last qid of each child's
    * sequence: one pair for a map (every item runs the one body), one per
    * branch for a fork.
    */
@@ -57,6 +58,7 @@ export interface CompiledNode {
 
 /** See {@link CompiledNode.lanes}. */
 export interface LaneShape {
+  /** The first step of each sequence (a task, or a delay before a task; inside the child flow that comes first, if one does). */
   readonly heads: readonly string[];
   /** The last step of each sequence (a task, or a delay after a task): its output is the lane's result. */
   readonly lasts: readonly string[];
@@ -90,7 +92,7 @@ export function compileFlow(flow: AnyFlow): CompiledFlow {
   const first = compileSeq(flow.steps, '', { kind: 'root' }, nodes);
   const laneResults = new Set([...nodes.values()].flatMap((n) => n.lanes?.lasts ?? []));
   const laneTasks = [...nodes.values()].flatMap((n) =>
-    (n.lanes?.heads ?? []).flatMap((head) => sequence(head, nodes).filter((c) => c.step.kind === 'task')),
+    (n.lanes?.heads ?? []).flatMap((head) => laneSequence(head, nodes).filter((c) => c.step.kind === 'task')),
   );
   const outputsById = new Set([
     ...[...nodes.values()].flatMap((n) => (n.itemResult ? [n.itemResult] : [])),
@@ -162,23 +164,27 @@ function compileSeq(
 /**
  * The lanes of a map or fork whose every child sequence (from `heads`)
  * starts with a task, or with a delay and then a task, and ends with a
- * task, or with a task and then a delay; else `undefined`. A child's first
- * task runs in its lane, and its last step's output is its result, put by
- * its id (a last delay's, the output of the task before it, by the reaper
- * when the delay ends).
+ * task, or with a task and then a delay; else `undefined`. A child's
+ * sequence is its steps in the order they run, with the steps of a nested
+ * child flow in place of the flow (see {@link laneSequence}). A child's
+ * first task runs in its lane, and its last step's output is its result,
+ * put by its id (a last delay's, the output of the task before it, by the
+ * reaper when the delay ends).
  */
 function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, CompiledNode>): LaneShape | undefined {
+  const firsts: string[] = [];
   const lasts: string[] = [];
   for (const head of heads) {
-    const seq = sequence(head, nodes);
+    const seq = laneSequence(head, nodes);
     const [first, second] = seq;
     const [beforeLast, last] = seq.length > 1 ? seq.slice(-2) : [undefined, seq[0]];
     const starts = first?.step.kind === 'task' || (first?.step.kind === 'delay' && second?.step.kind === 'task');
     const ends = last?.step.kind === 'task' || (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task');
-    if (!starts || !ends || !last) return undefined;
+    if (!starts || !ends || !first || !last) return undefined;
+    firsts.push(first.qid);
     lasts.push(last.qid);
   }
-  return heads.length > 0 ? { heads, lasts } : undefined;
+  return heads.length > 0 ? { heads: firsts, lasts } : undefined;
 }
 
 /** The last node of the sequence starting at `head`. */
@@ -190,6 +196,49 @@ function lastOf(head: string, nodes: ReadonlyMap<string, CompiledNode>): Compile
 export function sequence(head: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode[] {
   const seq: CompiledNode[] = [];
   for (let n = nodes.get(head); n; n = n.next ? nodes.get(n.next) : undefined) seq.push(n);
+  return seq;
+}
+
+/*
+ * A child run in lanes sees a nested child flow (`thenFlow`) as its steps in
+ * place: the flow adds no state of its own (the reducer enters its first
+ * step and leaves after its last), so its steps are steps of the child's
+ * own sequence, and its output is its last step's. The four functions below
+ * walk a sequence that way; a node of kind `child` never appears in it.
+ */
+
+/** The step that runs first when `qid` is entered: itself, or the first step of the child flow it is (nested flows included). */
+export function flatFirst(qid: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode | undefined {
+  let n = nodes.get(qid);
+  while (n?.step.kind === 'child' && n.head !== undefined) n = nodes.get(n.head);
+  return n;
+}
+
+/** The step whose output is `qid`'s: itself, or the last step of the child flow it is (nested flows included). */
+export function flatLast(qid: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode | undefined {
+  let n = nodes.get(qid);
+  while (n?.step.kind === 'child' && n.head !== undefined) n = lastOf(n.head, nodes);
+  return n;
+}
+
+/** The step that runs after `qid` in its sequence, leaving the child flows it ends and entering those that come next. */
+export function flatNext(qid: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode | undefined {
+  let n = nodes.get(qid);
+  while (n && n.next === null && n.owner.kind === 'child') n = nodes.get(n.owner.qid);
+  return n?.next ? flatFirst(n.next, nodes) : undefined;
+}
+
+/** The step that ran before `qid` in its sequence, across child flows as {@link flatNext}. */
+export function flatPrev(qid: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode | undefined {
+  let n = nodes.get(qid);
+  while (n && n.prev === null && n.owner.kind === 'child') n = nodes.get(n.owner.qid);
+  return n?.prev ? flatLast(n.prev, nodes) : undefined;
+}
+
+/** The steps of the sequence starting at `head`, in the order they run, with nested child flows' steps in place of them. */
+export function laneSequence(head: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode[] {
+  const seq: CompiledNode[] = [];
+  for (let n = flatFirst(head, nodes); n; n = flatNext(n.qid, nodes)) seq.push(n);
   return seq;
 }
 

@@ -1,4 +1,16 @@
-import { type CompiledNode, compileFlow, fillKey, type LaneShape, mapDepth, sequence, taskOf } from './compile.ts';
+import {
+  type CompiledNode,
+  compileFlow,
+  fillKey,
+  flatLast,
+  flatNext,
+  flatPrev,
+  type LaneShape,
+  laneSequence,
+  mapDepth,
+  type Owner,
+  taskOf,
+} from './compile.ts';
 import type { AnyFlow } from './definition.ts';
 import { taskTimeoutMs } from './describe.ts';
 import { dispatchEffect } from './dispatch.ts';
@@ -94,12 +106,20 @@ export function laneOfTask(
   qid: string,
   idx: readonly number[],
 ): { readonly parent: string; readonly item: number } | undefined {
-  const owner = compileFlow(flow).nodes.get(qid)?.owner;
+  const owner = laneOwner(flow, qid);
   let found: { parent: string; item: number } | undefined;
   if (owner?.kind === 'map')
     found = { parent: fillKey(owner.qid, idx.slice(0, -1)), item: idx[idx.length - 1] as number };
   if (owner?.kind === 'fork') found = { parent: fillKey(owner.qid, idx), item: owner.index };
   return found && laneGroupOf(frontier, found.parent) ? found : undefined;
+}
+
+/** The owner of the sequence the step `qid` is in, above the child flows it is nested in (see `laneSequence`). */
+function laneOwner(flow: AnyFlow, qid: string): Owner | undefined {
+  const nodes = compileFlow(flow).nodes;
+  let n = nodes.get(qid);
+  while (n?.owner.kind === 'child') n = nodes.get(n.owner.qid);
+  return n?.owner;
 }
 
 /**
@@ -201,7 +221,7 @@ export function laneItemOf(flow: AnyFlow, d: Dispatch, g: LaneGroup): LaneItem |
 export function laneTimerAfter(flow: AnyFlow, qid: string): CompiledNode | undefined {
   const nodes = compileFlow(flow).nodes;
   const node = nodes.get(qid);
-  const next = node?.next != null ? nodes.get(node.next) : undefined;
+  const next = flatNext(qid, nodes);
   if (node?.step.kind !== 'task' || next?.step.kind !== 'delay') return undefined;
   return backToLaneAfter(flow, next.qid) || endsChild(flow, next.qid) ? next : undefined;
 }
@@ -214,21 +234,20 @@ export function laneTimerAfter(flow: AnyFlow, qid: string): CompiledNode | undef
 export function endsChild(flow: AnyFlow, qid: string): boolean {
   const nodes = compileFlow(flow).nodes;
   const node = nodes.get(qid);
-  if (node?.step.kind !== 'delay' || node.next !== null || node.prev === null) return false;
-  return nodes.get(node.prev)?.step.kind === 'task' && compileFlow(flow).laneResults.has(qid);
+  if (node?.step.kind !== 'delay' || flatNext(qid, nodes) !== undefined) return false;
+  return flatPrev(qid, nodes)?.step.kind === 'task' && compileFlow(flow).laneResults.has(qid);
 }
 
 /**
  * Whether the step `qid` of a child run in lanes is followed by a step that
  * is not a task and does not wait as a lane timer (a signal wait, a route,
- * a loop, a nested fork, map or flow, a delay not followed by a task): when
+ * a loop, a nested fork or map, a delay not followed by a task): when
  * it succeeds in its lane, its completion is committed to the run's
  * journal, and the child goes on in the frontier from there (see `Lanes`).
  */
 export function joinsFrontierAfter(flow: AnyFlow, qid: string): boolean {
-  const nodes = compileFlow(flow).nodes;
-  const next = nodes.get(qid)?.next;
-  return next != null && nodes.get(next)?.step.kind !== 'task' && laneTimerAfter(flow, qid) === undefined;
+  const next = flatNext(qid, compileFlow(flow).nodes);
+  return next !== undefined && next.step.kind !== 'task' && laneTimerAfter(flow, qid) === undefined;
 }
 
 /** A step of a child's own sequence (see {@link laneSteps}). */
@@ -250,11 +269,11 @@ export interface ChildStep {
   readonly timer?: string;
 }
 
-/** The steps of child `item`'s own sequence, first to last (not the steps nested in them). */
+/** The steps of child `item`'s own sequence, first to last: a nested child flow's in place of it, not those nested in other steps (see `laneSequence`). */
 export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): ChildStep[] {
   const { head, idx, input } = laneOf(flow, g, item);
   const steps: ChildStep[] = [];
-  for (const n of sequence(head, compileFlow(flow).nodes)) {
+  for (const n of laneSequence(head, compileFlow(flow).nodes)) {
     const key = fillKey(n.qid, idx);
     if (n.step.kind === 'task') steps.push({ qid: n.qid, key, id: outputId(key), out: { v: outputId(key) } });
     else if (backToLaneAfter(flow, n.qid) || endsChild(flow, n.qid))
@@ -277,12 +296,14 @@ export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): ChildStep[
  */
 export function backToLaneAfter(flow: AnyFlow, qid: string): boolean {
   const nodes = compileFlow(flow).nodes;
-  const node = nodes.get(qid);
-  const next = node?.next != null ? nodes.get(node.next) : undefined;
+  // A child flow ends with its last step (see `laneSequence`).
+  const node = flatLast(qid, nodes);
+  const next = node ? flatNext(node.qid, nodes) : undefined;
   if (!node || next?.step.kind !== 'task') return false;
   if (node.step.kind === 'task') return true;
   // A delay passes on its input: the output of the task before it, or the child's input when it comes first.
-  return node.step.kind === 'delay' && (node.prev === null || nodes.get(node.prev)?.step.kind === 'task');
+  const prev = flatPrev(node.qid, nodes);
+  return node.step.kind === 'delay' && (prev === undefined || prev.step.kind === 'task');
 }
 
 /** A child's result to put when its last delay ends (see {@link endsChild}): the delay's output id, its input, the parent. */
@@ -394,7 +415,7 @@ export function laneCheckMs(flow: AnyFlow, qid: string, redispatchAfterMs: numbe
   let longest = 0;
   for (const head of node?.lanes?.heads ?? []) {
     // Every task of the child's own sequence, as if all ran in its lane one after another.
-    const tasks = sequence(head, cf.nodes).filter((n) => n.step.kind === 'task');
+    const tasks = laneSequence(head, cf.nodes).filter((n) => n.step.kind === 'task');
     longest = Math.max(
       longest,
       tasks.reduce((sum, n) => sum + taskTimeoutMs(taskOf(n)), 0),

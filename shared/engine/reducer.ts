@@ -1,4 +1,4 @@
-import { type CompiledFlow, type CompiledNode, compileFlow, fillKey, taskOf } from './compile.ts';
+import { type CompiledFlow, type CompiledNode, compileFlow, fillKey, flatLast, flatNext, taskOf } from './compile.ts';
 import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from './definition.ts';
 import { dispatchEffect } from './dispatch.ts';
 import { toMillis } from './duration.ts';
@@ -317,14 +317,17 @@ class Reducer {
    * @returns whether it went back.
    */
   private backToLane(node: CompiledNode, idx: readonly number[], output: Ref): boolean {
-    if (this.d.status !== 'RUNNING' || node.next === null || !backToLaneAfter(this.cf.flow, node.qid)) return false;
+    if (this.d.status !== 'RUNNING' || !backToLaneAfter(this.cf.flow, node.qid)) return false;
     const lane = laneOfTask(this.cf.flow, this.d, node.qid, idx);
     const g = lane ? laneGroupOf(this.d, lane.parent) : undefined;
-    if (!lane || !g) return false;
+    // The step that ended, inside the child flow `node` is, if it is one; and the one to run after it.
+    const ended = flatLast(node.qid, this.cf.nodes);
+    const next = flatNext(node.qid, this.cf.nodes);
+    if (!lane || !g || !ended || !next) return false;
     // A task's output is its own, put by its id; a delay passes on its input (the output of the task before it, or the child's input).
-    if (node.step.kind === 'task' && !('v' in output && !output.at && output.v === outputId(fillKey(node.qid, idx))))
+    if (ended.step.kind === 'task' && !('v' in output && !output.at && output.v === outputId(fillKey(ended.qid, idx))))
       return false;
-    const dispatch = laneDispatch(this.cf.flow, this.base, g, lane.item, { qid: node.next, input: output });
+    const dispatch = laneDispatch(this.cf.flow, this.base, g, lane.item, { qid: next.qid, input: output });
     this.effects.push({ type: 'dispatch', dispatch });
     this.setLanes(g.key, { ...g.lanes, checkAt: Math.max(g.lanes.checkAt, this.now + this.checkMs(g.lanes.qid)) });
     return true;

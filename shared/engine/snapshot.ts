@@ -110,8 +110,9 @@ export interface MapState {
  *
  * A child joins the frontier, and goes on through the journal, with the
  * commit of its task before another step that is not a task (a signal
- * wait, a route, a loop, a nested fork, map or flow, a delay not followed
- * by a task: a step that needs the reducer), or of a step that fails or
+ * wait, a route, a loop, a nested fork or map, a delay not followed by a
+ * task: a step that needs the reducer; a nested child flow is its steps in
+ * place, see `laneSequence`), or of a step that fails or
  * that a pause holds. It goes back to its lane when a delay right after a
  * task (or first) ends in the frontier, and after any of its own tasks
  * that completes in the frontier and is followed by a task. So a child

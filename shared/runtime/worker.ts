@@ -1,4 +1,4 @@
-import { compileFlow, taskOf } from '../engine/compile.ts';
+import { compileFlow, flatNext, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { taskTimeoutMs } from '../engine/describe.ts';
 import { ensureError, type SerializedError, truncateText } from '../engine/errors.ts';
@@ -494,7 +494,7 @@ async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline:
   const id = outputId(d.key);
   const created = (await deps.store.putValue(d.instanceId, id, value)) === 'created';
   deps.faults?.('checkpointed', d);
-  const following = compileFlow(flow).nodes.get(d.qid)?.next ?? null;
+  const following = flatNext(d.qid, compileFlow(flow).nodes)?.qid ?? null;
   const g = laneGroupOf(chain.run.snapshot, lane.parent);
   if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
   const delay = laneTimerAfter(flow, d.qid);
