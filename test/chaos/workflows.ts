@@ -136,11 +136,14 @@ export function chaosFlows(log: ExecutionLog) {
   const negate = flow<number[]>('chaos-negate')
     .then(counted('negate', (xs: number[]) => xs.map((x) => -x)))
     .build();
+  const settled = flow<number>('chaos-settled')
+    .then(counted('settled', (x: number) => x))
+    .then(counted('kept', (x: number) => x))
+    .build();
   const cubeItem = flow<number>('chaos-cube')
     .then(counted('cube-item', (x: number) => x * x * x))
     .delay('settle', '100ms')
-    .then(counted('settled', (x: number) => x))
-    .then(counted('kept', (x: number) => x))
+    .thenFlow(settled, { id: 'after' })
     .build();
   const fanout = flow<{ items: number[] }>('chaos-map')
     .map('cube', ({ items }: { items: number[] }) => items, cubeItem, { ...CHAOS_TASK, maxConcurrency: 3 })
@@ -194,12 +197,16 @@ export function chaosFlows(log: ExecutionLog) {
 
   /**
    * A fork whose first branch retries its first task once in its lane (on a
-   * lane timer) for an odd input, then joins the frontier for a child flow
-   * and ends there (each of those tasks puts its output by id before its
-   * commit: the `stored` phase), beside a branch that runs in its lane.
+   * lane timer) for an odd input, then joins the frontier for a loop (in a
+   * child flow) and ends there (each of those tasks puts its output by id
+   * before its commit: the `stored` phase), beside a branch that runs in
+   * its lane.
    */
   const gateCheck = flow<number>('chaos-gate-check')
-    .then(counted('gate-mid', (x: number) => x * 2))
+    .loop(
+      counted('gate-mid', (x: number) => LoopResult.done(x * 2)),
+      { maxIterations: 1 },
+    )
     .build();
   const gate = flow<{ n: number }>('chaos-gate')
     .fork([
