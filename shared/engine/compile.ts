@@ -91,12 +91,10 @@ export function compileFlow(flow: AnyFlow): CompiledFlow {
   const nodes = new Map<string, CompiledNode>();
   const first = compileSeq(flow.steps, '', { kind: 'root' }, nodes);
   const laneResults = new Set([...nodes.values()].flatMap((n) => n.lanes?.lasts ?? []));
-  const laneTasks = [...nodes.values()].flatMap((n) =>
-    (n.lanes?.heads ?? []).flatMap((head) => laneSequence(head, nodes).filter((c) => c.step.kind === 'task')),
-  );
+  const inLanes = [...nodes.values()].flatMap((n) => (n.lanes?.heads ?? []).flatMap((head) => laneTasks(head, nodes)));
   const outputsById = new Set([
     ...[...nodes.values()].flatMap((n) => (n.itemResult ? [n.itemResult] : [])),
-    ...laneTasks.map((n) => n.qid),
+    ...inLanes.map((n) => n.qid),
   ]);
   const compiled = { flow, first, nodes, outputsById, laneResults };
   cache.set(flow, compiled);
@@ -178,7 +176,8 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
     const seq = laneSequence(head, nodes);
     const [first, second] = seq;
     const [beforeLast, last] = seq.length > 1 ? seq.slice(-2) : [undefined, seq[0]];
-    const starts = first?.step.kind === 'task' || (first?.step.kind === 'delay' && second?.step.kind === 'task');
+    const runs = (n: CompiledNode | undefined) => n?.step.kind === 'task' || (n !== undefined && laneRoute(n, nodes));
+    const starts = runs(first) || (first?.step.kind === 'delay' && runs(second));
     const ends = last?.step.kind === 'task' || (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task');
     if (!starts || !ends || !first || !last) return undefined;
     firsts.push(first.qid);
@@ -240,6 +239,65 @@ export function laneSequence(head: string, nodes: ReadonlyMap<string, CompiledNo
   const seq: CompiledNode[] = [];
   for (let n = flatFirst(head, nodes); n; n = flatNext(n.qid, nodes)) seq.push(n);
   return seq;
+}
+
+/**
+ * Whether a route runs in the lane of the child it is a step of (a map
+ * item, a fork branch run in lanes): each of its branches (the default's
+ * too) starts and ends with a task, child flows opened. Then its key
+ * function runs in the lane as a task, its output put by its id, and the
+ * branch that key names follows in the lane, on the route's input; the
+ * step after the route runs on the branch's last output, also put by its
+ * id. A route that is not such (a branch that starts or ends with another
+ * step) makes its child join the frontier, as any step that needs the
+ * reducer. Pure, static.
+ */
+export function laneRoute(node: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
+  if (node.step.kind !== 'route') return false;
+  return routeBranchHeads(node).every((head) => {
+    const seq = laneSequence(head, nodes);
+    return seq[0]?.step.kind === 'task' && seq.at(-1)?.step.kind === 'task';
+  });
+}
+
+/** The first step of each branch of a route, its default's last. */
+export function routeBranchHeads(node: CompiledNode): string[] {
+  return [...Object.values(node.routeHeads ?? {}), ...(node.fallbackHead ? [node.fallbackHead] : [])];
+}
+
+/**
+ * The step after `qid` in the lane of its child: the next step of its
+ * sequence, leaving the child flows (see {@link flatNext}) and the
+ * branches of routes run in the lane (see {@link laneRoute}) that `qid`
+ * ends; `undefined` after the child's last step. Pure, static.
+ */
+export function laneNext(qid: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode | undefined {
+  for (let n = nodes.get(qid); n; ) {
+    const next = flatNext(n.qid, nodes);
+    if (next) return next;
+    let top: CompiledNode | undefined = n;
+    while (top?.owner.kind === 'child') top = nodes.get(top.owner.qid);
+    const route = top?.owner.kind === 'route' ? nodes.get(top.owner.qid) : undefined;
+    if (!route || !laneRoute(route, nodes)) return undefined;
+    n = route;
+  }
+  return undefined;
+}
+
+/**
+ * Every step of a child's sequence from `head`, with the steps of every
+ * branch of its routes run in the lane (see {@link laneRoute}) after the
+ * route: whatever path a child takes, its steps are among these. Pure, static.
+ */
+export function laneNodes(head: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode[] {
+  return laneSequence(head, nodes).flatMap((n) =>
+    laneRoute(n, nodes) ? [n, ...routeBranchHeads(n).flatMap((h) => laneNodes(h, nodes))] : [n],
+  );
+}
+
+/** The steps of a child's sequence from `head` that run in its lane as tasks: its tasks, and its lane routes (their key functions). */
+function laneTasks(head: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode[] {
+  return laneNodes(head, nodes).filter((n) => n.step.kind === 'task' || laneRoute(n, nodes));
 }
 
 /** Fills the `[]` placeholders of a qid with map indices, outermost first. */

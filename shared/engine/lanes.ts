@@ -2,13 +2,17 @@ import {
   type CompiledNode,
   compileFlow,
   fillKey,
+  flatFirst,
   flatLast,
-  flatNext,
   flatPrev,
   type LaneShape,
+  laneNext,
+  laneNodes,
+  laneRoute,
   laneSequence,
   mapDepth,
   type Owner,
+  routeBranchHeads,
   taskOf,
 } from './compile.ts';
 import type { AnyFlow } from './definition.ts';
@@ -83,8 +87,18 @@ export function laneOf(flow: AnyFlow, g: LaneGroup, item: number): Lane {
   return { head: node.lanes.heads[item] as string, last: node.lanes.lasts[item] as string, idx, input };
 }
 
+/**
+ * The key of every step child `item` of a group may run, whatever branch
+ * its routes take (see `laneNodes`): their common prefix finds every value
+ * and timer the child put, with one listing.
+ */
+export function laneKeys(flow: AnyFlow, g: LaneGroup, item: number): string[] {
+  const { head, idx } = laneOf(flow, g, item);
+  return laneNodes(head, compileFlow(flow).nodes).map((n) => fillKey(n.qid, idx));
+}
+
 /** The value id of child `item`'s result (its last step's output, put if absent). */
-function laneResultId(flow: AnyFlow, g: LaneGroup, item: number): string {
+export function laneResultId(flow: AnyFlow, g: LaneGroup, item: number): string {
   const lane = laneOf(flow, g, item);
   return outputId(fillKey(lane.last, lane.idx));
 }
@@ -114,12 +128,16 @@ export function laneOfTask(
   return found && laneGroupOf(frontier, found.parent) ? found : undefined;
 }
 
-/** The owner of the sequence the step `qid` is in, above the child flows it is nested in (see `laneSequence`). */
+/** The owner of the sequence the step `qid` is in, above the child flows and lane routes it is nested in (see `laneSequence`, `laneRoute`). */
 function laneOwner(flow: AnyFlow, qid: string): Owner | undefined {
   const nodes = compileFlow(flow).nodes;
   let n = nodes.get(qid);
-  while (n?.owner.kind === 'child') n = nodes.get(n.owner.qid);
-  return n?.owner;
+  for (;;) {
+    const owner = n?.owner;
+    const up = owner && owner.kind !== 'root' ? nodes.get(owner.qid) : undefined;
+    if (owner?.kind !== 'child' && !(owner?.kind === 'route' && up && laneRoute(up, nodes))) return owner;
+    n = up;
+  }
 }
 
 /**
@@ -201,7 +219,7 @@ export function laneDispatch(
  * ({@link laneDispatch}), with none.
  */
 export function startsParked(flow: AnyFlow, g: LaneGroup, item: number): boolean {
-  return compileFlow(flow).nodes.get(laneOf(flow, g, item).head)?.step.kind !== 'task';
+  return compileFlow(flow).nodes.get(laneOf(flow, g, item).head)?.step.kind === 'delay';
 }
 
 /** What a dispatch of a child in its lane tells the frontier when it joins it (a failure, a pause). */
@@ -221,7 +239,7 @@ export function laneItemOf(flow: AnyFlow, d: Dispatch, g: LaneGroup): LaneItem |
 export function laneTimerAfter(flow: AnyFlow, qid: string): CompiledNode | undefined {
   const nodes = compileFlow(flow).nodes;
   const node = nodes.get(qid);
-  const next = flatNext(qid, nodes);
+  const next = laneNext(qid, nodes);
   if (node?.step.kind !== 'task' || next?.step.kind !== 'delay') return undefined;
   return backToLaneAfter(flow, next.qid) || endsChild(flow, next.qid) ? next : undefined;
 }
@@ -234,7 +252,7 @@ export function laneTimerAfter(flow: AnyFlow, qid: string): CompiledNode | undef
 export function endsChild(flow: AnyFlow, qid: string): boolean {
   const nodes = compileFlow(flow).nodes;
   const node = nodes.get(qid);
-  if (node?.step.kind !== 'delay' || flatNext(qid, nodes) !== undefined) return false;
+  if (node?.step.kind !== 'delay' || laneNext(qid, nodes) !== undefined) return false;
   return flatPrev(qid, nodes)?.step.kind === 'task' && compileFlow(flow).laneResults.has(qid);
 }
 
@@ -245,9 +263,33 @@ export function endsChild(flow: AnyFlow, qid: string): boolean {
  * it succeeds in its lane, its completion is committed to the run's
  * journal, and the child goes on in the frontier from there (see `Lanes`).
  */
-export function joinsFrontierAfter(flow: AnyFlow, qid: string): boolean {
-  const next = flatNext(qid, compileFlow(flow).nodes);
-  return next !== undefined && next.step.kind !== 'task' && laneTimerAfter(flow, qid) === undefined;
+export function joinsFrontierAfter(flow: AnyFlow, qid: string, output: unknown): boolean {
+  const nodes = compileFlow(flow).nodes;
+  const node = nodes.get(qid);
+  // A route run in the lane goes on in it with the branch its key names; a key without one fails the run, through the reducer.
+  if (node && laneRoute(node, nodes)) return routeHeadOf(flow, qid, output) === undefined;
+  const next = laneNext(qid, nodes);
+  return next !== undefined && !runsInLane(flow, next) && laneTimerAfter(flow, qid) === undefined;
+}
+
+/** Whether a step of a child runs in its lane as a task does: a task, or a route run in the lane (its key function). */
+function runsInLane(flow: AnyFlow, node: CompiledNode): boolean {
+  return node.step.kind === 'task' || laneRoute(node, compileFlow(flow).nodes);
+}
+
+/**
+ * The first step of the branch that the route `qid`'s key function chose
+ * with `output` (its default's, for a key without a branch of its own), or
+ * `undefined` when `output` is not a string or no branch takes it: then
+ * the route's commit fails the run, as the reducer says.
+ */
+export function routeHeadOf(flow: AnyFlow, qid: string, output: unknown): CompiledNode | undefined {
+  const nodes = compileFlow(flow).nodes;
+  const node = nodes.get(qid);
+  if (node?.step.kind !== 'route' || typeof output !== 'string') return undefined;
+  const head =
+    (Object.hasOwn(node.routeHeads ?? {}, output) ? node.routeHeads?.[output] : undefined) ?? node.fallbackHead;
+  return head !== undefined ? flatFirst(head, nodes) : undefined;
 }
 
 /** A step of a child's own sequence (see {@link laneSteps}). */
@@ -267,19 +309,49 @@ export interface ChildStep {
   readonly out?: Ref;
   /** For a delay that goes back to the lane when it ends, or ends the child: the id of its lane timer, its key (see {@link laneTimerAfter}). */
   readonly timer?: string;
+  /**
+   * Set on a route run in the lane (see `laneRoute`), whose key function
+   * is the step (its `out` is its input, which its branch starts from): the
+   * steps after it are those of the branch its key chose, then the route's
+   * next; listed only when the key is known (see {@link laneSteps}).
+   */
+  readonly route?: true;
 }
 
-/** The steps of child `item`'s own sequence, first to last: a nested child flow's in place of it, not those nested in other steps (see `laneSequence`). */
-export function laneSteps(flow: AnyFlow, g: LaneGroup, item: number): ChildStep[] {
+/**
+ * The steps of child `item`'s own sequence, first to last: a nested child
+ * flow's in place of it (see `laneSequence`), and after a route run in the
+ * lane, the steps of the branch its key function chose, when `routes` has
+ * that key (by the route's task key); else the list ends with the route.
+ * Not the steps nested in other steps.
+ */
+export function laneSteps(
+  flow: AnyFlow,
+  g: LaneGroup,
+  item: number,
+  routes: ReadonlyMap<string, string> = new Map(),
+): ChildStep[] {
   const { head, idx, input } = laneOf(flow, g, item);
+  const nodes = compileFlow(flow).nodes;
   const steps: ChildStep[] = [];
-  for (const n of laneSequence(head, compileFlow(flow).nodes)) {
-    const key = fillKey(n.qid, idx);
-    if (n.step.kind === 'task') steps.push({ qid: n.qid, key, id: outputId(key), out: { v: outputId(key) } });
-    else if (backToLaneAfter(flow, n.qid) || endsChild(flow, n.qid))
-      steps.push({ qid: n.qid, id: outputId(key), out: steps.at(-1)?.out ?? input, timer: key });
-    else steps.push({ qid: n.qid });
-  }
+  // Lists the steps of the sequence from `first`; false when it stopped at a route whose key is not known.
+  const walk = (first: string): boolean => {
+    for (const n of laneSequence(first, nodes)) {
+      const key = fillKey(n.qid, idx);
+      const before = steps.at(-1)?.out ?? input;
+      if (n.step.kind === 'task') steps.push({ qid: n.qid, key, id: outputId(key), out: { v: outputId(key) } });
+      else if (laneRoute(n, nodes)) {
+        steps.push({ qid: n.qid, key, id: outputId(key), out: before, route: true });
+        const chosen = routes.get(key);
+        const branch = chosen === undefined ? undefined : routeHeadOf(flow, n.qid, chosen);
+        if (!branch || !walk(branch.qid)) return false;
+      } else if (backToLaneAfter(flow, n.qid) || endsChild(flow, n.qid))
+        steps.push({ qid: n.qid, id: outputId(key), out: before, timer: key });
+      else steps.push({ qid: n.qid });
+    }
+    return true;
+  };
+  walk(head);
   return steps;
 }
 
@@ -298,9 +370,10 @@ export function backToLaneAfter(flow: AnyFlow, qid: string): boolean {
   const nodes = compileFlow(flow).nodes;
   // A child flow ends with its last step (see `laneSequence`).
   const node = flatLast(qid, nodes);
-  const next = node ? flatNext(node.qid, nodes) : undefined;
-  if (!node || next?.step.kind !== 'task') return false;
-  if (node.step.kind === 'task') return true;
+  const next = node ? laneNext(node.qid, nodes) : undefined;
+  if (!node || !next || !runsInLane(flow, next)) return false;
+  // A route run in the lane ended with its branch's last task (see `laneRoute`).
+  if (node.step.kind === 'task' || laneRoute(node, nodes)) return true;
   // A delay passes on its input: the output of the task before it, or the child's input when it comes first.
   const prev = flatPrev(node.qid, nodes);
   return node.step.kind === 'delay' && (prev === undefined || prev.step.kind === 'task');
@@ -412,14 +485,13 @@ export function laneCheckMs(flow: AnyFlow, qid: string, redispatchAfterMs: numbe
   const cf = compileFlow(flow);
   const node = cf.nodes.get(qid);
   if (node?.step.kind === 'fork') return redispatchAfterMs;
-  let longest = 0;
-  for (const head of node?.lanes?.heads ?? []) {
-    // Every task of the child's own sequence, as if all ran in its lane one after another.
-    const tasks = laneSequence(head, cf.nodes).filter((n) => n.step.kind === 'task');
-    longest = Math.max(
-      longest,
-      tasks.reduce((sum, n) => sum + taskTimeoutMs(taskOf(n)), 0),
-    );
-  }
+  // Every task of a child's own sequence, as if all ran in its lane one after another (a route's longest branch).
+  const runMs = (head: string): number =>
+    laneSequence(head, cf.nodes).reduce((sum, n) => {
+      if (n.step.kind === 'task') return sum + taskTimeoutMs(taskOf(n));
+      if (!laneRoute(n, cf.nodes)) return sum;
+      return sum + taskTimeoutMs(taskOf(n)) + Math.max(0, ...routeBranchHeads(n).map(runMs));
+    }, 0);
+  const longest = Math.max(0, ...(node?.lanes?.heads ?? []).map(runMs));
   return Math.max(redispatchAfterMs, longest + STALL_MARGIN_MS);
 }

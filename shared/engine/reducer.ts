@@ -1,4 +1,4 @@
-import { type CompiledFlow, type CompiledNode, compileFlow, fillKey, flatLast, flatNext, taskOf } from './compile.ts';
+import { type CompiledFlow, type CompiledNode, compileFlow, fillKey, flatLast, laneNext, taskOf } from './compile.ts';
 import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from './definition.ts';
 import { dispatchEffect } from './dispatch.ts';
 import { toMillis } from './duration.ts';
@@ -322,11 +322,13 @@ class Reducer {
     const g = lane ? laneGroupOf(this.d, lane.parent) : undefined;
     // The step that ended, inside the child flow `node` is, if it is one; and the one to run after it.
     const ended = flatLast(node.qid, this.cf.nodes);
-    const next = flatNext(node.qid, this.cf.nodes);
+    const next = laneNext(node.qid, this.cf.nodes);
     if (!lane || !g || !ended || !next) return false;
-    // A task's output is its own, put by its id; a delay passes on its input (the output of the task before it, or the child's input).
-    if (ended.step.kind === 'task' && !('v' in output && !output.at && output.v === outputId(fillKey(ended.qid, idx))))
-      return false;
+    // A task's output is its own, put by its id; a route's, its branch's last task's; a delay passes on its input
+    // (the output of the task before it, or the child's input).
+    const byId = 'v' in output && !output.at;
+    if (ended.step.kind === 'task' && !(byId && output.v === outputId(fillKey(ended.qid, idx)))) return false;
+    if (ended.step.kind === 'route' && !byId) return false;
     const dispatch = laneDispatch(this.cf.flow, this.base, g, lane.item, { qid: next.qid, input: output });
     this.effects.push({ type: 'dispatch', dispatch });
     this.setLanes(g.key, { ...g.lanes, checkAt: Math.max(g.lanes.checkAt, this.now + this.checkMs(g.lanes.qid)) });

@@ -408,7 +408,8 @@ export async function completeTask(
   } catch (e) {
     const error = serializeError(e);
     await options.beforeFailure?.(error);
-    return commit(store, flow, run, () => [{ type: 'task-failed', key, attempt, error, ...meta }], {
+    const lane = options.lane ? { lane: options.lane } : {};
+    return commit(store, flow, run, () => [{ type: 'task-failed', key, attempt, error, ...meta, ...lane }], {
       now: options.now,
     });
   }

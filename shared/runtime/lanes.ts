@@ -10,14 +10,16 @@ import {
   laneClaimsTell,
   laneDispatch,
   laneGroupOf,
+  laneKeys,
   laneOf,
   laneOfTask,
+  laneResultId,
   laneSteps,
   resumePoint,
   startsParked,
   stepInput,
 } from '../engine/lanes.ts';
-import { materialize, refValueIds } from '../engine/refs.ts';
+import { materialize, outputId, refValueIds, ValueMissingError } from '../engine/refs.ts';
 import type { ChainStep, Dispatch, Effect } from '../engine/snapshot.ts';
 import type { InstanceStore, LaneTimer } from '../ports/instance-store.ts';
 import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunState, skipTask } from './instances.ts';
@@ -100,6 +102,38 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  * A child with no output and no timer whose first step is
  * a delay (its starter died between its add and the timer) gets its timer.
  */
+
+/**
+ * The steps of child `item` of a group (see `laneSteps`), with the branch
+ * that each route run in its lane chose (read from the key its key
+ * function put by its id) in place, as far as the child got. A flow without
+ * such a route reads nothing.
+ */
+export async function resolvedLaneSteps(
+  store: InstanceStore,
+  flow: AnyFlow,
+  instanceId: string,
+  g: LaneGroup,
+  item: number,
+): Promise<ChildStep[]> {
+  const routes = new Map<string, string>();
+  for (;;) {
+    const steps = laneSteps(flow, g, item, routes);
+    const last = steps.at(-1);
+    const id = last?.id;
+    if (!last?.route || !last.key || !id || routes.has(last.key)) return steps;
+    const chosen = await store.getValues(instanceId, [id]).then(
+      (values) => values.get(id),
+      (e: unknown) => {
+        if (e instanceof ValueMissingError) return undefined;
+        throw e;
+      },
+    );
+    // Not run yet (or a key with no branch: then the child joined the frontier, which fails the run).
+    if (typeof chosen !== 'string') return steps;
+    routes.set(last.key, chosen);
+  }
+}
 
 /** The counter of a map or fork run in lanes. */
 export const laneCounterId = (parent: string): string => `lanes:${parent}`;
@@ -205,7 +239,7 @@ export async function fireLaneTimers(
     // A failed run may be reopened: its children go on, and its workers drop what they are sent until then.
     const g = s.status === 'COMPLETED' || s.status === 'CANCELLED' ? undefined : laneGroupOf(s, t.parent);
     if (!g || t.item >= g.count || childInFrontier(flow, s, g, t.item)) continue;
-    const steps = laneSteps(flow, g, t.item);
+    const steps = await resolvedLaneSteps(store, flow, s.instanceId, g, t.item);
     if (t.retry) {
       // A retry's backoff ended: its task runs again, on the input it failed on.
       const at = steps.findIndex((x) => x.key === t.retry?.task);
@@ -330,15 +364,14 @@ export async function checkLanes(
   let dispatches: Dispatch[] = [];
   if (byClaims || counted === g.lanes.seen) {
     const children = Array.from({ length: g.count }, (_, i) => {
-      const steps = laneSteps(flow, g, i);
-      const ids = steps.flatMap((x) => (x.id ? [x.id] : []));
-      const timers = steps.flatMap((x) => (x.timer ? [x.timer] : []));
-      return { steps, ids, timers, keys: steps.flatMap((x) => (x.key ? [x.key] : [])), result: ids.at(-1) as string };
+      // Every step the child may run, whatever its routes chose: their values and timers share a prefix.
+      const keys = laneKeys(flow, g, i);
+      return { keys, ids: keys.map(outputId), result: laneResultId(flow, g, i) };
     });
     const listed = new Set(await store.listValueIds(instanceId, commonPrefix(children.flatMap((c) => c.ids))));
     // A child that waits on a lane timer (a delay, a retry's backoff), or was just sent on by one, has not stalled.
     const checkMs = laneCheckMs(flow, g.lanes.qid, run.snapshot.redispatchAfterMs);
-    const timerPrefix = commonPrefix(children.flatMap((c) => [...c.keys, ...c.timers]));
+    const timerPrefix = commonPrefix(children.flatMap((c) => c.keys));
     const timers = (await store.listTimers(instanceId, timerPrefix)).filter((t) => t.parent === parent);
     const parked = new Set(
       timers.filter((t) => t.firedAt === undefined || look.now() - t.firedAt < checkMs).map((t) => t.item),
@@ -357,16 +390,18 @@ export async function checkLanes(
       const c = children[i];
       // Children with a step in the frontier (after a failure, a pause, or a step that is not a task) go on from there.
       if (!c || done[i] || parked.has(i) || childInFrontier(flow, run.snapshot, g, i)) continue;
-      const from = resumePoint(c.steps, (id) => listed.has(id), laneOf(flow, g, i));
+      const steps = await resolvedLaneSteps(store, flow, instanceId, g, i);
+      const from = resumePoint(steps, (id) => listed.has(id), laneOf(flow, g, i));
       if (!from) continue;
-      if (c.steps[0]?.qid === from.qid && startsParked(flow, g, i)) {
+      if (steps[0]?.qid === from.qid && startsParked(flow, g, i)) {
         // Started by no one yet (its starter died between its count and its timer): its timer starts it.
         await store.putTimer(instanceId, laneTimer(flow, g, i, from.qid, look.now()));
         continue;
       }
       const attempt = attempts.get(fillKey(from.qid, laneOf(flow, g, i).idx)) ?? 1;
       const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, { ...from, attempt }), gen };
-      if (byClaims && ((await look.running(c.keys)) || (await look.queued(d)))) continue;
+      const keys = steps.flatMap((x) => (x.key ? [x.key] : []));
+      if (byClaims && ((await look.running(keys)) || (await look.queued(d)))) continue;
       dispatches.push(d);
     }
   }

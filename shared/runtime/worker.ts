@@ -1,4 +1,4 @@
-import { compileFlow, flatNext, taskOf } from '../engine/compile.ts';
+import { compileFlow, laneNext, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { taskTimeoutMs } from '../engine/describe.ts';
 import { ensureError, type SerializedError, truncateText } from '../engine/errors.ts';
@@ -8,12 +8,12 @@ import {
   laneGroupOf,
   laneItemOf,
   laneOfTask,
-  laneSteps,
   laneTimerAfter,
+  routeHeadOf,
   startsOwnChain,
 } from '../engine/lanes.ts';
 import { isCurrentDispatch, reduce } from '../engine/reducer.ts';
-import { materialize, outputId, refValueIds } from '../engine/refs.ts';
+import { materialize, outputId, type Ref, refValueIds } from '../engine/refs.ts';
 import { resolveRetry, retryBackoff } from '../engine/retry.ts';
 import type { ChainStep, Dispatch, Effect, LaneItem, Snapshot } from '../engine/snapshot.ts';
 import { SayiirError } from '../errors.ts';
@@ -30,7 +30,7 @@ import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
 import { type Commit, commit, compactionDue, compactRun, completeTask, loadRun, type RunState } from './instances.ts';
-import { commonPrefix, countLane, laneTimer } from './lanes.ts';
+import { commonPrefix, countLane, laneTimer, resolvedLaneSteps } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
@@ -354,7 +354,7 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   }
   await checkFenceAfterStall(chain);
   const laneStep = inLane(chain.run.snapshot, d);
-  if (outcome.ok && laneStep && !joinsFrontierAfter(flow, d.qid))
+  if (outcome.ok && laneStep && !joinsFrontierAfter(flow, d.qid, outcome.value))
     return finishLaneItem(chain, d, outcome.value, inline);
   // A step in its lane that joins the frontier (it failed, or the next step is not a task).
   if (laneStep && (await laneChildPassed(deps.store, flow, chain.run.snapshot, d, outcome.ok ? 'later' : 'own'))) {
@@ -455,7 +455,7 @@ async function laneChildPassed(
 ): Promise<boolean> {
   const g = d.lane ? laneGroupOf(s, d.lane.parent) : undefined;
   if (!g || !d.lane) return false;
-  const steps = laneSteps(flow, g, d.lane.item);
+  const steps = await resolvedLaneSteps(store, flow, d.instanceId, g, d.lane.item);
   const at = steps.findIndex((x) => x.qid === d.qid);
   const ids = steps.slice(from === 'own' ? at : at + 1).flatMap((x) => (x.id ? [x.id] : []));
   if (at < 0 || ids.length === 0) return false;
@@ -494,7 +494,10 @@ async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline:
   const id = outputId(d.key);
   const created = (await deps.store.putValue(d.instanceId, id, value)) === 'created';
   deps.faults?.('checkpointed', d);
-  const following = flatNext(d.qid, compileFlow(flow).nodes)?.qid ?? null;
+  // After a route's key function, the branch it chose, on the route's input; else the next step, on this output.
+  const chosen = routeHeadOf(flow, d.qid, value);
+  const following = chosen ?? laneNext(d.qid, compileFlow(flow).nodes);
+  const handed: Ref = chosen ? d.input : { v: id };
   const g = laneGroupOf(chain.run.snapshot, lane.parent);
   if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
   const delay = laneTimerAfter(flow, d.qid);
@@ -510,10 +513,10 @@ async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline:
     chain.report({ dispatch: d, outcome: 'completed', inline });
     return { committed: true };
   }
-  if (following !== null) {
+  if (following !== undefined) {
     // A step before the child's last: its output, put if absent, is the next step's input (the first put wins).
     chain.run.values.set(id, created ? value : (await deps.store.getValues(d.instanceId, [id])).get(id));
-    const candidate = laneDispatch(flow, chain.run.snapshot, g, lane.item, { qid: following, input: { v: id } });
+    const candidate = laneDispatch(flow, chain.run.snapshot, g, lane.item, { qid: following.qid, input: handed });
     const next = inlineCandidate(chain, [{ type: 'dispatch', dispatch: candidate }]) ? candidate : undefined;
     if (!next) await deps.queue.send([candidate]);
     deps.faults?.('dispatched', d);

@@ -131,7 +131,8 @@ export function chaosFlows(log: ExecutionLog) {
 
   /**
    * A dynamic map (bounded concurrency) whose items park on a lane timer (a
-   * delay between two tasks), a child flow, then a sum.
+   * delay between two tasks), then route on their sign (a child flow on one
+   * branch), all in their lanes; then a child flow and a sum.
    */
   const negate = flow<number[]>('chaos-negate')
     .then(counted('negate', (xs: number[]) => xs.map((x) => -x)))
@@ -143,7 +144,14 @@ export function chaosFlows(log: ExecutionLog) {
   const cubeItem = flow<number>('chaos-cube')
     .then(counted('cube-item', (x: number) => x * x * x))
     .delay('settle', '100ms')
-    .thenFlow(settled, { id: 'after' })
+    .route((x: number) => (x >= 0 ? 'plus' : 'minus'), ['plus', 'minus'] as const, { ...CHAOS_TASK, id: 'sign' })
+    .branch('plus', settled)
+    .branch(
+      'minus',
+      counted('negative', (x: number) => x),
+    )
+    .done()
+    .then(counted('signed', (x: number) => x))
     .build();
   const fanout = flow<{ items: number[] }>('chaos-map')
     .map('cube', ({ items }: { items: number[] }) => items, cubeItem, { ...CHAOS_TASK, maxConcurrency: 3 })

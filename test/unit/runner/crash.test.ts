@@ -22,7 +22,7 @@ const child = flow<number>('child')
 /**
  * Every construct that checkpoints: tasks, fork/join (in lanes: a branch of
  * one task, a branch of two tasks in two pools), delay, route, loop, child
- * flow, maps (of one task, of a task then a child flow, of items that park on a delay
+ * flow, maps (of one task, of a task, a route and a child flow, of items that park on a delay
  * between their lanes, of items that start and end with a delay, of items
  * whose first task fails once and is retried in its lane).
  */
@@ -58,6 +58,16 @@ const example = flow<{ n: number }>('crashy')
     (n) => [n, n + 1, n + 2],
     flow<number>('item-body')
       .then('plus', (x: number) => x + 1)
+      .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'parity' })
+      .branch(
+        'even',
+        flow<number>('evens')
+          .then('half', (x: number) => x / 2)
+          .then('back', (x: number) => x * 2 + 1)
+          .build(),
+      )
+      .branch('odd', (x: number) => x)
+      .done()
       .thenFlow(
         flow<number>('scaled')
           .then('times', (x: number) => x * 3)

@@ -5,7 +5,15 @@ import type { Flow } from '../../../shared/engine/definition.ts';
 import { type ChildStep, resumePoint } from '../../../shared/engine/lanes.ts';
 import { materialize, refValueIds } from '../../../shared/engine/refs.ts';
 import type { Dispatch, RunEvent } from '../../../shared/engine/snapshot.ts';
-import { branch, FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../../../shared/index.ts';
+import {
+  branch,
+  FakeClock,
+  flow,
+  LoopResult,
+  MemoryInstanceStore,
+  MemorySecrets,
+  task,
+} from '../../../shared/index.ts';
 import { applyEvent, startInstance } from '../../../shared/runtime/instances.ts';
 import { reapOnce } from '../../../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
@@ -113,23 +121,18 @@ const flaky = withBranchB(
 );
 
 /** A fork in lanes whose branch `a` joins the frontier for a route, and ends there with `a2`. */
-const routed = withBranchB(
-  'routed-fork',
+/** Branch `a` joins the frontier for a loop (a step that needs the reducer), and ends there. */
+const looped = withBranchB(
+  'looped-fork',
   flow<number>('a')
     .then(
       'a1',
       counted('a1', (x: number) => x + 1),
     )
-    .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const)
-    .branch(
-      'even',
-      counted('even', (x: number) => x),
+    .loop(
+      counted('once', (x: number) => LoopResult.done(x)),
+      { maxIterations: 1 },
     )
-    .branch(
-      'odd',
-      counted('odd', (x: number) => x),
-    )
-    .done()
     .then(
       'a2',
       counted('a2', (x: number) => x * 10),
@@ -139,7 +142,7 @@ const routed = withBranchB(
 
 const REDISPATCH_MS = 30_000;
 const MINUTE = 60_000;
-const registry = new WorkflowRegistry([forked, afterPre, parked, flaky, routed]);
+const registry = new WorkflowRegistry([forked, afterPre, parked, flaky, looped]);
 let store: MemoryInstanceStore;
 let claims: MemoryClaimStore;
 let queue: MemoryTaskQueue;
@@ -467,7 +470,7 @@ describe('a fork branch whose step is retried in its lane', () => {
 
 describe('a fork branch whose last step completes in the frontier', () => {
   it("put but not committed when its worker dies, it is counted by the reaper's recount, and the join leaves nothing of it in the frontier", async () => {
-    const r = await startInstance(store, routed, 2, {
+    const r = await startInstance(store, looped, 2, {
       instanceId: 'q1',
       now: clock.now(),
       redispatchAfterMs: REDISPATCH_MS,
@@ -476,7 +479,7 @@ describe('a fork branch whose last step completes in the frontier', () => {
     const die: WorkerDeps['faults'] = (phase, d) => {
       if (phase === 'stored' && d.key === 'a/a2') throw new WorkerKilledError(phase, d.key);
     };
-    // a1 joins the frontier for the route; the chain runs the route, then a2, whose worker dies after its put.
+    // a1 joins the frontier for the loop; the chain runs the loop, then a2, whose worker dies after its put.
     await expect(run([a1 as Dispatch], die)).rejects.toBeInstanceOf(WorkerKilledError);
     await run([b as Dispatch]);
     expect(await store.listValueIds('q1', 'out:a/a2')).toEqual(['out:a/a2']);
