@@ -258,8 +258,9 @@ export function endsChild(flow: AnyFlow, qid: string): boolean {
 
 /**
  * Whether the step `qid` of a child run in lanes is followed by a step that
- * is not a task and does not wait as a lane timer (a signal wait, a route,
- * a loop, a nested fork or map, a delay not followed by a task): when
+ * is not a task and does not wait as a lane timer (a signal wait, a route
+ * that does not run in the lane (see `laneRoute`), a loop, a nested fork
+ * or map, a delay not followed by a task): when
  * it succeeds in its lane, its completion is committed to the run's
  * journal, and the child goes on in the frontier from there (see `Lanes`).
  */
