@@ -139,9 +139,37 @@ const parkedMap = (at: DelayAt) =>
     .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
     .build();
 
+/**
+ * The same result through a route on the item's parity (a branch of one
+ * task, a branch of a child flow of two tasks) and a child flow: all in
+ * the items' lanes.
+ */
+const routedMap = flow<number>('routed-map')
+  .map(
+    'items',
+    (n: number) => Array.from({ length: n }, (_, i) => i),
+    flow<number>('routed-item')
+      .then('pre', pre)
+      .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'parity' })
+      .branch('even', task('double', post))
+      .branch(
+        'odd',
+        flow<number>('odd')
+          .then('keep', (x: number) => x)
+          .then('twice', post)
+          .build(),
+      )
+      .done()
+      .thenFlow(flow<number>('tail').then('last', last).build())
+      .build(),
+    { maxConcurrency: 16 },
+  )
+  .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .build();
+
 describe('map items that park on a delay, over the wire', () => {
   const PARKED = 300;
-  const t = countingStack('parked', [parkedMap('second'), parkedMap('first'), parkedMap('last')], 100);
+  const t = countingStack('parked', [parkedMap('second'), parkedMap('first'), parkedMap('last'), routedMap], 100);
 
   async function measure(workflow: string, instanceId: string) {
     const call = apiClient(t.stack);
@@ -192,6 +220,15 @@ describe('map items that park on a delay, over the wire', () => {
     expect(last.perItem).toEqual([]);
     expect(await t.stack.store.listTimers('parked-3', '')).toHaveLength(PARKED);
     expect(last.figures.failed).toBeLessThanOrEqual(0.1);
+  });
+
+  it('items run a route and child flows in their lanes: the journal holds nothing per item', async () => {
+    const routed = await measure('routed-map', 'routed-1');
+    expect(routed.entries).toHaveLength(0);
+    expect(routed.perItem).toEqual([]);
+    // Before routes ran in lanes, each item joined the frontier for its route and went on through the journal from
+    // there: 4.5 completions, 34.7 writes and 29.4 failed conditional writes per item.
+    expect(routed.figures.failed).toBeLessThanOrEqual(0.1);
   });
 });
 
