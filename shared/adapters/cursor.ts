@@ -107,6 +107,33 @@ export function decodeDeadLetterCursor(pool: string, cursor: string): string {
 }
 
 /**
+ * The scope of an instance's lane timers, all of them or those of one map
+ * or fork (`parent`).
+ *
+ * @example
+ * ```ts
+ * laneTimerScope('order-1', 'items'); // { pages: 'lane-timers', instanceId: 'order-1', parent: 'items' }
+ * ```
+ */
+export function laneTimerScope(instanceId: string, parent: string | undefined): CursorScope {
+  return { pages: 'lane-timers', instanceId, ...(parent === undefined ? {} : { parent }) };
+}
+
+/** The cursor of an instance's lane timers after the one whose id is `after` (see `InstanceStore.listTimers`). */
+export function encodeLaneTimerCursor(instanceId: string, parent: string | undefined, after: string): string {
+  return encodeCursor(laneTimerScope(instanceId, parent), { after });
+}
+
+/**
+ * The timer id a lane-timer cursor of this instance (and parent) resumes after.
+ *
+ * @throws {InvalidCursorError} anything {@link encodeLaneTimerCursor} did not make for this scope.
+ */
+export function decodeLaneTimerCursor(instanceId: string, parent: string | undefined, cursor: string): string {
+  return decodeCursor(laneTimerScope(instanceId, parent), cursor, { after: 'string' }).after;
+}
+
+/**
  * An opaque cursor for `position` within `scope`.
  *
  * @example

@@ -1,3 +1,4 @@
+import { decodeLaneTimerCursor, encodeLaneTimerCursor } from '../adapters/cursor.ts';
 import { DEFAULT_POOL, poolsOf } from '../engine/describe.ts';
 import { TerminalError, truncateText } from '../engine/errors.ts';
 import { materialize, refValueIds } from '../engine/refs.ts';
@@ -25,7 +26,7 @@ import {
   parseJsonBody,
   rejectUnknownFields,
 } from './http.ts';
-import { errorView, historyEntryView, iso } from './views.ts';
+import { errorView, historyEntryView, iso, laneTimerView } from './views.ts';
 
 /**
  * Recovery and inspection routes: execution history, manual retry and skip
@@ -52,6 +53,33 @@ export const getHistory: RouteHandler = async (ctx, req) => {
   return jsonResponse(200, {
     items: page.entries.map(historyEntryView),
     ...(page.cursor ? { cursor: page.cursor } : {}),
+  });
+};
+
+/**
+ * The lane timers of a run (see `LaneTimerView`): what its map items and
+ * fork branches that run in lanes wait on, or waited on, outside the
+ * journal (delays, retries' backoffs), by id, a page at a time; with
+ * `?parent=`, those of one map or fork. A page scans `limit` timers: with
+ * `parent`, it may hold fewer, and a `cursor` says there may be more.
+ */
+export const listLaneTimers: RouteHandler = async (ctx, req) => {
+  const snapshot = await instanceOr404(ctx, req.params.get('id'));
+  const limit = limitParam(req.query.limit, 50, 100);
+  const parent = req.query.parent;
+  if (parent === '') throw new HttpError(400, 'invalid_request', 'parent: must not be empty');
+  const cursor = cursorParam(req.query.cursor);
+  const after = cursor === undefined ? undefined : decodeLaneTimerCursor(snapshot.instanceId, parent, cursor);
+  // A map's children's keys start with its key and `[`; a fork's branches share no prefix.
+  const prefix = parent !== undefined && Object.hasOwn(snapshot.maps, parent) ? `${parent}[` : '';
+  const scanned = await ctx.store.listTimers(snapshot.instanceId, prefix, {
+    limit,
+    ...(after === undefined ? {} : { after }),
+  });
+  const last = scanned.at(-1);
+  return jsonResponse(200, {
+    items: scanned.filter((t) => parent === undefined || t.parent === parent).map(laneTimerView),
+    ...(scanned.length === limit && last ? { cursor: encodeLaneTimerCursor(snapshot.instanceId, parent, last.id) } : {}),
   });
 };
 

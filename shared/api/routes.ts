@@ -38,6 +38,7 @@ import {
 } from './http.ts';
 import {
   getHistory,
+  listLaneTimers,
   listDeadLetters,
   redriveDeadLetters,
   retryFailedTask,
@@ -376,6 +377,7 @@ function transition(kind: Transition): RouteHandler {
  * | POST   | /v1/instances/{id}/pause               | operate | 200 `{ instanceId, workflow, status }` |
  * | POST   | /v1/instances/{id}/resume              | operate | 200 `{ instanceId, workflow, status }` |
  * | GET    | /v1/instances/{id}/history             | read    | 200 `{ items: HistoryEntry[], cursor? }` |
+ * | GET    | /v1/instances/{id}/lane-timers         | read    | 200 `{ items: LaneTimerView[], cursor? }` (`?parent=`, `?limit=` 1-100, `?cursor=`) |
  * | GET    | /v1/instances/{id}/input               | read    | 200 `{ instanceId, input }` |
  * | GET    | /v1/instances/{id}/tasks/{key}         | read    | 200 `{ instanceId, taskKey, state?, attempt?, input?, output? }` |
  * | POST   | /v1/instances/{id}/tasks/{key}/retry   | operate | 200 `{ instanceId, workflow, status }` |
@@ -403,6 +405,7 @@ export function apiRouter(): Router<Route> {
     .add('POST', '/v1/instances/{id}/pause', operate(transition('pause')))
     .add('POST', '/v1/instances/{id}/resume', operate(transition('resume')))
     .add('GET', '/v1/instances/{id}/history', read(getHistory))
+    .add('GET', '/v1/instances/{id}/lane-timers', read(listLaneTimers))
     .add('GET', '/v1/instances/{id}/input', read(getRunInput))
     .add('GET', '/v1/instances/{id}/tasks/{key}', read(getTaskValues))
     .add('POST', '/v1/instances/{id}/tasks/{key}/retry', operate(retryFailedTask))

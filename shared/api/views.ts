@@ -5,7 +5,7 @@ import type { HistoryEntry } from '../engine/history.ts';
 import { laneGroups } from '../engine/lanes.ts';
 import type { Ref } from '../engine/refs.ts';
 import { FINAL_STATUSES, type RunError, type RunStatus, type Snapshot, type TaskActivity } from '../engine/snapshot.ts';
-import type { InstanceSummary } from '../ports/instance-store.ts';
+import type { InstanceSummary, LaneTimer } from '../ports/instance-store.ts';
 
 /**
  * The JSON bodies the API returns. Times are ISO 8601 strings (UTC); the
@@ -288,6 +288,53 @@ export function summaryView(s: InstanceSummary): InstanceSummaryView {
     status: s.status,
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),
+  };
+}
+
+/**
+ * A lane timer as the API shows it: a child of a map or fork run in lanes
+ * (`parent`, `child`: the item's or branch's index) that waits, or waited,
+ * outside the run's journal, on a delay (`kind: 'delay'`, the delay's key
+ * as `id`) or on a retry's backoff (`kind: 'retry'`, with the failure that
+ * caused it and the attempt it starts). `firedAt` is absent while it waits.
+ */
+export interface LaneTimerView {
+  readonly id: string;
+  readonly parent: string;
+  readonly child: number;
+  readonly kind: 'delay' | 'retry';
+  readonly dueAt: string;
+  readonly firedAt?: string;
+  readonly retry?: {
+    readonly task: string;
+    readonly attempt: number;
+    readonly failedAt: string;
+    readonly worker?: string;
+    readonly error: { readonly name: string; readonly message: string };
+  };
+}
+
+/** See {@link LaneTimerView}. */
+export function laneTimerView(t: LaneTimer): LaneTimerView {
+  const r = t.retry;
+  return {
+    id: t.id,
+    parent: t.parent,
+    child: t.item,
+    kind: r ? 'retry' : 'delay',
+    dueAt: iso(t.dueAt),
+    ...(t.firedAt === undefined ? {} : { firedAt: iso(t.firedAt) }),
+    ...(r
+      ? {
+          retry: {
+            task: r.task,
+            attempt: r.attempt,
+            failedAt: iso(r.failedAt),
+            ...(r.worker === undefined ? {} : { worker: r.worker }),
+            error: errorView(r.error),
+          },
+        }
+      : {}),
   };
 }
 

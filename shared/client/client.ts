@@ -1,4 +1,10 @@
-import type { HistoryEntryView, InstanceSummaryView, InstanceView, WorkflowView } from '../api/views.ts';
+import type {
+  HistoryEntryView,
+  InstanceSummaryView,
+  InstanceView,
+  LaneTimerView,
+  WorkflowView,
+} from '../api/views.ts';
 import type { Flow } from '../engine/definition.ts';
 import type { RunError, RunStatus } from '../engine/snapshot.ts';
 import { type ApiErrorCode, SayiirError } from '../errors.ts';
@@ -320,6 +326,19 @@ export class RunHandle<O> {
       options.pageSize ? { limit: String(options.pageSize) } : {},
       options.after === undefined ? {} : { after: String(options.after) },
     );
+  }
+
+  /**
+   * What the run's map items and fork branches running in lanes wait on, or
+   * waited on, outside its journal (delays, retries' backoffs, see
+   * `LaneTimerView`), by id, page after page as you iterate; with `parent`,
+   * those of one map or fork.
+   */
+  laneTimers(options: { readonly parent?: string; readonly pageSize?: number } = {}): AsyncIterable<LaneTimerView> {
+    return this.client.pages(`${this.path}/lane-timers`, {
+      ...(options.parent === undefined ? {} : { parent: options.parent }),
+      ...(options.pageSize ? { limit: String(options.pageSize) } : {}),
+    });
   }
 
   private async follow(options: WaitOptions, done: (v: InstanceView) => boolean): Promise<InstanceView> {

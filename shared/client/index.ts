@@ -2,6 +2,7 @@ export type {
   HistoryEntryView,
   InstanceSummaryView,
   InstanceView,
+  LaneTimerView,
   ParallelView,
   TaskView,
   WaitView,

@@ -76,6 +76,14 @@ export function journalSeqOf(valueId: string): number | undefined {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
+/** A page of lane timers (see `InstanceStore.listTimers`). */
+export interface TimerPage {
+  /** Only timers whose id sorts after this one. */
+  readonly after?: string;
+  /** At most this many (at least 1). */
+  readonly limit?: number;
+}
+
 /**
  * A delay of a child run in lanes (a map's item, a fork's branch; see
  * `runtime/lanes.ts`), or the backoff before a retry of one of its tasks,
@@ -208,8 +216,13 @@ export interface InstanceStore {
    */
   fireTimer(instanceId: string, id: string, at: number): Promise<void>;
 
-  /** The lane timers of an instance whose ids start with `prefix`, fired or not, read consistently. */
-  listTimers(instanceId: string, prefix: string): Promise<LaneTimer[]>;
+  /**
+   * The lane timers of an instance whose ids start with `prefix`, fired or
+   * not, read consistently, by id; with `page`, only those whose id comes
+   * after `page.after`, at most `page.limit` of them (a page: the next one
+   * starts after its last id).
+   */
+  listTimers(instanceId: string, prefix: string, page?: TimerPage): Promise<LaneTimer[]>;
 
   /** The lane timers of an instance with these ids, fired or not, read consistently, by id; unknown ids are left out. */
   getTimers(instanceId: string, ids: Iterable<string>): Promise<LaneTimer[]>;

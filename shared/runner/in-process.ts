@@ -540,7 +540,7 @@ function fencedStore(store: InstanceStore & TimerIndex, dead: () => Error | unde
       check();
       return store.fireTimer(id, timerId, at);
     },
-    listTimers: (id, prefix) => store.listTimers(id, prefix),
+    listTimers: (id, prefix, page) => store.listTimers(id, prefix, page),
     getTimers: (id, ids) => store.getTimers(id, ids),
     list: (q) => store.list(q),
     readHistory: (id, options) => store.readHistory(id, options),

@@ -781,6 +781,27 @@ export function describeInstanceStoreContract(
         });
       });
 
+      it('listTimers reads a page after an id: at most the limit, by id, never past the prefix', async () => {
+        await withStore(async (store) => {
+          await store.create(snapshot('a'), null, []);
+          for (let i = 0; i < 7; i++) await store.putTimer('a', timer(`x[${i}]`, 1_000 + i, i));
+          await store.putTimer('a', timer('y[0]', 50));
+          await store.putValue('a', 'z', 1);
+          const ids = async (prefix: string, page: { after?: string; limit?: number }) =>
+            (await store.listTimers('a', prefix, page)).map((t) => t.id);
+          expect(await ids('x[', { limit: 3 })).toEqual(['x[0]', 'x[1]', 'x[2]']);
+          expect(await ids('x[', { after: 'x[2]', limit: 3 })).toEqual(['x[3]', 'x[4]', 'x[5]']);
+          // The last page stops at the prefix's end, before the other timers and the instance's other records.
+          expect(await ids('x[', { after: 'x[5]', limit: 3 })).toEqual(['x[6]']);
+          expect(await ids('x[', { after: 'x[6]', limit: 3 })).toEqual([]);
+          // An id that is not a timer's, or sorts before the prefix, is a place in the order all the same.
+          expect(await ids('x[', { after: 'x[3]zz', limit: 2 })).toEqual(['x[4]', 'x[5]']);
+          expect(await ids('x[', { after: 'a', limit: 2 })).toEqual(['x[0]', 'x[1]']);
+          expect(await ids('', { after: 'x[6]' })).toEqual(['y[0]']);
+          expect(await ids('', { after: 'y[0]' })).toEqual([]);
+        });
+      });
+
       it('listTimers reads by prefix, per instance; due lists timers with snapshots and watched entries', async () => {
         await withStore(async (store) => {
           await store.create(snapshot('a', { dueAt: 200 }), null, []);

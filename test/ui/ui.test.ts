@@ -9,7 +9,7 @@ import { SayiirClient } from '../../shared/client/client.ts';
 import { buildUi } from '../../ui/build.ts';
 import { workflows as examples } from '../../workflows/index.ts';
 import { launchChromium } from './support/browser.ts';
-import { downstream, flaky, showcase } from './workflows.ts';
+import { batch, downstream, flaky, showcase } from './workflows.ts';
 
 /**
  * The web UI in a real headless Chromium, against the local stack: the same
@@ -35,7 +35,11 @@ describe('the web UI in headless Chromium', () => {
     mkdirSync(SHOTS, { recursive: true });
     browser = await launchChromium();
     dir = await mkdtemp(join(tmpdir(), 'sayiir-ui-'));
-    stack = await startLocalStack({ dataDir: dir, workflows: [...examples, flaky, showcase], reaperIntervalMs: 200 });
+    stack = await startLocalStack({
+      dataDir: dir,
+      workflows: [...examples, flaky, showcase, batch],
+      reaperIntervalMs: 200,
+    });
     api = new SayiirClient({ url: stack.url, apiKey: stack.apiKey });
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'Asia/Tokyo' });
   });
@@ -235,6 +239,22 @@ describe('the web UI in headless Chromium', () => {
     await page.locator('h1 .status', { hasText: 'RUNNING' }).waitFor(SEEN_WITHIN);
     expect((await api.getHandle('pause-ui-1').status()).status).toBe('RUNNING');
     expect(await page.locator('tr[data-event="paused"]').count()).toBe(1);
+    await page.close();
+  });
+
+  it("shows what a map's items wait on in their lanes: delays, and retries with their failure", async () => {
+    await api.start('batch', 4, { instanceId: 'lanes-ui-1' });
+    const page = await signedIn('#/runs/lanes-ui-1');
+    const rows = page.locator('table.lane-timers tbody tr');
+    await rows.nth(3).waitFor(SEEN_WITHIN);
+    expect(await rows.count()).toBe(4);
+    expect(await page.locator('table.lane-timers tr[data-kind="delay"][data-state="waiting"]').count()).toBe(2);
+    const retry = page.locator('table.lane-timers tr[data-kind="retry"]', { hasText: 'items #1' });
+    expect(await retry.textContent()).toContain('retry items[1]/call, attempt 2');
+    expect(await retry.textContent()).toContain('Error: item 1: rate limited (429)');
+    // None of it is in the timeline: the items never touched the run's journal.
+    expect(await page.locator('table.timeline tr[data-event="task-failed"]').count()).toBe(0);
+    await shot(page, 'run-lane-timers', true);
     await page.close();
   });
 

@@ -47,3 +47,29 @@ export const showcase = flow<{ urls: string[]; vip: boolean }>('showcase', {
   .waitForSignal<{ ok: boolean }>('review', 'reviewed', { timeout: '24h' })
   .thenFlow(notify)
   .build();
+
+/**
+ * A map whose items run in lanes: an even item rests an hour between two
+ * tasks (a lane timer), an odd item's first call fails once and is retried
+ * in its lane an hour later (a lane timer holding the failure).
+ */
+export const batch = flow<number>('batch', { description: 'Items that wait in their lanes: delays and retries.' })
+  .map(
+    'items',
+    (n: number) => Array.from({ length: n }, (_, i) => i),
+    flow<number>('batch-item')
+      .then(
+        task(
+          'call',
+          (x: number, ctx) => {
+            if (x % 2 === 1 && ctx.attempt === 1) throw new Error(`item ${x}: rate limited (429)`);
+            return x;
+          },
+          { retry: { maxAttempts: 3, initialDelay: '1h', jitter: 'none' } },
+        ),
+      )
+      .delay('rest', '1h')
+      .then('store', (x: number) => x)
+      .build(),
+  )
+  .build();

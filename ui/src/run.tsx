@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { SayiirClient } from '../../shared/client/client.ts';
-import type { HistoryEntryView, InstanceView, WorkflowView } from '../../shared/client/index.ts';
+import type { HistoryEntryView, InstanceView, LaneTimerView, WorkflowView } from '../../shared/client/index.ts';
 import type { FlowJson, StepJson } from '../../shared/engine/describe.ts';
 import { Confirm, Dag, Json, Message, Status, Table, Time, usePoll } from './components.tsx';
 import { failedKeys, qidOf, runState, STATE_TEXT } from './run-state.ts';
@@ -115,6 +115,61 @@ function RunInput(props: { client: SayiirClient; instanceId: string }) {
     <section aria-labelledby="input-title">
       <h2 id="input-title">Input</h2>
       <Json value={input.input} name={`${props.instanceId}-input`} />
+    </section>
+  );
+}
+
+/** Most lane timers read for one run (pages of 100). */
+const MAX_LANE_TIMERS = 200;
+
+/**
+ * What the run's map items and fork branches that run in lanes wait on, or
+ * waited on, outside the journal (and so outside the timeline): delays and
+ * retries' backoffs, one line per child and timer. Read again every second
+ * while the run is live (they move no version of the run).
+ */
+function LaneTimersPanel(props: { client: SayiirClient; instanceId: string; live: boolean }) {
+  const run = useMemo(() => props.client.getHandle(props.instanceId), [props.client, props.instanceId]);
+  const [timers, setTimers] = useState<LaneTimerView[]>([]);
+  const load = async () => {
+    const read: LaneTimerView[] = [];
+    for await (const t of run.laneTimers({ pageSize: 100 })) {
+      read.push(t);
+      if (read.length >= MAX_LANE_TIMERS) break;
+    }
+    setTimers(read);
+  };
+  usePoll(load, LIVE_MS, props.live, [props.instanceId]);
+  if (timers.length === 0) return null;
+  const waiting = timers.filter((t) => t.firedAt === undefined).length;
+  return (
+    <section aria-labelledby="lane-timers-title">
+      <h2 id="lane-timers-title">Waits in lanes</h2>
+      <p class="hint">
+        Map items and fork branches that run in lanes wait for their delays and retries here, outside the timeline:{' '}
+        {waiting} waiting, {timers.length - waiting} done.
+      </p>
+      <Table
+        class="lane-timers"
+        columns={['Child', 'Wait', 'Due', 'State', 'Failure']}
+        items={timers}
+        rowKey={(t) => t.id}
+        rowAttrs={(t) => ({ 'data-kind': t.kind, 'data-state': t.firedAt === undefined ? 'waiting' : 'fired' })}
+        cells={(t) => [
+          `${t.parent} #${t.child}`,
+          t.retry ? `retry ${t.retry.task}, attempt ${t.retry.attempt}` : `delay ${t.id}`,
+          <Time iso={t.dueAt} />,
+          t.firedAt === undefined ? (
+            'waiting'
+          ) : (
+            <>
+              done at <Time iso={t.firedAt} />
+            </>
+          ),
+          t.retry ? `${t.retry.error.name}: ${t.retry.error.message}` : '',
+        ]}
+      />
+      {timers.length >= MAX_LANE_TIMERS && <p>Showing the first {MAX_LANE_TIMERS}.</p>}
     </section>
   );
 }
@@ -468,6 +523,7 @@ export function RunPage(props: {
         </div>
       )}
 
+      <LaneTimersPanel client={client} instanceId={view.instanceId} live={!final} />
       <RunInput client={client} instanceId={view.instanceId} />
       {'output' in view && (
         <section aria-labelledby="output-title">

@@ -23,6 +23,7 @@ import {
   journalValueId,
   type LaneRetry,
   type LaneTimer,
+  type TimerPage,
   type ListPage,
   type ListQuery,
   type StoredInstance,
@@ -469,15 +470,27 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
     }
   }
 
-  async listTimers(instanceId: string, prefix: string): Promise<LaneTimer[]> {
+  async listTimers(instanceId: string, prefix: string, page: TimerPage = {}): Promise<LaneTimer[]> {
     const timers: LaneTimer[] = [];
+    const limit = page.limit ?? Number.POSITIVE_INFINITY;
+    // After an id: every key above it, in order, until the first without the prefix (ids with it sort together).
+    const from = page.after !== undefined && page.after >= prefix ? page.after : undefined;
     const query: QueryCommandInput = {
       TableName: this.table,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': str(instancePk(instanceId)), ':prefix': str(timerSk(prefix)) },
+      KeyConditionExpression: from === undefined ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk AND sk > :after',
+      ExpressionAttributeValues: {
+        ':pk': str(instancePk(instanceId)),
+        ...(from === undefined ? { ':prefix': str(timerSk(prefix)) } : { ':after': str(timerSk(from)) }),
+      },
       ConsistentRead: true,
+      ...(Number.isFinite(limit) ? { Limit: limit } : {}),
     };
-    for await (const items of this.pages(query)) timers.push(...items.map(timerOf));
+    for await (const items of this.pages(query)) {
+      for (const item of items) {
+        if (timers.length >= limit || !readStr(item, 'sk').startsWith(timerSk(prefix))) return timers;
+        timers.push(timerOf(item));
+      }
+    }
     return timers;
   }
 

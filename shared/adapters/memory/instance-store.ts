@@ -9,6 +9,7 @@ import {
   journalSeqOf,
   journalValueId,
   type LaneTimer,
+  type TimerPage,
   type ListPage,
   type ListQuery,
   type StoredInstance,
@@ -230,11 +231,13 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
     if (t && t.firedAt === undefined) this.timers.set(k, { ...t, firedAt: at });
   }
 
-  async listTimers(instanceId: string, prefix: string): Promise<LaneTimer[]> {
+  async listTimers(instanceId: string, prefix: string, page: TimerPage = {}): Promise<LaneTimer[]> {
     const from = `${instanceId}|${prefix}`;
+    const after = page.after === undefined ? undefined : `${instanceId}|${page.after}`;
     return [...this.timers]
-      .filter(([k]) => k.startsWith(from))
+      .filter(([k]) => k.startsWith(from) && (after === undefined || k > after))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .slice(0, page.limit ?? Number.POSITIVE_INFINITY)
       .map(([, t]) => JSON.parse(JSON.stringify(t)) as LaneTimer);
   }
 

@@ -13,6 +13,7 @@ import {
   journalValueId,
   type LaneRetry,
   type LaneTimer,
+  type TimerPage,
   type ListPage,
   type ListQuery,
   type StoredInstance,
@@ -399,11 +400,13 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
     await this.writes.run(() => this.sql.fireTimer.run(at, instanceId, id));
   }
 
-  async listTimers(instanceId: string, prefix: string): Promise<LaneTimer[]> {
+  async listTimers(instanceId: string, prefix: string, page: TimerPage = {}): Promise<LaneTimer[]> {
     const timers: LaneTimer[] = [];
-    for (const row of this.sql.timersFrom.iterate(instanceId, prefix) as Iterable<TimerRow>) {
-      if (!row.id.startsWith(prefix)) break;
-      timers.push(timerOf(row));
+    const limit = page.limit ?? Number.POSITIVE_INFINITY;
+    const from = page.after !== undefined && page.after > prefix ? page.after : prefix;
+    for (const row of this.sql.timersFrom.iterate(instanceId, from) as Iterable<TimerRow>) {
+      if (timers.length >= limit || !row.id.startsWith(prefix)) break;
+      if (row.id !== page.after) timers.push(timerOf(row));
     }
     return timers;
   }
