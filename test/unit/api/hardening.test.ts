@@ -333,6 +333,7 @@ describe('keys with roles and workflow scopes', () => {
     { method: 'POST', path: '/v1/instances/g-1/resume', needs: 'operate' },
     { method: 'POST', path: '/v1/instances/g-1/cancel', needs: 'operate' },
     { method: 'GET', path: '/v1/instances/g-1/history', needs: 'read' },
+    { method: 'GET', path: '/v1/instances/g-1/lane-timers', needs: 'read' },
     { method: 'GET', path: '/v1/instances/g-1/input', needs: 'read' },
     { method: 'GET', path: '/v1/instances/h-1/tasks/greet', needs: 'read' },
     { method: 'POST', path: '/v1/instances/h-1/tasks/greet/retry', needs: 'operate' },
