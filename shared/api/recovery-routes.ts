@@ -79,7 +79,9 @@ export const listLaneTimers: RouteHandler = async (ctx, req) => {
   const last = scanned.at(-1);
   return jsonResponse(200, {
     items: scanned.filter((t) => parent === undefined || t.parent === parent).map(laneTimerView),
-    ...(scanned.length === limit && last ? { cursor: encodeLaneTimerCursor(snapshot.instanceId, parent, last.id) } : {}),
+    ...(scanned.length === limit && last
+      ? { cursor: encodeLaneTimerCursor(snapshot.instanceId, parent, last.id) }
+      : {}),
   });
 };
 

@@ -38,8 +38,8 @@ import {
 } from './http.ts';
 import {
   getHistory,
-  listLaneTimers,
   listDeadLetters,
+  listLaneTimers,
   redriveDeadLetters,
   retryFailedTask,
   skipPendingTask,

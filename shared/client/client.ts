@@ -1,10 +1,4 @@
-import type {
-  HistoryEntryView,
-  InstanceSummaryView,
-  InstanceView,
-  LaneTimerView,
-  WorkflowView,
-} from '../api/views.ts';
+import type { HistoryEntryView, InstanceSummaryView, InstanceView, LaneTimerView, WorkflowView } from '../api/views.ts';
 import type { Flow } from '../engine/definition.ts';
 import type { RunError, RunStatus } from '../engine/snapshot.ts';
 import { type ApiErrorCode, SayiirError } from '../errors.ts';

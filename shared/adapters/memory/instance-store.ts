@@ -9,10 +9,10 @@ import {
   journalSeqOf,
   journalValueId,
   type LaneTimer,
-  type TimerPage,
   type ListPage,
   type ListQuery,
   type StoredInstance,
+  type TimerPage,
 } from '../../ports/instance-store.ts';
 import type { DueInstance, TimerIndex } from '../../ports/timers.ts';
 import { type CursorScope, decodeCursor, encodeCursor, historyScope, historyStart, listScope } from '../cursor.ts';

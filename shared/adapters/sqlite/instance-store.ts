@@ -13,10 +13,10 @@ import {
   journalValueId,
   type LaneRetry,
   type LaneTimer,
-  type TimerPage,
   type ListPage,
   type ListQuery,
   type StoredInstance,
+  type TimerPage,
 } from '../../ports/instance-store.ts';
 import type { ObjectStore } from '../../ports/object-store.ts';
 import type { DueInstance, TimerIndex } from '../../ports/timers.ts';
