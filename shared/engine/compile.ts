@@ -179,7 +179,7 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
     const seq = laneSequence(head, nodes);
     const [first, second] = seq;
     const [beforeLast, last] = seq.length > 1 ? seq.slice(-2) : [undefined, seq[0]];
-    const runs = (n: CompiledNode | undefined) => n?.step.kind === 'task' || (n !== undefined && laneRoute(n, nodes));
+    const runs = (n: CompiledNode | undefined) => n !== undefined && runsInLane(n, nodes);
     const starts = runs(first) || (first?.step.kind === 'delay' && runs(second));
     const ends = last?.step.kind === 'task' || (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task');
     if (!starts || !ends || !first || !last) return undefined;
@@ -263,6 +263,16 @@ export function laneRoute(node: CompiledNode, nodes: ReadonlyMap<string, Compile
   });
 }
 
+/**
+ * Whether a step of a child runs in the child's lane as a task does: a
+ * task; a route run in the lane (its key function, see {@link laneRoute});
+ * a loop (each iteration of its body, the next one in the lane too, its
+ * output put by its id, `<key>@<iteration>`). Pure, static.
+ */
+export function runsInLane(node: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
+  return node.step.kind === 'task' || node.step.kind === 'loop' || laneRoute(node, nodes);
+}
+
 /** The first step of each branch of a route, its default's last. */
 export function routeBranchHeads(node: CompiledNode): string[] {
   return [...Object.values(node.routeHeads ?? {}), ...(node.fallbackHead ? [node.fallbackHead] : [])];
@@ -298,9 +308,9 @@ export function laneNodes(head: string, nodes: ReadonlyMap<string, CompiledNode>
   );
 }
 
-/** The steps of a child's sequence from `head` that run in its lane as tasks: its tasks, and its lane routes (their key functions). */
+/** The steps of a child's sequence from `head` that run in its lane as tasks (see {@link runsInLane}). */
 function laneTasks(head: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode[] {
-  return laneNodes(head, nodes).filter((n) => n.step.kind === 'task' || laneRoute(n, nodes));
+  return laneNodes(head, nodes).filter((n) => runsInLane(n, nodes));
 }
 
 /** Fills the `[]` placeholders of a qid with map indices, outermost first. */

@@ -13,6 +13,7 @@ import {
   mapDepth,
   type Owner,
   routeBranchHeads,
+  runsInLane as runsInLaneOf,
   taskOf,
 } from './compile.ts';
 import type { AnyFlow } from './definition.ts';
@@ -183,6 +184,8 @@ export interface LaneStep {
   readonly input: Ref;
   /** The attempt to run (a retry after a lane timer's backoff). @default 1 */
   readonly attempt?: number;
+  /** For a loop: the iteration to run (its key ends with `@<iter>`). @default 0 */
+  readonly iter?: number;
 }
 
 /**
@@ -200,7 +203,8 @@ export function laneDispatch(
 ): Dispatch {
   const lane = laneOf(flow, g, item);
   const node = compileFlow(flow).nodes.get(step?.qid ?? lane.head) as CompiledNode;
-  const key = fillKey(node.qid, lane.idx);
+  const loop = node.step.kind === 'loop' ? { iter: step?.iter ?? 0 } : undefined;
+  const key = loop ? `${fillKey(node.qid, lane.idx)}@${loop.iter}` : fillKey(node.qid, lane.idx);
   const t: TaskActivity = {
     qid: node.qid,
     idx: lane.idx,
@@ -208,6 +212,7 @@ export function laneDispatch(
     attempt: step?.attempt ?? 1,
     state: 'dispatched',
     gen: 1,
+    ...loop,
   };
   return { ...dispatchEffect(node, run, key, t).dispatch, lane: { parent: g.key, item } };
 }
@@ -256,26 +261,85 @@ export function endsChild(flow: AnyFlow, qid: string): boolean {
   return flatPrev(qid, nodes)?.step.kind === 'task' && compileFlow(flow).laneResults.has(qid);
 }
 
+/** Where a child goes in its lane after one of its steps succeeded (see {@link laneNextAfter}). */
+export type LaneNext =
+  /** The next step, in the lane, on `input` (a loop's next iteration, `iter`). */
+  | { readonly kind: 'step'; readonly qid: string; readonly input: Ref; readonly iter?: number }
+  /** The child parks on the lane timer of the delay that follows (see {@link laneTimerAfter}). */
+  | { readonly kind: 'timer'; readonly delay: CompiledNode }
+  /** The step was the child's last: its output is the child's result, and its put counts the child. */
+  | { readonly kind: 'end' }
+  /**
+   * The child joins the frontier with the step's completion, committed to
+   * the run's journal: the next step needs the reducer (a signal wait, a
+   * nested fork or map, a route that does not run in the lane, a delay not
+   * followed by a task), or the output decides something only the reducer
+   * does (a route key with no branch, a loop that reached its bound and
+   * fails, an output that is not what the step must return): the commit
+   * fails the run, or fails the task, as it would in the frontier.
+   */
+  | { readonly kind: 'joins' };
+
 /**
- * Whether the step `qid` of a child run in lanes is followed by a step that
- * is not a task and does not wait as a lane timer (a signal wait, a route
- * that does not run in the lane (see `laneRoute`), a loop, a nested fork
- * or map, a delay not followed by a task): when
- * it succeeds in its lane, its completion is committed to the run's
- * journal, and the child goes on in the frontier from there (see `Lanes`).
+ * Where child of a group run in lanes goes after its step `d` (in its lane)
+ * succeeded with `output`. After a task, the next step (or its delay's
+ * lane timer, or the child's end); after a route's key function, the first
+ * step of the branch it chose, on the route's input; after a loop's
+ * iteration, the next iteration on its value (`LoopResult.again`), or the
+ * step after the loop on it (`LoopResult.done`, or the bound reached with
+ * `onMax: 'exit'`). Pure.
  */
-export function joinsFrontierAfter(flow: AnyFlow, qid: string, output: unknown): boolean {
+export function laneNextAfter(flow: AnyFlow, d: Pick<Dispatch, 'qid' | 'key' | 'input'>, output: unknown): LaneNext {
   const nodes = compileFlow(flow).nodes;
-  const node = nodes.get(qid);
-  // A route run in the lane goes on in it with the branch its key names; a key without one fails the run, through the reducer.
-  if (node && laneRoute(node, nodes)) return routeHeadOf(flow, qid, output) === undefined;
-  const next = laneNext(qid, nodes);
-  return next !== undefined && !runsInLane(flow, next) && laneTimerAfter(flow, qid) === undefined;
+  const node = nodes.get(d.qid);
+  if (!node) return { kind: 'joins' };
+  const own: Ref = { v: outputId(d.key) };
+  const after = (input: Ref): LaneNext => {
+    const delay = laneTimerAfter(flow, d.qid);
+    if (delay) return { kind: 'timer', delay };
+    const next = laneNext(d.qid, nodes);
+    if (!next) return { kind: 'end' };
+    return runsInLane(flow, next) ? { kind: 'step', qid: next.qid, input } : { kind: 'joins' };
+  };
+  const s = node.step;
+  if (s.kind === 'loop') {
+    const loop = (output as { loop?: unknown } | null)?.loop;
+    const value: Ref = { ...own, at: ['value'] };
+    const iter = iterOf(d.key);
+    if (loop === 'again' && iter + 1 < s.maxIterations)
+      return { kind: 'step', qid: d.qid, input: value, iter: iter + 1 };
+    if (loop === 'done' || (loop === 'again' && s.onMax === 'exit')) return after(value);
+    return { kind: 'joins' };
+  }
+  if (laneRoute(node, nodes)) {
+    const head = routeHeadOf(flow, d.qid, output);
+    return head ? { kind: 'step', qid: head.qid, input: d.input } : { kind: 'joins' };
+  }
+  return after(own);
 }
 
-/** Whether a step of a child runs in its lane as a task does: a task, or a route run in the lane (its key function). */
+/**
+ * Whether the output of step `qid`, in a lane, decides where its child goes
+ * next (a route's key, a loop's again or done), not only what the next step
+ * reads: then the first output put by its id decides, whoever ran the step
+ * (a re-run may return another), so the worker puts it before it decides.
+ */
+export function decidesLanePath(flow: AnyFlow, qid: string): boolean {
+  const nodes = compileFlow(flow).nodes;
+  const node = nodes.get(qid);
+  return node !== undefined && (node.step.kind === 'loop' || laneRoute(node, nodes));
+}
+
+/** The iteration of a loop's task key (`<key>@<iteration>`): 0 for a key without one. */
+export function iterOf(key: string): number {
+  const at = key.lastIndexOf('@');
+  const n = at < 0 ? Number.NaN : Number(key.slice(at + 1));
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+/** Whether a step of a child runs in its lane as a task does: a task, a route run in the lane, a loop (see `runsInLane` in `compile.ts`). */
 function runsInLane(flow: AnyFlow, node: CompiledNode): boolean {
-  return node.step.kind === 'task' || laneRoute(node, compileFlow(flow).nodes);
+  return runsInLaneOf(node, compileFlow(flow).nodes);
 }
 
 /**
@@ -317,20 +381,39 @@ export interface ChildStep {
    * next; listed only when the key is known (see {@link laneSteps}).
    */
   readonly route?: true;
+  /**
+   * Set on an iteration of a loop (its key ends with `@<iter>`; its `out`
+   * is its value, which the next iteration, or the step after the loop,
+   * starts from). The iterations after it are listed only when `loops`
+   * says how far the loop went (see {@link laneSteps}).
+   */
+  readonly iter?: number;
+}
+
+/** How far a loop of a child went (see {@link laneSteps}): its last iteration with an output, and whether the loop ended there. */
+export interface LoopProgress {
+  readonly last: number;
+  readonly ended: boolean;
 }
 
 /**
  * The steps of child `item`'s own sequence, first to last: a nested child
- * flow's in place of it (see `laneSequence`), and after a route run in the
- * lane, the steps of the branch its key function chose, when `routes` has
- * that key (by the route's task key); else the list ends with the route.
- * Not the steps nested in other steps.
+ * flow's in place of it (see `laneSequence`); after a route run in the
+ * lane, the steps of the branch its key function chose, when `known.routes`
+ * has that key (by the route's task key), else the list ends with the
+ * route; for a loop, its iterations up to the next one to run, when
+ * `known.loops` says how far it went (by the loop's key without the
+ * iteration), and the steps after it once it ended, else the list ends
+ * with its first iteration. Not the steps nested in other steps.
  */
 export function laneSteps(
   flow: AnyFlow,
   g: LaneGroup,
   item: number,
-  routes: ReadonlyMap<string, string> = new Map(),
+  known: {
+    readonly routes?: ReadonlyMap<string, string>;
+    readonly loops?: ReadonlyMap<string, LoopProgress>;
+  } = {},
 ): ChildStep[] {
   const { head, idx, input } = laneOf(flow, g, item);
   const nodes = compileFlow(flow).nodes;
@@ -341,9 +424,19 @@ export function laneSteps(
       const key = fillKey(n.qid, idx);
       const before = steps.at(-1)?.out ?? input;
       if (n.step.kind === 'task') steps.push({ qid: n.qid, key, id: outputId(key), out: { v: outputId(key) } });
-      else if (laneRoute(n, nodes)) {
+      else if (n.step.kind === 'loop') {
+        const went = known.loops?.get(key);
+        // Up to the iteration to run next: none past the bound (a loop that reached it and fails joined the frontier).
+        const iterations =
+          went === undefined ? 1 : went.ended ? went.last + 1 : Math.min(went.last + 2, n.step.maxIterations);
+        for (let i = 0; i < iterations; i++) {
+          const id = outputId(`${key}@${i}`);
+          steps.push({ qid: n.qid, key: `${key}@${i}`, id, out: { v: id, at: ['value'] }, iter: i });
+        }
+        if (!went?.ended) return false;
+      } else if (laneRoute(n, nodes)) {
         steps.push({ qid: n.qid, key, id: outputId(key), out: before, route: true });
-        const chosen = routes.get(key);
+        const chosen = known.routes?.get(key);
         const branch = chosen === undefined ? undefined : routeHeadOf(flow, n.qid, chosen);
         if (!branch || !walk(branch.qid)) return false;
       } else if (backToLaneAfter(flow, n.qid) || endsChild(flow, n.qid))
@@ -373,8 +466,8 @@ export function backToLaneAfter(flow: AnyFlow, qid: string): boolean {
   const node = flatLast(qid, nodes);
   const next = node ? laneNext(node.qid, nodes) : undefined;
   if (!node || !next || !runsInLane(flow, next)) return false;
-  // A route run in the lane ended with its branch's last task (see `laneRoute`).
-  if (node.step.kind === 'task' || laneRoute(node, nodes)) return true;
+  // A route run in the lane ended with its branch's last task (see `laneRoute`), a loop with its last iteration.
+  if (runsInLane(flow, node)) return true;
   // A delay passes on its input: the output of the task before it, or the child's input when it comes first.
   const prev = flatPrev(node.qid, nodes);
   return node.step.kind === 'delay' && (prev === undefined || prev.step.kind === 'task');
@@ -432,20 +525,25 @@ export function resumePoint(
   steps: readonly ChildStep[],
   has: (id: string) => boolean,
   lane: Pick<Lane, 'input'>,
-): { readonly qid: string; readonly input: Ref } | undefined {
+): { readonly qid: string; readonly key?: string; readonly input: Ref; readonly iter?: number } | undefined {
   let k = -1;
   steps.forEach((s, i) => {
     if (s.id !== undefined && has(s.id)) k = i;
   });
   const at = (i: number) => steps[i] as ChildStep;
+  // A step to run again: its qid, key (a loop's names its iteration) and iteration, on `input`.
+  const from = (x: ChildStep, input: Ref) =>
+    x.key === undefined
+      ? undefined
+      : { qid: x.qid, key: x.key, input, ...(x.iter === undefined ? {} : { iter: x.iter }) };
   if (k === steps.length - 1) return undefined;
   // Not started: from its first step (a delay first is started by a commit, see `startsParked`).
-  if (k < 0) return { qid: at(0).qid, input: lane.input };
+  if (k < 0) return from(at(0), lane.input) ?? { qid: at(0).qid, input: lane.input };
   const passed = at(k);
-  if (at(k + 1).key !== undefined && passed.out !== undefined) return { qid: at(k + 1).qid, input: passed.out };
-  if (passed.key === undefined) return undefined;
+  const next = at(k + 1);
+  if (next.key !== undefined && passed.out !== undefined) return from(next, passed.out);
   const input = stepInput(steps, k, lane);
-  return input !== undefined ? { qid: passed.qid, input } : undefined;
+  return input !== undefined ? from(passed, input) : undefined;
 }
 
 /**
@@ -490,6 +588,7 @@ export function laneCheckMs(flow: AnyFlow, qid: string, redispatchAfterMs: numbe
   const runMs = (head: string): number =>
     laneSequence(head, cf.nodes).reduce((sum, n) => {
       if (n.step.kind === 'task') return sum + taskTimeoutMs(taskOf(n));
+      if (n.step.kind === 'loop') return sum + n.step.maxIterations * taskTimeoutMs(taskOf(n));
       if (!laneRoute(n, cf.nodes)) return sum;
       return sum + taskTimeoutMs(taskOf(n)) + Math.max(0, ...routeBranchHeads(n).map(runMs));
     }, 0);

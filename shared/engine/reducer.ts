@@ -7,6 +7,7 @@ import {
   backToLaneAfter,
   childInFrontier,
   childOf,
+  iterOf,
   type LaneGroup,
   laneCheckMs,
   laneDispatch,
@@ -303,7 +304,9 @@ class Reducer {
     // (a duplicate message run again) changes nothing.
     const child = childOf(this.cf.flow, g, item.qid, item.idx);
     if (child === undefined || childInFrontier(this.cf.flow, this.d, g, child)) return;
-    this.d.tasks[key] = { qid: item.qid, idx: item.idx, input: item.input, attempt, state: 'dispatched' };
+    // A loop's iteration joins as that iteration (its key says which).
+    const iter = this.node(item.qid).step.kind === 'loop' ? { iter: iterOf(key) } : {};
+    this.d.tasks[key] = { qid: item.qid, idx: item.idx, input: item.input, attempt, state: 'dispatched', ...iter };
   }
 
   /**
@@ -329,6 +332,9 @@ class Reducer {
     const byId = 'v' in output && !output.at;
     if (ended.step.kind === 'task' && !(byId && output.v === outputId(fillKey(ended.qid, idx)))) return false;
     if (ended.step.kind === 'route' && !byId) return false;
+    // A loop's output is its last iteration's value, in the iteration's output put by its id.
+    if (ended.step.kind === 'loop' && !('v' in output && output.at?.length === 1 && output.at[0] === 'value'))
+      return false;
     const dispatch = laneDispatch(this.cf.flow, this.base, g, lane.item, { qid: next.qid, input: output });
     this.effects.push({ type: 'dispatch', dispatch });
     this.setLanes(g.key, { ...g.lanes, checkAt: Math.max(g.lanes.checkAt, this.now + this.checkMs(g.lanes.qid)) });

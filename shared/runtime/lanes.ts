@@ -4,8 +4,10 @@ import {
   type ChildStep,
   childInFrontier,
   endsChild,
+  iterOf,
   type LaneGroup,
   type LaneResult,
+  type LoopProgress,
   laneCheckMs,
   laneClaimsTell,
   laneDispatch,
@@ -104,10 +106,11 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  */
 
 /**
- * The steps of child `item` of a group (see `laneSteps`), with the branch
- * that each route run in its lane chose (read from the key its key
- * function put by its id) in place, as far as the child got. A flow without
- * such a route reads nothing.
+ * The steps of child `item` of a group (see `laneSteps`), as far as the
+ * child got: with the branch that each route run in its lane chose (read
+ * from the key its key function put by its id), and each loop's iterations
+ * (listed by their ids, the last one read to know whether the loop ended).
+ * A flow with neither reads nothing.
  */
 export async function resolvedLaneSteps(
   store: InstanceStore,
@@ -117,21 +120,36 @@ export async function resolvedLaneSteps(
   item: number,
 ): Promise<ChildStep[]> {
   const routes = new Map<string, string>();
-  for (;;) {
-    const steps = laneSteps(flow, g, item, routes);
-    const last = steps.at(-1);
-    const id = last?.id;
-    if (!last?.route || !last.key || !id || routes.has(last.key)) return steps;
-    const chosen = await store.getValues(instanceId, [id]).then(
+  const loops = new Map<string, LoopProgress>();
+  const read = async (id: string): Promise<unknown> =>
+    store.getValues(instanceId, [id]).then(
       (values) => values.get(id),
       (e: unknown) => {
         if (e instanceof ValueMissingError) return undefined;
         throw e;
       },
     );
-    // Not run yet (or a key with no branch: then the child joined the frontier, which fails the run).
-    if (typeof chosen !== 'string') return steps;
-    routes.set(last.key, chosen);
+  for (;;) {
+    const steps = laneSteps(flow, g, item, { routes, loops });
+    const last = steps.at(-1);
+    if (last?.route && last.key && last.id && !routes.has(last.key)) {
+      const chosen = await read(last.id);
+      // Not run yet (or a key with no branch: then the child joined the frontier, which fails the run).
+      if (typeof chosen !== 'string') return steps;
+      routes.set(last.key, chosen);
+      continue;
+    }
+    const loop = last?.iter === 0 && last.key ? last.key.slice(0, -'@0'.length) : undefined;
+    if (loop === undefined || loops.has(loop)) return steps;
+    const done = (await store.listValueIds(instanceId, outputId(`${loop}@`)))
+      .map((id) => iterOf(id))
+      .filter((i) => Number.isSafeInteger(i));
+    if (done.length === 0) return steps;
+    const lastIter = Math.max(...done);
+    const value = (await read(outputId(`${loop}@${lastIter}`))) as { loop?: unknown } | null | undefined;
+    const node = compileFlow(flow).nodes.get(last?.qid ?? '');
+    const exits = node?.step.kind === 'loop' && node.step.onMax === 'exit' && lastIter + 1 >= node.step.maxIterations;
+    loops.set(loop, { last: lastIter, ended: value?.loop === 'done' || (value?.loop === 'again' && exits) });
   }
 }
 
@@ -245,8 +263,9 @@ export async function fireLaneTimers(
       const at = steps.findIndex((x) => x.key === t.retry?.task);
       const input = stepInput(steps, at, laneOf(flow, g, t.item));
       if (at < 0 || !input) continue;
-      const qid = (steps[at] as ChildStep).qid;
-      dispatches.push(laneDispatch(flow, s, g, t.item, { qid, input, attempt: t.retry.attempt }));
+      const { qid, iter } = steps[at] as ChildStep;
+      const step = { qid, input, attempt: t.retry.attempt, ...(iter === undefined ? {} : { iter }) };
+      dispatches.push(laneDispatch(flow, s, g, t.item, step));
       continue;
     }
     const at = steps.findIndex((x) => x.timer === t.id);
@@ -398,7 +417,7 @@ export async function checkLanes(
         await store.putTimer(instanceId, laneTimer(flow, g, i, from.qid, look.now()));
         continue;
       }
-      const attempt = attempts.get(fillKey(from.qid, laneOf(flow, g, i).idx)) ?? 1;
+      const attempt = (from.key === undefined ? undefined : attempts.get(from.key)) ?? 1;
       const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, { ...from, attempt }), gen };
       const keys = steps.flatMap((x) => (x.key ? [x.key] : []));
       if (byClaims && ((await look.running(keys)) || (await look.queued(d)))) continue;

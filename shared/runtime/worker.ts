@@ -1,19 +1,19 @@
-import { compileFlow, laneNext, taskOf } from '../engine/compile.ts';
+import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { taskTimeoutMs } from '../engine/describe.ts';
 import { ensureError, type SerializedError, truncateText } from '../engine/errors.ts';
 import {
-  joinsFrontierAfter,
+  decidesLanePath,
+  type LaneNext,
   laneDispatch,
   laneGroupOf,
   laneItemOf,
+  laneNextAfter,
   laneOfTask,
-  laneTimerAfter,
-  routeHeadOf,
   startsOwnChain,
 } from '../engine/lanes.ts';
 import { isCurrentDispatch, reduce } from '../engine/reducer.ts';
-import { materialize, outputId, type Ref, refValueIds } from '../engine/refs.ts';
+import { materialize, outputId, refValueIds } from '../engine/refs.ts';
 import { resolveRetry, retryBackoff } from '../engine/retry.ts';
 import type { ChainStep, Dispatch, Effect, LaneItem, Snapshot } from '../engine/snapshot.ts';
 import { SayiirError } from '../errors.ts';
@@ -354,8 +354,12 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   }
   await checkFenceAfterStall(chain);
   const laneStep = inLane(chain.run.snapshot, d);
-  if (outcome.ok && laneStep && !joinsFrontierAfter(flow, d.qid, outcome.value))
-    return finishLaneItem(chain, d, outcome.value, inline);
+  // A route's key or a loop's again/done: the first output put decides where the child goes, whoever ran it.
+  const put =
+    outcome.ok && laneStep && decidesLanePath(flow, d.qid) ? await putOutput(chain, d, outcome.value, true) : undefined;
+  const value = put ? put.value : outcome.ok ? outcome.value : undefined;
+  const after = outcome.ok && laneStep ? laneNextAfter(flow, d, value) : undefined;
+  if (after && after.kind !== 'joins') return finishLaneItem(chain, d, { value, put }, after, inline);
   // A step in its lane that joins the frontier (it failed, or the next step is not a task).
   if (laneStep && (await laneChildPassed(deps.store, flow, chain.run.snapshot, d, outcome.ok ? 'later' : 'own'))) {
     chain.report({
@@ -375,7 +379,7 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   const pickNext = chainPicker(chain);
   if (!outcome.ok) await deadLetter(deps, flow, chain.run.snapshot, d, outcome.error);
   const r: Commit = outcome.ok
-    ? await completeTask(deps.store, flow, chain.run, d, outcome.value, {
+    ? await completeTask(deps.store, flow, chain.run, d, value, {
         now,
         meta,
         chain: pickNext,
@@ -456,7 +460,7 @@ async function laneChildPassed(
   const g = d.lane ? laneGroupOf(s, d.lane.parent) : undefined;
   if (!g || !d.lane) return false;
   const steps = await resolvedLaneSteps(store, flow, d.instanceId, g, d.lane.item);
-  const at = steps.findIndex((x) => x.qid === d.qid);
+  const at = steps.findIndex((x) => x.key === d.key);
   const ids = steps.slice(from === 'own' ? at : at + 1).flatMap((x) => (x.id ? [x.id] : []));
   if (at < 0 || ids.length === 0) return false;
   const stored = new Set(await store.listValueIds(d.instanceId, commonPrefix(ids)));
@@ -488,20 +492,22 @@ function chainPicker(chain: Chain): (effects: readonly Effect[]) => ChainStep | 
  * the result). The next child of a map's window, or what follows the parent
  * on its last child, may run inline.
  */
-async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline: boolean): Promise<StepResult> {
+async function finishLaneItem(
+  chain: Chain,
+  d: Dispatch,
+  output: { readonly value: unknown; readonly put?: PutOutput | undefined },
+  after: Exclude<LaneNext, { kind: 'joins' }>,
+  inline: boolean,
+): Promise<StepResult> {
   const { deps, flow } = chain;
   const lane = d.lane as NonNullable<Dispatch['lane']>;
   const id = outputId(d.key);
-  const created = (await deps.store.putValue(d.instanceId, id, value)) === 'created';
+  const { created, value } = output.put ?? (await putOutput(chain, d, output.value, after.kind === 'step'));
   deps.faults?.('checkpointed', d);
-  // After a route's key function, the branch it chose, on the route's input; else the next step, on this output.
-  const chosen = routeHeadOf(flow, d.qid, value);
-  const following = chosen ?? laneNext(d.qid, compileFlow(flow).nodes);
-  const handed: Ref = chosen ? d.input : { v: id };
   const g = laneGroupOf(chain.run.snapshot, lane.parent);
   if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
-  const delay = laneTimerAfter(flow, d.qid);
-  if (delay) {
+  if (after.kind === 'timer') {
+    const delay = after.delay;
     // The child parks on its lane timer; the reaper sends it on when it is due (see `fireLaneTimers`).
     const timer = laneTimer(flow, g, lane.item, delay.qid, deps.clock.now());
     if ((await deps.store.putTimer(d.instanceId, timer)) === 'exists') {
@@ -513,10 +519,15 @@ async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline:
     chain.report({ dispatch: d, outcome: 'completed', inline });
     return { committed: true };
   }
-  if (following !== undefined) {
+  if (after.kind === 'step') {
     // A step before the child's last: its output, put if absent, is the next step's input (the first put wins).
-    chain.run.values.set(id, created ? value : (await deps.store.getValues(d.instanceId, [id])).get(id));
-    const candidate = laneDispatch(flow, chain.run.snapshot, g, lane.item, { qid: following.qid, input: handed });
+    chain.run.values.set(id, value);
+    const { qid, input, iter } = after;
+    const candidate = laneDispatch(flow, chain.run.snapshot, g, lane.item, {
+      qid,
+      input,
+      ...(iter === undefined ? {} : { iter }),
+    });
     const next = inlineCandidate(chain, [{ type: 'dispatch', dispatch: candidate }]) ? candidate : undefined;
     if (!next) await deps.queue.send([candidate]);
     deps.faults?.('dispatched', d);
@@ -546,6 +557,26 @@ async function finishLaneItem(chain: Chain, d: Dispatch, value: unknown, inline:
   deps.faults?.('dispatched', d);
   chain.report({ dispatch: d, outcome: 'completed', inline });
   return { committed: true, ...(next ? { next } : {}) };
+}
+
+/** What a put of a step's output by its id left: whether it created it, and the value stored (the first put's). */
+interface PutOutput {
+  readonly created: boolean;
+  readonly value: unknown;
+}
+
+/**
+ * Puts the output of step `d` by its id if absent. A put that finds one
+ * there reads it back when `readBack` (the first put wins: what follows
+ * reads that one), else leaves `value` undefined.
+ */
+async function putOutput(chain: Chain, d: Dispatch, value: unknown, readBack: boolean): Promise<PutOutput> {
+  const id = outputId(d.key);
+  if ((await chain.deps.store.putValue(d.instanceId, id, value)) === 'created') return { created: true, value };
+  return {
+    created: false,
+    value: readBack ? (await chain.deps.store.getValues(d.instanceId, [id])).get(id) : undefined,
+  };
 }
 
 /**

@@ -132,7 +132,7 @@ export function chaosFlows(log: ExecutionLog) {
   /**
    * A dynamic map (bounded concurrency) whose items park on a lane timer (a
    * delay between two tasks), then route on their sign (a child flow on one
-   * branch), all in their lanes; then a child flow and a sum.
+   * branch) and loop twice, all in their lanes; then a child flow and a sum.
    */
   const negate = flow<number[]>('chaos-negate')
     .then(counted('negate', (xs: number[]) => xs.map((x) => -x)))
@@ -151,6 +151,12 @@ export function chaosFlows(log: ExecutionLog) {
       counted('negative', (x: number) => x),
     )
     .done()
+    .loop(
+      counted('twice', (x: number, ctx: TaskContext) =>
+        ctx.taskKey.endsWith('@0') ? LoopResult.again(x) : LoopResult.done(x),
+      ),
+      { maxIterations: 3 },
+    )
     .then(counted('signed', (x: number) => x))
     .build();
   const fanout = flow<{ items: number[] }>('chaos-map')
@@ -205,16 +211,19 @@ export function chaosFlows(log: ExecutionLog) {
 
   /**
    * A fork whose first branch retries its first task once in its lane (on a
-   * lane timer) for an odd input, then joins the frontier for a loop (in a
-   * child flow) and ends there (each of those tasks puts its output by id
-   * before its commit: the `stored` phase), beside a branch that runs in
+   * lane timer) for an odd input, then joins the frontier for a nested fork
+   * (in a child flow) and ends there (each of those tasks puts its output by
+   * id before its commit: the `stored` phase), beside a branch that runs in
    * its lane.
    */
   const gateCheck = flow<number>('chaos-gate-check')
-    .loop(
-      counted('gate-mid', (x: number) => LoopResult.done(x * 2)),
-      { maxIterations: 1 },
-    )
+    .fork([
+      branch(
+        'gate-mid',
+        counted('gate-mid', (x: number) => x * 2),
+      ),
+    ])
+    .join(counted('gate-joined', ([x]: [number]) => x))
     .build();
   const gate = flow<{ n: number }>('chaos-gate')
     .fork([

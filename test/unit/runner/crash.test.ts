@@ -22,7 +22,7 @@ const child = flow<number>('child')
 /**
  * Every construct that checkpoints: tasks, fork/join (in lanes: a branch of
  * one task, a branch of two tasks in two pools), delay, route, loop, child
- * flow, maps (of one task, of a task, a route and a child flow, of items that park on a delay
+ * flow, maps (of one task, of a task, a route, a loop and a child flow, of items that park on a delay
  * between their lanes, of items that start and end with a delay, of items
  * whose first task fails once and is retried in its lane).
  */
@@ -68,6 +68,10 @@ const example = flow<{ n: number }>('crashy')
       )
       .branch('odd', (x: number) => x)
       .done()
+      .loop((x: number) => (x % 3 === 0 ? LoopResult.done(x) : LoopResult.again(x + 1)), {
+        id: 'to-three',
+        maxIterations: 3,
+      })
       .thenFlow(
         flow<number>('scaled')
           .then('times', (x: number) => x * 3)

@@ -5,15 +5,7 @@ import type { Flow } from '../../../shared/engine/definition.ts';
 import { type ChildStep, resumePoint } from '../../../shared/engine/lanes.ts';
 import { materialize, refValueIds } from '../../../shared/engine/refs.ts';
 import type { Dispatch, RunEvent } from '../../../shared/engine/snapshot.ts';
-import {
-  branch,
-  FakeClock,
-  flow,
-  LoopResult,
-  MemoryInstanceStore,
-  MemorySecrets,
-  task,
-} from '../../../shared/index.ts';
+import { branch, FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../../../shared/index.ts';
 import { applyEvent, startInstance } from '../../../shared/runtime/instances.ts';
 import { reapOnce } from '../../../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
@@ -121,18 +113,16 @@ const flaky = withBranchB(
 );
 
 /** A fork in lanes whose branch `a` joins the frontier for a route, and ends there with `a2`. */
-/** Branch `a` joins the frontier for a loop (a step that needs the reducer), and ends there. */
-const looped = withBranchB(
-  'looped-fork',
+/** Branch `a` joins the frontier for a nested fork (a step that needs the reducer), and ends there. */
+const nested = withBranchB(
+  'nested-fork',
   flow<number>('a')
     .then(
       'a1',
       counted('a1', (x: number) => x + 1),
     )
-    .loop(
-      counted('once', (x: number) => LoopResult.done(x)),
-      { maxIterations: 1 },
-    )
+    .fork([branch('n1', (x: number) => x)])
+    .join('nj', ([x]: [number]) => x)
     .then(
       'a2',
       counted('a2', (x: number) => x * 10),
@@ -140,9 +130,35 @@ const looped = withBranchB(
     .build(),
 );
 
+/** Branch `a` routes on a key that changes each time it is computed (its key function runs in another pool, from a message of its own). */
+let picks = 0;
+const fickle = withBranchB(
+  'fickle',
+  flow<number>('a')
+    .then(
+      'a1',
+      counted('a1', (x: number) => x + 1),
+    )
+    .route(() => (picks++ % 2 === 0 ? 'x' : 'y'), ['x', 'y'] as const, { id: 'pick', pool: 'other' })
+    .branch(
+      'x',
+      counted('ax', (x: number) => x * 10),
+    )
+    .branch(
+      'y',
+      counted('ay', (x: number) => -x),
+    )
+    .done()
+    .then(
+      'a2',
+      counted('a2', (x: number) => x + 1),
+    )
+    .build(),
+);
+
 const REDISPATCH_MS = 30_000;
 const MINUTE = 60_000;
-const registry = new WorkflowRegistry([forked, afterPre, parked, flaky, looped]);
+const registry = new WorkflowRegistry([forked, afterPre, parked, flaky, nested, fickle]);
 let store: MemoryInstanceStore;
 let claims: MemoryClaimStore;
 let queue: MemoryTaskQueue;
@@ -470,7 +486,7 @@ describe('a fork branch whose step is retried in its lane', () => {
 
 describe('a fork branch whose last step completes in the frontier', () => {
   it("put but not committed when its worker dies, it is counted by the reaper's recount, and the join leaves nothing of it in the frontier", async () => {
-    const r = await startInstance(store, looped, 2, {
+    const r = await startInstance(store, nested, 2, {
       instanceId: 'q1',
       now: clock.now(),
       redispatchAfterMs: REDISPATCH_MS,
@@ -479,8 +495,9 @@ describe('a fork branch whose last step completes in the frontier', () => {
     const die: WorkerDeps['faults'] = (phase, d) => {
       if (phase === 'stored' && d.key === 'a/a2') throw new WorkerKilledError(phase, d.key);
     };
-    // a1 joins the frontier for the loop; the chain runs the loop, then a2, whose worker dies after its put.
-    await expect(run([a1 as Dispatch], die)).rejects.toBeInstanceOf(WorkerKilledError);
+    // a1 joins the frontier for the nested fork; the nested branch's chain runs the join, then a2, whose worker dies after its put.
+    await run([a1 as Dispatch]);
+    await expect(run(take(), die)).rejects.toBeInstanceOf(WorkerKilledError);
     await run([b as Dispatch]);
     expect(await store.listValueIds('q1', 'out:a/a2')).toEqual(['out:a/a2']);
     expect(Object.keys((await store.get('q1'))?.tasks ?? {})).toEqual(['a/a2']);
@@ -501,6 +518,26 @@ describe('a fork branch whose last step completes in the frontier', () => {
   });
 });
 
+describe('a route run in a lane whose key function a re-run answers otherwise', () => {
+  it('goes where the first key put by its id says: a duplicate of the step follows it, and the other branch never runs', async () => {
+    picks = 0;
+    const r = await startInstance(store, fickle, 2, { instanceId: 'k1', now: clock.now() });
+    await run(r.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    const [pick] = take().filter((d) => d.key === 'a/pick');
+    expect(pick).toBeDefined();
+    // The message is delivered twice: the first run says 'x', the second 'y'; both send the child to 'x'.
+    await run([pick as Dispatch, pick as Dispatch]);
+    expect(picks).toBe(2);
+    expect(queue.sent.map((d) => d.key)).toEqual(['a/pick.x', 'a/pick.x']);
+    // The branch 'y' runs first, if anything sent it.
+    queue.sent.reverse();
+    await runQueued();
+    expect(await output('k1')).toEqual({ a: 31, b: -2 });
+    expect(runs.filter((x) => x === 'ay')).toEqual([]);
+    expect((await store.getValues('k1', ['out:a/pick'])).get('out:a/pick')).toBe('x');
+  });
+});
+
 describe('resumePoint: where a child that stopped outside the frontier goes on', () => {
   // a1, (delay), a2, a3: the shape of branch `a`.
   const steps: ChildStep[] = [
@@ -513,16 +550,16 @@ describe('resumePoint: where a child that stopped outside the frontier goes on',
   const from = (...ids: string[]) => resumePoint(steps, (id) => ids.includes(id), lane);
 
   it('starts a child with no output at its first step on its input', () => {
-    expect(from()).toEqual({ qid: 'a/a1', input: { v: 'in' } });
+    expect(from()).toEqual({ qid: 'a/a1', key: 'a/a1', input: { v: 'in' } });
   });
   it('runs again a step whose commit joining the frontier was lost (its output is there, the next step is not a task)', () => {
-    expect(from('out:a/a1')).toEqual({ qid: 'a/a1', input: { v: 'in' } });
+    expect(from('out:a/a1')).toEqual({ qid: 'a/a1', key: 'a/a1', input: { v: 'in' } });
   });
   it('goes on after a delay marked as passed, on the output of the task before it', () => {
-    expect(from('out:a/a1', 'out:a/rest')).toEqual({ qid: 'a/a2', input: { v: 'out:a/a1' } });
+    expect(from('out:a/a1', 'out:a/rest')).toEqual({ qid: 'a/a2', key: 'a/a2', input: { v: 'out:a/a1' } });
   });
   it('goes on after the last stored output when the next step is a task', () => {
-    expect(from('out:a/a1', 'out:a/rest', 'out:a/a2')).toEqual({ qid: 'a/a3', input: { v: 'out:a/a2' } });
+    expect(from('out:a/a1', 'out:a/rest', 'out:a/a2')).toEqual({ qid: 'a/a3', key: 'a/a3', input: { v: 'out:a/a2' } });
   });
   it('goes on after a task that ended in the frontier after a signal wait (no mark: the task says it)', () => {
     const signalled: ChildStep[] = [
@@ -532,7 +569,7 @@ describe('resumePoint: where a child that stopped outside the frontier goes on',
       steps[3] as ChildStep,
     ];
     const has = (id: string) => ['out:a/a1', 'out:a/a2'].includes(id);
-    expect(resumePoint(signalled, has, lane)).toEqual({ qid: 'a/a3', input: { v: 'out:a/a2' } });
+    expect(resumePoint(signalled, has, lane)).toEqual({ qid: 'a/a3', key: 'a/a3', input: { v: 'out:a/a2' } });
   });
   it('has nothing to run when the result is there', () => {
     expect(from('out:a/a1', 'out:a/rest', 'out:a/a2', 'out:a/a3')).toBeUndefined();
