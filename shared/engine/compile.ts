@@ -47,12 +47,12 @@ export interface CompiledNode {
    * map or fork whose children run in lanes: each child (a map's item, a
    * fork's branch) is a sequence that starts with a task (or a delay, then
    * a task) and ends with a task (or a task, then a delay), so its tasks run outside the run's
-   * journal, and its other steps (a signal wait, a loop, a nested fork or
-   * map, a route whose branches do not all start and end with a task)
+   * journal, and its other steps (a signal wait, a nested fork or map, a
+   * route whose branches do not all start and end with a task)
    * through it (see `Lanes` in `snapshot.ts`). A nested child flow counts
-   * as its steps in place (see {@link laneSequence}); a route whose
-   * branches all start and end with a task runs in the lane (see
-   * {@link laneRoute}). The first and last qid of each child's
+   * as its steps in place (see {@link laneSequence}); a loop, and a route
+   * whose branches all start and end with a task, run in the lane (see
+   * {@link runsInLane}). The first and last qid of each child's
    * sequence: one pair for a map (every item runs the one body), one per
    * branch for a fork.
    */

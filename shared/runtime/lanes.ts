@@ -49,6 +49,14 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   the run's journal (a conditional put at the next `seq`, like any
  *   commit): the parent's one journal entry after its start. A map's
  *   successor, or a fork's join, follows from it;
+ * - a route run in the lane (`laneRoute`) and a loop: the key function, or
+ *   each iteration (`<key>@<iteration>`), is a step of the lane, its
+ *   output put if absent like a task's; the worker puts it before it
+ *   decides where the child goes (the branch the key names, on the route's
+ *   input; the next iteration, or the step after the loop), and decides on
+ *   the value stored, so a re-run that answers otherwise follows the first
+ *   answer. The reaper reads the key, or lists the iterations, to know
+ *   where a stalled child stopped (`resolvedLaneSteps`);
  * - a task in the lane followed by a delay that is followed by a task
  *   (`laneTimerAfter`) puts its output, then the delay's lane timer
  *   (`LaneTimer`, put if absent under the delay's key, due the delay's
