@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { RunEvent } from '../../../shared/engine/snapshot.ts';
 import {
   branch,
   FakeClock,
@@ -10,6 +9,7 @@ import {
   TerminalError,
 } from '../../../shared/index.ts';
 import { drive } from './drive.ts';
+import { entries, events, range } from './lanes-support.ts';
 
 /**
  * A child flow (`thenFlow`) nested in a map item or a fork branch is its
@@ -17,16 +17,6 @@ import { drive } from './drive.ts';
  * steps, child flows opened, start and end as a lane asks runs in its lane
  * through them. What the run's journal holds per child is counted here.
  */
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-async function events(store: MemoryInstanceStore, id: string): Promise<RunEvent[]> {
-  return (await store.readJournal(id, 0)).flatMap((e) => e.events);
-}
-
-/** Every journal entry but the reaper's looks at lanes, as `type key`. */
-const entries = (es: readonly RunEvent[]) =>
-  es.filter((e) => e.type !== 'lanes-checked').map((e) => `${e.type} ${'key' in e ? e.key : ''}`);
 
 const inner = flow<number>('inner')
   .then('b', (x: number) => x * 2)

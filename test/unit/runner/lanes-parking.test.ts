@@ -12,6 +12,7 @@ import {
   task,
 } from '../../../shared/index.ts';
 import { drive } from './drive.ts';
+import { events, range } from './lanes-support.ts';
 
 /**
  * Map items and fork branches whose body has a step that is not a task (a
@@ -22,13 +23,6 @@ import { drive } from './drive.ts';
  * task that follows it. What the run's journal holds per child is counted
  * here.
  */
-
-/** Item `i` of a map over `n` items starts from `i`. */
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-async function events(store: MemoryInstanceStore, id: string): Promise<RunEvent[]> {
-  return (await store.readJournal(id, 0)).flatMap((e) => e.events);
-}
 
 const completedKeys = (es: readonly RunEvent[]) =>
   es.flatMap((e) => (e.type === 'task-completed' ? [`${e.key}${e.lane ? ' (joins)' : ''}`] : []));

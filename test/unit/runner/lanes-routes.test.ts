@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { RunEvent } from '../../../shared/engine/snapshot.ts';
 import {
   branch,
   FakeClock,
@@ -12,6 +11,7 @@ import {
   task,
 } from '../../../shared/index.ts';
 import { drive } from './drive.ts';
+import { entries, events, range } from './lanes-support.ts';
 
 /**
  * A route in a map item or a fork branch whose every branch starts and ends
@@ -20,16 +20,6 @@ import { drive } from './drive.ts';
  * lane on the route's input, and the step after the route on the branch's
  * last output. What the run's journal holds per child is counted here.
  */
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-async function events(store: MemoryInstanceStore, id: string): Promise<RunEvent[]> {
-  return (await store.readJournal(id, 0)).flatMap((e) => e.events);
-}
-
-/** Every journal entry but the reaper's looks at lanes, as `type key`. */
-const entries = (es: readonly RunEvent[]) =>
-  es.filter((e) => e.type !== 'lanes-checked').map((e) => `${e.type} ${'key' in e ? e.key : ''}`);
 
 /** pre, a route on parity (even: two tasks; odd: one), post. */
 function parity(options: { readonly odd?: (x: number) => number } = {}) {
