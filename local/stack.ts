@@ -96,6 +96,8 @@ export interface LocalStackOptions {
   readonly reaperIntervalMs?: number;
   /** How long a dispatched task may stay unclaimed before the reaper sends it again. @default 3_000 */
   readonly redispatchAfterMs?: number;
+  /** How long a backlog in its queue explains a dispatch no worker took (see `ReaperDeps.maxQueueWaitMs`). @default REAPER_DEFAULTS.maxQueueWaitMs */
+  readonly maxQueueWaitMs?: number;
   /** How long a finished run is kept before the reaper purges it (ms, or `'forever'`). @default RETENTION_DEFAULT_MS (90 days) */
   readonly retention?: Retention;
   /** Worker claim timings. @default { reserveTtlMs: 5_000, leaseMs: 15_000, heartbeatMs: 3_000 } */
@@ -487,6 +489,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       clock,
       deadLetters,
       ...(backend.deadLetterQueue ? { deadLetterQueue: backend.deadLetterQueue } : {}),
+      ...(options.maxQueueWaitMs === undefined ? {} : { maxQueueWaitMs: options.maxQueueWaitMs }),
     };
     const observePass = reaperObserver(telemetry);
     // One pass at a time, like one reaper invocation looping: the next starts

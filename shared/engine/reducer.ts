@@ -252,7 +252,7 @@ class Reducer {
             this.dispatch(e.key, t);
             return true;
           default:
-            if ((t.dispatchedAt ?? 0) + this.base.redispatchAfterMs > this.now) return false;
+            if (checkDueAt(t, this.base.redispatchAfterMs) > this.now) return false;
             // The dispatch was lost before any worker started it: same attempt, new generation.
             this.dispatch(e.key, t);
             return true;
@@ -260,8 +260,8 @@ class Reducer {
       }
       case 'dispatch-checked': {
         const t = this.d.tasks[e.key];
-        if (t?.state !== 'dispatched' || (t.dispatchedAt ?? 0) + this.base.redispatchAfterMs > this.now) return false;
-        this.d.tasks[e.key] = { ...t, dispatchedAt: this.now };
+        if (t?.state !== 'dispatched' || checkDueAt(t, this.base.redispatchAfterMs) > this.now) return false;
+        this.d.tasks[e.key] = { ...t, checkedAt: this.now };
         return true;
       }
       case 'task-held': {
@@ -460,6 +460,7 @@ class Reducer {
     const gen = t.state === 'dispatched' ? (t.gen ?? 1) + 1 : 1;
     const next: Mutable<TaskActivity> = { ...t, state: 'dispatched', dispatchedAt: this.now, gen };
     delete next.dueAt;
+    delete next.checkedAt;
     delete next.claim;
     this.d.tasks[key] = next;
     this.effects.push(dispatchEffect(this.node(t.qid), this.base, key, next));
@@ -833,7 +834,7 @@ export function dueTimes(
   for (const [key, t] of Object.entries(frontier.tasks)) {
     if (t.state === 'backoff' && t.dueAt !== undefined) due.push({ key, dueAt: t.dueAt, kind: 'timer' });
     if (t.state === 'dispatched' && t.dispatchedAt !== undefined)
-      due.push({ key, dueAt: t.dispatchedAt + frontier.redispatchAfterMs, kind: 'check' });
+      due.push({ key, dueAt: checkDueAt(t, frontier.redispatchAfterMs), kind: 'check' });
   }
   for (const [key, w] of Object.entries(frontier.waits)) {
     if (w.dueAt !== undefined) due.push({ key, dueAt: w.dueAt, kind: 'timer' });
@@ -878,10 +879,16 @@ export function purgeDue(snapshot: Snapshot, now: number): boolean {
   return snapshot.updatedAt + snapshot.retentionMs <= now;
 }
 
+/** When a dispatched task is due for the reaper's check: a redispatch period after its dispatch, or after its last check. */
+export function checkDueAt(t: Pick<TaskActivity, 'dispatchedAt' | 'checkedAt'>, redispatchAfterMs: number): number {
+  return Math.max(t.dispatchedAt ?? 0, t.checkedAt ?? 0) + redispatchAfterMs;
+}
+
 function withoutDispatch(t: TaskActivity): TaskActivity {
   const copy: Mutable<TaskActivity> = { ...t };
   delete copy.dueAt;
   delete copy.dispatchedAt;
+  delete copy.checkedAt;
   delete copy.gen;
   delete copy.claim;
   return copy;

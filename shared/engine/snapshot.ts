@@ -35,6 +35,12 @@ export interface TaskActivity {
   readonly dueAt?: number;
   /** When it was last dispatched (state `dispatched`): the reaper re-dispatches it if it is still here much later. */
   readonly dispatchedAt?: number;
+  /**
+   * When the reaper last found it dispatched and left it be (a live claim,
+   * a backlog in its queue): its next check is a redispatch period after
+   * this (see `checkDueAt`). `dispatchedAt` stays the dispatch's own time.
+   */
+  readonly checkedAt?: number;
   /** Dispatch generation: 1 for the first dispatch of an attempt, +1 per re-dispatch. */
   readonly gen?: number;
   /**

@@ -81,6 +81,14 @@ export const REAPER_DEFAULTS = {
   batchSize: 100,
   /** Instances a pass works on at once. */
   concurrency: 8,
+  /**
+   * How long a backlog in its queue explains a dispatch no worker took: a
+   * dispatch older than this is sent again even behind a backlog (if it was
+   * only waiting, the duplicate is claimed and skipped). Long, so a large
+   * backlog is not doubled by re-sends; bounded, so a message lost while its
+   * queue stays busy is not waited on forever.
+   */
+  maxQueueWaitMs: 30 * 60_000,
 } as const;
 
 /** Timeouts of the AWS SDK clients of the functions (ms). */

@@ -58,6 +58,12 @@ export interface ReaperDeps {
   /** Instances per pass, from each source; also DLQ messages drained per pool. @default REAPER_DEFAULTS.batchSize */
   readonly batchSize?: number;
   /**
+   * How long a backlog in its queue explains a dispatch that no worker took
+   * (see `REAPER_DEFAULTS.maxQueueWaitMs`): past it, the reaper sends it again.
+   * @default REAPER_DEFAULTS.maxQueueWaitMs
+   */
+  readonly maxQueueWaitMs?: number;
+  /**
    * Where a task is recorded when the reaper's commit fails its run (its
    * worker died on its last attempt), and where the pools' DLQ messages are
    * drained to (with {@link deadLetterQueue}).
@@ -236,6 +242,7 @@ async function reapInstance(
     return { timersFired: laneFired, redispatched: 0, purged };
   }
   const { timers, stale, lanes } = dueWork(snapshot, now);
+  const maxQueueWaitMs = deps.maxQueueWaitMs ?? REAPER_DEFAULTS.maxQueueWaitMs;
   const queued = async (f: AnyFlow, t: TaskActivity): Promise<boolean> => {
     const { pool, priority } = routeOf(f, t.qid);
     return (await backlog(pool, priority)) > 0;
@@ -269,8 +276,10 @@ async function reapInstance(
     const live = claim !== undefined && claim.expiresAt > now && (t.claim !== undefined || claim.attempt === t.attempt);
     if (live) events.push({ type: 'dispatch-checked', key });
     else if (snapshot.status === 'PAUSED') events.push({ type: 'task-held', key, attempt: t.attempt });
-    // No worker took it yet: while its queue has a backlog, it is most likely waiting there. Check again later.
-    else if (await queued(flow, t)) events.push({ type: 'dispatch-checked', key });
+    // No worker took it yet: while its queue has a backlog, it is most likely waiting there. Check again later,
+    // until it has waited longer than a backlog explains.
+    else if (now - (t.dispatchedAt ?? now) < maxQueueWaitMs && (await queued(flow, t)))
+      events.push({ type: 'dispatch-checked', key });
     else events.push({ type: 'redispatch', key, attempt: t.attempt, reason: 'lost' });
   }
   let redispatched = 0;

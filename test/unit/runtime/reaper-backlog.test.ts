@@ -138,3 +138,33 @@ describe('the reaper with a backlog', () => {
     expect(events).toEqual(['pass 2', 'sleep 5000', 'pass 2']);
   });
 });
+
+describe('a dispatch lost while its queue stays busy', () => {
+  it('is taken for waiting in the backlog until it has waited maxQueueWaitMs, then sent again', async () => {
+    const store = new MemoryInstanceStore();
+    const registry = new WorkflowRegistry([quick]);
+    const clock = new FakeClock(START);
+    const queue = new MemoryTaskQueue();
+    // The queue always has a backlog, and the run's one message is lost.
+    queue.waiting = async () => 7;
+    await startInstance(store, quick, 1, { instanceId: 'q1', now: clock.now(), redispatchAfterMs: 1_000 });
+    const deps: ReaperDeps = {
+      store,
+      timers: store,
+      claims: new MemoryClaimStore(),
+      queue,
+      registry,
+      clock,
+      maxQueueWaitMs: 20_000,
+    };
+    const resent: number[] = [];
+    for (let t = 0; t <= 25_000; t += 1_000) {
+      clock.advanceTo(START + t);
+      await reapOnce(deps);
+      if (queue.sent.splice(0).some((d) => d.key === 'a')) resent.push(t);
+    }
+    // Checked every redispatch period, and sent again once, when it had waited 20 s.
+    expect(resent).toEqual([20_000]);
+    expect((await store.get('q1'))?.tasks.a?.gen).toBe(2);
+  });
+});
