@@ -313,6 +313,18 @@ function laneTasks(head: string, nodes: ReadonlyMap<string, CompiledNode>): Comp
   return laneNodes(head, nodes).filter((n) => runsInLane(n, nodes));
 }
 
+/**
+ * Whether a map or fork step runs its children in lanes (see
+ * {@link CompiledNode.lanes}): a property of the step and its body alone,
+ * wherever it sits in a flow. Pure.
+ */
+export function runsChildrenInLanes(step: StepNode): boolean {
+  if (step.kind !== 'map' && step.kind !== 'fork') return false;
+  const nodes = new Map<string, CompiledNode>();
+  compileSeq([step], '', { kind: 'root' }, nodes);
+  return nodes.get(step.id)?.lanes !== undefined;
+}
+
 /** Fills the `[]` placeholders of a qid with map indices, outermost first. */
 export function fillKey(qid: string, idx: readonly number[]): string {
   let i = 0;

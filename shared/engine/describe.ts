@@ -1,3 +1,4 @@
+import { runsChildrenInLanes } from './compile.ts';
 import type { AnyFlow, BodyNode, StepNode } from './definition.ts';
 import { toMillis } from './duration.ts';
 import { resolveRetry } from './retry.ts';
@@ -24,7 +25,14 @@ export type BodyJson = { readonly task: TaskJson } | { readonly id: string; read
 
 export type StepJson =
   | { readonly kind: 'task'; readonly id: string; readonly task: TaskJson }
-  | { readonly kind: 'fork'; readonly id: string; readonly branches: readonly BodyJson[]; readonly join: TaskJson }
+  | {
+      readonly kind: 'fork';
+      readonly id: string;
+      readonly branches: readonly BodyJson[];
+      readonly join: TaskJson;
+      /** Present when its branches run in lanes, outside the run's journal (and history). */
+      readonly lanes?: true;
+    }
   | { readonly kind: 'delay'; readonly id: string; readonly ms: number }
   | {
       readonly kind: 'signal';
@@ -55,6 +63,8 @@ export type StepJson =
       readonly items: TaskJson;
       readonly body: BodyJson;
       readonly maxConcurrency: number;
+      /** Present when its items run in lanes, outside the run's journal (and history). */
+      readonly lanes?: true;
     };
 
 export interface FlowJson {
@@ -96,7 +106,13 @@ function stepJson(s: StepNode): StepJson {
     case 'task':
       return { kind: 'task', id: s.id, task: taskJson(s.id, s.task) };
     case 'fork':
-      return { kind: 'fork', id: s.id, branches: s.branches.map(bodyJson), join: taskJson(s.id, s.join) };
+      return {
+        kind: 'fork',
+        id: s.id,
+        branches: s.branches.map(bodyJson),
+        join: taskJson(s.id, s.join),
+        ...(runsChildrenInLanes(s) ? { lanes: true as const } : {}),
+      };
     case 'delay':
       return { kind: 'delay', id: s.id, ms: s.ms };
     case 'signal':
@@ -121,6 +137,7 @@ function stepJson(s: StepNode): StepJson {
         items: taskJson(s.id, s.items),
         body: bodyJson(s.body),
         maxConcurrency: s.maxConcurrency,
+        ...(runsChildrenInLanes(s) ? { lanes: true as const } : {}),
       };
   }
 }

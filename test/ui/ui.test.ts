@@ -252,8 +252,10 @@ describe('the web UI in headless Chromium', () => {
     const retry = page.locator('table.lane-timers tr[data-kind="retry"]', { hasText: 'items #1' });
     expect(await retry.textContent()).toContain('retry items[1]/call, attempt 2');
     expect(await retry.textContent()).toContain('Error: item 1: rate limited (429)');
-    // None of it is in the timeline: the items never touched the run's journal.
+    // None of it is in the timeline: the items never touched the run's journal. The DAG says where they are.
     expect(await page.locator('table.timeline tr[data-event="task-failed"]').count()).toBe(0);
+    for (const step of ['items[]/call', 'items[]/rest', 'items[]/store'])
+      expect(await node(page, step).getAttribute('data-state'), step).toBe('in-lanes');
     await shot(page, 'run-lane-timers', true);
     await page.close();
   });

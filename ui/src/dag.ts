@@ -114,7 +114,8 @@ export function dagModel(flow: FlowJson): DagModel {
         return [qid, qid];
       case 'fork': {
         const split = `fork:${qid}`;
-        add({ id: split, kind: 'fork', label: 'fork', detail: `${s.branches.length} branches`, ...here });
+        const lanes = s.lanes ? ' · in lanes' : '';
+        add({ id: split, kind: 'fork', label: 'fork', detail: `${s.branches.length} branches${lanes}`, ...here });
         add({ id: qid, kind: 'join', label: s.id, detail: `join · ${taskDetail(s.join)}`, ...here });
         for (const b of s.branches) {
           const id = 'task' in b ? b.task.id : b.id;
@@ -164,7 +165,8 @@ export function dagModel(flow: FlowJson): DagModel {
       case 'map': {
         add({ id: qid, kind: 'map', label: s.id, detail: `map items · ${taskDetail(s.items)}`, ...here });
         const cluster = `cluster:${qid}[]`;
-        clusters.push({ id: cluster, label: `each item of ${s.id} · ≤ ${s.maxConcurrency} at once`, ...here });
+        const lanes = s.lanes ? ' · in lanes' : '';
+        clusters.push({ id: cluster, label: `each item of ${s.id} · ≤ ${s.maxConcurrency} at once${lanes}`, ...here });
         const [first, last] =
           'task' in s.body
             ? body({ task: { ...s.body.task, id: `${s.id}[]` } }, `${qid}[]`, cluster, '')

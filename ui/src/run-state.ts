@@ -1,4 +1,5 @@
 import type { HistoryEntryView, InstanceView } from '../../shared/client/index.ts';
+import type { BodyJson, FlowJson, StepJson } from '../../shared/engine/describe.ts';
 
 /**
  * Each DAG node's state in one run, from the run's view (its frontier: tasks
@@ -16,6 +17,7 @@ export type NodeState =
   | 'skipped'
   | 'waiting-timer'
   | 'waiting-signal'
+  | 'in-lanes'
   | 'cancelled';
 
 /** How a state reads: text first (never colour alone), with a glyph. */
@@ -29,6 +31,7 @@ export const STATE_TEXT: Readonly<Record<NodeState, string>> = {
   skipped: '⤼ skipped',
   'waiting-timer': '⏱ waiting on timer',
   'waiting-signal': '✉ waiting for signal',
+  'in-lanes': '⇶ in lanes',
   cancelled: '⊘ cancelled',
 };
 
@@ -66,6 +69,7 @@ const PRECEDENCE: readonly NodeState[] = [
   'held',
   'waiting-signal',
   'waiting-timer',
+  'in-lanes',
   'cancelled',
   'pending',
   'skipped',
@@ -73,14 +77,69 @@ const PRECEDENCE: readonly NodeState[] = [
 ];
 
 /**
+ * The maps and forks of a flow whose children run in lanes (`lanes` in the
+ * DAG JSON), by qid, each with the qids of the DAG nodes of its children's
+ * bodies (named as `dag.ts` names them). Nested ones included.
+ */
+export function laneBodies(flow: FlowJson, prefix = '', out = new Map<string, string[]>()): Map<string, string[]> {
+  const nodesOf = (steps: readonly StepJson[], at: string): string[] =>
+    steps.flatMap((s) => {
+      const qid = `${at}${s.id}`;
+      switch (s.kind) {
+        case 'fork':
+          return [qid, ...s.branches.flatMap((b) => bodyNodes(b, at))];
+        case 'route':
+          return [
+            qid,
+            ...[...s.branches.map((b) => b.body), ...(s.fallback ? [s.fallback] : [])].flatMap((b) => bodyNodes(b, at)),
+          ];
+        case 'child':
+          return nodesOf(s.flow.steps, `${qid}/`);
+        case 'map':
+          return [qid, ...('task' in s.body ? [`${qid}[]`] : nodesOf(s.body.flow.steps, `${qid}[]/`))];
+        default:
+          return [qid];
+      }
+    });
+  const bodyNodes = (b: BodyJson, at: string): string[] =>
+    'task' in b ? [`${at}${b.task.id}`] : nodesOf(b.flow.steps, `${at}${b.id}/`);
+  const visitBody = (b: BodyJson, at: string) => {
+    if (!('task' in b)) laneBodies(b.flow, `${at}${b.id}/`, out);
+  };
+  for (const s of flow.steps) {
+    const qid = `${prefix}${s.id}`;
+    if (s.kind === 'map') {
+      if (s.lanes) out.set(qid, 'task' in s.body ? [`${qid}[]`] : nodesOf(s.body.flow.steps, `${qid}[]/`));
+      if (!('task' in s.body)) laneBodies(s.body.flow, `${qid}[]/`, out);
+    }
+    if (s.kind === 'fork') {
+      if (s.lanes)
+        out.set(
+          qid,
+          s.branches.flatMap((b) => bodyNodes(b, prefix)),
+        );
+      for (const b of s.branches) visitBody(b, prefix);
+    }
+    if (s.kind === 'route')
+      for (const b of [...s.branches.map((x) => x.body), ...(s.fallback ? [s.fallback] : [])]) visitBody(b, prefix);
+    if (s.kind === 'child') laneBodies(s.flow, `${qid}/`, out);
+  }
+  return out;
+}
+
+/**
  * The state of every node a run has touched, by qid (nodes absent are
  * pending). `signalNodes` maps a signal wait's qid to its signal name, so a
  * received signal that no wait holds any more marks that wait completed.
+ * `lanes` (see {@link laneBodies}) names the nodes of children run in lanes:
+ * those the journal says nothing of are `in-lanes` once their map or fork
+ * started (it is under way, or its own node is done).
  */
 export function runState(
   view: InstanceView,
   history: readonly HistoryEntryView[],
   signalNodes: ReadonlyMap<string, string> = new Map(),
+  lanes: ReadonlyMap<string, readonly string[]> = new Map(),
 ): Map<string, NodeRun> {
   const keys = new Map<string, KeyRun>();
   const at = (key: string): KeyRun => {
@@ -141,6 +200,15 @@ export function runState(
     n.keys.push(key);
     n.runs.push(run);
     nodes.set(qid, n);
+  }
+  // Children in lanes: their steps write no journal entry, so no key says what they do.
+  const underWay = new Set((view.parallel ?? []).filter((p) => p.lanes).map((p) => qidOf(p.key)));
+  for (const [group, body] of lanes) {
+    const own = nodes.get(group)?.runs ?? [];
+    const started = underWay.has(group) || own.some((r) => r.state === 'completed' || r.state === 'running');
+    if (!started) continue;
+    for (const qid of body)
+      if (!nodes.has(qid)) nodes.set(qid, { keys: [], runs: [{ state: 'in-lanes', attempts: 0 }] });
   }
   const out = new Map<string, NodeRun>();
   for (const [qid, { keys: ks, runs }] of nodes) {

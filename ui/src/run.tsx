@@ -3,7 +3,7 @@ import type { SayiirClient } from '../../shared/client/client.ts';
 import type { HistoryEntryView, InstanceView, LaneTimerView, WorkflowView } from '../../shared/client/index.ts';
 import type { FlowJson, StepJson } from '../../shared/engine/describe.ts';
 import { Confirm, Dag, Json, Message, Status, Table, Time, usePoll } from './components.tsx';
-import { failedKeys, qidOf, runState, STATE_TEXT } from './run-state.ts';
+import { failedKeys, laneBodies, qidOf, runState, STATE_TEXT } from './run-state.ts';
 import { describeError } from './session.ts';
 
 /** One run: its live DAG, tasks, timeline, output and error, and the operator's actions. */
@@ -235,7 +235,7 @@ export function RunPage(props: {
   };
 
   const states = useMemo(
-    () => (view && workflow ? runState(view, history, signalNodes(workflow.dag)) : undefined),
+    () => (view && workflow ? runState(view, history, signalNodes(workflow.dag), laneBodies(workflow.dag)) : undefined),
     [view, history, workflow],
   );
 

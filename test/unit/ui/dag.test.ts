@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { describeFlow } from '../../../shared/engine/describe.ts';
+import { branch, flow } from '../../../shared/index.ts';
 import { dagModel, detailLines, formatMs, layoutDag } from '../../../ui/src/dag.ts';
-import { qidOf, runState } from '../../../ui/src/run-state.ts';
+import { laneBodies, qidOf, runState } from '../../../ui/src/run-state.ts';
 import { fulfil } from '../../../workflows/order.ts';
-import { showcase } from '../../ui/workflows.ts';
+import { batch, showcase } from '../../ui/workflows.ts';
 
 describe('the DAG model of a workflow', () => {
   const model = dagModel(describeFlow(showcase));
@@ -152,6 +153,71 @@ describe("a run's node states", () => {
       new Map([['approve', 'manager-approval']]),
     );
     expect(states.get('approve')?.state).toBe('completed');
+  });
+
+  it('names the nodes of children run in lanes, per map or fork, as the DAG names them', () => {
+    const sub = flow<number>('sub')
+      .then('s1', (x: number) => x)
+      .build();
+    const nested = flow<number>('nested')
+      .fork([branch('l', (x: number) => x), branch('r', sub)])
+      .join('j', ([a]: [number, number]) => [a])
+      .map(
+        'm',
+        (xs: number[]) => xs,
+        flow<number>('item')
+          .then('a', (x: number) => x)
+          .thenFlow(sub)
+          .build(),
+      )
+      .build();
+    const bodies = laneBodies(describeFlow(nested));
+    expect(bodies).toEqual(
+      new Map([
+        ['j', ['l', 'r/s1']],
+        ['m', ['m[]/a', 'm[]/sub/s1']],
+      ]),
+    );
+    const ids = new Set(dagModel(describeFlow(nested)).nodes.map((n) => n.id));
+    for (const qid of [...bodies.values()].flat()) expect(ids.has(qid), qid).toBe(true);
+    // The showcase's map runs its items in lanes; its fork's branches are one task each, in lanes too.
+    expect([...laneBodies(describeFlow(showcase)).keys()].sort()).toEqual(['checked', 'thumbnails']);
+  });
+
+  it('shows the steps of children in lanes as in lanes once their map started, pending before', () => {
+    const lanes = laneBodies(describeFlow(batch));
+    const started = {
+      at: '2026-01-01T00:00:01.000Z',
+      type: 'task-completed',
+      key: 'items',
+      attempt: 1,
+      version: 2,
+      startedAt: undefined,
+      retryAt: undefined,
+    } as const;
+    const running = { ...base, workflow: 'batch', status: 'RUNNING' as const, tasks: [], waits: [] };
+    const before = runState(running, [], new Map(), lanes);
+    expect(before.get('items[]/call')).toBeUndefined();
+    const during = runState(
+      { ...running, parallel: [{ key: 'items', kind: 'map', done: 1, count: 4, lanes: true }] },
+      [started],
+      new Map(),
+      lanes,
+    );
+    expect(['items[]/call', 'items[]/rest', 'items[]/store'].map((q) => during.get(q)?.state)).toEqual([
+      'in-lanes',
+      'in-lanes',
+      'in-lanes',
+    ]);
+    // A step one item ran in the frontier keeps what its key says.
+    const joined = runState(
+      { ...running, tasks: [{ key: 'items[2]/store', attempt: 1, state: 'dispatched' }] },
+      [started],
+      new Map(),
+      lanes,
+    );
+    expect(joined.get('items[]/store')?.state).toBe('running');
+    expect(joined.get('items[]/call')?.state).toBe('in-lanes');
   });
 
   it('draws the example workflow without error', () => {
