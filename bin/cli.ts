@@ -5,6 +5,7 @@ import { dagText } from '../shared/client/dag-text.ts';
 import {
   type InstanceSummaryView,
   type InstanceView,
+  type LaneTimerView,
   RunTimeoutError,
   SayiirApiError,
   SayiirClient,
@@ -33,6 +34,7 @@ usage:
   sayiir retry <instanceId> <taskKey>
   sayiir skip <instanceId> <taskKey> ['<json output>']
   sayiir history <instanceId> [--limit <n>] [--cursor <c>] [--after <version>] [--all]
+  sayiir timers <instanceId> [--parent <map or fork key>] [--limit <n>] [--cursor <c>] [--all]
   sayiir list <workflow> [--status <STATUS>] [--limit <n>] [--cursor <c>] [--all]
   sayiir workflows
   sayiir describe <workflow>
@@ -43,7 +45,8 @@ options:
   --json       print the API's JSON answer instead of text (for scripts)
   --wait       follow the run until it finishes or waits for a signal; progress lines go to stderr
   --timeout    with --wait: give up after this many seconds (default ${DEFAULT_TIMEOUT_SECONDS})
-  --all        follow every page (list, history); otherwise one page and the next cursor
+  --all        follow every page (list, history, timers); otherwise one page and the next cursor
+  --parent     timers: only those of one map or fork run in lanes
   --after      history: only what was committed after this version (an entry's or the run's)
   --help       this text
   (options first; a JSON value that starts with '-' goes last, after '--')
@@ -78,6 +81,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   cursor: { type: 'string' },
   after: { type: 'string' },
+  parent: { type: 'string' },
   timeout: { type: 'string' },
   wait: { type: 'boolean' },
   all: { type: 'boolean' },
@@ -98,6 +102,7 @@ const TAKES: Readonly<Record<string, readonly (keyof typeof OPTIONS)[]>> = {
   retry: [],
   skip: [],
   history: ['limit', 'cursor', 'after', 'all'],
+  timers: ['parent', 'limit', 'cursor', 'all'],
   list: ['status', 'limit', 'cursor', 'all'],
   workflows: [],
   describe: [],
@@ -237,6 +242,14 @@ async function paged<T>(
 
 const seg = encodeURIComponent;
 
+/** One line per lane timer: the child, what it waits on, until when, and whether it is over. */
+function laneTimerText(t: LaneTimerView): string {
+  const what = t.retry ? `retry ${t.retry.task} attempt ${t.retry.attempt}` : `delay ${t.id}`;
+  const state = t.firedAt === undefined ? 'waiting' : `done ${t.firedAt}`;
+  const failure = t.retry ? `after ${t.retry.error.name}: ${t.retry.error.message}` : '';
+  return [`${t.parent}#${t.child}`.padEnd(16), what, `due ${t.dueAt}`, state, failure].filter(Boolean).join('  ');
+}
+
 async function run(command: string, args: readonly string[], v: Values, sayiir: SayiirClient): Promise<Output> {
   const need = (n: number) => {
     if (args.length < n || args.slice(0, n).some((a) => !a))
@@ -323,6 +336,22 @@ async function run(command: string, args: readonly string[], v: Values, sayiir: 
                 .join('  '),
             )
             .join('\n'),
+      );
+    }
+    case 'timers': {
+      need(1);
+      const query: Record<string, string> = {
+        ...(v.parent === undefined ? {} : { parent: v.parent }),
+        ...(limit ? { limit: String(limit) } : {}),
+      };
+      const start: Record<string, string> = v.cursor ? { cursor: v.cursor } : {};
+      return paged<LaneTimerView>(
+        sayiir,
+        `/instances/${seg(args[0] as string)}/lane-timers`,
+        query,
+        v.all === true,
+        start,
+        (items) => items.map(laneTimerText).join('\n'),
       );
     }
     case 'list': {

@@ -18,6 +18,19 @@ const gated = flow<number>('gated')
   .then('finish', (a) => a?.ok === true)
   .build();
 
+/** A map whose items rest an hour between two tasks, each on a lane timer. */
+const resting = flow<number>('resting')
+  .map(
+    'items',
+    (n: number) => Array.from({ length: n }, (_, i) => i),
+    flow<number>('item')
+      .then('a', (x: number) => x)
+      .delay('rest', '1h')
+      .then('b', (x: number) => x)
+      .build(),
+  )
+  .build();
+
 /** Still RUNNING long after any test's timeout, and not waiting for a signal. */
 const napping = flow<number>('napping')
   .delay('nap', '1h')
@@ -46,7 +59,11 @@ describe('the sayiir command against the local stack', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sayiir-cli-'));
-    stack = await startLocalStack({ dataDir: dir, workflows: [...examples, gated, napping], reaperIntervalMs: 200 });
+    stack = await startLocalStack({
+      dataDir: dir,
+      workflows: [...examples, gated, napping, resting],
+      reaperIntervalMs: 200,
+    });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -135,6 +152,26 @@ describe('the sayiir command against the local stack', () => {
     expect(ids).toEqual(expect.arrayContaining(['p-1', 'p-2', 'p-3']));
     const running = await sayiir(stack, 'list', 'napping', '--status', 'RUNNING', '--all', '--json');
     expect(JSON.parse(running.stdout).items.length).toBe(ids.length);
+  });
+
+  it('lists what the items of a map in lanes wait on, a page at a time', async () => {
+    expect((await sayiir(stack, 'start', 'resting', '3', '--id', 'lt-1')).code).toBe(0);
+    let all: Outcome | undefined;
+    for (let i = 0; i < 100 && !all?.stdout.includes('items[2]/rest'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      all = await sayiir(stack, 'timers', 'lt-1', '--all');
+    }
+    expect(all?.code, all?.stderr).toBe(0);
+    const lines = (all?.stdout ?? '').trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^items#0 +delay items\[0\]\/rest {2}due \S+ {2}waiting$/);
+    const first = await sayiir(stack, 'timers', 'lt-1', '--parent', 'items', '--limit', '2', '--json');
+    const page = JSON.parse(first.stdout) as { items: { id: string }[]; cursor: string };
+    expect(page.items.map((t) => t.id)).toEqual(['items[0]/rest', 'items[1]/rest']);
+    const next = await sayiir(stack, 'timers', 'lt-1', '--parent', 'items', '--cursor', page.cursor, '--json');
+    expect(JSON.parse(next.stdout).items.map((t: { id: string }) => t.id)).toEqual(['items[2]/rest']);
+    const bad = await sayiir(stack, 'timers', 'lt-1', '--limit', '0');
+    expect(bad.code).toBe(2);
   });
 
   it('pauses, resumes and cancels a run, and shows who did it in its history', async () => {
