@@ -221,7 +221,8 @@ class Reducer {
       case 'lanes-checked': {
         const g = laneGroupOf(this.d, e.key);
         if (!g || g.lanes.checkAt > this.now) return false;
-        this.setLanes(e.key, { ...g.lanes, checkAt: this.now + this.checkMs(g.lanes.qid), seen: e.done });
+        const sent = e.restarted ? { sentAt: this.now } : {};
+        this.setLanes(e.key, { ...g.lanes, checkAt: this.now + this.checkMs(g.lanes.qid), seen: e.done, ...sent });
         return true;
       }
       case 'lanes-started': {
@@ -366,7 +367,7 @@ class Reducer {
     count: number,
     window: number,
   ): Lanes {
-    const lanes: Lanes = { qid, idx, input, window, checkAt: this.now + this.checkMs(qid), seen: 0 };
+    const lanes: Lanes = { qid, idx, input, window, checkAt: this.now + this.checkMs(qid), seen: 0, sentAt: this.now };
     const g = { key, count, lanes };
     for (let i = 0; i < window; i++) {
       if (startsParked(this.cf.flow, g, i)) this.startInFrontier(g, i);

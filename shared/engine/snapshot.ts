@@ -147,6 +147,13 @@ export interface Lanes {
   readonly checkAt: number;
   /** The counter as the last look saw it: a counter that did not move between two looks has stalled. */
   readonly seen: number;
+  /**
+   * When children were last sent (the parent's start, or the last look that
+   * started children again): a backlog in their queue explains a child that
+   * no worker took only for `maxQueueWaitMs` after this (see `checkLanes`).
+   * Absent in snapshots written before it: no backlog is trusted then.
+   */
+  readonly sentAt?: number;
 }
 
 export interface RunError {
@@ -337,7 +344,13 @@ export type RunEvent =
    */
   | { readonly type: 'lanes-joined'; readonly key: string; readonly chain?: ChainStep }
   /** The reaper looked at a map or fork run in lanes and saw its counter at `done`. */
-  | { readonly type: 'lanes-checked'; readonly key: string; readonly done: number }
+  | {
+      readonly type: 'lanes-checked';
+      readonly key: string;
+      readonly done: number;
+      /** The look started children again (see `Lanes.sentAt`). */
+      readonly restarted?: boolean;
+    }
   /**
    * Child `item` of a map or fork run in lanes starts, and its first step
    * is a delay: the delay waits in the frontier (a child whose first step is

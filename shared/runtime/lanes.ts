@@ -350,6 +350,8 @@ export interface LaneLook {
   readonly running: (keys: readonly string[]) => Promise<boolean>;
   /** Whether a dispatch is most likely waiting in its queue (a backlog there): not lost. */
   readonly queued: (d: Dispatch) => Promise<boolean>;
+  /** How long after children were sent a backlog still explains one no worker took (see `REAPER_DEFAULTS.maxQueueWaitMs`). */
+  readonly maxQueueWaitMs: number;
 }
 
 /**
@@ -411,6 +413,8 @@ export async function checkLanes(
     const results = done.filter(Boolean).length;
     if (results >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
     const started = Math.min(g.count, g.lanes.window + results);
+    // A backlog explains a child no worker took only so long after children were last sent.
+    const trustBacklog = look.now() - (g.lanes.sentAt ?? Number.NEGATIVE_INFINITY) < look.maxQueueWaitMs;
     // A new generation, so the queue's deduplication does not swallow the second start of a child.
     const gen = 1 + Math.max(1, look.now());
     for (let i = 0; i < started; i++) {
@@ -428,11 +432,18 @@ export async function checkLanes(
       const attempt = (from.key === undefined ? undefined : attempts.get(from.key)) ?? 1;
       const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, { ...from, attempt }), gen };
       const keys = steps.flatMap((x) => (x.key ? [x.key] : []));
-      if (byClaims && ((await look.running(keys)) || (await look.queued(d)))) continue;
+      if (byClaims && ((await look.running(keys)) || (trustBacklog && (await look.queued(d))))) continue;
       dispatches.push(d);
     }
   }
-  const r = await commit(store, flow, run, () => [{ type: 'lanes-checked', key: parent, done: counted }], options);
+  const restarted = dispatches.length > 0 ? { restarted: true } : {};
+  const r = await commit(
+    store,
+    flow,
+    run,
+    () => [{ type: 'lanes-checked', key: parent, done: counted, ...restarted }],
+    options,
+  );
   if (!r.changed) dispatches = [];
   return { dispatches, effects: r.effects, run: r.run };
 }

@@ -308,6 +308,7 @@ async function reapInstance(
       return held.some((c) => c !== undefined && c.expiresAt > deps.clock.now());
     },
     queued: async (d) => (await backlog(d.pool, d.priority)) > 0,
+    maxQueueWaitMs,
   };
   for (const parent of lanes) {
     const r = await checkLanes(deps.store, flow, run, parent, look);

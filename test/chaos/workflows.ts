@@ -132,7 +132,9 @@ export function chaosFlows(log: ExecutionLog) {
   /**
    * A dynamic map (bounded concurrency) whose items park on a lane timer (a
    * delay between two tasks), then route on their sign (a child flow on one
-   * branch) and loop twice, all in their lanes; then a child flow and a sum.
+   * branch), all in their lanes; then a child flow and a sum. (A map's look
+   * at a stalled item waits for the longest an item may run: its body stays
+   * short, so a fault costs a run seconds, not its deadline.)
    */
   const negate = flow<number[]>('chaos-negate')
     .then(counted('negate', (xs: number[]) => xs.map((x) => -x)))
@@ -151,12 +153,6 @@ export function chaosFlows(log: ExecutionLog) {
       counted('negative', (x: number) => x),
     )
     .done()
-    .loop(
-      counted('twice', (x: number, ctx: TaskContext) =>
-        ctx.taskKey.endsWith('@0') ? LoopResult.again(x) : LoopResult.done(x),
-      ),
-      { maxIterations: 3 },
-    )
     .then(counted('signed', (x: number) => x))
     .build();
   const fanout = flow<{ items: number[] }>('chaos-map')
@@ -214,7 +210,7 @@ export function chaosFlows(log: ExecutionLog) {
    * lane timer) for an odd input, then joins the frontier for a nested fork
    * (in a child flow) and ends there (each of those tasks puts its output by
    * id before its commit: the `stored` phase), beside a branch that runs in
-   * its lane.
+   * its lane and loops twice there first.
    */
   const gateCheck = flow<number>('chaos-gate-check')
     .fork([
@@ -242,7 +238,15 @@ export function chaosFlows(log: ExecutionLog) {
       ),
       branch(
         'other',
-        counted('gate-other', ({ n }: { n: number }) => n * 3),
+        flow<{ n: number }>('chaos-gate-other')
+          .loop(
+            counted('gate-twice', (input: { n: number }, ctx: TaskContext) =>
+              ctx.taskKey.endsWith('@0') ? LoopResult.again(input) : LoopResult.done(input),
+            ),
+            { maxIterations: 3 },
+          )
+          .then(counted('gate-other', ({ n }: { n: number }) => n * 3))
+          .build(),
       ),
     ])
     .join(counted('gate-sum', ([a, b]: [number, number]) => a + b))

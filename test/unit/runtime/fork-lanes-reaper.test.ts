@@ -268,6 +268,28 @@ describe('the reaper and a fork in lanes', () => {
     expect(a1?.key).toBe('a/a1');
   });
 
+  it('starts again a branch whose message was lost while its queue stays busy, once a backlog no longer explains it, once per period', async () => {
+    const [a1, b] = await start();
+    expect(a1?.key).toBe('a/a1');
+    await processDispatch(worker('default'), b as Dispatch, forever);
+    // a1's message is lost, and its queue never drains.
+    queue.waiting = async () => 9;
+    const reapBusy = () =>
+      reapOnce({ store, timers: store, claims, queue, registry, clock, maxQueueWaitMs: 10 * REDISPATCH_MS });
+    const resent: number[] = [];
+    for (let t = 1; t <= 25; t++) {
+      clock.advance(REDISPATCH_MS);
+      await reapBusy();
+      if (queue.sent.splice(0).some((d) => d.key === 'a/a1')) resent.push(t);
+    }
+    // Sent again when the fork had waited ten periods, then ten periods after that, never in between.
+    expect(resent).toEqual([10, 20]);
+    queue.waiting = async () => 0;
+    await run([{ ...(a1 as Dispatch), gen: 99 }]);
+    await runQueued();
+    expect(await output()).toEqual({ a: 30, b: -2 });
+  });
+
   it('starts each branch from a queue message of its own, never inline in the chain that entered the fork', async () => {
     const r = await startInstance(store, afterPre, 1, { instanceId: 'p1', now: clock.now() });
     const [pre] = r.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
