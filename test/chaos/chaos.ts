@@ -68,7 +68,7 @@ export interface ChaosOptions {
   readonly reaperIntervalMs?: number;
   /** @default 1_000 */
   readonly redispatchAfterMs?: number;
-  /** See `ReaperDeps.maxQueueWaitMs`. @default 15_000 */
+  /** See `ReaperDeps.maxQueueWaitMs`. @default 5_000 */
   readonly maxQueueWaitMs?: number;
   /** @default { reserveTtlMs: 1_000, leaseMs: 2_000, heartbeatMs: 400 } */
   readonly claims?: { readonly reserveTtlMs: number; readonly leaseMs: number; readonly heartbeatMs: number };
@@ -264,8 +264,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       workflows,
       reaperIntervalMs: options.reaperIntervalMs ?? 500,
       redispatchAfterMs: options.redispatchAfterMs ?? 1_000,
-      // Queues stay busy for the whole suite: a lost message is sent again after 15 s behind a backlog, not never.
-      maxQueueWaitMs: options.maxQueueWaitMs ?? 15_000,
+      // Queues stay busy for the whole suite: a lost message is sent again after 5 s behind a backlog, not never.
+      maxQueueWaitMs: options.maxQueueWaitMs ?? 5_000,
       claims: options.claims ?? { reserveTtlMs: 1_000, leaseMs: 2_000, heartbeatMs: 400 },
       workerTimeoutSeconds,
       pollerConcurrency: options.pollerConcurrency ?? 4,
