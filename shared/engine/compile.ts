@@ -57,6 +57,8 @@ export interface CompiledNode {
    * branch for a fork.
    */
   readonly lanes?: LaneShape;
+  /** route: set when it runs in the lane of the child it is a step of (see {@link laneRoute}), computed once here. */
+  readonly inLane?: true;
 }
 
 /** See {@link CompiledNode.lanes}. */
@@ -139,7 +141,8 @@ function compileSeq(
         const fallbackHead = step.fallback
           ? compileBody(step.fallback, `${prefix}${step.fallback.id}`, { kind: 'route', qid }, nodes)
           : undefined;
-        nodes.set(qid, { ...base, routeHeads, ...(fallbackHead ? { fallbackHead } : {}) });
+        const route: CompiledNode = { ...base, routeHeads, ...(fallbackHead ? { fallbackHead } : {}) };
+        nodes.set(qid, branchesRunInLane(route, nodes) ? { ...route, inLane: true } : route);
         break;
       }
       case 'child':
@@ -179,7 +182,7 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
     const seq = laneSequence(head, nodes);
     const [first, second] = seq;
     const [beforeLast, last] = seq.length > 1 ? seq.slice(-2) : [undefined, seq[0]];
-    const runs = (n: CompiledNode | undefined) => n !== undefined && runsInLane(n, nodes);
+    const runs = (n: CompiledNode | undefined) => n !== undefined && runsInLane(n);
     const starts = runs(first) || (first?.step.kind === 'delay' && runs(second));
     const ends = last?.step.kind === 'task' || (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task');
     if (!starts || !ends || !first || !last) return undefined;
@@ -255,8 +258,12 @@ export function laneSequence(head: string, nodes: ReadonlyMap<string, CompiledNo
  * step) makes its child join the frontier, as any step that needs the
  * reducer. Pure, static.
  */
-export function laneRoute(node: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
-  if (node.step.kind !== 'route') return false;
+export function laneRoute(node: CompiledNode): boolean {
+  return node.inLane === true;
+}
+
+/** Whether every branch of the route `node` (its default's too) starts and ends with a task, child flows opened. */
+function branchesRunInLane(node: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
   return routeBranchHeads(node).every((head) => {
     const seq = laneSequence(head, nodes);
     return seq[0]?.step.kind === 'task' && seq.at(-1)?.step.kind === 'task';
@@ -269,8 +276,8 @@ export function laneRoute(node: CompiledNode, nodes: ReadonlyMap<string, Compile
  * a loop (each iteration of its body, the next one in the lane too, its
  * output put by its id, `<key>@<iteration>`). Pure, static.
  */
-export function runsInLane(node: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
-  return node.step.kind === 'task' || node.step.kind === 'loop' || laneRoute(node, nodes);
+export function runsInLane(node: CompiledNode): boolean {
+  return node.step.kind === 'task' || node.step.kind === 'loop' || laneRoute(node);
 }
 
 /** The first step of each branch of a route, its default's last. */
@@ -291,7 +298,7 @@ export function laneNext(qid: string, nodes: ReadonlyMap<string, CompiledNode>):
     let top: CompiledNode | undefined = n;
     while (top?.owner.kind === 'child') top = nodes.get(top.owner.qid);
     const route = top?.owner.kind === 'route' ? nodes.get(top.owner.qid) : undefined;
-    if (!route || !laneRoute(route, nodes)) return undefined;
+    if (!route || !laneRoute(route)) return undefined;
     n = route;
   }
   return undefined;
@@ -304,13 +311,13 @@ export function laneNext(qid: string, nodes: ReadonlyMap<string, CompiledNode>):
  */
 export function laneNodes(head: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode[] {
   return laneSequence(head, nodes).flatMap((n) =>
-    laneRoute(n, nodes) ? [n, ...routeBranchHeads(n).flatMap((h) => laneNodes(h, nodes))] : [n],
+    laneRoute(n) ? [n, ...routeBranchHeads(n).flatMap((h) => laneNodes(h, nodes))] : [n],
   );
 }
 
 /** The steps of a child's sequence from `head` that run in its lane as tasks (see {@link runsInLane}). */
 function laneTasks(head: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode[] {
-  return laneNodes(head, nodes).filter((n) => runsInLane(n, nodes));
+  return laneNodes(head, nodes).filter(runsInLane);
 }
 
 /**
@@ -320,10 +327,31 @@ function laneTasks(head: string, nodes: ReadonlyMap<string, CompiledNode>): Comp
  */
 export function runsChildrenInLanes(step: StepNode): boolean {
   if (step.kind !== 'map' && step.kind !== 'fork') return false;
-  const nodes = new Map<string, CompiledNode>();
-  compileSeq([step], '', { kind: 'root' }, nodes);
-  return nodes.get(step.id)?.lanes !== undefined;
+  let inLanes = stepLanes.get(step);
+  if (inLanes === undefined) {
+    const nodes = new Map<string, CompiledNode>();
+    compileSeq([step], '', { kind: 'root' }, nodes);
+    inLanes = nodes.get(step.id)?.lanes !== undefined;
+    stepLanes.set(step, inLanes);
+  }
+  return inLanes;
 }
+
+/** {@link runsChildrenInLanes} per step (steps are immutable): the API and the reaper's pools describe flows often. */
+const stepLanes = new WeakMap<StepNode, boolean>();
+
+/** The task key of iteration `iter` of the loop whose key is `key`; with `''`, the prefix every iteration's key starts with. */
+export const iterKey = (key: string, iter: number | ''): string => `${key}@${iter}`;
+
+/** The iteration of a loop's task key (see {@link iterKey}): 0 for a key without one. */
+export function iterOf(key: string): number {
+  const at = key.lastIndexOf('@');
+  const n = at < 0 ? Number.NaN : Number(key.slice(at + 1));
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+/** The loop's key of an iteration's task key (see {@link iterKey}). */
+export const loopKeyOf = (key: string): string => key.slice(0, key.lastIndexOf('@'));
 
 /** Fills the `[]` placeholders of a qid with map indices, outermost first. */
 export function fillKey(qid: string, idx: readonly number[]): string {

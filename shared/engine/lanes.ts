@@ -5,6 +5,8 @@ import {
   flatFirst,
   flatLast,
   flatPrev,
+  iterKey,
+  iterOf,
   type LaneShape,
   laneNext,
   laneNodes,
@@ -13,7 +15,7 @@ import {
   mapDepth,
   type Owner,
   routeBranchHeads,
-  runsInLane as runsInLaneOf,
+  runsInLane,
   taskOf,
 } from './compile.ts';
 import type { AnyFlow } from './definition.ts';
@@ -136,7 +138,7 @@ function laneOwner(flow: AnyFlow, qid: string): Owner | undefined {
   for (;;) {
     const owner = n?.owner;
     const up = owner && owner.kind !== 'root' ? nodes.get(owner.qid) : undefined;
-    if (owner?.kind !== 'child' && !(owner?.kind === 'route' && up && laneRoute(up, nodes))) return owner;
+    if (owner?.kind !== 'child' && !(owner?.kind === 'route' && up && laneRoute(up))) return owner;
     n = up;
   }
 }
@@ -204,7 +206,7 @@ export function laneDispatch(
   const lane = laneOf(flow, g, item);
   const node = compileFlow(flow).nodes.get(step?.qid ?? lane.head) as CompiledNode;
   const loop = node.step.kind === 'loop' ? { iter: step?.iter ?? 0 } : undefined;
-  const key = loop ? `${fillKey(node.qid, lane.idx)}@${loop.iter}` : fillKey(node.qid, lane.idx);
+  const key = loop ? iterKey(fillKey(node.qid, lane.idx), loop.iter) : fillKey(node.qid, lane.idx);
   const t: TaskActivity = {
     qid: node.qid,
     idx: lane.idx,
@@ -299,7 +301,7 @@ export function laneNextAfter(flow: AnyFlow, d: Pick<Dispatch, 'qid' | 'key' | '
     if (delay) return { kind: 'timer', delay };
     const next = laneNext(d.qid, nodes);
     if (!next) return { kind: 'end' };
-    return runsInLane(flow, next) ? { kind: 'step', qid: next.qid, input } : { kind: 'joins' };
+    return runsInLane(next) ? { kind: 'step', qid: next.qid, input } : { kind: 'joins' };
   };
   const s = node.step;
   if (s.kind === 'loop') {
@@ -311,7 +313,7 @@ export function laneNextAfter(flow: AnyFlow, d: Pick<Dispatch, 'qid' | 'key' | '
     if (loop === 'done' || (loop === 'again' && s.onMax === 'exit')) return after(value);
     return { kind: 'joins' };
   }
-  if (laneRoute(node, nodes)) {
+  if (laneRoute(node)) {
     const head = routeHeadOf(flow, d.qid, output);
     return head ? { kind: 'step', qid: head.qid, input: d.input } : { kind: 'joins' };
   }
@@ -327,19 +329,7 @@ export function laneNextAfter(flow: AnyFlow, d: Pick<Dispatch, 'qid' | 'key' | '
 export function decidesLanePath(flow: AnyFlow, qid: string): boolean {
   const nodes = compileFlow(flow).nodes;
   const node = nodes.get(qid);
-  return node !== undefined && (node.step.kind === 'loop' || laneRoute(node, nodes));
-}
-
-/** The iteration of a loop's task key (`<key>@<iteration>`): 0 for a key without one. */
-export function iterOf(key: string): number {
-  const at = key.lastIndexOf('@');
-  const n = at < 0 ? Number.NaN : Number(key.slice(at + 1));
-  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
-}
-
-/** Whether a step of a child runs in its lane as a task does: a task, a route run in the lane, a loop (see `runsInLane` in `compile.ts`). */
-function runsInLane(flow: AnyFlow, node: CompiledNode): boolean {
-  return runsInLaneOf(node, compileFlow(flow).nodes);
+  return node !== undefined && (node.step.kind === 'loop' || laneRoute(node));
 }
 
 /**
@@ -430,11 +420,11 @@ export function laneSteps(
         const iterations =
           went === undefined ? 1 : went.ended ? went.last + 1 : Math.min(went.last + 2, n.step.maxIterations);
         for (let i = 0; i < iterations; i++) {
-          const id = outputId(`${key}@${i}`);
-          steps.push({ qid: n.qid, key: `${key}@${i}`, id, out: { v: id, at: ['value'] }, iter: i });
+          const id = outputId(iterKey(key, i));
+          steps.push({ qid: n.qid, key: iterKey(key, i), id, out: { v: id, at: ['value'] }, iter: i });
         }
         if (!went?.ended) return false;
-      } else if (laneRoute(n, nodes)) {
+      } else if (laneRoute(n)) {
         steps.push({ qid: n.qid, key, id: outputId(key), out: before, route: true });
         const chosen = known.routes?.get(key);
         const branch = chosen === undefined ? undefined : routeHeadOf(flow, n.qid, chosen);
@@ -465,9 +455,9 @@ export function backToLaneAfter(flow: AnyFlow, qid: string): boolean {
   // A child flow ends with its last step (see `laneSequence`).
   const node = flatLast(qid, nodes);
   const next = node ? laneNext(node.qid, nodes) : undefined;
-  if (!node || !next || !runsInLane(flow, next)) return false;
+  if (!node || !next || !runsInLane(next)) return false;
   // A route run in the lane ended with its branch's last task (see `laneRoute`), a loop with its last iteration.
-  if (runsInLane(flow, node)) return true;
+  if (runsInLane(node)) return true;
   // A delay passes on its input: the output of the task before it, or the child's input when it comes first.
   const prev = flatPrev(node.qid, nodes);
   return node.step.kind === 'delay' && (prev === undefined || prev.step.kind === 'task');
@@ -589,7 +579,7 @@ export function laneCheckMs(flow: AnyFlow, qid: string, redispatchAfterMs: numbe
     laneSequence(head, cf.nodes).reduce((sum, n) => {
       if (n.step.kind === 'task') return sum + taskTimeoutMs(taskOf(n));
       if (n.step.kind === 'loop') return sum + n.step.maxIterations * taskTimeoutMs(taskOf(n));
-      if (!laneRoute(n, cf.nodes)) return sum;
+      if (!laneRoute(n)) return sum;
       return sum + taskTimeoutMs(taskOf(n)) + Math.max(0, ...routeBranchHeads(n).map(runMs));
     }, 0);
   const longest = Math.max(0, ...(node?.lanes?.heads ?? []).map(runMs));

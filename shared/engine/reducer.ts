@@ -1,4 +1,14 @@
-import { type CompiledFlow, type CompiledNode, compileFlow, fillKey, flatLast, laneNext, taskOf } from './compile.ts';
+import {
+  type CompiledFlow,
+  type CompiledNode,
+  compileFlow,
+  fillKey,
+  flatLast,
+  iterKey,
+  iterOf,
+  laneNext,
+  taskOf,
+} from './compile.ts';
 import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from './definition.ts';
 import { dispatchEffect } from './dispatch.ts';
 import { toMillis } from './duration.ts';
@@ -7,7 +17,6 @@ import {
   backToLaneAfter,
   childInFrontier,
   childOf,
-  iterOf,
   type LaneGroup,
   laneCheckMs,
   laneDispatch,
@@ -410,7 +419,7 @@ class Reducer {
         this.addTask(key, { qid, idx, input, attempt: 1, state: 'ready' });
         return;
       case 'loop':
-        this.addTask(`${key}@0`, { qid, idx, iter: 0, input, attempt: 1, state: 'ready' });
+        this.addTask(iterKey(key, 0), { qid, idx, iter: 0, input, attempt: 1, state: 'ready' });
         return;
       case 'delay': {
         const dueAt = this.now + s.ms;
@@ -605,7 +614,7 @@ class Reducer {
           }
         } else {
           const base = fillKey(t.qid, t.idx);
-          this.addTask(`${base}@${iter + 1}`, {
+          this.addTask(iterKey(base, iter + 1), {
             qid: t.qid,
             idx: t.idx,
             iter: iter + 1,

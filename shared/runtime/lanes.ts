@@ -1,10 +1,9 @@
-import { compileFlow, fillKey } from '../engine/compile.ts';
+import { compileFlow, fillKey, iterKey, iterOf, loopKeyOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import {
   type ChildStep,
   childInFrontier,
   endsChild,
-  iterOf,
   type LaneGroup,
   type LaneResult,
   type LoopProgress,
@@ -13,6 +12,7 @@ import {
   laneDispatch,
   laneGroupOf,
   laneKeys,
+  laneNextAfter,
   laneOf,
   laneOfTask,
   laneResultId,
@@ -147,17 +147,18 @@ export async function resolvedLaneSteps(
       routes.set(last.key, chosen);
       continue;
     }
-    const loop = last?.iter === 0 && last.key ? last.key.slice(0, -'@0'.length) : undefined;
-    if (loop === undefined || loops.has(loop)) return steps;
-    const done = (await store.listValueIds(instanceId, outputId(`${loop}@`)))
-      .map((id) => iterOf(id))
-      .filter((i) => Number.isSafeInteger(i));
+    // A loop whose first iteration ends the list: how far it went, from its iterations' outputs.
+    if (last?.iter !== 0 || !last.key) return steps;
+    const loop = loopKeyOf(last.key);
+    if (loops.has(loop)) return steps;
+    const done = (await store.listValueIds(instanceId, outputId(iterKey(loop, '')))).map(iterOf);
     if (done.length === 0) return steps;
-    const lastIter = Math.max(...done);
-    const value = (await read(outputId(`${loop}@${lastIter}`))) as { loop?: unknown } | null | undefined;
-    const node = compileFlow(flow).nodes.get(last?.qid ?? '');
-    const exits = node?.step.kind === 'loop' && node.step.onMax === 'exit' && lastIter + 1 >= node.step.maxIterations;
-    loops.set(loop, { last: lastIter, ended: value?.loop === 'done' || (value?.loop === 'again' && exits) });
+    const key = iterKey(loop, Math.max(...done));
+    // Where the last one sent the child, by the worker's rule: on to the loop again, or past it (the loop ended;
+    // a bound that fails, or a value that is no LoopResult, sent it to the frontier, past the loop too).
+    const input = laneOf(flow, g, item).input; // a loop's next step does not depend on it
+    const next = laneNextAfter(flow, { qid: last.qid, key, input }, await read(outputId(key)));
+    loops.set(loop, { last: iterOf(key), ended: !(next.kind === 'step' && next.qid === last.qid) });
   }
 }
 

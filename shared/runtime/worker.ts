@@ -522,12 +522,8 @@ async function finishLaneItem(
   if (after.kind === 'step') {
     // A step before the child's last: its output, put if absent, is the next step's input (the first put wins).
     chain.run.values.set(id, value);
-    const { qid, input, iter } = after;
-    const candidate = laneDispatch(flow, chain.run.snapshot, g, lane.item, {
-      qid,
-      input,
-      ...(iter === undefined ? {} : { iter }),
-    });
+    const { kind: _, ...step } = after;
+    const candidate = laneDispatch(flow, chain.run.snapshot, g, lane.item, step);
     const next = inlineCandidate(chain, [{ type: 'dispatch', dispatch: candidate }]) ? candidate : undefined;
     if (!next) await deps.queue.send([candidate]);
     deps.faults?.('dispatched', d);

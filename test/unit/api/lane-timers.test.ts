@@ -1,4 +1,3 @@
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
 import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
@@ -7,6 +6,7 @@ import { FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../..
 import { startInstance } from '../../../shared/runtime/instances.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
 import { processDispatch, type WorkerDeps } from '../../../shared/runtime/worker.ts';
+import { httpEvent } from '../../support/api-harness.ts';
 
 /**
  * `GET /v1/instances/{id}/lane-timers`: what the children of a map run in
@@ -46,18 +46,13 @@ let clock: FakeClock;
 let worker: WorkerDeps;
 let api: ReturnType<typeof makeApi>;
 
+/** A GET through the API handler, with the query of `target` (see `httpEvent`). */
 function call(target: string) {
   const [path = '', query = ''] = target.split('?');
-  const event = {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: query,
-    ...(query ? { queryStringParameters: Object.fromEntries(new URLSearchParams(query)) } : {}),
-    headers: { 'x-api-key': KEY },
-    isBase64Encoded: false,
-    requestContext: { http: { method: 'GET', path }, stage: '$default' },
-  } as unknown as APIGatewayProxyEventV2;
+  const event = httpEvent('GET', path, {
+    key: KEY,
+    ...(query ? { query: Object.fromEntries(new URLSearchParams(query)) } : {}),
+  });
   return api(event).then((r) => ({ status: r.statusCode, json: r.body ? JSON.parse(r.body) : null }));
 }
 
