@@ -64,6 +64,14 @@ import { FINAL_STATUSES, MAX_RECENT_DELIVERIES } from './snapshot.ts';
  */
 
 /** A new instance's snapshot, before the `start` event. */
+/**
+ * How many reservations of one attempt may expire (their workers died
+ * holding them) before the attempt counts as failed (`WorkerLostError`):
+ * one or two are a worker that died before starting, which costs nothing;
+ * more are most likely a task that kills its worker.
+ */
+export const RESERVATION_LAPSES = 3;
+
 /** Default of `Snapshot.redispatchAfterMs`. */
 export const DEFAULT_REDISPATCH_AFTER_MS = 30_000;
 
@@ -257,7 +265,22 @@ class Reducer {
               message: 'the worker running this attempt stopped renewing its lease',
               retryable: true,
             });
-          case 'reservation-expired':
+          case 'reservation-expired': {
+            // Its worker died holding a reservation. A chain of short tasks
+            // never starts its claim (see `WorkerDeps.reserveTtlMs`), so the
+            // attempt may have run: the lapses of one attempt are counted,
+            // and the RESERVATION_LAPSES-th fails it as a lost worker would,
+            // so a task that kills every worker that runs it still ends.
+            const lapses = (t.lapses ?? 0) + 1;
+            if (lapses >= RESERVATION_LAPSES)
+              return this.failed(e.key, t.attempt, {
+                name: 'WorkerLostError',
+                message: `the workers holding this attempt stopped before renewing their reservation, ${lapses} times`,
+                retryable: true,
+              });
+            this.dispatch(e.key, { ...t, lapses });
+            return true;
+          }
           case 'redrive':
             this.dispatch(e.key, t);
             return true;
@@ -644,7 +667,9 @@ class Reducer {
     });
     if (delay !== undefined) {
       const dueAt = this.now + delay;
-      this.d.tasks[key] = { ...t, attempt: attempt + 1, state: 'backoff', dueAt };
+      const next: Mutable<TaskActivity> = { ...t, attempt: attempt + 1, state: 'backoff', dueAt };
+      delete next.lapses;
+      this.d.tasks[key] = next;
       this.effects.push({ type: 'timer', key, dueAt });
       return true;
     }
@@ -901,6 +926,7 @@ function withoutDispatch(t: TaskActivity): TaskActivity {
   delete copy.checkedAt;
   delete copy.gen;
   delete copy.claim;
+  delete copy.lapses;
   return copy;
 }
 

@@ -49,6 +49,12 @@ export interface TaskActivity {
    * for the queued task it started the chain with (see `ChainStep`).
    */
   readonly claim?: string;
+  /**
+   * How many reservations of this attempt expired, their worker gone (see
+   * `RESERVATION_LAPSES`): counted by `redispatch` with reason
+   * `reservation-expired`, reset by each new attempt.
+   */
+  readonly lapses?: number;
 }
 
 /** A delay or a signal wait in the frontier. */
@@ -322,8 +328,10 @@ export type RunEvent =
    * Dispatch a dispatched task again, if it is still at `attempt`:
    * - `lost` (default): no live claim long after its dispatch (a message lost
    *   before or after the queue): same attempt, new generation;
-   * - `reservation-expired`: its worker died after reserving, before starting:
-   *   same attempt, at once (nothing ran);
+   * - `reservation-expired`: its worker died holding a reservation it never
+   *   started (before running, or while running a chain of short tasks): same
+   *   attempt, at once, up to `RESERVATION_LAPSES` times, then that attempt
+   *   failed (`WorkerLostError`) and the retry policy decides what follows;
    * - `lease-expired`: its worker died mid-attempt: that attempt failed
    *   (`WorkerLostError`) and the retry policy decides what follows;
    * - `redrive`: an operator redrove a dispatch the queue gave up on.

@@ -7,9 +7,14 @@
  *  reserve            start                heartbeat      release
  *    |---- reserveTtl ---|---- lease ----------|---- lease ----|
  *    Reserved{expiresAt}  Executing{workerId, startedAt, lastHeartbeat, expiresAt}
- *    \__ expired: the worker died before starting; anyone may reserve again
+ *    \__ expired: the worker died before starting (or while running short tasks
+ *        under the reservation); anyone may reserve again
  *                         \__ expired: the heartbeat stopped; anyone may reserve again
  * ```
+ *
+ * A worker starts the claim only when its chain may outlive the
+ * reservation (see `runtime/worker.ts`): a chain of short tasks goes from
+ * reserve to release.
  *
  * Every reservation takes a fence one higher than the last for that task:
  * `start`, `heartbeat` and `release` are conditional on it, so a worker that

@@ -9,8 +9,11 @@ import { type Duration, toMillis } from '../engine/duration.ts';
 /** Claim timings of a worker pool. */
 export interface ClaimTimings {
   /**
-   * How long a worker may take between reserving a task and starting it;
-   * an expired reservation is re-dispatched at once, without costing an attempt.
+   * How long a worker may hold a task reserved before starting its claim: it
+   * starts it before a task whose timeout ends later, and at half this time
+   * if the chain still runs, so a chain of short tasks never starts it. An
+   * expired reservation is re-dispatched at once, without costing an
+   * attempt, up to twice per attempt (`RESERVATION_LAPSES`).
    * @default 10_000
    */
   readonly reserveTtlMs: number;

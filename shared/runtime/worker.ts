@@ -39,10 +39,17 @@ import type { WorkflowRegistry } from './registry.ts';
  * the chain runs:
  *
  * ```
- *  reserve ─► load state ─► start ─► ┌ run task (heartbeats) ─► append completion ─► send other dispatches ┐ ─► compact ─► release
- *  (absent/    (skip if stale,  (fence)  └──────────── next same-pool task inline, while time allows ◄────────┘   (newer)     (fence)
- *   expired)    paused, final)                          (absent seq)
+ *  reserve ─► load state ─► ┌ [start] ─► run task (heartbeats) ─► append completion ─► send other dispatches ┐ ─► compact ─► release
+ *  (absent/    (skip if stale, │ (fence)                               (absent seq)                              │   (newer)     (fence)
+ *   expired)    paused, final) └──────────── next same-pool task inline, while time allows ◄─────────────────────┘
  * ```
+ *
+ * The claim is started (Reserved -> Executing, with its lease) only when
+ * the chain may outlive its reservation: before a task whose timeout ends
+ * after it, or by the heartbeat at half of it. A chain of short tasks costs
+ * two claim writes, the reservation and the release. Its worker dying is
+ * then a reservation that expired: the reducer counts those per attempt
+ * (`RESERVATION_LAPSES`), so a task that kills its worker still ends.
  *
  * A crash between any two steps loses nothing: the journal says what is
  * committed, and the claim, left to expire, brings the reaper, which
@@ -61,7 +68,11 @@ export interface WorkerDeps {
   /** This worker's pool: dispatches of other pools are never run inline. */
   readonly pool: string;
   readonly workerId: string;
-  /** Reservation TTL: how long a worker may take between reserving and starting. @default WORKER_DEFAULTS.reserveTtlMs */
+  /**
+   * Reservation TTL: how long a chain may run before its claim is started
+   * (a task whose timeout ends later starts it first; the heartbeat starts
+   * it at half the TTL). @default WORKER_DEFAULTS.reserveTtlMs
+   */
   readonly reserveTtlMs?: number;
   /** Executing lease; heartbeats renew it. @default WORKER_DEFAULTS.leaseMs */
   readonly leaseMs?: number;
@@ -142,7 +153,10 @@ interface Chain {
   readonly deps: WorkerDeps;
   readonly flow: AnyFlow;
   readonly leaseMs: number;
+  /** Reserved until the chain may outlive the reservation, then Executing (see {@link claimFor}). */
   claim: Claim;
+  /** The start of the claim, while it is being written (the heartbeat and a step may both ask for it). */
+  starting?: Promise<void>;
   run: RunState;
   /** The timing of the step being run, added to its reports. */
   timing?: Omit<TaskTiming, 'stepMs'>;
@@ -252,8 +266,16 @@ async function open(
       const holder = await deps.claims.get(d.instanceId, t.claim);
       if (holder && holder.expiresAt > now()) return await give(`running in the chain of claim '${t.claim}'`);
     }
-    const claim = await deps.claims.start(reserved, now(), leaseMs);
-    const chain: Chain = { deps, flow, leaseMs, claim, run, ...io, report: (r) => io.report(withRun(chain, r)) };
+    // Not started yet: the chain starts it when it may outlive the reservation (see `claimFor`).
+    const chain: Chain = {
+      deps,
+      flow,
+      leaseMs,
+      claim: reserved,
+      run,
+      ...io,
+      report: (r) => io.report(withRun(chain, r)),
+    };
     return chain;
   } catch (e) {
     if (e instanceof WorkerKilledError || e instanceof ClaimLostError) throw e;
@@ -333,6 +355,10 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     return { committed: false };
   }
   const input = materialize(d.input, await valuesFor(chain, d));
+  if (!(await claimFor(chain, d))) {
+    chain.report({ dispatch: d, outcome: 'skipped', reason: 'lease lost before running', inline });
+    return { committed: false, lost: true };
+  }
   const startedAt = now();
   const outcome = await executeTask({
     flow,
@@ -657,16 +683,62 @@ async function valuesFor(chain: Chain, d: Dispatch): Promise<ReadonlyMap<string,
 }
 
 /**
+ * Margin between a task's timeout and the end of a reservation it runs
+ * under without starting it (time for its commit): a second, or a quarter
+ * of a shorter reservation.
+ */
+const startMarginMs = (reserveTtlMs: number) => Math.min(1_000, Math.floor(reserveTtlMs / 4));
+
+/**
+ * Makes the chain's claim cover task `d`: a reservation covers a task whose
+ * timeout, with a margin, ends before the reservation does; else the claim
+ * is started first (Reserved -> Executing, with a lease the heartbeat
+ * renews). False when the claim was lost (its reservation expired and
+ * another worker took the task, or a cancel revoked it): `d` must not run.
+ */
+async function claimFor(chain: Chain, d: Dispatch): Promise<boolean> {
+  if (chain.claim.state === 'executing') return true;
+  const node = compileFlow(chain.flow).nodes.get(d.qid);
+  const ends = chain.deps.clock.now() + (node ? taskTimeoutMs(taskOf(node)) : Number.POSITIVE_INFINITY);
+  const margin = startMarginMs(chain.deps.reserveTtlMs ?? WORKER_DEFAULTS.reserveTtlMs);
+  if (ends + margin <= chain.claim.expiresAt) return true;
+  try {
+    await startClaim(chain);
+    return true;
+  } catch (e) {
+    if (e instanceof ClaimLostError) return false;
+    throw e;
+  }
+}
+
+/** Starts the chain's claim, once (fenced). @throws {ClaimLostError} */
+function startClaim(chain: Chain): Promise<void> {
+  chain.starting ??= (async () => {
+    const { deps } = chain;
+    chain.claim = await deps.claims.start(chain.claim, deps.clock.now(), chain.leaseMs);
+  })().finally(() => {
+    chain.starting = undefined;
+  });
+  return chain.starting;
+}
+
+/**
  * A worker that went quiet for longer than a heartbeat (a stall, a
- * partition) may have lost its lease: renew it before committing, so a
- * takeover is noticed. Correctness does not depend on it (the journal's
- * conditional put does); it spares a needless commit race.
+ * partition), or past its reservation, may have lost its claim: renew it
+ * (start it, for a reservation) before committing, so a takeover is
+ * noticed. Correctness does not depend on it (the journal's conditional put
+ * does); it spares a needless commit race.
  */
 async function checkFenceAfterStall(chain: Chain): Promise<void> {
-  const { deps } = chain;
-  const last = chain.claim.lastHeartbeat ?? chain.claim.startedAt ?? 0;
-  if (deps.clock.now() - last > heartbeatMs(deps, chain.leaseMs)) {
-    chain.claim = await deps.claims.heartbeat(chain.claim, deps.clock.now(), chain.leaseMs);
+  const { deps, claim } = chain;
+  const now = deps.clock.now();
+  if (claim.state === 'reserved') {
+    if (now >= claim.expiresAt) await startClaim(chain);
+    return;
+  }
+  const last = claim.lastHeartbeat ?? claim.startedAt ?? 0;
+  if (now - last > heartbeatMs(deps, chain.leaseMs)) {
+    chain.claim = await deps.claims.heartbeat(claim, now, chain.leaseMs);
   }
 }
 
@@ -704,9 +776,10 @@ function heartbeatMs(deps: WorkerDeps, leaseMs: number): number {
 const HEARTBEAT_STOPPED = Object.freeze({ stopped: true });
 
 /**
- * Renews the chain's lease every heartbeat period while the chain runs. When
- * a renewal finds the claim lost (revoked by a cancel, or taken over), the
- * returned signal aborts the running task.
+ * Keeps the chain's claim while the chain runs: a reservation is started at
+ * half its time (the chain outlived what a reservation covers), a lease is
+ * renewed every heartbeat period. When this finds the claim lost (revoked
+ * by a cancel, or taken over), the returned signal aborts the running task.
  */
 function startHeartbeat(chain: Chain): { readonly signal: AbortSignal; stop(): void } {
   const { deps } = chain;
@@ -715,13 +788,17 @@ function startHeartbeat(chain: Chain): { readonly signal: AbortSignal; stop(): v
   const lease = new AbortController();
   const loop = async () => {
     while (!stopper.signal.aborted) {
+      // Half of what is left of a reservation (a tenth of a beat at least: a start that failed transiently is tried again).
+      const left = chain.claim.expiresAt - deps.clock.now();
+      const wait = chain.claim.state === 'reserved' ? Math.max(Math.floor(every / 10), Math.floor(left / 2)) : every;
       try {
-        await (deps.taskClock ?? deps.clock).sleep(every, stopper.signal);
+        await (deps.taskClock ?? deps.clock).sleep(wait, stopper.signal);
       } catch {
         return;
       }
       try {
-        chain.claim = await deps.claims.heartbeat(chain.claim, deps.clock.now(), chain.leaseMs);
+        if (chain.claim.state === 'reserved') await startClaim(chain);
+        else chain.claim = await deps.claims.heartbeat(chain.claim, deps.clock.now(), chain.leaseMs);
       } catch (e) {
         if (e instanceof ClaimLostError) {
           lease.abort(e);

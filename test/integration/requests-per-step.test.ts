@@ -4,21 +4,26 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
-import type { AnyFlow } from '../../shared/index.ts';
+import type { AnyFlow, Duration } from '../../shared/index.ts';
 import { flow, LoopResult, task } from '../../shared/index.ts';
 import { apiClient, waitFor } from '../support/local-api.ts';
 
-/** An n-step sequential flow, every task in the default pool. */
-function steps(name: string, n: number): AnyFlow {
-  let f = flow<number>(name).then(task('s1', (x: number) => x + 1, { timeout: '10s' }));
-  for (let i = 2; i <= n; i++) f = f.then(task(`s${i}`, (x: number) => x + 1, { timeout: '10s' }));
+/**
+ * An n-step sequential flow, every task in the default pool, with a timeout
+ * that fits in the stack's reservation (5 s) unless `timeout` says otherwise
+ * (`default`: 5 minutes).
+ */
+function steps(name: string, n: number, timeout: Duration | 'default' = '2s'): AnyFlow {
+  const options = timeout === 'default' ? {} : { timeout };
+  let f = flow<number>(name).then(task('s1', (x: number) => x + 1, options));
+  for (let i = 2; i <= n; i++) f = f.then(task(`s${i}`, (x: number) => x + 1, options));
   return f.build();
 }
 
 /** A loop whose body runs `input` times. */
 const looping = flow<number>('looping')
   .loop(
-    task('count', (x: number) => (x <= 1 ? LoopResult.done(0) : LoopResult.again(x - 1)), { timeout: '10s' }),
+    task('count', (x: number) => (x <= 1 ? LoopResult.done(0) : LoopResult.again(x - 1)), { timeout: '2s' }),
     { maxIterations: 1_000 },
   )
   .build();
@@ -30,10 +35,12 @@ const sum = (c: RequestCounter, commands: readonly string[]) => commands.reduce(
 
 /**
  * What a run costs beyond one journal entry per step: the snapshot at the
- * start, the compaction at the end, and the chain's two-phase claim
- * (reserve, start, release).
+ * start, the compaction at the end, and the chain's claim (reserve,
+ * release). Tasks whose timeout fits in the reservation never start it.
  */
-const WRITES_PER_RUN = 5;
+const WRITES_PER_RUN = 4;
+/** A chain whose first task may outlive its reservation starts its claim (Reserved -> Executing) first. */
+const CLAIM_START = 1;
 /** The worker's one read of the run (snapshot and journal tail in one query). */
 const READS_PER_RUN = 1;
 
@@ -48,7 +55,7 @@ describe('requests per step (the journal data path)', () => {
     stack = await startLocalStack({
       emulateAws: true,
       dataDir: dir,
-      workflows: [steps('twenty', 20), steps('hundred', 100), looping],
+      workflows: [steps('twenty', 20), steps('hundred', 100), steps('twenty-long', 20, 'default'), looping],
       // Keep the reaper out of the counts: it only reads unless work is overdue.
       reaperIntervalMs: 60_000,
       instrument: (clients) => {
@@ -100,8 +107,16 @@ describe('requests per step (the journal data path)', () => {
       // The first dispatch only: every later step runs inline in the chain.
       expect(m.sends).toBe(1);
       expect(m.detail.dynamo.PutItemCommand).toBe(n + 1);
+      expect(m.writes / n).toBeLessThanOrEqual(1.2);
     });
   }
+
+  it('tasks with the default timeout (5 minutes, past the reservation): one write more per run, to start the claim', async () => {
+    const m = await measure('twenty-long', 0);
+    expect(m.output).toBe(20);
+    expect(m.writes).toBe(20 + WRITES_PER_RUN + CLAIM_START);
+    expect(m.reads).toBe(READS_PER_RUN);
+  });
 
   it('a loop costs the same per iteration at its 100th as at its 1st', async () => {
     const one = await measure('looping', 1);

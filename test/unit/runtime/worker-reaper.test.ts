@@ -3,7 +3,7 @@ import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts
 import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
 import { materialize, refValueIds } from '../../../shared/engine/refs.ts';
 import type { Dispatch } from '../../../shared/engine/snapshot.ts';
-import { FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../../../shared/index.ts';
+import { type Duration, FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../../../shared/index.ts';
 import { startInstance } from '../../../shared/runtime/instances.ts';
 import { reapOnce } from '../../../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
@@ -126,6 +126,133 @@ describe('worker and a revoked claim', () => {
     expect(reports).toEqual([expect.objectContaining({ outcome: 'skipped', reason: 'lease lost while running' })]);
     expect(store.journalLength('r1')).toBe(0);
     expect((await store.get('r1'))?.tasks.wait).toMatchObject({ state: 'dispatched', attempt: 1 });
+  });
+});
+
+/** A claim store that counts its writes. */
+function countingClaims(inner: MemoryClaimStore) {
+  const calls = { reserve: 0, start: 0, heartbeat: 0, release: 0 };
+  const counted = Object.create(inner) as MemoryClaimStore;
+  for (const k of Object.keys(calls) as (keyof typeof calls)[]) {
+    const original = inner[k].bind(inner) as (...a: unknown[]) => Promise<unknown>;
+    (counted as unknown as Record<string, unknown>)[k] = (...a: unknown[]) => {
+      calls[k]++;
+      return original(...a);
+    };
+  }
+  return { counted, calls };
+}
+
+describe('worker: the claim is started only when the chain may outlive its reservation', () => {
+  const states: (string | undefined)[] = [];
+  const probe = (id: string, timeout?: Duration) =>
+    task(
+      id,
+      async (n: number) => {
+        states.push((await claims.get('s1', 'one'))?.state);
+        return n + 1;
+      },
+      timeout === undefined ? {} : { timeout },
+    );
+  const short = flow<number>('short').then(probe('one', '2s')).then(probe('two', '2s')).build();
+  const long = flow<number>('long').then(probe('one')).then(probe('two')).build();
+
+  beforeEach(() => {
+    states.length = 0;
+  });
+
+  it('a chain of tasks whose timeouts fit in the reservation: reserve and release, no start', async () => {
+    const { counted, calls } = countingClaims(claims);
+    const d = { ...deps, claims: counted, registry: new WorkflowRegistry([short]), reserveTtlMs: 10_000 };
+    const [first] = (await startInstance(store, short, 1, { instanceId: 's1', now: clock.now() })).effects.flatMap(
+      (e) => (e.type === 'dispatch' ? [e.dispatch] : []),
+    );
+    const reports = await processDispatch(d, first as Dispatch, forever);
+    expect(reports.map((r) => r.outcome)).toEqual(['completed', 'completed']);
+    expect(calls).toEqual({ reserve: 1, start: 0, heartbeat: 0, release: 1 });
+    expect(states).toEqual(['reserved', 'reserved']);
+    expect((await store.get('s1'))?.status).toBe('COMPLETED');
+  });
+
+  it('a task whose timeout ends after the reservation: the claim is started before it runs', async () => {
+    const { counted, calls } = countingClaims(claims);
+    const d = { ...deps, claims: counted, registry: new WorkflowRegistry([long]), reserveTtlMs: 10_000 };
+    const [first] = (await startInstance(store, long, 1, { instanceId: 's1', now: clock.now() })).effects.flatMap(
+      (e) => (e.type === 'dispatch' ? [e.dispatch] : []),
+    );
+    await processDispatch(d, first as Dispatch, forever);
+    expect(states).toEqual(['executing', 'executing']);
+    expect(calls).toEqual({ reserve: 1, start: 1, heartbeat: 0, release: 1 });
+  });
+
+  it('a chain still running at half its reservation: the heartbeat starts the claim', async () => {
+    let release: () => void = () => undefined;
+    let running = false;
+    const slow = flow<null>('slow')
+      .then(
+        task(
+          'one',
+          () =>
+            new Promise<string>((resolve) => {
+              running = true;
+              release = () => resolve('done');
+            }),
+          { timeout: '15s' },
+        ),
+      )
+      .build();
+    const d = { ...deps, registry: new WorkflowRegistry([slow]), reserveTtlMs: 20_000, leaseMs: 60_000 };
+    const [first] = (await startInstance(store, slow, null, { instanceId: 's1', now: clock.now() })).effects.flatMap(
+      (e) => (e.type === 'dispatch' ? [e.dispatch] : []),
+    );
+    const done = processDispatch(d, first as Dispatch, forever);
+    while (!running) await new Promise((r) => setImmediate(r));
+    expect((await claims.get('s1', 'one'))?.state).toBe('reserved');
+    clock.advance(9_999);
+    await new Promise((r) => setImmediate(r));
+    expect((await claims.get('s1', 'one'))?.state).toBe('reserved');
+    clock.advance(1);
+    while ((await claims.get('s1', 'one'))?.state !== 'executing') await new Promise((r) => setImmediate(r));
+    expect(await claims.get('s1', 'one')).toMatchObject({ startedAt: clock.now(), expiresAt: clock.now() + 60_000 });
+    release();
+    expect((await done).map((r) => r.outcome)).toEqual(['completed']);
+  });
+
+  it('a task that kills every worker inside the reservation: the third lapse fails its attempt, and the run ends', async () => {
+    const poison = flow<null>('poison')
+      .then(task('boom', () => 'never committed', { timeout: '2s', retry: { maxAttempts: 1 } }))
+      .build();
+    const reg = new WorkflowRegistry([poison]);
+    const kill = {
+      ...deps,
+      registry: reg,
+      reserveTtlMs: 10_000,
+      faults: (phase: string, x: Dispatch) => {
+        if (phase === 'executed') throw new WorkerKilledError('executed', x.key);
+      },
+    };
+    let [d] = (await startInstance(store, poison, null, { instanceId: 'p1', now: clock.now() })).effects.flatMap((e) =>
+      e.type === 'dispatch' ? [e.dispatch] : [],
+    );
+    const lapses: (number | undefined)[] = [];
+    for (let lap = 1; lap <= 3; lap++) {
+      await expect(processDispatch(kill, d as Dispatch, forever)).rejects.toBeInstanceOf(WorkerKilledError);
+      expect((await claims.get('p1', 'boom'))?.state).toBe('reserved');
+      clock.advance(10_000);
+      await reapOnce({ ...deps, registry: reg, timers: store });
+      const t = (await store.get('p1'))?.tasks.boom;
+      lapses.push(t?.lapses);
+      d = queue.sent.at(-1);
+    }
+    // Two lapses re-dispatch the same attempt (a worker may die before running); the third counts it.
+    expect(lapses).toEqual([1, 2, undefined]);
+    expect(queue.sent.map((x) => [x.key, x.attempt])).toEqual([
+      ['boom', 1],
+      ['boom', 1],
+    ]);
+    const snap = await store.get('p1');
+    expect(snap?.status).toBe('FAILED');
+    expect(snap?.error).toMatchObject({ name: 'WorkerLostError', taskKey: 'boom', attempts: 1 });
   });
 });
 
