@@ -166,6 +166,8 @@ export const RECOVERY_DEFINITION =
   'duplicates and SDK-absorbed throttles hold nothing up by design and are counted, not timed.';
 
 const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+/** Restarts that may still strike a run in flight, beyond those that did (see `killBudget`). */
+const RESTARTS_AHEAD = 2;
 
 interface RunState {
   readonly plan: RunPlan;
@@ -228,9 +230,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   /**
    * Kills a task can take and still complete: a dead worker's attempt counts
    * as a failed one, so its retry budget must cover the attempts that fail
-   * by design, one per restart (a restart kills what runs), one spare (a
+   * by design, one per restart that struck its run or may still strike it
+   * (a restart kills what runs; runs are short next to the gap between
+   * restarts, so at most {@link RESTARTS_AHEAD} more), one spare (a
    * reservation that outlives its TTL because the worker was slow, not dead,
-   * also costs an attempt), and the kills. A task designed to fail takes any.
+   * may also cost an attempt), and the kills. A task designed to fail takes
+   * any. So the fault mix does not shrink as the suite, and its restarts, grow.
    */
   const killBudget = (d: Dispatch): number => {
     const plan = runs.get(d.instanceId)?.plan;
@@ -240,7 +245,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const node = flow ? compileFlow(flow).nodes.get(d.qid) : undefined;
     if (!node) return 0;
     const { maxAttempts } = resolveRetry(taskOf(node).options.retry);
-    return Math.max(0, Math.min(maxKills, maxAttempts - 1 - designed - restarts - 1));
+    const struck = faults.restartsStruck(d.instanceId) + Math.min(restarts, RESTARTS_AHEAD);
+    return Math.max(0, Math.min(maxKills, maxAttempts - 1 - designed - struck - 1));
   };
   const faults = new ChaosFaults(options.seed, options.probabilities, {
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? workerTimeoutSeconds,

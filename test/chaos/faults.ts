@@ -203,6 +203,7 @@ export class ChaosFaults {
   readonly records: FaultRecord[] = [];
   /** Workers killed by a restart (not counted as faults of their own). */
   restartKills = 0;
+  private readonly restartsOf = new Map<string, number>();
   /** Requests whose absorbable throttles outlasted the SDK's retries, so that the engine saw one. */
   absorbedEscaped = 0;
   /** Successful conditional puts of output items, by `pk|sk`. */
@@ -314,10 +315,16 @@ export class ChaosFaults {
       const last = seen.at(-1);
       if (!last || FINAL.has(last.status)) continue;
       running++;
+      this.restartsOf.set(instanceId, (this.restartsOf.get(instanceId) ?? 0) + 1);
       this.records.push({ kind: 'restart', at, instanceId, blocked: [...last.dispatched] });
     }
     this.counts.set('restart', (this.counts.get('restart') ?? 0) + 1);
     return running;
+  }
+
+  /** How many restarts struck while the run was in flight (each may have cost its tasks an attempt). */
+  restartsStruck(instanceId: string): number {
+    return this.restartsOf.get(instanceId) ?? 0;
   }
 
   /** Adds a snapshot seen through the API (the fallback when a write's response was lost). */
