@@ -359,6 +359,21 @@ export function fillKey(qid: string, idx: readonly number[]): string {
   return qid.replace(/\[\]/g, () => `[${idx[i++] ?? ''}]`);
 }
 
+/**
+ * The step and map indices of a task key (see {@link fillKey}; a loop's
+ * iteration suffix, `@<iter>`, dropped), or `undefined` when the key names
+ * no step of the flow.
+ */
+export function stepOfKey(
+  nodes: ReadonlyMap<string, CompiledNode>,
+  key: string,
+): { readonly node: CompiledNode; readonly idx: readonly number[] } | undefined {
+  const base = key.includes('@') ? loopKeyOf(key) : key;
+  const idx = [...base.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1]));
+  const node = nodes.get(base.replace(/\[\d+\]/g, '[]'));
+  return node && fillKey(node.qid, idx) === base ? { node, idx } : undefined;
+}
+
 /** The task definition that runs for a node's task key. */
 export function taskOf(node: CompiledNode): TaskDef<unknown, unknown> {
   const s = node.step;

@@ -128,7 +128,8 @@ export async function failedAttemptsOf(
  * caller commits the events: the reaper's commit of an attempt whose worker
  * died (`WorkerLostError`) when it was the last one. The same rule as the
  * worker's: a crash after the put leaves a resolved record, never a failed
- * run without one.
+ * run without one. `lanes`: the dispatches of steps of children in lanes
+ * among the failures (they are not in the frontier `before`).
  */
 export async function putDeadLettersOf(
   store: DeadLetterStore,
@@ -137,8 +138,9 @@ export async function putDeadLettersOf(
   before: Snapshot,
   events: readonly RunEvent[],
   now: number,
+  lanes: readonly Dispatch[] = [],
 ): Promise<void> {
-  const dispatched = new Map<string, Dispatch>();
+  const dispatched = new Map<string, Dispatch>(lanes.map((d) => [d.key, d]));
   for (const e of pendingEffects(flow, before)) if (e.type === 'dispatch') dispatched.set(e.dispatch.key, e.dispatch);
   let s = before;
   for (const event of events) {

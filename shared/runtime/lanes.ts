@@ -1,4 +1,4 @@
-import { compileFlow, fillKey, iterKey, iterOf, loopKeyOf } from '../engine/compile.ts';
+import { compileFlow, fillKey, iterKey, iterOf, loopKeyOf, stepOfKey, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import {
   type ChildStep,
@@ -11,6 +11,7 @@ import {
   laneClaimsTell,
   laneDispatch,
   laneGroupOf,
+  laneItemOf,
   laneKeys,
   laneNextAfter,
   laneOf,
@@ -21,8 +22,11 @@ import {
   startsParked,
   stepInput,
 } from '../engine/lanes.ts';
+import { RESERVATION_LAPSES } from '../engine/reducer.ts';
 import { materialize, outputId, refValueIds, ValueMissingError } from '../engine/refs.ts';
-import type { ChainStep, Dispatch, Effect } from '../engine/snapshot.ts';
+import { resolveRetry, retryBackoff } from '../engine/retry.ts';
+import type { ChainStep, Dispatch, Effect, RunEvent } from '../engine/snapshot.ts';
+import type { Claim } from '../ports/claim-store.ts';
 import type { InstanceStore, LaneTimer } from '../ports/instance-store.ts';
 import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunState, skipTask } from './instances.ts';
 
@@ -476,4 +480,122 @@ export async function skipAndCount(
   const counted = await countLane(store, flow, r.run, lane.parent, { now: options.now });
   const started: Effect[] = counted.next ? [{ type: 'dispatch', dispatch: counted.next }] : [];
   return { ...r, run: await compactRun(store, counted.run), effects: [...r.effects, ...started, ...counted.effects] };
+}
+
+/** What the reaper does for a claim of a child in its lane whose worker died (see {@link laneClaimExpired}). */
+export type LaneDeath =
+  /** Nothing: the claim says nothing of a step to run (the child went on, another worker runs it, the run is not running). */
+  | { readonly kind: 'none' }
+  /** A lane timer, put if absent, sends the step again: the same attempt after a lapse, the next after its backoff. */
+  | { readonly kind: 'timer'; readonly created: boolean }
+  /**
+   * The attempt failed and the retry policy has no other: the child joins
+   * the frontier with the failure (`event`, which fails the run as a
+   * failure of its worker would); `dispatch` is the step's, for its dead letter.
+   */
+  | { readonly kind: 'failed'; readonly event: RunEvent; readonly dispatch: Dispatch };
+
+/**
+ * A claim expired on a step of a child run in lanes (read consistently: its
+ * worker died holding it). Such a step is not in the frontier, so the
+ * reaper's redispatch of a frontier task does not reach it, and the look at
+ * its parent would start it again at the same attempt forever: a task that
+ * kills its worker would never end. So it is counted as in the frontier,
+ * on the step the child stopped at (see `resumePoint`; the chain that held
+ * the claim ran it, or a step before it), at its current attempt (the last
+ * its lane timers retried it at):
+ *
+ * - an expired reservation (the worker may have died before running, or
+ *   while running short tasks, see `WorkerDeps.reserveTtlMs`) is a lapse:
+ *   a lane timer due now, `<key>#<attempt>~<fence>`, sends the same attempt
+ *   again; the `RESERVATION_LAPSES`-th lapse of one attempt counts as a
+ *   death instead;
+ * - an expired lease is a death: the attempt failed (`WorkerLostError`);
+ *   its retry's lane timer, `<key>#<next attempt>` as a worker's failure
+ *   puts it, waits for the backoff; with no retry left, the child joins the
+ *   frontier with the failure, which fails the run.
+ *
+ * Idempotent: the timers are put if absent (a lapse's id has the claim's
+ * fence), and the failure's commit is the reducer's to judge.
+ */
+export async function laneClaimExpired(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  claim: Claim,
+  look: Pick<LaneLook, 'now' | 'running'>,
+): Promise<LaneDeath> {
+  const none = { kind: 'none' } as const;
+  const s = run.snapshot;
+  const nodes = compileFlow(flow).nodes;
+  const step = stepOfKey(nodes, claim.taskKey);
+  if (s.status !== 'RUNNING' || !step || Object.hasOwn(s.tasks, claim.taskKey)) return none;
+  const lane = laneOfTask(flow, s, step.node.qid, step.idx);
+  const g = lane ? laneGroupOf(s, lane.parent) : undefined;
+  if (!g || !lane || childInFrontier(flow, s, g, lane.item)) return none;
+  const instanceId = s.instanceId;
+  const steps = await resolvedLaneSteps(store, flow, instanceId, g, lane.item);
+  const ids = steps.flatMap((x) => (x.id ? [x.id] : []));
+  const stored = new Set(
+    await store.listValueIds(instanceId, commonPrefix([...ids, laneResultId(flow, g, lane.item)])),
+  );
+  if (stored.has(laneResultId(flow, g, lane.item))) return none;
+  const from = resumePoint(steps, (id) => stored.has(id), laneOf(flow, g, lane.item));
+  const at = from?.key === undefined ? -1 : steps.findIndex((x) => x.key === from.key);
+  const held = steps.findIndex((x) => x.key === claim.taskKey);
+  // The chain that held the claim started at `held`: it may have reached `at`, not a step before its own.
+  if (!from?.key || at < 0 || held < 0 || held > at) return none;
+  // Its output is there: it ran, and its worker died after (its commit is what runs again, see `resumePoint`).
+  if (stored.has(outputId(from.key))) return none;
+  if (await look.running(steps.flatMap((x) => (x.key ? [x.key] : [])))) return none;
+  const key = from.key;
+  const timers = await store.listTimers(instanceId, `${key}#`);
+  const attempt = Math.max(1, ...timers.flatMap((t) => (t.retry?.task === key ? [t.retry.attempt] : [])));
+  // A claim left by an older attempt of this step says nothing of the current one.
+  if (held === at && claim.attempt < attempt) return none;
+  const now = look.now();
+  const retry = (next: number, message: string) => ({
+    task: key,
+    attempt: next,
+    failedAt: now,
+    worker: claim.workerId,
+    error: { name: 'WorkerLostError', message },
+  });
+  const lapses = timers.filter((t) => t.id.startsWith(`${key}#${attempt}~`)).length;
+  if (claim.state === 'reserved' && lapses + 1 < RESERVATION_LAPSES) {
+    const put = await store.putTimer(instanceId, {
+      id: `${key}#${attempt}~${claim.fence}`,
+      dueAt: now,
+      parent: g.key,
+      item: lane.item,
+      retry: retry(attempt, 'the worker holding this step stopped before renewing its reservation'),
+    });
+    return { kind: 'timer', created: put === 'created' };
+  }
+  const message =
+    claim.state === 'reserved'
+      ? `the workers holding this attempt stopped before renewing their reservation, ${lapses + 1} times`
+      : 'the worker running this attempt stopped renewing its lease';
+  const backoffMs = retryBackoff(resolveRetry(taskOf(nodes.get(from.qid) ?? step.node).options.retry), {
+    instanceId,
+    key,
+    attempt,
+    used: attempt,
+    retryable: true,
+  });
+  if (backoffMs !== undefined) {
+    const put = await store.putTimer(instanceId, {
+      id: `${key}#${attempt + 1}`,
+      dueAt: now + backoffMs,
+      parent: g.key,
+      item: lane.item,
+      retry: retry(attempt + 1, message),
+    });
+    return { kind: 'timer', created: put === 'created' };
+  }
+  const dispatch = laneDispatch(flow, s, g, lane.item, { ...from, attempt });
+  const item = laneItemOf(flow, dispatch, g);
+  if (!item) return none;
+  const error = { name: 'WorkerLostError', message, retryable: true };
+  return { kind: 'failed', event: { type: 'task-failed', key, attempt, error, lane: item }, dispatch };
 }

@@ -3,7 +3,7 @@ import type { AnyFlow } from '../engine/definition.ts';
 import { DEFAULT_POOL, poolsOf } from '../engine/describe.ts';
 import { laneDelayWrites } from '../engine/lanes.ts';
 import { dueWork, purgeDue } from '../engine/reducer.ts';
-import type { RunEvent, TaskActivity } from '../engine/snapshot.ts';
+import type { Dispatch, RunEvent, TaskActivity } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
 import type { Priority } from '../engine/task.ts';
 import type { Claim, ClaimStore } from '../ports/claim-store.ts';
@@ -17,7 +17,7 @@ import { drainDeadLetters, putDeadLettersOf } from './dead-letters.ts';
 import { REAPER_DEFAULTS } from './defaults.ts';
 import { sendDispatches } from './effects.ts';
 import { applyEvents, compactRun, type RunState, runOf } from './instances.ts';
-import { checkLanes, fireLaneTimers, type LaneLook, putLaneResult } from './lanes.ts';
+import { checkLanes, fireLaneTimers, type LaneLook, laneClaimExpired, putLaneResult } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 import { purgeRun } from './retention.ts';
 
@@ -32,7 +32,9 @@ import { purgeRun } from './retention.ts';
  *    journal entry), then one journal entry that fires every due timer, re-dispatches
  *    tasks whose worker died (expired claim) or whose dispatch is old with no
  *    live claim (a message lost before or after the queue), and marks
- *    long-running tasks with a live claim as checked; then, for each map or
+ *    long-running tasks with a live claim as checked (a claim that expired on
+ *    a step of a child in its lane is counted there, `laneClaimExpired`: a
+ *    lane timer sends the step again, or the failure joins this entry); then, for each map or
  *    fork run in lanes whose check time has come, a look that ends it or
  *    starts again its children that stopped (`checkLanes`); then a
  *    compaction, which also repairs one a dead writer left undone;
@@ -249,7 +251,22 @@ async function reapInstance(
   };
   const events: RunEvent[] = timers.map((key) => ({ type: 'timer-fired', key }));
   const handled = new Set<string>();
+  const running = async (keys: readonly string[]) => {
+    const held = await Promise.all(keys.map((k) => deps.claims.get(instanceId, k)));
+    return held.some((c) => c !== undefined && c.expiresAt > deps.clock.now());
+  };
+  // Steps of children in lanes whose worker died, failed for good: dead-lettered with their lane dispatch.
+  const laneFailures: Dispatch[] = [];
   for (const c of expired) {
+    const frontierTask = Object.entries(snapshot.tasks).some(([key, t]) => claimKeyOf(key, t) === c.taskKey);
+    if (!frontierTask) {
+      const death = await laneClaimExpired(deps.store, flow, run, c, { now: () => deps.clock.now(), running });
+      if (death.kind === 'failed') {
+        events.push(death.event);
+        laneFailures.push(death.dispatch);
+      }
+      continue;
+    }
     for (const [key, t] of Object.entries(snapshot.tasks)) {
       if (t.state !== 'dispatched' || claimKeyOf(key, t) !== c.taskKey) continue;
       // A claim left by an older attempt says nothing about the current one.
@@ -295,7 +312,7 @@ async function reapInstance(
       await sendDispatches(deps.queue, counted.effects);
     }
     if (deps.deadLetters)
-      await putDeadLettersOf(deps.deadLetters, deps.store, flow, snapshot, events, deps.clock.now());
+      await putDeadLettersOf(deps.deadLetters, deps.store, flow, snapshot, events, deps.clock.now(), laneFailures);
     const r = await applyEvents(deps.store, flow, instanceId, events, { now: () => deps.clock.now(), known: run });
     run = r.run;
     await sendDispatches(deps.queue, r.effects);
@@ -303,10 +320,7 @@ async function reapInstance(
   }
   const look: LaneLook = {
     now: () => deps.clock.now(),
-    running: async (keys) => {
-      const held = await Promise.all(keys.map((k) => deps.claims.get(instanceId, k)));
-      return held.some((c) => c !== undefined && c.expiresAt > deps.clock.now());
-    },
+    running,
     queued: async (d) => (await backlog(d.pool, d.priority)) > 0,
     maxQueueWaitMs,
   };

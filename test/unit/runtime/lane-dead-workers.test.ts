@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
+import { MemoryDeadLetterStore } from '../../../shared/adapters/memory/dead-letter-store.ts';
+import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
+import type { AnyFlow } from '../../../shared/engine/definition.ts';
+import type { Dispatch } from '../../../shared/engine/snapshot.ts';
+import { branch, FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../../../shared/index.ts';
+import { startInstance } from '../../../shared/runtime/instances.ts';
+import { reapOnce } from '../../../shared/runtime/reaper.ts';
+import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
+import { processDispatch, WorkerKilledError } from '../../../shared/runtime/worker.ts';
+
+/**
+ * A step of a child in its lane whose worker dies is counted as in the
+ * frontier: a lapsed reservation sends the same attempt again (twice), a
+ * lost lease, or a third lapse, fails the attempt (`WorkerLostError`), and
+ * the retry policy decides. Before this, the look at the parent started the
+ * child again at the same attempt, forever.
+ */
+
+/** A fork in lanes whose branch `a` (default timeout: its claim is started) kills every worker that runs it. */
+const poisonFork = flow<number>('poison-fork')
+  .fork([
+    branch(
+      'a',
+      task('a1', (x: number) => x + 1, { retry: { maxAttempts: 2 } }),
+    ),
+    branch('b', (x: number) => -x),
+  ])
+  .join('join', ([a, b]: [number, number]) => a + b)
+  .build();
+
+/** A map in lanes whose item 1 (a short task: its claim stays a reservation) kills every worker that runs it. */
+const poisonMap = flow<number[]>('poison-map')
+  .map(
+    'items',
+    (xs) => xs,
+    task('double', (x: number) => x * 2, { timeout: '2s', retry: { maxAttempts: 2 } }),
+  )
+  .build();
+
+/** A fork whose branch `a` dies once, then runs: its second attempt completes the run. */
+let flakyDeaths = 0;
+const flakyFork = flow<number>('flaky-lane')
+  .fork([
+    branch(
+      'a',
+      task('a1', (x: number) => x + 1, { retry: { maxAttempts: 3 } }),
+    ),
+    branch('b', (x: number) => -x),
+  ])
+  .join('join', ([a, b]: [number, number]) => a + b)
+  .build();
+
+function harness(f: AnyFlow, dies: (d: Dispatch) => boolean) {
+  const store = new MemoryInstanceStore();
+  const claims = new MemoryClaimStore();
+  const queue = new MemoryTaskQueue();
+  const clock = new FakeClock(1_000_000);
+  const deadLetters = new MemoryDeadLetterStore();
+  const registry = new WorkflowRegistry([f]);
+  const ran: string[] = [];
+  const worker = {
+    store,
+    claims,
+    queue,
+    registry,
+    clock,
+    secrets: new MemorySecrets(),
+    pool: 'default',
+    workerId: 'w',
+    deadLetters,
+    faults: (phase: string, d: Dispatch) => {
+      if (phase !== 'executed') return;
+      ran.push(`${d.key}@${d.attempt}`);
+      if (dies(d)) throw new WorkerKilledError('executed', d.key);
+    },
+  };
+  /** Delivers every message, then lets `ms` pass and reaps, until the run ends or `cycles` pass. */
+  const drive = async (id: string, first: readonly Dispatch[], ms: number, cycles = 40) => {
+    let pending = [...first];
+    for (let i = 0; i < cycles; i++) {
+      for (const d of [...pending, ...queue.sent.splice(0)])
+        await processDispatch(worker, d, () => 900_000).catch((e) => {
+          if (!(e instanceof WorkerKilledError)) throw e;
+        });
+      pending = [];
+      const s = await store.get(id);
+      if (s?.status !== 'RUNNING') return s;
+      clock.advance(ms);
+      await reapOnce({ store, timers: store, claims, queue, registry, clock, deadLetters });
+    }
+    return store.get(id);
+  };
+  const start = async (input: unknown, id: string) =>
+    (
+      await startInstance(store, f, input, { instanceId: id, now: clock.now(), redispatchAfterMs: 30_000 })
+    ).effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
+  return { store, claims, deadLetters, ran, drive, start };
+}
+
+describe('a dead worker in a lane', () => {
+  it('a fork branch whose task kills every worker: each lost lease fails an attempt, and the run fails after the last', async () => {
+    const h = harness(poisonFork, (d) => d.key === 'a');
+    const s = await h.drive('p', await h.start(1, 'p'), 30_000);
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ name: 'WorkerLostError', taskKey: 'a', attempts: 2 });
+    expect(h.ran.filter((r) => r.startsWith('a@'))).toEqual(['a@1', 'a@2']);
+    const letters = await h.deadLetters.ofInstance('p');
+    expect(letters.map((x) => [x.dispatch.key, x.dispatch.attempt, x.error?.name])).toEqual([
+      ['a', 2, 'WorkerLostError'],
+    ]);
+    // The retry's lane timer carries the failure, for the operator's view.
+    const timers = await h.store.listTimers('p', 'a#');
+    expect(timers.map((t) => [t.id, t.retry?.attempt, t.retry?.error.name])).toEqual([['a#2', 2, 'WorkerLostError']]);
+  });
+
+  it('a map item whose short task kills every worker: two lapses send the same attempt again, the third fails it', async () => {
+    const h = harness(poisonMap, (d) => d.key === 'items[1]');
+    const s = await h.drive('m', await h.start([1, 2, 3], 'm'), 10_000);
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ name: 'WorkerLostError', taskKey: 'items[1]', attempts: 2 });
+    expect(h.ran.filter((r) => r.startsWith('items[1]'))).toEqual([
+      'items[1]@1',
+      'items[1]@1',
+      'items[1]@1',
+      'items[1]@2',
+      'items[1]@2',
+      'items[1]@2',
+    ]);
+    // The map's items task and the other items ran once each.
+    expect(h.ran.filter((r) => !r.startsWith('items[1]')).sort()).toEqual(['items@1', 'items[0]@1', 'items[2]@1']);
+  });
+
+  it('a branch whose worker died once goes on at its next attempt, and the run completes', async () => {
+    flakyDeaths = 0;
+    const h = harness(flakyFork, (d) => d.key === 'a' && flakyDeaths++ === 0);
+    const s = await h.drive('f', await h.start(1, 'f'), 30_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(h.ran.filter((r) => r.startsWith('a@'))).toEqual(['a@1', 'a@2']);
+  });
+});
