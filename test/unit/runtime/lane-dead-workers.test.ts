@@ -18,17 +18,24 @@ import { processDispatch, WorkerKilledError } from '../../../shared/runtime/work
  * child again at the same attempt, forever.
  */
 
-/** A fork in lanes whose branch `a` (default timeout: its claim is started) kills every worker that runs it. */
-const poisonFork = flow<number>('poison-fork')
-  .fork([
-    branch(
-      'a',
-      task('a1', (x: number) => x + 1, { retry: { maxAttempts: 2 } }),
-    ),
-    branch('b', (x: number) => -x),
-  ])
-  .join('join', ([a, b]: [number, number]) => a + b)
-  .build();
+/** A fork in lanes of branch `a` (one task, the default timeout: its claim is started) and branch `b`. */
+const forkOf = (name: string, maxAttempts: number) =>
+  flow<number>(name)
+    .fork([
+      branch(
+        'a',
+        task('a1', (x: number) => x + 1, { retry: { maxAttempts } }),
+      ),
+      branch('b', (x: number) => -x),
+    ])
+    .join('join', ([a, b]: [number, number]) => a + b)
+    .build();
+
+/** Its branch `a` kills every worker that runs it. */
+const poisonFork = forkOf('poison-fork', 2);
+/** Its branch `a` dies once, then runs: its second attempt completes the run. */
+const flakyFork = forkOf('flaky-lane', 3);
+let flakyDeaths = 0;
 
 /** A map in lanes whose item 1 (a short task: its claim stays a reservation) kills every worker that runs it. */
 const poisonMap = flow<number[]>('poison-map')
@@ -37,19 +44,6 @@ const poisonMap = flow<number[]>('poison-map')
     (xs) => xs,
     task('double', (x: number) => x * 2, { timeout: '2s', retry: { maxAttempts: 2 } }),
   )
-  .build();
-
-/** A fork whose branch `a` dies once, then runs: its second attempt completes the run. */
-let flakyDeaths = 0;
-const flakyFork = flow<number>('flaky-lane')
-  .fork([
-    branch(
-      'a',
-      task('a1', (x: number) => x + 1, { retry: { maxAttempts: 3 } }),
-    ),
-    branch('b', (x: number) => -x),
-  ])
-  .join('join', ([a, b]: [number, number]) => a + b)
   .build();
 
 function harness(f: AnyFlow, dies: (d: Dispatch) => boolean) {
