@@ -64,10 +64,12 @@ export interface WorkerPoolProps {
    */
   readonly timeout?: Duration;
   /**
-   * How long a worker's reservation of a task lasts before it starts the
-   * task (whole milliseconds); the reaper re-dispatches a task whose
-   * reservation expired. Passed as `SAYIIR_RESERVE_TTL_MS` when set.
-   * @default Duration.seconds(10) (the worker's default, `shared/runtime/worker.ts`)
+   * How long a worker's reservation of a task lasts before it starts its
+   * claim (whole milliseconds): a chain of tasks whose timeouts fit in it
+   * never starts it (two claim writes per chain, not three); the reaper
+   * re-dispatches a task whose reservation expired. Passed as
+   * `SAYIIR_RESERVE_TTL_MS` when set.
+   * @default Duration.seconds(10) (`WORKER_DEFAULTS` in `shared/runtime/defaults.ts`)
    */
   readonly reserveTtl?: Duration;
   /**
