@@ -505,12 +505,13 @@ export type LaneDeath =
  * the claim ran it, or a step before it), at its current attempt (the last
  * its lane timers retried it at):
  *
- * - an expired reservation (the worker may have died before running, or
- *   while running short tasks, see `WorkerDeps.reserveTtlMs`) is a lapse:
+ * - an expired reservation of a chain still at its first step (the worker
+ *   may have died before running it, see `WorkerDeps.reserveTtlMs`) is a lapse:
  *   a lane timer due now, `<key>#<attempt>~<fence>`, sends the same attempt
  *   again; the `RESERVATION_LAPSES`-th lapse of one attempt counts as a
  *   death instead;
- * - an expired lease is a death: the attempt failed (`WorkerLostError`);
+ * - an expired lease, or a reservation of a chain past its first step, is
+ *   a death: the attempt failed (`WorkerLostError`);
  *   its retry's lane timer, `<key>#<next attempt>` as a worker's failure
  *   puts it, waits for the backoff; with no retry left, the child joins the
  *   frontier with the failure, which fails the run.
@@ -562,7 +563,8 @@ export async function laneClaimExpired(
     error: { name: 'WorkerLostError', message },
   });
   const lapses = timers.filter((t) => t.id.startsWith(`${key}#${attempt}~`)).length;
-  if (claim.state === 'reserved' && lapses + 1 < RESERVATION_LAPSES) {
+  // Past the chain's first step the worker was running, whatever its claim's state (as for a task run inline in the frontier).
+  if (claim.state === 'reserved' && held === at && lapses + 1 < RESERVATION_LAPSES) {
     const put = await store.putTimer(instanceId, {
       id: `${key}#${attempt}~${claim.fence}`,
       dueAt: now,
@@ -573,7 +575,7 @@ export async function laneClaimExpired(
     return { kind: 'timer', created: put === 'created' };
   }
   const message =
-    claim.state === 'reserved'
+    claim.state === 'reserved' && held === at
       ? `the workers holding this attempt stopped before renewing their reservation, ${lapses + 1} times`
       : 'the worker running this attempt stopped renewing its lease';
   const backoffMs = retryBackoff(resolveRetry(taskOf(nodes.get(from.qid) ?? step.node).options.retry), {

@@ -37,6 +37,21 @@ const poisonFork = forkOf('poison-fork', 2);
 const flakyFork = forkOf('flaky-lane', 3);
 let flakyDeaths = 0;
 
+/** A fork in lanes whose branch `a` is two short tasks (its chain's claim stays a reservation); the second kills every worker. */
+const poisonSecond = flow<number>('poison-second')
+  .fork([
+    branch(
+      'a',
+      flow<number>('a')
+        .then(task('a1', (x: number) => x + 1, { timeout: '2s' }))
+        .then(task('a2', (x: number) => x * 2, { timeout: '2s', retry: { maxAttempts: 2 } }))
+        .build(),
+    ),
+    branch('b', (x: number) => -x),
+  ])
+  .join('join', ([a, b]: [number, number]) => a + b)
+  .build();
+
 /** A map in lanes whose item 1 (a short task: its claim stays a reservation) kills every worker that runs it. */
 const poisonMap = flow<number[]>('poison-map')
   .map(
@@ -124,6 +139,15 @@ describe('a dead worker in a lane', () => {
     ]);
     // The map's items task and the other items ran once each.
     expect(h.ran.filter((r) => !r.startsWith('items[1]')).sort()).toEqual(['items@1', 'items[0]@1', 'items[2]@1']);
+  });
+
+  it("a reservation that lapsed past its chain's first step is a death, not a lapse: the worker was running", async () => {
+    const h = harness(poisonSecond, (d) => d.key === 'a/a2');
+    const s = await h.drive('s', await h.start(1, 's'), 10_000);
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ name: 'WorkerLostError', taskKey: 'a/a2', attempts: 2 });
+    // Attempt 1 died inline after a1: counted at once. Attempt 2 starts a chain of its own at a2: two lapses, then counted.
+    expect(h.ran.filter((r) => r.startsWith('a/'))).toEqual(['a/a1@1', 'a/a2@1', 'a/a2@2', 'a/a2@2', 'a/a2@2']);
   });
 
   it('a branch whose worker died once goes on at its next attempt, and the run completes', async () => {
