@@ -296,7 +296,9 @@ export function summaryView(s: InstanceSummary): InstanceSummaryView {
  * (`parent`, `child`: the item's or branch's index) that waits, or waited,
  * outside the run's journal, on a delay (`kind: 'delay'`, the delay's key
  * as `id`) or on a retry's backoff (`kind: 'retry'`, with the failure that
- * caused it and the attempt it starts). `firedAt` is absent while it waits.
+ * caused it and the attempt it starts; `lapse` when no attempt failed, the
+ * same one being sent again after its worker's reservation lapsed).
+ * `firedAt` is absent while it waits.
  */
 export interface LaneTimerView {
   readonly id: string;
@@ -311,6 +313,7 @@ export interface LaneTimerView {
     readonly failedAt: string;
     readonly worker?: string;
     readonly error: { readonly name: string; readonly message: string };
+    readonly lapse?: true;
   };
 }
 
@@ -332,6 +335,7 @@ export function laneTimerView(t: LaneTimer): LaneTimerView {
             failedAt: iso(r.failedAt),
             ...(r.worker === undefined ? {} : { worker: r.worker }),
             error: errorView(r.error),
+            ...(r.lapse ? { lapse: true as const } : {}),
           },
         }
       : {}),

@@ -118,6 +118,13 @@ export interface LaneRetry {
   readonly failedAt: number;
   readonly worker?: string;
   readonly error: { readonly name: string; readonly message: string };
+  /**
+   * Set when no attempt failed: the worker holding the step's reservation
+   * stopped before it could have done anything the reaper can tell, and the
+   * same attempt is sent again (see `laneClaimExpired`). Its id is then
+   * `<task key>#<attempt>~<the claim's fence>`.
+   */
+  readonly lapse?: true;
 }
 
 /**

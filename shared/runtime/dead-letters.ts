@@ -105,8 +105,9 @@ export async function failedAttemptsOf(
       ...(e.worker === undefined ? {} : { worker: e.worker }),
       ...(e.error ? { error: e.error } : {}),
     }));
+  // A lapse (see `LaneRetry.lapse`) failed no attempt.
   const inLane: FailedAttempt[] = timers.flatMap((t) =>
-    t.retry?.task === taskKey
+    t.retry?.task === taskKey && !t.retry.lapse
       ? [
           {
             attempt: t.retry.attempt - 1,

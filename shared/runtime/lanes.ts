@@ -562,7 +562,7 @@ export async function laneClaimExpired(
     worker: claim.workerId,
     error: { name: 'WorkerLostError', message },
   });
-  const lapses = timers.filter((t) => t.id.startsWith(`${key}#${attempt}~`)).length;
+  const lapses = timers.filter((t) => t.retry?.lapse && t.retry.task === key && t.retry.attempt === attempt).length;
   // Past the chain's first step the worker was running, whatever its claim's state (as for a task run inline in the frontier).
   if (claim.state === 'reserved' && held === at && lapses + 1 < RESERVATION_LAPSES) {
     const put = await store.putTimer(instanceId, {
@@ -570,7 +570,7 @@ export async function laneClaimExpired(
       dueAt: now,
       parent: g.key,
       item: lane.item,
-      retry: retry(attempt, 'the worker holding this step stopped before renewing its reservation'),
+      retry: { ...retry(attempt, 'the worker holding this step stopped before renewing its reservation'), lapse: true },
     });
     return { kind: 'timer', created: put === 'created' };
   }

@@ -137,6 +137,18 @@ describe('a dead worker in a lane', () => {
       'items[1]@2',
       'items[1]@2',
     ]);
+    // Two lapses per attempt, marked as such; the death of attempt 1 is the retry to attempt 2.
+    const timers = await h.store.listTimers('m', 'items[1]#');
+    expect(timers.map((t) => [t.retry?.attempt, t.retry?.lapse ?? false])).toEqual([
+      [1, true],
+      [1, true],
+      [2, false],
+      [2, true],
+      [2, true],
+    ]);
+    // The dead letter's attempts are the two that failed, not the lapses.
+    const [letter] = await h.deadLetters.ofInstance('m');
+    expect(letter?.attemptHistory?.map((a) => a.attempt)).toEqual([1, 2]);
     // The map's items task and the other items ran once each.
     expect(h.ran.filter((r) => !r.startsWith('items[1]')).sort()).toEqual(['items@1', 'items[0]@1', 'items[2]@1']);
   });
