@@ -76,55 +76,78 @@ const PRECEDENCE: readonly NodeState[] = [
   'completed',
 ];
 
+/** A step of a flow's DAG JSON with its qid, named as `dag.ts` names its node. */
+export interface DagStep {
+  readonly step: StepJson;
+  readonly qid: string;
+}
+
+/** The steps of a body: a task body's one task (as a step), or its flow's. */
+function bodySteps(b: BodyJson, at: string): DagStep[] {
+  if ('task' in b) return [{ step: { kind: 'task', id: b.task.id, task: b.task }, qid: `${at}${b.task.id}` }];
+  return dagSteps(b.flow.steps, `${at}${b.id}/`);
+}
+
+/**
+ * Every step of a flow's DAG JSON, nested ones included (fork branches,
+ * route arms, child flows, map bodies), each before the steps nested in it,
+ * with its qid as `dag.ts` names its node (a child flow's qid names its
+ * cluster, not a node; a map's task body is `<map>[]`).
+ */
+export function dagSteps(steps: readonly StepJson[], prefix = ''): DagStep[] {
+  return steps.flatMap((s): DagStep[] => {
+    const qid = `${prefix}${s.id}`;
+    const self = { step: s, qid };
+    switch (s.kind) {
+      case 'fork':
+        return [self, ...s.branches.flatMap((b) => bodySteps(b, prefix))];
+      case 'route':
+        return [
+          self,
+          ...[...s.branches.map((b) => b.body), ...(s.fallback ? [s.fallback] : [])].flatMap((b) =>
+            bodySteps(b, prefix),
+          ),
+        ];
+      case 'child':
+        return [self, ...dagSteps(s.flow.steps, `${qid}/`)];
+      case 'map':
+        return [self, ...mapBody(s, qid)];
+      default:
+        return [self];
+    }
+  });
+}
+
+/** The steps of a map's body, under `<map>[]`. */
+function mapBody(s: Extract<StepJson, { kind: 'map' }>, qid: string): DagStep[] {
+  if ('task' in s.body) return [{ step: { kind: 'task', id: `${s.id}[]`, task: s.body.task }, qid: `${qid}[]` }];
+  return dagSteps(s.body.flow.steps, `${qid}[]/`);
+}
+
+/** The DAG nodes among steps (a child flow is a cluster). */
+const nodeQids = (steps: readonly DagStep[]): string[] =>
+  steps.flatMap((x) => (x.step.kind === 'child' ? [] : [x.qid]));
+
 /**
  * The maps and forks of a flow whose children run in lanes (`lanes` in the
  * DAG JSON), by qid, each with the qids of the DAG nodes of its children's
  * bodies (named as `dag.ts` names them). Nested ones included.
  */
-export function laneBodies(flow: FlowJson, prefix = '', out = new Map<string, string[]>()): Map<string, string[]> {
-  const nodesOf = (steps: readonly StepJson[], at: string): string[] =>
-    steps.flatMap((s) => {
-      const qid = `${at}${s.id}`;
-      switch (s.kind) {
-        case 'fork':
-          return [qid, ...s.branches.flatMap((b) => bodyNodes(b, at))];
-        case 'route':
-          return [
-            qid,
-            ...[...s.branches.map((b) => b.body), ...(s.fallback ? [s.fallback] : [])].flatMap((b) => bodyNodes(b, at)),
-          ];
-        case 'child':
-          return nodesOf(s.flow.steps, `${qid}/`);
-        case 'map':
-          return [qid, ...('task' in s.body ? [`${qid}[]`] : nodesOf(s.body.flow.steps, `${qid}[]/`))];
-        default:
-          return [qid];
-      }
-    });
-  const bodyNodes = (b: BodyJson, at: string): string[] =>
-    'task' in b ? [`${at}${b.task.id}`] : nodesOf(b.flow.steps, `${at}${b.id}/`);
-  const visitBody = (b: BodyJson, at: string) => {
-    if (!('task' in b)) laneBodies(b.flow, `${at}${b.id}/`, out);
-  };
-  for (const s of flow.steps) {
-    const qid = `${prefix}${s.id}`;
-    if (s.kind === 'map') {
-      if (s.lanes) out.set(qid, 'task' in s.body ? [`${qid}[]`] : nodesOf(s.body.flow.steps, `${qid}[]/`));
-      if (!('task' in s.body)) laneBodies(s.body.flow, `${qid}[]/`, out);
+export function laneBodies(flow: FlowJson): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const { step: s, qid } of dagSteps(flow.steps)) {
+    if (s.kind === 'map' && s.lanes) out.set(qid, nodeQids(mapBody(s, qid)));
+    if (s.kind === 'fork' && s.lanes) {
+      const prefix = qid.slice(0, qid.length - s.id.length);
+      out.set(qid, nodeQids(s.branches.flatMap((b) => bodySteps(b, prefix))));
     }
-    if (s.kind === 'fork') {
-      if (s.lanes)
-        out.set(
-          qid,
-          s.branches.flatMap((b) => bodyNodes(b, prefix)),
-        );
-      for (const b of s.branches) visitBody(b, prefix);
-    }
-    if (s.kind === 'route')
-      for (const b of [...s.branches.map((x) => x.body), ...(s.fallback ? [s.fallback] : [])]) visitBody(b, prefix);
-    if (s.kind === 'child') laneBodies(s.flow, `${qid}/`, out);
   }
   return out;
+}
+
+/** Signal waits by qid, nested flows included. */
+export function signalNodes(flow: FlowJson): Map<string, string> {
+  return new Map(dagSteps(flow.steps).flatMap(({ step: s, qid }) => (s.kind === 'signal' ? [[qid, s.signal]] : [])));
 }
 
 /**

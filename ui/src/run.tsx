@@ -1,9 +1,8 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { SayiirClient } from '../../shared/client/client.ts';
 import type { HistoryEntryView, InstanceView, LaneTimerView, WorkflowView } from '../../shared/client/index.ts';
-import type { FlowJson, StepJson } from '../../shared/engine/describe.ts';
 import { Confirm, Dag, Json, Message, Status, Table, Time, usePoll } from './components.tsx';
-import { failedKeys, laneBodies, qidOf, runState, STATE_TEXT } from './run-state.ts';
+import { failedKeys, laneBodies, qidOf, runState, STATE_TEXT, signalNodes } from './run-state.ts';
 import { describeError } from './session.ts';
 
 /** One run: its live DAG, tasks, timeline, output and error, and the operator's actions. */
@@ -12,25 +11,6 @@ const LIVE_MS = 1_000;
 /** Most history entries read for one run (pages of 1,000). */
 const MAX_HISTORY = 5_000;
 const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
-
-/** Signal waits by qid, nested flows included. */
-export function signalNodes(flow: FlowJson, prefix = '', out = new Map<string, string>()): Map<string, string> {
-  const body = (b: { task: unknown } | { id: string; flow: FlowJson }, at: string) => {
-    if ('flow' in b) signalNodes(b.flow, `${at}/`, out);
-  };
-  for (const s of flow.steps as StepJson[]) {
-    const qid = `${prefix}${s.id}`;
-    if (s.kind === 'signal') out.set(qid, s.signal);
-    if (s.kind === 'child') signalNodes(s.flow, `${qid}/`, out);
-    if (s.kind === 'fork') for (const b of s.branches) if ('flow' in b) body(b, `${prefix}${b.id}`);
-    if (s.kind === 'route') {
-      for (const b of s.branches) if ('flow' in b.body) body(b.body, `${prefix}${b.body.id}`);
-      if (s.fallback && 'flow' in s.fallback) body(s.fallback, `${prefix}${s.fallback.id}`);
-    }
-    if (s.kind === 'map' && 'flow' in s.body) signalNodes(s.body.flow, `${qid}[]/`, out);
-  }
-  return out;
-}
 
 function parseJson(text: string): { value: unknown } | { error: string } {
   try {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { describeFlow } from '../../../shared/engine/describe.ts';
 import { branch, flow } from '../../../shared/index.ts';
 import { dagModel, detailLines, formatMs, layoutDag } from '../../../ui/src/dag.ts';
-import { laneBodies, qidOf, runState } from '../../../ui/src/run-state.ts';
+import { dagSteps, laneBodies, qidOf, runState, signalNodes } from '../../../ui/src/run-state.ts';
 import { fulfil } from '../../../workflows/order.ts';
 import { batch, showcase } from '../../ui/workflows.ts';
 
@@ -23,6 +23,22 @@ describe('the DAG model of a workflow', () => {
       expect(ids).toContain(id);
     for (const id of ['size', 'zip', 'single', 'poll-cdn', 'settle', 'review', 'notify/render', 'notify/send'])
       expect(ids).toContain(id);
+  });
+
+  it('names every step as the DAG names its node, so the run page finds the node of each (dagSteps)', () => {
+    for (const f of [showcase, batch, fulfil]) {
+      const dag = describeFlow(f);
+      const nodes = new Set(dagModel(dag).nodes.map((n) => n.id));
+      const named = dagSteps(dag.steps).filter((x) => x.step.kind !== 'child');
+      for (const { qid } of named) expect(nodes.has(qid), `${f.name}: ${qid}`).toBe(true);
+      // And every node of a step is named: the rest are markers (start, end, a fork's split, a route's merge).
+      const markers = [...nodes].filter((id) => !named.some((x) => x.qid === id));
+      expect(
+        markers.every((id) => /^(start|end|fork:|merge:)/.test(id)),
+        markers.join(', '),
+      ).toBe(true);
+    }
+    expect([...signalNodes(describeFlow(showcase))]).toEqual([['review', 'reviewed']]);
   });
 
   it('draws a fork as a split to each branch and a join, a route as labelled arms to a merge, a loop as a self-edge', () => {
