@@ -132,6 +132,32 @@ export function serializeError(value: unknown): SerializedError {
  * journal entry, its dead letter and a page of history must stay small.
  */
 export const MAX_MESSAGE_CHARS = 2_000;
+
+/**
+ * How many reservations of one attempt may expire (their workers died
+ * holding them) before the attempt counts as failed (`WorkerLostError`):
+ * one or two are a worker that died before starting, which costs nothing;
+ * more are most likely a task that kills its worker.
+ */
+export const RESERVATION_LAPSES = 3;
+
+/**
+ * The failure of an attempt whose worker died (the reaper found its claim
+ * expired): its lease ran out, or {@link RESERVATION_LAPSES} reservations of
+ * it did. Retryable: the retry policy decides what follows.
+ */
+export const WORKER_LOST = {
+  lease: {
+    name: 'WorkerLostError',
+    message: 'the worker running this attempt stopped renewing its lease',
+    retryable: true,
+  },
+  reservations: {
+    name: 'WorkerLostError',
+    message: `the workers holding this attempt stopped before renewing their reservation, ${RESERVATION_LAPSES} times`,
+    retryable: true,
+  },
+} as const;
 /** Longest error name kept. */
 export const MAX_ERROR_NAME_CHARS = 200;
 /** Longest stack trace kept. */

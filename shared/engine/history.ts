@@ -1,3 +1,4 @@
+import { WORKER_LOST } from './errors.ts';
 import type { Effect, RunEvent, Snapshot } from './snapshot.ts';
 
 /**
@@ -77,16 +78,23 @@ export function historyOf(event: RunEvent, after: Snapshot, effects: readonly Ef
       push({ type: 'timer-fired', key: event.key });
       break;
     case 'redispatch': {
-      if (event.reason !== 'lease-expired') {
+      const next = after.tasks[event.key];
+      // A lost lease fails the attempt; so does a reservation that lapsed once too often (the task is no longer dispatched).
+      const lost =
+        event.reason === 'lease-expired'
+          ? WORKER_LOST.lease
+          : event.reason === 'reservation-expired' && next?.state !== 'dispatched'
+            ? WORKER_LOST.reservations
+            : undefined;
+      if (!lost) {
         push({ type: 'task-redispatched', key: event.key, ...(event.reason ? { detail: event.reason } : {}) });
         break;
       }
-      const next = after.tasks[event.key];
       push({
         type: 'task-failed',
         key: event.key,
         ...(next ? { attempt: next.state === 'backoff' ? next.attempt - 1 : next.attempt } : {}),
-        error: { name: 'WorkerLostError', message: 'the worker running this attempt stopped renewing its lease' },
+        error: { name: lost.name, message: lost.message },
         ...(next?.state === 'backoff' && next.dueAt !== undefined ? { retryAt: next.dueAt } : {}),
       });
       break;

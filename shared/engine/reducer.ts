@@ -12,7 +12,7 @@ import {
 import { type AnyFlow, DEFAULT_SIGNAL_BUFFER } from './definition.ts';
 import { dispatchEffect } from './dispatch.ts';
 import { toMillis } from './duration.ts';
-import { TerminalError } from './errors.ts';
+import { RESERVATION_LAPSES, TerminalError, WORKER_LOST } from './errors.ts';
 import {
   backToLaneAfter,
   childInFrontier,
@@ -64,14 +64,6 @@ import { FINAL_STATUSES, MAX_RECENT_DELIVERIES } from './snapshot.ts';
  */
 
 /** A new instance's snapshot, before the `start` event. */
-/**
- * How many reservations of one attempt may expire (their workers died
- * holding them) before the attempt counts as failed (`WorkerLostError`):
- * one or two are a worker that died before starting, which costs nothing;
- * more are most likely a task that kills its worker.
- */
-export const RESERVATION_LAPSES = 3;
-
 /** Default of `Snapshot.redispatchAfterMs`. */
 export const DEFAULT_REDISPATCH_AFTER_MS = 30_000;
 
@@ -260,11 +252,7 @@ class Reducer {
           case 'lease-expired':
             // Its worker died mid-attempt: that attempt counts, and the next
             // follows the retry policy (so a task that kills every worker ends).
-            return this.failed(e.key, t.attempt, {
-              name: 'WorkerLostError',
-              message: 'the worker running this attempt stopped renewing its lease',
-              retryable: true,
-            });
+            return this.failed(e.key, t.attempt, WORKER_LOST.lease);
           case 'reservation-expired': {
             // Its worker died holding a reservation. A chain of short tasks
             // never starts its claim (see `WorkerDeps.reserveTtlMs`), so the
@@ -272,12 +260,7 @@ class Reducer {
             // and the RESERVATION_LAPSES-th fails it as a lost worker would,
             // so a task that kills every worker that runs it still ends.
             const lapses = (t.lapses ?? 0) + 1;
-            if (lapses >= RESERVATION_LAPSES)
-              return this.failed(e.key, t.attempt, {
-                name: 'WorkerLostError',
-                message: `the workers holding this attempt stopped before renewing their reservation, ${lapses} times`,
-                retryable: true,
-              });
+            if (lapses >= RESERVATION_LAPSES) return this.failed(e.key, t.attempt, WORKER_LOST.reservations);
             this.dispatch(e.key, { ...t, lapses });
             return true;
           }

@@ -1,5 +1,6 @@
 import { compileFlow, fillKey, iterKey, iterOf, loopKeyOf, stepOfKey, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
+import { RESERVATION_LAPSES, WORKER_LOST } from '../engine/errors.ts';
 import {
   type ChildStep,
   childInFrontier,
@@ -22,7 +23,6 @@ import {
   startsParked,
   stepInput,
 } from '../engine/lanes.ts';
-import { RESERVATION_LAPSES } from '../engine/reducer.ts';
 import { materialize, outputId, refValueIds, ValueMissingError } from '../engine/refs.ts';
 import { resolveRetry, retryBackoff } from '../engine/retry.ts';
 import type { ChainStep, Dispatch, Effect, RunEvent } from '../engine/snapshot.ts';
@@ -560,7 +560,7 @@ export async function laneClaimExpired(
     attempt: next,
     failedAt: now,
     worker: claim.workerId,
-    error: { name: 'WorkerLostError', message },
+    error: { name: WORKER_LOST.lease.name, message },
   });
   const lapses = timers.filter((t) => t.retry?.lapse && t.retry.task === key && t.retry.attempt === attempt).length;
   // Past the chain's first step the worker was running, whatever its claim's state (as for a task run inline in the frontier).
@@ -574,10 +574,7 @@ export async function laneClaimExpired(
     });
     return { kind: 'timer', created: put === 'created' };
   }
-  const message =
-    claim.state === 'reserved' && held === at
-      ? `the workers holding this attempt stopped before renewing their reservation, ${lapses + 1} times`
-      : 'the worker running this attempt stopped renewing its lease';
+  const lost = claim.state === 'reserved' && held === at ? WORKER_LOST.reservations : WORKER_LOST.lease;
   const backoffMs = retryBackoff(resolveRetry(taskOf(nodes.get(from.qid) ?? step.node).options.retry), {
     instanceId,
     key,
@@ -591,13 +588,12 @@ export async function laneClaimExpired(
       dueAt: now + backoffMs,
       parent: g.key,
       item: lane.item,
-      retry: retry(attempt + 1, message),
+      retry: retry(attempt + 1, lost.message),
     });
     return { kind: 'timer', created: put === 'created' };
   }
   const dispatch = laneDispatch(flow, s, g, lane.item, { ...from, attempt });
   const item = laneItemOf(flow, dispatch, g);
   if (!item) return none;
-  const error = { name: 'WorkerLostError', message, retryable: true };
-  return { kind: 'failed', event: { type: 'task-failed', key, attempt, error, lane: item }, dispatch };
+  return { kind: 'failed', event: { type: 'task-failed', key, attempt, error: lost, lane: item }, dispatch };
 }

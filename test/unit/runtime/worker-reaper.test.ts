@@ -253,6 +253,14 @@ describe('worker: the claim is started only when the chain may outlive its reser
     const snap = await store.get('p1');
     expect(snap?.status).toBe('FAILED');
     expect(snap?.error).toMatchObject({ name: 'WorkerLostError', taskKey: 'boom', attempts: 1 });
+    // The history says so: two redispatches, then the attempt's failure.
+    const history = (await store.readHistory('p1')).entries.filter((e) => e.key === 'boom');
+    expect(history.map((e) => [e.type, e.detail ?? e.error?.name])).toEqual([
+      ['task-redispatched', 'reservation-expired'],
+      ['task-redispatched', 'reservation-expired'],
+      ['task-failed', 'WorkerLostError'],
+      ['run-failed', 'WorkerLostError'],
+    ]);
   });
 });
 
