@@ -116,7 +116,8 @@ describe(`a fork of ${BRANCHES} single-task branches over the wire`, () => {
       // Run: its creation, the fork's join (lanes-joined), the join task's completion, the compaction at the
       // end of that chain (4); per branch: its result and its count (2).
       expect(p.instances).toBe(4 + 2 * BRANCHES);
-      // A claim per queue message (reserve, start, release), one per branch: the join runs inline in the
+      // A claim per queue message (reserve, start, release: these tasks' default timeout outlasts the
+      // reservation, so each chain starts its claim), one per branch: the join runs inline in the
       // chain of the branch whose count ended the fork.
       expect(p.claims).toBe(3 * BRANCHES);
       expect(p.failed).toBe(0);
