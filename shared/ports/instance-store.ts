@@ -125,6 +125,12 @@ export interface LaneRetry {
    * `<task key>#<attempt>~<the claim's fence>`.
    */
   readonly lapse?: true;
+  /**
+   * Set when the reaper put this retry for a worker that died holding a
+   * claim (see `laneClaimExpired`): that claim, as `<task key>~<fence>`, so
+   * that a later pass over the same expired claim records nothing twice.
+   */
+  readonly lostClaim?: string;
 }
 
 /**

@@ -516,8 +516,9 @@ export type LaneDeath =
  *   puts it, waits for the backoff; with no retry left, the child joins the
  *   frontier with the failure, which fails the run.
  *
- * Idempotent: the timers are put if absent (a lapse's id has the claim's
- * fence), and the failure's commit is the reducer's to judge.
+ * Idempotent: each timer names the claim it records (`LaneRetry.lostClaim`),
+ * a later pass over the same claim (its reaper died before releasing it)
+ * puts nothing, and the failure's commit is the reducer's to judge.
  */
 export async function laneClaimExpired(
   store: InstanceStore,
@@ -554,6 +555,9 @@ export async function laneClaimExpired(
   const attempt = Math.max(1, ...timers.flatMap((t) => (t.retry?.task === key ? [t.retry.attempt] : [])));
   // A claim left by an older attempt of this step says nothing of the current one.
   if (held === at && claim.attempt < attempt) return none;
+  // A pass that recorded this claim's death and died before releasing it: the record is there.
+  const lostClaim = `${claim.taskKey}~${claim.fence}`;
+  if (timers.some((t) => t.retry?.lostClaim === lostClaim)) return { kind: 'timer', created: false };
   const now = look.now();
   const retry = (next: number, message: string) => ({
     task: key,
@@ -561,6 +565,7 @@ export async function laneClaimExpired(
     failedAt: now,
     worker: claim.workerId,
     error: { name: WORKER_LOST.lease.name, message },
+    lostClaim,
   });
   const lapses = timers.filter((t) => t.retry?.lapse && t.retry.task === key && t.retry.attempt === attempt).length;
   // Past the chain's first step the worker was running, whatever its claim's state (as for a task run inline in the frontier).

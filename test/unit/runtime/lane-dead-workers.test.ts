@@ -153,6 +153,45 @@ describe('a dead worker in a lane', () => {
     expect(h.ran.filter((r) => !r.startsWith('items[1]')).sort()).toEqual(['items@1', 'items[0]@1', 'items[2]@1']);
   });
 
+  /** Makes the reaper die right after each lane timer's first put: before its commit, its compaction and the claim's release. */
+  function dyingAfterEachPut(store: MemoryInstanceStore): Set<string> {
+    const put = store.putTimer.bind(store);
+    const died = new Set<string>();
+    store.putTimer = async (instanceId, timer) => {
+      const r = await put(instanceId, timer);
+      if (died.has(timer.id)) return r;
+      died.add(timer.id);
+      throw new Error('the reaper died here');
+    };
+    return died;
+  }
+
+  it('a reaper that dies right after putting each lane timer: the next pass puts none twice, and each lapse sends the step once', async () => {
+    const h = harness(poisonMap, (d) => d.key === 'items[1]');
+    const died = dyingAfterEachPut(h.store);
+    const s = await h.drive('m', await h.start([1, 2, 3], 'm'), 10_000);
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ taskKey: 'items[1]', attempts: 2 });
+    expect(died.size).toBe(5);
+    expect(h.ran.filter((r) => r.startsWith('items[1]'))).toEqual([
+      'items[1]@1',
+      'items[1]@1',
+      'items[1]@1',
+      'items[1]@2',
+      'items[1]@2',
+      'items[1]@2',
+    ]);
+    expect((await h.store.listTimers('m', 'items[1]#')).length).toBe(5);
+  });
+
+  it('and after putting the retry of a death inline past the first step: the attempt is counted once', async () => {
+    const h = harness(poisonSecond, (d) => d.key === 'a/a2');
+    dyingAfterEachPut(h.store);
+    const s = await h.drive('s', await h.start(1, 's'), 10_000);
+    expect(s?.error).toMatchObject({ taskKey: 'a/a2', attempts: 2 });
+    expect(h.ran.filter((r) => r.startsWith('a/'))).toEqual(['a/a1@1', 'a/a2@1', 'a/a2@2', 'a/a2@2', 'a/a2@2']);
+  });
+
   it("a reservation that lapsed past its chain's first step is a death, not a lapse: the worker was running", async () => {
     const h = harness(poisonSecond, (d) => d.key === 'a/a2');
     const s = await h.drive('s', await h.start(1, 's'), 10_000);
