@@ -137,7 +137,9 @@ function LaneTimersPanel(props: { client: SayiirClient; instanceId: string; live
         rowAttrs={(t) => ({ 'data-kind': t.kind, 'data-state': t.firedAt === undefined ? 'waiting' : 'fired' })}
         cells={(t) => [
           `${t.parent} #${t.child}`,
-          t.retry ? `retry ${t.retry.task}, attempt ${t.retry.attempt}` : `delay ${t.id}`,
+          t.retry
+            ? `${t.retry.lapse ? 'again' : 'retry'} ${t.retry.task}, attempt ${t.retry.attempt}`
+            : `delay ${t.id}`,
           <Time iso={t.dueAt} />,
           t.firedAt === undefined ? (
             'waiting'
