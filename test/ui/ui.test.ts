@@ -260,6 +260,34 @@ describe('the web UI in headless Chromium', () => {
     await page.close();
   });
 
+  it("shows a lapse in a lane (a worker died holding a step's reservation) as the same attempt sent again", async () => {
+    await api.start('batch', 4, { instanceId: 'lanes-ui-2' });
+    // What the reaper records for an expired reservation of item 2's step (see `laneClaimExpired`).
+    await stack.store.putTimer('lanes-ui-2', {
+      id: 'items[2]/call#1~7',
+      dueAt: Date.now() + 3_600_000,
+      parent: 'items',
+      item: 2,
+      retry: {
+        task: 'items[2]/call',
+        attempt: 1,
+        failedAt: Date.now(),
+        worker: 'w-gone',
+        error: {
+          name: 'WorkerLostError',
+          message: 'the worker holding this step stopped before renewing its reservation',
+        },
+        lapse: true,
+        lostClaim: 'items[2]/call~7',
+      },
+    });
+    const page = await signedIn('#/runs/lanes-ui-2');
+    const lapse = page.locator('table.lane-timers tr[data-kind="retry"]', { hasText: 'items #2' });
+    await lapse.first().waitFor(SEEN_WITHIN);
+    expect(await lapse.first().textContent()).toContain('again items[2]/call, attempt 1');
+    await page.close();
+  });
+
   it('filters the runs table by status and by workflow', async () => {
     for (const name of ['a', 'b']) {
       await (await api.start('hello', { name }, { instanceId: `hello-ui-${name}` })).result({ timeoutMs: 20_000 });
