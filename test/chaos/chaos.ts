@@ -151,6 +151,10 @@ export interface ChaosReport {
   };
   /** Workers' task reports by outcome. */
   readonly taskReports: Readonly<Record<string, number>>;
+  /** The runs that took longest from their start to their final state, slowest first (how close they came to the deadline). */
+  readonly slowest: readonly { readonly instanceId: string; readonly workflow: string; readonly ms: number }[];
+  /** A run counts as lost when it is not final this long after its start. */
+  readonly deadlineMs: number;
   readonly ok: boolean;
 }
 
@@ -176,6 +180,9 @@ interface RunState {
   end: () => void;
   /** When it counts as lost (set at its start). */
   deadline: number;
+  /** When it was started, and when it was first seen final. */
+  startedAt?: number;
+  endedAt?: number;
   started: boolean;
   signalSent: boolean;
   signalling: boolean;
@@ -218,6 +225,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     run.lastSeenAt = Date.now();
     if (FINAL.has(seen.status)) {
       run.final = seen.status;
+      run.endedAt ??= Date.now();
       run.end();
       return;
     }
@@ -332,7 +340,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       );
       if (r instanceof SayiirApiError) throw new Error(`start ${plan.instanceId}: ${r.status} ${r.code} ${r.message}`);
       run.started = true;
-      run.deadline = Date.now() + runDeadlineMs;
+      run.startedAt = Date.now();
+      run.deadline = run.startedAt + runDeadlineMs;
       run.lastSeenAt = Date.now();
       if (plan.signal?.early) await sendSignal(run);
     };
@@ -487,6 +496,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       executions: executionsOf(executions, exampleRuns),
       recovery,
       taskReports: Object.fromEntries(taskReports),
+      slowest: [...runs.values()]
+        .flatMap((r) =>
+          r.startedAt !== undefined && r.endedAt !== undefined
+            ? [{ instanceId: r.plan.instanceId, workflow: r.plan.workflow, ms: r.endedAt - r.startedAt }]
+            : [],
+        )
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, 3),
+      deadlineMs: runDeadlineMs,
       ok:
         lostRuns.length === 0 &&
         wrongOutputs.length === 0 &&
@@ -637,6 +655,9 @@ export function formatReport(r: ChaosReport): string {
     ...Object.entries(r.recovery.byKind).map(
       ([k, s]) => `    ${k}: median ${s.medianMs} ms, max ${s.maxMs} ms (${s.count})`,
     ),
+    `  slowest runs (start to final state; lost past ${(r.deadlineMs / 1000).toFixed(0)} s): ${r.slowest
+      .map((x) => `${x.workflow} ${x.instanceId} ${(x.ms / 1000).toFixed(1)} s`)
+      .join(', ')}`,
   ];
   return lines.join('\n');
 }
