@@ -486,8 +486,8 @@ export async function skipAndCount(
 export type LaneDeath =
   /** Nothing: the claim says nothing of a step to run (the child went on, another worker runs it, the run is not running). */
   | { readonly kind: 'none' }
-  /** A lane timer, put if absent, sends the step again: the same attempt after a lapse, the next after its backoff. */
-  | { readonly kind: 'timer'; readonly created: boolean }
+  /** A lane timer, put if absent, sends the step again: the same attempt after a lapse (due at once), the next after its backoff. */
+  | { readonly kind: 'timer'; readonly created: boolean; readonly id?: string; readonly dueAt?: number }
   /**
    * The attempt failed and the retry policy has no other: the child joins
    * the frontier with the failure (`event`, which fails the run as a
@@ -570,14 +570,15 @@ export async function laneClaimExpired(
   const lapses = timers.filter((t) => t.retry?.lapse && t.retry.task === key && t.retry.attempt === attempt).length;
   // Past the chain's first step the worker was running, whatever its claim's state (as for a task run inline in the frontier).
   if (claim.state === 'reserved' && held === at && lapses + 1 < RESERVATION_LAPSES) {
+    const id = `${key}#${attempt}~${claim.fence}`;
     const put = await store.putTimer(instanceId, {
-      id: `${key}#${attempt}~${claim.fence}`,
+      id,
       dueAt: now,
       parent: g.key,
       item: lane.item,
       retry: { ...retry(attempt, 'the worker holding this step stopped before renewing its reservation'), lapse: true },
     });
-    return { kind: 'timer', created: put === 'created' };
+    return { kind: 'timer', created: put === 'created', id, dueAt: now };
   }
   const lost = claim.state === 'reserved' && held === at ? WORKER_LOST.reservations : WORKER_LOST.lease;
   const backoffMs = retryBackoff(resolveRetry(taskOf(nodes.get(from.qid) ?? step.node).options.retry), {

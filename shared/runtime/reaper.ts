@@ -257,6 +257,8 @@ async function reapInstance(
   };
   // Steps of children in lanes whose worker died, failed for good: dead-lettered with their lane dispatch.
   const laneFailures: Dispatch[] = [];
+  // Lapses' lane timers, due at once: fired in this pass, not the next.
+  const lapses: string[] = [];
   for (const c of expired) {
     const frontierTask = Object.entries(snapshot.tasks).some(([key, t]) => claimKeyOf(key, t) === c.taskKey);
     if (!frontierTask) {
@@ -265,6 +267,8 @@ async function reapInstance(
         events.push(death.event);
         laneFailures.push(death.dispatch);
       }
+      if (death.kind === 'timer' && death.id !== undefined && (death.dueAt ?? Number.POSITIVE_INFINITY) <= now)
+        lapses.push(death.id);
       continue;
     }
     for (const [key, t] of Object.entries(snapshot.tasks)) {
@@ -285,6 +289,14 @@ async function reapInstance(
             },
       );
     }
+  }
+  if (lapses.length > 0) {
+    const fired = await fireLaneTimers(deps.store, flow, run, lapses, {
+      now: () => deps.clock.now(),
+      send: (dispatches) => deps.queue.send(dispatches),
+    });
+    run = fired.run;
+    await sendDispatches(deps.queue, fired.effects);
   }
   for (const key of stale) {
     const t = snapshot.tasks[key];

@@ -105,7 +105,8 @@ function harness(f: AnyFlow, dies: (d: Dispatch) => boolean) {
     (
       await startInstance(store, f, input, { instanceId: id, now: clock.now(), redispatchAfterMs: 30_000 })
     ).effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
-  return { store, claims, deadLetters, ran, drive, start };
+  const reap = () => reapOnce({ store, timers: store, claims, queue, registry, clock, deadLetters });
+  return { store, claims, queue, clock, worker, deadLetters, ran, drive, start, reap };
 }
 
 describe('a dead worker in a lane', () => {
@@ -190,6 +191,24 @@ describe('a dead worker in a lane', () => {
     const s = await h.drive('s', await h.start(1, 's'), 10_000);
     expect(s?.error).toMatchObject({ taskKey: 'a/a2', attempts: 2 });
     expect(h.ran.filter((r) => r.startsWith('a/'))).toEqual(['a/a1@1', 'a/a2@1', 'a/a2@2', 'a/a2@2', 'a/a2@2']);
+  });
+
+  it('a lapse is sent again by the pass that finds it, not the next', async () => {
+    let deaths = 0;
+    const h = harness(poisonMap, (d) => d.key === 'items[1]' && deaths++ === 0);
+    for (const d of await h.start([1, 2, 3], 'once'))
+      await processDispatch(h.worker, d, () => 900_000).catch((e) => {
+        if (!(e instanceof WorkerKilledError)) throw e;
+      });
+    for (const d of h.queue.sent.splice(0))
+      await processDispatch(h.worker, d, () => 900_000).catch((e) => {
+        if (!(e instanceof WorkerKilledError)) throw e;
+      });
+    h.clock.advance(10_000);
+    await h.reap();
+    expect(h.queue.sent.map((d) => [d.key, d.attempt])).toEqual([['items[1]', 1]]);
+    const [lapse] = await h.store.listTimers('once', 'items[1]#');
+    expect(lapse).toMatchObject({ retry: { lapse: true, attempt: 1 }, firedAt: h.clock.now() });
   });
 
   it("a reservation that lapsed past its chain's first step is a death, not a lapse: the worker was running", async () => {
