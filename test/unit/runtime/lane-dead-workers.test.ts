@@ -61,6 +61,9 @@ const poisonMap = flow<number[]>('poison-map')
   )
   .build();
 
+/** Item 1 of the poisoned map, run by its workers: each of its two attempts three times (two lapses, then the failure). */
+const THREE_RUNS_PER_ATTEMPT = ['items[1]@1', 'items[1]@1', 'items[1]@1', 'items[1]@2', 'items[1]@2', 'items[1]@2'];
+
 function harness(f: AnyFlow, dies: (d: Dispatch) => boolean) {
   const store = new MemoryInstanceStore();
   const claims = new MemoryClaimStore();
@@ -85,14 +88,18 @@ function harness(f: AnyFlow, dies: (d: Dispatch) => boolean) {
       if (dies(d)) throw new WorkerKilledError('executed', d.key);
     },
   };
+  /** Runs each dispatch on a worker; a worker the faults kill is one more dead worker. */
+  const deliver = async (ds: readonly Dispatch[]) => {
+    for (const d of ds)
+      await processDispatch(worker, d, () => 900_000).catch((e) => {
+        if (!(e instanceof WorkerKilledError)) throw e;
+      });
+  };
   /** Delivers every message, then lets `ms` pass and reaps, until the run ends or `cycles` pass. */
   const drive = async (id: string, first: readonly Dispatch[], ms: number, cycles = 40) => {
     let pending = [...first];
     for (let i = 0; i < cycles; i++) {
-      for (const d of [...pending, ...queue.sent.splice(0)])
-        await processDispatch(worker, d, () => 900_000).catch((e) => {
-          if (!(e instanceof WorkerKilledError)) throw e;
-        });
+      await deliver([...pending, ...queue.sent.splice(0)]);
       pending = [];
       const s = await store.get(id);
       if (s?.status !== 'RUNNING') return s;
@@ -106,7 +113,7 @@ function harness(f: AnyFlow, dies: (d: Dispatch) => boolean) {
       await startInstance(store, f, input, { instanceId: id, now: clock.now(), redispatchAfterMs: 30_000 })
     ).effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
   const reap = () => reapOnce({ store, timers: store, claims, queue, registry, clock, deadLetters });
-  return { store, claims, queue, clock, worker, deadLetters, ran, drive, start, reap };
+  return { store, claims, queue, clock, deadLetters, ran, deliver, drive, start, reap };
 }
 
 describe('a dead worker in a lane', () => {
@@ -130,14 +137,7 @@ describe('a dead worker in a lane', () => {
     const s = await h.drive('m', await h.start([1, 2, 3], 'm'), 10_000);
     expect(s?.status).toBe('FAILED');
     expect(s?.error).toMatchObject({ name: 'WorkerLostError', taskKey: 'items[1]', attempts: 2 });
-    expect(h.ran.filter((r) => r.startsWith('items[1]'))).toEqual([
-      'items[1]@1',
-      'items[1]@1',
-      'items[1]@1',
-      'items[1]@2',
-      'items[1]@2',
-      'items[1]@2',
-    ]);
+    expect(h.ran.filter((r) => r.startsWith('items[1]'))).toEqual(THREE_RUNS_PER_ATTEMPT);
     // Two lapses per attempt, marked as such; the death of attempt 1 is the retry to attempt 2.
     const timers = await h.store.listTimers('m', 'items[1]#');
     expect(timers.map((t) => [t.retry?.attempt, t.retry?.lapse ?? false])).toEqual([
@@ -174,14 +174,7 @@ describe('a dead worker in a lane', () => {
     expect(s?.status).toBe('FAILED');
     expect(s?.error).toMatchObject({ taskKey: 'items[1]', attempts: 2 });
     expect(died.size).toBe(5);
-    expect(h.ran.filter((r) => r.startsWith('items[1]'))).toEqual([
-      'items[1]@1',
-      'items[1]@1',
-      'items[1]@1',
-      'items[1]@2',
-      'items[1]@2',
-      'items[1]@2',
-    ]);
+    expect(h.ran.filter((r) => r.startsWith('items[1]'))).toEqual(THREE_RUNS_PER_ATTEMPT);
     expect((await h.store.listTimers('m', 'items[1]#')).length).toBe(5);
   });
 
@@ -196,14 +189,8 @@ describe('a dead worker in a lane', () => {
   it('a lapse is sent again by the pass that finds it, not the next', async () => {
     let deaths = 0;
     const h = harness(poisonMap, (d) => d.key === 'items[1]' && deaths++ === 0);
-    for (const d of await h.start([1, 2, 3], 'once'))
-      await processDispatch(h.worker, d, () => 900_000).catch((e) => {
-        if (!(e instanceof WorkerKilledError)) throw e;
-      });
-    for (const d of h.queue.sent.splice(0))
-      await processDispatch(h.worker, d, () => 900_000).catch((e) => {
-        if (!(e instanceof WorkerKilledError)) throw e;
-      });
+    await h.deliver(await h.start([1, 2, 3], 'once'));
+    await h.deliver(h.queue.sent.splice(0));
     h.clock.advance(10_000);
     await h.reap();
     expect(h.queue.sent.map((d) => [d.key, d.attempt])).toEqual([['items[1]', 1]]);
