@@ -330,8 +330,8 @@ export type RunEvent =
    *   before or after the queue): same attempt, new generation;
    * - `reservation-expired`: its worker died holding a reservation it never
    *   started (before running, or while running a chain of short tasks): same
-   *   attempt, at once, up to `RESERVATION_LAPSES` times, then that attempt
-   *   failed (`WorkerLostError`) and the retry policy decides what follows;
+   *   attempt, at once; the `RESERVATION_LAPSES`-th lapse of an attempt
+   *   fails it instead (`WorkerLostError`), and the retry policy decides what follows;
    * - `lease-expired`: its worker died mid-attempt: that attempt failed
    *   (`WorkerLostError`) and the retry policy decides what follows;
    * - `redrive`: an operator redrove a dispatch the queue gave up on.
