@@ -47,17 +47,22 @@ export interface CompiledNode {
    * map or fork whose children run in lanes: each child (a map's item, a
    * fork's branch) is a sequence that starts with a task (or a delay, then
    * a task) and ends with a task (or a task, then a delay), so its tasks run outside the run's
-   * journal, and its other steps (a signal wait, a nested fork or map, a
-   * route whose branches do not all start and end with a task)
-   * through it (see `Lanes` in `snapshot.ts`). A nested child flow counts
-   * as its steps in place (see {@link laneSequence}); a loop, and a route
-   * whose branches all start and end with a task, run in the lane (see
-   * {@link runsInLane}). The first and last qid of each child's
+   * journal, and its other steps (a signal wait, a nested map, a fork
+   * that does not follow a task, a route whose branches do not all start
+   * and end with a task) through it (see `Lanes` in `snapshot.ts`). A
+   * nested child flow counts as its steps in place (see
+   * {@link laneSequence}); a loop, and a route whose branches all start and
+   * end with a task, run in the lane (see {@link runsInLane}); so does a
+   * fork whose branches run in lanes, right after a task (see
+   * {@link laneFork}). The first and last qid of each child's
    * sequence: one pair for a map (every item runs the one body), one per
    * branch for a fork.
    */
   readonly lanes?: LaneShape;
-  /** route: set when it runs in the lane of the child it is a step of (see {@link laneRoute}), computed once here. */
+  /**
+   * Set on a route, or a fork, that runs in the lane of the child it is a
+   * step of (see {@link laneRoute}, {@link laneFork}), computed once here.
+   */
   readonly inLane?: true;
 }
 
@@ -96,6 +101,7 @@ export function compileFlow(flow: AnyFlow): CompiledFlow {
   const nodes = new Map<string, CompiledNode>();
   const first = compileSeq(flow.steps, '', { kind: 'root' }, nodes);
   const laneResults = new Set([...nodes.values()].flatMap((n) => n.lanes?.lasts ?? []));
+  markLaneForks(nodes);
   const inLanes = [...nodes.values()].flatMap((n) => (n.lanes?.heads ?? []).flatMap((head) => laneTasks(head, nodes)));
   const outputsById = new Set([
     ...[...nodes.values()].flatMap((n) => (n.itemResult ? [n.itemResult] : [])),
@@ -259,7 +265,32 @@ export function laneSequence(head: string, nodes: ReadonlyMap<string, CompiledNo
  * reducer. Pure, static.
  */
 export function laneRoute(node: CompiledNode): boolean {
-  return node.inLane === true;
+  return node.inLane === true && node.step.kind === 'route';
+}
+
+/**
+ * Whether a fork runs in the lane of the child it is a step of (a map
+ * item, a fork branch run in lanes): its own branches run in lanes (see
+ * {@link CompiledNode.lanes}), and a task comes right before it in the
+ * child's sequence. Then its branches start, as a group of lanes of its
+ * own, from that task's output, put by its id, with no commit to the run's
+ * journal; its join runs in the lane when its last branch is counted, its
+ * output put by its id like a task's. Pure, static.
+ */
+export function laneFork(node: CompiledNode): boolean {
+  return node.inLane === true && node.step.kind === 'fork';
+}
+
+/** Marks the forks that run in the lane of the child they are a step of (see {@link laneFork}). */
+function markLaneForks(nodes: Map<string, CompiledNode>): void {
+  const marked = [...nodes.values()].flatMap((n) =>
+    (n.lanes?.heads ?? []).flatMap((head) =>
+      laneNodes(head, nodes).filter(
+        (x) => x.step.kind === 'fork' && x.lanes !== undefined && flatPrev(x.qid, nodes)?.step.kind === 'task',
+      ),
+    ),
+  );
+  for (const n of marked) nodes.set(n.qid, { ...n, inLane: true });
 }
 
 /** Whether every branch of the route `node` (its default's too) starts and ends with a task, child flows opened. */
@@ -315,9 +346,9 @@ export function laneNodes(head: string, nodes: ReadonlyMap<string, CompiledNode>
   );
 }
 
-/** The steps of a child's sequence from `head` that run in its lane as tasks (see {@link runsInLane}). */
+/** The steps of a child's sequence from `head` that run in its lane as tasks (see {@link runsInLane}), with the joins of its forks that run in the lane (see {@link laneFork}). */
 function laneTasks(head: string, nodes: ReadonlyMap<string, CompiledNode>): CompiledNode[] {
-  return laneNodes(head, nodes).filter(runsInLane);
+  return laneNodes(head, nodes).filter((n) => runsInLane(n) || laneFork(n));
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   iterKey,
   iterOf,
   type LaneShape,
+  laneFork,
   laneNext,
   laneNodes,
   laneRoute,
@@ -16,6 +17,7 @@ import {
   type Owner,
   routeBranchHeads,
   runsInLane,
+  stepOfKey,
   taskOf,
 } from './compile.ts';
 import type { AnyFlow } from './definition.ts';
@@ -40,6 +42,58 @@ export interface LaneGroup {
   readonly key: string;
   readonly count: number;
   readonly lanes: Lanes;
+  /**
+   * Set on a fork that runs in the lane of a child of another group (see
+   * `laneFork`): that child, which the fork is a step of. Such a group is
+   * not in the frontier: its state is static (its key, its branches, its
+   * input: the output of the task before it), its counter and its
+   * branches' results are in the store, and its `lanes` look fields
+   * (`checkAt`, `seen`, `sentAt`) mean nothing (its look is a lane timer,
+   * see `LaneLook` in `runtime/lanes.ts`).
+   */
+  readonly outer?: { readonly parent: string; readonly item: number };
+}
+
+/**
+ * The group run in lanes named `key` (a `Dispatch.lane.parent`): the map
+ * or fork of the frontier (see {@link laneGroupOf}), else the fork that
+ * runs in the lane of a child of another group (see `laneFork`), while that
+ * child is in its lane (not in the frontier). Pure.
+ */
+export function laneGroupIn(
+  flow: AnyFlow,
+  frontier: Pick<Snapshot, 'tasks' | 'waits' | 'maps' | 'forks'>,
+  key: string,
+): LaneGroup | undefined {
+  const top = laneGroupOf(frontier, key);
+  if (top) return top;
+  const nodes = compileFlow(flow).nodes;
+  const at = stepOfKey(nodes, key);
+  if (!at || !laneFork(at.node) || key.includes('@')) return undefined;
+  const { node, idx } = at;
+  const outer = laneOfTask(flow, frontier, node.qid, idx);
+  const outerGroup = outer ? laneGroupIn(flow, frontier, outer.parent) : undefined;
+  if (!outer || !outerGroup || childInFrontier(flow, frontier, outerGroup, outer.item)) return undefined;
+  return laneForkGroup(flow, node, idx, outer);
+}
+
+/** The group of the fork `node` run in the lane of child `outer`, at map indices `idx` (see {@link laneGroupIn}). */
+function laneForkGroup(
+  flow: AnyFlow,
+  node: CompiledNode,
+  idx: readonly number[],
+  outer: { readonly parent: string; readonly item: number },
+): LaneGroup {
+  const prev = flatPrev(node.qid, compileFlow(flow).nodes) as CompiledNode;
+  const count = node.branchHeads?.length ?? 0;
+  const input: Ref = { v: outputId(fillKey(prev.qid, idx)) };
+  return {
+    key: fillKey(node.qid, idx),
+    count,
+    // Look fields unused (see `outer`).
+    lanes: { qid: node.qid, idx, input, window: count, checkAt: 0, seen: 0 },
+    outer: { parent: outer.parent, item: outer.item },
+  };
 }
 
 /** The map or fork `key` of a frontier, if it runs its children in lanes. */
@@ -119,7 +173,7 @@ export function laneResults(flow: AnyFlow, g: LaneGroup): Ref {
 /** The child of a group run in lanes that the task `qid` at map indices `idx` is a step of, if any. */
 export function laneOfTask(
   flow: AnyFlow,
-  frontier: Pick<Snapshot, 'maps' | 'forks'>,
+  frontier: Pick<Snapshot, 'tasks' | 'waits' | 'maps' | 'forks'>,
   qid: string,
   idx: readonly number[],
 ): { readonly parent: string; readonly item: number } | undefined {
@@ -128,7 +182,7 @@ export function laneOfTask(
   if (owner?.kind === 'map')
     found = { parent: fillKey(owner.qid, idx.slice(0, -1)), item: idx[idx.length - 1] as number };
   if (owner?.kind === 'fork') found = { parent: fillKey(owner.qid, idx), item: owner.index };
-  return found && laneGroupOf(frontier, found.parent) ? found : undefined;
+  return found && laneGroupIn(flow, frontier, found.parent) ? found : undefined;
 }
 
 /** The owner of the sequence the step `qid` is in, above the child flows and lane routes it is nested in (see `laneSequence`, `laneRoute`). */
@@ -272,10 +326,16 @@ export type LaneNext =
   /** The step was the child's last: its output is the child's result, and its put counts the child. */
   | { readonly kind: 'end' }
   /**
+   * The next step is a fork that runs in the lane (see `laneFork`): its
+   * branches start, a group of lanes of their own (`group`), from the
+   * step's output; the child waits in that group until its join runs.
+   */
+  | { readonly kind: 'group'; readonly group: LaneGroup }
+  /**
    * The child joins the frontier with the step's completion, committed to
    * the run's journal: the next step needs the reducer (a signal wait, a
-   * nested fork or map, a route that does not run in the lane, a delay not
-   * followed by a task), or the output decides something only the reducer
+   * nested map, a fork that does not run in the lane, a route that does not
+   * run in the lane, a delay not followed by a task), or the output decides something only the reducer
    * does (a route key with no branch, a loop that reached its bound and
    * fails, an output that is not what the step must return): the commit
    * fails the run, or fails the task, as it would in the frontier.
@@ -291,7 +351,11 @@ export type LaneNext =
  * step after the loop on it (`LoopResult.done`, or the bound reached with
  * `onMax: 'exit'`). Pure.
  */
-export function laneNextAfter(flow: AnyFlow, d: Pick<Dispatch, 'qid' | 'key' | 'input'>, output: unknown): LaneNext {
+export function laneNextAfter(
+  flow: AnyFlow,
+  d: Pick<Dispatch, 'qid' | 'key' | 'input' | 'lane'>,
+  output: unknown,
+): LaneNext {
   const nodes = compileFlow(flow).nodes;
   const node = nodes.get(d.qid);
   if (!node) return { kind: 'joins' };
@@ -301,6 +365,10 @@ export function laneNextAfter(flow: AnyFlow, d: Pick<Dispatch, 'qid' | 'key' | '
     if (delay) return { kind: 'timer', delay };
     const next = laneNext(d.qid, nodes);
     if (!next) return { kind: 'end' };
+    if (laneFork(next) && d.lane) {
+      const idx = stepOfKey(nodes, d.key)?.idx ?? [];
+      return { kind: 'group', group: laneForkGroup(flow, next, idx, d.lane) };
+    }
     return runsInLane(next) ? { kind: 'step', qid: next.qid, input } : { kind: 'joins' };
   };
   const s = node.step;
@@ -378,6 +446,15 @@ export interface ChildStep {
    * says how far the loop went (see {@link laneSteps}).
    */
   readonly iter?: number;
+  /**
+   * Set on a fork run in the lane (see `laneFork`): its key is its join's,
+   * whose output, put by its id, says the child went past it; `in` is the
+   * join's input (its branches' results). The child is in the fork's own
+   * group between the step before it and its join.
+   */
+  readonly group?: true;
+  /** The step's input when it is not the output of the step before: a fork's join's. */
+  readonly in?: Ref;
 }
 
 /** How far a loop of a child went (see {@link laneSteps}): its last iteration with an output, and whether the loop ended there. */
@@ -429,6 +506,16 @@ export function laneSteps(
         const chosen = known.routes?.get(key);
         const branch = chosen === undefined ? undefined : routeHeadOf(flow, n.qid, chosen);
         if (!branch || !walk(branch.qid)) return false;
+      } else if (laneFork(n)) {
+        const inner = laneForkGroup(flow, n, idx, { parent: g.key, item });
+        steps.push({
+          qid: n.qid,
+          key,
+          id: outputId(key),
+          out: { v: outputId(key) },
+          group: true,
+          in: laneResults(flow, inner),
+        });
       } else if (backToLaneAfter(flow, n.qid) || endsChild(flow, n.qid))
         steps.push({ qid: n.qid, id: outputId(key), out: before, timer: key });
       else steps.push({ qid: n.qid });
@@ -480,7 +567,7 @@ export interface LaneResult {
  */
 export function laneDelayWrites(
   flow: AnyFlow,
-  frontier: Pick<Snapshot, 'waits' | 'maps' | 'forks'>,
+  frontier: Pick<Snapshot, 'tasks' | 'waits' | 'maps' | 'forks'>,
   keys: readonly string[],
 ): { readonly marks: string[]; readonly results: LaneResult[] } {
   const marks: string[] = [];
@@ -497,7 +584,7 @@ export function laneDelayWrites(
 
 /** The input of step `at` of a child's own sequence: the output of the step before it, or the child's input. */
 export function stepInput(steps: readonly ChildStep[], at: number, lane: Pick<Lane, 'input'>): Ref | undefined {
-  return at === 0 ? lane.input : steps[at - 1]?.out;
+  return steps[at]?.in ?? (at === 0 ? lane.input : steps[at - 1]?.out);
 }
 
 /**
@@ -515,7 +602,9 @@ export function resumePoint(
   steps: readonly ChildStep[],
   has: (id: string) => boolean,
   lane: Pick<Lane, 'input'>,
-): { readonly qid: string; readonly key?: string; readonly input: Ref; readonly iter?: number } | undefined {
+):
+  | { readonly qid: string; readonly key?: string; readonly input: Ref; readonly iter?: number; readonly group?: true }
+  | undefined {
   let k = -1;
   steps.forEach((s, i) => {
     if (s.id !== undefined && has(s.id)) k = i;
@@ -531,6 +620,9 @@ export function resumePoint(
   if (k < 0) return from(at(0), lane.input) ?? { qid: at(0).qid, input: lane.input };
   const passed = at(k);
   const next = at(k + 1);
+  // In a fork run in the lane: its join, on its branches' results, once they are all counted (see `ChildStep.group`).
+  if (next.group && next.key !== undefined && next.in)
+    return { qid: next.qid, key: next.key, input: next.in, group: true };
   if (next.key !== undefined && passed.out !== undefined) return from(next, passed.out);
   const input = stepInput(steps, k, lane);
   return input !== undefined ? from(passed, input) : undefined;

@@ -108,6 +108,23 @@ export interface LaneTimer {
    * reads it).
    */
   readonly retry?: LaneRetry;
+  /**
+   * Set on the reaper's look at a fork run in the lane of child `item` of
+   * `parent` (see `laneFork`; its id is then `<fork key>~look~<n>`): such
+   * a fork is not in the frontier, so its look, which starts again its
+   * branches that stopped, waits here, and each look puts the next.
+   */
+  readonly look?: LaneLookTimer;
+}
+
+/** See {@link LaneTimer.look}. */
+export interface LaneLookTimer {
+  /** The fork's key (its branches' `Dispatch.lane.parent`). */
+  readonly group: string;
+  /** The look's number: the next look is `n + 1`. */
+  readonly n: number;
+  /** When the fork's branches were last sent: a backlog in their queue explains one no worker took only so long after. */
+  readonly sentAt: number;
 }
 
 /** The retry a lane timer waits for (see {@link LaneTimer.retry}). */

@@ -11,6 +11,7 @@ import {
   laneCheckMs,
   laneClaimsTell,
   laneDispatch,
+  laneGroupIn,
   laneGroupOf,
   laneItemOf,
   laneKeys,
@@ -18,6 +19,7 @@ import {
   laneOf,
   laneOfTask,
   laneResultId,
+  laneResults,
   laneSteps,
   resumePoint,
   startsParked,
@@ -27,7 +29,7 @@ import { materialize, outputId, refValueIds, ValueMissingError } from '../engine
 import { resolveRetry, retryBackoff } from '../engine/retry.ts';
 import type { ChainStep, Dispatch, Effect, RunEvent } from '../engine/snapshot.ts';
 import type { Claim } from '../ports/claim-store.ts';
-import type { InstanceStore, LaneTimer } from '../ports/instance-store.ts';
+import type { InstanceStore, LaneLookTimer, LaneTimer } from '../ports/instance-store.ts';
 import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunState, skipTask } from './instances.ts';
 
 /**
@@ -95,6 +97,21 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   (a value under the delay's output id), and the next task runs on the
  *   delay's input. Its last step, completed in the frontier, is put and
  *   counted as above;
+ * - a fork whose branches run in lanes, right after a task of the child
+ *   (`laneFork`), is a group of its own, run in the child's lane: the
+ *   writer of that task's output puts the fork's first look (a lane timer
+ *   of the child, `LaneTimer.look`), then sends its branches, which count
+ *   on the fork's own counter; the add that returns its branch count sends
+ *   its join in the child's lane, on their results, instead of a commit,
+ *   and the join's output, put by its id, is the child's next step's input.
+ *   Each look starts again the branches that stopped, as the reaper's look
+ *   at a group of the frontier does, and sends the join when every branch
+ *   is counted and no worker holds it, then puts the next look. Anything
+ *   of such a fork that must be committed to the run's journal (a failure
+ *   for good, a hold, a step that needs the reducer) first commits what
+ *   the fork skipped: the completion of the task before it, with which the
+ *   child joins the frontier and the fork starts there, in lanes, with the
+ *   same counter (`joinLaneFork`);
  * - the first window of children that start with a delay starts in the
  *   frontier, with the parent's start. (Journals written before lane
  *   timers may hold `lanes-started` entries, which the reducer still
@@ -193,10 +210,15 @@ export async function countLane(
   parent: string,
   options: Pick<CommitOptions, 'now' | 'chain'>,
 ): Promise<Counted> {
-  const g = laneGroupOf(run.snapshot, parent);
+  const g = laneGroupIn(flow, run.snapshot, parent);
   if (!g) return { effects: [], run };
   const d = await store.addToCounter(run.snapshot.instanceId, laneCounterId(parent), 1);
   const child = g.lanes.window + d - 1;
+  if (d === g.count && g.outer) {
+    // A fork run in a lane: its join runs in that lane, nothing is committed (see `laneFork`).
+    const join = laneJoinDispatch(flow, run, g);
+    return { ...(join ? { next: join } : {}), effects: [], run };
+  }
   if (d === g.count) return endLanes(store, flow, run, g, options);
   if (child >= g.count) return { effects: [], run };
   if (!startsParked(flow, g, child)) return { next: laneDispatch(flow, run.snapshot, g, child), effects: [], run };
@@ -255,7 +277,12 @@ export async function fireLaneTimers(
   flow: AnyFlow,
   run: RunState,
   ids: readonly string[],
-  options: { readonly now: () => number; readonly send: (dispatches: readonly Dispatch[]) => Promise<void> },
+  options: {
+    readonly now: () => number;
+    readonly send: (dispatches: readonly Dispatch[]) => Promise<void>;
+    /** What a look at a fork run in a lane asks about work outside the store (see `LaneTimer.look`). */
+    readonly look: LaneLook;
+  },
 ): Promise<FiredLaneTimers> {
   if (ids.length === 0) return { fired: 0, effects: [], run };
   const s = run.snapshot;
@@ -266,10 +293,15 @@ export async function fireLaneTimers(
   const marks: string[] = [];
   const results: LaneResult[] = [];
   const dispatches: Dispatch[] = [];
+  const looks: LaneLookTimer[] = [];
   for (const t of timers) {
     // A failed run may be reopened: its children go on, and its workers drop what they are sent until then.
-    const g = s.status === 'COMPLETED' || s.status === 'CANCELLED' ? undefined : laneGroupOf(s, t.parent);
+    const g = s.status === 'COMPLETED' || s.status === 'CANCELLED' ? undefined : laneGroupIn(flow, s, t.parent);
     if (!g || t.item >= g.count || childInFrontier(flow, s, g, t.item)) continue;
+    if (t.look) {
+      looks.push(t.look);
+      continue;
+    }
     const steps = await resolvedLaneSteps(store, flow, s.instanceId, g, t.item);
     if (t.retry) {
       // A retry's backoff ended: its task runs again, on the input it failed on.
@@ -302,6 +334,7 @@ export async function fireLaneTimers(
     if (counted.next) dispatches.push(counted.next);
     effects.push(...counted.effects);
   }
+  for (const l of looks) dispatches.push(...(await lookInLane(store, flow, current, l, options.look)));
   if (dispatches.length > 0) await options.send(dispatches);
   const at = options.now();
   await Promise.all(timers.map((t) => store.fireTimer(s.instanceId, t.id, at)));
@@ -394,52 +427,11 @@ export async function checkLanes(
   const counted = await store.getCounter(instanceId, laneCounterId(parent));
   // Only a put that created a result is counted, so a full counter means every result is there.
   if (counted >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
-  const byClaims = laneClaimsTell(flow, g);
   let dispatches: Dispatch[] = [];
-  if (byClaims || counted === g.lanes.seen) {
-    const children = Array.from({ length: g.count }, (_, i) => {
-      // Every step the child may run, whatever its routes chose: their values and timers share a prefix.
-      const keys = laneKeys(flow, g, i);
-      return { keys, ids: keys.map(outputId), result: laneResultId(flow, g, i) };
-    });
-    const listed = new Set(await store.listValueIds(instanceId, commonPrefix(children.flatMap((c) => c.ids))));
-    // A child that waits on a lane timer (a delay, a retry's backoff), or was just sent on by one, has not stalled.
-    const checkMs = laneCheckMs(flow, g.lanes.qid, run.snapshot.redispatchAfterMs);
-    const timerPrefix = commonPrefix(children.flatMap((c) => c.keys));
-    const timers = (await store.listTimers(instanceId, timerPrefix)).filter((t) => t.parent === parent);
-    const parked = new Set(
-      timers.filter((t) => t.firedAt === undefined || look.now() - t.firedAt < checkMs).map((t) => t.item),
-    );
-    // A step retried in its lane starts again at its last attempt: attempt 1 again would fail into the timer of its retry, there already.
-    const attempts = new Map<string, number>();
-    for (const t of timers)
-      if (t.retry) attempts.set(t.retry.task, Math.max(attempts.get(t.retry.task) ?? 1, t.retry.attempt));
-    const done = children.map((c) => listed.has(c.result));
-    const results = done.filter(Boolean).length;
-    if (results >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
-    const started = Math.min(g.count, g.lanes.window + results);
-    // A backlog explains a child no worker took only so long after children were last sent.
-    const trustBacklog = look.now() - (g.lanes.sentAt ?? Number.NEGATIVE_INFINITY) < look.maxQueueWaitMs;
-    // A new generation, so the queue's deduplication does not swallow the second start of a child.
-    const gen = 1 + Math.max(1, look.now());
-    for (let i = 0; i < started; i++) {
-      const c = children[i];
-      // Children with a step in the frontier (after a failure, a pause, or a step that is not a task) go on from there.
-      if (!c || done[i] || parked.has(i) || childInFrontier(flow, run.snapshot, g, i)) continue;
-      const steps = await resolvedLaneSteps(store, flow, instanceId, g, i);
-      const from = resumePoint(steps, (id) => listed.has(id), laneOf(flow, g, i));
-      if (!from) continue;
-      if (steps[0]?.qid === from.qid && startsParked(flow, g, i)) {
-        // Started by no one yet (its starter died between its count and its timer): its timer starts it.
-        await store.putTimer(instanceId, laneTimer(flow, g, i, from.qid, look.now()));
-        continue;
-      }
-      const attempt = (from.key === undefined ? undefined : attempts.get(from.key)) ?? 1;
-      const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, { ...from, attempt }), gen };
-      const keys = steps.flatMap((x) => (x.key ? [x.key] : []));
-      if (byClaims && ((await look.running(keys)) || (trustBacklog && (await look.queued(d))))) continue;
-      dispatches.push(d);
-    }
+  if (laneClaimsTell(flow, g) || counted === g.lanes.seen) {
+    const stalled = await stalledChildren(store, flow, run, g, look, g.lanes.sentAt);
+    if (stalled.done) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
+    dispatches = stalled.dispatches;
   }
   const restarted = dispatches.length > 0 ? { restarted: true } : {};
   const r = await commit(
@@ -451,6 +443,243 @@ export async function checkLanes(
   );
   if (!r.changed) dispatches = [];
   return { dispatches, effects: r.effects, run: r.run };
+}
+
+/**
+ * The children of group `g` that stopped (see {@link checkLanes}): every
+ * result there (`done`), or the dispatches that start again each child
+ * of the window that has no result, is not in the frontier, is not parked
+ * on a lane timer (nor sent on by one less than a check period ago), and
+ * is known not to run, where its stored outputs say it stopped (see
+ * `resumePoint`). A child that stopped in a fork run in its lane (see
+ * `laneFork`) with no look pending there gets one, due now: that fork's
+ * own look starts its branches. `sentAt`: when the children were last sent.
+ */
+async function stalledChildren(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  g: LaneGroup,
+  look: LaneLook,
+  sentAt: number | undefined,
+): Promise<{ readonly done: boolean; readonly dispatches: Dispatch[] }> {
+  const instanceId = run.snapshot.instanceId;
+  const byClaims = laneClaimsTell(flow, g);
+  const children = Array.from({ length: g.count }, (_, i) => {
+    // Every step the child may run, whatever its routes chose: their values and timers share a prefix.
+    const keys = laneKeys(flow, g, i);
+    return { keys, ids: keys.map(outputId), result: laneResultId(flow, g, i) };
+  });
+  const listed = new Set(await store.listValueIds(instanceId, commonPrefix(children.flatMap((c) => c.ids))));
+  // A child that waits on a lane timer (a delay, a retry's backoff, a look), or was just sent on by one, has not stalled.
+  const checkMs = laneCheckMs(flow, g.lanes.qid, run.snapshot.redispatchAfterMs);
+  const timerPrefix = commonPrefix(children.flatMap((c) => c.keys));
+  const timers = (await store.listTimers(instanceId, timerPrefix)).filter((t) => t.parent === g.key);
+  const parked = new Set(
+    timers.filter((t) => t.firedAt === undefined || look.now() - t.firedAt < checkMs).map((t) => t.item),
+  );
+  // A step retried in its lane starts again at its last attempt: attempt 1 again would fail into the timer of its retry, there already.
+  const attempts = new Map<string, number>();
+  for (const t of timers)
+    if (t.retry) attempts.set(t.retry.task, Math.max(attempts.get(t.retry.task) ?? 1, t.retry.attempt));
+  const done = children.map((c) => listed.has(c.result));
+  const results = done.filter(Boolean).length;
+  if (results >= g.count) return { done: true, dispatches: [] };
+  const started = Math.min(g.count, g.lanes.window + results);
+  // A backlog explains a child no worker took only so long after children were last sent.
+  const trustBacklog = look.now() - (sentAt ?? Number.NEGATIVE_INFINITY) < look.maxQueueWaitMs;
+  // A new generation, so the queue's deduplication does not swallow the second start of a child.
+  const gen = 1 + Math.max(1, look.now());
+  const dispatches: Dispatch[] = [];
+  for (let i = 0; i < started; i++) {
+    const c = children[i];
+    // Children with a step in the frontier (after a failure, a pause, or a step that is not a task) go on from there.
+    if (!c || done[i] || parked.has(i) || childInFrontier(flow, run.snapshot, g, i)) continue;
+    const steps = await resolvedLaneSteps(store, flow, instanceId, g, i);
+    const from = resumePoint(steps, (id) => listed.has(id), laneOf(flow, g, i));
+    if (!from) continue;
+    if (from.group) {
+      // In a fork run in its lane, whose looks stopped (its starter died before the first, or the run was not running).
+      const inner = laneGroupIn(flow, run.snapshot, from.key as string);
+      const n = 1 + Math.max(-1, ...timers.flatMap((t) => (t.look && t.look.group === inner?.key ? [t.look.n] : [])));
+      if (inner) await store.putTimer(instanceId, lookTimer(flow, run, inner, n, look.now(), look.now()));
+      continue;
+    }
+    if (steps[0]?.qid === from.qid && startsParked(flow, g, i)) {
+      // Started by no one yet (its starter died between its count and its timer): its timer starts it.
+      await store.putTimer(instanceId, laneTimer(flow, g, i, from.qid, look.now()));
+      continue;
+    }
+    const attempt = (from.key === undefined ? undefined : attempts.get(from.key)) ?? 1;
+    const d: Dispatch = { ...laneDispatch(flow, run.snapshot, g, i, { ...from, attempt }), gen };
+    const keys = steps.flatMap((x) => (x.key ? [x.key] : []));
+    if (byClaims && ((await look.running(keys)) || (trustBacklog && (await look.queued(d))))) continue;
+    dispatches.push(d);
+  }
+  return { done: false, dispatches };
+}
+
+/** The id of look `n` at the fork `group` run in a lane (see `LaneTimer.look`). */
+export const lookTimerId = (group: string, n: number): string => `${group}~look~${n}`;
+
+/**
+ * Look `n` at group `g`, a fork run in a lane (see `LaneTimer.look`), due
+ * `dueAt`: a timer of the child that the fork is a step of, so that child
+ * counts as parked while its fork runs. `sentAt`: when the branches were
+ * last sent.
+ */
+function lookTimer(
+  flow: AnyFlow,
+  run: RunState,
+  g: LaneGroup,
+  n: number,
+  dueAt: number,
+  sentAt: number,
+): Omit<LaneTimer, 'firedAt'> {
+  const outer = g.outer as NonNullable<LaneGroup['outer']>;
+  return {
+    id: lookTimerId(g.key, n),
+    dueAt,
+    parent: outer.parent,
+    item: outer.item,
+    look: { group: g.key, n, sentAt },
+  };
+}
+
+/** How long after a look at a fork run in a lane the next one is due: a check period (see `laneCheckMs`). */
+function lookPeriodMs(flow: AnyFlow, run: RunState, g: LaneGroup): number {
+  return laneCheckMs(flow, g.lanes.qid, run.snapshot.redispatchAfterMs);
+}
+
+/**
+ * Starts a fork run in a lane (see `laneFork`) whose child's step before it
+ * just put its output: its first look, due a check period later, then the
+ * dispatches of its branches (returned, to send). A crash between the two
+ * leaves branches that no one sent, which that look starts. Nothing is
+ * committed to the run's journal.
+ */
+export async function startLaneFork(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  g: LaneGroup,
+  now: number,
+): Promise<Dispatch[]> {
+  await store.putTimer(run.snapshot.instanceId, lookTimer(flow, run, g, 0, now + lookPeriodMs(flow, run, g), now));
+  return Array.from({ length: g.count }, (_, i) => laneDispatch(flow, run.snapshot, g, i));
+}
+
+/** The dispatch of the join of a fork run in a lane (see `laneFork`), in that lane, on its branches' results. */
+function laneJoinDispatch(flow: AnyFlow, run: RunState, g: LaneGroup): Dispatch | undefined {
+  const outerGroup = g.outer ? laneGroupIn(flow, run.snapshot, g.outer.parent) : undefined;
+  if (!g.outer || !outerGroup) return undefined;
+  return laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: g.lanes.qid, input: laneResults(flow, g) });
+}
+
+/**
+ * A look at a fork run in a lane (see `LaneTimer.look`), as `checkLanes`
+ * looks at a group of the frontier, with no commit: nothing when the fork
+ * no longer runs in the lane (its join's output is there, or its child
+ * joined the frontier); the join, when every branch is counted or has its
+ * result (its counter died before sending it, or its message was lost) and
+ * no worker holds it; else the branches that stopped, started again (see
+ * `stalledChildren`). Each look but the last puts the next (put if absent:
+ * a pass that dies before firing this one puts it once), a check period
+ * later; a paused run's fork is only looked at again.
+ *
+ * @returns the dispatches to send.
+ */
+async function lookInLane(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  l: LaneLookTimer,
+  look: LaneLook,
+): Promise<Dispatch[]> {
+  const s = run.snapshot;
+  const g = laneGroupIn(flow, s, l.group);
+  if (!g?.outer || (s.status !== 'RUNNING' && s.status !== 'PAUSED')) return [];
+  const joinId = outputId(g.key);
+  if ((await store.listValueIds(s.instanceId, joinId)).includes(joinId)) return [];
+  const now = look.now();
+  const next = (sentAt: number) =>
+    store.putTimer(s.instanceId, lookTimer(flow, run, g, l.n + 1, now + lookPeriodMs(flow, run, g), sentAt));
+  if (s.status === 'PAUSED') {
+    await next(l.sentAt);
+    return [];
+  }
+  const counted = await store.getCounter(s.instanceId, laneCounterId(g.key));
+  const stalled =
+    counted >= g.count ? { done: true, dispatches: [] } : await stalledChildren(store, flow, run, g, look, l.sentAt);
+  const dispatches = stalled.dispatches;
+  if (stalled.done) {
+    const join = laneJoinDispatch(flow, run, g);
+    const gen = 1 + Math.max(1, now);
+    if (join && !(await look.running([join.key])) && !(await look.queued(join))) dispatches.push({ ...join, gen });
+  }
+  await next(dispatches.length > 0 ? now : l.sentAt);
+  return dispatches;
+}
+
+/**
+ * Commits what a fork run in a lane (see `laneFork`) skipped: the
+ * completion of its child's step before it, with which the child joins the
+ * frontier (as it did before such forks ran in lanes), and the fork starts
+ * there, in lanes, with the same counter, so its branches' results and
+ * counts carry over (its branches are sent again; a branch that already
+ * ran finds its outputs). Done before anything of the fork is committed to
+ * the run's journal (a failure, a hold, a step that needs the reducer): the
+ * reducer only knows groups of the frontier. A fork run in the lane of
+ * another such fork joins with it, outermost first. Nothing is committed
+ * when the fork's join already has its output (a late duplicate of one of
+ * its steps: the child went on). Idempotent: a child already in the
+ * frontier takes no second join.
+ *
+ * @returns the run after the commits, and their effects (the fork's branches' dispatches).
+ */
+export async function joinLaneFork(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  g: LaneGroup,
+  options: Pick<CommitOptions, 'now'>,
+): Promise<{ readonly run: RunState; readonly effects: readonly Effect[] }> {
+  if (!g.outer) return { run, effects: [] };
+  const instanceId = run.snapshot.instanceId;
+  let outer = laneGroupIn(flow, run.snapshot, g.outer.parent);
+  if (!outer) return { run, effects: [] };
+  const effects: Effect[] = [];
+  let current = run;
+  if (outer.outer) {
+    const up = await joinLaneFork(store, flow, current, outer, options);
+    current = up.run;
+    effects.push(...up.effects);
+    outer = laneGroupIn(flow, current.snapshot, g.outer.parent);
+    if (!outer) return { run: current, effects };
+  }
+  const item = g.outer.item;
+  const steps = await resolvedLaneSteps(store, flow, instanceId, outer, item);
+  const at = steps.findIndex((x) => x.key === g.key);
+  const before = steps[at - 1];
+  const input = stepInput(steps, at - 1, laneOf(flow, outer, item));
+  if (at < 1 || !before?.key || !input) return { run: current, effects };
+  const joinId = outputId(g.key);
+  if ((await store.listValueIds(instanceId, joinId)).includes(joinId)) return { run: current, effects };
+  const timers = await store.listTimers(instanceId, `${before.key}#`);
+  const attempt = Math.max(
+    1,
+    ...timers.flatMap((t) => (t.retry && t.retry.task === before.key ? [t.retry.attempt] : [])),
+  );
+  const lane = { parent: outer.key, qid: before.qid, idx: laneOf(flow, outer, item).idx, input };
+  const r = await commit(
+    store,
+    flow,
+    current,
+    () => [{ type: 'task-completed', key: before.key as string, attempt, lane }],
+    options,
+  );
+  effects.push(...r.effects);
+  return { run: r.run, effects };
 }
 
 /**
@@ -493,7 +722,14 @@ export type LaneDeath =
    * the frontier with the failure (`event`, which fails the run as a
    * failure of its worker would); `dispatch` is the step's, for its dead letter.
    */
-  | { readonly kind: 'failed'; readonly event: RunEvent; readonly dispatch: Dispatch };
+  | {
+      readonly kind: 'failed';
+      readonly event: RunEvent;
+      readonly dispatch: Dispatch;
+      /** The run after the join of the fork run in a lane the step is in, if it is (see {@link joinLaneFork}), and its effects. */
+      readonly run: RunState;
+      readonly effects: readonly Effect[];
+    };
 
 /**
  * A claim expired on a step of a child run in lanes (read consistently: its
@@ -533,7 +769,7 @@ export async function laneClaimExpired(
   const step = stepOfKey(nodes, claim.taskKey);
   if (s.status !== 'RUNNING' || !step || Object.hasOwn(s.tasks, claim.taskKey)) return none;
   const lane = laneOfTask(flow, s, step.node.qid, step.idx);
-  const g = lane ? laneGroupOf(s, lane.parent) : undefined;
+  const g = lane ? laneGroupIn(flow, s, lane.parent) : undefined;
   if (!g || !lane || childInFrontier(flow, s, g, lane.item)) return none;
   const instanceId = s.instanceId;
   const steps = await resolvedLaneSteps(store, flow, instanceId, g, lane.item);
@@ -546,7 +782,8 @@ export async function laneClaimExpired(
   const at = from?.key === undefined ? -1 : steps.findIndex((x) => x.key === from.key);
   const held = steps.findIndex((x) => x.key === claim.taskKey);
   // The chain that held the claim started at `held`: it may have reached `at`, not a step before its own.
-  if (!from?.key || at < 0 || held < 0 || held > at) return none;
+  // In a fork run in its lane: that fork's look sees to its branches.
+  if (!from?.key || from.group || at < 0 || held < 0 || held > at) return none;
   // Its output is there: it ran, and its worker died after (its commit is what runs again, see `resumePoint`).
   if (stored.has(outputId(from.key))) return none;
   if (await look.running(steps.flatMap((x) => (x.key ? [x.key] : [])))) return none;
@@ -601,5 +838,13 @@ export async function laneClaimExpired(
   const dispatch = laneDispatch(flow, s, g, lane.item, { ...from, attempt });
   const item = laneItemOf(flow, dispatch, g);
   if (!item) return none;
-  return { kind: 'failed', event: { type: 'task-failed', key, attempt, error: lost, lane: item }, dispatch };
+  // The reducer knows only groups of the frontier: a fork run in a lane joins it first.
+  const joined = await joinLaneFork(store, flow, run, g, { now: look.now });
+  return {
+    kind: 'failed',
+    event: { type: 'task-failed', key, attempt, error: lost, lane: item },
+    dispatch,
+    run: joined.run,
+    effects: joined.effects,
+  };
 }

@@ -224,9 +224,21 @@ async function reapInstance(
   let run: RunState = runOf(flow, stored);
   // Children parked on their lane timers go on in their lanes: nothing is committed to the run's
   // journal, but the end of a parent whose last child ended on its delay.
+  const maxQueueWaitMs = deps.maxQueueWaitMs ?? REAPER_DEFAULTS.maxQueueWaitMs;
+  const running = async (keys: readonly string[]) => {
+    const held = await Promise.all(keys.map((k) => deps.claims.get(instanceId, k)));
+    return held.some((c) => c !== undefined && c.expiresAt > deps.clock.now());
+  };
+  const look: LaneLook = {
+    now: () => deps.clock.now(),
+    running,
+    queued: async (d) => (await backlog(d.pool, d.priority)) > 0,
+    maxQueueWaitMs,
+  };
   const lane = await fireLaneTimers(deps.store, flow, run, laneTimers, {
     now: () => deps.clock.now(),
     send: (dispatches) => deps.queue.send(dispatches),
+    look,
   });
   run = lane.run;
   await sendDispatches(deps.queue, lane.effects);
@@ -244,17 +256,12 @@ async function reapInstance(
     return { timersFired: laneFired, redispatched: 0, purged };
   }
   const { timers, stale, lanes } = dueWork(snapshot, now);
-  const maxQueueWaitMs = deps.maxQueueWaitMs ?? REAPER_DEFAULTS.maxQueueWaitMs;
   const queued = async (f: AnyFlow, t: TaskActivity): Promise<boolean> => {
     const { pool, priority } = routeOf(f, t.qid);
     return (await backlog(pool, priority)) > 0;
   };
   const events: RunEvent[] = timers.map((key) => ({ type: 'timer-fired', key }));
   const handled = new Set<string>();
-  const running = async (keys: readonly string[]) => {
-    const held = await Promise.all(keys.map((k) => deps.claims.get(instanceId, k)));
-    return held.some((c) => c !== undefined && c.expiresAt > deps.clock.now());
-  };
   // Steps of children in lanes whose worker died, failed for good: dead-lettered with their lane dispatch.
   const laneFailures: Dispatch[] = [];
   // Lapses' lane timers, due at once: fired in this pass, not the next.
@@ -264,6 +271,8 @@ async function reapInstance(
     if (!frontierTask) {
       const death = await laneClaimExpired(deps.store, flow, run, c, { now: () => deps.clock.now(), running });
       if (death.kind === 'failed') {
+        run = death.run;
+        await sendDispatches(deps.queue, death.effects);
         events.push(death.event);
         laneFailures.push(death.dispatch);
       }
@@ -294,6 +303,7 @@ async function reapInstance(
     const fired = await fireLaneTimers(deps.store, flow, run, lapses, {
       now: () => deps.clock.now(),
       send: (dispatches) => deps.queue.send(dispatches),
+      look,
     });
     run = fired.run;
     await sendDispatches(deps.queue, fired.effects);
@@ -324,18 +334,12 @@ async function reapInstance(
       await sendDispatches(deps.queue, counted.effects);
     }
     if (deps.deadLetters)
-      await putDeadLettersOf(deps.deadLetters, deps.store, flow, snapshot, events, deps.clock.now(), laneFailures);
+      await putDeadLettersOf(deps.deadLetters, deps.store, flow, run.snapshot, events, deps.clock.now(), laneFailures);
     const r = await applyEvents(deps.store, flow, instanceId, events, { now: () => deps.clock.now(), known: run });
     run = r.run;
     await sendDispatches(deps.queue, r.effects);
     redispatched = events.filter((e) => e.type === 'redispatch').length;
   }
-  const look: LaneLook = {
-    now: () => deps.clock.now(),
-    running,
-    queued: async (d) => (await backlog(d.pool, d.priority)) > 0,
-    maxQueueWaitMs,
-  };
   for (const parent of lanes) {
     const r = await checkLanes(deps.store, flow, run, parent, look);
     run = r.run;

@@ -6,7 +6,7 @@ import {
   decidesLanePath,
   type LaneNext,
   laneDispatch,
-  laneGroupOf,
+  laneGroupIn,
   laneItemOf,
   laneNextAfter,
   laneOfTask,
@@ -30,7 +30,7 @@ import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
 import { type Commit, commit, compactionDue, compactRun, completeTask, loadRun, type RunState } from './instances.ts';
-import { commonPrefix, countLane, laneTimer, resolvedLaneSteps } from './lanes.ts';
+import { commonPrefix, countLane, joinLaneFork, laneTimer, resolvedLaneSteps, startLaneFork } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
@@ -241,18 +241,18 @@ async function open(
     if (!run) return await give('no such instance');
     const s = run.snapshot;
     const t = Object.hasOwn(s.tasks, d.key) ? s.tasks[d.key] : undefined;
-    const lane = inLane(s, d);
+    const lane = inLane(flow, s, d);
     if (s.status === 'PAUSED' && (lane || (t?.state === 'dispatched' && t.attempt === d.attempt))) {
       if (lane && (await laneChildPassed(deps.store, flow, s, d, 'own')))
         return await give('stale: its map item or fork branch went past this step');
+      const joined = lane ? await joinForkOf(deps, flow, run, d) : run;
+      const held = joined.snapshot;
       const r = await commit(
         deps.store,
         flow,
-        run,
-        () => [{ type: 'task-held', key: d.key, attempt: d.attempt, ...joiningLane(flow, s, d) }],
-        {
-          now,
-        },
+        joined,
+        () => [{ type: 'task-held', key: d.key, attempt: d.attempt, ...joiningLane(flow, held, d) }],
+        { now },
       );
       await compactRun(deps.store, r.run);
       return await give('run is paused: task held until resume');
@@ -345,7 +345,7 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   if (inline && d.lane) {
     // Children in lanes are not in the frontier a cancel or pause clears: ask the stored state before each step.
     const stored = await deps.store.get(d.instanceId);
-    if (stored?.status !== 'RUNNING' || !inLane(chain.run.snapshot, d)) {
+    if (stored?.status !== 'RUNNING' || !inLane(flow, chain.run.snapshot, d)) {
       await deps.queue.send([d]); // its own worker will hold it, drop it, or run it
       chain.report({ dispatch: d, outcome: 'skipped', reason: 'sent to the queue: the run is not running', inline });
       return { committed: false };
@@ -379,7 +379,7 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     return { committed: false, lost: true };
   }
   await checkFenceAfterStall(chain);
-  const laneStep = inLane(chain.run.snapshot, d);
+  const laneStep = inLane(flow, chain.run.snapshot, d);
   // A route's key or a loop's again/done: the first output put decides where the child goes, whoever ran it.
   const put =
     outcome.ok && laneStep && decidesLanePath(flow, d.qid) ? await putOutput(chain, d, outcome.value, true) : undefined;
@@ -400,6 +400,7 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     const backoffMs = laneRetryBackoff(flow, d, outcome.error);
     if (backoffMs !== undefined) return retryInLane(chain, d, outcome.error, backoffMs, inline);
   }
+  if (laneStep) chain.run = await joinForkOf(deps, flow, chain.run, d);
   const meta = { worker: deps.workerId, startedAt };
   const lane = laneOfTask(flow, chain.run.snapshot, d.qid, chain.run.snapshot.tasks[d.key]?.idx ?? []);
   const pickNext = chainPicker(chain);
@@ -464,8 +465,8 @@ function withRun(chain: Chain, r: TaskReport): TaskReport {
 }
 
 /** Whether a dispatch is a step of a child running in its lane: its parent still runs in lanes, and it has not joined the frontier. */
-function inLane(s: Snapshot, d: Dispatch): boolean {
-  return d.lane !== undefined && laneGroupOf(s, d.lane.parent) !== undefined && !Object.hasOwn(s.tasks, d.key);
+function inLane(flow: AnyFlow, s: Snapshot, d: Dispatch): boolean {
+  return d.lane !== undefined && laneGroupIn(flow, s, d.lane.parent) !== undefined && !Object.hasOwn(s.tasks, d.key);
 }
 
 /**
@@ -483,7 +484,7 @@ async function laneChildPassed(
   d: Dispatch,
   from: 'own' | 'later',
 ): Promise<boolean> {
-  const g = d.lane ? laneGroupOf(s, d.lane.parent) : undefined;
+  const g = d.lane ? laneGroupIn(flow, s, d.lane.parent) : undefined;
   if (!g || !d.lane) return false;
   const steps = await resolvedLaneSteps(store, flow, d.instanceId, g, d.lane.item);
   const at = steps.findIndex((x) => x.key === d.key);
@@ -493,9 +494,24 @@ async function laneChildPassed(
   return ids.some((id) => stored.has(id));
 }
 
+/**
+ * Before a step of a branch of a fork run in a lane (see `laneFork`)
+ * commits to the run's journal: that fork joins the frontier (see
+ * `joinLaneFork`), whose reducer knows only groups of the frontier. The
+ * branches it sends again find the outputs of what they already ran.
+ */
+async function joinForkOf(deps: WorkerDeps, flow: AnyFlow, run: RunState, d: Dispatch): Promise<RunState> {
+  const g = d.lane ? laneGroupIn(flow, run.snapshot, d.lane.parent) : undefined;
+  if (!g?.outer) return run;
+  const joined = await joinLaneFork(deps.store, flow, run, g, { now: () => deps.clock.now() });
+  const sent = dispatchesOf(joined.effects);
+  if (sent.length > 0) await deps.queue.send(sent);
+  return joined.run;
+}
+
 /** The `lane` of an event that makes a step in its lane join the frontier; nothing for other dispatches. */
 function joiningLane(flow: AnyFlow, s: Snapshot, d: Dispatch): { lane?: LaneItem } {
-  const g = d.lane && inLane(s, d) ? laneGroupOf(s, d.lane.parent) : undefined;
+  const g = d.lane && inLane(flow, s, d) ? laneGroupIn(flow, s, d.lane.parent) : undefined;
   const item = g ? laneItemOf(flow, d, g) : undefined;
   return item ? { lane: item } : {};
 }
@@ -530,8 +546,16 @@ async function finishLaneItem(
   const id = outputId(d.key);
   const { created, value } = output.put ?? (await putOutput(chain, d, output.value, after.kind === 'step'));
   deps.faults?.('checkpointed', d);
-  const g = laneGroupOf(chain.run.snapshot, lane.parent);
+  const g = laneGroupIn(flow, chain.run.snapshot, lane.parent);
   if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
+  if (after.kind === 'group') {
+    // A fork run in the lane: its branches start, a group of lanes of its own; the child waits in it for its join.
+    const branches = await startLaneFork(deps.store, flow, chain.run, after.group, deps.clock.now());
+    await deps.queue.send(branches);
+    deps.faults?.('dispatched', d);
+    chain.report({ dispatch: d, outcome: 'completed', inline });
+    return { committed: true };
+  }
   if (after.kind === 'timer') {
     const delay = after.delay;
     // The child parks on its lane timer; the reaper sends it on when it is due (see `fireLaneTimers`).

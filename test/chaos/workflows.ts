@@ -207,10 +207,11 @@ export function chaosFlows(log: ExecutionLog) {
 
   /**
    * A fork whose first branch retries its first task once in its lane (on a
-   * lane timer) for an odd input, then joins the frontier for a nested fork
-   * (in a child flow) and ends there (each of those tasks puts its output by
-   * id before its commit: the `stored` phase), beside a branch that runs in
-   * its lane and loops twice there first.
+   * lane timer) for an odd input, then runs a nested fork (in a child flow)
+   * in its lane, as a group of lanes of its own; beside a branch that runs
+   * in its lane and loops twice there first, then joins the frontier for a
+   * nested map, and ends there (each of those two tasks puts its output by
+   * id before its commit: the `stored` phase).
    */
   const gateCheck = flow<number>('chaos-gate-check')
     .fork([
@@ -246,6 +247,14 @@ export function chaosFlows(log: ExecutionLog) {
             { maxIterations: 3 },
           )
           .then(counted('gate-other', ({ n }: { n: number }) => n * 3))
+          .map(
+            'gate-spread',
+            (x: number) => [x],
+            flow<number>('chaos-gate-item')
+              .then(counted('gate-item', (x: number) => x))
+              .build(),
+          )
+          .then(counted('gate-back', ([x]: number[]) => x as number))
           .build(),
       ),
     ])

@@ -21,6 +21,7 @@ import {
   type JournalEntry,
   journalSeqOf,
   journalValueId,
+  type LaneLookTimer,
   type LaneRetry,
   type LaneTimer,
   type ListPage,
@@ -447,6 +448,7 @@ export class DynamoInstanceStore implements InstanceStore, TimerIndex {
       item: num(timer.item),
       due: num(timer.dueAt),
       ...(timer.retry ? { retry: str(JSON.stringify(timer.retry)) } : {}),
+      ...(timer.look ? { look: str(JSON.stringify(timer.look)) } : {}),
       dueAt: num(timer.dueAt),
       duepk: str(timerDueShard(instanceId, timer.id)),
     };
@@ -835,5 +837,6 @@ function timerOf(item: Item): LaneTimer {
     item: readNum(item, 'item'),
     ...(item.firedAt ? { firedAt: readNum(item, 'firedAt') } : {}),
     ...(item.retry ? { retry: JSON.parse(readStr(item, 'retry')) as LaneRetry } : {}),
+    ...(item.look ? { look: JSON.parse(readStr(item, 'look')) as LaneLookTimer } : {}),
   };
 }

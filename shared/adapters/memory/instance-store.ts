@@ -221,6 +221,7 @@ export class MemoryInstanceStore implements InstanceStore, TimerIndex {
       parent: timer.parent,
       item: timer.item,
       ...(timer.retry ? { retry: JSON.parse(JSON.stringify(timer.retry)) } : {}),
+      ...(timer.look ? { look: { ...timer.look } } : {}),
     });
     return 'created';
   }

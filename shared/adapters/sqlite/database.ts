@@ -16,7 +16,7 @@ import { groupCommit } from './group-commit.ts';
  * on open (see {@link MIGRATIONS}); a newer or unknown one is refused (see
  * {@link SchemaVersionError}).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** The database file's name inside the data folder. */
 export const DATABASE_FILE = 'sayiir.sqlite';
@@ -170,12 +170,15 @@ CREATE TABLE lane_timers (
 ) WITHOUT ROWID;
 CREATE INDEX lane_timers_due ON lane_timers (due_at) WHERE fired_at IS NULL;`;
 
+/** Version 3: the look of a fork run in a lane (`LaneTimer.look`). */
+const LANE_LOOKS = 'ALTER TABLE lane_timers ADD COLUMN look TEXT;';
+
 /**
  * What upgrades a database of version `v` to `v + 1`, run in one
  * transaction with the version's update: a database written by an older
  * build keeps its runs.
  */
-const MIGRATIONS: Readonly<Record<number, string>> = { 1: LANE_TIMERS };
+const MIGRATIONS: Readonly<Record<number, string>> = { 1: LANE_TIMERS, 2: LANE_LOOKS };
 
 /** The schema version stored in `db`, `undefined` for a database with tables but no version, `0` for an empty one. */
 function storedVersion(db: Database.Database): number | undefined {

@@ -11,6 +11,7 @@ import {
   type JournalEntry,
   journalSeqOf,
   journalValueId,
+  type LaneLookTimer,
   type LaneRetry,
   type LaneTimer,
   type ListPage,
@@ -74,6 +75,7 @@ interface TimerRow {
   due_at: number;
   fired_at: number | null;
   retry: string | null;
+  look: string | null;
 }
 
 /** A lane timer row as the port's record. */
@@ -85,6 +87,7 @@ function timerOf(row: TimerRow): LaneTimer {
     item: row.item,
     ...(row.fired_at === null ? {} : { firedAt: row.fired_at }),
     ...(row.retry === null ? {} : { retry: JSON.parse(row.retry) as LaneRetry }),
+    ...(row.look === null ? {} : { look: JSON.parse(row.look) as LaneLookTimer }),
   };
 }
 
@@ -201,17 +204,17 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
       purgeCounters: db.prepare('DELETE FROM counters WHERE instance_id = ?'),
       purgeTimers: db.prepare('DELETE FROM lane_timers WHERE instance_id = ?'),
       putTimer: db.prepare(
-        `INSERT INTO lane_timers (instance_id, id, parent, item, due_at, retry) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO lane_timers (instance_id, id, parent, item, due_at, retry, look) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (instance_id, id) DO NOTHING`,
       ),
       fireTimer: db.prepare(
         'UPDATE lane_timers SET fired_at = ? WHERE instance_id = ? AND id = ? AND fired_at IS NULL',
       ),
       timersFrom: db.prepare(
-        'SELECT id, parent, item, due_at, fired_at, retry FROM lane_timers WHERE instance_id = ? AND id >= ? ORDER BY id',
+        'SELECT id, parent, item, due_at, fired_at, retry, look FROM lane_timers WHERE instance_id = ? AND id >= ? ORDER BY id',
       ),
       timer: db.prepare(
-        'SELECT id, parent, item, due_at, fired_at, retry FROM lane_timers WHERE instance_id = ? AND id = ?',
+        'SELECT id, parent, item, due_at, fired_at, retry, look FROM lane_timers WHERE instance_id = ? AND id = ?',
       ),
       dueTimers: db.prepare(
         `SELECT instance_id, id, due_at FROM lane_timers WHERE fired_at IS NULL AND due_at <= ?
@@ -391,6 +394,7 @@ export class SqliteInstanceStore implements InstanceStore, TimerIndex {
         timer.item,
         timer.dueAt,
         timer.retry ? JSON.stringify(timer.retry) : null,
+        timer.look ? JSON.stringify(timer.look) : null,
       ),
     );
     return changes === 1 ? 'created' : 'exists';

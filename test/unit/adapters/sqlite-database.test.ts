@@ -133,10 +133,30 @@ describe('the embedded database file', () => {
     upgraded.close();
   });
 
+  it('upgrades a version 2 database in place: its lane timers stay, and a timer may carry a look', async () => {
+    const first = openSqliteDatabase({ dataDir: dir });
+    const before = new SqliteInstanceStore({ db: first.db });
+    await before.create(snapshot('a'), 'in', []);
+    await before.putTimer('a', { id: 'd[0]', dueAt: 5, parent: 'm', item: 0 });
+    // What a version 2 build wrote: lane timers without looks.
+    first.db.exec('ALTER TABLE lane_timers DROP COLUMN look; UPDATE schema_version SET version = 2;');
+    first.close();
+    const upgraded = openSqliteDatabase({ dataDir: dir });
+    expect(upgraded.db.prepare('SELECT version FROM schema_version').pluck().all()).toEqual([SCHEMA_VERSION]);
+    const store = new SqliteInstanceStore({ db: upgraded.db });
+    const look = { group: 'm[0]/f', n: 0, sentAt: 3 };
+    expect(await store.putTimer('a', { id: 'm[0]/f~look~0', dueAt: 6, parent: 'm', item: 0, look })).toBe('created');
+    expect(await store.listTimers('a', '')).toEqual([
+      { id: 'd[0]', dueAt: 5, parent: 'm', item: 0 },
+      { id: 'm[0]/f~look~0', dueAt: 6, parent: 'm', item: 0, look },
+    ]);
+    upgraded.close();
+  });
+
   it('refuses a database of another schema version, and one with tables but no version, without touching it', () => {
     const path = join(dir, DATABASE_FILE);
     const other = new Database(path, sqliteBinding());
-    other.exec('CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (3);');
+    other.exec('CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (4);');
     other.close();
     const err = (() => {
       try {
@@ -146,11 +166,11 @@ describe('the embedded database file', () => {
       }
     })();
     expect(err).toBeInstanceOf(SchemaVersionError);
-    expect((err as SchemaVersionError).message).toContain('schema version 3');
-    expect((err as SchemaVersionError).message).toContain('reads version 2');
+    expect((err as SchemaVersionError).message).toContain('schema version 4');
+    expect((err as SchemaVersionError).message).toContain('reads version 3');
     // Refused before anything was written, and the lock is released.
     const again = new Database(path, sqliteBinding());
-    expect(again.prepare('SELECT version FROM schema_version').pluck().all()).toEqual([3]);
+    expect(again.prepare('SELECT version FROM schema_version').pluck().all()).toEqual([4]);
     again.exec('DROP TABLE schema_version; CREATE TABLE stuff (x)');
     again.close();
     expect(() => openSqliteDatabase({ dataDir: dir })).toThrow(/schema version unknown/);

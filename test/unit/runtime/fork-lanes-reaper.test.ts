@@ -113,19 +113,24 @@ const flaky = withBranchB(
 );
 
 /** A fork in lanes whose branch `a` joins the frontier for a route, and ends there with `a2`. */
-/** Branch `a` joins the frontier for a nested fork (a step that needs the reducer), and ends there. */
+/** Branch `a` joins the frontier for a nested map (a step that needs the reducer), and ends there. */
 const nested = withBranchB(
-  'nested-fork',
+  'nested-map',
   flow<number>('a')
     .then(
       'a1',
       counted('a1', (x: number) => x + 1),
     )
-    .fork([branch('n1', (x: number) => x)])
-    .join('nj', ([x]: [number]) => x)
+    .map(
+      'nm',
+      (x: number) => [x],
+      flow<number>('n')
+        .then('n1', (x: number) => x)
+        .build(),
+    )
     .then(
       'a2',
-      counted('a2', (x: number) => x * 10),
+      counted('a2', ([x]: number[]) => (x as number) * 10),
     )
     .build(),
 );
@@ -517,9 +522,12 @@ describe('a fork branch whose last step completes in the frontier', () => {
     const die: WorkerDeps['faults'] = (phase, d) => {
       if (phase === 'stored' && d.key === 'a/a2') throw new WorkerKilledError(phase, d.key);
     };
-    // a1 joins the frontier for the nested fork; the nested branch's chain runs the join, then a2, whose worker dies after its put.
-    await run([a1 as Dispatch]);
-    await expect(run(take(), die)).rejects.toBeInstanceOf(WorkerKilledError);
+    // a1 joins the frontier for the nested map; the chain of its items runs their end, then a2, whose worker dies after its put.
+    const untilDeath = async () => {
+      for (let ds = [a1 as Dispatch]; ds.length > 0; ds = take()) await run(ds, die);
+    };
+    await expect(untilDeath()).rejects.toBeInstanceOf(WorkerKilledError);
+    take();
     await run([b as Dispatch]);
     expect(await store.listValueIds('q1', 'out:a/a2')).toEqual(['out:a/a2']);
     expect(Object.keys((await store.get('q1'))?.tasks ?? {})).toEqual(['a/a2']);

@@ -1,0 +1,402 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
+import { MemoryDeadLetterStore } from '../../../shared/adapters/memory/dead-letter-store.ts';
+import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
+import type { AnyFlow } from '../../../shared/engine/definition.ts';
+import { materialize, refValueIds } from '../../../shared/engine/refs.ts';
+import type { Dispatch, RunEvent } from '../../../shared/engine/snapshot.ts';
+import {
+  branch,
+  FakeClock,
+  flow,
+  MemoryInstanceStore,
+  MemorySecrets,
+  type TaskOptions,
+  task,
+} from '../../../shared/index.ts';
+import { applyEvent, startInstance } from '../../../shared/runtime/instances.ts';
+import { reapOnce } from '../../../shared/runtime/reaper.ts';
+import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
+import { processDispatch, type WorkerDeps, WorkerKilledError } from '../../../shared/runtime/worker.ts';
+
+/**
+ * A fork that is a step of a map item or a fork branch run in lanes, right
+ * after a task, runs in that child's lane (`laneFork`): its branches start
+ * from the task's output as a group of lanes of their own, its join runs in
+ * the child's lane when the last branch is counted, and nothing of it is
+ * committed to the run's journal. Its look is a lane timer of the child;
+ * anything of it the reducer must judge (a failure for good, a hold, a
+ * step that needs the run's state) first makes it join the frontier.
+ */
+
+const REDISPATCH_MS = 30_000;
+
+/** An item's body: `pre`, a fork of `l` (`l1`, `l2`) and `r`, joined by `j`, then `post`. */
+function itemBody(r: (x: number) => number, rOptions: TaskOptions<number, number> = {}) {
+  return flow<number>('item')
+    .then('pre', (x: number) => x + 1)
+    .fork([
+      branch(
+        'l',
+        flow<number>('l')
+          .then('l1', (x: number) => x * 2)
+          .then('l2', (x: number) => x + 1)
+          .build(),
+      ),
+      branch('r', task('r', r, rOptions)),
+    ])
+    .join('j', ([l, r]: [number, number]) => l + r)
+    .then('post', (x: number) => x * 10)
+    .build();
+}
+
+/** A map of items `0..n-1` over `body`, two at a time. */
+const mapOf = (name: string, body: ReturnType<typeof itemBody>) =>
+  flow<number>(name)
+    .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), body, { maxConcurrency: 2 })
+    .build();
+
+/** What item `x` makes: ((x + 1) * 2 + 1 + (x + 1) * 3) * 10. */
+const itemOutput = (x: number) => ((x + 1) * 2 + 1 + (x + 1) * 3) * 10;
+
+function harness(f: AnyFlow) {
+  const store = new MemoryInstanceStore();
+  const claims = new MemoryClaimStore();
+  const queue = new MemoryTaskQueue();
+  const clock = new FakeClock(1_000_000);
+  const deadLetters = new MemoryDeadLetterStore();
+  const registry = new WorkflowRegistry([f]);
+  const ran: string[] = [];
+  let faults: WorkerDeps['faults'] = () => undefined;
+  let lost: (d: Dispatch) => boolean = () => false;
+  const worker: WorkerDeps = {
+    store,
+    claims,
+    queue,
+    registry,
+    clock,
+    secrets: new MemorySecrets(),
+    pool: 'default',
+    workerId: 'w',
+    deadLetters,
+    faults: (phase, d) => {
+      if (phase === 'executed') ran.push(`${d.key}@${d.attempt}`);
+      faults?.(phase, d);
+    },
+  };
+  /** Delivers every message sent, and what that sends, but those `lost` drops; a killed worker is one more dead worker. */
+  const drain = async (first: readonly Dispatch[] = []) => {
+    for (let ds = [...first, ...queue.sent.splice(0)]; ds.length > 0; ds = queue.sent.splice(0)) {
+      for (const d of ds) {
+        if (lost(d)) continue;
+        await processDispatch(worker, d, () => 900_000).catch((e) => {
+          if (!(e instanceof WorkerKilledError)) throw e;
+        });
+      }
+    }
+  };
+  /** Delivers these messages only. */
+  const deliver = async (ds: readonly Dispatch[]) => {
+    for (const d of ds) await processDispatch(worker, d, () => 900_000);
+  };
+  const reap = () => reapOnce({ store, timers: store, claims, queue, registry, clock, deadLetters });
+  const start = async (input: unknown, id: string) =>
+    (
+      await startInstance(store, f, input, { instanceId: id, now: clock.now(), redispatchAfterMs: REDISPATCH_MS })
+    ).effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
+  /** Lets `ms` pass, reaps, and delivers what that sent, until the run ends or `cycles` pass. */
+  const drive = async (id: string, ms: number, cycles = 30) => {
+    for (let i = 0; i < cycles; i++) {
+      const s = await store.get(id);
+      if (s?.status !== 'RUNNING') return s;
+      clock.advance(ms);
+      await reap();
+      await drain();
+    }
+    return store.get(id);
+  };
+  const output = async (id: string) => {
+    const s = await store.get(id);
+    expect(s?.status).toBe('COMPLETED');
+    const out = s?.output ?? { c: null };
+    return materialize(out, await store.getValues(id, refValueIds(out)));
+  };
+  const journal = async (id: string): Promise<RunEvent[]> => (await store.readJournal(id, 0)).flatMap((e) => e.events);
+  return {
+    store,
+    claims,
+    queue,
+    clock,
+    deadLetters,
+    ran,
+    deliver,
+    drain,
+    reap,
+    start,
+    drive,
+    output,
+    journal,
+    setFaults: (f: WorkerDeps['faults']) => {
+      faults = f;
+    },
+    setLost: (f: (d: Dispatch) => boolean) => {
+      lost = f;
+    },
+  };
+}
+
+/** Each item's tasks, once each: `items` itself and, per item, its seven steps. */
+const onceEach = (n: number) =>
+  [
+    'items@1',
+    ...Array.from({ length: n }, (_, i) =>
+      ['pre', 'l/l1', 'l/l2', 'r', 'j', 'post'].map((s) => `items[${i}]/${s}@1`),
+    ).flat(),
+  ].sort();
+
+const plain = mapOf(
+  'fork-in-items',
+  itemBody((x: number) => x * 3),
+);
+
+describe('a fork in a map item runs in the item’s lane', () => {
+  it('with nothing of it in the journal: its branches count on a counter of their own, and its join runs in the lane', async () => {
+    const h = harness(plain);
+    await h.drain(await h.start(3, 'a'));
+    expect(await h.output('a')).toEqual([0, 1, 2].map(itemOutput));
+    expect((await h.journal('a')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+    expect(h.ran.sort()).toEqual(onceEach(3));
+    for (let i = 0; i < 3; i++) expect(await h.store.getCounter('a', `lanes:items[${i}]/j`)).toBe(2);
+    // One look per fork, a timer of its item.
+    const looks = (await h.store.listTimers('a', '')).filter((t) => t.look);
+    expect(looks.map((t) => [t.id, t.parent, t.item, t.look?.group])).toEqual(
+      [0, 1, 2].map((i) => [`items[${i}]/j~look~0`, 'items', i, `items[${i}]/j`]),
+    );
+    // Its looks find the fork done, send nothing, and put no next look.
+    h.clock.advance(REDISPATCH_MS);
+    await h.reap();
+    expect(h.queue.sent).toEqual([]);
+    const after = (await h.store.listTimers('a', '')).filter((t) => t.look);
+    expect(after.map((t) => [t.id, t.firedAt !== undefined])).toEqual(
+      [0, 1, 2].map((i) => [`items[${i}]/j~look~0`, true]),
+    );
+  });
+
+  it('a branch whose message was lost is sent again by the fork’s look, within a redispatch period', async () => {
+    const h = harness(plain);
+    let drops = 0;
+    h.setLost((d) => d.key === 'items[1]/r' && drops++ === 0);
+    await h.drain(await h.start(2, 'b'));
+    expect((await h.store.get('b'))?.status).toBe('RUNNING');
+    h.clock.advance(REDISPATCH_MS - 1);
+    await h.reap();
+    expect(h.queue.sent).toEqual([]);
+    h.clock.advance(1);
+    await h.reap();
+    expect(h.queue.sent.map((d) => [d.key, d.lane])).toEqual([['items[1]/r', { parent: 'items[1]/j', item: 1 }]]);
+    await h.drain();
+    expect(await h.output('b')).toEqual([0, 1].map(itemOutput));
+    expect((await h.journal('b')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+    expect(h.ran.sort()).toEqual(onceEach(2));
+  });
+
+  it('a join that no one ran (the worker that counted the last branch died before it) is sent by the look', async () => {
+    const h = harness(plain);
+    h.setFaults((phase, d) => {
+      if (phase === 'dispatched' && d.key === 'items[0]/r') throw new WorkerKilledError(phase, d.key);
+    });
+    await h.drain(await h.start(1, 'j'));
+    h.setFaults(() => undefined);
+    expect(h.ran).not.toContain('items[0]/j@1');
+    expect(await h.store.getCounter('j', 'lanes:items[0]/j')).toBe(2);
+    h.clock.advance(REDISPATCH_MS);
+    await h.reap();
+    expect(h.queue.sent.map((d) => [d.key, d.lane?.parent, d.input])).toEqual([
+      ['items[0]/j', 'items', { all: [{ v: 'out:items[0]/l/l2' }, { v: 'out:items[0]/r' }] }],
+    ]);
+    await h.drain();
+    expect(await h.output('j')).toEqual([itemOutput(0)]);
+    expect(h.ran.sort()).toEqual(onceEach(1));
+  });
+
+  it('the worker that put the step before the fork died before its look: the item’s look puts one, which starts the branches', async () => {
+    const h = harness(plain);
+    h.setFaults((phase, d) => {
+      if (phase === 'checkpointed' && d.key === 'items[0]/pre') throw new WorkerKilledError(phase, d.key);
+    });
+    await h.drain(await h.start(2, 'c'));
+    h.setFaults(() => undefined);
+    expect(await h.store.listValueIds('c', 'out:items[0]/pre')).toEqual(['out:items[0]/pre']);
+    expect((await h.store.listTimers('c', 'items[0]')).filter((t) => t.look)).toEqual([]);
+    // The map looks at stalled items once its counter stood still for longer than an item may run.
+    const s = await h.drive('c', 6 * 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('c')).toEqual([0, 1].map(itemOutput));
+    expect((await h.journal('c')).filter((e) => e.type === 'task-completed').map((e) => 'key' in e && e.key)).toEqual([
+      'items',
+    ]);
+    expect((await h.store.listTimers('c', 'items[0]/j~look~')).map((t) => t.id)[0]).toBe('items[0]/j~look~0');
+    // `pre` ran once: the fork started from its stored output.
+    expect(h.ran.filter((r) => r.startsWith('items[0]/pre'))).toEqual(['items[0]/pre@1']);
+  });
+
+  it('a branch’s task that fails is retried in the branch’s lane, on a lane timer of the fork', async () => {
+    let fails = 1;
+    const h = harness(
+      mapOf(
+        'flaky-branch',
+        itemBody(
+          (x: number) => {
+            if (fails-- > 0) throw new Error('not yet');
+            return x * 3;
+          },
+          { retry: { maxAttempts: 2, initialDelay: '1m', jitter: 'none' } },
+        ),
+      ),
+    );
+    await h.drain(await h.start(1, 'd'));
+    const [retry] = await h.store.listTimers('d', 'items[0]/r#');
+    expect(retry).toMatchObject({ id: 'items[0]/r#2', parent: 'items[0]/j', item: 1, retry: { attempt: 2 } });
+    const s = await h.drive('d', 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('d')).toEqual([itemOutput(0)]);
+    expect((await h.journal('d')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+    expect(h.ran.filter((r) => r.startsWith('items[0]/r'))).toEqual(['items[0]/r@1', 'items[0]/r@2']);
+  });
+
+  it('a branch’s task that fails for good: the fork joins the frontier, then the failure fails the run, dead-lettered', async () => {
+    const h = harness(
+      mapOf(
+        'doomed-branch',
+        itemBody(
+          (): number => {
+            throw new Error('never');
+          },
+          { retry: { maxAttempts: 1 } },
+        ),
+      ),
+    );
+    await h.drain(await h.start(1, 'e'));
+    const s = await h.store.get('e');
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ taskKey: 'items[0]/r', message: 'never' });
+    // The item joins the frontier with `pre` (the commit its fork skipped), then the branch fails there.
+    const events = await h.journal('e');
+    expect(
+      events.map((e) => [e.type, 'key' in e ? e.key : undefined, 'lane' in e && e.lane ? e.lane.parent : '']),
+    ).toEqual([
+      ['task-completed', 'items', ''],
+      ['task-completed', 'items[0]/pre', 'items'],
+      ['task-failed', 'items[0]/r', 'items[0]/j'],
+    ]);
+    const letters = await h.deadLetters.ofInstance('e');
+    expect(letters.map((x) => [x.dispatch.key, x.error?.message])).toEqual([['items[0]/r', 'never']]);
+  });
+
+  it('a pause holds a branch’s step: the fork joins the frontier; a resume finishes the map', async () => {
+    const h = harness(plain);
+    await h.deliver(await h.start(1, 'p'));
+    // `items` ran, and its item's chain ran `pre` and started the fork: the branches wait in the queue.
+    expect(h.queue.sent.map((d) => d.key).sort()).toEqual(['items[0]/l/l1', 'items[0]/r']);
+    await applyEvent(h.store, plain, 'p', { type: 'pause' }, { now: () => h.clock.now() });
+    await h.drain();
+    const paused = await h.store.get('p');
+    expect(paused?.status).toBe('PAUSED');
+    expect(Object.keys(paused?.forks ?? {})).toEqual(['items[0]/j']);
+    expect(Object.values(paused?.tasks ?? {}).map((t) => [t.qid, t.state])).toEqual([
+      ['items[]/l/l1', 'ready'],
+      ['items[]/r', 'ready'],
+    ]);
+    const resumed = await applyEvent(h.store, plain, 'p', { type: 'resume' }, { now: () => h.clock.now() });
+    await h.drain(resumed.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    expect(await h.output('p')).toEqual([itemOutput(0)]);
+    // The item joined the frontier once, with `pre`; its fork's branches ran once each.
+    expect(
+      (await h.journal('p')).filter((e) => e.type === 'task-completed' && e.lane).map((e) => 'key' in e && e.key),
+    ).toEqual(['items[0]/pre']);
+    expect(h.ran.sort()).toEqual(onceEach(1));
+  });
+
+  it('a worker that dies holding a branch’s step is counted in the branch’s lane: its retry completes the run', async () => {
+    let deaths = 0;
+    const h = harness(
+      mapOf(
+        'dying-branch',
+        itemBody((x: number) => x * 3, { retry: { maxAttempts: 2, initialDelay: '1s', jitter: 'none' } }),
+      ),
+    );
+    h.setFaults((phase, d) => {
+      if (phase === 'executed' && d.key === 'items[0]/r' && deaths++ === 0) throw new WorkerKilledError(phase, d.key);
+    });
+    await h.drain(await h.start(1, 'w'));
+    const s = await h.drive('w', REDISPATCH_MS);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('w')).toEqual([itemOutput(0)]);
+    const [death] = await h.store.listTimers('w', 'items[0]/r#');
+    expect(death).toMatchObject({
+      id: 'items[0]/r#2',
+      parent: 'items[0]/j',
+      retry: { error: { name: 'WorkerLostError' } },
+    });
+    expect((await h.journal('w')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+  });
+});
+
+describe('a fork in a fork branch, in a fork branch', () => {
+  /** Branch `a`: `a1`, then a fork whose branch `x` is `x1`, then a fork of `p` and `q`; `b`: one task. */
+  const deep = (q: (x: number) => number) =>
+    flow<number>('deep')
+      .fork([
+        branch(
+          'a',
+          flow<number>('a')
+            .then('a1', (x: number) => x + 1)
+            .fork([
+              branch(
+                'x',
+                flow<number>('x')
+                  .then('x1', (x: number) => x * 2)
+                  .fork([branch('p', (x: number) => x + 100), branch('q', task('q', q, { retry: { maxAttempts: 1 } }))])
+                  .join('pq', ([p, qq]: [number, number]) => p + qq)
+                  .then('x2', (x: number) => x - 1)
+                  .build(),
+              ),
+              branch('y', (x: number) => -x),
+            ])
+            .join('xy', ([x, y]: [number, number]) => x * y)
+            .then('a2', (x: number) => x + 7)
+            .build(),
+        ),
+        branch('b', (x: number) => x * 1000),
+      ])
+      .join('ab', ([a, b]: [number, number]) => ({ a, b }))
+      .build();
+
+  it('runs both forks in lanes: the journal holds nothing but its own start and join', async () => {
+    const f = deep((x) => x * 3);
+    const h = harness(f);
+    await h.drain(await h.start(1, 'n'));
+    // a1 = 2; x1 = 4; pq = 104 + 12; x2 = 115; xy = 115 * -2; a2 = -223.
+    expect(await h.output('n')).toEqual({ a: -223, b: 1000 });
+    expect((await h.journal('n')).map((e) => e.type)).toEqual(['lanes-joined', 'task-completed']);
+    expect(await h.store.getCounter('n', 'lanes:a/x/pq')).toBe(2);
+    expect(await h.store.getCounter('n', 'lanes:a/xy')).toBe(2);
+  });
+
+  it('a failure for good two forks deep joins both forks to the frontier, outermost first, and fails the run', async () => {
+    const f = deep(() => {
+      throw new Error('deep down');
+    });
+    const h = harness(f);
+    await h.drain(await h.start(1, 'm'));
+    const s = await h.store.get('m');
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ taskKey: 'a/x/q', message: 'deep down' });
+    const events = await h.journal('m');
+    expect(events.map((e) => [e.type, 'key' in e ? e.key : undefined])).toEqual([
+      ['task-completed', 'a/a1'],
+      ['task-completed', 'a/x/x1'],
+      ['task-failed', 'a/x/q'],
+    ]);
+  });
+});
