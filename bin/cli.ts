@@ -244,7 +244,11 @@ const seg = encodeURIComponent;
 
 /** One line per lane timer: the child, what it waits on, until when, and whether it is over. */
 function laneTimerText(t: LaneTimerView): string {
-  const what = t.retry ? `retry ${t.retry.task} attempt ${t.retry.attempt}` : `delay ${t.id}`;
+  const what = t.retry
+    ? `retry ${t.retry.task} attempt ${t.retry.attempt}`
+    : t.look
+      ? `look ${t.look.n} at fork ${t.look.fork}`
+      : `delay ${t.id}`;
   const state = t.firedAt === undefined ? 'waiting' : `done ${t.firedAt}`;
   const failure = t.retry ? `after ${t.retry.error.name}: ${t.retry.error.message}` : '';
   return [`${t.parent}#${t.child}`.padEnd(16), what, `due ${t.dueAt}`, state, failure].filter(Boolean).join('  ');

@@ -297,14 +297,16 @@ export function summaryView(s: InstanceSummary): InstanceSummaryView {
  * outside the run's journal, on a delay (`kind: 'delay'`, the delay's key
  * as `id`) or on a retry's backoff (`kind: 'retry'`, with the failure that
  * caused it and the attempt it starts; `lapse` when no attempt failed, the
- * same one being sent again after its worker's reservation lapsed).
- * `firedAt` is absent while it waits.
+ * same one being sent again after its worker's reservation lapsed), or on
+ * a fork that runs in its lane (`kind: 'look'`: the reaper's look number
+ * `n` at that fork's branches, `look.fork` its key, while the child waits
+ * for its join). `firedAt` is absent while it waits.
  */
 export interface LaneTimerView {
   readonly id: string;
   readonly parent: string;
   readonly child: number;
-  readonly kind: 'delay' | 'retry';
+  readonly kind: 'delay' | 'retry' | 'look';
   readonly dueAt: string;
   readonly firedAt?: string;
   readonly retry?: {
@@ -315,6 +317,7 @@ export interface LaneTimerView {
     readonly error: { readonly name: string; readonly message: string };
     readonly lapse?: true;
   };
+  readonly look?: { readonly fork: string; readonly n: number };
 }
 
 /** See {@link LaneTimerView}. */
@@ -324,7 +327,7 @@ export function laneTimerView(t: LaneTimer): LaneTimerView {
     id: t.id,
     parent: t.parent,
     child: t.item,
-    kind: r ? 'retry' : 'delay',
+    kind: r ? 'retry' : t.look ? 'look' : 'delay',
     dueAt: iso(t.dueAt),
     ...(t.firedAt === undefined ? {} : { firedAt: iso(t.firedAt) }),
     ...(r
@@ -339,6 +342,7 @@ export function laneTimerView(t: LaneTimer): LaneTimerView {
           },
         }
       : {}),
+    ...(t.look ? { look: { fork: t.look.group, n: t.look.n } } : {}),
   };
 }
 

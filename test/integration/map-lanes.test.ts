@@ -5,7 +5,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
-import { type AnyFlow, flow, task } from '../../shared/index.ts';
+import { type AnyFlow, branch, flow, task } from '../../shared/index.ts';
 import { laneCounterId } from '../../shared/runtime/lanes.ts';
 import { apiClient } from '../support/local-api.ts';
 
@@ -167,9 +167,29 @@ const routedMap = flow<number>('routed-map')
   .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
+/** The same result through a fork in each item (`post` beside a branch of nothing), in the items' lanes. */
+const forkedMap = flow<number>('forked-map')
+  .map(
+    'items',
+    (n: number) => Array.from({ length: n }, (_, i) => i),
+    flow<number>('forked-item')
+      .then('pre', pre)
+      .fork([branch('twice', task('double', post)), branch('none', (x: number) => x * 0)])
+      .join('both', ([a, b]: [number, number]) => a + b)
+      .then('last', last)
+      .build(),
+    { maxConcurrency: 16 },
+  )
+  .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .build();
+
 describe('map items that park on a delay, over the wire', () => {
   const PARKED = 300;
-  const t = countingStack('parked', [parkedMap('second'), parkedMap('first'), parkedMap('last'), routedMap], 100);
+  const t = countingStack(
+    'parked',
+    [parkedMap('second'), parkedMap('first'), parkedMap('last'), routedMap, forkedMap],
+    100,
+  );
 
   async function measure(workflow: string, instanceId: string) {
     const call = apiClient(t.stack);
@@ -229,6 +249,19 @@ describe('map items that park on a delay, over the wire', () => {
     // Before routes ran in lanes, each item joined the frontier for its route and went on through the journal from
     // there: 4.5 completions, 34.7 writes and 29.4 failed conditional writes per item.
     expect(routed.figures.failed).toBeLessThanOrEqual(0.1);
+  });
+
+  it('items run a fork in their lanes, its branches in lanes of their own: the journal holds nothing per item', async () => {
+    const forked = await measure('forked-map', 'forked-1');
+    expect(forked.entries).toHaveLength(0);
+    expect(forked.perItem).toEqual([]);
+    // Each item's fork counted its two branches on its own counter, and looked at them once, a lane timer of its item.
+    expect(await t.stack.store.getCounter('forked-1', laneCounterId('items[7]/both'))).toBe(2);
+    const looks = (await t.stack.store.listTimers('forked-1', '')).filter((x) => x.look);
+    expect(looks).toHaveLength(PARKED);
+    // Before forks ran in lanes, each item joined the frontier for its fork and went on through the journal from
+    // there: 3 completions (`pre`, the join, `last`), 51.1 writes and 28.9 failed conditional writes per item.
+    expect(forked.figures.failed).toBeLessThanOrEqual(0.1);
   });
 });
 

@@ -260,7 +260,7 @@ describe('the web UI in headless Chromium', () => {
     await page.close();
   });
 
-  it("shows a lapse in a lane (a worker died holding a step's reservation) as the same attempt sent again", async () => {
+  it("shows a lapse in a lane (a worker died holding a step's reservation) as the same attempt sent again, and a fork's look", async () => {
     await api.start('batch', 4, { instanceId: 'lanes-ui-2' });
     // What the reaper records for an expired reservation of item 2's step (see `laneClaimExpired`).
     await stack.store.putTimer('lanes-ui-2', {
@@ -281,10 +281,20 @@ describe('the web UI in headless Chromium', () => {
         lostClaim: 'items[2]/call~7',
       },
     });
+    // What a worker puts when item 3 reaches a fork that runs in its lane (see `startLaneFork`).
+    await stack.store.putTimer('lanes-ui-2', {
+      id: 'items[3]/fan~look~0',
+      dueAt: Date.now() + 3_600_000,
+      parent: 'items',
+      item: 3,
+      look: { group: 'items[3]/fan', n: 0, sentAt: Date.now() },
+    });
     const page = await signedIn('#/runs/lanes-ui-2');
     const lapse = page.locator('table.lane-timers tr[data-kind="retry"]', { hasText: 'items #2' });
     await lapse.first().waitFor(SEEN_WITHIN);
     expect(await lapse.first().textContent()).toContain('again items[2]/call, attempt 1');
+    const look = page.locator('table.lane-timers tr[data-kind="look"]', { hasText: 'items #3' });
+    expect(await look.first().textContent()).toContain('fork items[3]/fan in its lane, look 0');
     await page.close();
   });
 

@@ -73,6 +73,27 @@ beforeEach(async () => {
 });
 
 describe('GET /v1/instances/{id}/lane-timers', () => {
+  it('shows the look at a fork that runs in a child’s lane as such', async () => {
+    await store.putTimer('r1', {
+      id: 'items[0]/fan~look~2',
+      dueAt: 1_000_000 + 30_000,
+      parent: 'items',
+      item: 0,
+      look: { group: 'items[0]/fan', n: 2, sentAt: 1_000_000 },
+    });
+    const r = await call('/v1/instances/r1/lane-timers?limit=1');
+    expect(r.json.items).toEqual([
+      {
+        id: 'items[0]/fan~look~2',
+        parent: 'items',
+        child: 0,
+        kind: 'look',
+        dueAt: new Date(1_030_000).toISOString(),
+        look: { fork: 'items[0]/fan', n: 2 },
+      },
+    ]);
+  });
+
   it('lists each waiting child: the even items on their delay, the odd ones on their retry with the failure', async () => {
     const r = await call('/v1/instances/r1/lane-timers');
     expect(r.status).toBe(200);

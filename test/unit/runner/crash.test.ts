@@ -24,7 +24,8 @@ const child = flow<number>('child')
  * one task, a branch of two tasks in two pools), delay, route, loop, child
  * flow, maps (of one task, of a task, a route, a loop and a child flow, of items that park on a delay
  * between their lanes, of items that start and end with a delay, of items
- * whose first task fails once and is retried in its lane).
+ * whose first task fails once and is retried in its lane, of items that run
+ * a fork in their lanes).
  */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
@@ -124,6 +125,27 @@ const example = flow<{ n: number }>('crashy')
     { maxConcurrency: 2 },
   )
   .then('final', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .map(
+    'forked',
+    (n) => [n, n + 1],
+    flow<number>('forked-body')
+      .then('pre', (x: number) => x + 1)
+      .fork([
+        branch('fl', (x: number) => x * 2),
+        branch(
+          'fr',
+          flow<number>('fr')
+            .then('fr1', (x: number) => x + 3)
+            .then('fr2', (x: number) => x % 5)
+            .build(),
+        ),
+      ])
+      .join('fj', ([a, b]: [number, number]) => a + b)
+      .then('post', (x: number) => x - 1)
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('last', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
 /** Every place a worker can die: after reserving, after running, after putting an output by its id, after committing, after dispatching. */
