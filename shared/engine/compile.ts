@@ -46,7 +46,8 @@ export interface CompiledNode {
   /**
    * map or fork whose children run in lanes: each child (a map's item, a
    * fork's branch) is a sequence that starts with a task (or a delay, then
-   * a task) and ends with a task (or a task, then a delay), so its tasks run outside the run's
+   * a task) and ends with a task (or a task, then a delay or a fork run
+   * in the lane, see {@link laneFork}), so its tasks run outside the run's
    * journal, and its other steps (a signal wait, a nested map, a fork
    * that does not follow a task, a route whose branches do not all start
    * and end with a task) through it (see `Lanes` in `snapshot.ts`). A
@@ -174,7 +175,8 @@ function compileSeq(
 /**
  * The lanes of a map or fork whose every child sequence (from `heads`)
  * starts with a task, or with a delay and then a task, and ends with a
- * task, or with a task and then a delay; else `undefined`. A child's
+ * task, or with a task and then a delay, or with a task and then a fork
+ * that runs in the lane (see {@link laneFork}); else `undefined`. A child's
  * sequence is its steps in the order they run, with the steps of a nested
  * child flow in place of the flow (see {@link laneSequence}). A child's
  * first task runs in its lane, and its last step's output is its result,
@@ -190,7 +192,10 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
     const [beforeLast, last] = seq.length > 1 ? seq.slice(-2) : [undefined, seq[0]];
     const runs = (n: CompiledNode | undefined) => n !== undefined && runsInLane(n);
     const starts = runs(first) || (first?.step.kind === 'delay' && runs(second));
-    const ends = last?.step.kind === 'task' || (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task');
+    // A fork last runs in the lane (see `laneFork`): its join's output is the child's result.
+    const forks = last?.step.kind === 'fork' && last.lanes !== undefined && beforeLast?.step.kind === 'task';
+    const ends =
+      last?.step.kind === 'task' || (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task') || forks;
     if (!starts || !ends || !first || !last) return undefined;
     firsts.push(first.qid);
     lasts.push(last.qid);

@@ -400,3 +400,55 @@ describe('a fork in a fork branch, in a fork branch', () => {
     ]);
   });
 });
+
+describe('a map item that ends with a fork', () => {
+  /** `pre`, then a fork of `l` and `r` whose join `j` ends the item: its output is the item's result. */
+  const endsForked = (r: (x: number) => number) =>
+    flow<number>('ends-forked')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .then('pre', (x: number) => x + 1)
+          .fork([branch('l', (x: number) => x * 2), branch('r', task('r', r, { retry: { maxAttempts: 1 } }))])
+          .join('j', ([l, rr]: [number, number]) => l + rr)
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+
+  it('runs in lanes, the fork in the item’s lane: its join’s output is the item’s result, counted there', async () => {
+    const h = harness(endsForked((x) => x * 3));
+    await h.drain(await h.start(3, 'z'));
+    expect(await h.output('z')).toEqual([0, 1, 2].map((x) => (x + 1) * 5));
+    expect((await h.journal('z')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+    expect(await h.store.getCounter('z', 'lanes:items')).toBe(3);
+  });
+
+  it('a branch that failed for good, retried by an operator: its join completes in the frontier and counts the item', async () => {
+    let fail = true;
+    const f = endsForked((x) => {
+      if (fail) throw new Error('down');
+      return x * 3;
+    });
+    const h = harness(f);
+    await h.drain(await h.start(2, 'y'));
+    expect((await h.store.get('y'))?.status).toBe('FAILED');
+    fail = false;
+    const retried = await applyEvent(
+      h.store,
+      f,
+      'y',
+      { type: 'retry', key: 'items[0]/r' },
+      { now: () => h.clock.now() },
+    );
+    await h.drain(retried.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    // Item 1's fork was left in its lane when the run failed: its look starts its branch again.
+    const s = await h.drive('y', REDISPATCH_MS);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('y')).toEqual([5, 10]);
+    // Item 0's join ran in the frontier (its fork had joined it), and counted the item.
+    const completed = (await h.journal('y')).flatMap((e) => (e.type === 'task-completed' ? [e.key] : []));
+    expect(completed).toEqual(['items', 'items[0]/pre', 'items[0]/r', 'items[0]/j']);
+  });
+});
