@@ -211,7 +211,8 @@ export function chaosFlows(log: ExecutionLog) {
    * in its lane, as a group of lanes of its own; beside a branch that runs
    * in its lane and loops twice there first, then joins the frontier for a
    * nested map, and ends there (each of those two tasks puts its output by
-   * id before its commit: the `stored` phase).
+   * id before its commit: the `stored` phase). The nested map's item ends
+   * with a fork over two pools, run in the item's lane.
    */
   const gateCheck = flow<number>('chaos-gate-check')
     .fork([
@@ -252,6 +253,17 @@ export function chaosFlows(log: ExecutionLog) {
             (x: number) => [x],
             flow<number>('chaos-gate-item')
               .then(counted('gate-item', (x: number) => x))
+              .fork([
+                branch(
+                  'gate-kept',
+                  counted('gate-kept', (x: number) => x),
+                ),
+                branch(
+                  'gate-nil',
+                  counted('gate-nil', (x: number) => x * 0, { ...CHAOS_TASK, pool: 'side' }),
+                ),
+              ])
+              .join(counted('gate-item-joined', ([a, b]: [number, number]) => a + b))
               .build(),
           )
           .then(counted('gate-back', ([x]: number[]) => x as number))
