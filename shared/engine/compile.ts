@@ -174,9 +174,10 @@ function compileSeq(
 
 /**
  * The lanes of a map or fork whose every child sequence (from `heads`)
- * starts with a task, or with a delay and then a task, and ends with a
- * task, or with a task and then a delay, or with a task and then a fork
- * that runs in the lane (see {@link laneFork}); else `undefined`. A child's
+ * starts with a task, or with a delay and then a task, or with a fork
+ * that runs in the lane (see {@link laneFork}), and ends with a task, or
+ * with a task and then a delay, or with such a fork (alone, or after a
+ * task); else `undefined`. A child's
  * sequence is its steps in the order they run, with the steps of a nested
  * child flow in place of the flow (see {@link laneSequence}). A child's
  * first task runs in its lane, and its last step's output is its result,
@@ -191,9 +192,13 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
     const [first, second] = seq;
     const [beforeLast, last] = seq.length > 1 ? seq.slice(-2) : [undefined, seq[0]];
     const runs = (n: CompiledNode | undefined) => n !== undefined && runsInLane(n);
-    const starts = runs(first) || (first?.step.kind === 'delay' && runs(second));
-    // A fork last runs in the lane (see `laneFork`): its join's output is the child's result.
-    const forks = last?.step.kind === 'fork' && last.lanes !== undefined && beforeLast?.step.kind === 'task';
+    // A fork first or last runs in the lane (see `laneFork`): its branches start the child, its join's output is its result.
+    const forkFirst = first?.step.kind === 'fork' && first.lanes !== undefined;
+    const starts = runs(first) || (first?.step.kind === 'delay' && runs(second)) || forkFirst;
+    const forks =
+      last?.step.kind === 'fork' &&
+      last.lanes !== undefined &&
+      (beforeLast === undefined || beforeLast.step.kind === 'task');
     const ends =
       last?.step.kind === 'task' || (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task') || forks;
     if (!starts || !ends || !first || !last) return undefined;
@@ -277,9 +282,9 @@ export function laneRoute(node: CompiledNode): boolean {
  * Whether a fork runs in the lane of the child it is a step of (a map
  * item, a fork branch run in lanes): its own branches run in lanes (see
  * {@link CompiledNode.lanes}), and a task comes right before it in the
- * child's sequence. Then its branches start, as a group of lanes of its
- * own, from that task's output, put by its id, with no commit to the run's
- * journal; its join runs in the lane when its last branch is counted, its
+ * child's sequence, or nothing (it starts the child). Then its branches
+ * start, as a group of lanes of its own, from that task's output, put by
+ * its id (or from the child's input), with no commit to the run's journal; its join runs in the lane when its last branch is counted, its
  * output put by its id like a task's. Pure, static.
  */
 export function laneFork(node: CompiledNode): boolean {
@@ -291,7 +296,11 @@ function markLaneForks(nodes: Map<string, CompiledNode>): void {
   const marked = [...nodes.values()].flatMap((n) =>
     (n.lanes?.heads ?? []).flatMap((head) =>
       laneNodes(head, nodes).filter(
-        (x) => x.step.kind === 'fork' && x.lanes !== undefined && flatPrev(x.qid, nodes)?.step.kind === 'task',
+        (x) =>
+          x.step.kind === 'fork' &&
+          x.lanes !== undefined &&
+          // Right after a task, or first in the child (its branches start from the child's input).
+          [undefined, 'task'].includes(flatPrev(x.qid, nodes)?.step.kind),
       ),
     ),
   );

@@ -74,19 +74,27 @@ export function laneGroupIn(
   const outer = laneOfTask(flow, frontier, node.qid, idx);
   const outerGroup = outer ? laneGroupIn(flow, frontier, outer.parent) : undefined;
   if (!outer || !outerGroup || childInFrontier(flow, frontier, outerGroup, outer.item)) return undefined;
-  return laneForkGroup(flow, node, idx, outer);
+  // A fork that starts its child starts from the child's input.
+  const first = flatPrev(node.qid, nodes) === undefined;
+  return laneForkGroup(flow, node, idx, outer, first ? laneOf(flow, outerGroup, outer.item).input : undefined);
 }
 
-/** The group of the fork `node` run in the lane of child `outer`, at map indices `idx` (see {@link laneGroupIn}). */
+/**
+ * The group of the fork `node` run in the lane of child `outer`, at map
+ * indices `idx` (see {@link laneGroupIn}): its branches start from the
+ * output of the task before it, or from `first`, the child's input, when
+ * it starts the child.
+ */
 function laneForkGroup(
   flow: AnyFlow,
   node: CompiledNode,
   idx: readonly number[],
   outer: { readonly parent: string; readonly item: number },
+  first?: Ref,
 ): LaneGroup {
-  const prev = flatPrev(node.qid, compileFlow(flow).nodes) as CompiledNode;
+  const prev = flatPrev(node.qid, compileFlow(flow).nodes);
   const count = node.branchHeads?.length ?? 0;
-  const input: Ref = { v: outputId(fillKey(prev.qid, idx)) };
+  const input: Ref = first ?? { v: outputId(fillKey(prev?.qid ?? node.qid, idx)) };
   return {
     key: fillKey(node.qid, idx),
     count,
@@ -271,6 +279,33 @@ export function laneDispatch(
     ...loop,
   };
   return { ...dispatchEffect(node, run, key, t).dispatch, lane: { parent: g.key, item } };
+}
+
+/**
+ * The fork that child `item` of a group starts with, as a group of lanes
+ * of its own, when that fork runs in the child's lane (see `laneFork`). Pure.
+ */
+export function firstFork(flow: AnyFlow, g: LaneGroup, item: number): LaneGroup | undefined {
+  const lane = laneOf(flow, g, item);
+  const node = compileFlow(flow).nodes.get(lane.head);
+  return node && laneFork(node) ? laneForkGroup(flow, node, lane.idx, { parent: g.key, item }, lane.input) : undefined;
+}
+
+/**
+ * The dispatches that start child `item` of a group (see
+ * {@link laneDispatch}): its first step's, or, when it starts with a fork
+ * run in its lane ({@link firstFork}), the starts of that fork's branches.
+ * Pure.
+ */
+export function laneStart(
+  flow: AnyFlow,
+  run: Pick<Snapshot, 'instanceId' | 'workflow'>,
+  g: LaneGroup,
+  item: number,
+): Dispatch[] {
+  const inner = firstFork(flow, g, item);
+  if (!inner) return [laneDispatch(flow, run, g, item)];
+  return Array.from({ length: inner.count }, (_, b) => laneStart(flow, run, inner, b)).flat();
 }
 
 /**
@@ -507,7 +542,7 @@ export function laneSteps(
         const branch = chosen === undefined ? undefined : routeHeadOf(flow, n.qid, chosen);
         if (!branch || !walk(branch.qid)) return false;
       } else if (laneFork(n)) {
-        const inner = laneForkGroup(flow, n, idx, { parent: g.key, item });
+        const inner = laneForkGroup(flow, n, idx, { parent: g.key, item }, steps.length === 0 ? input : undefined);
         steps.push({
           qid: n.qid,
           key,
@@ -616,8 +651,12 @@ export function resumePoint(
       ? undefined
       : { qid: x.qid, key: x.key, input, ...(x.iter === undefined ? {} : { iter: x.iter }) };
   if (k === steps.length - 1) return undefined;
-  // Not started: from its first step (a delay first is started by a commit, see `startsParked`).
-  if (k < 0) return from(at(0), lane.input) ?? { qid: at(0).qid, input: lane.input };
+  // Not started: from its first step (a delay first is started by a commit, see `startsParked`; a fork first is
+  // in its own group, see `laneStart`).
+  const first = at(0);
+  if (k < 0 && first.group && first.key !== undefined && first.in)
+    return { qid: first.qid, key: first.key, input: first.in, group: true };
+  if (k < 0) return from(first, lane.input) ?? { qid: first.qid, input: lane.input };
   const passed = at(k);
   const next = at(k + 1);
   // In a fork run in the lane: its join, on its branches' results, once they are all counted (see `ChildStep.group`).

@@ -17,6 +17,7 @@ import {
   backToLaneAfter,
   childInFrontier,
   childOf,
+  firstFork,
   type LaneGroup,
   laneCheckMs,
   laneDispatch,
@@ -25,6 +26,7 @@ import {
   laneOf,
   laneOfTask,
   laneResults,
+  laneStart,
   startsParked,
 } from './lanes.ts';
 import { eachId, outputId, type Ref } from './refs.ts';
@@ -237,8 +239,13 @@ class Reducer {
       case 'lanes-started': {
         const g = laneGroupOf(this.d, e.key);
         if (!g) return false;
+        // A child that starts with a delay (see `startsParked`), or with a fork run in its lane that joins the
+        // frontier (see `joinLaneFork`), starts there.
         const started = e.items.filter(
-          (i) => i < g.count && startsParked(this.cf.flow, g, i) && this.startInFrontier(g, i),
+          (i) =>
+            i < g.count &&
+            (startsParked(this.cf.flow, g, i) || firstFork(this.cf.flow, g, i) !== undefined) &&
+            this.startInFrontier(g, i),
         );
         return started.length > 0;
       }
@@ -386,7 +393,9 @@ class Reducer {
     const g = { key, count, lanes };
     for (let i = 0; i < window; i++) {
       if (startsParked(this.cf.flow, g, i)) this.startInFrontier(g, i);
-      else this.effects.push({ type: 'dispatch', dispatch: laneDispatch(this.cf.flow, this.base, g, i) });
+      else
+        for (const dispatch of laneStart(this.cf.flow, this.base, g, i))
+          this.effects.push({ type: 'dispatch', dispatch });
     }
     return lanes;
   }

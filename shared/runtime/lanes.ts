@@ -5,6 +5,7 @@ import {
   type ChildStep,
   childInFrontier,
   endsChild,
+  firstFork,
   type LaneGroup,
   type LaneResult,
   type LoopProgress,
@@ -20,6 +21,7 @@ import {
   laneOfTask,
   laneResultId,
   laneResults,
+  laneStart,
   laneSteps,
   resumePoint,
   startsParked,
@@ -221,6 +223,12 @@ export async function countLane(
   }
   if (d === g.count) return endLanes(store, flow, run, g, options);
   if (child >= g.count) return { effects: [], run };
+  const inner = firstFork(flow, g, child);
+  if (inner) {
+    // A child that starts with a fork run in its lane: that fork starts (its branches each start a chain of their own).
+    const branches = await startLaneFork(store, flow, run, inner, options.now());
+    return { effects: branches.map((dispatch) => ({ type: 'dispatch', dispatch })), run };
+  }
   if (!startsParked(flow, g, child)) return { next: laneDispatch(flow, run.snapshot, g, child), effects: [], run };
   // A child whose first step is a delay starts on its lane timer.
   await store.putTimer(run.snapshot.instanceId, laneTimer(flow, g, child, laneOf(flow, g, child).head, options.now()));
@@ -566,7 +574,7 @@ export async function startLaneFork(
   now: number,
 ): Promise<Dispatch[]> {
   await store.putTimer(run.snapshot.instanceId, lookTimer(flow, run, g, 0, now + lookPeriodMs(flow, run, g), now));
-  return Array.from({ length: g.count }, (_, i) => laneDispatch(flow, run.snapshot, g, i));
+  return Array.from({ length: g.count }, (_, i) => laneStart(flow, run.snapshot, g, i)).flat();
 }
 
 /** The dispatch of the join of a fork run in a lane (see `laneFork`), in that lane, on its branches' results. */
@@ -658,13 +666,24 @@ export async function joinLaneFork(
     if (!outer) return { run: current, effects };
   }
   const item = g.outer.item;
+  const joinId = outputId(g.key);
+  if ((await store.listValueIds(instanceId, joinId)).includes(joinId)) return { run: current, effects };
+  if (firstFork(flow, outer, item)?.key === g.key) {
+    // The fork starts its child: the child starts in the frontier, with it.
+    const r = await commit(
+      store,
+      flow,
+      current,
+      () => [{ type: 'lanes-started', key: outer.key, items: [item] }],
+      options,
+    );
+    return { run: r.run, effects: [...effects, ...r.effects] };
+  }
   const steps = await resolvedLaneSteps(store, flow, instanceId, outer, item);
   const at = steps.findIndex((x) => x.key === g.key);
   const before = steps[at - 1];
   const input = stepInput(steps, at - 1, laneOf(flow, outer, item));
   if (at < 1 || !before?.key || !input) return { run: current, effects };
-  const joinId = outputId(g.key);
-  if ((await store.listValueIds(instanceId, joinId)).includes(joinId)) return { run: current, effects };
   const timers = await store.listTimers(instanceId, `${before.key}#`);
   const attempt = Math.max(
     1,

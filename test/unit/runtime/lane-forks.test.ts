@@ -452,3 +452,80 @@ describe('a map item that ends with a fork', () => {
     expect(completed).toEqual(['items', 'items[0]/pre', 'items[0]/r', 'items[0]/j']);
   });
 });
+
+describe('a map item that starts with a fork', () => {
+  /** A fork of `l` and `r` on the item, joined by `j`; then `post` (or nothing: the fork is the whole item). */
+  const startsForked = (name: string, r: (x: number) => number, post: boolean) => {
+    const forked = flow<number>('item')
+      .fork([branch('l', (x: number) => x * 2), branch('r', task('r', r, { retry: { maxAttempts: 1 } }))])
+      .join('j', ([l, rr]: [number, number]) => l + rr);
+    return flow<number>(name)
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        post ? forked.then('post', (x: number) => x + 1).build() : forked.build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+  };
+
+  it('starts each item with its fork’s branches, in lanes: the journal holds nothing of the items', async () => {
+    for (const post of [true, false]) {
+      const h = harness(startsForked(`starts-forked-${post}`, (x) => x * 3, post));
+      await h.deliver(await h.start(3, 's'));
+      // The first window (two items): their forks' branches, sent with the map's start.
+      expect(h.queue.sent.map((d) => [d.key, d.lane?.parent])).toEqual([
+        ['items[0]/l', 'items[0]/j'],
+        ['items[0]/r', 'items[0]/j'],
+        ['items[1]/l', 'items[1]/j'],
+        ['items[1]/r', 'items[1]/j'],
+      ]);
+      await h.drain();
+      expect(await h.output('s')).toEqual([0, 1, 2].map((x) => x * 5 + (post ? 1 : 0)));
+      expect((await h.journal('s')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+      // Item 2 was started by a count: its fork has a look; the first window's do not.
+      expect((await h.store.listTimers('s', '')).filter((t) => t.look).map((t) => t.id)).toEqual(['items[2]/j~look~0']);
+    }
+  });
+
+  it('a branch sent with the map’s start and lost: the map’s look gives its fork a look, which sends it again', async () => {
+    const h = harness(startsForked('starts-lost', (x) => x * 3, true));
+    let drops = 0;
+    h.setLost((d) => d.key === 'items[0]/r' && drops++ === 0);
+    await h.drain(await h.start(2, 'l'));
+    const s = await h.drive('l', 6 * 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('l')).toEqual([1, 6]);
+    // The map's looks, and nothing of the items.
+    expect((await h.journal('l')).filter((e) => e.type !== 'lanes-checked').map((e) => e.type)).toEqual([
+      'task-completed',
+      'lanes-joined',
+    ]);
+    expect((await h.store.listTimers('l', '')).filter((t) => t.look).map((t) => t.id)).toEqual([
+      'items[0]/j~look~0',
+      'items[0]/j~look~1',
+    ]);
+    expect(h.ran.filter((r) => r.startsWith('items[0]/r'))).toEqual(['items[0]/r@1']);
+  });
+
+  it('a branch that fails for good: its item starts in the frontier with its fork (`lanes-started`), and the run fails', async () => {
+    const h = harness(
+      startsForked(
+        'starts-doomed',
+        () => {
+          throw new Error('no');
+        },
+        true,
+      ),
+    );
+    await h.drain(await h.start(1, 'd'));
+    const s = await h.store.get('d');
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ taskKey: 'items[0]/r', message: 'no' });
+    expect((await h.journal('d')).map((e) => [e.type, 'key' in e ? e.key : ''])).toEqual([
+      ['task-completed', 'items'],
+      ['lanes-started', 'items'],
+      ['task-failed', 'items[0]/r'],
+    ]);
+  });
+});
