@@ -194,7 +194,9 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
     const runs = (n: CompiledNode | undefined) => n !== undefined && runsInLane(n);
     // A fork first or last runs in the lane (see `laneFork`): its branches start the child, its join's output is its result.
     const forkFirst = first?.step.kind === 'fork' && first.lanes !== undefined;
-    const starts = runs(first) || (first?.step.kind === 'delay' && runs(second)) || forkFirst;
+    // A map first runs in the lane when a step follows it (see `laneMap`): its items task is the child's first step.
+    const mapFirst = first?.step.kind === 'map' && first.lanes !== undefined && second !== undefined;
+    const starts = runs(first) || (first?.step.kind === 'delay' && runs(second)) || forkFirst || mapFirst;
     const forks =
       last?.step.kind === 'fork' &&
       last.lanes !== undefined &&
@@ -291,20 +293,38 @@ export function laneFork(node: CompiledNode): boolean {
   return node.inLane === true && node.step.kind === 'fork';
 }
 
-/** Marks the forks that run in the lane of the child they are a step of (see {@link laneFork}). */
+/**
+ * Whether a map runs in the lane of the child it is a step of (a map item,
+ * a fork branch run in lanes): its own items run in lanes (see
+ * {@link CompiledNode.lanes}), and a step that runs in the lane follows it
+ * (a task, a loop, a route run in the lane, another such map). Then its
+ * items task runs in the lane as a task does (its output, the items, put by
+ * its id); its items start, as a group of lanes of its own, with no commit
+ * to the run's journal; and when the last is counted, the step after the
+ * map follows in the child's lane, on the items' results. Pure, static.
+ */
+export function laneMap(node: CompiledNode): boolean {
+  return node.inLane === true && node.step.kind === 'map';
+}
+
+/** Marks the forks and maps that run in the lane of the child they are a step of (see {@link laneFork}, {@link laneMap}). */
 function markLaneForks(nodes: Map<string, CompiledNode>): void {
-  const marked = [...nodes.values()].flatMap((n) =>
-    (n.lanes?.heads ?? []).flatMap((head) =>
-      laneNodes(head, nodes).filter(
-        (x) =>
-          x.step.kind === 'fork' &&
-          x.lanes !== undefined &&
-          // Right after a task, or first in the child (its branches start from the child's input).
-          [undefined, 'task'].includes(flatPrev(x.qid, nodes)?.step.kind),
-      ),
-    ),
+  const steps = [...nodes.values()].flatMap((n) => (n.lanes?.heads ?? []).flatMap((head) => laneNodes(head, nodes)));
+  // Children that start with a delay start in the frontier (see `startsParked` in `lanes.ts`): not such a group's.
+  const lanes = (x: CompiledNode) =>
+    x.lanes !== undefined && x.lanes.heads.every((h) => nodes.get(h)?.step.kind !== 'delay');
+  const forks = steps.filter(
+    (x) =>
+      x.step.kind === 'fork' &&
+      lanes(x) &&
+      // Right after a task, or first in the child (its branches start from the child's input).
+      [undefined, 'task'].includes(flatPrev(x.qid, nodes)?.step.kind),
   );
-  for (const n of marked) nodes.set(n.qid, { ...n, inLane: true });
+  const maps = steps.filter((x) => {
+    const next = x.step.kind === 'map' && lanes(x) ? laneNext(x.qid, nodes) : undefined;
+    return next !== undefined && (runsInLane(next) || (next.step.kind === 'map' && next.lanes !== undefined));
+  });
+  for (const n of [...forks, ...maps]) nodes.set(n.qid, { ...n, inLane: true });
 }
 
 /** Whether every branch of the route `node` (its default's too) starts and ends with a task, child flows opened. */
@@ -319,10 +339,11 @@ function branchesRunInLane(node: CompiledNode, nodes: ReadonlyMap<string, Compil
  * Whether a step of a child runs in the child's lane as a task does: a
  * task; a route run in the lane (its key function, see {@link laneRoute});
  * a loop (each iteration of its body, the next one in the lane too, its
- * output put by its id, `<key>@<iteration>`). Pure, static.
+ * output put by its id, `<key>@<iteration>`); a map run in the lane (its
+ * items task, see {@link laneMap}). Pure, static.
  */
 export function runsInLane(node: CompiledNode): boolean {
-  return node.step.kind === 'task' || node.step.kind === 'loop' || laneRoute(node);
+  return node.step.kind === 'task' || node.step.kind === 'loop' || laneRoute(node) || laneMap(node);
 }
 
 /** The first step of each branch of a route, its default's last. */

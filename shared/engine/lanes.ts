@@ -9,6 +9,7 @@ import {
   iterOf,
   type LaneShape,
   laneFork,
+  laneMap,
   laneNext,
   laneNodes,
   laneRoute,
@@ -55,28 +56,78 @@ export interface LaneGroup {
 }
 
 /**
+ * The number of items of each map run in a lane (see `laneMap`) that a
+ * caller has read, by the map's key (see {@link mapCountId}); `undefined`
+ * for one not read. Such a map's group resolves only with its count.
+ */
+export type LaneCounts = (mapKey: string) => number | undefined;
+
+/** The value id of the number of items of the map `key` run in a lane (put before its items start). */
+export const mapCountId = (key: string): string => `${outputId(key)}~n`;
+
+/** The value id of the mark put when every item of the map `key` run in a lane is counted: the step after it may follow. */
+export const mapDoneId = (key: string): string => `${outputId(key)}~done`;
+
+/**
  * The group run in lanes named `key` (a `Dispatch.lane.parent`): the map
- * or fork of the frontier (see {@link laneGroupOf}), else the fork that
- * runs in the lane of a child of another group (see `laneFork`), while that
- * child is in its lane (not in the frontier). Pure.
+ * or fork of the frontier (see {@link laneGroupOf}), else the fork or map
+ * that runs in the lane of a child of another group (see `laneFork`,
+ * `laneMap`), while that child is in its lane (not in the frontier); a map
+ * only with its count in `counts`. Pure.
  */
 export function laneGroupIn(
   flow: AnyFlow,
   frontier: Pick<Snapshot, 'tasks' | 'waits' | 'maps' | 'forks'>,
   key: string,
+  counts?: LaneCounts,
 ): LaneGroup | undefined {
   const top = laneGroupOf(frontier, key);
   if (top) return top;
   const nodes = compileFlow(flow).nodes;
   const at = stepOfKey(nodes, key);
-  if (!at || !laneFork(at.node) || key.includes('@')) return undefined;
+  if (!at || !(laneFork(at.node) || laneMap(at.node)) || key.includes('@')) return undefined;
   const { node, idx } = at;
-  const outer = laneOfTask(flow, frontier, node.qid, idx);
-  const outerGroup = outer ? laneGroupIn(flow, frontier, outer.parent) : undefined;
+  const outer = laneOfTask(flow, frontier, node.qid, idx, counts);
+  const outerGroup = outer ? laneGroupIn(flow, frontier, outer.parent, counts) : undefined;
   if (!outer || !outerGroup || childInFrontier(flow, frontier, outerGroup, outer.item)) return undefined;
+  if (laneMap(node)) {
+    const count = counts?.(key);
+    return count === undefined ? undefined : laneMapGroup(flow, node, idx, outer, count);
+  }
   // A fork that starts its child starts from the child's input.
   const first = flatPrev(node.qid, nodes) === undefined;
   return laneForkGroup(flow, node, idx, outer, first ? laneOf(flow, outerGroup, outer.item).input : undefined);
+}
+
+/** The group of the map `node` run in the lane of child `outer`, at map indices `idx`, of `count` items (see {@link laneGroupIn}). */
+function laneMapGroup(
+  flow: AnyFlow,
+  node: CompiledNode,
+  idx: readonly number[],
+  outer: { readonly parent: string; readonly item: number },
+  count: number,
+): LaneGroup {
+  const key = fillKey(node.qid, idx);
+  const window = node.step.kind === 'map' ? Math.min(count, node.step.maxConcurrency) : count;
+  return {
+    key,
+    count,
+    // Look fields unused (see `outer`).
+    lanes: { qid: node.qid, idx, input: { v: outputId(key) }, window, checkAt: 0, seen: 0 },
+    outer: { parent: outer.parent, item: outer.item },
+  };
+}
+
+/**
+ * The key of the group whose child the step `qid` at map indices `idx` is
+ * a step of, wherever that group runs (see {@link laneOfTask}, which also
+ * says whether it runs in lanes). Pure, static.
+ */
+export function laneParentKey(flow: AnyFlow, qid: string, idx: readonly number[]): string | undefined {
+  const owner = laneOwner(flow, qid);
+  if (owner?.kind === 'map') return fillKey(owner.qid, idx.slice(0, -1));
+  if (owner?.kind === 'fork') return fillKey(owner.qid, idx);
+  return undefined;
 }
 
 /**
@@ -184,13 +235,14 @@ export function laneOfTask(
   frontier: Pick<Snapshot, 'tasks' | 'waits' | 'maps' | 'forks'>,
   qid: string,
   idx: readonly number[],
+  counts?: LaneCounts,
 ): { readonly parent: string; readonly item: number } | undefined {
   const owner = laneOwner(flow, qid);
   let found: { parent: string; item: number } | undefined;
   if (owner?.kind === 'map')
     found = { parent: fillKey(owner.qid, idx.slice(0, -1)), item: idx[idx.length - 1] as number };
   if (owner?.kind === 'fork') found = { parent: fillKey(owner.qid, idx), item: owner.index };
-  return found && laneGroupIn(flow, frontier, found.parent) ? found : undefined;
+  return found && laneGroupIn(flow, frontier, found.parent, counts) ? found : undefined;
 }
 
 /** The owner of the sequence the step `qid` is in, above the child flows and lane routes it is nested in (see `laneSequence`, `laneRoute`). */
@@ -363,7 +415,10 @@ export type LaneNext =
   /**
    * The next step is a fork that runs in the lane (see `laneFork`): its
    * branches start, a group of lanes of their own (`group`), from the
-   * step's output; the child waits in that group until its join runs.
+   * step's output; the child waits in that group until its join runs. Or
+   * the step was the items task of a map run in the lane (see `laneMap`):
+   * its items start, a group of their own; the child waits in it until the
+   * step after the map runs.
    */
   | { readonly kind: 'group'; readonly group: LaneGroup }
   /**
@@ -407,6 +462,12 @@ export function laneNextAfter(
     return runsInLane(next) ? { kind: 'step', qid: next.qid, input } : { kind: 'joins' };
   };
   const s = node.step;
+  if (laneMap(node) && d.lane) {
+    // The items: they start, a group of lanes of its own (none: the map ends at once); else the reducer fails it.
+    if (!Array.isArray(output)) return { kind: 'joins' };
+    const idx = stepOfKey(nodes, d.key)?.idx ?? [];
+    return { kind: 'group', group: laneMapGroup(flow, node, idx, d.lane, output.length) };
+  }
   if (s.kind === 'loop') {
     const loop = (output as { loop?: unknown } | null)?.loop;
     const value: Ref = { ...own, at: ['value'] };
@@ -432,7 +493,7 @@ export function laneNextAfter(
 export function decidesLanePath(flow: AnyFlow, qid: string): boolean {
   const nodes = compileFlow(flow).nodes;
   const node = nodes.get(qid);
-  return node !== undefined && (node.step.kind === 'loop' || laneRoute(node));
+  return node !== undefined && (node.step.kind === 'loop' || laneRoute(node) || laneMap(node));
 }
 
 /**
@@ -491,6 +552,12 @@ export interface ChildStep {
   /** The step's input when it is not the output of the step before: a fork's join's. */
   readonly in?: Ref;
 }
+/*
+ * A map run in the lane (see `laneMap`) is two steps of its child: its
+ * items task (key and output as a task's), then its group (`group`, the
+ * same key; `id` its done mark, see `mapDoneId`; `out` its items' results,
+ * listed only once its count is known, see `laneSteps`).
+ */
 
 /** How far a loop of a child went (see {@link laneSteps}): its last iteration with an output, and whether the loop ended there. */
 export interface LoopProgress {
@@ -515,6 +582,7 @@ export function laneSteps(
   known: {
     readonly routes?: ReadonlyMap<string, string>;
     readonly loops?: ReadonlyMap<string, LoopProgress>;
+    readonly counts?: LaneCounts;
   } = {},
 ): ChildStep[] {
   const { head, idx, input } = laneOf(flow, g, item);
@@ -541,6 +609,18 @@ export function laneSteps(
         const chosen = known.routes?.get(key);
         const branch = chosen === undefined ? undefined : routeHeadOf(flow, n.qid, chosen);
         if (!branch || !walk(branch.qid)) return false;
+      } else if (laneMap(n)) {
+        steps.push({ qid: n.qid, key, id: outputId(key), out: { v: outputId(key) } });
+        const count = known.counts?.(key);
+        const inner = count === undefined ? undefined : laneMapGroup(flow, n, idx, { parent: g.key, item }, count);
+        steps.push({
+          qid: n.qid,
+          key,
+          id: mapDoneId(key),
+          group: true,
+          ...(inner ? { out: laneResults(flow, inner) } : {}),
+        });
+        if (!inner) return false;
       } else if (laneFork(n)) {
         const inner = laneForkGroup(flow, n, idx, { parent: g.key, item }, steps.length === 0 ? input : undefined);
         steps.push({
@@ -662,6 +742,9 @@ export function resumePoint(
   // In a fork run in the lane: its join, on its branches' results, once they are all counted (see `ChildStep.group`).
   if (next.group && next.key !== undefined && next.in)
     return { qid: next.qid, key: next.key, input: next.in, group: true };
+  // In a map run in the lane: its items run, and the step after it follows (see `laneMap`).
+  if (next.group && next.key !== undefined && passed.out !== undefined)
+    return { qid: next.qid, key: next.key, input: passed.out, group: true };
   if (next.key !== undefined && passed.out !== undefined) return from(next, passed.out);
   const input = stepInput(steps, k, lane);
   return input !== undefined ? from(passed, input) : undefined;
@@ -708,7 +791,7 @@ export function laneCheckMs(flow: AnyFlow, qid: string, redispatchAfterMs: numbe
   // Every task of a child's own sequence, as if all ran in its lane one after another (a route's longest branch).
   const runMs = (head: string): number =>
     laneSequence(head, cf.nodes).reduce((sum, n) => {
-      if (n.step.kind === 'task') return sum + taskTimeoutMs(taskOf(n));
+      if (n.step.kind === 'task' || laneMap(n)) return sum + taskTimeoutMs(taskOf(n));
       if (n.step.kind === 'loop') return sum + n.step.maxIterations * taskTimeoutMs(taskOf(n));
       if (!laneRoute(n)) return sum;
       return sum + taskTimeoutMs(taskOf(n)) + Math.max(0, ...routeBranchHeads(n).map(runMs));

@@ -109,9 +109,9 @@ export interface LaneTimer {
    */
   readonly retry?: LaneRetry;
   /**
-   * Set on the reaper's look at a fork run in the lane of child `item` of
-   * `parent` (see `laneFork`; its id is then `<fork key>~look~<n>`): such
-   * a fork is not in the frontier, so its look, which starts again its
+   * Set on the reaper's look at a fork or map run in the lane of child
+   * `item` of `parent` (see `laneFork`, `laneMap`; its id is then
+   * `<key>~look~<n>`): such a group is not in the frontier, so its look, which starts again its
    * branches that stopped, waits here, and each look puts the next.
    */
   readonly look?: LaneLookTimer;
@@ -125,6 +125,8 @@ export interface LaneLookTimer {
   readonly n: number;
   /** When the fork's branches were last sent: a backlog in their queue explains one no worker took only so long after. */
   readonly sentAt: number;
+  /** A map's counter at the look before (a map's item is stalled only when it stood still between two looks). @default 0 */
+  readonly seen?: number;
 }
 
 /** The retry a lane timer waits for (see {@link LaneTimer.retry}). */

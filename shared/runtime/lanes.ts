@@ -1,4 +1,14 @@
-import { compileFlow, fillKey, iterKey, iterOf, loopKeyOf, stepOfKey, taskOf } from '../engine/compile.ts';
+import {
+  compileFlow,
+  fillKey,
+  iterKey,
+  iterOf,
+  laneMap,
+  laneNext,
+  loopKeyOf,
+  stepOfKey,
+  taskOf,
+} from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { RESERVATION_LAPSES, WORKER_LOST } from '../engine/errors.ts';
 import {
@@ -6,6 +16,7 @@ import {
   childInFrontier,
   endsChild,
   firstFork,
+  type LaneCounts,
   type LaneGroup,
   type LaneResult,
   type LoopProgress,
@@ -19,10 +30,13 @@ import {
   laneNextAfter,
   laneOf,
   laneOfTask,
+  laneParentKey,
   laneResultId,
   laneResults,
   laneStart,
   laneSteps,
+  mapCountId,
+  mapDoneId,
   resumePoint,
   startsParked,
   stepInput,
@@ -113,7 +127,7 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   for good, a hold, a step that needs the reducer) first commits what
  *   the fork skipped: the completion of the task before it, with which the
  *   child joins the frontier and the fork starts there, in lanes, with the
- *   same counter (`joinLaneFork`);
+ *   same counter (`joinLaneGroup`);
  * - the first window of children that start with a delay starts in the
  *   frontier, with the parent's start. (Journals written before lane
  *   timers may hold `lanes-started` entries, which the reducer still
@@ -152,17 +166,18 @@ export async function resolvedLaneSteps(
 ): Promise<ChildStep[]> {
   const routes = new Map<string, string>();
   const loops = new Map<string, LoopProgress>();
-  const read = async (id: string): Promise<unknown> =>
-    store.getValues(instanceId, [id]).then(
-      (values) => values.get(id),
-      (e: unknown) => {
-        if (e instanceof ValueMissingError) return undefined;
-        throw e;
-      },
-    );
+  const counts = new Map<string, number>();
+  const read = (id: string) => readValue(store, instanceId, id);
   for (;;) {
-    const steps = laneSteps(flow, g, item, { routes, loops });
+    const steps = laneSteps(flow, g, item, { routes, loops, counts: (k) => counts.get(k) });
     const last = steps.at(-1);
+    if (last?.group && last.key && !last.out && !counts.has(last.key)) {
+      // A map run in the lane whose count is not known here: its items not run yet, or its count to read.
+      const count = await mapCount(store, instanceId, last.key);
+      if (count === undefined) return steps;
+      counts.set(last.key, count);
+      continue;
+    }
     if (last?.route && last.key && last.id && !routes.has(last.key)) {
       const chosen = await read(last.id);
       // Not run yet (or a key with no branch: then the child joined the frontier, which fails the run).
@@ -212,21 +227,22 @@ export async function countLane(
   parent: string,
   options: Pick<CommitOptions, 'now' | 'chain'>,
 ): Promise<Counted> {
-  const g = laneGroupIn(flow, run.snapshot, parent);
+  await loadLaneCounts(store, flow, run, parent);
+  const g = laneGroupIn(flow, run.snapshot, parent, countsOf(run));
   if (!g) return { effects: [], run };
   const d = await store.addToCounter(run.snapshot.instanceId, laneCounterId(parent), 1);
   const child = g.lanes.window + d - 1;
   if (d === g.count && g.outer) {
-    // A fork run in a lane: its join runs in that lane, nothing is committed (see `laneFork`).
-    const join = laneJoinDispatch(flow, run, g);
-    return { ...(join ? { next: join } : {}), effects: [], run };
+    // A fork or map run in a lane: its join, or the step after it, runs in that lane; nothing is committed.
+    const after = await endLaneGroup(store, flow, run, g);
+    return { ...(after ? { next: after } : {}), effects: [], run };
   }
   if (d === g.count) return endLanes(store, flow, run, g, options);
   if (child >= g.count) return { effects: [], run };
   const inner = firstFork(flow, g, child);
   if (inner) {
     // A child that starts with a fork run in its lane: that fork starts (its branches each start a chain of their own).
-    const branches = await startLaneFork(store, flow, run, inner, options.now());
+    const branches = await startLaneGroup(store, flow, run, inner, options.now());
     return { effects: branches.map((dispatch) => ({ type: 'dispatch', dispatch })), run };
   }
   if (!startsParked(flow, g, child)) return { next: laneDispatch(flow, run.snapshot, g, child), effects: [], run };
@@ -304,7 +320,9 @@ export async function fireLaneTimers(
   const looks: LaneLookTimer[] = [];
   for (const t of timers) {
     // A failed run may be reopened: its children go on, and its workers drop what they are sent until then.
-    const g = s.status === 'COMPLETED' || s.status === 'CANCELLED' ? undefined : laneGroupIn(flow, s, t.parent);
+    if (s.status !== 'COMPLETED' && s.status !== 'CANCELLED') await loadLaneCounts(store, flow, run, t.parent);
+    const g =
+      s.status === 'COMPLETED' || s.status === 'CANCELLED' ? undefined : laneGroupIn(flow, s, t.parent, countsOf(run));
     if (!g || t.item >= g.count || childInFrontier(flow, s, g, t.item)) continue;
     if (t.look) {
       looks.push(t.look);
@@ -508,9 +526,10 @@ async function stalledChildren(
     if (!from) continue;
     if (from.group) {
       // In a fork run in its lane, whose looks stopped (its starter died before the first, or the run was not running).
-      const inner = laneGroupIn(flow, run.snapshot, from.key as string);
+      await loadLaneCounts(store, flow, run, from.key as string);
+      const inner = laneGroupIn(flow, run.snapshot, from.key as string, countsOf(run));
       const n = 1 + Math.max(-1, ...timers.flatMap((t) => (t.look && t.look.group === inner?.key ? [t.look.n] : [])));
-      if (inner) await store.putTimer(instanceId, lookTimer(flow, run, inner, n, look.now(), look.now()));
+      if (inner) await store.putTimer(instanceId, lookTimer(inner, n, look.now(), look.now()));
       continue;
     }
     if (steps[0]?.qid === from.qid && startsParked(flow, g, i)) {
@@ -536,21 +555,14 @@ export const lookTimerId = (group: string, n: number): string => `${group}~look~
  * counts as parked while its fork runs. `sentAt`: when the branches were
  * last sent.
  */
-function lookTimer(
-  flow: AnyFlow,
-  run: RunState,
-  g: LaneGroup,
-  n: number,
-  dueAt: number,
-  sentAt: number,
-): Omit<LaneTimer, 'firedAt'> {
+function lookTimer(g: LaneGroup, n: number, dueAt: number, sentAt: number, seen = 0): Omit<LaneTimer, 'firedAt'> {
   const outer = g.outer as NonNullable<LaneGroup['outer']>;
   return {
     id: lookTimerId(g.key, n),
     dueAt,
     parent: outer.parent,
     item: outer.item,
-    look: { group: g.key, n, sentAt },
+    look: { group: g.key, n, sentAt, ...(seen > 0 ? { seen } : {}) },
   };
 }
 
@@ -560,28 +572,126 @@ function lookPeriodMs(flow: AnyFlow, run: RunState, g: LaneGroup): number {
 }
 
 /**
- * Starts a fork run in a lane (see `laneFork`) whose child's step before it
- * just put its output: its first look, due a check period later, then the
- * dispatches of its branches (returned, to send). A crash between the two
- * leaves branches that no one sent, which that look starts. Nothing is
- * committed to the run's journal.
+ * Starts a fork or map run in a lane (see `laneFork`, `laneMap`) whose
+ * child's step before it (or its items task) just put its output: a map's
+ * count (see `mapCountId`), its first look, due a check period later, then
+ * the dispatches of its first window of children (returned, to send). A
+ * crash between the look and the dispatches leaves children that no one
+ * sent, which that look starts. A map of no items ends at once (see
+ * {@link endLaneGroup}). Nothing is committed to the run's journal.
  */
-export async function startLaneFork(
+export async function startLaneGroup(
   store: InstanceStore,
   flow: AnyFlow,
   run: RunState,
   g: LaneGroup,
   now: number,
 ): Promise<Dispatch[]> {
-  await store.putTimer(run.snapshot.instanceId, lookTimer(flow, run, g, 0, now + lookPeriodMs(flow, run, g), now));
-  return Array.from({ length: g.count }, (_, i) => laneStart(flow, run.snapshot, g, i)).flat();
+  const instanceId = run.snapshot.instanceId;
+  const map = compileFlow(flow).nodes.get(g.lanes.qid)?.step.kind === 'map';
+  if (map) {
+    await store.putValue(instanceId, mapCountId(g.key), g.count);
+    run.values.set(mapCountId(g.key), g.count);
+  }
+  if (g.count === 0) {
+    const after = await endLaneGroup(store, flow, run, g);
+    return after ? [after] : [];
+  }
+  await store.putTimer(instanceId, lookTimer(g, 0, now + lookPeriodMs(flow, run, g), now));
+  return Array.from({ length: g.lanes.window }, (_, i) => laneStart(flow, run.snapshot, g, i)).flat();
 }
 
-/** The dispatch of the join of a fork run in a lane (see `laneFork`), in that lane, on its branches' results. */
-function laneJoinDispatch(flow: AnyFlow, run: RunState, g: LaneGroup): Dispatch | undefined {
-  const outerGroup = g.outer ? laneGroupIn(flow, run.snapshot, g.outer.parent) : undefined;
+/** The value id whose presence says a group run in a lane ended: a fork's join's output, a map's done mark. */
+function groupDoneId(flow: AnyFlow, g: LaneGroup): string {
+  return compileFlow(flow).nodes.get(g.lanes.qid)?.step.kind === 'map' ? mapDoneId(g.key) : outputId(g.key);
+}
+
+/**
+ * What follows a group run in a lane (see `laneFork`, `laneMap`) once every
+ * child is counted, in its child's lane: a fork's join, on its branches'
+ * results; after a map, its done mark, put if absent, then the step after
+ * it, on its items' results. `undefined` when the child is no longer in
+ * its lane.
+ */
+async function endLaneGroup(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  g: LaneGroup,
+): Promise<Dispatch | undefined> {
+  const outerGroup = g.outer ? laneGroupIn(flow, run.snapshot, g.outer.parent, countsOf(run)) : undefined;
   if (!g.outer || !outerGroup) return undefined;
-  return laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: g.lanes.qid, input: laneResults(flow, g) });
+  const results = laneResults(flow, g);
+  const nodes = compileFlow(flow).nodes;
+  if (nodes.get(g.lanes.qid)?.step.kind !== 'map')
+    return laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: g.lanes.qid, input: results });
+  await store.putValue(run.snapshot.instanceId, mapDoneId(g.key), true);
+  const next = laneNext(g.lanes.qid, nodes);
+  return next
+    ? laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: next.qid, input: results })
+    : undefined;
+}
+
+/** A stored value, or `undefined` when there is none. */
+function readValue(store: InstanceStore, instanceId: string, id: string): Promise<unknown> {
+  return store.getValues(instanceId, [id]).then(
+    (values) => values.get(id),
+    (e: unknown) => {
+      if (e instanceof ValueMissingError) return undefined;
+      throw e;
+    },
+  );
+}
+
+/** Whether a value is stored under `id`. */
+async function hasValue(store: InstanceStore, instanceId: string, id: string): Promise<boolean> {
+  return (await store.listValueIds(instanceId, id)).includes(id);
+}
+
+/**
+ * The number of items of the map `key` run in a lane (see `mapCountId`),
+ * or `undefined` before its items task put its output. A count missing
+ * beside the items (its writer died between the two puts) is put from them.
+ */
+async function mapCount(store: InstanceStore, instanceId: string, key: string): Promise<number | undefined> {
+  const count = await readValue(store, instanceId, mapCountId(key));
+  if (typeof count === 'number') return count;
+  const items = await readValue(store, instanceId, outputId(key));
+  if (!Array.isArray(items)) return undefined;
+  await store.putValue(instanceId, mapCountId(key), items.length);
+  return items.length;
+}
+
+/** The counts of the maps run in lanes a run has read (see `LaneCounts`), from its values. */
+export function countsOf(run: RunState): LaneCounts {
+  return (key) => {
+    const n = run.values.get(mapCountId(key));
+    return typeof n === 'number' ? n : undefined;
+  };
+}
+
+/**
+ * Reads into the run's values the count of each map run in a lane that
+ * the group `key` is, or is nested in (see `laneMap`), so that
+ * `laneGroupIn` resolves it: a read for each count not read yet, nothing
+ * for a group with no such map around it.
+ */
+export async function loadLaneCounts(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  key: string | undefined,
+): Promise<void> {
+  const nodes = compileFlow(flow).nodes;
+  for (let k = key; k !== undefined; ) {
+    const at = stepOfKey(nodes, k);
+    if (!at) return;
+    if (laneMap(at.node) && !run.values.has(mapCountId(k))) {
+      const count = await mapCount(store, run.snapshot.instanceId, k);
+      if (count !== undefined) run.values.set(mapCountId(k), count);
+    }
+    k = laneParentKey(flow, at.node.qid, at.idx);
+  }
 }
 
 /**
@@ -605,27 +715,35 @@ async function lookInLane(
   look: LaneLook,
 ): Promise<Dispatch[]> {
   const s = run.snapshot;
-  const g = laneGroupIn(flow, s, l.group);
+  await loadLaneCounts(store, flow, run, l.group);
+  const g = laneGroupIn(flow, s, l.group, countsOf(run));
   if (!g?.outer || (s.status !== 'RUNNING' && s.status !== 'PAUSED')) return [];
-  const joinId = outputId(g.key);
-  if ((await store.listValueIds(s.instanceId, joinId)).includes(joinId)) return [];
+  if (await hasValue(store, s.instanceId, groupDoneId(flow, g))) return [];
   const now = look.now();
-  const next = (sentAt: number) =>
-    store.putTimer(s.instanceId, lookTimer(flow, run, g, l.n + 1, now + lookPeriodMs(flow, run, g), sentAt));
+  const next = (sentAt: number, seen = l.seen ?? 0) =>
+    store.putTimer(s.instanceId, lookTimer(g, l.n + 1, now + lookPeriodMs(flow, run, g), sentAt, seen));
   if (s.status === 'PAUSED') {
     await next(l.sentAt);
     return [];
   }
   const counted = await store.getCounter(s.instanceId, laneCounterId(g.key));
+  // A map's items may run in one another's chains: one stalled only when its counter stood still between two looks.
+  if (counted < g.count && !laneClaimsTell(flow, g) && counted !== (l.seen ?? 0)) {
+    await next(l.sentAt, counted);
+    return [];
+  }
   const stalled =
     counted >= g.count ? { done: true, dispatches: [] } : await stalledChildren(store, flow, run, g, look, l.sentAt);
   const dispatches = stalled.dispatches;
   if (stalled.done) {
-    const join = laneJoinDispatch(flow, run, g);
+    const after = await endLaneGroup(store, flow, run, g);
     const gen = 1 + Math.max(1, now);
-    if (join && !(await look.running([join.key])) && !(await look.queued(join))) dispatches.push({ ...join, gen });
+    // As for its children, a backlog in its queue explains a step no worker took only so long after they were sent.
+    const trustBacklog = now - l.sentAt < look.maxQueueWaitMs;
+    const waits = after && ((await look.running([after.key])) || (trustBacklog && (await look.queued(after))));
+    if (after && !waits) dispatches.push({ ...after, gen });
   }
-  await next(dispatches.length > 0 ? now : l.sentAt);
+  await next(dispatches.length > 0 ? now : l.sentAt, counted);
   return dispatches;
 }
 
@@ -645,7 +763,7 @@ async function lookInLane(
  *
  * @returns the run after the commits, and their effects (the fork's branches' dispatches).
  */
-export async function joinLaneFork(
+export async function joinLaneGroup(
   store: InstanceStore,
   flow: AnyFlow,
   run: RunState,
@@ -654,20 +772,20 @@ export async function joinLaneFork(
 ): Promise<{ readonly run: RunState; readonly effects: readonly Effect[] }> {
   if (!g.outer) return { run, effects: [] };
   const instanceId = run.snapshot.instanceId;
-  let outer = laneGroupIn(flow, run.snapshot, g.outer.parent);
+  await loadLaneCounts(store, flow, run, g.outer.parent);
+  let outer = laneGroupIn(flow, run.snapshot, g.outer.parent, countsOf(run));
   if (!outer) return { run, effects: [] };
   const effects: Effect[] = [];
   let current = run;
   if (outer.outer) {
-    const up = await joinLaneFork(store, flow, current, outer, options);
+    const up = await joinLaneGroup(store, flow, current, outer, options);
     current = up.run;
     effects.push(...up.effects);
-    outer = laneGroupIn(flow, current.snapshot, g.outer.parent);
+    outer = laneGroupIn(flow, current.snapshot, g.outer.parent, countsOf(current));
     if (!outer) return { run: current, effects };
   }
   const item = g.outer.item;
-  const joinId = outputId(g.key);
-  if ((await store.listValueIds(instanceId, joinId)).includes(joinId)) return { run: current, effects };
+  if (await hasValue(store, instanceId, groupDoneId(flow, g))) return { run: current, effects };
   if (firstFork(flow, outer, item)?.key === g.key) {
     // The fork starts its child: the child starts in the frontier, with it.
     const r = await commit(
@@ -680,7 +798,9 @@ export async function joinLaneFork(
     return { run: r.run, effects: [...effects, ...r.effects] };
   }
   const steps = await resolvedLaneSteps(store, flow, instanceId, outer, item);
-  const at = steps.findIndex((x) => x.key === g.key);
+  const map = compileFlow(flow).nodes.get(g.lanes.qid)?.step.kind === 'map';
+  // A map's own items task, with its count; for a fork, the task before it.
+  const at = steps.findIndex((x) => x.key === g.key) + (map ? 1 : 0);
   const before = steps[at - 1];
   const input = stepInput(steps, at - 1, laneOf(flow, outer, item));
   if (at < 1 || !before?.key || !input) return { run: current, effects };
@@ -690,11 +810,12 @@ export async function joinLaneFork(
     ...timers.flatMap((t) => (t.retry && t.retry.task === before.key ? [t.retry.attempt] : [])),
   );
   const lane = { parent: outer.key, qid: before.qid, idx: laneOf(flow, outer, item).idx, input };
+  const control = map ? { control: { count: g.count } } : {};
   const r = await commit(
     store,
     flow,
     current,
-    () => [{ type: 'task-completed', key: before.key as string, attempt, lane }],
+    () => [{ type: 'task-completed', key: before.key as string, attempt, lane, ...control }],
     options,
   );
   effects.push(...r.effects);
@@ -745,7 +866,7 @@ export type LaneDeath =
       readonly kind: 'failed';
       readonly event: RunEvent;
       readonly dispatch: Dispatch;
-      /** The run after the join of the fork run in a lane the step is in, if it is (see {@link joinLaneFork}), and its effects. */
+      /** The run after the join of the fork run in a lane the step is in, if it is (see {@link joinLaneGroup}), and its effects. */
       readonly run: RunState;
       readonly effects: readonly Effect[];
     };
@@ -787,8 +908,9 @@ export async function laneClaimExpired(
   const nodes = compileFlow(flow).nodes;
   const step = stepOfKey(nodes, claim.taskKey);
   if (s.status !== 'RUNNING' || !step || Object.hasOwn(s.tasks, claim.taskKey)) return none;
-  const lane = laneOfTask(flow, s, step.node.qid, step.idx);
-  const g = lane ? laneGroupIn(flow, s, lane.parent) : undefined;
+  await loadLaneCounts(store, flow, run, laneParentKey(flow, step.node.qid, step.idx));
+  const lane = laneOfTask(flow, s, step.node.qid, step.idx, countsOf(run));
+  const g = lane ? laneGroupIn(flow, s, lane.parent, countsOf(run)) : undefined;
   if (!g || !lane || childInFrontier(flow, s, g, lane.item)) return none;
   const instanceId = s.instanceId;
   const steps = await resolvedLaneSteps(store, flow, instanceId, g, lane.item);
@@ -857,8 +979,8 @@ export async function laneClaimExpired(
   const dispatch = laneDispatch(flow, s, g, lane.item, { ...from, attempt });
   const item = laneItemOf(flow, dispatch, g);
   if (!item) return none;
-  // The reducer knows only groups of the frontier: a fork run in a lane joins it first.
-  const joined = await joinLaneFork(store, flow, run, g, { now: look.now });
+  // The reducer knows only groups of the frontier: a group run in a lane joins it first.
+  const joined = await joinLaneGroup(store, flow, run, g, { now: look.now });
   return {
     kind: 'failed',
     event: { type: 'task-failed', key, attempt, error: lost, lane: item },

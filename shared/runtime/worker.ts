@@ -30,7 +30,16 @@ import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
 import { type Commit, commit, compactionDue, compactRun, completeTask, loadRun, type RunState } from './instances.ts';
-import { commonPrefix, countLane, joinLaneFork, laneTimer, resolvedLaneSteps, startLaneFork } from './lanes.ts';
+import {
+  commonPrefix,
+  countLane,
+  countsOf,
+  joinLaneGroup,
+  laneTimer,
+  loadLaneCounts,
+  resolvedLaneSteps,
+  startLaneGroup,
+} from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 
 /**
@@ -241,17 +250,17 @@ async function open(
     if (!run) return await give('no such instance');
     const s = run.snapshot;
     const t = Object.hasOwn(s.tasks, d.key) ? s.tasks[d.key] : undefined;
-    const lane = inLane(flow, s, d);
+    await loadLaneCounts(deps.store, flow, run, d.lane?.parent);
+    const lane = inLane(flow, run, d);
     if (s.status === 'PAUSED' && (lane || (t?.state === 'dispatched' && t.attempt === d.attempt))) {
-      if (lane && (await laneChildPassed(deps.store, flow, s, d, 'own')))
+      if (lane && (await laneChildPassed(deps.store, flow, run, d, 'own')))
         return await give('stale: its map item or fork branch went past this step');
-      const joined = lane ? await joinForkOf(deps, flow, run, d) : run;
-      const held = joined.snapshot;
+      const joined = lane ? await joinGroupOf(deps, flow, run, d) : run;
       const r = await commit(
         deps.store,
         flow,
         joined,
-        () => [{ type: 'task-held', key: d.key, attempt: d.attempt, ...joiningLane(flow, held, d) }],
+        () => [{ type: 'task-held', key: d.key, attempt: d.attempt, ...joiningLane(flow, joined, d) }],
         { now },
       );
       await compactRun(deps.store, r.run);
@@ -342,10 +351,11 @@ interface StepResult {
 async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortSignal): Promise<StepResult> {
   const { deps, flow } = chain;
   const now = () => deps.clock.now();
+  await loadLaneCounts(deps.store, flow, chain.run, d.lane?.parent);
   if (inline && d.lane) {
     // Children in lanes are not in the frontier a cancel or pause clears: ask the stored state before each step.
     const stored = await deps.store.get(d.instanceId);
-    if (stored?.status !== 'RUNNING' || !inLane(flow, chain.run.snapshot, d)) {
+    if (stored?.status !== 'RUNNING' || !inLane(flow, chain.run, d)) {
       await deps.queue.send([d]); // its own worker will hold it, drop it, or run it
       chain.report({ dispatch: d, outcome: 'skipped', reason: 'sent to the queue: the run is not running', inline });
       return { committed: false };
@@ -379,7 +389,7 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     return { committed: false, lost: true };
   }
   await checkFenceAfterStall(chain);
-  const laneStep = inLane(flow, chain.run.snapshot, d);
+  const laneStep = inLane(flow, chain.run, d);
   // A route's key or a loop's again/done: the first output put decides where the child goes, whoever ran it.
   const put =
     outcome.ok && laneStep && decidesLanePath(flow, d.qid) ? await putOutput(chain, d, outcome.value, true) : undefined;
@@ -387,7 +397,7 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   const after = outcome.ok && laneStep ? laneNextAfter(flow, d, value) : undefined;
   if (after && after.kind !== 'joins') return finishLaneItem(chain, d, { value, put }, after, inline);
   // A step in its lane that joins the frontier (it failed, or the next step is not a task).
-  if (laneStep && (await laneChildPassed(deps.store, flow, chain.run.snapshot, d, outcome.ok ? 'later' : 'own'))) {
+  if (laneStep && (await laneChildPassed(deps.store, flow, chain.run, d, outcome.ok ? 'later' : 'own'))) {
     chain.report({
       dispatch: d,
       outcome: 'skipped',
@@ -400,19 +410,25 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     const backoffMs = laneRetryBackoff(flow, d, outcome.error);
     if (backoffMs !== undefined) return retryInLane(chain, d, outcome.error, backoffMs, inline);
   }
-  if (laneStep) chain.run = await joinForkOf(deps, flow, chain.run, d);
+  if (laneStep) chain.run = await joinGroupOf(deps, flow, chain.run, d);
   const meta = { worker: deps.workerId, startedAt };
-  const lane = laneOfTask(flow, chain.run.snapshot, d.qid, chain.run.snapshot.tasks[d.key]?.idx ?? []);
+  const lane = laneOfTask(
+    flow,
+    chain.run.snapshot,
+    d.qid,
+    chain.run.snapshot.tasks[d.key]?.idx ?? [],
+    countsOf(chain.run),
+  );
   const pickNext = chainPicker(chain);
-  if (!outcome.ok) await deadLetter(deps, flow, chain.run.snapshot, d, outcome.error);
+  if (!outcome.ok) await deadLetter(deps, flow, chain.run, d, outcome.error);
   const r: Commit = outcome.ok
     ? await completeTask(deps.store, flow, chain.run, d, value, {
         now,
         meta,
         chain: pickNext,
-        beforeFailure: (error) => deadLetter(deps, flow, chain.run.snapshot, d, error),
+        beforeFailure: (error) => deadLetter(deps, flow, chain.run, d, error),
         onValueStored: () => deps.faults?.('stored', d),
-        ...joiningLane(flow, chain.run.snapshot, d),
+        ...joiningLane(flow, chain.run, d),
       })
     : await commit(
         deps.store,
@@ -425,7 +441,7 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
             attempt: d.attempt,
             error: outcome.error,
             ...meta,
-            ...joiningLane(flow, chain.run.snapshot, d),
+            ...joiningLane(flow, chain.run, d),
           },
         ],
         { now },
@@ -465,8 +481,13 @@ function withRun(chain: Chain, r: TaskReport): TaskReport {
 }
 
 /** Whether a dispatch is a step of a child running in its lane: its parent still runs in lanes, and it has not joined the frontier. */
-function inLane(flow: AnyFlow, s: Snapshot, d: Dispatch): boolean {
-  return d.lane !== undefined && laneGroupIn(flow, s, d.lane.parent) !== undefined && !Object.hasOwn(s.tasks, d.key);
+function inLane(flow: AnyFlow, run: RunState, d: Dispatch): boolean {
+  const s = run.snapshot;
+  return (
+    d.lane !== undefined &&
+    laneGroupIn(flow, s, d.lane.parent, countsOf(run)) !== undefined &&
+    !Object.hasOwn(s.tasks, d.key)
+  );
 }
 
 /**
@@ -480,11 +501,11 @@ function inLane(flow: AnyFlow, s: Snapshot, d: Dispatch): boolean {
 async function laneChildPassed(
   store: InstanceStore,
   flow: AnyFlow,
-  s: Snapshot,
+  run: RunState,
   d: Dispatch,
   from: 'own' | 'later',
 ): Promise<boolean> {
-  const g = d.lane ? laneGroupIn(flow, s, d.lane.parent) : undefined;
+  const g = d.lane ? laneGroupIn(flow, run.snapshot, d.lane.parent, countsOf(run)) : undefined;
   if (!g || !d.lane) return false;
   const steps = await resolvedLaneSteps(store, flow, d.instanceId, g, d.lane.item);
   const at = steps.findIndex((x) => x.key === d.key);
@@ -495,23 +516,23 @@ async function laneChildPassed(
 }
 
 /**
- * Before a step of a branch of a fork run in a lane (see `laneFork`)
- * commits to the run's journal: that fork joins the frontier (see
- * `joinLaneFork`), whose reducer knows only groups of the frontier. The
- * branches it sends again find the outputs of what they already ran.
+ * Before a step of a child of a fork or map run in a lane (see `laneFork`,
+ * `laneMap`) commits to the run's journal: that group joins the frontier
+ * (see `joinLaneGroup`), whose reducer knows only groups of the frontier.
+ * The children it sends again find the outputs of what they already ran.
  */
-async function joinForkOf(deps: WorkerDeps, flow: AnyFlow, run: RunState, d: Dispatch): Promise<RunState> {
-  const g = d.lane ? laneGroupIn(flow, run.snapshot, d.lane.parent) : undefined;
+async function joinGroupOf(deps: WorkerDeps, flow: AnyFlow, run: RunState, d: Dispatch): Promise<RunState> {
+  const g = d.lane ? laneGroupIn(flow, run.snapshot, d.lane.parent, countsOf(run)) : undefined;
   if (!g?.outer) return run;
-  const joined = await joinLaneFork(deps.store, flow, run, g, { now: () => deps.clock.now() });
+  const joined = await joinLaneGroup(deps.store, flow, run, g, { now: () => deps.clock.now() });
   const sent = dispatchesOf(joined.effects);
   if (sent.length > 0) await deps.queue.send(sent);
   return joined.run;
 }
 
 /** The `lane` of an event that makes a step in its lane join the frontier; nothing for other dispatches. */
-function joiningLane(flow: AnyFlow, s: Snapshot, d: Dispatch): { lane?: LaneItem } {
-  const g = d.lane && inLane(flow, s, d) ? laneGroupIn(flow, s, d.lane.parent) : undefined;
+function joiningLane(flow: AnyFlow, run: RunState, d: Dispatch): { lane?: LaneItem } {
+  const g = d.lane && inLane(flow, run, d) ? laneGroupIn(flow, run.snapshot, d.lane.parent, countsOf(run)) : undefined;
   const item = g ? laneItemOf(flow, d, g) : undefined;
   return item ? { lane: item } : {};
 }
@@ -546,11 +567,11 @@ async function finishLaneItem(
   const id = outputId(d.key);
   const { created, value } = output.put ?? (await putOutput(chain, d, output.value, after.kind === 'step'));
   deps.faults?.('checkpointed', d);
-  const g = laneGroupIn(flow, chain.run.snapshot, lane.parent);
+  const g = laneGroupIn(flow, chain.run.snapshot, lane.parent, countsOf(chain.run));
   if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
   if (after.kind === 'group') {
     // A fork run in the lane: its branches start, a group of lanes of its own; the child waits in it for its join.
-    const branches = await startLaneFork(deps.store, flow, chain.run, after.group, deps.clock.now());
+    const branches = await startLaneGroup(deps.store, flow, chain.run, after.group, deps.clock.now());
     await deps.queue.send(branches);
     deps.faults?.('dispatched', d);
     chain.report({ dispatch: d, outcome: 'completed', inline });
@@ -774,13 +795,14 @@ async function checkFenceAfterStall(chain: Chain): Promise<void> {
  * fail (it reads as resolved), never a failed run without its record. A put
  * that fails throws, so the failure is not committed and the task runs again.
  */
-async function deadLetter(deps: WorkerDeps, flow: AnyFlow, s: Snapshot, d: Dispatch, error: SerializedError) {
+async function deadLetter(deps: WorkerDeps, flow: AnyFlow, run: RunState, d: Dispatch, error: SerializedError) {
   if (!deps.deadLetters) return;
   const now = deps.clock.now();
+  const s = run.snapshot;
   const dry = reduce(
     flow,
     s,
-    { type: 'task-failed', key: d.key, attempt: d.attempt, error, ...joiningLane(flow, s, d) },
+    { type: 'task-failed', key: d.key, attempt: d.attempt, error, ...joiningLane(flow, run, d) },
     now,
   );
   const fail = dry.effects.find((e) => e.type === 'fail');

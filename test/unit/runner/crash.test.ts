@@ -25,7 +25,7 @@ const child = flow<number>('child')
  * flow, maps (of one task, of a task, a route, a loop and a child flow, of items that park on a delay
  * between their lanes, of items that start and end with a delay, of items
  * whose first task fails once and is retried in its lane, of items that run
- * a fork in their lanes).
+ * a fork and a map in their lanes).
  */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
@@ -141,7 +141,12 @@ const example = flow<{ n: number }>('crashy')
         ),
       ])
       .join('fj', ([a, b]: [number, number]) => a + b)
-      .then('post', (x: number) => x - 1)
+      .map(
+        'deep',
+        (x: number) => [x, x + 1],
+        (y: number) => y * 3,
+      )
+      .then('post', ([a, b]: number[]) => (a as number) + (b as number) - 1)
       .build(),
     { maxConcurrency: 2 },
   )

@@ -5,7 +5,15 @@ import type { Flow } from '../../../shared/engine/definition.ts';
 import { type ChildStep, resumePoint } from '../../../shared/engine/lanes.ts';
 import { materialize, refValueIds } from '../../../shared/engine/refs.ts';
 import type { Dispatch, RunEvent } from '../../../shared/engine/snapshot.ts';
-import { branch, FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../../../shared/index.ts';
+import {
+  branch,
+  FakeClock,
+  flow,
+  LoopResult,
+  MemoryInstanceStore,
+  MemorySecrets,
+  task,
+} from '../../../shared/index.ts';
 import { applyEvent, startInstance } from '../../../shared/runtime/instances.ts';
 import { reapOnce } from '../../../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
@@ -112,25 +120,20 @@ const flaky = withBranchB(
     .build(),
 );
 
-/** A fork in lanes whose branch `a` joins the frontier for a route, and ends there with `a2`. */
-/** Branch `a` joins the frontier for a nested map (a step that needs the reducer), and ends there. */
+/** Branch `a` joins the frontier for a nested fork after a loop (a step that needs the reducer), and ends there. */
 const nested = withBranchB(
-  'nested-map',
+  'nested-fork',
   flow<number>('a')
     .then(
       'a1',
       counted('a1', (x: number) => x + 1),
     )
-    .map(
-      'nm',
-      (x: number) => [x],
-      flow<number>('n')
-        .then('n1', (x: number) => x)
-        .build(),
-    )
+    .loop((x: number) => LoopResult.done(x), { id: 'once', maxIterations: 1 })
+    .fork([branch('n1', (x: number) => x)])
+    .join('nj', ([x]: [number]) => x)
     .then(
       'a2',
-      counted('a2', ([x]: number[]) => (x as number) * 10),
+      counted('a2', (x: number) => x * 10),
     )
     .build(),
 );
@@ -522,7 +525,7 @@ describe('a fork branch whose last step completes in the frontier', () => {
     const die: WorkerDeps['faults'] = (phase, d) => {
       if (phase === 'stored' && d.key === 'a/a2') throw new WorkerKilledError(phase, d.key);
     };
-    // a1 joins the frontier for the nested map; the chain of its items runs their end, then a2, whose worker dies after its put.
+    // a1 and the loop run in the lane, which joins the frontier for the nested fork; a2 follows there, and its worker dies after its put.
     const untilDeath = async () => {
       for (let ds = [a1 as Dispatch]; ds.length > 0; ds = take()) await run(ds, die);
     };

@@ -1,23 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
-import { MemoryDeadLetterStore } from '../../../shared/adapters/memory/dead-letter-store.ts';
-import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
-import type { AnyFlow } from '../../../shared/engine/definition.ts';
-import { materialize, refValueIds } from '../../../shared/engine/refs.ts';
-import type { Dispatch, RunEvent } from '../../../shared/engine/snapshot.ts';
-import {
-  branch,
-  FakeClock,
-  flow,
-  MemoryInstanceStore,
-  MemorySecrets,
-  type TaskOptions,
-  task,
-} from '../../../shared/index.ts';
-import { applyEvent, startInstance } from '../../../shared/runtime/instances.ts';
-import { reapOnce } from '../../../shared/runtime/reaper.ts';
-import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
-import { processDispatch, type WorkerDeps, WorkerKilledError } from '../../../shared/runtime/worker.ts';
+import type { Dispatch } from '../../../shared/engine/snapshot.ts';
+import { branch, flow, type TaskOptions, task } from '../../../shared/index.ts';
+import { applyEvent } from '../../../shared/runtime/instances.ts';
+import { WorkerKilledError } from '../../../shared/runtime/worker.ts';
+import { harness, REDISPATCH_MS } from './lane-harness.ts';
 
 /**
  * A fork that is a step of a map item or a fork branch run in lanes, right
@@ -28,8 +14,6 @@ import { processDispatch, type WorkerDeps, WorkerKilledError } from '../../../sh
  * anything of it the reducer must judge (a failure for good, a hold, a
  * step that needs the run's state) first makes it join the frontier.
  */
-
-const REDISPATCH_MS = 30_000;
 
 /** An item's body: `pre`, a fork of `l` (`l1`, `l2`) and `r`, joined by `j`, then `post`. */
 function itemBody(r: (x: number) => number, rOptions: TaskOptions<number, number> = {}) {
@@ -58,92 +42,6 @@ const mapOf = (name: string, body: ReturnType<typeof itemBody>) =>
 
 /** What item `x` makes: ((x + 1) * 2 + 1 + (x + 1) * 3) * 10. */
 const itemOutput = (x: number) => ((x + 1) * 2 + 1 + (x + 1) * 3) * 10;
-
-function harness(f: AnyFlow) {
-  const store = new MemoryInstanceStore();
-  const claims = new MemoryClaimStore();
-  const queue = new MemoryTaskQueue();
-  const clock = new FakeClock(1_000_000);
-  const deadLetters = new MemoryDeadLetterStore();
-  const registry = new WorkflowRegistry([f]);
-  const ran: string[] = [];
-  let faults: WorkerDeps['faults'] = () => undefined;
-  let lost: (d: Dispatch) => boolean = () => false;
-  const worker: WorkerDeps = {
-    store,
-    claims,
-    queue,
-    registry,
-    clock,
-    secrets: new MemorySecrets(),
-    pool: 'default',
-    workerId: 'w',
-    deadLetters,
-    faults: (phase, d) => {
-      if (phase === 'executed') ran.push(`${d.key}@${d.attempt}`);
-      faults?.(phase, d);
-    },
-  };
-  /** Delivers every message sent, and what that sends, but those `lost` drops; a killed worker is one more dead worker. */
-  const drain = async (first: readonly Dispatch[] = []) => {
-    for (let ds = [...first, ...queue.sent.splice(0)]; ds.length > 0; ds = queue.sent.splice(0)) {
-      for (const d of ds) {
-        if (lost(d)) continue;
-        await processDispatch(worker, d, () => 900_000).catch((e) => {
-          if (!(e instanceof WorkerKilledError)) throw e;
-        });
-      }
-    }
-  };
-  /** Delivers these messages only. */
-  const deliver = async (ds: readonly Dispatch[]) => {
-    for (const d of ds) await processDispatch(worker, d, () => 900_000);
-  };
-  const reap = () => reapOnce({ store, timers: store, claims, queue, registry, clock, deadLetters });
-  const start = async (input: unknown, id: string) =>
-    (
-      await startInstance(store, f, input, { instanceId: id, now: clock.now(), redispatchAfterMs: REDISPATCH_MS })
-    ).effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
-  /** Lets `ms` pass, reaps, and delivers what that sent, until the run ends or `cycles` pass. */
-  const drive = async (id: string, ms: number, cycles = 30) => {
-    for (let i = 0; i < cycles; i++) {
-      const s = await store.get(id);
-      if (s?.status !== 'RUNNING') return s;
-      clock.advance(ms);
-      await reap();
-      await drain();
-    }
-    return store.get(id);
-  };
-  const output = async (id: string) => {
-    const s = await store.get(id);
-    expect(s?.status).toBe('COMPLETED');
-    const out = s?.output ?? { c: null };
-    return materialize(out, await store.getValues(id, refValueIds(out)));
-  };
-  const journal = async (id: string): Promise<RunEvent[]> => (await store.readJournal(id, 0)).flatMap((e) => e.events);
-  return {
-    store,
-    claims,
-    queue,
-    clock,
-    deadLetters,
-    ran,
-    deliver,
-    drain,
-    reap,
-    start,
-    drive,
-    output,
-    journal,
-    setFaults: (f: WorkerDeps['faults']) => {
-      faults = f;
-    },
-    setLost: (f: (d: Dispatch) => boolean) => {
-      lost = f;
-    },
-  };
-}
 
 /** Each item's tasks, once each: `items` itself and, per item, its seven steps. */
 const onceEach = (n: number) =>
@@ -217,6 +115,25 @@ describe('a fork in a map item runs in the item’s lane', () => {
     await h.drain();
     expect(await h.output('j')).toEqual([itemOutput(0)]);
     expect(h.ran.sort()).toEqual(onceEach(1));
+  });
+
+  it('a join no one ran, its queue backlogged: the look waits as long as a backlog explains it, then sends it', async () => {
+    const h = harness(plain);
+    h.setFaults((phase, d) => {
+      if (phase === 'dispatched' && d.key === 'items[0]/r') throw new WorkerKilledError(phase, d.key);
+    });
+    await h.drain(await h.start(1, 'k'));
+    h.setFaults(() => undefined);
+    // Work is always waiting in the queues (a busy system): the look trusts the backlog for `maxQueueWaitMs`.
+    h.queue.waiting = async () => 5;
+    h.clock.advance(REDISPATCH_MS);
+    await h.reap();
+    expect(h.queue.sent).toEqual([]);
+    h.clock.advance(30 * 60_000);
+    await h.reap();
+    expect(h.queue.sent.map((d) => d.key)).toEqual(['items[0]/j']);
+    await h.drain();
+    expect(await h.output('k')).toEqual([itemOutput(0)]);
   });
 
   it('the worker that put the step before the fork died before its look: the item’s look puts one, which starts the branches', async () => {

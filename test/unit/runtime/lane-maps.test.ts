@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import { mapCountId, mapDoneId } from '../../../shared/engine/lanes.ts';
+import { branch, flow, task } from '../../../shared/index.ts';
+import { applyEvent } from '../../../shared/runtime/instances.ts';
+import { WorkerKilledError } from '../../../shared/runtime/worker.ts';
+import { harness } from './lane-harness.ts';
+
+/**
+ * A map that is a step of a map item or a fork branch run in lanes, with a
+ * step that runs in the lane after it, runs in that child's lane
+ * (`laneMap`): its items task runs there as a task, its items start as a
+ * group of lanes of their own (its count put beside them), and when the
+ * last is counted the step after the map follows in the child's lane, on
+ * the items' results. Nothing of it is committed to the run's journal.
+ */
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Each item `x`: `pre` (x + 1), then a map over `[pre, 2 pre]` squaring each (one at a time), then their `sum`. */
+const mapOfMaps = (name: string, sq: (y: number) => number = (y) => y * y) =>
+  flow<number>(name)
+    .map(
+      'items',
+      range,
+      flow<number>('item')
+        .then('pre', (x: number) => x + 1)
+        .map('inner', (x: number) => [x, 2 * x], task('sq', sq, { retry: { maxAttempts: 1 } }), { maxConcurrency: 1 })
+        .then('sum', (ys: number[]) => ys.reduce((a, b) => a + b, 0))
+        .build(),
+      { maxConcurrency: 2 },
+    )
+    .build();
+
+/** What item `x` makes: (x + 1)² + (2 (x + 1))². */
+const itemOutput = (x: number) => 5 * (x + 1) ** 2;
+
+describe('a map in a map item runs in the item’s lane', () => {
+  it('with nothing of it in the journal: its items count on a counter of their own, and the step after it follows in the lane', async () => {
+    const h = harness(mapOfMaps('maps-in-items'));
+    await h.drain(await h.start(3, 'a'));
+    expect(await h.output('a')).toEqual([0, 1, 2].map(itemOutput));
+    expect((await h.journal('a')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+    for (let i = 0; i < 3; i++) {
+      const key = `items[${i}]/inner`;
+      expect(await h.store.getCounter('a', `lanes:${key}`)).toBe(2);
+      const marks = await h.store.getValues('a', [mapCountId(key), mapDoneId(key)]);
+      expect([...marks.values()]).toEqual([2, true]);
+    }
+    // Each task once: `items`, and per item `pre`, its map's items task, two squares and `sum`.
+    expect(h.ran.length).toBe(1 + 3 * 5);
+    expect(new Set(h.ran).size).toBe(h.ran.length);
+  });
+
+  it('a map first in the item, and one of no items', async () => {
+    const f = flow<number>('map-first')
+      .map(
+        'items',
+        range,
+        flow<number>('item')
+          .map(
+            'inner',
+            (x: number) => range(x),
+            (y: number) => y + 1,
+          )
+          .then('sum', (ys: number[]) => ys.reduce((a, b) => a + b, 0))
+          .build(),
+      )
+      .build();
+    const h = harness(f);
+    await h.drain(await h.start(4, 'f'));
+    // Item x sums 1..x; item 0's map has no items: `sum` runs at once on [].
+    expect(await h.output('f')).toEqual([0, 1, 3, 6]);
+    expect((await h.journal('f')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+    expect((await h.store.getValues('f', [mapCountId('items[0]/inner')])).get(mapCountId('items[0]/inner'))).toBe(0);
+  });
+
+  it('an item of the inner map whose message was lost is started again by that map’s look, once its counter stood still', async () => {
+    const h = harness(mapOfMaps('lost-inner'));
+    let drops = 0;
+    h.setLost((d) => d.key === 'items[1]/inner[0]' && drops++ === 0);
+    await h.drain(await h.start(2, 'l'));
+    expect((await h.store.get('l'))?.status).toBe('RUNNING');
+    // The inner map's look: every check period (longer than an item may run), started again once it stood still.
+    const s = await h.drive('l', 6 * 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('l')).toEqual([0, 1].map(itemOutput));
+    expect((await h.journal('l')).filter((e) => e.type !== 'lanes-checked').map((e) => e.type)).toEqual([
+      'task-completed',
+      'lanes-joined',
+    ]);
+    expect(h.ran.filter((r) => r === 'items[1]/inner[0]@1')).toHaveLength(1);
+  });
+
+  it('the worker that put the items died before their count: the item’s look finds the count from the items, and starts them', async () => {
+    const h = harness(mapOfMaps('count-lost'));
+    h.setFaults((phase, d) => {
+      if (phase === 'checkpointed' && d.key === 'items[0]/inner') throw new WorkerKilledError(phase, d.key);
+    });
+    await h.drain(await h.start(1, 'c'));
+    h.setFaults(() => undefined);
+    expect(await h.store.listValueIds('c', 'out:items[0]/inner')).toEqual(['out:items[0]/inner']);
+    const s = await h.drive('c', 6 * 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('c')).toEqual([itemOutput(0)]);
+    expect(h.ran.filter((r) => r.startsWith('items[0]/inner'))).toEqual([
+      'items[0]/inner@1',
+      'items[0]/inner[0]@1',
+      'items[0]/inner[1]@1',
+    ]);
+  });
+
+  it('an inner item that fails for good: the map joins the frontier with its items task (and count), then the failure fails the run; a retry finishes it', async () => {
+    let fail = true;
+    const f = mapOfMaps('inner-doomed', (y) => {
+      if (fail && y === 2) throw new Error('two');
+      return y * y;
+    });
+    const h = harness(f);
+    await h.drain(await h.start(1, 'd'));
+    const s = await h.store.get('d');
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ taskKey: 'items[0]/inner[1]', message: 'two' });
+    const events = await h.journal('d');
+    expect(events.map((e) => [e.type, 'key' in e ? e.key : ''])).toEqual([
+      ['task-completed', 'items'],
+      ['task-completed', 'items[0]/inner'],
+      ['task-failed', 'items[0]/inner[1]'],
+    ]);
+    expect(events[1]).toMatchObject({ control: { count: 2 }, lane: { parent: 'items' } });
+    fail = false;
+    const retried = await applyEvent(
+      h.store,
+      f,
+      'd',
+      { type: 'retry', key: 'items[0]/inner[1]' },
+      {
+        now: () => h.clock.now(),
+      },
+    );
+    await h.drain(retried.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    expect(await h.output('d')).toEqual([itemOutput(0)]);
+  });
+
+  it('a fork in an item of a map in a fork branch: three groups deep, nothing in the journal but the fork’s end', async () => {
+    const f = flow<number>('deep-map')
+      .fork([
+        branch(
+          'a',
+          flow<number>('a')
+            .then('a1', (x: number) => x + 1)
+            .map(
+              'm',
+              (x: number) => [x, x + 1],
+              flow<number>('m-item')
+                .then('p', (y: number) => y * 2)
+                .fork([branch('u', (y: number) => y + 1), branch('v', (y: number) => y - 1)])
+                .join('uv', ([u, v]: [number, number]) => u * v)
+                .build(),
+            )
+            .then('a2', (ys: number[]) => ys.reduce((s, y) => s + y, 0))
+            .build(),
+        ),
+        branch('b', (x: number) => -x),
+      ])
+      .join('ab', ([a, b]: [number, number]) => ({ a, b }))
+      .build();
+    const h = harness(f);
+    await h.drain(await h.start(1, 'n'));
+    // a1 = 2; items 2 and 3: p = 4, 6; uv = 5·3 = 15, 7·5 = 35; a2 = 50.
+    expect(await h.output('n')).toEqual({ a: 50, b: -1 });
+    expect((await h.journal('n')).map((e) => e.type)).toEqual(['lanes-joined', 'task-completed']);
+  });
+});
