@@ -62,11 +62,15 @@ export interface LaneGroup {
  */
 export type LaneCounts = (mapKey: string) => number | undefined;
 
-/** The value id of the number of items of the map `key` run in a lane (put before its items start). */
-export const mapCountId = (key: string): string => `${outputId(key)}~n`;
+/**
+ * The value id of the number of items of the map `key` run in a lane (put
+ * before its items start). Step ids hold no `:`, so no task's output id
+ * has this one's form.
+ */
+export const mapCountId = (key: string): string => `${outputId(key)}:n`;
 
 /** The value id of the mark put when every item of the map `key` run in a lane is counted: the step after it may follow. */
-export const mapDoneId = (key: string): string => `${outputId(key)}~done`;
+export const mapDoneId = (key: string): string => `${outputId(key)}:done`;
 
 /**
  * The group run in lanes named `key` (a `Dispatch.lane.parent`): the map

@@ -686,7 +686,8 @@ export async function loadLaneCounts(
   for (let k = key; k !== undefined; ) {
     const at = stepOfKey(nodes, k);
     if (!at) return;
-    if (laneMap(at.node) && !run.values.has(mapCountId(k))) {
+    // A map of the frontier knows its count.
+    if (laneMap(at.node) && !run.values.has(mapCountId(k)) && !laneGroupOf(run.snapshot, k)) {
       const count = await mapCount(store, run.snapshot.instanceId, k);
       if (count !== undefined) run.values.set(mapCountId(k), count);
     }

@@ -210,9 +210,10 @@ export function chaosFlows(log: ExecutionLog) {
    * lane timer) for an odd input, then runs a nested fork (in a child flow)
    * in its lane, as a group of lanes of its own; beside a branch that runs
    * in its lane and loops twice there first, then joins the frontier for a
-   * nested map, and ends there (each of those two tasks puts its output by
-   * id before its commit: the `stored` phase). The nested map's item ends
-   * with a fork over two pools, run in the item's lane.
+   * fork after its loop (the loop's last iteration puts its output by id
+   * before its commit: the `stored` phase), then goes back to its lane for
+   * a nested map whose items end with a fork over two pools (a group of
+   * lanes in a group of lanes in a fork branch).
    */
   const gateCheck = flow<number>('chaos-gate-check')
     .fork([
@@ -247,7 +248,13 @@ export function chaosFlows(log: ExecutionLog) {
             ),
             { maxIterations: 3 },
           )
-          .then(counted('gate-other', ({ n }: { n: number }) => n * 3))
+          .fork([
+            branch(
+              'gate-other',
+              counted('gate-other', ({ n }: { n: number }) => n * 3),
+            ),
+          ])
+          .join(counted('gate-other-joined', ([x]: [number]) => x))
           .map(
             'gate-spread',
             (x: number) => [x],

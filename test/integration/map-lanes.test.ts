@@ -5,6 +5,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
+import { mapCountId, mapDoneId } from '../../shared/engine/lanes.ts';
 import { type AnyFlow, branch, flow, task } from '../../shared/index.ts';
 import { laneCounterId } from '../../shared/runtime/lanes.ts';
 import { apiClient } from '../support/local-api.ts';
@@ -183,11 +184,26 @@ const forkedMap = flow<number>('forked-map')
   .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
+/** The same result through a map in each item (of one element, doubled), in the items' lanes. */
+const mapsInMap = flow<number>('maps-in-map')
+  .map(
+    'items',
+    (n: number) => Array.from({ length: n }, (_, i) => i),
+    flow<number>('mapping-item')
+      .then('pre', pre)
+      .map('inner', (x: number) => [x], task('double', post))
+      .then('last', ([x]: number[]) => last(x as number))
+      .build(),
+    { maxConcurrency: 16 },
+  )
+  .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .build();
+
 describe('map items that park on a delay, over the wire', () => {
   const PARKED = 300;
   const t = countingStack(
     'parked',
-    [parkedMap('second'), parkedMap('first'), parkedMap('last'), routedMap, forkedMap],
+    [parkedMap('second'), parkedMap('first'), parkedMap('last'), routedMap, forkedMap, mapsInMap],
     100,
   );
 
@@ -262,6 +278,17 @@ describe('map items that park on a delay, over the wire', () => {
     // Before forks ran in lanes, each item joined the frontier for its fork and went on through the journal from
     // there: 3 completions (`pre`, the join, `last`), 51.1 writes and 28.9 failed conditional writes per item.
     expect(forked.figures.failed).toBeLessThanOrEqual(0.1);
+  });
+
+  it('items run a map in their lanes, its items in lanes of their own: the journal holds nothing per item', async () => {
+    const mapped = await measure('maps-in-map', 'maps-1');
+    expect(mapped.entries).toHaveLength(0);
+    expect(mapped.perItem).toEqual([]);
+    // Each item's map counted its one item on its own counter, its count and done mark beside its items.
+    expect(await t.stack.store.getCounter('maps-1', laneCounterId('items[7]/inner'))).toBe(1);
+    const marks = await t.stack.store.getValues('maps-1', [mapCountId('items[7]/inner'), mapDoneId('items[7]/inner')]);
+    expect([...marks.values()]).toEqual([1, true]);
+    expect(mapped.figures.failed).toBeLessThanOrEqual(0.1);
   });
 });
 
