@@ -311,8 +311,7 @@ export function laneMap(node: CompiledNode): boolean {
 function markLaneForks(nodes: Map<string, CompiledNode>): void {
   const steps = [...nodes.values()].flatMap((n) => (n.lanes?.heads ?? []).flatMap((head) => laneNodes(head, nodes)));
   // Children that start with a delay start in the frontier (see `startsParked` in `lanes.ts`): not such a group's.
-  const lanes = (x: CompiledNode) =>
-    x.lanes !== undefined && x.lanes.heads.every((h) => nodes.get(h)?.step.kind !== 'delay');
+  const lanes = (x: CompiledNode) => x.lanes?.heads.every((h) => nodes.get(h)?.step.kind !== 'delay') === true;
   const forks = steps.filter(
     (x) =>
       x.step.kind === 'fork' &&

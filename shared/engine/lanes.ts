@@ -96,7 +96,7 @@ export function laneGroupIn(
   if (!outer || !outerGroup || childInFrontier(flow, frontier, outerGroup, outer.item)) return undefined;
   if (laneMap(node)) {
     const count = counts?.(key);
-    return count === undefined ? undefined : laneMapGroup(flow, node, idx, outer, count);
+    return count === undefined ? undefined : laneMapGroup(node, idx, outer, count);
   }
   // A fork that starts its child starts from the child's input.
   const first = flatPrev(node.qid, nodes) === undefined;
@@ -105,7 +105,6 @@ export function laneGroupIn(
 
 /** The group of the map `node` run in the lane of child `outer`, at map indices `idx`, of `count` items (see {@link laneGroupIn}). */
 function laneMapGroup(
-  flow: AnyFlow,
   node: CompiledNode,
   idx: readonly number[],
   outer: { readonly parent: string; readonly item: number },
@@ -470,7 +469,7 @@ export function laneNextAfter(
     // The items: they start, a group of lanes of its own (none: the map ends at once); else the reducer fails it.
     if (!Array.isArray(output)) return { kind: 'joins' };
     const idx = stepOfKey(nodes, d.key)?.idx ?? [];
-    return { kind: 'group', group: laneMapGroup(flow, node, idx, d.lane, output.length) };
+    return { kind: 'group', group: laneMapGroup(node, idx, d.lane, output.length) };
   }
   if (s.kind === 'loop') {
     const loop = (output as { loop?: unknown } | null)?.loop;
@@ -616,7 +615,7 @@ export function laneSteps(
       } else if (laneMap(n)) {
         steps.push({ qid: n.qid, key, id: outputId(key), out: { v: outputId(key) } });
         const count = known.counts?.(key);
-        const inner = count === undefined ? undefined : laneMapGroup(flow, n, idx, { parent: g.key, item }, count);
+        const inner = count === undefined ? undefined : laneMapGroup(n, idx, { parent: g.key, item }, count);
         steps.push({
           qid: n.qid,
           key,

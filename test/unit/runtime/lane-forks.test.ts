@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { Dispatch } from '../../../shared/engine/snapshot.ts';
 import { branch, flow, type TaskOptions, task } from '../../../shared/index.ts';
 import { applyEvent } from '../../../shared/runtime/instances.ts';
 import { WorkerKilledError } from '../../../shared/runtime/worker.ts';
