@@ -458,6 +458,8 @@ export async function checkLanes(
     const stalled = await stalledChildren(store, flow, run, g, look, g.lanes.sentAt);
     if (stalled.done) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
     dispatches = stalled.dispatches;
+  } else if (await allResults(store, flow, run, g, counted)) {
+    return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
   }
   const restarted = dispatches.length > 0 ? { restarted: true } : {};
   const r = await commit(
@@ -469,6 +471,26 @@ export async function checkLanes(
   );
   if (!r.changed) dispatches = [];
   return { dispatches, effects: r.effects, run: r.run };
+}
+
+/**
+ * Whether every child of a map whose counter moved since the last look
+ * (`counted`), and whose last children have all started, has its result:
+ * the count of one was lost with its writer, and the map may end now
+ * rather than once its counter stood still for a look. One listing, only
+ * when the children left fit in the window.
+ */
+async function allResults(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  g: LaneGroup,
+  counted: number,
+): Promise<boolean> {
+  if (g.count - counted > g.lanes.window) return false;
+  const ids = Array.from({ length: g.count }, (_, i) => laneResultId(flow, g, i));
+  const listed = new Set(await store.listValueIds(run.snapshot.instanceId, commonPrefix(ids)));
+  return ids.every((id) => listed.has(id));
 }
 
 /**
@@ -729,12 +751,15 @@ async function lookInLane(
   }
   const counted = await store.getCounter(s.instanceId, laneCounterId(g.key));
   // A map's items may run in one another's chains: one stalled only when its counter stood still between two looks.
-  if (counted < g.count && !laneClaimsTell(flow, g) && counted !== (l.seen ?? 0)) {
+  const moved = counted < g.count && !laneClaimsTell(flow, g) && counted !== (l.seen ?? 0);
+  if (moved && !(await allResults(store, flow, run, g, counted))) {
     await next(l.sentAt, counted);
     return [];
   }
   const stalled =
-    counted >= g.count ? { done: true, dispatches: [] } : await stalledChildren(store, flow, run, g, look, l.sentAt);
+    counted >= g.count || moved
+      ? { done: true, dispatches: [] }
+      : await stalledChildren(store, flow, run, g, look, l.sentAt);
   const dispatches = stalled.dispatches;
   if (stalled.done) {
     const after = await endLaneGroup(store, flow, run, g);

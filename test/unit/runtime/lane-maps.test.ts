@@ -171,3 +171,22 @@ describe('a map in a map item runs in the item’s lane', () => {
     expect((await h.journal('n')).map((e) => e.type)).toEqual(['lanes-joined', 'task-completed']);
   });
 });
+
+describe('a map whose last count was lost with its writer', () => {
+  it('ends at the look that finds every result there, not a look later once its counter stood still', async () => {
+    const f = flow<number>('count-lost-last')
+      .map('items', range, (x: number) => x * 2)
+      .build();
+    const h = harness(f);
+    h.setFaults((phase, d) => {
+      if (phase === 'checkpointed' && d.key === 'items[1]') throw new WorkerKilledError(phase, d.key);
+    });
+    await h.drain(await h.start(2, 'e'));
+    expect(await h.store.getCounter('e', 'lanes:items')).toBe(1);
+    expect(await h.store.listValueIds('e', 'out:items[1]')).toEqual(['out:items[1]']);
+    // The map's first look: its counter moved since the start (0 to 1), and every result is there.
+    h.clock.advance(5 * 60_000 + 1_000);
+    await h.reap();
+    expect(await h.output('e')).toEqual([0, 2]);
+  });
+});
