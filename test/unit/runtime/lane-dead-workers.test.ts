@@ -1,14 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryClaimStore } from '../../../shared/adapters/memory/claim-store.ts';
-import { MemoryDeadLetterStore } from '../../../shared/adapters/memory/dead-letter-store.ts';
-import { MemoryTaskQueue } from '../../../shared/adapters/memory/task-queue.ts';
 import type { AnyFlow } from '../../../shared/engine/definition.ts';
 import type { Dispatch } from '../../../shared/engine/snapshot.ts';
-import { branch, FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../../../shared/index.ts';
-import { startInstance } from '../../../shared/runtime/instances.ts';
-import { reapOnce } from '../../../shared/runtime/reaper.ts';
-import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
-import { processDispatch, WorkerKilledError } from '../../../shared/runtime/worker.ts';
+import { branch, flow, type MemoryInstanceStore, task } from '../../../shared/index.ts';
+import { WorkerKilledError } from '../../../shared/runtime/worker.ts';
+import { harness } from './lane-harness.ts';
 
 /**
  * A step of a child in its lane whose worker dies is counted as in the
@@ -64,61 +59,22 @@ const poisonMap = flow<number[]>('poison-map')
 /** Item 1 of the poisoned map, run by its workers: each of its two attempts three times (two lapses, then the failure). */
 const THREE_RUNS_PER_ATTEMPT = ['items[1]@1', 'items[1]@1', 'items[1]@1', 'items[1]@2', 'items[1]@2', 'items[1]@2'];
 
-function harness(f: AnyFlow, dies: (d: Dispatch) => boolean) {
-  const store = new MemoryInstanceStore();
-  const claims = new MemoryClaimStore();
-  const queue = new MemoryTaskQueue();
-  const clock = new FakeClock(1_000_000);
-  const deadLetters = new MemoryDeadLetterStore();
-  const registry = new WorkflowRegistry([f]);
-  const ran: string[] = [];
-  const worker = {
-    store,
-    claims,
-    queue,
-    registry,
-    clock,
-    secrets: new MemorySecrets(),
-    pool: 'default',
-    workerId: 'w',
-    deadLetters,
-    faults: (phase: string, d: Dispatch) => {
-      if (phase !== 'executed') return;
-      ran.push(`${d.key}@${d.attempt}`);
-      if (dies(d)) throw new WorkerKilledError('executed', d.key);
-    },
-  };
-  /** Runs each dispatch on a worker; a worker the faults kill is one more dead worker. */
-  const deliver = async (ds: readonly Dispatch[]) => {
-    for (const d of ds)
-      await processDispatch(worker, d, () => 900_000).catch((e) => {
-        if (!(e instanceof WorkerKilledError)) throw e;
-      });
-  };
-  /** Delivers every message, then lets `ms` pass and reaps, until the run ends or `cycles` pass. */
+/** The lane harness, whose worker dies after running each dispatch `dies` picks; `drive` delivers `first`, then reaps every `ms`. */
+function dying(f: AnyFlow, dies: (d: Dispatch) => boolean) {
+  const h = harness(f);
+  h.setFaults((phase, d) => {
+    if (phase === 'executed' && dies(d)) throw new WorkerKilledError('executed', d.key);
+  });
   const drive = async (id: string, first: readonly Dispatch[], ms: number, cycles = 40) => {
-    let pending = [...first];
-    for (let i = 0; i < cycles; i++) {
-      await deliver([...pending, ...queue.sent.splice(0)]);
-      pending = [];
-      const s = await store.get(id);
-      if (s?.status !== 'RUNNING') return s;
-      clock.advance(ms);
-      await reapOnce({ store, timers: store, claims, queue, registry, clock, deadLetters });
-    }
-    return store.get(id);
+    await h.drain(first);
+    return h.drive(id, ms, cycles);
   };
-  const start = async (input: unknown, id: string) =>
-    (
-      await startInstance(store, f, input, { instanceId: id, now: clock.now(), redispatchAfterMs: 30_000 })
-    ).effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
-  const reap = () => reapOnce({ store, timers: store, claims, queue, registry, clock, deadLetters });
-  return { store, claims, queue, clock, deadLetters, ran, deliver, drive, start, reap };
+  return { ...h, drive };
 }
 
 describe('a dead worker in a lane', () => {
   it('a fork branch whose task kills every worker: each lost lease fails an attempt, and the run fails after the last', async () => {
-    const h = harness(poisonFork, (d) => d.key === 'a');
+    const h = dying(poisonFork, (d) => d.key === 'a');
     const s = await h.drive('p', await h.start(1, 'p'), 30_000);
     expect(s?.status).toBe('FAILED');
     expect(s?.error).toMatchObject({ name: 'WorkerLostError', taskKey: 'a', attempts: 2 });
@@ -133,7 +89,7 @@ describe('a dead worker in a lane', () => {
   });
 
   it('a map item whose short task kills every worker: two lapses send the same attempt again, the third fails it', async () => {
-    const h = harness(poisonMap, (d) => d.key === 'items[1]');
+    const h = dying(poisonMap, (d) => d.key === 'items[1]');
     const s = await h.drive('m', await h.start([1, 2, 3], 'm'), 10_000);
     expect(s?.status).toBe('FAILED');
     expect(s?.error).toMatchObject({ name: 'WorkerLostError', taskKey: 'items[1]', attempts: 2 });
@@ -168,7 +124,7 @@ describe('a dead worker in a lane', () => {
   }
 
   it('a reaper that dies right after putting each lane timer: the next pass puts none twice, and each lapse sends the step once', async () => {
-    const h = harness(poisonMap, (d) => d.key === 'items[1]');
+    const h = dying(poisonMap, (d) => d.key === 'items[1]');
     const died = dyingAfterEachPut(h.store);
     const s = await h.drive('m', await h.start([1, 2, 3], 'm'), 10_000);
     expect(s?.status).toBe('FAILED');
@@ -179,7 +135,7 @@ describe('a dead worker in a lane', () => {
   });
 
   it('and after putting the retry of a death inline past the first step: the attempt is counted once', async () => {
-    const h = harness(poisonSecond, (d) => d.key === 'a/a2');
+    const h = dying(poisonSecond, (d) => d.key === 'a/a2');
     dyingAfterEachPut(h.store);
     const s = await h.drive('s', await h.start(1, 's'), 10_000);
     expect(s?.error).toMatchObject({ taskKey: 'a/a2', attempts: 2 });
@@ -188,7 +144,7 @@ describe('a dead worker in a lane', () => {
 
   it('a lapse is sent again by the pass that finds it, not the next', async () => {
     let deaths = 0;
-    const h = harness(poisonMap, (d) => d.key === 'items[1]' && deaths++ === 0);
+    const h = dying(poisonMap, (d) => d.key === 'items[1]' && deaths++ === 0);
     await h.deliver(await h.start([1, 2, 3], 'once'));
     await h.deliver(h.queue.sent.splice(0));
     h.clock.advance(10_000);
@@ -199,7 +155,7 @@ describe('a dead worker in a lane', () => {
   });
 
   it("a reservation that lapsed past its chain's first step is a death, not a lapse: the worker was running", async () => {
-    const h = harness(poisonSecond, (d) => d.key === 'a/a2');
+    const h = dying(poisonSecond, (d) => d.key === 'a/a2');
     const s = await h.drive('s', await h.start(1, 's'), 10_000);
     expect(s?.status).toBe('FAILED');
     expect(s?.error).toMatchObject({ name: 'WorkerLostError', taskKey: 'a/a2', attempts: 2 });
@@ -209,7 +165,7 @@ describe('a dead worker in a lane', () => {
 
   it('a branch whose worker died once goes on at its next attempt, and the run completes', async () => {
     flakyDeaths = 0;
-    const h = harness(flakyFork, (d) => d.key === 'a' && flakyDeaths++ === 0);
+    const h = dying(flakyFork, (d) => d.key === 'a' && flakyDeaths++ === 0);
     const s = await h.drive('f', await h.start(1, 'f'), 30_000);
     expect(s?.status).toBe('COMPLETED');
     expect(h.ran.filter((r) => r.startsWith('a@'))).toEqual(['a@1', 'a@2']);

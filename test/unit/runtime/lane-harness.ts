@@ -46,18 +46,15 @@ export function harness(f: AnyFlow) {
   };
   /** Delivers every message sent, and what that sends, but those `lost` drops; a killed worker is one more dead worker. */
   const drain = async (first: readonly Dispatch[] = []) => {
-    for (let ds = [...first, ...queue.sent.splice(0)]; ds.length > 0; ds = queue.sent.splice(0)) {
-      for (const d of ds) {
-        if (lost(d)) continue;
-        await processDispatch(worker, d, () => 900_000).catch((e) => {
-          if (!(e instanceof WorkerKilledError)) throw e;
-        });
-      }
-    }
+    for (let ds = [...first, ...queue.sent.splice(0)]; ds.length > 0; ds = queue.sent.splice(0))
+      await deliver(ds.filter((d) => !lost(d)));
   };
-  /** Delivers these messages only. */
+  /** Delivers these messages only; a killed worker is one more dead worker. */
   const deliver = async (ds: readonly Dispatch[]) => {
-    for (const d of ds) await processDispatch(worker, d, () => 900_000);
+    for (const d of ds)
+      await processDispatch(worker, d, () => 900_000).catch((e) => {
+        if (!(e instanceof WorkerKilledError)) throw e;
+      });
   };
   const reap = () => reapOnce({ store, timers: store, claims, queue, registry, clock, deadLetters });
   const start = async (input: unknown, id: string) =>
