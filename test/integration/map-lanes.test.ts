@@ -288,6 +288,8 @@ describe('map items that park on a delay, over the wire', () => {
     expect(await t.stack.store.getCounter('maps-1', laneCounterId('items[7]/inner'))).toBe(1);
     const marks = await t.stack.store.getValues('maps-1', [mapCountId('items[7]/inner'), mapDoneId('items[7]/inner')]);
     expect([...marks.values()]).toEqual([1, true]);
+    // Before maps ran in lanes, each item joined the frontier for its map and went on through the journal from
+    // there: 3 completions (`pre`, the map's items, `last`), 40.7 writes and 27.4 failed conditional writes per item.
     expect(mapped.figures.failed).toBeLessThanOrEqual(0.1);
   });
 });
