@@ -128,6 +128,15 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   the fork skipped: the completion of the task before it, with which the
  *   child joins the frontier and the fork starts there, in lanes, with the
  *   same counter (`joinLaneGroup`);
+ * - a map whose items run in lanes, followed by a step that runs in the
+ *   lane (`laneMap`), is such a group too: its items task is a step of the
+ *   lane (its output, the items, put by its id, the first put wins); the
+ *   writer that put them puts their number (`mapCountId`, put if absent),
+ *   the map's first look, then its first window of items; the add that
+ *   returns the number of items puts the map's done mark (`mapDoneId`) and
+ *   sends the step after the map, on the items' results. Its look starts
+ *   items again only once its counter stood still between two looks. What
+ *   must be committed first commits the map's items task, with its count;
  * - the first window of children that start with a delay starts in the
  *   frontier, with the parent's start. (Journals written before lane
  *   timers may hold `lanes-started` entries, which the reducer still
@@ -304,7 +313,7 @@ export async function fireLaneTimers(
   options: {
     readonly now: () => number;
     readonly send: (dispatches: readonly Dispatch[]) => Promise<void>;
-    /** What a look at a fork run in a lane asks about work outside the store (see `LaneTimer.look`). */
+    /** What a look at a fork or map run in a lane asks about work outside the store (see `LaneTimer.look`). */
     readonly look: LaneLook;
   },
 ): Promise<FiredLaneTimers> {
@@ -718,15 +727,18 @@ export async function loadLaneCounts(
 }
 
 /**
- * A look at a fork run in a lane (see `LaneTimer.look`), as `checkLanes`
- * looks at a group of the frontier, with no commit: nothing when the fork
- * no longer runs in the lane (its join's output is there, or its child
- * joined the frontier); the join, when every branch is counted or has its
- * result (its counter died before sending it, or its message was lost) and
- * no worker holds it; else the branches that stopped, started again (see
- * `stalledChildren`). Each look but the last puts the next (put if absent:
- * a pass that dies before firing this one puts it once), a check period
- * later; a paused run's fork is only looked at again.
+ * A look at a fork or map run in a lane (see `LaneTimer.look`), as
+ * `checkLanes` looks at a group of the frontier, with no commit: nothing
+ * when the group no longer runs in the lane (a fork's join's output, or a
+ * map's done mark, is there, or its child joined the frontier); what
+ * follows it (see {@link endLaneGroup}), when every child is counted or
+ * has its result (its counter died before sending it, or its message was
+ * lost) and no worker holds it nor, while a backlog explains it, waits for
+ * it; else the children that stopped, started again (see
+ * `stalledChildren`; a map's, only once its counter stood still since the
+ * look before). Each look but the last puts the next (put if absent: a
+ * pass that dies before firing this one puts it once), a check period
+ * later; a paused run's group is only looked at again.
  *
  * @returns the dispatches to send.
  */
@@ -774,18 +786,19 @@ async function lookInLane(
 }
 
 /**
- * Commits what a fork run in a lane (see `laneFork`) skipped: the
- * completion of its child's step before it, with which the child joins the
- * frontier (as it did before such forks ran in lanes), and the fork starts
- * there, in lanes, with the same counter, so its branches' results and
- * counts carry over (its branches are sent again; a branch that already
- * ran finds its outputs). Done before anything of the fork is committed to
- * the run's journal (a failure, a hold, a step that needs the reducer): the
- * reducer only knows groups of the frontier. A fork run in the lane of
- * another such fork joins with it, outermost first. Nothing is committed
- * when the fork's join already has its output (a late duplicate of one of
- * its steps: the child went on). Idempotent: a child already in the
- * frontier takes no second join.
+ * Commits what a fork or map run in a lane (see `laneFork`, `laneMap`)
+ * skipped: the completion of its child's step before the fork (for a fork
+ * that starts its child, `lanes-started`), or of the map's items task with
+ * its count, with which the child joins the frontier (as it did before
+ * such groups ran in lanes), and the group starts there, in lanes, with the
+ * same counter, so its children's results and counts carry over (its
+ * children are sent again; one that already ran finds its outputs). Done
+ * before anything of the group is committed to the run's journal (a
+ * failure, a hold, a step that needs the reducer): the reducer only knows
+ * groups of the frontier. A group run in the lane of another such group
+ * joins with it, outermost first. Nothing is committed when the group
+ * ended (a late duplicate of one of its steps: the child went on).
+ * Idempotent: a child already in the frontier takes no second join.
  *
  * @returns the run after the commits, and their effects (the fork's branches' dispatches).
  */
