@@ -48,14 +48,15 @@ export interface CompiledNode {
    * fork's branch) is a sequence that starts with a task (or a delay, then
    * a task) and ends with a task (or a task, then a delay or a fork run
    * in the lane, see {@link laneFork}), so its tasks run outside the run's
-   * journal, and its other steps (a signal wait, a nested map, a fork
-   * that does not follow a task, a route whose branches do not all start
-   * and end with a task) through it (see `Lanes` in `snapshot.ts`). A
-   * nested child flow counts as its steps in place (see
-   * {@link laneSequence}); a loop, and a route whose branches all start and
-   * end with a task, run in the lane (see {@link runsInLane}); so does a
-   * fork whose branches run in lanes, right after a task (see
-   * {@link laneFork}). The first and last qid of each child's
+   * journal, and its other steps (a signal wait, a fork that does not
+   * follow a task, a map that a step of the lane does not follow, a route
+   * whose branches do not all start and end with a task) through it (see
+   * `Lanes` in `snapshot.ts`). A nested child flow counts as its steps in
+   * place (see {@link laneSequence}); a loop, and a route whose branches
+   * all start and end with a task, run in the lane (see
+   * {@link runsInLane}); so do a fork whose branches run in lanes, right
+   * after a task or first (see {@link laneFork}), and a map whose items run
+   * in lanes, before a step of the lane (see {@link laneMap}). The first and last qid of each child's
    * sequence: one pair for a map (every item runs the one body), one per
    * branch for a fork.
    */

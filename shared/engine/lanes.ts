@@ -427,8 +427,8 @@ export type LaneNext =
   /**
    * The child joins the frontier with the step's completion, committed to
    * the run's journal: the next step needs the reducer (a signal wait, a
-   * nested map, a fork that does not run in the lane, a route that does not
-   * run in the lane, a delay not followed by a task), or the output decides something only the reducer
+   * fork or map that does not run in the lane, a route that does not run in
+   * the lane, a delay not followed by a task), or the output decides something only the reducer
    * does (a route key with no branch, a loop that reached its bound and
    * fails, an output that is not what the step must return): the commit
    * fails the run, or fails the task, as it would in the frontier.

@@ -122,13 +122,13 @@ export interface MapState {
  *
  * A child joins the frontier, and goes on through the journal, with the
  * commit of its task before another step that is not a task (a signal
- * wait, a nested map, a fork whose branches do not run in lanes, a delay
- * not followed by a task, a
+ * wait, a fork or map that does not run in the child's lane, a delay not
+ * followed by a task, a
  * route with a branch that does not start and end with a task: a step that
  * needs the reducer; a nested child flow is its steps in place, see
  * `laneSequence`, a loop or another route runs in the lane, see
- * `runsInLane`, and a fork whose branches run in lanes runs in lanes of
- * its own, see `laneFork`), or of a step that fails or
+ * `runsInLane`, and a fork or map whose children run in lanes runs in
+ * lanes of its own, see `laneFork` and `laneMap`), or of a step that fails or
  * that a pause holds. It goes back to its lane when a delay right after a
  * task (or first) ends in the frontier, and after any of its own tasks
  * that completes in the frontier and is followed by a task. So a child
