@@ -48,15 +48,16 @@ export interface CompiledNode {
    * fork's branch) is a sequence that starts with a task (or a delay, then
    * a task) and ends with a task (or a task, then a delay or a fork run
    * in the lane, see {@link laneFork}), so its tasks run outside the run's
-   * journal, and its other steps (a signal wait, a fork that does not
-   * follow a task, a map that a step of the lane does not follow, a route
+   * journal, and its other steps (a signal wait, a fork after a map, a
+   * map that a step of the lane does not follow, a route
    * whose branches do not all start and end with a task) through it (see
    * `Lanes` in `snapshot.ts`). A nested child flow counts as its steps in
    * place (see {@link laneSequence}); a loop, and a route whose branches
    * all start and end with a task, run in the lane (see
-   * {@link runsInLane}); so do a fork whose branches run in lanes, right
-   * after a task or first (see {@link laneFork}), and a map whose items run
-   * in lanes, before a step of the lane (see {@link laneMap}). The first and last qid of each child's
+   * {@link runsInLane}); so do a fork whose branches run in lanes, first
+   * or after a task, a loop or a route run in the lane (see
+   * {@link laneFork}), and a map whose items run in lanes, before a step of
+   * the lane (see {@link laneMap}). The first and last qid of each child's
    * sequence: one pair for a map (every item runs the one body), one per
    * branch for a fork.
    */
@@ -178,7 +179,7 @@ function compileSeq(
  * starts with a task, or with a delay and then a task, or with a fork
  * that runs in the lane (see {@link laneFork}), and ends with a task, or
  * with a task and then a delay, or with such a fork (alone, or after a
- * task); else `undefined`. A child's
+ * task, a loop or a route run in the lane); else `undefined`. A child's
  * sequence is its steps in the order they run, with the steps of a nested
  * child flow in place of the flow (see {@link laneSequence}). A child's
  * first task runs in its lane, and its last step's output is its result,
@@ -201,7 +202,7 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
     const forks =
       last?.step.kind === 'fork' &&
       last.lanes !== undefined &&
-      (beforeLast === undefined || beforeLast.step.kind === 'task');
+      (beforeLast === undefined || (runsInLane(beforeLast) && beforeLast.step.kind !== 'map'));
     const ends =
       last?.step.kind === 'task' || (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task') || forks;
     if (!starts || !ends || !first || !last) return undefined;
@@ -284,10 +285,11 @@ export function laneRoute(node: CompiledNode): boolean {
 /**
  * Whether a fork runs in the lane of the child it is a step of (a map
  * item, a fork branch run in lanes): its own branches run in lanes (see
- * {@link CompiledNode.lanes}), and a task comes right before it in the
- * child's sequence, or nothing (it starts the child). Then its branches
- * start, as a group of lanes of its own, from that task's output, put by
- * its id (or from the child's input), with no commit to the run's journal; its join runs in the lane when its last branch is counted, its
+ * {@link CompiledNode.lanes}), and a task, a loop or a route run in the
+ * lane comes right before it in the child's sequence, or nothing (it
+ * starts the child). Then its branches start, as a group of lanes of its
+ * own, from that step's output, put by its id (or from the child's
+ * input), with no commit to the run's journal; its join runs in the lane when its last branch is counted, its
  * output put by its id like a task's. Pure, static.
  */
 export function laneFork(node: CompiledNode): boolean {
@@ -313,18 +315,19 @@ function markLaneForks(nodes: Map<string, CompiledNode>): void {
   const steps = [...nodes.values()].flatMap((n) => (n.lanes?.heads ?? []).flatMap((head) => laneNodes(head, nodes)));
   // Children that start with a delay start in the frontier (see `startsParked` in `lanes.ts`): not such a group's.
   const lanes = (x: CompiledNode) => x.lanes?.heads.every((h) => nodes.get(h)?.step.kind !== 'delay') === true;
-  const forks = steps.filter(
-    (x) =>
-      x.step.kind === 'fork' &&
-      lanes(x) &&
-      // Right after a task, or first in the child (its branches start from the child's input).
-      [undefined, 'task'].includes(flatPrev(x.qid, nodes)?.step.kind),
-  );
   const maps = steps.filter((x) => {
     const next = x.step.kind === 'map' && lanes(x) ? laneNext(x.qid, nodes) : undefined;
     return next !== undefined && (runsInLane(next) || (next.step.kind === 'map' && next.lanes !== undefined));
   });
-  for (const n of [...forks, ...maps]) nodes.set(n.qid, { ...n, inLane: true });
+  for (const n of maps) nodes.set(n.qid, { ...n, inLane: true });
+  // First in the child (its branches start from the child's input), or after a task, a loop or a route run in the
+  // lane (from its output); not after a map (its end sends one step).
+  const forks = steps.filter((x) => {
+    const prev = flatPrev(x.qid, nodes);
+    const after = prev === undefined || (runsInLane(prev) && prev.step.kind !== 'map');
+    return x.step.kind === 'fork' && lanes(x) && after;
+  });
+  for (const n of forks) nodes.set(n.qid, { ...n, inLane: true });
 }
 
 /** Whether every branch of the route `node` (its default's too) starts and ends with a task, child flows opened. */

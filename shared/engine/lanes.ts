@@ -56,11 +56,13 @@ export interface LaneGroup {
 }
 
 /**
- * The number of items of each map run in a lane (see `laneMap`) that a
- * caller has read, by the map's key (see {@link mapCountId}); `undefined`
- * for one not read. Such a map's group resolves only with its count.
+ * The values a caller has read that resolving groups run in lanes needs,
+ * by value id; `undefined` for one not read: the number of items of a map
+ * run in a lane (see {@link mapCountId}), the input of a fork run in a
+ * lane after a loop or a route (see {@link forkInputId}). Such a group
+ * resolves only with it.
  */
-export type LaneCounts = (mapKey: string) => number | undefined;
+export type LaneFacts = (valueId: string) => unknown;
 
 /**
  * The value id of the number of items of the map `key` run in a lane (put
@@ -73,17 +75,32 @@ export const mapCountId = (key: string): string => `${outputId(key)}:n`;
 export const mapDoneId = (key: string): string => `${outputId(key)}:done`;
 
 /**
+ * The value id of the input of the fork `key` run in a lane after a loop
+ * or a route (a reference to the output of the step before it, which
+ * depends on how far the loop went or which branch the route took: put
+ * before its branches start).
+ */
+export const forkInputId = (key: string): string => `${outputId(key)}:in`;
+
+/** Whether the fork `node` run in a lane starts from a reference known only at run time (see {@link forkInputId}). */
+export function forkInputVaries(flow: AnyFlow, node: CompiledNode): boolean {
+  const prev = flatPrev(node.qid, compileFlow(flow).nodes);
+  return prev !== undefined && prev.step.kind !== 'task';
+}
+
+/**
  * The group run in lanes named `key` (a `Dispatch.lane.parent`): the map
  * or fork of the frontier (see {@link laneGroupOf}), else the fork or map
  * that runs in the lane of a child of another group (see `laneFork`,
  * `laneMap`), while that child is in its lane (not in the frontier); a map
- * only with its count in `counts`. Pure.
+ * only with its count in `facts`, a fork after a loop or a route with its
+ * input. Pure.
  */
 export function laneGroupIn(
   flow: AnyFlow,
   frontier: Pick<Snapshot, 'tasks' | 'waits' | 'maps' | 'forks'>,
   key: string,
-  counts?: LaneCounts,
+  facts?: LaneFacts,
 ): LaneGroup | undefined {
   const top = laneGroupOf(frontier, key);
   if (top) return top;
@@ -91,16 +108,25 @@ export function laneGroupIn(
   const at = stepOfKey(nodes, key);
   if (!at || !(laneFork(at.node) || laneMap(at.node)) || key.includes('@')) return undefined;
   const { node, idx } = at;
-  const outer = laneOfTask(flow, frontier, node.qid, idx, counts);
-  const outerGroup = outer ? laneGroupIn(flow, frontier, outer.parent, counts) : undefined;
+  const outer = laneOfTask(flow, frontier, node.qid, idx, facts);
+  const outerGroup = outer ? laneGroupIn(flow, frontier, outer.parent, facts) : undefined;
   if (!outer || !outerGroup || childInFrontier(flow, frontier, outerGroup, outer.item)) return undefined;
   if (laneMap(node)) {
-    const count = counts?.(key);
-    return count === undefined ? undefined : laneMapGroup(node, idx, outer, count);
+    const count = facts?.(mapCountId(key));
+    return typeof count === 'number' ? laneMapGroup(node, idx, outer, count) : undefined;
+  }
+  if (forkInputVaries(flow, node)) {
+    const input = facts?.(forkInputId(key));
+    return isRef(input) ? laneForkGroup(flow, node, idx, outer, input) : undefined;
   }
   // A fork that starts its child starts from the child's input.
   const first = flatPrev(node.qid, nodes) === undefined;
   return laneForkGroup(flow, node, idx, outer, first ? laneOf(flow, outerGroup, outer.item).input : undefined);
+}
+
+/** Whether a stored value is a reference (see `Ref`): an object with one of its keys. */
+function isRef(x: unknown): x is Ref {
+  return typeof x === 'object' && x !== null && ['v', 'c', 'each', 'all'].some((k) => Object.hasOwn(x, k));
 }
 
 /** The group of the map `node` run in the lane of child `outer`, at map indices `idx`, of `count` items (see {@link laneGroupIn}). */
@@ -127,28 +153,42 @@ function laneMapGroup(
  * says whether it runs in lanes). Pure, static.
  */
 export function laneParentKey(flow: AnyFlow, qid: string, idx: readonly number[]): string | undefined {
+  return laneChildOf(flow, qid, idx)?.parent;
+}
+
+/**
+ * The child the step `qid` at map indices `idx` is a step of: its group's
+ * key and its index there, wherever that group runs (see
+ * {@link laneOfTask}, which also says whether it runs in lanes). Pure, static.
+ */
+export function laneChildOf(
+  flow: AnyFlow,
+  qid: string,
+  idx: readonly number[],
+): { readonly parent: string; readonly item: number } | undefined {
   const owner = laneOwner(flow, qid);
-  if (owner?.kind === 'map') return fillKey(owner.qid, idx.slice(0, -1));
-  if (owner?.kind === 'fork') return fillKey(owner.qid, idx);
+  if (owner?.kind === 'map')
+    return { parent: fillKey(owner.qid, idx.slice(0, -1)), item: idx[idx.length - 1] as number };
+  if (owner?.kind === 'fork') return { parent: fillKey(owner.qid, idx), item: owner.index };
   return undefined;
 }
 
 /**
  * The group of the fork `node` run in the lane of child `outer`, at map
- * indices `idx` (see {@link laneGroupIn}): its branches start from the
- * output of the task before it, or from `first`, the child's input, when
- * it starts the child.
+ * indices `idx` (see {@link laneGroupIn}): its branches start from `from`
+ * (the child's input, for a fork that starts it; the output of the loop or
+ * route before it), else from the output of the task before it.
  */
 function laneForkGroup(
   flow: AnyFlow,
   node: CompiledNode,
   idx: readonly number[],
   outer: { readonly parent: string; readonly item: number },
-  first?: Ref,
+  from?: Ref,
 ): LaneGroup {
   const prev = flatPrev(node.qid, compileFlow(flow).nodes);
   const count = node.branchHeads?.length ?? 0;
-  const input: Ref = first ?? { v: outputId(fillKey(prev?.qid ?? node.qid, idx)) };
+  const input: Ref = from ?? { v: outputId(fillKey(prev?.qid ?? node.qid, idx)) };
   return {
     key: fillKey(node.qid, idx),
     count,
@@ -238,14 +278,10 @@ export function laneOfTask(
   frontier: Pick<Snapshot, 'tasks' | 'waits' | 'maps' | 'forks'>,
   qid: string,
   idx: readonly number[],
-  counts?: LaneCounts,
+  facts?: LaneFacts,
 ): { readonly parent: string; readonly item: number } | undefined {
-  const owner = laneOwner(flow, qid);
-  let found: { parent: string; item: number } | undefined;
-  if (owner?.kind === 'map')
-    found = { parent: fillKey(owner.qid, idx.slice(0, -1)), item: idx[idx.length - 1] as number };
-  if (owner?.kind === 'fork') found = { parent: fillKey(owner.qid, idx), item: owner.index };
-  return found && laneGroupIn(flow, frontier, found.parent, counts) ? found : undefined;
+  const found = laneChildOf(flow, qid, idx);
+  return found && laneGroupIn(flow, frontier, found.parent, facts) ? found : undefined;
 }
 
 /** The owner of the sequence the step `qid` is in, above the child flows and lane routes it is nested in (see `laneSequence`, `laneRoute`). */
@@ -460,7 +496,7 @@ export function laneNextAfter(
     if (!next) return { kind: 'end' };
     if (laneFork(next) && d.lane) {
       const idx = stepOfKey(nodes, d.key)?.idx ?? [];
-      return { kind: 'group', group: laneForkGroup(flow, next, idx, d.lane) };
+      return { kind: 'group', group: laneForkGroup(flow, next, idx, d.lane, input) };
     }
     return runsInLane(next) ? { kind: 'step', qid: next.qid, input } : { kind: 'joins' };
   };
@@ -585,7 +621,7 @@ export function laneSteps(
   known: {
     readonly routes?: ReadonlyMap<string, string>;
     readonly loops?: ReadonlyMap<string, LoopProgress>;
-    readonly counts?: LaneCounts;
+    readonly counts?: ReadonlyMap<string, number>;
   } = {},
 ): ChildStep[] {
   const { head, idx, input } = laneOf(flow, g, item);
@@ -614,7 +650,7 @@ export function laneSteps(
         if (!branch || !walk(branch.qid)) return false;
       } else if (laneMap(n)) {
         steps.push({ qid: n.qid, key, id: outputId(key), out: { v: outputId(key) } });
-        const count = known.counts?.(key);
+        const count = known.counts?.get(key);
         const inner = count === undefined ? undefined : laneMapGroup(n, idx, { parent: g.key, item }, count);
         steps.push({
           qid: n.qid,
@@ -625,7 +661,7 @@ export function laneSteps(
         });
         if (!inner) return false;
       } else if (laneFork(n)) {
-        const inner = laneForkGroup(flow, n, idx, { parent: g.key, item }, steps.length === 0 ? input : undefined);
+        const inner = laneForkGroup(flow, n, idx, { parent: g.key, item }, before);
         steps.push({
           qid: n.qid,
           key,

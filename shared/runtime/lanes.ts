@@ -1,8 +1,10 @@
 import {
+  type CompiledNode,
   compileFlow,
   fillKey,
   iterKey,
   iterOf,
+  laneFork,
   laneMap,
   laneNext,
   loopKeyOf,
@@ -16,11 +18,14 @@ import {
   childInFrontier,
   endsChild,
   firstFork,
-  type LaneCounts,
+  forkInputId,
+  forkInputVaries,
+  type LaneFacts,
   type LaneGroup,
   type LaneResult,
   type LoopProgress,
   laneCheckMs,
+  laneChildOf,
   laneClaimsTell,
   laneDispatch,
   laneGroupIn,
@@ -41,7 +46,8 @@ import {
   startsParked,
   stepInput,
 } from '../engine/lanes.ts';
-import { materialize, outputId, refValueIds, ValueMissingError } from '../engine/refs.ts';
+import { controlOf } from '../engine/reducer.ts';
+import { materialize, outputId, type Ref, refValueIds, ValueMissingError } from '../engine/refs.ts';
 import { resolveRetry, retryBackoff } from '../engine/retry.ts';
 import type { ChainStep, Dispatch, Effect, RunEvent } from '../engine/snapshot.ts';
 import type { Claim } from '../ports/claim-store.ts';
@@ -178,7 +184,7 @@ export async function resolvedLaneSteps(
   const counts = new Map<string, number>();
   const read = (id: string) => readValue(store, instanceId, id);
   for (;;) {
-    const steps = laneSteps(flow, g, item, { routes, loops, counts: (k) => counts.get(k) });
+    const steps = laneSteps(flow, g, item, { routes, loops, counts });
     const last = steps.at(-1);
     if (last?.group && last.key && !last.out && !counts.has(last.key)) {
       // A map run in the lane whose count is not known here: its items not run yet, or its count to read.
@@ -236,8 +242,8 @@ export async function countLane(
   parent: string,
   options: Pick<CommitOptions, 'now' | 'chain'>,
 ): Promise<Counted> {
-  await loadLaneCounts(store, flow, run, parent);
-  const g = laneGroupIn(flow, run.snapshot, parent, countsOf(run));
+  await loadLaneFacts(store, flow, run, parent);
+  const g = laneGroupIn(flow, run.snapshot, parent, factsOf(run));
   if (!g) return { effects: [], run };
   const d = await store.addToCounter(run.snapshot.instanceId, laneCounterId(parent), 1);
   const child = g.lanes.window + d - 1;
@@ -329,9 +335,9 @@ export async function fireLaneTimers(
   const looks: LaneLookTimer[] = [];
   for (const t of timers) {
     // A failed run may be reopened: its children go on, and its workers drop what they are sent until then.
-    if (s.status !== 'COMPLETED' && s.status !== 'CANCELLED') await loadLaneCounts(store, flow, run, t.parent);
+    if (s.status !== 'COMPLETED' && s.status !== 'CANCELLED') await loadLaneFacts(store, flow, run, t.parent);
     const g =
-      s.status === 'COMPLETED' || s.status === 'CANCELLED' ? undefined : laneGroupIn(flow, s, t.parent, countsOf(run));
+      s.status === 'COMPLETED' || s.status === 'CANCELLED' ? undefined : laneGroupIn(flow, s, t.parent, factsOf(run));
     if (!g || t.item >= g.count || childInFrontier(flow, s, g, t.item)) continue;
     if (t.look) {
       looks.push(t.look);
@@ -557,8 +563,8 @@ async function stalledChildren(
     if (!from) continue;
     if (from.group) {
       // In a fork run in its lane, whose looks stopped (its starter died before the first, or the run was not running).
-      await loadLaneCounts(store, flow, run, from.key as string);
-      const inner = laneGroupIn(flow, run.snapshot, from.key as string, countsOf(run));
+      await loadLaneFacts(store, flow, run, from.key as string);
+      const inner = laneGroupIn(flow, run.snapshot, from.key as string, factsOf(run));
       const n = 1 + Math.max(-1, ...timers.flatMap((t) => (t.look && t.look.group === inner?.key ? [t.look.n] : [])));
       if (inner) await store.putTimer(instanceId, lookTimer(inner, n, look.now(), look.now()));
       continue;
@@ -620,9 +626,14 @@ export async function startLaneGroup(
 ): Promise<Dispatch[]> {
   const instanceId = run.snapshot.instanceId;
   const map = compileFlow(flow).nodes.get(g.lanes.qid)?.step.kind === 'map';
+  const node = compileFlow(flow).nodes.get(g.lanes.qid);
   if (map) {
     await store.putValue(instanceId, mapCountId(g.key), g.count);
     run.values.set(mapCountId(g.key), g.count);
+  } else if (node && forkInputVaries(flow, node)) {
+    // The output of the loop or route before it: a reference its branches' workers read back (see `forkInputId`).
+    await store.putValue(instanceId, forkInputId(g.key), g.lanes.input);
+    run.values.set(forkInputId(g.key), g.lanes.input);
   }
   if (g.count === 0) {
     const after = await endLaneGroup(store, flow, run, g);
@@ -650,7 +661,7 @@ async function endLaneGroup(
   run: RunState,
   g: LaneGroup,
 ): Promise<Dispatch | undefined> {
-  const outerGroup = g.outer ? laneGroupIn(flow, run.snapshot, g.outer.parent, countsOf(run)) : undefined;
+  const outerGroup = g.outer ? laneGroupIn(flow, run.snapshot, g.outer.parent, factsOf(run)) : undefined;
   if (!g.outer || !outerGroup) return undefined;
   const results = laneResults(flow, g);
   const nodes = compileFlow(flow).nodes;
@@ -693,12 +704,9 @@ async function mapCount(store: InstanceStore, instanceId: string, key: string): 
   return items.length;
 }
 
-/** The counts of the maps run in lanes a run has read (see `LaneCounts`), from its values. */
-export function countsOf(run: RunState): LaneCounts {
-  return (key) => {
-    const n = run.values.get(mapCountId(key));
-    return typeof n === 'number' ? n : undefined;
-  };
+/** The counts of the maps run in lanes a run has read (see `LaneFacts`), from its values. */
+export function factsOf(run: RunState): LaneFacts {
+  return (id) => run.values.get(id);
 }
 
 /**
@@ -707,23 +715,60 @@ export function countsOf(run: RunState): LaneCounts {
  * `laneGroupIn` resolves it: a read for each count not read yet, nothing
  * for a group with no such map around it.
  */
-export async function loadLaneCounts(
+export async function loadLaneFacts(
   store: InstanceStore,
   flow: AnyFlow,
   run: RunState,
   key: string | undefined,
 ): Promise<void> {
   const nodes = compileFlow(flow).nodes;
+  const instanceId = run.snapshot.instanceId;
+  // The group and the groups around it, outermost first: a fact of one is found from its child's resolved steps.
+  const chain: { key: string; node: CompiledNode; idx: readonly number[] }[] = [];
   for (let k = key; k !== undefined; ) {
     const at = stepOfKey(nodes, k);
-    if (!at) return;
-    // A map of the frontier knows its count.
-    if (laneMap(at.node) && !run.values.has(mapCountId(k)) && !laneGroupOf(run.snapshot, k)) {
-      const count = await mapCount(store, run.snapshot.instanceId, k);
-      if (count !== undefined) run.values.set(mapCountId(k), count);
-    }
+    if (!at) break;
+    chain.unshift({ key: k, ...at });
     k = laneParentKey(flow, at.node.qid, at.idx);
   }
+  for (const { key: k, node, idx } of chain) {
+    // A group of the frontier needs none.
+    if (laneGroupOf(run.snapshot, k)) continue;
+    if (laneMap(node) && !run.values.has(mapCountId(k))) {
+      const count = await mapCount(store, instanceId, k);
+      if (count !== undefined) run.values.set(mapCountId(k), count);
+    }
+    if (laneFork(node) && forkInputVaries(flow, node) && !run.values.has(forkInputId(k))) {
+      const input =
+        (await readValue(store, instanceId, forkInputId(k))) ?? (await forkInputFound(store, flow, run, k, node, idx));
+      if (input !== undefined) run.values.set(forkInputId(k), input);
+    }
+  }
+}
+
+/**
+ * The input of the fork `key` run in a lane after a loop or a route, when
+ * its starter died before putting it (see `forkInputId`): the output of the
+ * step before it, as its child's resolved steps say, put for the next
+ * reader; `undefined` while that step has no output.
+ */
+async function forkInputFound(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  key: string,
+  node: CompiledNode,
+  idx: readonly number[],
+): Promise<Ref | undefined> {
+  const child = laneChildOf(flow, node.qid, idx);
+  const outer = child ? laneGroupIn(flow, run.snapshot, child.parent, factsOf(run)) : undefined;
+  if (!child || !outer) return undefined;
+  const steps = await resolvedLaneSteps(store, flow, run.snapshot.instanceId, outer, child.item);
+  const at = steps.findIndex((x) => x.group && x.key === key);
+  const before = at > 0 ? steps[at - 1] : undefined;
+  if (!before?.id || !before.out || !(await hasValue(store, run.snapshot.instanceId, before.id))) return undefined;
+  await store.putValue(run.snapshot.instanceId, forkInputId(key), before.out);
+  return before.out;
 }
 
 /**
@@ -750,8 +795,8 @@ async function lookInLane(
   look: LaneLook,
 ): Promise<Dispatch[]> {
   const s = run.snapshot;
-  await loadLaneCounts(store, flow, run, l.group);
-  const g = laneGroupIn(flow, s, l.group, countsOf(run));
+  await loadLaneFacts(store, flow, run, l.group);
+  const g = laneGroupIn(flow, s, l.group, factsOf(run));
   if (!g?.outer || (s.status !== 'RUNNING' && s.status !== 'PAUSED')) return [];
   if (await hasValue(store, s.instanceId, groupDoneId(flow, g))) return [];
   const now = look.now();
@@ -811,8 +856,8 @@ export async function joinLaneGroup(
 ): Promise<{ readonly run: RunState; readonly effects: readonly Effect[] }> {
   if (!g.outer) return { run, effects: [] };
   const instanceId = run.snapshot.instanceId;
-  await loadLaneCounts(store, flow, run, g.outer.parent);
-  let outer = laneGroupIn(flow, run.snapshot, g.outer.parent, countsOf(run));
+  await loadLaneFacts(store, flow, run, g.outer.parent);
+  let outer = laneGroupIn(flow, run.snapshot, g.outer.parent, factsOf(run));
   if (!outer) return { run, effects: [] };
   const effects: Effect[] = [];
   let current = run;
@@ -820,7 +865,7 @@ export async function joinLaneGroup(
     const up = await joinLaneGroup(store, flow, current, outer, options);
     current = up.run;
     effects.push(...up.effects);
-    outer = laneGroupIn(flow, current.snapshot, g.outer.parent, countsOf(current));
+    outer = laneGroupIn(flow, current.snapshot, g.outer.parent, factsOf(current));
     if (!outer) return { run: current, effects };
   }
   const item = g.outer.item;
@@ -849,7 +894,10 @@ export async function joinLaneGroup(
     ...timers.flatMap((t) => (t.retry && t.retry.task === before.key ? [t.retry.attempt] : [])),
   );
   const lane = { parent: outer.key, qid: before.qid, idx: laneOf(flow, outer, item).idx, input };
-  const control = map ? { control: { count: g.count } } : {};
+  // What the step's output decides (a loop's end), as its own commit would say; a map's count.
+  const control = map
+    ? { control: { count: g.count } }
+    : { control: controlOf(flow, before.qid, await readValue(store, instanceId, before.id ?? outputId(before.key))) };
   const r = await commit(
     store,
     flow,
@@ -947,9 +995,9 @@ export async function laneClaimExpired(
   const nodes = compileFlow(flow).nodes;
   const step = stepOfKey(nodes, claim.taskKey);
   if (s.status !== 'RUNNING' || !step || Object.hasOwn(s.tasks, claim.taskKey)) return none;
-  await loadLaneCounts(store, flow, run, laneParentKey(flow, step.node.qid, step.idx));
-  const lane = laneOfTask(flow, s, step.node.qid, step.idx, countsOf(run));
-  const g = lane ? laneGroupIn(flow, s, lane.parent, countsOf(run)) : undefined;
+  await loadLaneFacts(store, flow, run, laneParentKey(flow, step.node.qid, step.idx));
+  const lane = laneOfTask(flow, s, step.node.qid, step.idx, factsOf(run));
+  const g = lane ? laneGroupIn(flow, s, lane.parent, factsOf(run)) : undefined;
   if (!g || !lane || childInFrontier(flow, s, g, lane.item)) return none;
   const instanceId = s.instanceId;
   const steps = await resolvedLaneSteps(store, flow, instanceId, g, lane.item);

@@ -33,10 +33,10 @@ import { type Commit, commit, compactionDue, compactRun, completeTask, loadRun, 
 import {
   commonPrefix,
   countLane,
-  countsOf,
+  factsOf,
   joinLaneGroup,
   laneTimer,
-  loadLaneCounts,
+  loadLaneFacts,
   resolvedLaneSteps,
   startLaneGroup,
 } from './lanes.ts';
@@ -250,7 +250,7 @@ async function open(
     if (!run) return await give('no such instance');
     const s = run.snapshot;
     const t = Object.hasOwn(s.tasks, d.key) ? s.tasks[d.key] : undefined;
-    await loadLaneCounts(deps.store, flow, run, d.lane?.parent);
+    await loadLaneFacts(deps.store, flow, run, d.lane?.parent);
     const lane = inLane(flow, run, d);
     if (s.status === 'PAUSED' && (lane || (t?.state === 'dispatched' && t.attempt === d.attempt))) {
       if (lane && (await laneChildPassed(deps.store, flow, run, d, 'own')))
@@ -351,7 +351,7 @@ interface StepResult {
 async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortSignal): Promise<StepResult> {
   const { deps, flow } = chain;
   const now = () => deps.clock.now();
-  await loadLaneCounts(deps.store, flow, chain.run, d.lane?.parent);
+  await loadLaneFacts(deps.store, flow, chain.run, d.lane?.parent);
   if (inline && d.lane) {
     // Children in lanes are not in the frontier a cancel or pause clears: ask the stored state before each step.
     const stored = await deps.store.get(d.instanceId);
@@ -417,7 +417,7 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
     chain.run.snapshot,
     d.qid,
     chain.run.snapshot.tasks[d.key]?.idx ?? [],
-    countsOf(chain.run),
+    factsOf(chain.run),
   );
   const pickNext = chainPicker(chain);
   if (!outcome.ok) await deadLetter(deps, flow, chain.run, d, outcome.error);
@@ -485,7 +485,7 @@ function inLane(flow: AnyFlow, run: RunState, d: Dispatch): boolean {
   const s = run.snapshot;
   return (
     d.lane !== undefined &&
-    laneGroupIn(flow, s, d.lane.parent, countsOf(run)) !== undefined &&
+    laneGroupIn(flow, s, d.lane.parent, factsOf(run)) !== undefined &&
     !Object.hasOwn(s.tasks, d.key)
   );
 }
@@ -505,7 +505,7 @@ async function laneChildPassed(
   d: Dispatch,
   from: 'own' | 'later',
 ): Promise<boolean> {
-  const g = d.lane ? laneGroupIn(flow, run.snapshot, d.lane.parent, countsOf(run)) : undefined;
+  const g = d.lane ? laneGroupIn(flow, run.snapshot, d.lane.parent, factsOf(run)) : undefined;
   if (!g || !d.lane) return false;
   const steps = await resolvedLaneSteps(store, flow, d.instanceId, g, d.lane.item);
   const at = steps.findIndex((x) => x.key === d.key);
@@ -522,7 +522,7 @@ async function laneChildPassed(
  * The children it sends again find the outputs of what they already ran.
  */
 async function joinGroupOf(deps: WorkerDeps, flow: AnyFlow, run: RunState, d: Dispatch): Promise<RunState> {
-  const g = d.lane ? laneGroupIn(flow, run.snapshot, d.lane.parent, countsOf(run)) : undefined;
+  const g = d.lane ? laneGroupIn(flow, run.snapshot, d.lane.parent, factsOf(run)) : undefined;
   if (!g?.outer) return run;
   const joined = await joinLaneGroup(deps.store, flow, run, g, { now: () => deps.clock.now() });
   const sent = dispatchesOf(joined.effects);
@@ -532,7 +532,7 @@ async function joinGroupOf(deps: WorkerDeps, flow: AnyFlow, run: RunState, d: Di
 
 /** The `lane` of an event that makes a step in its lane join the frontier; nothing for other dispatches. */
 function joiningLane(flow: AnyFlow, run: RunState, d: Dispatch): { lane?: LaneItem } {
-  const g = d.lane && inLane(flow, run, d) ? laneGroupIn(flow, run.snapshot, d.lane.parent, countsOf(run)) : undefined;
+  const g = d.lane && inLane(flow, run, d) ? laneGroupIn(flow, run.snapshot, d.lane.parent, factsOf(run)) : undefined;
   const item = g ? laneItemOf(flow, d, g) : undefined;
   return item ? { lane: item } : {};
 }
@@ -567,7 +567,7 @@ async function finishLaneItem(
   const id = outputId(d.key);
   const { created, value } = output.put ?? (await putOutput(chain, d, output.value, after.kind === 'step'));
   deps.faults?.('checkpointed', d);
-  const g = laneGroupIn(flow, chain.run.snapshot, lane.parent, countsOf(chain.run));
+  const g = laneGroupIn(flow, chain.run.snapshot, lane.parent, factsOf(chain.run));
   if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
   if (after.kind === 'group') {
     // A fork run in the lane: its branches start, a group of lanes of its own; the child waits in it for its join.

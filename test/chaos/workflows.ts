@@ -209,11 +209,11 @@ export function chaosFlows(log: ExecutionLog) {
    * A fork whose first branch retries its first task once in its lane (on a
    * lane timer) for an odd input, then runs a nested fork (in a child flow)
    * in its lane, as a group of lanes of its own; beside a branch that runs
-   * in its lane and loops twice there first, then joins the frontier for a
-   * fork after its loop (the loop's last iteration puts its output by id
-   * before its commit: the `stored` phase), then goes back to its lane for
-   * a nested map whose items end with a fork over two pools (a group of
-   * lanes in a group of lanes in a fork branch).
+   * in its lane and loops twice there first, then runs a fork after its
+   * loop in its lane, then joins the frontier for a map followed by a fork,
+   * and ends there (the join before the map, and the branch's last task,
+   * put their outputs by id before their commits: the `stored` phase); the
+   * map's items end with a fork over two pools, run in the items' lanes.
    */
   const gateCheck = flow<number>('chaos-gate-check')
     .fork([
@@ -273,7 +273,14 @@ export function chaosFlows(log: ExecutionLog) {
               .join(counted('gate-item-joined', ([a, b]: [number, number]) => a + b))
               .build(),
           )
-          .then(counted('gate-back', ([x]: number[]) => x as number))
+          .fork([
+            branch(
+              'gate-back',
+              counted('gate-back', ([x]: number[]) => x as number),
+            ),
+          ])
+          .join(counted('gate-back-joined', ([x]: [number]) => x))
+          .then(counted('gate-end', (x: number) => x))
           .build(),
       ),
     ])

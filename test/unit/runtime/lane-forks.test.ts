@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { branch, flow, type TaskOptions, task } from '../../../shared/index.ts';
+import { forkInputId } from '../../../shared/engine/lanes.ts';
+import { branch, flow, LoopResult, type TaskOptions, task } from '../../../shared/index.ts';
 import { applyEvent } from '../../../shared/runtime/instances.ts';
 import { WorkerKilledError } from '../../../shared/runtime/worker.ts';
 import { harness, REDISPATCH_MS } from './lane-harness.ts';
@@ -443,5 +444,88 @@ describe('a map item that starts with a fork', () => {
       ['lanes-started', 'items'],
       ['task-failed', 'items[0]/r'],
     ]);
+  });
+});
+
+describe('a fork after a loop or a route in a map item', () => {
+  /** `pre`, a loop that adds 1 until 3 or more, a route on parity (one task a branch), then a fork of `l` and `r`, `post`. */
+  const afterLoopAndRoute = (name: string, r: (x: number) => number) =>
+    flow<number>(name)
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .then('pre', (x: number) => x + 1)
+          .loop((x: number) => (x >= 3 ? LoopResult.done(x) : LoopResult.again(x + 1)), {
+            id: 'up',
+            maxIterations: 5,
+          })
+          .fork([branch('l', (x: number) => x * 2), branch('r', task('r', r, { retry: { maxAttempts: 1 } }))])
+          .join('j', ([l, rr]: [number, number]) => l + rr)
+          .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'parity' })
+          .branch('even', (x: number) => x / 2)
+          .branch('odd', (x: number) => x)
+          .done()
+          .fork([branch('p', (x: number) => x + 1), branch('q', (x: number) => x - 1)])
+          .join('pq', ([p, q]: [number, number]) => p * q)
+          .then('post', (x: number) => x + 0)
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+  /** Item x: up to max(x + 1, 3) = u; j = 3u; halved when even; then (v + 1)(v - 1). */
+  const expected = (x: number) => {
+    const u = Math.max(x + 1, 3);
+    const v = (3 * u) % 2 === 0 ? (3 * u) / 2 : 3 * u;
+    return (v + 1) * (v - 1);
+  };
+
+  it('run in the item’s lane, from the loop’s and the route’s outputs, put as their inputs: nothing in the journal', async () => {
+    const h = harness(afterLoopAndRoute('after-loop-route', (x) => x));
+    await h.drain(await h.start(4, 'a'));
+    expect(await h.output('a')).toEqual([0, 1, 2, 3].map(expected));
+    expect((await h.journal('a')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+    // Item 3 looped once (4 >= 3): its first fork started from that iteration's value; its second from the even branch.
+    const inputs = await h.store.getValues('a', [forkInputId('items[3]/j'), forkInputId('items[3]/pq')]);
+    expect([...inputs.values()]).toEqual([
+      { v: 'out:items[3]/up@0', at: ['value'] },
+      { v: 'out:items[3]/parity.even' },
+    ]);
+  });
+
+  it('the worker whose loop ended died before its fork’s input: the item’s look finds it from the loop', async () => {
+    const h = harness(afterLoopAndRoute('loop-input-lost', (x) => x));
+    h.setFaults((phase, d) => {
+      if (phase === 'checkpointed' && d.key === 'items[0]/up@2') throw new WorkerKilledError(phase, d.key);
+    });
+    await h.drain(await h.start(1, 'b'));
+    h.setFaults(() => undefined);
+    expect(await h.store.listValueIds('b', forkInputId('items[0]/j'))).toEqual([]);
+    const s = await h.drive('b', 6 * 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('b')).toEqual([expected(0)]);
+    expect((await h.store.getValues('b', [forkInputId('items[0]/j')])).get(forkInputId('items[0]/j'))).toEqual({
+      v: 'out:items[0]/up@2',
+      at: ['value'],
+    });
+  });
+
+  it('a branch that fails for good after the loop: the item joins the frontier with the loop’s last iteration, and the run fails', async () => {
+    const h = harness(
+      afterLoopAndRoute('after-loop-doomed', () => {
+        throw new Error('no');
+      }),
+    );
+    await h.drain(await h.start(1, 'c'));
+    const s = await h.store.get('c');
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ taskKey: 'items[0]/r', message: 'no' });
+    const events = await h.journal('c');
+    expect(events.map((e) => [e.type, 'key' in e ? e.key : ''])).toEqual([
+      ['task-completed', 'items'],
+      ['task-completed', 'items[0]/up@2'],
+      ['task-failed', 'items[0]/r'],
+    ]);
+    expect(events[1]).toMatchObject({ control: { loop: 'done' }, lane: { parent: 'items' } });
   });
 });
