@@ -5,15 +5,7 @@ import type { Flow } from '../../../shared/engine/definition.ts';
 import { type ChildStep, resumePoint } from '../../../shared/engine/lanes.ts';
 import { materialize, refValueIds } from '../../../shared/engine/refs.ts';
 import type { Dispatch, RunEvent } from '../../../shared/engine/snapshot.ts';
-import {
-  branch,
-  FakeClock,
-  flow,
-  LoopResult,
-  MemoryInstanceStore,
-  MemorySecrets,
-  task,
-} from '../../../shared/index.ts';
+import { branch, FakeClock, flow, MemoryInstanceStore, MemorySecrets, task } from '../../../shared/index.ts';
 import { applyEvent, startInstance } from '../../../shared/runtime/instances.ts';
 import { reapOnce } from '../../../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
