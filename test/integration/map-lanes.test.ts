@@ -5,7 +5,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
-import { mapCountId, mapDoneId } from '../../shared/engine/lanes.ts';
+import { forkInputId, mapCountId, mapDoneId } from '../../shared/engine/lanes.ts';
 import { type AnyFlow, branch, flow, task } from '../../shared/index.ts';
 import { laneCounterId } from '../../shared/runtime/lanes.ts';
 import { apiClient } from '../support/local-api.ts';
@@ -168,6 +168,26 @@ const routedMap = flow<number>('routed-map')
   .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
+/** The same result through a route on the item's parity, then a fork after it (from the branch's output), in the items' lanes. */
+const routedForkMap = flow<number>('routed-fork-map')
+  .map(
+    'items',
+    (n: number) => Array.from({ length: n }, (_, i) => i),
+    flow<number>('routed-fork-item')
+      .then('pre', pre)
+      .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'parity' })
+      .branch('even', task('double', post))
+      .branch('odd', task('twice', post))
+      .done()
+      .fork([branch('kept', (x: number) => x), branch('none', (x: number) => x * 0)])
+      .join('both', ([a, b]: [number, number]) => a + b)
+      .then('last', last)
+      .build(),
+    { maxConcurrency: 16 },
+  )
+  .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .build();
+
 /** The same result through a fork in each item (`post` beside a branch of nothing), in the items' lanes. */
 const forkedMap = flow<number>('forked-map')
   .map(
@@ -203,7 +223,7 @@ describe('map items that park on a delay, over the wire', () => {
   const PARKED = 300;
   const t = countingStack(
     'parked',
-    [parkedMap('second'), parkedMap('first'), parkedMap('last'), routedMap, forkedMap, mapsInMap],
+    [parkedMap('second'), parkedMap('first'), parkedMap('last'), routedMap, routedForkMap, forkedMap, mapsInMap],
     100,
   );
 
@@ -265,6 +285,13 @@ describe('map items that park on a delay, over the wire', () => {
     // Before routes ran in lanes, each item joined the frontier for its route and went on through the journal from
     // there: 4.5 completions, 34.7 writes and 29.4 failed conditional writes per item.
     expect(routed.figures.failed).toBeLessThanOrEqual(0.1);
+    // A fork after the route starts from the branch's output (item 3's `pre` is 4: `double`), put beside it as its input.
+    const forked = await measure('routed-fork-map', 'routed-2');
+    expect(forked.entries).toHaveLength(0);
+    expect(forked.perItem).toEqual([]);
+    const input = await t.stack.store.getValues('routed-2', [forkInputId('items[3]/both')]);
+    expect(input.get(forkInputId('items[3]/both'))).toEqual({ v: 'out:items[3]/double' });
+    expect(forked.figures.failed).toBeLessThanOrEqual(0.1);
   });
 
   it('items run a fork in their lanes, its branches in lanes of their own: the journal holds nothing per item', async () => {
