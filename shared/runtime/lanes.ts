@@ -463,29 +463,45 @@ export async function checkLanes(
 ): Promise<{ readonly dispatches: readonly Dispatch[]; readonly effects: readonly Effect[]; readonly run: RunState }> {
   const g = laneGroupOf(run.snapshot, parent);
   if (!g) return { dispatches: [], effects: [], run };
-  const instanceId = run.snapshot.instanceId;
   const options = { now: look.now };
-  const counted = await store.getCounter(instanceId, laneCounterId(parent));
-  // Only a put that created a result is counted, so a full counter means every result is there.
-  if (counted >= g.count) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
-  let dispatches: Dispatch[] = [];
-  if (laneClaimsTell(flow, g) || counted === g.lanes.seen) {
-    const stalled = await stalledChildren(store, flow, run, g, look, g.lanes.sentAt);
-    if (stalled.done) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
-    dispatches = stalled.dispatches;
-  } else if (await allResults(store, flow, run, g, counted)) {
-    return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
-  }
+  const found = await lookAtGroup(store, flow, run, g, look, g.lanes);
+  if (found.done) return { dispatches: [], ...(await endLanes(store, flow, run, g, options)) };
+  let dispatches = found.dispatches;
   const restarted = dispatches.length > 0 ? { restarted: true } : {};
   const r = await commit(
     store,
     flow,
     run,
-    () => [{ type: 'lanes-checked', key: parent, done: counted, ...restarted }],
+    () => [{ type: 'lanes-checked', key: parent, done: found.counted, ...restarted }],
     options,
   );
   if (!r.changed) dispatches = [];
   return { dispatches, effects: r.effects, run: r.run };
+}
+
+/**
+ * What a look at group `g` finds, wherever the group runs (see
+ * {@link checkLanes}, `lookInLane`), from its counter and `last`, what the
+ * look before saw (`seen`, its counter) and when children were last sent
+ * (`sentAt`): `done` when every child is counted, or has its result; else
+ * the children to start again (see {@link stalledChildren}). A map's items
+ * may run in one another's chains, so they are started again only once its
+ * counter stood still since the look before.
+ */
+async function lookAtGroup(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  g: LaneGroup,
+  look: LaneLook,
+  last: { readonly seen: number; readonly sentAt?: number | undefined },
+): Promise<{ readonly counted: number; readonly done: boolean; readonly dispatches: Dispatch[] }> {
+  const counted = await store.getCounter(run.snapshot.instanceId, laneCounterId(g.key));
+  // Only a put that created a result is counted, so a full counter means every result is there.
+  if (counted >= g.count) return { counted, done: true, dispatches: [] };
+  if (laneClaimsTell(flow, g) || counted === last.seen)
+    return { counted, ...(await stalledChildren(store, flow, run, g, look, last.sentAt)) };
+  return { counted, done: await allResults(store, flow, run, g, counted), dispatches: [] };
 }
 
 /**
@@ -561,12 +577,12 @@ async function stalledChildren(
     const steps = await resolvedLaneSteps(store, flow, instanceId, g, i);
     const from = resumePoint(steps, (id) => listed.has(id), laneOf(flow, g, i));
     if (!from) continue;
-    if (from.group) {
-      // In a fork run in its lane, whose looks stopped (its starter died before the first, or the run was not running).
-      await loadLaneFacts(store, flow, run, from.key as string);
-      const inner = laneGroupIn(flow, run.snapshot, from.key as string, factsOf(run));
-      const n = 1 + Math.max(-1, ...timers.flatMap((t) => (t.look && t.look.group === inner?.key ? [t.look.n] : [])));
-      if (inner) await store.putTimer(instanceId, lookTimer(inner, n, look.now(), look.now()));
+    if (from.group && from.key !== undefined) {
+      // In a group run in its lane, whose looks stopped (its starter died before the first, or the run was not running).
+      await loadLaneFacts(store, flow, run, from.key);
+      const inner = laneGroupIn(flow, run.snapshot, from.key, factsOf(run));
+      const looks = timers.flatMap((t) => (t.look && t.look.group === from.key ? [t.look.n] : []));
+      if (inner) await store.putTimer(instanceId, lookTimer(inner, 1 + Math.max(-1, ...looks), look.now(), look.now()));
       continue;
     }
     if (steps[0]?.qid === from.qid && startsParked(flow, g, i)) {
@@ -625,9 +641,8 @@ export async function startLaneGroup(
   now: number,
 ): Promise<Dispatch[]> {
   const instanceId = run.snapshot.instanceId;
-  const map = compileFlow(flow).nodes.get(g.lanes.qid)?.step.kind === 'map';
   const node = compileFlow(flow).nodes.get(g.lanes.qid);
-  if (map) {
+  if (isMapGroup(flow, g)) {
     await store.putValue(instanceId, mapCountId(g.key), g.count);
     run.values.set(mapCountId(g.key), g.count);
   } else if (node && forkInputVaries(flow, node)) {
@@ -643,9 +658,14 @@ export async function startLaneGroup(
   return Array.from({ length: g.lanes.window }, (_, i) => laneStart(flow, run.snapshot, g, i)).flat();
 }
 
+/** Whether a group is a map's items (else a fork's branches). */
+function isMapGroup(flow: AnyFlow, g: LaneGroup): boolean {
+  return compileFlow(flow).nodes.get(g.lanes.qid)?.step.kind === 'map';
+}
+
 /** The value id whose presence says a group run in a lane ended: a fork's join's output, a map's done mark. */
 function groupDoneId(flow: AnyFlow, g: LaneGroup): string {
-  return compileFlow(flow).nodes.get(g.lanes.qid)?.step.kind === 'map' ? mapDoneId(g.key) : outputId(g.key);
+  return isMapGroup(flow, g) ? mapDoneId(g.key) : outputId(g.key);
 }
 
 /**
@@ -664,11 +684,10 @@ async function endLaneGroup(
   const outerGroup = g.outer ? laneGroupIn(flow, run.snapshot, g.outer.parent, factsOf(run)) : undefined;
   if (!g.outer || !outerGroup) return undefined;
   const results = laneResults(flow, g);
-  const nodes = compileFlow(flow).nodes;
-  if (nodes.get(g.lanes.qid)?.step.kind !== 'map')
+  if (!isMapGroup(flow, g))
     return laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: g.lanes.qid, input: results });
   await store.putValue(run.snapshot.instanceId, mapDoneId(g.key), true);
-  const next = laneNext(g.lanes.qid, nodes);
+  const next = laneNext(g.lanes.qid, compileFlow(flow).nodes);
   return next
     ? laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: next.qid, input: results })
     : undefined;
@@ -806,19 +825,9 @@ async function lookInLane(
     await next(l.sentAt);
     return [];
   }
-  const counted = await store.getCounter(s.instanceId, laneCounterId(g.key));
-  // A map's items may run in one another's chains: one stalled only when its counter stood still between two looks.
-  const moved = counted < g.count && !laneClaimsTell(flow, g) && counted !== (l.seen ?? 0);
-  if (moved && !(await allResults(store, flow, run, g, counted))) {
-    await next(l.sentAt, counted);
-    return [];
-  }
-  const stalled =
-    counted >= g.count || moved
-      ? { done: true, dispatches: [] }
-      : await stalledChildren(store, flow, run, g, look, l.sentAt);
-  const dispatches = stalled.dispatches;
-  if (stalled.done) {
+  const found = await lookAtGroup(store, flow, run, g, look, { seen: l.seen ?? 0, sentAt: l.sentAt });
+  const dispatches = found.dispatches;
+  if (found.done) {
     const after = await endLaneGroup(store, flow, run, g);
     const gen = 1 + Math.max(1, now);
     // As for its children, a backlog in its queue explains a step no worker took only so long after they were sent.
@@ -826,7 +835,7 @@ async function lookInLane(
     const waits = after && ((await look.running([after.key])) || (trustBacklog && (await look.queued(after))));
     if (after && !waits) dispatches.push({ ...after, gen });
   }
-  await next(dispatches.length > 0 ? now : l.sentAt, counted);
+  await next(dispatches.length > 0 ? now : l.sentAt, found.counted);
   return dispatches;
 }
 
@@ -882,7 +891,7 @@ export async function joinLaneGroup(
     return { run: r.run, effects: [...effects, ...r.effects] };
   }
   const steps = await resolvedLaneSteps(store, flow, instanceId, outer, item);
-  const map = compileFlow(flow).nodes.get(g.lanes.qid)?.step.kind === 'map';
+  const map = isMapGroup(flow, g);
   // A map's own items task, with its count; for a fork, the task before it.
   const at = steps.findIndex((x) => x.key === g.key) + (map ? 1 : 0);
   const before = steps[at - 1];

@@ -235,11 +235,13 @@ async function reapInstance(
     queued: async (d) => (await backlog(d.pool, d.priority)) > 0,
     maxQueueWaitMs,
   };
-  const lane = await fireLaneTimers(deps.store, flow, run, laneTimers, {
-    now: () => deps.clock.now(),
-    send: (dispatches) => deps.queue.send(dispatches),
-    look,
-  });
+  const fire = (ids: readonly string[]) =>
+    fireLaneTimers(deps.store, flow, run, ids, {
+      now: () => deps.clock.now(),
+      send: (dispatches) => deps.queue.send(dispatches),
+      look,
+    });
+  const lane = await fire(laneTimers);
   run = lane.run;
   await sendDispatches(deps.queue, lane.effects);
   const laneFired = lane.fired;
@@ -300,11 +302,7 @@ async function reapInstance(
     }
   }
   if (lapses.length > 0) {
-    const fired = await fireLaneTimers(deps.store, flow, run, lapses, {
-      now: () => deps.clock.now(),
-      send: (dispatches) => deps.queue.send(dispatches),
-      look,
-    });
+    const fired = await fire(lapses);
     run = fired.run;
     await sendDispatches(deps.queue, fired.effects);
   }
