@@ -6,22 +6,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
 import { forkInputId, mapCountId, mapDoneId } from '../../shared/engine/lanes.ts';
-import { type AnyFlow, branch, flow, task } from '../../shared/index.ts';
+import { type AnyFlow, branch, type Flow, flow, task } from '../../shared/index.ts';
 import { laneCounterId } from '../../shared/runtime/lanes.ts';
 import { apiClient } from '../support/local-api.ts';
 
 const ITEMS = 1_000;
 /** The instances table of the local stack's dynalite (see `local/dynalite.ts`). */
 const LOCAL_INSTANCES_TABLE = 'sayiir-instances';
-const mapped = flow<number>('mapped')
-  .map(
-    'items',
-    (n: number) => Array.from({ length: n }, (_, i) => i),
-    (x: number) => x * 2,
-    { maxConcurrency: 16 },
-  )
-  .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
-  .build();
+/** A map named `name` over the items `0..n-1`, `body` on each, `maxConcurrency` at once, then their sum. */
+function summedMap(
+  name: string,
+  body: Flow<number, number> | ((x: number) => number),
+  maxConcurrency = 16,
+): Flow<number, number> {
+  return flow<number>(name)
+    .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), body, { maxConcurrency })
+    .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+    .build();
+}
+
+const mapped = summedMap('mapped', (x: number) => x * 2);
 
 /**
  * A local stack with AWS emulation that counts its DynamoDB requests and its
@@ -134,90 +138,66 @@ const parkedBody = (at: DelayAt) => {
   if (at === 'second') return b.then('pre', pre).delay('rest', 10).then('post', post).then('last', last).build();
   return b.then('pre', pre).then('post', post).then('last', last).delay('rest', 10).build();
 };
-const parkedMap = (at: DelayAt) =>
-  flow<number>(`delay-${at}-map`)
-    .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), parkedBody(at), { maxConcurrency: 16 })
-    .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
-    .build();
+const parkedMap = (at: DelayAt) => summedMap(`delay-${at}-map`, parkedBody(at));
 
 /**
  * The same result through a route on the item's parity (a branch of one
  * task, a branch of a child flow of two tasks) and a child flow: all in
  * the items' lanes.
  */
-const routedMap = flow<number>('routed-map')
-  .map(
-    'items',
-    (n: number) => Array.from({ length: n }, (_, i) => i),
-    flow<number>('routed-item')
-      .then('pre', pre)
-      .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'parity' })
-      .branch('even', task('double', post))
-      .branch(
-        'odd',
-        flow<number>('odd')
-          .then('keep', (x: number) => x)
-          .then('twice', post)
-          .build(),
-      )
-      .done()
-      .thenFlow(flow<number>('tail').then('last', last).build())
-      .build(),
-    { maxConcurrency: 16 },
-  )
-  .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
-  .build();
+const routedMap = summedMap(
+  'routed-map',
+  flow<number>('routed-item')
+    .then('pre', pre)
+    .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'parity' })
+    .branch('even', task('double', post))
+    .branch(
+      'odd',
+      flow<number>('odd')
+        .then('keep', (x: number) => x)
+        .then('twice', post)
+        .build(),
+    )
+    .done()
+    .thenFlow(flow<number>('tail').then('last', last).build())
+    .build(),
+);
 
 /** The same result through a route on the item's parity, then a fork after it (from the branch's output), in the items' lanes. */
-const routedForkMap = flow<number>('routed-fork-map')
-  .map(
-    'items',
-    (n: number) => Array.from({ length: n }, (_, i) => i),
-    flow<number>('routed-fork-item')
-      .then('pre', pre)
-      .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'parity' })
-      .branch('even', task('double', post))
-      .branch('odd', task('twice', post))
-      .done()
-      .fork([branch('kept', (x: number) => x), branch('none', (x: number) => x * 0)])
-      .join('both', ([a, b]: [number, number]) => a + b)
-      .then('last', last)
-      .build(),
-    { maxConcurrency: 16 },
-  )
-  .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
-  .build();
+const routedForkMap = summedMap(
+  'routed-fork-map',
+  flow<number>('routed-fork-item')
+    .then('pre', pre)
+    .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'parity' })
+    .branch('even', task('double', post))
+    .branch('odd', task('twice', post))
+    .done()
+    .fork([branch('kept', (x: number) => x), branch('none', (x: number) => x * 0)])
+    .join('both', ([a, b]: [number, number]) => a + b)
+    .then('last', last)
+    .build(),
+);
 
 /** The same result through a fork in each item (`post` beside a branch of nothing), in the items' lanes. */
-const forkedMap = flow<number>('forked-map')
-  .map(
-    'items',
-    (n: number) => Array.from({ length: n }, (_, i) => i),
-    flow<number>('forked-item')
-      .then('pre', pre)
-      .fork([branch('twice', task('double', post)), branch('none', (x: number) => x * 0)])
-      .join('both', ([a, b]: [number, number]) => a + b)
-      .then('last', last)
-      .build(),
-    { maxConcurrency: 16 },
-  )
-  .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
-  .build();
+const forkedMap = summedMap(
+  'forked-map',
+  flow<number>('forked-item')
+    .then('pre', pre)
+    .fork([branch('twice', task('double', post)), branch('none', (x: number) => x * 0)])
+    .join('both', ([a, b]: [number, number]) => a + b)
+    .then('last', last)
+    .build(),
+);
 
 /** The same result through a map in each item (of one element, doubled), in the items' lanes. */
-const mapsInMap = flow<number>('maps-in-map')
-  .map(
-    'items',
-    (n: number) => Array.from({ length: n }, (_, i) => i),
-    flow<number>('mapping-item')
-      .then('pre', pre)
-      .map('inner', (x: number) => [x], task('double', post))
-      .then('last', ([x]: number[]) => last(x as number))
-      .build(),
-    { maxConcurrency: 16 },
-  )
-  .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
-  .build();
+const mapsInMap = summedMap(
+  'maps-in-map',
+  flow<number>('mapping-item')
+    .then('pre', pre)
+    .map('inner', (x: number) => [x], task('double', post))
+    .then('last', ([x]: number[]) => last(x as number))
+    .build(),
+);
 
 describe('map items that park on a delay, over the wire', () => {
   const PARKED = 300;
@@ -341,10 +321,7 @@ describe('map items on lane timers, on the embedded back end (SQLite)', () => {
     )
     .then('last', (x: number) => x - 1)
     .build();
-  const timed = flow<number>('timer-map')
-    .map('items', (n: number) => Array.from({ length: n }, (_, i) => i), flaky, { maxConcurrency: 8 })
-    .then('sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
-    .build();
+  const timed = summedMap('timer-map', flaky, 8);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sayiir-embedded-timers-'));
