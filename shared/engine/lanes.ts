@@ -106,7 +106,7 @@ export function laneGroupIn(
   if (top) return top;
   const nodes = compileFlow(flow).nodes;
   const at = stepOfKey(nodes, key);
-  if (!at || !(laneFork(at.node) || laneMap(at.node)) || key.includes('@')) return undefined;
+  if (!at || !(laneFork(at.node) || laneMap(at.node))) return undefined;
   const { node, idx } = at;
   const outer = laneOfTask(flow, frontier, node.qid, idx, facts);
   const outerGroup = outer ? laneGroupIn(flow, frontier, outer.parent, facts) : undefined;
@@ -115,13 +115,15 @@ export function laneGroupIn(
     const count = facts?.(mapCountId(key));
     return typeof count === 'number' ? laneMapGroup(node, idx, outer, count) : undefined;
   }
-  if (forkInputVaries(flow, node)) {
-    const input = facts?.(forkInputId(key));
-    return isRef(input) ? laneForkGroup(flow, node, idx, outer, input) : undefined;
-  }
-  // A fork that starts its child starts from the child's input.
-  const first = flatPrev(node.qid, nodes) === undefined;
-  return laneForkGroup(flow, node, idx, outer, first ? laneOf(flow, outerGroup, outer.item).input : undefined);
+  // A fork starts from the child's input when it starts the child, else from the output of the step before it.
+  const prev = flatPrev(node.qid, nodes);
+  const input =
+    prev === undefined
+      ? laneOf(flow, outerGroup, outer.item).input
+      : forkInputVaries(flow, node)
+        ? facts?.(forkInputId(key))
+        : { v: outputId(fillKey(prev.qid, idx)) };
+  return isRef(input) ? laneForkGroup(node, idx, outer, input) : undefined;
 }
 
 /** Whether a stored value is a reference (see `Ref`): an object with one of its keys. */
@@ -175,20 +177,17 @@ export function laneChildOf(
 
 /**
  * The group of the fork `node` run in the lane of child `outer`, at map
- * indices `idx` (see {@link laneGroupIn}): its branches start from `from`
- * (the child's input, for a fork that starts it; the output of the loop or
- * route before it), else from the output of the task before it.
+ * indices `idx` (see {@link laneGroupIn}), whose branches start from
+ * `input`: the child's input, for a fork that starts it, else the output
+ * of the step before it.
  */
 function laneForkGroup(
-  flow: AnyFlow,
   node: CompiledNode,
   idx: readonly number[],
   outer: { readonly parent: string; readonly item: number },
-  from?: Ref,
+  input: Ref,
 ): LaneGroup {
-  const prev = flatPrev(node.qid, compileFlow(flow).nodes);
   const count = node.branchHeads?.length ?? 0;
-  const input: Ref = from ?? { v: outputId(fillKey(prev?.qid ?? node.qid, idx)) };
   return {
     key: fillKey(node.qid, idx),
     count,
@@ -379,7 +378,7 @@ export function laneDispatch(
 export function firstFork(flow: AnyFlow, g: LaneGroup, item: number): LaneGroup | undefined {
   const lane = laneOf(flow, g, item);
   const node = compileFlow(flow).nodes.get(lane.head);
-  return node && laneFork(node) ? laneForkGroup(flow, node, lane.idx, { parent: g.key, item }, lane.input) : undefined;
+  return node && laneFork(node) ? laneForkGroup(node, lane.idx, { parent: g.key, item }, lane.input) : undefined;
 }
 
 /**
@@ -496,7 +495,7 @@ export function laneNextAfter(
     if (!next) return { kind: 'end' };
     if (laneFork(next) && d.lane) {
       const idx = stepOfKey(nodes, d.key)?.idx ?? [];
-      return { kind: 'group', group: laneForkGroup(flow, next, idx, d.lane, input) };
+      return { kind: 'group', group: laneForkGroup(next, idx, d.lane, input) };
     }
     return runsInLane(next) ? { kind: 'step', qid: next.qid, input } : { kind: 'joins' };
   };
@@ -661,7 +660,7 @@ export function laneSteps(
         });
         if (!inner) return false;
       } else if (laneFork(n)) {
-        const inner = laneForkGroup(flow, n, idx, { parent: g.key, item }, before);
+        const inner = laneForkGroup(n, idx, { parent: g.key, item }, before);
         steps.push({
           qid: n.qid,
           key,
@@ -778,12 +777,11 @@ export function resumePoint(
   if (k < 0) return from(first, lane.input) ?? { qid: first.qid, input: lane.input };
   const passed = at(k);
   const next = at(k + 1);
-  // In a fork run in the lane: its join, on its branches' results, once they are all counted (see `ChildStep.group`).
-  if (next.group && next.key !== undefined && next.in)
-    return { qid: next.qid, key: next.key, input: next.in, group: true };
-  // In a map run in the lane: its items run, and the step after it follows (see `laneMap`).
-  if (next.group && next.key !== undefined && passed.out !== undefined)
-    return { qid: next.qid, key: next.key, input: passed.out, group: true };
+  // In a group run in the lane (see `ChildStep.group`): a fork's join follows on its branches' results, the step
+  // after a map on its items' results, once all are counted.
+  const groupInput = next.in ?? passed.out;
+  if (next.group && next.key !== undefined && groupInput !== undefined)
+    return { qid: next.qid, key: next.key, input: groupInput, group: true };
   if (next.key !== undefined && passed.out !== undefined) return from(next, passed.out);
   const input = stepInput(steps, k, lane);
   return input !== undefined ? from(passed, input) : undefined;
