@@ -10,7 +10,8 @@ import { InstanceExistsError } from '../ports/errors.ts';
 import { controlRun } from '../runtime/control.ts';
 import { effectiveRetention } from '../runtime/defaults.ts';
 import { sendDispatches } from '../runtime/effects.ts';
-import { deliverSignal, deliveryIdOf, readRun, startInstance } from '../runtime/instances.ts';
+import { deliveryIdOf, readRun, startInstance } from '../runtime/instances.ts';
+import { deliverSignalToLanes } from '../runtime/lane-signals.ts';
 import { laneCounterId } from '../runtime/lanes.ts';
 import { callerSees } from './auth.ts';
 import {
@@ -280,7 +281,7 @@ const sendSignal: RouteHandler = async (ctx, req) => {
   if (refused === 'duplicate') return jsonResponse(202, answer);
   if (refused === 'finished') throw finished(snapshot);
   const now = () => ctx.clock.now();
-  const r = await deliverSignal(ctx.store, flow, snapshot.instanceId, name, payload, {
+  const r = await deliverSignalToLanes(ctx.store, flow, snapshot.instanceId, name, payload, {
     now,
     watch: true,
     ...actorOf(ctx),
@@ -292,7 +293,8 @@ const sendSignal: RouteHandler = async (ctx, req) => {
     throw finished(r.snapshot);
   }
   await sendDispatches(ctx.queue, r.effects);
-  return jsonResponse(202, { ...answer, status: r.snapshot.status });
+  if (r.dispatches.length > 0) await ctx.queue.send(r.dispatches);
+  return jsonResponse(202, { ...answer, status: r.run.snapshot.status });
 };
 
 /** Longest `Idempotency-Key` header accepted on a signal. */

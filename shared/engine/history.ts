@@ -16,6 +16,7 @@ export interface HistoryEntry {
     | 'task-redispatched'
     | 'timer-fired'
     | 'signal-received'
+    | 'signal-consumed'
     | 'cancelled'
     | 'paused'
     | 'resumed'
@@ -99,8 +100,18 @@ export function historyOf(event: RunEvent, after: Snapshot, effects: readonly Ef
       });
       break;
     }
-    case 'signal':
-      push({ type: 'signal-received', detail: event.name });
+    case 'signal': {
+      // Given at once to a wait in a child's lane, or to one of the frontier, or buffered.
+      const given = event.toLane && Object.hasOwn(after.laneSignals?.given ?? {}, event.toLane.wait);
+      push({ type: 'signal-received', detail: event.name, ...(given ? { key: event.toLane?.wait } : {}) });
+      break;
+    }
+    case 'signal-taken':
+      // A wait in a child's lane took a signal that waited in the buffer.
+      if (event.wait !== undefined) push({ type: 'signal-consumed', key: event.wait, detail: event.name });
+      break;
+    case 'signal-timed-out':
+      push({ type: 'timer-fired', key: event.key, detail: `no signal '${event.name}' within the timeout` });
       break;
     case 'cancel':
       push({ type: 'cancelled', ...(event.reason ? { detail: event.reason } : {}) });

@@ -21,7 +21,7 @@ import {
   stepOfKey,
   taskOf,
 } from './compile.ts';
-import type { AnyFlow } from './definition.ts';
+import type { AnyFlow, StepNode } from './definition.ts';
 import { taskTimeoutMs } from './describe.ts';
 import { dispatchEffect } from './dispatch.ts';
 import { outputId, type Ref } from './refs.ts';
@@ -430,6 +430,57 @@ export function laneTimerAfter(flow: AnyFlow, qid: string): CompiledNode | undef
   return backToLaneAfter(flow, next.qid) || endsChild(flow, next.qid) ? next : undefined;
 }
 
+/** A signal wait step of a flow. */
+export type SignalStep = Extract<StepNode, { readonly kind: 'signal' }>;
+
+/**
+ * Whether the signal wait `node` waits in the lane of the child it is a
+ * step of (a map item, a fork branch run in lanes): it comes right after a
+ * task and a step that runs in the lane follows it. Then the child parks on
+ * it with no commit to the run's journal (see `runtime/lane-signals.ts`),
+ * and the step after it runs in the lane on the signal's payload, put by
+ * the wait's output id. A wait elsewhere in such a child makes it join the
+ * frontier, as any step that needs the reducer. Pure, static.
+ */
+function waitsInLane(flow: AnyFlow, node: CompiledNode): boolean {
+  const nodes = compileFlow(flow).nodes;
+  if (node.step.kind !== 'signal') return false;
+  const owner = laneOwner(flow, node.qid);
+  const parent = owner && owner.kind !== 'root' ? nodes.get(owner.qid) : undefined;
+  if ((owner?.kind !== 'map' && owner?.kind !== 'fork') || parent?.lanes === undefined) return false;
+  const next = laneNext(node.qid, nodes);
+  return flatPrev(node.qid, nodes)?.step.kind === 'task' && next !== undefined && runsInLane(next);
+}
+
+/** The step of the signal wait whose key is `key`, when it waits in its child's lane (see {@link waitsInLane}). Pure. */
+export function laneWaitOf(flow: AnyFlow, key: string): SignalStep | undefined {
+  const found = stepOfKey(compileFlow(flow).nodes, key);
+  if (!found || key.includes('@') || found.node.step.kind !== 'signal') return undefined;
+  return waitsInLane(flow, found.node) ? found.node.step : undefined;
+}
+
+/** The names of the signals a child run in lanes may wait for in its lane (see {@link waitsInLane}). Pure, static. */
+export function laneWaitNames(flow: AnyFlow): ReadonlySet<string> {
+  let names = waitNames.get(flow);
+  if (!names) {
+    const nodes = [...compileFlow(flow).nodes.values()];
+    names = new Set(nodes.flatMap((n) => (n.step.kind === 'signal' && waitsInLane(flow, n) ? [n.step.signal] : [])));
+    waitNames.set(flow, names);
+  }
+  return names;
+}
+
+/** {@link laneWaitNames} per flow. */
+const waitNames = new WeakMap<AnyFlow, ReadonlySet<string>>();
+
+/** The signal wait that follows the task `qid` of a child run in lanes, when it waits in the lane (see {@link waitsInLane}). Pure, static. */
+export function laneSignalAfter(flow: AnyFlow, qid: string): CompiledNode | undefined {
+  const nodes = compileFlow(flow).nodes;
+  const next = laneNext(qid, nodes);
+  if (nodes.get(qid)?.step.kind !== 'task' || next?.step.kind !== 'signal') return undefined;
+  return waitsInLane(flow, next) ? next : undefined;
+}
+
 /**
  * Whether the step `qid` is a delay that ends a child run in lanes, right
  * after a task: the child's result is the delay's output (the task's), put
@@ -448,6 +499,8 @@ export type LaneNext =
   | { readonly kind: 'step'; readonly qid: string; readonly input: Ref; readonly iter?: number }
   /** The child parks on the lane timer of the delay that follows (see {@link laneTimerAfter}). */
   | { readonly kind: 'timer'; readonly delay: CompiledNode }
+  /** The child parks in its lane on the signal wait that follows (see {@link laneSignalAfter}). */
+  | { readonly kind: 'signal'; readonly wait: CompiledNode }
   /** The step was the child's last: its output is the child's result, and its put counts the child. */
   | { readonly kind: 'end' }
   /**
@@ -491,6 +544,8 @@ export function laneNextAfter(
   const after = (input: Ref): LaneNext => {
     const delay = laneTimerAfter(flow, d.qid);
     if (delay) return { kind: 'timer', delay };
+    const wait = laneSignalAfter(flow, d.qid);
+    if (wait) return { kind: 'signal', wait };
     const next = laneNext(d.qid, nodes);
     if (!next) return { kind: 'end' };
     if (laneFork(next) && d.lane) {
@@ -669,6 +724,9 @@ export function laneSteps(
           group: true,
           in: laneResults(flow, inner),
         });
+      } else if (waitsInLane(flow, n)) {
+        // A signal wait in the lane: its output, the signal's payload, put by its id, is the next step's input.
+        steps.push({ qid: n.qid, id: outputId(key), out: { v: outputId(key) }, timer: key });
       } else if (backToLaneAfter(flow, n.qid) || endsChild(flow, n.qid))
         steps.push({ qid: n.qid, id: outputId(key), out: before, timer: key });
       else steps.push({ qid: n.qid });

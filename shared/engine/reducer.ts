@@ -27,6 +27,7 @@ import {
   laneOfTask,
   laneResults,
   laneStart,
+  laneWaitOf,
   startsParked,
 } from './lanes.ts';
 import { eachId, outputId, type Ref } from './refs.ts';
@@ -37,6 +38,7 @@ import type {
   Effect,
   ForkState,
   LaneItem,
+  LaneSignalTarget,
   Lanes,
   MapState,
   Reduction,
@@ -111,6 +113,7 @@ interface Draft {
   maps: Record<string, MapState>;
   signals: Record<string, string[]>;
   deliveries?: readonly string[];
+  laneSignals?: { served: Record<string, number>; given: Record<string, string | null> };
   output?: Ref;
   error?: RunError;
 }
@@ -146,6 +149,9 @@ class Reducer {
       maps: { ...base.maps },
       signals: Object.fromEntries(Object.entries(base.signals).map(([k, v]) => [k, [...v]])),
       ...(base.deliveries ? { deliveries: base.deliveries } : {}),
+      ...(base.laneSignals
+        ? { laneSignals: { served: { ...base.laneSignals.served }, given: { ...base.laneSignals.given } } }
+        : {}),
       ...(base.output ? { output: base.output } : {}),
       ...(base.error ? { error: base.error } : {}),
     };
@@ -164,6 +170,7 @@ class Reducer {
       signals: this.d.signals,
     };
     if (this.d.deliveries) next.deliveries = this.d.deliveries;
+    if (this.d.laneSignals) next.laneSignals = this.d.laneSignals;
     if (this.d.steps > 0) next.steps = this.d.steps;
     delete next.dueAt;
     delete next.error;
@@ -295,7 +302,36 @@ class Reducer {
         return true;
       }
       case 'signal':
-        return this.signal(e.name, e.valueId, e.deliveryId);
+        return this.signal(e.name, e.valueId, e.deliveryId, e.toLane, e.bound);
+      case 'signal-taken': {
+        const l = this.laneSignals();
+        if ((l.served[e.name] ?? 0) !== e.head || e.served <= e.head) return false;
+        if (e.wait !== undefined) {
+          const buffered = Object.hasOwn(this.d.signals, e.name) ? (this.d.signals[e.name] as string[]) : [];
+          const valueId = buffered[0];
+          if (valueId === undefined || !this.laneWaitOpen(e.wait, e.name)) return false;
+          if (buffered.length === 1) delete this.d.signals[e.name];
+          else this.d.signals[e.name] = buffered.slice(1);
+          l.given[e.wait] = valueId;
+        }
+        l.served[e.name] = e.served;
+        this.unbind(e.bound);
+        return true;
+      }
+      case 'signal-timed-out': {
+        if (!this.laneWaitOpen(e.key, e.name)) return false;
+        const l = this.laneSignals();
+        const wait = laneWaitOf(this.cf.flow, e.key);
+        if (wait?.onTimeout === 'continue') l.given[e.key] = null;
+        else
+          this.failRun({
+            name: 'SignalTimeoutError',
+            message: `no signal '${e.name}' within the timeout of '${e.key}'`,
+            taskKey: e.key,
+          });
+        this.unbind(e.bound);
+        return true;
+      }
       case 'cancel': {
         const abort = this.abortRunning();
         this.clearFrontier();
@@ -773,17 +809,32 @@ class Reducer {
    * of its name is full ({@link signalRefusal} says which): then nothing
    * changes.
    */
-  private signal(name: string, valueId: string, deliveryId: string | undefined): boolean {
-    if (signalRefusal(this.cf.flow, this.base, name, deliveryId) !== undefined) return false;
+  private signal(
+    name: string,
+    valueId: string,
+    deliveryId: string | undefined,
+    lane: LaneSignalTarget | undefined,
+    bound: readonly string[] | undefined,
+  ): boolean {
+    const toLane = lane !== undefined && this.laneTargetOpen(name, lane);
+    const refused = signalRefusal(this.cf.flow, this.base, name, deliveryId);
+    if (refused !== undefined && !(refused === 'buffer-full' && toLane)) return false;
     if (deliveryId !== undefined) {
       this.d.deliveries = [...(this.d.deliveries ?? []), deliveryId].slice(-MAX_RECENT_DELIVERIES);
     }
+    this.unbind(bound);
     const waiting = Object.keys(this.d.waits)
       .filter((k) => {
         const w = this.d.waits[k];
         return w?.kind === 'signal' && w.signal === name;
       })
       .sort()[0];
+    if (waiting === undefined && lane !== undefined && toLane) {
+      const l = this.laneSignals();
+      l.given[lane.wait] = valueId;
+      l.served[name] = lane.served;
+      return true;
+    }
     if (waiting === undefined) {
       const buffered = Object.hasOwn(this.d.signals, name) ? (this.d.signals[name] as string[]) : [];
       this.d.signals[name] = [...buffered, valueId];
@@ -793,6 +844,34 @@ class Reducer {
     delete this.d.waits[waiting];
     this.advance(w.qid, w.idx, { v: valueId });
     return true;
+  }
+
+  /** The run's side of lane signal waits, made on first use. */
+  private laneSignals(): NonNullable<Draft['laneSignals']> {
+    this.d.laneSignals ??= { served: {}, given: {} };
+    return this.d.laneSignals;
+  }
+
+  /**
+   * Whether `key` is a lane wait for signal `name` that may still be given
+   * one: a signal wait of the flow for that name, not given one yet, not
+   * waiting in the frontier (its child joined it).
+   */
+  private laneWaitOpen(key: string, name: string): boolean {
+    if (laneWaitOf(this.cf.flow, key)?.signal !== name) return false;
+    return !Object.hasOwn(this.d.laneSignals?.given ?? {}, key) && !Object.hasOwn(this.d.waits, key);
+  }
+
+  /** Whether a delivery's lane target still stands: the head is where the deliverer read it, and its wait is open. */
+  private laneTargetOpen(name: string, lane: LaneSignalTarget): boolean {
+    const served = this.d.laneSignals?.served[name] ?? 0;
+    return served === lane.head && lane.served > lane.head && this.laneWaitOpen(lane.wait, name);
+  }
+
+  /** Drops the entries of `given` whose outputs are put (see `LaneSignals.given`). */
+  private unbind(bound: readonly string[] | undefined): void {
+    const given = this.d.laneSignals?.given;
+    for (const key of bound ?? []) if (given && Object.hasOwn(given, key)) delete given[key];
   }
 }
 

@@ -213,6 +213,8 @@ export interface Snapshot {
    * changes nothing.
    */
   readonly deliveries?: readonly string[];
+  /** Signal waits of children run in lanes (see {@link LaneSignals}); absent until a signal reaches one. */
+  readonly laneSignals?: LaneSignals;
   readonly output?: Ref;
   readonly error?: RunError;
   /** The run fails with `DeadlineExceededError` if still unfinished at this time (from the flow's `deadline`). */
@@ -235,6 +237,39 @@ export interface Snapshot {
    * a finished run with a retention: when its retention ends (its purge).
    */
   readonly dueAt?: number;
+}
+
+/**
+ * The run's side of signal waits of children run in lanes (see
+ * `runtime/lane-signals.ts`). A child that reaches such a wait parks in its
+ * lane: it takes a ticket from the signal's waiter counter and puts a record
+ * of it, and nothing is committed to the journal. Signals are still events
+ * of the run's journal (a delivery is one commit, as for a wait of the
+ * frontier), and that journal decides, one entry at a time, which wait gets
+ * which signal: the frontier's oldest wait first, then the lane waiters in
+ * the order of their tickets.
+ */
+export interface LaneSignals {
+  /** Per signal name, how many tickets of its lane waiters were served (given a signal, or passed over as gone). */
+  readonly served: Readonly<Record<string, number>>;
+  /**
+   * Signals given to lane waits, by the wait's key (its step at the child's
+   * map indices): the value id, or `null` for a timeout that goes on. A
+   * wait's output is put under its id from this (put if absent, so only
+   * this value is ever put there); an entry stays until a later signal
+   * event lists the key as put (`bound`), so a wait is given at most one.
+   */
+  readonly given: Readonly<Record<string, string | null>>;
+}
+
+/** The lane waiter a signal is given to, if the run's lane waiters are still served up to `from` (see {@link LaneSignals}). */
+export interface LaneSignalTarget {
+  /** The queue's head the deliverer read: the event applies only if it still is. */
+  readonly head: number;
+  /** The head after it: the tickets from `head` to `served - 1` are served, the last one by `wait`. */
+  readonly served: number;
+  /** The wait's key. */
+  readonly wait: string;
 }
 
 /** A task handed to a worker. */
@@ -376,6 +411,32 @@ export type RunEvent =
        * delivery whose id is among the run's recent ones changes nothing.
        */
       readonly deliveryId?: string;
+      /** The lane waiter to give it to when nothing in the frontier waits for it (see {@link LaneSignalTarget}). */
+      readonly toLane?: LaneSignalTarget;
+      /** Keys of {@link LaneSignals.given} whose outputs the deliverer read put: their entries go. */
+      readonly bound?: readonly string[];
+    }
+  /**
+   * Serves the lane waiters of signal `name` from ticket `head` (the
+   * queue's head, else nothing changes) to `served - 1`: the last one,
+   * `wait`, takes the oldest buffered signal; the others are gone (their
+   * child went on, or waits under a later ticket). Without `wait`, only
+   * passes over them.
+   */
+  | {
+      readonly type: 'signal-taken';
+      readonly name: string;
+      readonly head: number;
+      readonly served: number;
+      readonly wait?: string;
+      readonly bound?: readonly string[];
+    }
+  /** The timeout of the lane wait `key` for signal `name` passed before any signal was given to it. */
+  | {
+      readonly type: 'signal-timed-out';
+      readonly name: string;
+      readonly key: string;
+      readonly bound?: readonly string[];
     }
   | { readonly type: 'cancel'; readonly reason?: string }
   /**

@@ -21,15 +21,8 @@ import type { TaskQueue } from '../ports/task-queue.ts';
 import type { TimerIndex } from '../ports/timers.ts';
 import { controlRun } from '../runtime/control.ts';
 import { sendDispatches } from '../runtime/effects.ts';
-import {
-  deliverSignal,
-  deliveryIdOf,
-  loadRun,
-  pendingEffects,
-  readRun,
-  retryTask,
-  startInstance,
-} from '../runtime/instances.ts';
+import { deliveryIdOf, loadRun, pendingEffects, readRun, retryTask, startInstance } from '../runtime/instances.ts';
+import { deliverSignalToLanes } from '../runtime/lane-signals.ts';
 import { skipAndCount } from '../runtime/lanes.ts';
 import { reapOnce } from '../runtime/reaper.ts';
 import { WorkflowRegistry } from '../runtime/registry.ts';
@@ -401,12 +394,13 @@ class Runner<O> implements WorkflowHandle<O> {
 
   signal(name: string, payload?: unknown, options: SignalSendOptions = {}): Promise<void> {
     return this.event(async () => {
-      const r = await deliverSignal(this.writes, this.flow, this.instanceId, name, payload ?? null, {
+      const r = await deliverSignalToLanes(this.writes, this.flow, this.instanceId, name, payload ?? null, {
         now: this.now,
         watch: true,
         ...(options.idempotencyKey === undefined ? {} : { deliveryId: deliveryIdOf(options.idempotencyKey) }),
       });
       await sendDispatches(this.queue, r.effects);
+      if (r.dispatches.length > 0) await this.queue.send(r.dispatches);
     });
   }
 

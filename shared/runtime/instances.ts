@@ -9,7 +9,16 @@ import { type ApiErrorCode, SayiirError } from '../errors.ts';
 export { pendingEffects } from '../engine/reducer.ts';
 
 import { inputId, outputId } from '../engine/refs.ts';
-import type { ChainStep, Dispatch, Effect, LaneItem, Reduction, RunEvent, Snapshot } from '../engine/snapshot.ts';
+import type {
+  ChainStep,
+  Dispatch,
+  Effect,
+  LaneItem,
+  LaneSignalTarget,
+  Reduction,
+  RunEvent,
+  Snapshot,
+} from '../engine/snapshot.ts';
 import { InstanceNotFoundError, JournalConflictError } from '../ports/errors.ts';
 import { type InstanceStore, type JournalEntry, journalValueId, type StoredInstance } from '../ports/instance-store.ts';
 import { effectiveRetention, type Retention, retentionMsOf } from './defaults.ts';
@@ -449,14 +458,29 @@ export async function deliverSignal(
   instanceId: string,
   name: string,
   payload: unknown,
-  options: ApplyOptions & { readonly deliveryId?: string },
+  options: ApplyOptions & {
+    readonly deliveryId?: string;
+    /** The lane waiter to give it to (see `runtime/lane-signals.ts`). */
+    readonly toLane?: LaneSignalTarget;
+    /** Lane waits whose outputs are put (see `LaneSignals.given`). */
+    readonly bound?: readonly string[];
+  },
 ): Promise<Commit> {
-  const { deliveryId, ...apply } = options;
+  const { deliveryId, toLane, bound, ...apply } = options;
   const r = await applyEvents(
     store,
     flow,
     instanceId,
-    (seq) => [{ type: 'signal', name, valueId: journalValueId(seq), ...(deliveryId ? { deliveryId } : {}) }],
+    (seq) => [
+      {
+        type: 'signal',
+        name,
+        valueId: journalValueId(seq),
+        ...(deliveryId ? { deliveryId } : {}),
+        ...(toLane ? { toLane } : {}),
+        ...(bound ? { bound } : {}),
+      },
+    ],
     { ...apply, value: { data: payload } },
   );
   if (!r.changed && signalRefusal(flow, r.snapshot, name, deliveryId) === 'buffer-full') {

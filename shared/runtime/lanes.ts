@@ -40,6 +40,7 @@ import {
   laneResults,
   laneStart,
   laneSteps,
+  laneWaitOf,
   mapCountId,
   mapDoneId,
   resumePoint,
@@ -334,6 +335,8 @@ export async function fireLaneTimers(
   const dispatches: Dispatch[] = [];
   const looks: LaneLookTimer[] = [];
   for (const t of timers) {
+    // A signal wait's timer is its timeout, settled with the run's lane signals (see `settleLaneSignals`).
+    if (laneWaitOf(flow, t.id)) continue;
     // A failed run may be reopened: its children go on, and its workers drop what they are sent until then.
     if (s.status !== 'COMPLETED' && s.status !== 'CANCELLED') await loadLaneFacts(store, flow, run, t.parent);
     const g =
@@ -554,8 +557,12 @@ async function stalledChildren(
   const checkMs = laneCheckMs(flow, g.lanes.qid, run.snapshot.redispatchAfterMs);
   const timerPrefix = commonPrefix(children.flatMap((c) => c.keys));
   const timers = (await store.listTimers(instanceId, timerPrefix)).filter((t) => t.parent === g.key);
+  // A signal wait with its output put went on, or its binder died before sending it on (see `lane-signals.ts`).
+  const waitDone = (t: LaneTimer) => laneWaitOf(flow, t.id) !== undefined && listed.has(outputId(t.id));
   const parked = new Set(
-    timers.filter((t) => t.firedAt === undefined || look.now() - t.firedAt < checkMs).map((t) => t.item),
+    timers
+      .filter((t) => (t.firedAt === undefined && !waitDone(t)) || look.now() - (t.firedAt ?? 0) < checkMs)
+      .map((t) => t.item),
   );
   // A step retried in its lane starts again at its last attempt: attempt 1 again would fail into the timer of its retry, there already.
   const attempts = new Map<string, number>();
@@ -694,7 +701,7 @@ async function endLaneGroup(
 }
 
 /** A stored value, or `undefined` when there is none. */
-function readValue(store: InstanceStore, instanceId: string, id: string): Promise<unknown> {
+export function readValue(store: InstanceStore, instanceId: string, id: string): Promise<unknown> {
   return store.getValues(instanceId, [id]).then(
     (values) => values.get(id),
     (e: unknown) => {
@@ -705,7 +712,7 @@ function readValue(store: InstanceStore, instanceId: string, id: string): Promis
 }
 
 /** Whether a value is stored under `id`. */
-async function hasValue(store: InstanceStore, instanceId: string, id: string): Promise<boolean> {
+export async function hasValue(store: InstanceStore, instanceId: string, id: string): Promise<boolean> {
   return (await store.listValueIds(instanceId, id)).includes(id);
 }
 

@@ -1,7 +1,7 @@
 import { compileFlow, taskOf } from '../engine/compile.ts';
 import type { AnyFlow } from '../engine/definition.ts';
 import { DEFAULT_POOL, poolsOf } from '../engine/describe.ts';
-import { laneDelayWrites } from '../engine/lanes.ts';
+import { laneDelayWrites, laneWaitNames, laneWaitOf } from '../engine/lanes.ts';
 import { dueWork, purgeDue } from '../engine/reducer.ts';
 import type { Dispatch, RunEvent, TaskActivity } from '../engine/snapshot.ts';
 import { FINAL_STATUSES } from '../engine/snapshot.ts';
@@ -15,8 +15,9 @@ import type { TaskQueue } from '../ports/task-queue.ts';
 import type { TimerIndex } from '../ports/timers.ts';
 import { drainDeadLetters, putDeadLettersOf } from './dead-letters.ts';
 import { REAPER_DEFAULTS } from './defaults.ts';
-import { sendDispatches } from './effects.ts';
+import { dispatchesOf, sendDispatches } from './effects.ts';
 import { applyEvents, compactRun, type RunState, runOf } from './instances.ts';
+import { settleLaneSignals } from './lane-signals.ts';
 import { checkLanes, fireLaneTimers, type LaneLook, laneClaimExpired, putLaneResult } from './lanes.ts';
 import type { WorkflowRegistry } from './registry.ts';
 import { purgeRun } from './retention.ts';
@@ -241,10 +242,21 @@ async function reapInstance(
       send: (dispatches) => deps.queue.send(dispatches),
       look,
     });
-  const lane = await fire(laneTimers);
+  // A lane signal wait's timer is its timeout: settled with the run's lane signals, which also gives a child a
+  // signal that waits for it (its deliverer died before settling) and sends on one whose binder died.
+  const settles = laneWaitNames(flow).size > 0 && !FINAL_STATUSES.has(run.snapshot.status);
+  const waits = settles ? laneTimers.filter((id) => laneWaitOf(flow, id) !== undefined) : [];
+  const lane = await fire(laneTimers.filter((id) => !waits.includes(id)));
   run = lane.run;
   await sendDispatches(deps.queue, lane.effects);
-  const laneFired = lane.fired;
+  let laneFired = lane.fired;
+  if (settles) {
+    const settled = await settleLaneSignals(deps.store, flow, run, { now: () => deps.clock.now(), timedOut: waits });
+    run = settled.run;
+    const sent = [...settled.dispatches, ...dispatchesOf(settled.effects)];
+    if (sent.length > 0) await deps.queue.send(sent);
+    laneFired += waits.length;
+  }
   const snapshot = run.snapshot;
   if (FINAL_STATUSES.has(snapshot.status)) {
     let purged = false;

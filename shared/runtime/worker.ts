@@ -30,6 +30,7 @@ import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
 import { type Commit, commit, compactionDue, compactRun, completeTask, loadRun, type RunState } from './instances.ts';
+import { waitInLane } from './lane-signals.ts';
 import {
   commonPrefix,
   countLane,
@@ -584,6 +585,26 @@ async function finishLaneItem(
     if ((await deps.store.putTimer(d.instanceId, timer)) === 'exists') {
       // A duplicate of this step parked the child first: this run of it changed nothing.
       chain.report({ dispatch: d, outcome: 'skipped', reason: 'stale: its child already parked on the delay', inline });
+      return { committed: false };
+    }
+    deps.faults?.('dispatched', d);
+    chain.report({ dispatch: d, outcome: 'completed', inline });
+    return { committed: true };
+  }
+  if (after.kind === 'signal') {
+    // The child parks in its lane on the signal wait; a signal given to it sends it on (see `lane-signals.ts`).
+    const parked = await waitInLane(deps.store, flow, chain.run, g, lane.item, after.wait.qid, {
+      now: () => deps.clock.now(),
+    });
+    const sent = [...parked.dispatches, ...dispatchesOf(parked.effects)];
+    if (sent.length > 0) await deps.queue.send(sent);
+    if (!parked.parked) {
+      chain.report({
+        dispatch: d,
+        outcome: 'skipped',
+        reason: 'stale: its child already waits for the signal',
+        inline,
+      });
       return { committed: false };
     }
     deps.faults?.('dispatched', d);

@@ -1,0 +1,224 @@
+import { describe, expect, it } from 'vitest';
+import type { AnyFlow } from '../../../shared/engine/definition.ts';
+import { outputId } from '../../../shared/engine/refs.ts';
+import { branch, type Duration, flow } from '../../../shared/index.ts';
+import { deliverSignal } from '../../../shared/runtime/instances.ts';
+import { deliverSignalToLanes, ticketId, waitersId } from '../../../shared/runtime/lane-signals.ts';
+import { harness, REDISPATCH_MS } from './lane-harness.ts';
+
+/**
+ * A signal wait in a map item or fork branch run in lanes, right after a
+ * task and before a task, waits in the child's lane: the child parks with
+ * no commit to the run's journal (a ticket of the signal's waiter queue,
+ * its record, a lane timer), and each signal is one journal entry that
+ * gives it to a wait (see `runtime/lane-signals.ts`).
+ */
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+type Go = { readonly k: number };
+
+/** Each item `x`: `pre` (x + 1), a wait for `go`, then `post` (the signal's `k` * 100 + pre, read back from `pre`'s output). */
+const waitingItems = (name: string, wait: { timeout?: Duration; onTimeout?: 'continue' | 'fail' } = {}) => {
+  const item = flow<number>('item').then('pre', (x: number) => x + 1);
+  const waited = (
+    wait.onTimeout === 'continue'
+      ? item.waitForSignal<Go>('go', 'go', { timeout: wait.timeout ?? '1h', onTimeout: 'continue' })
+      : item.waitForSignal<Go>('go', 'go', wait.timeout ? { timeout: wait.timeout } : {})
+  ) as ReturnType<typeof item.waitForSignal<Go | null>>;
+  return flow<number>(name)
+    .map(
+      'items',
+      range,
+      waited.then('post', (g: Go | null) => (g === null ? -1 : g.k * 100)).build(),
+      { maxConcurrency: 2 },
+    )
+    .build();
+};
+
+function signals(h: ReturnType<typeof harness>, f: AnyFlow) {
+  return async (id: string, payload: unknown) => {
+    const r = await deliverSignalToLanes(h.store, f, id, 'go', payload, { now: () => h.clock.now() });
+    await h.drain([...r.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])), ...r.dispatches]);
+    return r;
+  };
+}
+
+describe('a signal wait in a map item waits in the item’s lane', () => {
+  it('children park with nothing in the journal; each signal is one entry, given to the oldest waiter', async () => {
+    const f = waitingItems('signals-in-items');
+    const h = harness(f);
+    const send = signals(h, f);
+    await h.drain(await h.start(4, 'a'));
+    // Two items park (the window), nothing committed but the items task.
+    expect((await h.journal('a')).map((e) => e.type)).toEqual(['task-completed']);
+    expect(await h.store.getCounter('a', waitersId('go'))).toBe(2);
+    for (const k of [1, 2, 3, 4]) await send('a', { k });
+    expect(await h.output('a')).toEqual([100, 200, 300, 400]);
+    const events = await h.journal('a');
+    expect(events.map((e) => e.type)).toEqual([
+      'task-completed',
+      'signal',
+      'signal',
+      'signal',
+      'signal',
+      'lanes-joined',
+    ]);
+    // Each signal named its waiter in its own entry: the queue's order is the items' order of arrival.
+    expect(events.flatMap((e) => (e.type === 'signal' ? [e.toLane?.wait] : []))).toEqual(
+      range(4).map((i) => `items[${i}]/go`),
+    );
+    // Each task once.
+    expect(h.ran.filter((r) => r.endsWith('/post@1')).length).toBe(4);
+    expect(new Set(h.ran).size).toBe(h.ran.length);
+    // History: one received signal per wait, each naming it.
+    const history = (await h.store.readJournal('a', 0)).flatMap((e) => e.history);
+    expect(history.filter((x) => x.type === 'signal-received').map((x) => x.key)).toEqual(
+      range(4).map((i) => `items[${i}]/go`),
+    );
+    // The run's snapshot forgot the waits it gave signals to once their outputs were put.
+    const s = await h.store.get('a');
+    expect(Object.keys(s?.laneSignals?.given ?? {}).length).toBeLessThanOrEqual(1);
+    expect(s?.laneSignals?.served.go).toBe(4);
+  });
+
+  it('signals sent before any item waits wait in the buffer; each arriving item takes the oldest, one entry each', async () => {
+    const f = waitingItems('buffered-signals');
+    const h = harness(f);
+    const send = signals(h, f);
+    const first = await h.start(3, 'b');
+    await send('b', { k: 1 });
+    await send('b', { k: 2 });
+    expect((await h.store.get('b'))?.signals.go?.length).toBe(2);
+    await h.drain(first);
+    // Items 0 and 1 took the two signals as they parked; item 2 waits for a third.
+    expect((await h.store.get('b'))?.status).toBe('RUNNING');
+    const taken = (await h.journal('b')).flatMap((e) => (e.type === 'signal-taken' ? [e.wait] : []));
+    expect(taken).toEqual(['items[0]/go', 'items[1]/go']);
+    await send('b', { k: 3 });
+    expect(await h.output('b')).toEqual([100, 200, 300]);
+    const history = (await h.store.readJournal('b', 0)).flatMap((e) => e.history);
+    expect(history.filter((x) => x.type === 'signal-consumed').map((x) => x.key)).toEqual([
+      'items[0]/go',
+      'items[1]/go',
+    ]);
+  });
+
+  it('a wait whose timeout passes goes on with null (onTimeout: continue), through one entry', async () => {
+    const f = waitingItems('timeout-continue', { timeout: '10m', onTimeout: 'continue' });
+    const h = harness(f);
+    const send = signals(h, f);
+    await h.drain(await h.start(2, 'c'));
+    await send('c', { k: 7 });
+    const s = await h.drive('c', 10 * 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('c')).toEqual([700, -1]);
+    expect((await h.journal('c')).filter((e) => e.type === 'signal-timed-out').length).toBe(1);
+  });
+
+  it('a wait whose timeout passes fails the run (onTimeout: fail)', async () => {
+    const f = waitingItems('timeout-fail', { timeout: '10m' });
+    const h = harness(f);
+    await h.drain(await h.start(1, 'd'));
+    const s = await h.drive('d', 10 * 60_000);
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ name: 'SignalTimeoutError', taskKey: 'items[0]/go' });
+    expect((await h.journal('d')).map((e) => e.type)).toEqual(['task-completed', 'signal-timed-out']);
+  });
+});
+
+describe('a lane signal wait survives crashes', () => {
+  it('a signal given in the journal whose deliverer died before putting it: the reaper puts it and sends the item on', async () => {
+    const f = waitingItems('given-not-put');
+    const h = harness(f);
+    await h.drain(await h.start(1, 'e'));
+    // The delivery's entry names the waiter, and nothing after it ran.
+    await deliverSignal(
+      h.store,
+      f,
+      'e',
+      'go',
+      { k: 5 },
+      {
+        now: () => h.clock.now(),
+        toLane: { head: 0, served: 1, wait: 'items[0]/go' },
+      },
+    );
+    expect((await h.store.get('e'))?.laneSignals?.given['items[0]/go']).toBeTypeOf('string');
+    const s = await h.drive('e', REDISPATCH_MS);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('e')).toEqual([500]);
+  });
+
+  it('a waiter that died between its ticket and its record leaves a hole: the next delivery passes over it', async () => {
+    const f = waitingItems('hole');
+    const h = harness(f);
+    const send = signals(h, f);
+    const first = await h.start(1, 'g');
+    // Ticket 0 taken by a child that died before its record.
+    await h.store.addToCounter('g', waitersId('go'), 1);
+    await h.drain(first);
+    await send('g', { k: 4 });
+    expect(await h.output('g')).toEqual([400]);
+    expect((await h.store.getValues('g', [ticketId('go', 0)])).get(ticketId('go', 0))).toEqual({ passed: true });
+  });
+
+  it('a ticket passed over before its child put its record: the child takes another, and is given the next signal', async () => {
+    const f = waitingItems('late-record');
+    const h = harness(f);
+    const send = signals(h, f);
+    const first = await h.start(1, 'k');
+    // A scanner tombstoned ticket 0 before the child's record: its put finds it taken.
+    await h.store.putValue('k', ticketId('go', 0), { passed: true });
+    await h.drain(first);
+    expect(await h.store.getCounter('k', waitersId('go'))).toBe(2);
+    await send('k', { k: 9 });
+    expect(await h.output('k')).toEqual([900]);
+  });
+
+  it('the message after the wait was lost: the map’s look sends it again from the wait’s output', async () => {
+    const f = waitingItems('lost-after-wait');
+    const h = harness(f);
+    const send = signals(h, f);
+    await h.drain(await h.start(1, 'l'));
+    h.setLost((d) => d.key === 'items[0]/post');
+    await send('l', { k: 3 });
+    h.setLost(() => false);
+    expect((await h.store.get('l'))?.status).toBe('RUNNING');
+    expect((await h.store.getValues('l', [outputId('items[0]/go')])).get(outputId('items[0]/go'))).toEqual({ k: 3 });
+    const s = await h.drive('l', REDISPATCH_MS, 60);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('l')).toEqual([300]);
+  });
+});
+
+describe('a signal wait in a fork branch run in lanes', () => {
+  it('waits in the branch’s lane, with nothing in the journal but the signal', async () => {
+    const f = flow<number>('fork-wait')
+      .fork([
+        branch(
+          'a',
+          flow<number>('a')
+            .then('a1', (x: number) => x + 1)
+            .waitForSignal<Go>('ok', 'go')
+            .then('a2', (g: Go) => g.k)
+            .build(),
+        ),
+        branch(
+          'b',
+          flow<number>('b')
+            .then('b1', (x: number) => x * 2)
+            .build(),
+        ),
+      ])
+      .join('j', ([a, b]: [number, number]) => a + b)
+      .build();
+    const h = harness(f);
+    const send = signals(h, f);
+    await h.drain(await h.start(5, 'm'));
+    expect((await h.journal('m')).map((e) => e.type)).toEqual([]);
+    await send('m', { k: 1 });
+    expect(await h.output('m')).toBe(11);
+    expect((await h.journal('m')).map((e) => e.type)).toEqual(['signal', 'lanes-joined', 'task-completed']);
+  });
+});
