@@ -19,10 +19,12 @@ export const REDISPATCH_MS = 30_000;
  * pool and the reaper, for tests of children in lanes: faults to kill the
  * worker at a phase, and messages to lose.
  */
-export function harness(f: AnyFlow) {
-  const store = new MemoryInstanceStore();
-  const claims = new MemoryClaimStore();
-  const queue = new MemoryTaskQueue();
+export function harness(f: AnyFlow, options: { readonly wrap?: <T extends object>(part: T) => T } = {}) {
+  // A wrapper sees every call to the store, the claims and the queue (to kill a process between two writes).
+  const wrap = options.wrap ?? (<T>(part: T) => part);
+  const store = wrap(new MemoryInstanceStore());
+  const claims = wrap(new MemoryClaimStore());
+  const queue = wrap(new MemoryTaskQueue());
   const clock = new FakeClock(1_000_000);
   const deadLetters = new MemoryDeadLetterStore();
   const registry = new WorkflowRegistry([f]);

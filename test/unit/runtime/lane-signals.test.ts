@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyFlow } from '../../../shared/engine/definition.ts';
 import { outputId } from '../../../shared/engine/refs.ts';
+import type { Dispatch } from '../../../shared/engine/snapshot.ts';
 import { branch, type Duration, flow } from '../../../shared/index.ts';
-import { deliverSignal } from '../../../shared/runtime/instances.ts';
+import { deliverSignal, deliveryIdOf } from '../../../shared/runtime/instances.ts';
 import { deliverSignalToLanes, ticketId, waitersId } from '../../../shared/runtime/lane-signals.ts';
+import { WorkerKilledError } from '../../../shared/runtime/worker.ts';
 import { harness, REDISPATCH_MS } from './lane-harness.ts';
 
 /**
@@ -27,12 +29,9 @@ const waitingItems = (name: string, wait: { timeout?: Duration; onTimeout?: 'con
       : item.waitForSignal<Go>('go', 'go', wait.timeout ? { timeout: wait.timeout } : {})
   ) as ReturnType<typeof item.waitForSignal<Go | null>>;
   return flow<number>(name)
-    .map(
-      'items',
-      range,
-      waited.then('post', (g: Go | null) => (g === null ? -1 : g.k * 100)).build(),
-      { maxConcurrency: 2 },
-    )
+    .map('items', range, waited.then('post', (g: Go | null) => (g === null ? -1 : g.k * 100)).build(), {
+      maxConcurrency: 2,
+    })
     .build();
 };
 
@@ -220,5 +219,138 @@ describe('a signal wait in a fork branch run in lanes', () => {
     await send('m', { k: 1 });
     expect(await h.output('m')).toBe(11);
     expect((await h.journal('m')).map((e) => e.type)).toEqual(['signal', 'lanes-joined', 'task-completed']);
+  });
+});
+
+/**
+ * Kills whatever process makes the `at`-th write (to the store, the claims
+ * or the queue): that write and every later call of the process fail, as
+ * if it died there, until `revive` (the next process).
+ */
+function killer() {
+  const WRITES = new Set([
+    'putValue',
+    'addToCounter',
+    'putTimer',
+    'fireTimer',
+    'append',
+    'compact',
+    'unwatch',
+    'create',
+    'send',
+    'reserve',
+    'start',
+    'renew',
+    'release',
+  ]);
+  let writes = 0;
+  let at = Number.POSITIVE_INFINITY;
+  let dead = false;
+  const wrap = <T extends object>(part: T): T =>
+    new Proxy(part, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          // Calls of the store, the claims and the queue are asynchronous: a dead process's fail as theirs would.
+          if (dead) return Promise.reject(new WorkerKilledError('dispatched', 'dead process'));
+          if (typeof prop === 'string' && WRITES.has(prop) && ++writes === at) {
+            dead = true;
+            return Promise.reject(new WorkerKilledError('dispatched', `killed before write ${at} (${prop})`));
+          }
+          return value.apply(target, args);
+        };
+      },
+    });
+  return {
+    wrap,
+    killAt: (n: number) => {
+      at = n;
+    },
+    revive: () => {
+      dead = false;
+    },
+    get writes() {
+      return writes;
+    },
+  };
+}
+
+describe('a process killed before any write of a run with lane signal waits', () => {
+  /** Three items, a signal sent before they park (it waits in the buffer), two after; each delivery retried until it answers. */
+  async function scenario(k: ReturnType<typeof killer>) {
+    const f = waitingItems('killed-anywhere');
+    const h = harness(f, { wrap: k.wrap });
+    const survive = async (op: () => Promise<unknown>) => {
+      try {
+        await op();
+      } catch (e) {
+        if (!(e instanceof WorkerKilledError)) throw e;
+      } finally {
+        k.revive();
+      }
+    };
+    const send = async (n: number) => {
+      for (let tries = 0; tries < 5; tries++) {
+        let answered = false;
+        await survive(async () => {
+          const r = await deliverSignalToLanes(
+            h.store,
+            f,
+            'x',
+            'go',
+            { k: n },
+            {
+              now: () => h.clock.now(),
+              deliveryId: deliveryIdOf(`signal-${n}`),
+            },
+          );
+          answered = true;
+          await h.queue.send([
+            ...r.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])),
+            ...r.dispatches,
+          ]);
+        });
+        if (answered) return;
+      }
+      throw new Error(`signal ${n} never answered`);
+    };
+    let first: readonly Dispatch[] = [];
+    // The client starts again until it has an answer; a start that was made is there (its dispatch is the reaper's).
+    while ((await h.store.get('x')) === undefined) {
+      await survive(async () => {
+        first = await h.start(3, 'x');
+      });
+    }
+    await send(1);
+    await survive(() => h.drain(first));
+    await send(2);
+    await send(3);
+    for (let i = 0; i < 400 && (await h.store.get('x'))?.status === 'RUNNING'; i++) {
+      h.clock.advance(REDISPATCH_MS);
+      await survive(() => h.reap());
+      await survive(() => h.drain());
+    }
+    return h;
+  }
+
+  it('for every write: the run ends with each signal taken by one item, once, and each output put once', async () => {
+    const clean = killer();
+    const h0 = await scenario(clean);
+    expect(await h0.output('x')).toEqual([100, 200, 300]);
+    const total = clean.writes;
+    expect(total).toBeGreaterThan(30);
+    for (let at = 1; at <= total; at++) {
+      const k = killer();
+      k.killAt(at);
+      const h = await scenario(k);
+      const s = await h.store.get('x');
+      expect(s?.status, `killed at write ${at}`).toBe('COMPLETED');
+      expect([...((await h.output('x')) as number[])].sort(), `killed at write ${at}`).toEqual([100, 200, 300]);
+      const events = await h.journal('x');
+      expect(events.filter((e) => e.type === 'signal').length, `killed at write ${at}`).toBe(3);
+      const outputs = [...h.store.commits.entries()].filter(([id]) => id.includes('|out:'));
+      for (const [id, n] of outputs) expect(n, `${id}, killed at write ${at}`).toBe(1);
+    }
   });
 });
