@@ -230,7 +230,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       return;
     }
     const signal = run.plan.signal;
-    if (signal && !run.signalSent && seen.waitingFor.includes(signal.name)) void sendSignal(run);
+    if (signal && !run.signalSent && (signal.inLane || seen.waitingFor.includes(signal.name))) void sendSignal(run);
   };
   const restarts = options.restarts ?? 1;
   const maxKills = options.maxKillsPerTask ?? 3;

@@ -61,8 +61,17 @@ export interface RunPlan {
   readonly expected: Expected;
   /** Attempts of a task that fail by design (its input says so), by task key. */
   readonly designedFailures?: Readonly<Record<string, number>>;
-  /** A signal the run waits for, and whether to send it before the wait is reached (buffered). */
-  readonly signal?: { readonly name: string; readonly payload: unknown; readonly early: boolean };
+  /**
+   * A signal the run waits for, and whether to send it before the wait is
+   * reached (buffered). A wait in a child's lane (`inLane`) is not in the
+   * run's snapshot: its signal is sent at the first snapshot seen.
+   */
+  readonly signal?: {
+    readonly name: string;
+    readonly payload: unknown;
+    readonly early: boolean;
+    readonly inLane?: true;
+  };
 }
 
 /** Thrown by the chaos tasks designed to fail; retryable. */
@@ -207,7 +216,8 @@ export function chaosFlows(log: ExecutionLog) {
 
   /**
    * A fork whose first branch retries its first task once in its lane (on a
-   * lane timer) for an odd input, then runs a nested fork (in a child flow)
+   * lane timer) for an odd input, waits in its lane for the `gate` signal
+   * (which carries the branch's number on), then runs a nested fork (in a child flow)
    * in its lane, as a group of lanes of its own; beside a branch that runs
    * in its lane and loops twice there first, then runs a fork after its
    * loop in its lane, then joins the frontier for a map followed by a fork,
@@ -235,6 +245,8 @@ export function chaosFlows(log: ExecutionLog) {
               return n + 1;
             }),
           )
+          .waitForSignal<{ n: number }>('gate-wait', 'gate')
+          .then(counted('gate-open', ({ n }: { n: number }) => n))
           .thenFlow(gateCheck, { id: 'gate-check' })
           .then(counted('gate-out', (x: number) => x + 5))
           .build(),
@@ -380,6 +392,8 @@ export function planRun(prefix: string, index: number, prng: Prng): RunPlan {
         workflow,
         input: { n },
         expected: { status: 'COMPLETED', output: (n + 1) * 2 + 5 + n * 3 },
+        // The gate's branch waits for it in its lane, and goes on with the number it carries.
+        signal: { name: 'gate', payload: { n: n + 1 }, early: prng.next() < 0.3, inLane: true },
       };
     }
     case 'chaos-retry': {
