@@ -248,10 +248,13 @@ function laneTimerText(t: LaneTimerView): string {
     ? `retry ${t.retry.task} attempt ${t.retry.attempt}`
     : t.look
       ? `look ${t.look.n} at fork ${t.look.fork}`
-      : `delay ${t.id}`;
+      : t.signal
+        ? `signal '${t.signal.name}' at ${t.id}`
+        : `delay ${t.id}`;
   const state = t.firedAt === undefined ? 'waiting' : `done ${t.firedAt}`;
   const failure = t.retry ? `after ${t.retry.error.name}: ${t.retry.error.message}` : '';
-  return [`${t.parent}#${t.child}`.padEnd(16), what, `due ${t.dueAt}`, state, failure].filter(Boolean).join('  ');
+  const due = t.dueAt === undefined ? 'no timeout' : `due ${t.dueAt}`;
+  return [`${t.parent}#${t.child}`.padEnd(16), what, due, state, failure].filter(Boolean).join('  ');
 }
 
 async function run(command: string, args: readonly string[], v: Values, sayiir: SayiirClient): Promise<Output> {

@@ -78,7 +78,9 @@ export const listLaneTimers: RouteHandler = async (ctx, req) => {
   });
   const last = scanned.at(-1);
   return jsonResponse(200, {
-    items: scanned.filter((t) => parent === undefined || t.parent === parent).map(laneTimerView),
+    items: scanned
+      .filter((t) => parent === undefined || t.parent === parent)
+      .map((t) => laneTimerView(flowOf(ctx, snapshot), t)),
     ...(scanned.length === limit && last
       ? { cursor: encodeLaneTimerCursor(snapshot.instanceId, parent, last.id) }
       : {}),

@@ -2,7 +2,7 @@ import type { AnyFlow } from '../engine/definition.ts';
 import { type BodyJson, describeFlow, type FlowJson } from '../engine/describe.ts';
 import { MAX_MESSAGE_CHARS, truncateText } from '../engine/errors.ts';
 import type { HistoryEntry } from '../engine/history.ts';
-import { laneGroups } from '../engine/lanes.ts';
+import { laneGroups, laneWaitOf, NO_TIMEOUT_DUE } from '../engine/lanes.ts';
 import type { Ref } from '../engine/refs.ts';
 import { FINAL_STATUSES, type RunError, type RunStatus, type Snapshot, type TaskActivity } from '../engine/snapshot.ts';
 import type { InstanceSummary, LaneTimer } from '../ports/instance-store.ts';
@@ -300,14 +300,18 @@ export function summaryView(s: InstanceSummary): InstanceSummaryView {
  * same one being sent again after its worker's reservation lapsed), or on
  * a fork that runs in its lane (`kind: 'look'`: the reaper's look number
  * `n` at that fork's branches, `look.fork` its key, while the child waits
- * for its join). `firedAt` is absent while it waits.
+ * for its join), or on a signal (`kind: 'signal'`, the wait's key as
+ * `id`, `signal.name` the signal; `dueAt`, its timeout, absent for a wait
+ * with none; fired when it was given one, or timed out). `firedAt` is
+ * absent while it waits.
  */
 export interface LaneTimerView {
   readonly id: string;
   readonly parent: string;
   readonly child: number;
-  readonly kind: 'delay' | 'retry' | 'look';
-  readonly dueAt: string;
+  readonly kind: 'delay' | 'retry' | 'look' | 'signal';
+  /** Absent for a signal wait with no timeout. */
+  readonly dueAt?: string;
   readonly firedAt?: string;
   readonly retry?: {
     readonly task: string;
@@ -318,17 +322,20 @@ export interface LaneTimerView {
     readonly lapse?: true;
   };
   readonly look?: { readonly fork: string; readonly n: number };
+  readonly signal?: { readonly name: string };
 }
 
 /** See {@link LaneTimerView}. */
-export function laneTimerView(t: LaneTimer): LaneTimerView {
+export function laneTimerView(flow: AnyFlow, t: LaneTimer): LaneTimerView {
   const r = t.retry;
+  const wait = laneWaitOf(flow, t.id);
   return {
     id: t.id,
     parent: t.parent,
     child: t.item,
-    kind: r ? 'retry' : t.look ? 'look' : 'delay',
-    dueAt: iso(t.dueAt),
+    kind: r ? 'retry' : t.look ? 'look' : wait ? 'signal' : 'delay',
+    ...(t.dueAt === NO_TIMEOUT_DUE ? {} : { dueAt: iso(t.dueAt) }),
+    ...(wait ? { signal: { name: wait.signal } } : {}),
     ...(t.firedAt === undefined ? {} : { firedAt: iso(t.firedAt) }),
     ...(r
       ? {

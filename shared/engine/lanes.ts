@@ -452,6 +452,9 @@ function waitsInLane(flow: AnyFlow, node: CompiledNode): boolean {
   return flatPrev(node.qid, nodes)?.step.kind === 'task' && next !== undefined && runsInLane(next);
 }
 
+/** The due time of the lane timer of a signal wait with no timeout (the last time a date holds): it only parks the child. */
+export const NO_TIMEOUT_DUE = 8_640_000_000_000_000;
+
 /** The step of the signal wait whose key is `key`, when it waits in its child's lane (see {@link waitsInLane}). Pure. */
 export function laneWaitOf(flow: AnyFlow, key: string): SignalStep | undefined {
   const found = stepOfKey(compileFlow(flow).nodes, key);

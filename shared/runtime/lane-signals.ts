@@ -10,6 +10,7 @@ import {
   laneOf,
   laneWaitNames,
   laneWaitOf,
+  NO_TIMEOUT_DUE,
 } from '../engine/lanes.ts';
 import { outputId } from '../engine/refs.ts';
 import type { Dispatch, Effect, LaneSignalTarget, RunEvent } from '../engine/snapshot.ts';
@@ -73,9 +74,6 @@ import { factsOf, hasValue, loadLaneFacts, readValue, resolvedLaneSteps } from '
 
 /** Tickets a scanner reads from the head in one go before it commits what it passed over. */
 const SCAN = 16;
-
-/** The due time of a lane wait's timer with no timeout: it only parks the child. */
-export const NO_TIMEOUT_DUE = 8_640_000_000_000_000;
 
 /** A signal's name as it appears in ids: any string may name a signal, ids take only some characters. */
 const nameKey = (name: string): string => createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 16);

@@ -126,8 +126,8 @@ function LaneTimersPanel(props: { client: SayiirClient; instanceId: string; live
     <section aria-labelledby="lane-timers-title">
       <h2 id="lane-timers-title">Waits in lanes</h2>
       <p class="hint">
-        Map items and fork branches that run in lanes wait for their delays, retries and forks here, outside the
-        timeline: {waiting} waiting, {timers.length - waiting} done.
+        Map items and fork branches that run in lanes wait for their delays, retries, forks and signals here, outside
+        the timeline: {waiting} waiting, {timers.length - waiting} done.
       </p>
       <Table
         class="lane-timers"
@@ -141,7 +141,9 @@ function LaneTimersPanel(props: { client: SayiirClient; instanceId: string; live
             ? `${t.retry.lapse ? 'again' : 'retry'} ${t.retry.task}, attempt ${t.retry.attempt}`
             : t.look
               ? `fork ${t.look.fork} in its lane, look ${t.look.n}`
-              : `delay ${t.id}`,
+              : t.signal
+                ? `signal '${t.signal.name}' at ${t.id}`
+                : `delay ${t.id}`,
           <Time iso={t.dueAt} />,
           t.firedAt === undefined ? (
             'waiting'

@@ -40,6 +40,19 @@ const resting = flow<number>('resting')
   )
   .build();
 
+/** Items that wait in their lanes for an `ok` signal between two tasks. */
+const approving = flow<number>('approving')
+  .map(
+    'items',
+    range,
+    flow<number>('item')
+      .then('ask', (x: number) => x)
+      .waitForSignal<{ ok: boolean }>('answer', 'ok')
+      .then('apply', (a: { ok: boolean }) => a.ok)
+      .build(),
+  )
+  .build();
+
 let store: MemoryInstanceStore;
 let queue: MemoryTaskQueue;
 let clock: FakeClock;
@@ -60,7 +73,7 @@ beforeEach(async () => {
   store = new MemoryInstanceStore();
   queue = new MemoryTaskQueue();
   clock = new FakeClock(1_000_000);
-  const registry = new WorkflowRegistry([resting]);
+  const registry = new WorkflowRegistry([resting, approving]);
   const secrets = new MemorySecrets({ 'sayiir/api-keys': JSON.stringify([KEY]) });
   const claims = new MemoryClaimStore();
   api = makeApi({ store, queue, registry, secrets, clock, claims });
@@ -73,6 +86,25 @@ beforeEach(async () => {
 });
 
 describe('GET /v1/instances/{id}/lane-timers', () => {
+  it('shows a child that waits in its lane for a signal, with no due time when its wait has no timeout, and fired once given one', async () => {
+    const started = await startInstance(store, approving, 2, { instanceId: 'a1', now: clock.now() });
+    const first = started.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : []));
+    for (let batch = first; batch.length > 0; batch = queue.sent.splice(0)) {
+      for (const d of batch) await processDispatch(worker, d, () => 900_000);
+    }
+    expect((await call('/v1/instances/a1/lane-timers')).json.items).toEqual([
+      { id: 'items[0]/answer', parent: 'items', child: 0, kind: 'signal', signal: { name: 'ok' } },
+      { id: 'items[1]/answer', parent: 'items', child: 1, kind: 'signal', signal: { name: 'ok' } },
+    ]);
+    const sent = await api(httpEvent('POST', '/v1/instances/a1/signals/ok', { key: KEY, body: { ok: true } }));
+    expect(sent.statusCode).toBe(202);
+    const items = (await call('/v1/instances/a1/lane-timers')).json.items as { id: string; firedAt?: string }[];
+    expect(items.map((t) => [t.id, t.firedAt !== undefined])).toEqual([
+      ['items[0]/answer', true],
+      ['items[1]/answer', false],
+    ]);
+  });
+
   it('shows the look at a fork that runs in a child’s lane as such', async () => {
     await store.putTimer('r1', {
       id: 'items[0]/fan~look~2',
