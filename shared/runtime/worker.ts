@@ -305,6 +305,9 @@ async function runChain(chain: Chain, first: Dispatch): Promise<void> {
   let d: Dispatch | undefined = first;
   let inline = false;
   let committedOnce = false;
+  // The run's version as this chain read it: a chain that appended nothing to the journal leaves its compaction to
+  // the chains that did (a map's items parking at once would all rewrite the snapshot for the same entries).
+  const readAt = chain.run.snapshot.version;
   try {
     while (d) {
       const current: Dispatch = d;
@@ -322,8 +325,13 @@ async function runChain(chain: Chain, first: Dispatch): Promise<void> {
     // The journal holds every commit already, so neither write waits for the
     // other: a crash that leaves the snapshot behind is compacted by the
     // reaper (the run's due time stays indexed until a compaction lands), a
-    // claim left behind expires.
-    const [compacted] = await Promise.all([compactRun(deps.store, chain.run), deps.claims.release(chain.claim)]);
+    // claim left behind expires. A chain that appended nothing (a child in
+    // its lane) leaves the snapshot to the writers of the entries after it.
+    const appended = chain.run.snapshot.version > readAt;
+    const [compacted] = await Promise.all([
+      appended ? compactRun(deps.store, chain.run) : chain.run,
+      deps.claims.release(chain.claim),
+    ]);
     chain.run = compacted;
   } catch (e) {
     if (e instanceof WorkerKilledError) throw e;
