@@ -163,7 +163,8 @@ export async function deliverSignalToLanes(
     ...(bound.length > 0 ? { bound } : {}),
   });
   if (!r.changed) return { ...r, dispatches: [] };
-  const settled = await settleLaneSignals(store, flow, r.run, { now: options.now, names: [name] });
+  const gave = toLane && Object.hasOwn(r.run.snapshot.laneSignals?.given ?? {}, toLane.wait) ? [toLane.wait] : [];
+  const settled = await settleLaneSignals(store, flow, r.run, { now: options.now, names: [name], gave });
   return { ...r, run: settled.run, effects: [...r.effects, ...settled.effects], dispatches: settled.dispatches };
 }
 
@@ -175,7 +176,9 @@ export async function deliverSignalToLanes(
  *   given no signal times out (`signal-timed-out`); one with an output goes
  *   on, its timer fired;
  * - each wait given a signal whose output is not put yet gets it (the put
- *   that creates it sends the step after the wait and fires its timer);
+ *   that creates it sends the step after the wait and fires its timer):
+ *   those that this call, or its caller (`gave`), gave a signal to; every
+ *   one with `all` (the reaper: a giver may have died before the put);
  * - while a signal of `names` (default: every signal waited for in lanes)
  *   waits in the buffer and a ticket waits in its queue, the head's wait
  *   takes it (`signal-taken`), one entry per signal.
@@ -190,22 +193,28 @@ export async function settleLaneSignals(
   options: Pick<CommitOptions, 'now'> & {
     readonly names?: readonly string[];
     readonly timedOut?: readonly string[];
+    readonly gave?: readonly string[];
+    readonly all?: boolean;
   },
 ): Promise<Settled> {
   const instanceId = start.snapshot.instanceId;
   const dispatches: Dispatch[] = [];
   const effects: Effect[] = [];
   let run = start;
-  const committed = async (events: (snapshot: RunState['snapshot']) => readonly RunEvent[]) => {
+  // The waits given a signal here: each giver puts what it gave (others would race it for the same put).
+  const mine = new Set(options.gave);
+  const committed = async (events: (snapshot: RunState['snapshot']) => readonly RunEvent[], gives?: string) => {
     const r = await commit(store, flow, run, (_, snapshot) => events(snapshot), { now: options.now });
     // A commit that changed nothing was made on a state that moved since: read it again.
     run = r.changed ? r.run : ((await loadRun(store, flow, instanceId)) ?? run);
+    if (r.changed && gives !== undefined) mine.add(gives);
     effects.push(...r.effects);
   };
   // Puts the output of every wait given a signal whose output is not there; the put that creates it sends the child on.
   const bind = async () => {
     const given = run.snapshot.laneSignals?.given ?? {};
     for (const [key, valueId] of Object.entries(given)) {
+      if (!options.all && !mine.has(key)) continue;
       if (await hasValue(store, instanceId, outputId(key))) continue;
       const value = valueId === null ? null : await readValue(store, instanceId, valueId);
       if ((await store.putValue(instanceId, outputId(key), value ?? null)) !== 'created') continue;
@@ -231,9 +240,10 @@ export async function settleLaneSignals(
       continue;
     }
     const bound = await boundKeys(store, run);
-    await committed(() => [
-      { type: 'signal-timed-out', name: step.signal, key, ...(bound.length > 0 ? { bound } : {}) },
-    ]);
+    await committed(
+      () => [{ type: 'signal-timed-out', name: step.signal, key, ...(bound.length > 0 ? { bound } : {}) }],
+      key,
+    );
     if (!live(run)) await store.fireTimer(instanceId, key, options.now());
   }
   const names = options.names ?? [...laneWaitNames(flow)];
@@ -245,10 +255,12 @@ export async function settleLaneSignals(
     // No waiter: the signal waits in the buffer (only a long run of passed tickets is worth an entry of its own).
     if (!next || (next.wait === undefined && next.served - next.head < SCAN)) break;
     const bound = await boundKeys(store, run);
-    await committed((snapshot) =>
-      (snapshot.laneSignals?.served[name] ?? 0) === next.head
-        ? [{ type: 'signal-taken', name, ...next, ...(bound.length > 0 ? { bound } : {}) }]
-        : [],
+    await committed(
+      (snapshot) =>
+        (snapshot.laneSignals?.served[name] ?? 0) === next.head
+          ? [{ type: 'signal-taken', name, ...next, ...(bound.length > 0 ? { bound } : {}) }]
+          : [],
+      next.wait,
     );
   }
   if (live(run)) await bind();

@@ -251,7 +251,11 @@ async function reapInstance(
   await sendDispatches(deps.queue, lane.effects);
   let laneFired = lane.fired;
   if (settles) {
-    const settled = await settleLaneSignals(deps.store, flow, run, { now: () => deps.clock.now(), timedOut: waits });
+    const settled = await settleLaneSignals(deps.store, flow, run, {
+      now: () => deps.clock.now(),
+      timedOut: waits,
+      all: true,
+    });
     run = settled.run;
     const sent = [...settled.dispatches, ...dispatchesOf(settled.effects)];
     if (sent.length > 0) await deps.queue.send(sent);

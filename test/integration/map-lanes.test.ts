@@ -7,8 +7,9 @@ import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
 import { forkInputId, mapCountId, mapDoneId } from '../../shared/engine/lanes.ts';
 import { type AnyFlow, branch, type Flow, flow, task } from '../../shared/index.ts';
+import { waitersId } from '../../shared/runtime/lane-signals.ts';
 import { laneCounterId } from '../../shared/runtime/lanes.ts';
-import { apiClient } from '../support/local-api.ts';
+import { apiClient, waitFor } from '../support/local-api.ts';
 
 const ITEMS = 1_000;
 /** The instances table of the local stack's dynalite (see `local/dynalite.ts`). */
@@ -53,7 +54,14 @@ function countingStack(name: string, workflows: AnyFlow[], reaperIntervalMs: num
             try {
               return await next(args);
             } catch (e) {
-              if ((e as Error).name === 'ConditionalCheckFailedException') t.failedConditions++;
+              if ((e as Error).name === 'ConditionalCheckFailedException') {
+                t.failedConditions++;
+                if (process.env.FAILDEBUG) {
+                  const input = (args as { input?: { Item?: { sk?: { S?: string } }; Key?: { sk?: { S?: string } } } })
+                    .input;
+                  console.log('FAILED', (input?.Item?.sk ?? input?.Key?.sk)?.S);
+                }
+              }
               throw e;
             }
           },
@@ -298,6 +306,73 @@ describe('map items that park on a delay, over the wire', () => {
     // Before maps ran in lanes, each item joined the frontier for its map and went on through the journal from
     // there: 3 completions (`pre`, the map's items, `last`), 40.7 writes and 27.4 failed conditional writes per item.
     expect(mapped.figures.failed).toBeLessThanOrEqual(0.1);
+  });
+});
+
+describe('map items that wait for signals in their lanes, over the wire', () => {
+  const N = 300;
+  /** Each item: `pre`, a wait for `go`, then the signal's `k`; all items at once, so all wait together. */
+  const signalMap = summedMap(
+    'signal-map',
+    flow<number>('signal-item')
+      .then('pre', pre)
+      .waitForSignal<{ k: number }>('go', 'go')
+      .then('got', (g: { k: number }) => g.k)
+      .build(),
+    N,
+  );
+  const t = countingStack('signals', [signalMap], 100);
+  const writes = () => ['PutItemCommand', 'UpdateItemCommand'].reduce((n, c) => n + t.dynamo.count(c), 0);
+
+  /** Starts a run whose items all park, then sends `N` signals, `senders` at a time; the figures per item. */
+  async function measure(instanceId: string, senders: number) {
+    const call = apiClient(t.stack);
+    t.dynamo.reset();
+    t.failedConditions = 0;
+    expect((await call('POST', '/workflows/signal-map/instances', { input: N, instanceId })).status).toBe(201);
+    await waitFor(
+      async () => ((await t.stack.store.getCounter(instanceId, waitersId('go'))) >= N ? true : undefined),
+      60_000,
+    );
+    const parked = { writes: writes() / N, failed: t.failedConditions / N };
+    const before = { writes: writes(), failed: t.failedConditions };
+    let next = 1;
+    const sender = async () => {
+      for (let k = next++; k <= N; k = next++) {
+        const r = await call('POST', `/instances/${instanceId}/signals/go`, { k });
+        expect(r.status, `signal ${k}`).toBe(202);
+      }
+    };
+    await Promise.all(Array.from({ length: senders }, sender));
+    let view: { status: string; output?: number } = { status: 'RUNNING' };
+    while (view.status === 'RUNNING') view = (await call('GET', `/instances/${instanceId}?wait=25`)).json;
+    // Each signal went to one item: the sum of every `k`.
+    expect(view).toMatchObject({ status: 'COMPLETED', output: (N * (N + 1)) / 2 });
+    const delivered = { writes: (writes() - before.writes) / N, failed: (t.failedConditions - before.failed) / N };
+    const events = (await t.stack.store.readJournal(instanceId, 0)).flatMap((e) => e.events);
+    console.log(
+      `${N} items waiting for signals, ${senders} sender(s): parking ${parked.writes.toFixed(2)} writes and ${parked.failed.toFixed(3)} failed conditional writes per item; delivering ${delivered.writes.toFixed(2)} writes and ${delivered.failed.toFixed(3)} failed conditional writes per signal`,
+    );
+    return { parked, delivered, events };
+  }
+
+  it('items park with nothing in the journal, and do not race for it; each signal is one entry that names its item', async () => {
+    const { parked, delivered, events } = await measure('signals-1', 1);
+    // The journal: the items, one entry per signal, the end; nothing of an item's own.
+    expect(events.filter((e) => e.type === 'task-completed').map((e) => 'key' in e && e.key)).toEqual(['items', 'sum']);
+    const signals = events.filter((e) => e.type === 'signal');
+    expect(signals).toHaveLength(N);
+    // Every item parked before the first signal: each signal's entry named the item it went to.
+    expect(new Set(signals.map((e) => e.type === 'signal' && e.toLane?.wait)).size).toBe(N);
+    // Before waits in lanes, each item joined the frontier for its wait: all at once, racing for the journal.
+    expect(parked.failed).toBeLessThanOrEqual(0.05);
+    expect(delivered.failed).toBeLessThanOrEqual(0.05);
+  });
+
+  it('signals sent by 8 clients at once race for the journal only with each other, and each goes to one item', async () => {
+    const { events } = await measure('signals-8', 8);
+    expect(events.filter((e) => e.type === 'signal')).toHaveLength(N);
+    expect(events.filter((e) => e.type === 'task-completed')).toHaveLength(2);
   });
 });
 
