@@ -54,14 +54,7 @@ function countingStack(name: string, workflows: AnyFlow[], reaperIntervalMs: num
             try {
               return await next(args);
             } catch (e) {
-              if ((e as Error).name === 'ConditionalCheckFailedException') {
-                t.failedConditions++;
-                if (process.env.FAILDEBUG) {
-                  const input = (args as { input?: { Item?: { sk?: { S?: string } }; Key?: { sk?: { S?: string } } } })
-                    .input;
-                  console.log('FAILED', (input?.Item?.sk ?? input?.Key?.sk)?.S);
-                }
-              }
+              if ((e as Error).name === 'ConditionalCheckFailedException') t.failedConditions++;
               throw e;
             }
           },
