@@ -48,7 +48,8 @@ export interface CompiledNode {
    * fork's branch) is a sequence that starts with a task (or a delay, then
    * a task) and ends with a task (or a task, then a delay or a fork run
    * in the lane, see {@link laneFork}), so its tasks run outside the run's
-   * journal, and its other steps (a signal wait, a fork after a map, a
+   * journal, and its other steps (a signal wait not between a task and a
+   * step of the lane, see `laneWaitOf`; a fork after a map, a
    * map that a step of the lane does not follow, a route
    * whose branches do not all start and end with a task) through it (see
    * `Lanes` in `snapshot.ts`). A nested child flow counts as its steps in

@@ -517,7 +517,8 @@ export type LaneNext =
   | { readonly kind: 'group'; readonly group: LaneGroup }
   /**
    * The child joins the frontier with the step's completion, committed to
-   * the run's journal: the next step needs the reducer (a signal wait, a
+   * the run's journal: the next step needs the reducer (a signal wait that
+   * does not wait in the lane, see {@link laneSignalAfter}; a
    * fork or map that does not run in the lane, a route that does not run in
    * the lane, a delay not followed by a task), or the output decides something only the reducer
    * does (a route key with no branch, a loop that reached its bound and

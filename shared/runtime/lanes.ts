@@ -144,6 +144,12 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   sends the step after the map, on the items' results. Its look starts
  *   items again only once its counter stood still between two looks. What
  *   must be committed first commits the map's items task, with its count;
+ * - a signal wait right after a task and before a step of the lane
+ *   (`laneWaitOf`) parks the child in its lane: the worker that put the
+ *   task's output takes a ticket of the signal's waiter queue and puts its
+ *   record and the wait's lane timer; each signal is one journal entry that
+ *   gives it to a wait, and whoever gave it puts it under the wait's
+ *   output id and sends the next step in the lane (see `lane-signals.ts`);
  * - the first window of children that start with a delay starts in the
  *   frontier, with the parent's start. (Journals written before lane
  *   timers may hold `lanes-started` entries, which the reducer still
