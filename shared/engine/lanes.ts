@@ -436,11 +436,12 @@ export type SignalStep = Extract<StepNode, { readonly kind: 'signal' }>;
 /**
  * Whether the signal wait `node` waits in the lane of the child it is a
  * step of (a map item, a fork branch run in lanes): it comes right after a
- * task and a step that runs in the lane follows it. Then the child parks on
- * it with no commit to the run's journal (see `runtime/lane-signals.ts`),
- * and the step after it runs in the lane on the signal's payload, put by
- * the wait's output id. A wait elsewhere in such a child makes it join the
- * frontier, as any step that needs the reducer. Pure, static.
+ * task, a loop, a route or a fork run in the lane, and a step that runs in
+ * the lane follows it. Then the child parks on it with no commit to the
+ * run's journal (see `runtime/lane-signals.ts`), and the step after it runs
+ * in the lane on the signal's payload, put by the wait's output id. A wait
+ * elsewhere in such a child makes it join the frontier, as any step that
+ * needs the reducer. Pure, static.
  */
 function waitsInLane(flow: AnyFlow, node: CompiledNode): boolean {
   const nodes = compileFlow(flow).nodes;
@@ -448,8 +449,11 @@ function waitsInLane(flow: AnyFlow, node: CompiledNode): boolean {
   const owner = laneOwner(flow, node.qid);
   const parent = owner && owner.kind !== 'root' ? nodes.get(owner.qid) : undefined;
   if ((owner?.kind !== 'map' && owner?.kind !== 'fork') || parent?.lanes === undefined) return false;
+  const prev = flatPrev(node.qid, nodes);
   const next = laneNext(node.qid, nodes);
-  return flatPrev(node.qid, nodes)?.step.kind === 'task' && next !== undefined && runsInLane(next);
+  const after =
+    prev !== undefined && (prev.step.kind === 'task' || prev.step.kind === 'loop' || laneRoute(prev) || laneFork(prev));
+  return after && next !== undefined && runsInLane(next);
 }
 
 /** The due time of the lane timer of a signal wait with no timeout (the last time a date holds): it only parks the child. */
@@ -476,12 +480,14 @@ export function laneWaitNames(flow: AnyFlow): ReadonlySet<string> {
 /** {@link laneWaitNames} per flow. */
 const waitNames = new WeakMap<AnyFlow, ReadonlySet<string>>();
 
-/** The signal wait that follows the task `qid` of a child run in lanes, when it waits in the lane (see {@link waitsInLane}). Pure, static. */
+/** The signal wait that follows the step `qid` of a child run in lanes (a task, a loop, a fork's join), when it waits in the lane (see {@link waitsInLane}). Pure, static. */
 export function laneSignalAfter(flow: AnyFlow, qid: string): CompiledNode | undefined {
   const nodes = compileFlow(flow).nodes;
+  const node = nodes.get(qid);
   const next = laneNext(qid, nodes);
-  if (nodes.get(qid)?.step.kind !== 'task' || next?.step.kind !== 'signal') return undefined;
-  return waitsInLane(flow, next) ? next : undefined;
+  // The step that ended: a task (a route's branch ends with one), a loop's last iteration, a fork's join.
+  const ended = node !== undefined && (node.step.kind === 'task' || node.step.kind === 'loop' || laneFork(node));
+  return ended && next?.step.kind === 'signal' && waitsInLane(flow, next) ? next : undefined;
 }
 
 /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AnyFlow } from '../../../shared/engine/definition.ts';
 import { outputId } from '../../../shared/engine/refs.ts';
 import type { Dispatch } from '../../../shared/engine/snapshot.ts';
-import { branch, type Duration, flow } from '../../../shared/index.ts';
+import { branch, type Duration, flow, LoopResult } from '../../../shared/index.ts';
 import { deliverSignal, deliveryIdOf } from '../../../shared/runtime/instances.ts';
 import { deliverSignalToLanes, ticketId, waitersId } from '../../../shared/runtime/lane-signals.ts';
 import { WorkerKilledError } from '../../../shared/runtime/worker.ts';
@@ -188,6 +188,40 @@ describe('a lane signal wait survives crashes', () => {
     const s = await h.drive('l', REDISPATCH_MS, 60);
     expect(s?.status).toBe('COMPLETED');
     expect(await h.output('l')).toEqual([300]);
+  });
+});
+
+describe('a signal wait after a loop, a route or a fork run in the lane', () => {
+  it('waits in the item’s lane, the journal holding nothing of the items but the signals', async () => {
+    const f = flow<number>('after-lane-steps')
+      .map(
+        'items',
+        range,
+        flow<number>('item')
+          .loop((x: number) => (x >= 3 ? LoopResult.done(x) : LoopResult.again(x + 1)), { id: 'up', maxIterations: 5 })
+          .waitForSignal<Go>('w1', 'go')
+          .route((g: Go) => (g.k % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'parity' })
+          .branch('even', (g: Go) => g.k)
+          .branch('odd', (g: Go) => -g.k)
+          .done()
+          .waitForSignal<Go>('w2', 'go')
+          .then('pre', (g: Go) => g.k)
+          .fork([branch('twice', (k: number) => 2 * k), branch('same', (k: number) => k)])
+          .join('both', ([a, b]: [number, number]) => a + b)
+          .waitForSignal<Go>('w3', 'go')
+          .then('post', (g: Go) => g.k)
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+    const h = harness(f);
+    const send = signals(h, f);
+    await h.drain(await h.start(2, 'n'));
+    for (let k = 1; k <= 6; k++) await send('n', { k });
+    // Each item took three signals, in the order they parked: item 0 k = 1, 3, 5; item 1 k = 2, 4, 6.
+    expect(await h.output('n')).toEqual([5, 6]);
+    const events = await h.journal('n');
+    expect(events.map((e) => e.type)).toEqual(['task-completed', ...Array(6).fill('signal'), 'lanes-joined']);
   });
 });
 
