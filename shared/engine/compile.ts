@@ -1,4 +1,5 @@
 import type { AnyFlow, BodyNode, StepNode } from './definition.ts';
+import { outputId } from './refs.ts';
 import type { TaskDef } from './task.ts';
 
 /**
@@ -38,16 +39,18 @@ export interface CompiledNode {
   /** child: first qid of the child flow; map: first qid of the item body. */
   readonly head?: string;
   /**
-   * map: qid of the body's last step when it is a task (or a fork's join),
-   * or when the items run in lanes (a last delay's output is put by id too):
-   * an item's result is that step's output.
+   * map: the value-id template (its item index as `[]`) of an item's
+   * result: the output id of the body's last step when it is a task (or a
+   * fork's join); when the items run in lanes, their result's (see
+   * {@link LaneShape.results}).
    */
-  readonly itemResult?: string;
+  readonly itemResultId?: string;
   /**
    * map or fork whose children run in lanes: each child (a map's item, a
    * fork's branch) is a sequence that starts with a task (or a delay, then
-   * a task) and ends with a task (or a task, then a delay or a fork run
-   * in the lane, see {@link laneFork}), so its tasks run outside the run's
+   * a task) and ends with a task (or a task, then a delay; or a fork run
+   * in the lane, see {@link laneFork}; or a loop, or a route run in the
+   * lane, see {@link resultApart}), so its tasks run outside the run's
    * journal, and its other steps (a signal wait, a fork after a map, a
    * map that a step of the lane does not follow, a route
    * whose branches do not all start and end with a task) through it (see
@@ -73,8 +76,13 @@ export interface CompiledNode {
 export interface LaneShape {
   /** The first step of each sequence (a task, or a delay before a task; inside the child flow that comes first, if one does). */
   readonly heads: readonly string[];
-  /** The last step of each sequence (a task, or a delay after a task): its output is the lane's result. */
+  /** The last step of each sequence (a task, or a delay after a task, a loop, a route or a fork run in the lane). */
   readonly lasts: readonly string[];
+  /**
+   * The value-id template (map indices as `[]`) of each sequence's result,
+   * put if absent when the child ends (see {@link laneResultTemplate}).
+   */
+  readonly results: readonly string[];
 }
 
 export interface CompiledFlow {
@@ -107,7 +115,7 @@ export function compileFlow(flow: AnyFlow): CompiledFlow {
   markLaneForks(nodes);
   const inLanes = [...nodes.values()].flatMap((n) => (n.lanes?.heads ?? []).flatMap((head) => laneTasks(head, nodes)));
   const outputsById = new Set([
-    ...[...nodes.values()].flatMap((n) => (n.itemResult ? [n.itemResult] : [])),
+    ...[...nodes.values()].flatMap((n) => (n.step.kind === 'map' && n.head ? resultById(n.head, nodes) : [])),
     ...inLanes.map((n) => n.qid),
   ]);
   const compiled = { flow, first, nodes, outputsById, laneResults };
@@ -159,12 +167,10 @@ function compileSeq(
         break;
       case 'map': {
         const head = compileBody(step.body, `${qid}[]`, { kind: 'map', qid }, nodes);
-        const last = lastOf(head, nodes);
         const lanes = laneShape([head], nodes);
-        // In lanes, an item's result is its last step's output, put by id (a last delay's: the reaper puts it).
-        const itemResult =
-          lanes?.lasts[0] ?? (last && (last.step.kind === 'task' || last.step.kind === 'fork') ? last.qid : undefined);
-        nodes.set(qid, { ...base, head, ...(itemResult ? { itemResult } : {}), ...(lanes ? { lanes } : {}) });
+        // In lanes, an item's result is put by its id when it ends (a last delay's: the reaper puts it).
+        const itemResultId = lanes?.results[0] ?? resultById(head, nodes).map(outputId)[0];
+        nodes.set(qid, { ...base, head, ...(itemResultId ? { itemResultId } : {}), ...(lanes ? { lanes } : {}) });
         break;
       }
       default:
@@ -179,16 +185,17 @@ function compileSeq(
  * starts with a task, or with a delay and then a task, or with a fork
  * that runs in the lane (see {@link laneFork}), and ends with a task, or
  * with a task and then a delay, or with such a fork (alone, or after a
- * task, a loop or a route run in the lane); else `undefined`. A child's
- * sequence is its steps in the order they run, with the steps of a nested
- * child flow in place of the flow (see {@link laneSequence}). A child's
- * first task runs in its lane, and its last step's output is its result,
- * put by its id (a last delay's, the output of the task before it, by the
- * reaper when the delay ends).
+ * task, a loop or a route run in the lane), or with a loop, or with a
+ * route run in the lane (see {@link laneRoute}); else `undefined`. A
+ * child's sequence is its steps in the order they run, with the steps of
+ * a nested child flow in place of the flow (see {@link laneSequence}). A
+ * child's first task runs in its lane, and its result is put by its id
+ * (see {@link laneResultTemplate}).
  */
 function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, CompiledNode>): LaneShape | undefined {
   const firsts: string[] = [];
   const lasts: string[] = [];
+  const results: string[] = [];
   for (const head of heads) {
     const seq = laneSequence(head, nodes);
     const [first, second] = seq;
@@ -204,12 +211,47 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
       last.lanes !== undefined &&
       (beforeLast === undefined || (runsInLane(beforeLast) && beforeLast.step.kind !== 'map'));
     const ends =
-      last?.step.kind === 'task' || (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task') || forks;
+      last?.step.kind === 'task' ||
+      (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task') ||
+      forks ||
+      (last !== undefined && resultApart(last));
     if (!starts || !ends || !first || !last) return undefined;
     firsts.push(first.qid);
     lasts.push(last.qid);
+    results.push(laneResultTemplate(last));
   }
-  return heads.length > 0 ? { heads: firsts, lasts } : undefined;
+  return heads.length > 0 ? { heads: firsts, lasts, results } : undefined;
+}
+
+/**
+ * Whether a child run in lanes whose last step is `last` has its result
+ * under an id of its own (see {@link laneResultTemplate}): the output id of
+ * the step that ends it varies with the run (a loop's last iteration,
+ * `<key>@<n>`; the last task of the branch a route run in the lane chose).
+ * Pure, static.
+ */
+export function resultApart(last: CompiledNode): boolean {
+  return last.step.kind === 'loop' || laneRoute(last);
+}
+
+/**
+ * The value-id template (map indices as `[]`) of the result of a child run
+ * in lanes whose last step is `last`: that step's output id (a task's; a
+ * last delay's, the output of the task before it, put by the reaper when
+ * the delay ends; a fork's, its join's); for a step whose last output id
+ * varies ({@link resultApart}), `<its output id>:result` (step ids hold no
+ * `:`, so no task's output id has this form), put by the writer of the
+ * step that ends the child (see `runtime/lanes.ts`). Pure, static.
+ */
+export function laneResultTemplate(last: CompiledNode): string {
+  const id = outputId(last.qid);
+  return resultApart(last) ? `${id}:result` : id;
+}
+
+/** The last step of the sequence from `head`, when its output is put by its id as a map item's result: a task, a fork's join. */
+function resultById(head: string, nodes: ReadonlyMap<string, CompiledNode>): string[] {
+  const last = lastOf(head, nodes);
+  return last && (last.step.kind === 'task' || last.step.kind === 'fork') ? [last.qid] : [];
 }
 
 /** The last node of the sequence starting at `head`. */

@@ -16,6 +16,7 @@ import {
   laneSequence,
   mapDepth,
   type Owner,
+  resultApart,
   routeBranchHeads,
   runsInLane,
   stepOfKey,
@@ -31,7 +32,8 @@ import type { Dispatch, LaneItem, Lanes, Snapshot, TaskActivity } from './snapsh
  * Maps and forks whose children run in lanes (see {@link Lanes}), as one
  * thing: a parent with `count` children, child `i` a sequence that starts
  * with a task (or a delay, then a task) and ends with a task (or a task,
- * then a delay), with its own first step, input and result id (the
+ * then a delay; or a loop, or a route or fork run in the lane, see
+ * `laneShape`), with its own first step, input and result id (the
  * protocol, who writes what, is in `runtime/lanes.ts`). A map is a parent whose children
  * share one body; a fork, one whose children (branches) each have theirs.
  * Pure: the reducer, the worker and the reaper all read lanes through here.
@@ -214,12 +216,14 @@ export function laneGroups(frontier: Pick<Snapshot, 'maps' | 'forks'>): LaneGrou
   });
 }
 
-/** Child `item` of a group: its first and last step, its map indices and its input. */
+/** Child `item` of a group: its first and last step, its map indices, its input and its result's value id. */
 export interface Lane {
   readonly head: string;
   readonly last: string;
   readonly idx: readonly number[];
   readonly input: Ref;
+  /** Where the child's result is put (see `laneResultTemplate`). */
+  readonly result: string;
 }
 
 function parentNode(flow: AnyFlow, g: LaneGroup): CompiledNode & { readonly lanes: LaneShape } {
@@ -235,14 +239,22 @@ export function laneOf(flow: AnyFlow, g: LaneGroup, item: number): Lane {
   if (node.step.kind === 'map') {
     // A map's items are one stored value (the map task's output): item `i` starts from its element `i`.
     const items = input as Extract<Ref, { readonly v: string }>;
+    const at = [...idx, item];
     return {
       head: node.lanes.heads[0] as string,
       last: node.lanes.lasts[0] as string,
-      idx: [...idx, item],
+      idx: at,
       input: { v: items.v, at: [...(items.at ?? []), item] },
+      result: fillKey(node.lanes.results[0] as string, at),
     };
   }
-  return { head: node.lanes.heads[item] as string, last: node.lanes.lasts[item] as string, idx, input };
+  return {
+    head: node.lanes.heads[item] as string,
+    last: node.lanes.lasts[item] as string,
+    idx,
+    input,
+    result: fillKey(node.lanes.results[item] as string, idx),
+  };
 }
 
 /**
@@ -255,10 +267,9 @@ export function laneKeys(flow: AnyFlow, g: LaneGroup, item: number): string[] {
   return laneNodes(head, compileFlow(flow).nodes).map((n) => fillKey(n.qid, idx));
 }
 
-/** The value id of child `item`'s result (its last step's output, put if absent). */
+/** The value id of child `item`'s result, put if absent when it ends (see `laneResultTemplate`). */
 export function laneResultId(flow: AnyFlow, g: LaneGroup, item: number): string {
-  const lane = laneOf(flow, g, item);
-  return outputId(fillKey(lane.last, lane.idx));
+  return laneOf(flow, g, item).result;
 }
 
 /** What a group's children make together, once all are counted: a map's results array, a fork's join input. */
@@ -266,7 +277,7 @@ export function laneResults(flow: AnyFlow, g: LaneGroup): Ref {
   const node = parentNode(flow, g);
   if (node.step.kind === 'map') {
     // The item index is the one placeholder left unfilled: the template of every item's result.
-    return { each: outputId(fillKey(node.lanes.lasts[0] as string, g.lanes.idx)), n: g.count };
+    return { each: fillKey(node.lanes.results[0] as string, g.lanes.idx), n: g.count };
   }
   return { all: Array.from({ length: g.count }, (_, i) => ({ v: laneResultId(flow, g, i) })) };
 }
@@ -448,8 +459,12 @@ export type LaneNext =
   | { readonly kind: 'step'; readonly qid: string; readonly input: Ref; readonly iter?: number }
   /** The child parks on the lane timer of the delay that follows (see {@link laneTimerAfter}). */
   | { readonly kind: 'timer'; readonly delay: CompiledNode }
-  /** The step was the child's last: its output is the child's result, and its put counts the child. */
-  | { readonly kind: 'end' }
+  /**
+   * The step was the child's last: `result` is the child's result (the
+   * step's output; a loop's, its value), put by its id, whose put counts
+   * the child (see `endChild` in `runtime/lanes.ts`).
+   */
+  | { readonly kind: 'end'; readonly result: Ref }
   /**
    * The next step is a fork that runs in the lane (see `laneFork`): its
    * branches start, a group of lanes of their own (`group`), from the
@@ -492,7 +507,7 @@ export function laneNextAfter(
     const delay = laneTimerAfter(flow, d.qid);
     if (delay) return { kind: 'timer', delay };
     const next = laneNext(d.qid, nodes);
-    if (!next) return { kind: 'end' };
+    if (!next) return { kind: 'end', result: input };
     if (laneFork(next) && d.lane) {
       const idx = stepOfKey(nodes, d.key)?.idx ?? [];
       return { kind: 'group', group: laneForkGroup(next, idx, d.lane, input) };
@@ -500,9 +515,10 @@ export function laneNextAfter(
     return runsInLane(next) ? { kind: 'step', qid: next.qid, input } : { kind: 'joins' };
   };
   const s = node.step;
-  if (laneMap(node) && d.lane) {
+  if (s.kind === 'map') {
     // The items: they start, a group of lanes of its own (none: the map ends at once); else the reducer fails it.
-    if (!Array.isArray(output)) return { kind: 'joins' };
+    // A map's items task never ends its child: in the frontier, the reducer starts its items.
+    if (!laneMap(node) || !d.lane || !Array.isArray(output)) return { kind: 'joins' };
     const idx = stepOfKey(nodes, d.key)?.idx ?? [];
     return { kind: 'group', group: laneMapGroup(node, idx, d.lane, output.length) };
   }
@@ -589,6 +605,14 @@ export interface ChildStep {
   readonly group?: true;
   /** The step's input when it is not the output of the step before: a fork's join's. */
   readonly in?: Ref;
+  /**
+   * Set on the last entry of a child whose result has an id of its own
+   * (see `resultApart`): not a step, the result (`id`, `out`) that the
+   * writer of the child's last step puts after that step's output. A child
+   * whose last step has its output and no result stopped between the two
+   * puts: that step runs again, and its run puts the result.
+   */
+  readonly result?: true;
 }
 /*
  * A map run in the lane (see `laneMap`) is two steps of its child: its
@@ -611,7 +635,9 @@ export interface LoopProgress {
  * route; for a loop, its iterations up to the next one to run, when
  * `known.loops` says how far it went (by the loop's key without the
  * iteration), and the steps after it once it ended, else the list ends
- * with its first iteration. Not the steps nested in other steps.
+ * with its first iteration. Not the steps nested in other steps. Once
+ * the list reaches the child's end, a result with an id of its own ends it
+ * (see {@link ChildStep.result}).
  */
 export function laneSteps(
   flow: AnyFlow,
@@ -623,7 +649,7 @@ export function laneSteps(
     readonly counts?: ReadonlyMap<string, number>;
   } = {},
 ): ChildStep[] {
-  const { head, idx, input } = laneOf(flow, g, item);
+  const { head, last, idx, input, result } = laneOf(flow, g, item);
   const nodes = compileFlow(flow).nodes;
   const steps: ChildStep[] = [];
   // Lists the steps of the sequence from `first`; false when it stopped at a route whose key is not known.
@@ -675,7 +701,10 @@ export function laneSteps(
     }
     return true;
   };
-  walk(head);
+  const ended = walk(head);
+  const lastNode = nodes.get(last);
+  if (ended && lastNode && resultApart(lastNode))
+    steps.push({ qid: last, id: result, out: { v: result }, result: true });
   return steps;
 }
 

@@ -596,7 +596,7 @@ class Reducer {
           return true;
         }
         const started = Math.min(count, s.maxConcurrency);
-        const template = node.itemResult ? outputId(fillKey(node.itemResult, t.idx)) : undefined;
+        const template = node.itemResultId ? fillKey(node.itemResultId, t.idx) : undefined;
         if (template !== undefined && node.lanes) {
           const lanes = this.startLanes(key, t.qid, t.idx, { v: valueId }, count, started);
           this.d.maps[key] = { count, next: started, done: 0, except: {}, items: valueId, template, lanes };

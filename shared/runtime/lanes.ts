@@ -47,17 +47,27 @@ import {
   stepInput,
 } from '../engine/lanes.ts';
 import { controlOf } from '../engine/reducer.ts';
-import { materialize, outputId, type Ref, refValueIds, ValueMissingError } from '../engine/refs.ts';
+import { materialize, outputId, type Ref, ValueMissingError } from '../engine/refs.ts';
 import { resolveRetry, retryBackoff } from '../engine/retry.ts';
 import type { ChainStep, Dispatch, Effect, RunEvent } from '../engine/snapshot.ts';
 import type { Claim } from '../ports/claim-store.ts';
 import type { InstanceStore, LaneLookTimer, LaneTimer } from '../ports/instance-store.ts';
-import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunState, skipTask } from './instances.ts';
+import {
+  type Commit,
+  type CommitOptions,
+  commit,
+  compactRun,
+  loadRun,
+  type RunState,
+  readValues,
+  skipTask,
+} from './instances.ts';
 
 /**
  * The children of a map (its items) or of a fork (its branches) run in
  * lanes when each child's sequence starts with a task (or a delay, then a
- * task) and ends with a task (or a task, then a delay) (see `Lanes` in
+ * task) and ends with a task (or a task, then a delay; or a loop, or a
+ * route or a fork run in the lane) (see `laneShape`, and `Lanes` in
  * `snapshot.ts`): a child in its lane never writes to the run's journal.
  * Who writes what, under which condition:
  *
@@ -70,6 +80,21 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   one atomic add of 1 to the parent's counter (no condition, so no lost
  *   race). A writer that found the result there adds nothing: the first
  *   one counted it, or died before counting, which the reaper repairs;
+ * - a child that ends with a loop or a route run in the lane, whose last
+ *   output id varies (a loop's last iteration, `<key>@<n>`; the last task
+ *   of the branch the route chose), has its result under an id of its
+ *   own, `<the loop's or route's output id>:result` (`laneResultTemplate`).
+ *   The writer of the step that ends it (`laneNextAfter` says `end`), in
+ *   its lane or in the frontier, first puts that step's output by its id,
+ *   if absent, as for any step (and reads back the first put's value),
+ *   then the result, that value (a loop's `value`), put if absent under
+ *   the result id; only the writer whose result put created it counts the
+ *   child, whether or not it created the step's output (`endChild`). A
+ *   crash between the two puts leaves the step's output without the
+ *   result: the reaper's look finds the child stopped at that step (its
+ *   result is listed as one more entry after it, `ChildStep.result`, see
+ *   `resumePoint`) and sends the step again, whose run finds its output,
+ *   reads it back and puts the result;
  * - the add that returns `d` starts child `window + d - 1` (each value of
  *   `d` is returned to exactly one writer, so each child is started once;
  *   a fork starts all its branches at once, so its adds start nothing);
@@ -371,6 +396,7 @@ export async function fireLaneTimers(
   const effects: Effect[] = [];
   for (const r of results) {
     const counted = await putLaneResult(store, flow, current, r, { now: options.now });
+    if (!counted) continue;
     current = counted.run;
     if (counted.next) dispatches.push(counted.next);
     effects.push(...counted.effects);
@@ -383,24 +409,61 @@ export async function fireLaneTimers(
 }
 
 /**
- * Puts the result of a child that ends on a delay (`endsChild`): the value
- * of `from` (the delay's input) under `id` (the delay's output id), if
- * absent; the writer whose put created it counts the child. Nothing is
- * counted when the result was there.
+ * Puts the result of a child that ends on a delay (`endsChild`), or on a
+ * step whose result has an id of its own (see {@link endChild}): the value
+ * of `from` (the delay's input; the step's output) under `id`, if absent
+ * (values the run has seen are not read again); the writer whose put
+ * created it counts the child.
+ *
+ * @returns the count, or `undefined` when the result was there (nothing counted).
  */
 export async function putLaneResult(
   store: InstanceStore,
   flow: AnyFlow,
   run: RunState,
   result: LaneResult,
-  options: Pick<CommitOptions, 'now'>,
-): Promise<Counted> {
+  options: Pick<CommitOptions, 'now' | 'chain'>,
+): Promise<Counted | undefined> {
   const instanceId = run.snapshot.instanceId;
-  const values = await store.getValues(instanceId, refValueIds(result.from));
-  if ((await store.putValue(instanceId, result.id, materialize(result.from, values))) !== 'created') {
-    return { effects: [], run };
-  }
+  const values = await readValues(store, run, result.from);
+  if ((await store.putValue(instanceId, result.id, materialize(result.from, values))) !== 'created') return undefined;
   return countLane(store, flow, run, result.parent, options);
+}
+
+/**
+ * Counts child `end.item` of the group `end.parent` whose step `end.key`
+ * just ended it (`laneNextAfter` said `end`), in its lane or in the
+ * frontier, after that step's output was put by its id (`created`: by
+ * this writer). When the child's result is that output (see
+ * `laneResultTemplate`), the writer whose put created it counts. Else its
+ * result, the value of `end.result`, is put under its own id, if absent,
+ * and the writer whose result put created it counts (see
+ * {@link putLaneResult}), whether or not it created the step's output: a
+ * writer that died between the two puts left the step's output only, and
+ * the step's next run (sent again by the look, see `resumePoint`) puts the
+ * result.
+ *
+ * @returns the count, or `undefined` when this writer counted nothing.
+ */
+export async function endChild(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  end: {
+    readonly parent: string;
+    readonly item: number;
+    readonly key: string;
+    readonly created: boolean;
+    readonly result: Ref;
+  },
+  options: Pick<CommitOptions, 'now' | 'chain'>,
+): Promise<Counted | undefined> {
+  await loadLaneFacts(store, flow, run, end.parent);
+  const g = laneGroupIn(flow, run.snapshot, end.parent, factsOf(run));
+  if (!g) return undefined;
+  const id = laneResultId(flow, g, end.item);
+  if (id === outputId(end.key)) return end.created ? countLane(store, flow, run, end.parent, options) : undefined;
+  return putLaneResult(store, flow, run, { id, from: end.result, parent: end.parent }, options);
 }
 
 /** Commits the end of a map or fork run in lanes: what follows it is in the returned effects. */
@@ -941,8 +1004,16 @@ export async function skipAndCount(
     ...(before ? { known: before } : {}),
   });
   // Only a child's last step counts it.
-  if (!t || !lane || !r.valueCreated || !compileFlow(flow).laneResults.has(t.qid)) return r;
-  const counted = await countLane(store, flow, r.run, lane.parent, { now: options.now });
+  const end = t && lane ? laneNextAfter(flow, { qid: t.qid, key: taskKey, input: t.input }, output) : undefined;
+  if (!t || !lane || end?.kind !== 'end') return r;
+  const counted = await endChild(
+    store,
+    flow,
+    r.run,
+    { ...lane, key: taskKey, created: r.valueCreated === true, result: end.result },
+    { now: options.now },
+  );
+  if (!counted) return r;
   const started: Effect[] = counted.next ? [{ type: 'dispatch', dispatch: counted.next }] : [];
   return { ...r, run: await compactRun(store, counted.run), effects: [...r.effects, ...started, ...counted.effects] };
 }

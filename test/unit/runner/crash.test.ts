@@ -25,7 +25,7 @@ const child = flow<number>('child')
  * flow, maps (of one task, of a task, a route, a loop and a child flow, of items that park on a delay
  * between their lanes, of items that start and end with a delay, of items
  * whose first task fails once and is retried in its lane, of items that run
- * a fork and a map in their lanes).
+ * a fork and a map in their lanes, of items that end with a route or a loop).
  */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
@@ -151,6 +151,29 @@ const example = flow<{ n: number }>('crashy')
     { maxConcurrency: 2 },
   )
   .then('last', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .map(
+    'ending',
+    (n) => [n, n + 1],
+    flow<number>('ending-body')
+      .then('lead', (x: number) => x % 4)
+      .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'split' })
+      .branch('even', (x: number) => x + 10)
+      .branch('odd', (x: number) => x + 20)
+      .done()
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('ended', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .map(
+    'looping',
+    (n) => [n % 3, (n + 1) % 3],
+    flow<number>('looping-body')
+      .then('seed', (x: number) => x)
+      .loop((x: number) => (x >= 3 ? LoopResult.done(x) : LoopResult.again(x + 1)), { id: 'climb', maxIterations: 5 })
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('looped', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
 /** Every place a worker can die: after reserving, after running, after putting an output by its id, after committing, after dispatching. */
