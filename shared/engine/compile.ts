@@ -203,8 +203,10 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
     const runs = (n: CompiledNode | undefined) => n !== undefined && runsInLane(n);
     // A fork first or last runs in the lane (see `laneFork`): its branches start the child, its join's output is its result.
     const forkFirst = first?.step.kind === 'fork' && first.lanes !== undefined;
-    // A map first runs in the lane when a step follows it (see `laneMap`): its items task is the child's first step.
-    const mapFirst = first?.step.kind === 'map' && first.lanes !== undefined && second !== undefined;
+    // A map first: its items task is the child's first step (in the lane, see `laneMap`, or joining the frontier
+    // before a step that needs it). Alone, it is the whole child when it runs in the lane.
+    const mapFirst =
+      first?.step.kind === 'map' && first.lanes !== undefined && (second !== undefined || resultApart(first, nodes));
     const starts = runs(first) || (first?.step.kind === 'delay' && runs(second)) || forkFirst || mapFirst;
     const forks =
       last?.step.kind === 'fork' &&
@@ -214,11 +216,11 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
       last?.step.kind === 'task' ||
       (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task') ||
       forks ||
-      (last !== undefined && resultApart(last));
+      (last !== undefined && resultApart(last, nodes));
     if (!starts || !ends || !first || !last) return undefined;
     firsts.push(first.qid);
     lasts.push(last.qid);
-    results.push(laneResultTemplate(last));
+    results.push(laneResultTemplate(last, nodes));
   }
   return heads.length > 0 ? { heads: firsts, lasts, results } : undefined;
 }
@@ -227,11 +229,32 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
  * Whether a child run in lanes whose last step is `last` has its result
  * under an id of its own (see {@link laneResultTemplate}): the output id of
  * the step that ends it varies with the run (a loop's last iteration,
- * `<key>@<n>`; the last task of the branch a route run in the lane chose).
- * Pure, static.
+ * `<key>@<n>`; the last task of the branch a route run in the lane chose),
+ * or is no step's output (a map run in the lane: its items' results, see
+ * {@link laneMap}). Pure, static.
  */
-export function resultApart(last: CompiledNode): boolean {
-  return last.step.kind === 'loop' || laneRoute(last);
+export function resultApart(last: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
+  return last.step.kind === 'loop' || laneRoute(last) || mapRunsInLane(last, nodes);
+}
+
+/**
+ * Whether the map `node`, a step of a child run in lanes, runs in that
+ * child's lane (see {@link laneMap}) where it stands: its own items run in
+ * lanes, none of them starting with a delay (those start in the frontier,
+ * see `startsParked` in `lanes.ts`), and it ends the child or a step that
+ * runs in the lane follows it (a task, a loop, a route run in the lane,
+ * another such map). Static: the same test marks such maps and shapes the
+ * children they end.
+ */
+function mapRunsInLane(node: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
+  if (node.step.kind !== 'map' || !startsInLanes(node, nodes)) return false;
+  const next = laneNext(node.qid, nodes);
+  return next === undefined || runsInLane(next) || (next.step.kind === 'map' && next.lanes !== undefined);
+}
+
+/** Whether a map's or fork's children run in lanes, none starting with a delay (see `startsParked` in `lanes.ts`). */
+function startsInLanes(node: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
+  return node.lanes?.heads.every((h) => nodes.get(h)?.step.kind !== 'delay') === true;
 }
 
 /**
@@ -243,9 +266,9 @@ export function resultApart(last: CompiledNode): boolean {
  * `:`, so no task's output id has this form), put by the writer of the
  * step that ends the child (see `runtime/lanes.ts`). Pure, static.
  */
-export function laneResultTemplate(last: CompiledNode): string {
+export function laneResultTemplate(last: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): string {
   const id = outputId(last.qid);
-  return resultApart(last) ? `${id}:result` : id;
+  return resultApart(last, nodes) ? `${id}:result` : id;
 }
 
 /** The last step of the sequence from `head`, when its output is put by its id as a map item's result: a task, a fork's join. */
@@ -356,11 +379,8 @@ export function laneMap(node: CompiledNode): boolean {
 function markLaneForks(nodes: Map<string, CompiledNode>): void {
   const steps = [...nodes.values()].flatMap((n) => (n.lanes?.heads ?? []).flatMap((head) => laneNodes(head, nodes)));
   // Children that start with a delay start in the frontier (see `startsParked` in `lanes.ts`): not such a group's.
-  const lanes = (x: CompiledNode) => x.lanes?.heads.every((h) => nodes.get(h)?.step.kind !== 'delay') === true;
-  const maps = steps.filter((x) => {
-    const next = x.step.kind === 'map' && lanes(x) ? laneNext(x.qid, nodes) : undefined;
-    return next !== undefined && (runsInLane(next) || (next.step.kind === 'map' && next.lanes !== undefined));
-  });
+  const lanes = (x: CompiledNode) => startsInLanes(x, nodes);
+  const maps = steps.filter((x) => mapRunsInLane(x, nodes));
   for (const n of maps) nodes.set(n.qid, { ...n, inLane: true });
   // First in the child (its branches start from the child's input), or after a task, a loop or a route run in the
   // lane (from its output); not after a map (its end sends one step).

@@ -12,6 +12,7 @@ import {
   laneMap,
   laneNext,
   laneNodes,
+  laneResultTemplate,
   laneRoute,
   laneSequence,
   mapDepth,
@@ -75,6 +76,18 @@ export const mapCountId = (key: string): string => `${outputId(key)}:n`;
 
 /** The value id of the mark put when every item of the map `key` run in a lane is counted: the step after it may follow. */
 export const mapDoneId = (key: string): string => `${outputId(key)}:done`;
+
+/**
+ * The value id whose presence says the map `qid` at map indices `idx`, run
+ * in a lane (see `laneMap`), ended: when it ends its child, that child's
+ * result (its items' results, see `laneResultTemplate`), put by whoever
+ * ends the map; else its done mark ({@link mapDoneId}). Pure, static.
+ */
+export function mapEndId(flow: AnyFlow, qid: string, idx: readonly number[]): string {
+  const nodes = compileFlow(flow).nodes;
+  const node = nodes.get(qid);
+  return node && !laneNext(qid, nodes) ? fillKey(laneResultTemplate(node, nodes), idx) : mapDoneId(fillKey(qid, idx));
+}
 
 /**
  * The value id of the input of the fork `key` run in a lane after a loop
@@ -617,8 +630,9 @@ export interface ChildStep {
 /*
  * A map run in the lane (see `laneMap`) is two steps of its child: its
  * items task (key and output as a task's), then its group (`group`, the
- * same key; `id` its done mark, see `mapDoneId`; `out` its items' results,
- * listed only once its count is known, see `laneSteps`).
+ * same key; `id` its end, see `mapEndId`: its done mark, or the child's
+ * result when it ends the child; `out` its items' results, listed only
+ * once its count is known, see `laneSteps`).
  */
 
 /** How far a loop of a child went (see {@link laneSteps}): its last iteration with an output, and whether the loop ended there. */
@@ -680,7 +694,7 @@ export function laneSteps(
         steps.push({
           qid: n.qid,
           key,
-          id: mapDoneId(key),
+          id: mapEndId(flow, n.qid, idx),
           group: true,
           ...(inner ? { out: laneResults(flow, inner) } : {}),
         });
@@ -703,7 +717,8 @@ export function laneSteps(
   };
   const ended = walk(head);
   const lastNode = nodes.get(last);
-  if (ended && lastNode && resultApart(lastNode))
+  // A map that ends the child puts its result as its own end (see `mapEndId`): its group is the last entry.
+  if (ended && lastNode && resultApart(lastNode, nodes) && !laneMap(lastNode))
     steps.push({ qid: last, id: result, out: { v: result }, result: true });
   return steps;
 }

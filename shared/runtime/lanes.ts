@@ -42,6 +42,7 @@ import {
   laneSteps,
   mapCountId,
   mapDoneId,
+  mapEndId,
   resumePoint,
   startsParked,
   stepInput,
@@ -52,6 +53,7 @@ import { resolveRetry, retryBackoff } from '../engine/retry.ts';
 import type { ChainStep, Dispatch, Effect, RunEvent } from '../engine/snapshot.ts';
 import type { Claim } from '../ports/claim-store.ts';
 import type { InstanceStore, LaneLookTimer, LaneTimer } from '../ports/instance-store.ts';
+import { dispatchesOf } from './effects.ts';
 import {
   type Commit,
   type CommitOptions,
@@ -168,6 +170,18 @@ import {
  *   sends the step after the map, on the items' results. Its look starts
  *   items again only once its counter stood still between two looks. What
  *   must be committed first commits the map's items task, with its count;
+ * - a map whose items run in lanes that ends its child (or is the whole
+ *   child) runs in the child's lane too, as above, but its end is the
+ *   child's result (`mapEndId`, `<the map's output id>:result`), put in
+ *   place of its done mark: whoever ends the map (the writer whose add
+ *   returns its number of items, or its look that finds them all counted;
+ *   after its `lanes-joined` commit, when it had joined the frontier) puts
+ *   the items' results under that id, if absent, and only the writer whose
+ *   put created it counts the child (`putMapResult`). A crash between the
+ *   last add and that put leaves the map with every item counted and no
+ *   end: its next look (put by each look until the end is there; put
+ *   again by the child's group's look when none is pending, see
+ *   `stalledChildren`) puts it;
  * - the first window of children that start with a delay starts in the
  *   frontier, with the parent's start. (Journals written before lane
  *   timers may hold `lanes-started` entries, which the reducer still
@@ -273,17 +287,18 @@ export async function countLane(
   const d = await store.addToCounter(run.snapshot.instanceId, laneCounterId(parent), 1);
   const child = g.lanes.window + d - 1;
   if (d === g.count && g.outer) {
-    // A fork or map run in a lane: its join, or the step after it, runs in that lane; nothing is committed.
-    const after = await endLaneGroup(store, flow, run, g);
-    return { ...(after ? { next: after } : {}), effects: [], run };
+    // A fork or map run in a lane: its join, or the step after it, runs in that lane; nothing is committed. A map
+    // that ends its child puts that child's result, which counts it.
+    const end = await endLaneGroup(store, flow, run, g, options);
+    return end.counted ?? { ...(end.after ? { next: end.after } : {}), effects: [], run };
   }
   if (d === g.count) return endLanes(store, flow, run, g, options);
   if (child >= g.count) return { effects: [], run };
   const inner = firstFork(flow, g, child);
   if (inner) {
     // A child that starts with a fork run in its lane: that fork starts (its branches each start a chain of their own).
-    const branches = await startLaneGroup(store, flow, run, inner, options.now());
-    return { effects: branches.map((dispatch) => ({ type: 'dispatch', dispatch })), run };
+    const started = await startLaneGroup(store, flow, run, inner, options.now());
+    return { effects: started.dispatches.map((dispatch) => ({ type: 'dispatch', dispatch })), run: started.run };
   }
   if (!startsParked(flow, g, child)) return { next: laneDispatch(flow, run.snapshot, g, child), effects: [], run };
   // A child whose first step is a delay starts on its lane timer.
@@ -401,7 +416,12 @@ export async function fireLaneTimers(
     if (counted.next) dispatches.push(counted.next);
     effects.push(...counted.effects);
   }
-  for (const l of looks) dispatches.push(...(await lookInLane(store, flow, current, l, options.look)));
+  for (const l of looks) {
+    const looked = await lookInLane(store, flow, current, l, options.look);
+    current = looked.run;
+    dispatches.push(...looked.dispatches);
+    effects.push(...looked.effects);
+  }
   if (dispatches.length > 0) await options.send(dispatches);
   const at = options.now();
   await Promise.all(timers.map((t) => store.fireTimer(s.instanceId, t.id, at)));
@@ -466,7 +486,13 @@ export async function endChild(
   return putLaneResult(store, flow, run, { id, from: end.result, parent: end.parent }, options);
 }
 
-/** Commits the end of a map or fork run in lanes: what follows it is in the returned effects. */
+/**
+ * Commits the end of a map or fork run in lanes: what follows it is in the
+ * returned effects. A map that ends a child of a group run in lanes (it
+ * had joined the frontier) then puts that child's result, as in its lane
+ * (see {@link putMapResult}); the reducer, for which such a child's end is
+ * counted outside the journal, follows nothing from it.
+ */
 async function endLanes(
   store: InstanceStore,
   flow: AnyFlow,
@@ -475,7 +501,40 @@ async function endLanes(
   options: Pick<CommitOptions, 'now' | 'chain'>,
 ): Promise<Counted> {
   const r = await commit(store, flow, run, () => [{ type: 'lanes-joined', key: g.key }], options);
-  return { effects: r.effects, run: r.run, ...(r.chained ? { chained: r.chained } : {}) };
+  const ended: Counted = { effects: r.effects, run: r.run, ...(r.chained ? { chained: r.chained } : {}) };
+  const counted = await putMapResult(store, flow, r.run, g, r.chained ? { now: options.now } : options);
+  if (!counted) return ended;
+  const chained = ended.chained ?? counted.chained;
+  return {
+    ...counted,
+    effects: [...ended.effects, ...counted.effects],
+    ...(chained ? { chained } : {}),
+  };
+}
+
+/**
+ * When the map `g` ends a child of a group run in lanes (see
+ * `mapEndId`), wherever it ran: that child's result, the map's items'
+ * results, put if absent; the writer whose put created it counts the child
+ * (see {@link putLaneResult}). `undefined` when the map ends no child, or
+ * this writer counted nothing.
+ */
+async function putMapResult(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  g: LaneGroup,
+  options: Pick<CommitOptions, 'now' | 'chain'>,
+): Promise<Counted | undefined> {
+  const nodes = compileFlow(flow).nodes;
+  const last = isMapGroup(flow, g) && !laneNext(g.lanes.qid, nodes);
+  const child = last ? laneChildOf(flow, g.lanes.qid, g.lanes.idx) : undefined;
+  if (!child) return undefined;
+  await loadLaneFacts(store, flow, run, child.parent);
+  const outer = laneGroupIn(flow, run.snapshot, child.parent, factsOf(run));
+  if (!outer) return undefined;
+  const result = { id: laneResultId(flow, outer, child.item), from: laneResults(flow, g), parent: child.parent };
+  return putLaneResult(store, flow, run, result, options);
 }
 
 /** The longest prefix of every id: one listing of the values finds them all. */
@@ -702,7 +761,7 @@ export async function startLaneGroup(
   run: RunState,
   g: LaneGroup,
   now: number,
-): Promise<Dispatch[]> {
+): Promise<{ readonly dispatches: Dispatch[]; readonly run: RunState }> {
   const instanceId = run.snapshot.instanceId;
   const node = compileFlow(flow).nodes.get(g.lanes.qid);
   if (isMapGroup(flow, g)) {
@@ -714,11 +773,16 @@ export async function startLaneGroup(
     run.values.set(forkInputId(g.key), g.lanes.input);
   }
   if (g.count === 0) {
-    const after = await endLaneGroup(store, flow, run, g);
-    return after ? [after] : [];
+    const end = await endLaneGroup(store, flow, run, g, { now: () => now });
+    const counted = end.counted;
+    const after = counted ? [...(counted.next ? [counted.next] : []), ...dispatchesOf(counted.effects)] : [];
+    return { dispatches: end.after ? [end.after] : after, run: counted?.run ?? run };
   }
   await store.putTimer(instanceId, lookTimer(g, 0, now + lookPeriodMs(flow, run, g), now));
-  return Array.from({ length: g.lanes.window }, (_, i) => laneStart(flow, run.snapshot, g, i)).flat();
+  return {
+    dispatches: Array.from({ length: g.lanes.window }, (_, i) => laneStart(flow, run.snapshot, g, i)).flat(),
+    run,
+  };
 }
 
 /** Whether a group is a map's items (else a fork's branches). */
@@ -726,34 +790,46 @@ function isMapGroup(flow: AnyFlow, g: LaneGroup): boolean {
   return compileFlow(flow).nodes.get(g.lanes.qid)?.step.kind === 'map';
 }
 
-/** The value id whose presence says a group run in a lane ended: a fork's join's output, a map's done mark. */
+/** The value id whose presence says a group run in a lane ended: a fork's join's output, a map's end (see `mapEndId`). */
 function groupDoneId(flow: AnyFlow, g: LaneGroup): string {
-  return isMapGroup(flow, g) ? mapDoneId(g.key) : outputId(g.key);
+  return isMapGroup(flow, g) ? mapEndId(flow, g.lanes.qid, g.lanes.idx) : outputId(g.key);
+}
+
+/** What follows a group run in a lane once every child is counted (see {@link endLaneGroup}). */
+interface GroupEnd {
+  /** The step to send in the child's lane: a fork's join, the step after a map. */
+  readonly after?: Dispatch;
+  /** For a map that ends its child: the count of that child, when this writer's put created its result. */
+  readonly counted?: Counted;
 }
 
 /**
  * What follows a group run in a lane (see `laneFork`, `laneMap`) once every
  * child is counted, in its child's lane: a fork's join, on its branches'
  * results; after a map, its done mark, put if absent, then the step after
- * it, on its items' results. `undefined` when the child is no longer in
- * its lane.
+ * it, on its items' results; a map that ends its child puts that child's
+ * result instead, which counts it (see {@link putMapResult}). Nothing when
+ * the child is no longer in its lane.
  */
 async function endLaneGroup(
   store: InstanceStore,
   flow: AnyFlow,
   run: RunState,
   g: LaneGroup,
-): Promise<Dispatch | undefined> {
+  options: Pick<CommitOptions, 'now' | 'chain'>,
+): Promise<GroupEnd> {
   const outerGroup = g.outer ? laneGroupIn(flow, run.snapshot, g.outer.parent, factsOf(run)) : undefined;
-  if (!g.outer || !outerGroup) return undefined;
+  if (!g.outer || !outerGroup) return {};
   const results = laneResults(flow, g);
   if (!isMapGroup(flow, g))
-    return laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: g.lanes.qid, input: results });
-  await store.putValue(run.snapshot.instanceId, mapDoneId(g.key), true);
+    return { after: laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: g.lanes.qid, input: results }) };
   const next = laneNext(g.lanes.qid, compileFlow(flow).nodes);
-  return next
-    ? laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: next.qid, input: results })
-    : undefined;
+  if (!next) {
+    const counted = await putMapResult(store, flow, run, g, options);
+    return counted ? { counted } : {};
+  }
+  await store.putValue(run.snapshot.instanceId, mapDoneId(g.key), true);
+  return { after: laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: next.qid, input: results }) };
 }
 
 /** A stored value, or `undefined` when there is none. */
@@ -875,31 +951,37 @@ async function lookInLane(
   run: RunState,
   l: LaneLookTimer,
   look: LaneLook,
-): Promise<Dispatch[]> {
+): Promise<{ readonly dispatches: Dispatch[]; readonly effects: readonly Effect[]; readonly run: RunState }> {
   const s = run.snapshot;
+  const nothing = { dispatches: [], effects: [], run };
   await loadLaneFacts(store, flow, run, l.group);
   const g = laneGroupIn(flow, s, l.group, factsOf(run));
-  if (!g?.outer || (s.status !== 'RUNNING' && s.status !== 'PAUSED')) return [];
-  if (await hasValue(store, s.instanceId, groupDoneId(flow, g))) return [];
+  if (!g?.outer || (s.status !== 'RUNNING' && s.status !== 'PAUSED')) return nothing;
+  if (await hasValue(store, s.instanceId, groupDoneId(flow, g))) return nothing;
   const now = look.now();
   const next = (sentAt: number, seen = l.seen ?? 0) =>
     store.putTimer(s.instanceId, lookTimer(g, l.n + 1, now + lookPeriodMs(flow, run, g), sentAt, seen));
   if (s.status === 'PAUSED') {
     await next(l.sentAt);
-    return [];
+    return nothing;
   }
   const found = await lookAtGroup(store, flow, run, g, look, { seen: l.seen ?? 0, sentAt: l.sentAt });
   const dispatches = found.dispatches;
+  let ended: Counted | undefined;
   if (found.done) {
-    const after = await endLaneGroup(store, flow, run, g);
+    const end = await endLaneGroup(store, flow, run, g, { now: look.now });
+    const after = end.after;
     const gen = 1 + Math.max(1, now);
     // As for its children, a backlog in its queue explains a step no worker took only so long after they were sent.
     const trustBacklog = now - l.sentAt < look.maxQueueWaitMs;
     const waits = after && ((await look.running([after.key])) || (trustBacklog && (await look.queued(after))));
     if (after && !waits) dispatches.push({ ...after, gen });
+    // A map that ends its child: this look put the child's result, and starts what its count starts.
+    ended = end.counted;
+    if (ended?.next) dispatches.push(ended.next);
   }
   await next(dispatches.length > 0 ? now : l.sentAt, found.counted);
-  return dispatches;
+  return { dispatches, effects: ended?.effects ?? [], run: ended?.run ?? run };
 }
 
 /**

@@ -588,9 +588,10 @@ async function finishLaneItem(
   const g = laneGroupIn(flow, chain.run.snapshot, lane.parent, factsOf(chain.run));
   if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
   if (after.kind === 'group') {
-    // A fork run in the lane: its branches start, a group of lanes of its own; the child waits in it for its join.
-    const branches = await startLaneGroup(deps.store, flow, chain.run, after.group, deps.clock.now());
-    await deps.queue.send(branches);
+    // A fork or map run in the lane: its children start, a group of lanes of its own; the child waits in it.
+    const started = await startLaneGroup(deps.store, flow, chain.run, after.group, deps.clock.now());
+    chain.run = started.run;
+    await deps.queue.send(started.dispatches);
     deps.faults?.('dispatched', d);
     chain.report({ dispatch: d, outcome: 'completed', inline });
     return { committed: true };

@@ -25,7 +25,8 @@ const child = flow<number>('child')
  * flow, maps (of one task, of a task, a route, a loop and a child flow, of items that park on a delay
  * between their lanes, of items that start and end with a delay, of items
  * whose first task fails once and is retried in its lane, of items that run
- * a fork and a map in their lanes, of items that end with a route or a loop).
+ * a fork and a map in their lanes, of items that end with a route, a loop or a
+ * map).
  */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
@@ -174,6 +175,20 @@ const example = flow<{ n: number }>('crashy')
     { maxConcurrency: 2 },
   )
   .then('looped', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .map(
+    'nested',
+    (n) => [n % 3, (n + 1) % 3],
+    flow<number>('nested-body')
+      .then('width', (x: number) => x + 1)
+      .map(
+        'cells',
+        (x: number) => Array.from({ length: x }, (_, i) => i),
+        (y: number) => y * 2,
+      )
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('flat', (xs: number[][]) => xs.flat().reduce((a, b) => a + b, 0))
   .build();
 
 /** Every place a worker can die: after reserving, after running, after putting an output by its id, after committing, after dispatching. */

@@ -190,3 +190,142 @@ describe('a map whose last count was lost with its writer', () => {
     expect(await h.output('e')).toEqual([0, 2]);
   });
 });
+
+/**
+ * A map that ends a map item (or is the whole item) runs in the item's
+ * lane too: the item's result is the inner map's results, put under an id
+ * of its own (`<map's output id>:result`) by whoever ends the inner map
+ * (the writer whose add reached its count, or its look), in place of its
+ * done mark; only the writer whose put created it counts the item.
+ */
+describe('a map that ends a map item', () => {
+  /** Each item `x`: `pre` (x + 1), then a map over `[pre, 2 pre]` squaring each, one at a time: the item's last step. */
+  const endsMapping = (name: string, sq: (y: number) => number = (y) => y * y) =>
+    flow<number>(name)
+      .map(
+        'items',
+        range,
+        flow<number>('item')
+          .then('pre', (x: number) => x + 1)
+          .map('inner', (x: number) => [x, 2 * x], task('sq', sq, { retry: { maxAttempts: 1 } }), {
+            maxConcurrency: 1,
+          })
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+  const itemResult = (x: number) => [(x + 1) ** 2, (2 * (x + 1)) ** 2];
+
+  it('runs in the item’s lane: its results are the item’s result, put once, and nothing reaches the journal', async () => {
+    const h = harness(endsMapping('ends-mapping'));
+    await h.drain(await h.start(3, 'a'));
+    expect(await h.output('a')).toEqual([0, 1, 2].map(itemResult));
+    expect((await h.journal('a')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+    expect(await h.store.getCounter('a', 'lanes:items')).toBe(3);
+    for (let i = 0; i < 3; i++) {
+      expect(h.store.commits.get(`a|out:items[${i}]/inner:result`)).toBe(1);
+      expect(await h.store.listValueIds('a', mapDoneId(`items[${i}]/inner`))).toEqual([]);
+    }
+    // Each task once: `items`, and per item `pre`, its map's items task and two squares.
+    expect(h.ran.length).toBe(1 + 3 * 4);
+    expect(new Set(h.ran).size).toBe(h.ran.length);
+  });
+
+  it('a map that is the whole item, and one of no items', async () => {
+    const f = flow<number>('whole-map')
+      .map(
+        'items',
+        range,
+        flow<number>('item')
+          .map(
+            'inner',
+            (x: number) => range(x),
+            (y: number) => y + 1,
+          )
+          .build(),
+      )
+      .build();
+    const h = harness(f);
+    await h.drain(await h.start(3, 'w'));
+    expect(await h.output('w')).toEqual([[], [1], [1, 2]]);
+    expect((await h.journal('w')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+  });
+
+  it('the writer that counted the inner map’s last item died before the item’s result: the map’s look puts it', async () => {
+    const h = harness(endsMapping('map-result-lost'));
+    const put = h.store.putValue.bind(h.store);
+    let deaths = 0;
+    h.store.putValue = async (id, valueId, value) => {
+      if (valueId === 'out:items[1]/inner:result' && deaths++ === 0) throw new WorkerKilledError('stored', valueId);
+      return put(id, valueId, value);
+    };
+    await h.drain(await h.start(2, 'r'));
+    expect(await h.store.getCounter('r', 'lanes:items[1]/inner')).toBe(2);
+    expect(await h.store.getCounter('r', 'lanes:items')).toBe(1);
+    const s = await h.drive('r', 6 * 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('r')).toEqual([0, 1].map(itemResult));
+    expect(h.store.commits.get('r|out:items[1]/inner:result')).toBe(1);
+    expect(new Set(h.ran).size).toBe(h.ran.length);
+    expect((await h.journal('r')).filter((e) => e.type !== 'lanes-checked').map((e) => e.type)).toEqual([
+      'task-completed',
+      'lanes-joined',
+    ]);
+  });
+
+  it('an inner item that fails for good fails the run; retried, the inner map ends in the frontier and counts the item', async () => {
+    let fail = true;
+    const f = endsMapping('ends-mapping-doomed', (y) => {
+      if (fail && y === 2) throw new Error('two');
+      return y * y;
+    });
+    const h = harness(f);
+    await h.drain(await h.start(1, 'd'));
+    const s = await h.store.get('d');
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ taskKey: 'items[0]/inner[1]', message: 'two' });
+    fail = false;
+    const retried = await applyEvent(
+      h.store,
+      f,
+      'd',
+      { type: 'retry', key: 'items[0]/inner[1]' },
+      { now: () => h.clock.now() },
+    );
+    await h.drain(retried.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    expect(await h.output('d')).toEqual([itemResult(0)]);
+    expect((await h.journal('d')).map((e) => [e.type, 'key' in e ? e.key : ''])).toEqual([
+      ['task-completed', 'items'],
+      ['task-completed', 'items[0]/inner'],
+      ['task-failed', 'items[0]/inner[1]'],
+      ['retry', 'items[0]/inner[1]'],
+      ['task-completed', 'items[0]/inner[1]'],
+      ['lanes-joined', 'items[0]/inner'],
+      ['lanes-joined', 'items'],
+    ]);
+  });
+
+  it('a fork branch that ends with a map: the join reads the map’s results as the branch’s', async () => {
+    const f = flow<number>('branch-maps')
+      .fork([
+        branch(
+          'a',
+          flow<number>('a')
+            .then('a1', (x: number) => x + 1)
+            .map(
+              'm',
+              (x: number) => range(x),
+              (y: number) => y * 10,
+            )
+            .build(),
+        ),
+        branch('b', (x: number) => -x),
+      ])
+      .join('ab', ([a, b]: [number[], number]) => ({ a, b }))
+      .build();
+    const h = harness(f);
+    await h.drain(await h.start(2, 'b'));
+    expect(await h.output('b')).toEqual({ a: [0, 10, 20], b: -2 });
+    expect((await h.journal('b')).map((e) => e.type)).toEqual(['lanes-joined', 'task-completed']);
+  });
+});
