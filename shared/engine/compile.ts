@@ -49,18 +49,17 @@ export interface CompiledNode {
    * map or fork whose children run in lanes: each child (a map's item, a
    * fork's branch) is a sequence that starts with a task (or a delay, then
    * a task) and ends with a task (or a task, then a delay; or a fork run
-   * in the lane, see {@link laneFork}; or a loop, or a route run in the
-   * lane, see {@link resultApart}), so its tasks run outside the run's
-   * journal, and its other steps (a signal wait, a fork after a map, a
-   * map that a step of the lane does not follow, a route
-   * whose branches do not all start and end with a task) through it (see
-   * `Lanes` in `snapshot.ts`). A nested child flow counts as its steps in
-   * place (see {@link laneSequence}); a loop, and a route whose branches
-   * all start and end with a task, run in the lane (see
-   * {@link runsInLane}); so do a fork whose branches run in lanes, first
-   * or after a task, a loop or a route run in the lane (see
-   * {@link laneFork}), and a map whose items run in lanes, before a step of
-   * the lane (see {@link laneMap}). The first and last qid of each child's
+   * in the lane, see {@link laneFork}; or a loop, or a route or a map run
+   * in the lane, see {@link resultApart}), so its tasks run outside the
+   * run's journal, and its other steps (a signal wait, a route whose
+   * branches do not all start and end with a task, a fork or map whose
+   * children start with a delay) through it (see `Lanes` in
+   * `snapshot.ts`). A nested child flow counts as its steps in place (see
+   * {@link laneSequence}); a loop, and a route whose branches all start
+   * and end with a task, run in the lane (see {@link runsInLane}); so do a
+   * fork whose branches run in lanes, first or after a task, a loop, a
+   * route or a map run in the lane (see {@link laneFork}), and a map whose
+   * items run in lanes (see {@link laneMap}). The first and last qid of each child's
    * sequence: one pair for a map (every item runs the one body), one per
    * branch for a fork.
    */
@@ -211,7 +210,7 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
     const forks =
       last?.step.kind === 'fork' &&
       last.lanes !== undefined &&
-      (beforeLast === undefined || (runsInLane(beforeLast) && beforeLast.step.kind !== 'map'));
+      (beforeLast === undefined || runsInLane(beforeLast) || mapRunsInLane(beforeLast, nodes));
     const ends =
       last?.step.kind === 'task' ||
       (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task') ||
@@ -239,17 +238,13 @@ export function resultApart(last: CompiledNode, nodes: ReadonlyMap<string, Compi
 
 /**
  * Whether the map `node`, a step of a child run in lanes, runs in that
- * child's lane (see {@link laneMap}) where it stands: its own items run in
- * lanes, none of them starting with a delay (those start in the frontier,
- * see `startsParked` in `lanes.ts`), and it ends the child or a step that
- * runs in the lane follows it (a task, a loop, a route run in the lane,
- * another such map). Static: the same test marks such maps and shapes the
- * children they end.
+ * child's lane (see {@link laneMap}): its own items run in lanes, none of
+ * them starting with a delay (those start in the frontier, see
+ * `startsParked` in `lanes.ts`). Static: the same test marks such maps and
+ * shapes the children they end or start.
  */
 function mapRunsInLane(node: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
-  if (node.step.kind !== 'map' || !startsInLanes(node, nodes)) return false;
-  const next = laneNext(node.qid, nodes);
-  return next === undefined || runsInLane(next) || (next.step.kind === 'map' && next.lanes !== undefined);
+  return node.step.kind === 'map' && startsInLanes(node, nodes);
 }
 
 /** Whether a map's or fork's children run in lanes, none starting with a delay (see `startsParked` in `lanes.ts`). */
@@ -350,12 +345,13 @@ export function laneRoute(node: CompiledNode): boolean {
 /**
  * Whether a fork runs in the lane of the child it is a step of (a map
  * item, a fork branch run in lanes): its own branches run in lanes (see
- * {@link CompiledNode.lanes}), and a task, a loop or a route run in the
- * lane comes right before it in the child's sequence, or nothing (it
+ * {@link CompiledNode.lanes}), and a task, a loop, a route or a map run in
+ * the lane comes right before it in the child's sequence, or nothing (it
  * starts the child). Then its branches start, as a group of lanes of its
- * own, from that step's output, put by its id (or from the child's
- * input), with no commit to the run's journal; its join runs in the lane when its last branch is counted, its
- * output put by its id like a task's. Pure, static.
+ * own, from that step's output, put by its id (a map's: its items'
+ * results, when its end starts the fork; or from the child's input), with
+ * no commit to the run's journal; its join runs in the lane when its last
+ * branch is counted, its output put by its id like a task's. Pure, static.
  */
 export function laneFork(node: CompiledNode): boolean {
   return node.inLane === true && node.step.kind === 'fork';
@@ -364,12 +360,16 @@ export function laneFork(node: CompiledNode): boolean {
 /**
  * Whether a map runs in the lane of the child it is a step of (a map item,
  * a fork branch run in lanes): its own items run in lanes (see
- * {@link CompiledNode.lanes}), and a step that runs in the lane follows it
- * (a task, a loop, a route run in the lane, another such map). Then its
- * items task runs in the lane as a task does (its output, the items, put by
- * its id); its items start, as a group of lanes of its own, with no commit
- * to the run's journal; and when the last is counted, the step after the
- * map follows in the child's lane, on the items' results. Pure, static.
+ * {@link CompiledNode.lanes}), none starting with a delay. Then its items
+ * task runs in the lane as a task does (its output, the items, put by its
+ * id); its items start, as a group of lanes of its own, with no commit to
+ * the run's journal; and when the last is counted, on the items' results:
+ * the step after the map follows in the child's lane when it runs there
+ * (see {@link runsInLane}); a fork run in the lane after it starts (see
+ * {@link laneFork}); a map that ends the child puts the child's result
+ * (see {@link resultApart}); else the child joins the frontier with the
+ * map's end (one journal entry: its items task and its end), and the
+ * reducer enters the step after it. Pure, static.
  */
 export function laneMap(node: CompiledNode): boolean {
   return node.inLane === true && node.step.kind === 'map';
@@ -382,12 +382,11 @@ function markLaneForks(nodes: Map<string, CompiledNode>): void {
   const lanes = (x: CompiledNode) => startsInLanes(x, nodes);
   const maps = steps.filter((x) => mapRunsInLane(x, nodes));
   for (const n of maps) nodes.set(n.qid, { ...n, inLane: true });
-  // First in the child (its branches start from the child's input), or after a task, a loop or a route run in the
-  // lane (from its output); not after a map (its end sends one step).
+  // First in the child (its branches start from the child's input), or after a task, a loop, a route or a map run
+  // in the lane (from its output; a map's end starts it, see `endLaneGroup` in `runtime/lanes.ts`).
   const forks = steps.filter((x) => {
     const prev = flatPrev(x.qid, nodes);
-    const after = prev === undefined || (runsInLane(prev) && prev.step.kind !== 'map');
-    return x.step.kind === 'fork' && lanes(x) && after;
+    return x.step.kind === 'fork' && lanes(x) && (prev === undefined || runsInLane(prev));
   });
   for (const n of forks) nodes.set(n.qid, { ...n, inLane: true });
 }

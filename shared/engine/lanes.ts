@@ -165,6 +165,18 @@ function laneMapGroup(
 }
 
 /**
+ * The group of the fork run in the lane (see `laneFork`) that comes right
+ * after the map `g` run in a lane, if one does: its end starts the fork,
+ * from its items' results. Pure.
+ */
+export function forkAfterMap(flow: AnyFlow, g: LaneGroup): LaneGroup | undefined {
+  const next = laneNext(g.lanes.qid, compileFlow(flow).nodes);
+  return next && laneFork(next) && g.outer
+    ? laneForkGroup(next, g.lanes.idx, g.outer, laneResults(flow, g))
+    : undefined;
+}
+
+/**
  * The key of the group whose child the step `qid` at map indices `idx` is
  * a step of, wherever that group runs (see {@link laneOfTask}, which also
  * says whether it runs in lanes). Pure, static.

@@ -8,6 +8,7 @@ import {
   laneMap,
   laneNext,
   loopKeyOf,
+  runsInLane,
   stepOfKey,
   taskOf,
 } from '../engine/compile.ts';
@@ -18,6 +19,7 @@ import {
   childInFrontier,
   endsChild,
   firstFork,
+  forkAfterMap,
   forkInputId,
   forkInputVaries,
   type LaneFacts,
@@ -161,15 +163,31 @@ import {
  *   the fork skipped: the completion of the task before it, with which the
  *   child joins the frontier and the fork starts there, in lanes, with the
  *   same counter (`joinLaneGroup`);
- * - a map whose items run in lanes, followed by a step that runs in the
- *   lane (`laneMap`), is such a group too: its items task is a step of the
+ * - a map whose items run in lanes (none starting with a delay) is such a
+ *   group too, wherever it stands in the child (`laneMap`): its items task is a step of the
  *   lane (its output, the items, put by its id, the first put wins); the
  *   writer that put them puts their number (`mapCountId`, put if absent),
  *   the map's first look, then its first window of items; the add that
- *   returns the number of items puts the map's done mark (`mapDoneId`) and
- *   sends the step after the map, on the items' results. Its look starts
- *   items again only once its counter stood still between two looks. What
- *   must be committed first commits the map's items task, with its count;
+ *   returns the number of items (or the map's look, when that writer
+ *   died) ends the map, on the items' results (`endLaneGroup`): before a
+ *   step that runs in the lane, it puts the map's done mark (`mapDoneId`)
+ *   and sends that step; before a fork run in the lane, it puts the done
+ *   mark, then starts the fork (its input, the items' results, put first
+ *   as a fork's after a loop's, see `forkInputId`; a crash between the two
+ *   is the child's group's look's to repair: it finds the map done and the
+ *   fork not started, and gives the fork a look, which finds its input from
+ *   the map's results); before any other step, the child joins the
+ *   frontier with the map's end: one commit of the items task (with its
+ *   count) and the map's `lanes-joined` (`joinLaneGroup` with `ended`), on
+ *   which the reducer enters the next step, then the done mark. A writer
+ *   that finds the child past the map (a step after it has its output)
+ *   commits nothing and puts the mark; until the mark is there the map's
+ *   looks go on, and the reducer takes a second such commit while the
+ *   child is in the frontier as a duplicate. Its look starts items again
+ *   only once its counter stood still between two looks. What must be
+ *   committed first commits the map's items task, with its count (and,
+ *   for a fork after the map, the map's `lanes-joined` with it: the map
+ *   ended, the reducer starts the fork in the frontier);
  * - a map whose items run in lanes that ends its child (or is the whole
  *   child) runs in the child's lane too, as above, but its end is the
  *   child's result (`mapEndId`, `<the map's output id>:result`), put in
@@ -290,7 +308,7 @@ export async function countLane(
     // A fork or map run in a lane: its join, or the step after it, runs in that lane; nothing is committed. A map
     // that ends its child puts that child's result, which counts it.
     const end = await endLaneGroup(store, flow, run, g, options);
-    return end.counted ?? { ...(end.after ? { next: end.after } : {}), effects: [], run };
+    return end.ended ?? { ...(end.after ? { next: end.after } : {}), effects: [], run };
   }
   if (d === g.count) return endLanes(store, flow, run, g, options);
   if (child >= g.count) return { effects: [], run };
@@ -537,6 +555,22 @@ async function putMapResult(
   return putLaneResult(store, flow, run, result, options);
 }
 
+/**
+ * Whether a child went past step `from` of its steps (see `laneSteps`):
+ * that step, or one after it, has its mark stored (one listing).
+ */
+export async function passedFrom(
+  store: InstanceStore,
+  instanceId: string,
+  steps: readonly ChildStep[],
+  from: number,
+): Promise<boolean> {
+  const ids = steps.slice(from).flatMap((x) => (x.id ? [x.id] : []));
+  if (ids.length === 0) return false;
+  const stored = new Set(await store.listValueIds(instanceId, commonPrefix(ids)));
+  return ids.some((id) => stored.has(id));
+}
+
 /** The longest prefix of every id: one listing of the values finds them all. */
 export function commonPrefix(ids: readonly string[]): string {
   let prefix = ids[0] ?? '';
@@ -774,9 +808,9 @@ export async function startLaneGroup(
   }
   if (g.count === 0) {
     const end = await endLaneGroup(store, flow, run, g, { now: () => now });
-    const counted = end.counted;
-    const after = counted ? [...(counted.next ? [counted.next] : []), ...dispatchesOf(counted.effects)] : [];
-    return { dispatches: end.after ? [end.after] : after, run: counted?.run ?? run };
+    const ended = end.ended;
+    const after = ended ? [...(ended.next ? [ended.next] : []), ...dispatchesOf(ended.effects)] : [];
+    return { dispatches: end.after ? [end.after] : after, run: ended?.run ?? run };
   }
   await store.putTimer(instanceId, lookTimer(g, 0, now + lookPeriodMs(flow, run, g), now));
   return {
@@ -799,17 +833,28 @@ function groupDoneId(flow: AnyFlow, g: LaneGroup): string {
 interface GroupEnd {
   /** The step to send in the child's lane: a fork's join, the step after a map. */
   readonly after?: Dispatch;
-  /** For a map that ends its child: the count of that child, when this writer's put created its result. */
-  readonly counted?: Counted;
+  /**
+   * What ending a map wrote, other than its next step: the count of the
+   * child it ends (when this writer's put created its result), the start
+   * of the fork after it (its branches' dispatches in `effects`), or the
+   * child's commit that joins the frontier. Its effects are to send.
+   */
+  readonly ended?: Counted;
 }
 
 /**
  * What follows a group run in a lane (see `laneFork`, `laneMap`) once every
  * child is counted, in its child's lane: a fork's join, on its branches'
- * results; after a map, its done mark, put if absent, then the step after
- * it, on its items' results; a map that ends its child puts that child's
- * result instead, which counts it (see {@link putMapResult}). Nothing when
- * the child is no longer in its lane.
+ * results; after a map, on its items' results: when a step that runs in
+ * the lane follows it, its done mark, put if absent, then that step; when
+ * a fork run in the lane follows it, its done mark, then that fork's start
+ * (see {@link startLaneGroup}; a crash between the two is repaired by the
+ * child's group's look, which finds the fork's input from the map's
+ * results, see `forkInputFound`); when it ends its child, that child's
+ * result, which counts it (see {@link putMapResult}); else the child joins
+ * the frontier with the map's end (see {@link joinLaneGroup}, `ended`), no
+ * done mark put: until that commit lands, the map's look sees its counter
+ * full and commits it. Nothing when the child is no longer in its lane.
  */
 async function endLaneGroup(
   store: InstanceStore,
@@ -826,10 +871,19 @@ async function endLaneGroup(
   const next = laneNext(g.lanes.qid, compileFlow(flow).nodes);
   if (!next) {
     const counted = await putMapResult(store, flow, run, g, options);
-    return counted ? { counted } : {};
+    return counted ? { ended: counted } : {};
+  }
+  const fork = forkAfterMap(flow, g);
+  if (!runsInLane(next) && !fork) {
+    const joined = await joinLaneGroup(store, flow, run, g, { now: options.now, ended: true });
+    return { ended: { effects: joined.effects, run: joined.run } };
   }
   await store.putValue(run.snapshot.instanceId, mapDoneId(g.key), true);
-  return { after: laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: next.qid, input: results }) };
+  if (!fork)
+    return { after: laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: next.qid, input: results }) };
+  const started = await startLaneGroup(store, flow, run, fork, options.now());
+  const effects: Effect[] = started.dispatches.map((dispatch) => ({ type: 'dispatch', dispatch }));
+  return { ended: { effects, run: started.run } };
 }
 
 /** A stored value, or `undefined` when there is none. */
@@ -976,8 +1030,8 @@ async function lookInLane(
     const trustBacklog = now - l.sentAt < look.maxQueueWaitMs;
     const waits = after && ((await look.running([after.key])) || (trustBacklog && (await look.queued(after))));
     if (after && !waits) dispatches.push({ ...after, gen });
-    // A map that ends its child: this look put the child's result, and starts what its count starts.
-    ended = end.counted;
+    // What the map's end wrote (its child's result, the fork after it, its commit): this look sends what it started.
+    ended = end.ended;
     if (ended?.next) dispatches.push(ended.next);
   }
   await next(dispatches.length > 0 ? now : l.sentAt, found.counted);
@@ -1006,7 +1060,10 @@ export async function joinLaneGroup(
   flow: AnyFlow,
   run: RunState,
   g: LaneGroup,
-  options: Pick<CommitOptions, 'now'>,
+  options: Pick<CommitOptions, 'now'> & {
+    /** The map `g` ended (every item counted): it joins with its end, and the reducer enters the step after it. */
+    readonly ended?: boolean;
+  },
 ): Promise<{ readonly run: RunState; readonly effects: readonly Effect[] }> {
   if (!g.outer) return { run, effects: [] };
   const instanceId = run.snapshot.instanceId;
@@ -1016,7 +1073,7 @@ export async function joinLaneGroup(
   const effects: Effect[] = [];
   let current = run;
   if (outer.outer) {
-    const up = await joinLaneGroup(store, flow, current, outer, options);
+    const up = await joinLaneGroup(store, flow, current, outer, { now: options.now });
     current = up.run;
     effects.push(...up.effects);
     outer = laneGroupIn(flow, current.snapshot, g.outer.parent, factsOf(current));
@@ -1037,11 +1094,24 @@ export async function joinLaneGroup(
   }
   const steps = await resolvedLaneSteps(store, flow, instanceId, outer, item);
   const map = isMapGroup(flow, g);
-  // A map's own items task, with its count; for a fork, the task before it.
-  const at = steps.findIndex((x) => x.key === g.key) + (map ? 1 : 0);
-  const before = steps[at - 1];
-  const input = stepInput(steps, at - 1, laneOf(flow, outer, item));
-  if (at < 1 || !before?.key || !input) return { run: current, effects };
+  const own = steps.findIndex((x) => x.key === g.key);
+  // A map that ended joins with its end once: not when its child went past it (a step after it has its output; a
+  // late look). Its done mark, put once the child joined or went past, stops its looks.
+  const mark = () => store.putValue(instanceId, mapDoneId(g.key), true);
+  if (options.ended && map && (await passedFrom(store, instanceId, steps, own + 2))) {
+    await mark();
+    return { run: current, effects };
+  }
+  const prev = steps[own - 1];
+  // A fork right after a map run in the lane: the map's end started it. That map joins, and ends, first.
+  const mapBefore =
+    !map && prev?.group && compileFlow(flow).nodes.get(prev.qid)?.step.kind === 'map' ? prev.key : undefined;
+  // The step to commit: a map's own items task, with its count; for a fork, the task before it, or the items task of
+  // the map before it.
+  const at = map ? own : mapBefore !== undefined ? own - 2 : own - 1;
+  const before = steps[at];
+  const input = stepInput(steps, at, laneOf(flow, outer, item));
+  if (own < 0 || at < 0 || !before?.key || !input) return { run: current, effects };
   const timers = await store.listTimers(instanceId, `${before.key}#`);
   const attempt = Math.max(
     1,
@@ -1049,17 +1119,28 @@ export async function joinLaneGroup(
   );
   const lane = { parent: outer.key, qid: before.qid, idx: laneOf(flow, outer, item).idx, input };
   // What the step's output decides (a loop's end), as its own commit would say; a map's count.
-  const control = map
-    ? { control: { count: g.count } }
-    : { control: controlOf(flow, before.qid, await readValue(store, instanceId, before.id ?? outputId(before.key))) };
+  const count = map ? g.count : mapBefore !== undefined ? await mapCount(store, instanceId, mapBefore) : undefined;
+  const control =
+    count !== undefined
+      ? { control: { count } }
+      : { control: controlOf(flow, before.qid, await readValue(store, instanceId, before.id ?? outputId(before.key))) };
+  // The map whose end this commit records too: the reducer ends it at once (every item is counted).
+  const ends = options.ended && map ? g.key : mapBefore;
   const r = await commit(
     store,
     flow,
     current,
-    () => [{ type: 'task-completed', key: before.key as string, attempt, lane, ...control }],
-    options,
+    () => [
+      { type: 'task-completed', key: before.key as string, attempt, lane, ...control },
+      ...(ends !== undefined ? [{ type: 'lanes-joined' as const, key: ends }] : []),
+    ],
+    { now: options.now },
   );
-  effects.push(...r.effects);
+  // The ended map's items, which its start in the frontier sends again, have their results: none is sent.
+  effects.push(
+    ...r.effects.filter((e) => e.type !== 'dispatch' || ends === undefined || e.dispatch.lane?.parent !== ends),
+  );
+  if (options.ended && map && childInFrontier(flow, r.run.snapshot, outer, item)) await mark();
   return { run: r.run, effects };
 }
 

@@ -40,12 +40,12 @@ import {
   readValues,
 } from './instances.ts';
 import {
-  commonPrefix,
   endChild,
   factsOf,
   joinLaneGroup,
   laneTimer,
   loadLaneFacts,
+  passedFrom,
   resolvedLaneSteps,
   startLaneGroup,
 } from './lanes.ts';
@@ -525,10 +525,7 @@ async function laneChildPassed(
   if (!g || !d.lane) return false;
   const steps = await resolvedLaneSteps(store, flow, d.instanceId, g, d.lane.item);
   const at = steps.findIndex((x) => x.key === d.key);
-  const ids = steps.slice(from === 'own' ? at : at + 1).flatMap((x) => (x.id ? [x.id] : []));
-  if (at < 0 || ids.length === 0) return false;
-  const stored = new Set(await store.listValueIds(d.instanceId, commonPrefix(ids)));
-  return ids.some((id) => stored.has(id));
+  return at >= 0 && passedFrom(store, d.instanceId, steps, from === 'own' ? at : at + 1);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mapCountId, mapDoneId } from '../../../shared/engine/lanes.ts';
+import { forkInputId, mapCountId, mapDoneId } from '../../../shared/engine/lanes.ts';
 import { branch, flow, task } from '../../../shared/index.ts';
 import { applyEvent } from '../../../shared/runtime/instances.ts';
 import { WorkerKilledError } from '../../../shared/runtime/worker.ts';
@@ -327,5 +327,184 @@ describe('a map that ends a map item', () => {
     await h.drain(await h.start(2, 'b'));
     expect(await h.output('b')).toEqual({ a: [0, 10, 20], b: -2 });
     expect((await h.journal('b')).map((e) => e.type)).toEqual(['lanes-joined', 'task-completed']);
+  });
+});
+
+/**
+ * A map run in an item's lane followed by a fork run in the lane: the
+ * map's end (the add that counts its last item, or its look) puts its done
+ * mark, then starts the fork from its items' results. Followed by a step
+ * that does not run in the lane (here a delay that no task precedes), the
+ * item joins the frontier with the map's end: one journal entry, its items
+ * task and its `lanes-joined`, and none for its items or its looks.
+ */
+describe('a map followed by a fork, or by a step that does not run in the lane', () => {
+  /** Each item `x`: `pre` (x + 1), a map over `[pre, 2 pre]` squaring each, then a fork of their sum and max, joined by `j`. */
+  const mapThenFork = (name: string, mx: (ys: number[]) => number = (ys) => Math.max(...ys)) =>
+    flow<number>(name)
+      .map(
+        'items',
+        range,
+        flow<number>('item')
+          .then('pre', (x: number) => x + 1)
+          .map(
+            'inner',
+            (x: number) => [x, 2 * x],
+            (y: number) => y * y,
+          )
+          .fork([
+            branch('s', (ys: number[]) => ys.reduce((a, b) => a + b, 0)),
+            branch('m', task('m', mx, { retry: { maxAttempts: 1 } })),
+          ])
+          .join('j', ([s, m]: [number, number]) => s - m)
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+  /** (x + 1)² + (2 (x + 1))² - (2 (x + 1))². */
+  const forked = (x: number) => (x + 1) ** 2;
+
+  it('the map’s end starts the fork in the item’s lane, from the items’ results: nothing reaches the journal', async () => {
+    const h = harness(mapThenFork('map-then-fork'));
+    await h.drain(await h.start(3, 'a'));
+    expect(await h.output('a')).toEqual([0, 1, 2].map(forked));
+    expect((await h.journal('a')).map((e) => e.type)).toEqual(['task-completed', 'lanes-joined']);
+    const input = forkInputId('items[2]/j');
+    expect((await h.store.getValues('a', [input])).get(input)).toEqual({ each: 'out:items[2]/inner[]', n: 2 });
+    expect(new Set(h.ran).size).toBe(h.ran.length);
+  });
+
+  it('the map’s end died between its done mark and the fork’s start: the item’s look starts the fork from the map’s results', async () => {
+    const h = harness(mapThenFork('fork-start-lost'));
+    const put = h.store.putValue.bind(h.store);
+    let deaths = 0;
+    h.store.putValue = async (id, valueId, value) => {
+      if (valueId === forkInputId('items[1]/j') && deaths++ === 0) throw new WorkerKilledError('stored', valueId);
+      return put(id, valueId, value);
+    };
+    await h.drain(await h.start(2, 'f'));
+    expect(await h.store.listValueIds('f', mapDoneId('items[1]/inner'))).toEqual([mapDoneId('items[1]/inner')]);
+    expect(await h.store.listValueIds('f', 'out:items[1]/s')).toEqual([]);
+    const s = await h.drive('f', 6 * 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('f')).toEqual([0, 1].map(forked));
+    expect(new Set(h.ran).size).toBe(h.ran.length);
+    expect((await h.journal('f')).filter((e) => e.type !== 'lanes-checked').map((e) => e.type)).toEqual([
+      'task-completed',
+      'lanes-joined',
+    ]);
+  });
+
+  it('a branch of the fork that fails for good: the map joins the frontier and ends there, which starts the fork there; the run fails, a retry finishes it', async () => {
+    let fail = true;
+    const f = mapThenFork('map-then-fork-doomed', (ys) => {
+      if (fail) throw new Error('no max');
+      return Math.max(...ys);
+    });
+    const h = harness(f);
+    await h.drain(await h.start(1, 'd'));
+    const s = await h.store.get('d');
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ taskKey: 'items[0]/m', message: 'no max' });
+    const entries = await h.store.readJournal('d', 0);
+    expect(entries.map((e) => e.events.map((x) => `${x.type} ${'key' in x ? x.key : ''}`))).toEqual([
+      ['task-completed items'],
+      ['task-completed items[0]/inner', 'lanes-joined items[0]/inner'],
+      ['task-failed items[0]/m'],
+    ]);
+    fail = false;
+    const retried = await applyEvent(
+      h.store,
+      f,
+      'd',
+      { type: 'retry', key: 'items[0]/m' },
+      { now: () => h.clock.now() },
+    );
+    await h.drain(retried.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    expect(await h.output('d')).toEqual([forked(0)]);
+    // The map's items ran once each, though it started again in the frontier.
+    expect(h.ran.filter((r) => r.startsWith('items[0]/inner['))).toEqual([
+      'items[0]/inner[0]@1',
+      'items[0]/inner[1]@1',
+    ]);
+  });
+
+  /** Each item `x`: `pre`, a map of squares, a delay (the step after the map does not run in the lane), then `sum`. */
+  const mapThenDelay = flow<number>('map-then-delay')
+    .map(
+      'items',
+      range,
+      flow<number>('item')
+        .then('pre', (x: number) => x + 1)
+        .map(
+          'inner',
+          (x: number) => [x, 2 * x],
+          (y: number) => y * y,
+        )
+        .delay('rest', '1m')
+        .then('sum', (ys: number[]) => ys.reduce((a, b) => a + b, 0))
+        .build(),
+      { maxConcurrency: 2 },
+    )
+    .build();
+
+  it('a step after the map that does not run in the lane: the item joins the frontier with the map’s end, one entry', async () => {
+    const h = harness(mapThenDelay);
+    await h.drain(await h.start(2, 'g'));
+    const s = await h.drive('g', 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('g')).toEqual([0, 1].map((x) => 5 * (x + 1) ** 2));
+    const entries = (await h.store.readJournal('g', 0)).map((e) => e.events.map((x) => x.type).join('+'));
+    expect(entries.filter((e) => e === 'task-completed+lanes-joined')).toHaveLength(2);
+    // Nothing of the inner maps' items, and no look at them, in the journal.
+    const keys = (await h.journal('g')).flatMap((e) => ('key' in e ? [e.key] : []));
+    expect(keys.filter((k) => k.includes('inner['))).toEqual([]);
+    expect(keys.filter((k) => k.endsWith('/inner'))).toEqual([
+      'items[0]/inner',
+      'items[0]/inner',
+      'items[1]/inner',
+      'items[1]/inner',
+    ]);
+  });
+
+  it('the writer that joined the item to the frontier died before the map’s done mark: a later look, after the item went past the map, commits nothing', async () => {
+    const h = harness(mapThenDelay);
+    const put = h.store.putValue.bind(h.store);
+    let deaths = 0;
+    h.store.putValue = async (id, valueId, value) => {
+      if (valueId === mapDoneId('items[0]/inner') && deaths++ === 0) throw new WorkerKilledError('stored', valueId);
+      return put(id, valueId, value);
+    };
+    // Twelve items, two at a time, a minute each: the run outlasts item 0's map's first look (five minutes), which
+    // comes after item 0 went past that map.
+    await h.drain(await h.start(12, 'm'));
+    const s = await h.drive('m', 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('m')).toEqual(range(12).map((x) => 5 * (x + 1) ** 2));
+    const entries = (await h.store.readJournal('m', 0)).map((e) => e.events.map((x) => x.type).join('+'));
+    expect(entries.filter((e) => e === 'task-completed+lanes-joined')).toHaveLength(12);
+    expect(new Set(h.ran).size).toBe(h.ran.length);
+    // The look that found the item past its map put the mark, so no look follows.
+    expect(await h.store.listValueIds('m', mapDoneId('items[0]/inner'))).toEqual([mapDoneId('items[0]/inner')]);
+  });
+
+  it('the writer that counted the map’s last item died before the item joined the frontier: the map’s look commits it', async () => {
+    const h = harness(mapThenDelay);
+    const append = h.store.append.bind(h.store);
+    let deaths = 0;
+    h.store.append = async (id, entry) => {
+      if (entry.events.some((e) => e.type === 'lanes-joined' && e.key === 'items[1]/inner') && deaths++ === 0)
+        throw new WorkerKilledError('checkpointed', 'items[1]/inner');
+      return append(id, entry);
+    };
+    await h.drain(await h.start(2, 'k'));
+    expect(await h.store.getCounter('k', 'lanes:items[1]/inner')).toBe(2);
+    const s = await h.drive('k', 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('k')).toEqual([0, 1].map((x) => 5 * (x + 1) ** 2));
+    // Each item joined once, with its map's end; no task ran twice (the look that came after item 0 went past it did nothing).
+    const entries = (await h.store.readJournal('k', 0)).map((e) => e.events.map((x) => x.type).join('+'));
+    expect(entries.filter((e) => e === 'task-completed+lanes-joined')).toHaveLength(2);
+    expect(new Set(h.ran).size).toBe(h.ran.length);
   });
 });
