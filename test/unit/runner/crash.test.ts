@@ -26,7 +26,8 @@ const child = flow<number>('child')
  * between their lanes, of items that start and end with a delay, of items
  * whose first task fails once and is retried in its lane, of items that run
  * a fork and a map in their lanes, of items that end with a route, a loop or a
- * map).
+ * map, of items whose map is followed by a fork in their lanes, or by a delay
+ * they join the frontier for).
  */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
@@ -189,6 +190,29 @@ const example = flow<{ n: number }>('crashy')
     { maxConcurrency: 2 },
   )
   .then('flat', (xs: number[][]) => xs.flat().reduce((a, b) => a + b, 0))
+  .map(
+    'fanned',
+    (n) => [n % 2, (n + 1) % 2],
+    flow<number>('fanned-body')
+      .then('split', (x: number) => x + 1)
+      .map(
+        'parts',
+        (x: number) => [x, x + 1],
+        (y: number) => y * 3,
+      )
+      .fork([branch('lo', (ys: number[]) => ys[0] as number), branch('hi', (ys: number[]) => ys[1] as number)])
+      .join('pair', ([a, b]: [number, number]) => a + b)
+      .map(
+        'again',
+        (x: number) => [x],
+        (y: number) => y + 1,
+      )
+      .delay('settle', '1m')
+      .then('closing', (ys: number[]) => ys[0] as number)
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('fanned-sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
 /** Every place a worker can die: after reserving, after running, after putting an output by its id, after committing, after dispatching. */
