@@ -200,8 +200,9 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
     const [first, second] = seq;
     const [beforeLast, last] = seq.length > 1 ? seq.slice(-2) : [undefined, seq[0]];
     const runs = (n: CompiledNode | undefined) => n !== undefined && runsInLane(n);
-    // A fork first or last runs in the lane (see `laneFork`): its branches start the child, its join's output is its result.
-    const forkFirst = first?.step.kind === 'fork' && first.lanes !== undefined;
+    // A fork first or last runs in the lane (see `laneFork`): its branches start the child, its join's output is its
+    // result. First, its branches start with the child's dispatch (see `laneStart`): none may start with a delay.
+    const forkFirst = first?.step.kind === 'fork' && startsInLanes(first, nodes);
     // A map first: its items task is the child's first step (in the lane, see `laneMap`, or joining the frontier
     // before a step that needs it). Alone, it is the whole child when it runs in the lane.
     const mapFirst =
