@@ -211,7 +211,7 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
     const forks =
       last?.step.kind === 'fork' &&
       last.lanes !== undefined &&
-      (beforeLast === undefined || runsInLane(beforeLast) || mapRunsInLane(beforeLast, nodes));
+      (beforeLast === undefined || runsInLane(beforeLast) || mapRunsInLane(beforeLast));
     const ends =
       last?.step.kind === 'task' ||
       (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task') ||
@@ -233,19 +233,19 @@ function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, Compiled
  * or is no step's output (a map run in the lane: its items' results, see
  * {@link laneMap}). Pure, static.
  */
-export function resultApart(last: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
-  return last.step.kind === 'loop' || laneRoute(last) || mapRunsInLane(last, nodes);
+export function resultApart(last: CompiledNode, _nodes: ReadonlyMap<string, CompiledNode>): boolean {
+  return last.step.kind === 'loop' || laneRoute(last) || mapRunsInLane(last);
 }
 
 /**
  * Whether the map `node`, a step of a child run in lanes, runs in that
- * child's lane (see {@link laneMap}): its own items run in lanes, none of
- * them starting with a delay (those start in the frontier, see
- * `startsParked` in `lanes.ts`). Static: the same test marks such maps and
- * shapes the children they end or start.
+ * child's lane (see {@link laneMap}): its own items run in lanes (those
+ * that start with a delay start on lane timers, see `startLaneGroup` in
+ * `runtime/lanes.ts`). Static: the same test marks such maps and shapes
+ * the children they end or start.
  */
-function mapRunsInLane(node: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
-  return node.step.kind === 'map' && startsInLanes(node, nodes);
+function mapRunsInLane(node: CompiledNode): boolean {
+  return node.step.kind === 'map' && node.lanes !== undefined;
 }
 
 /** Whether a map's or fork's children run in lanes, none starting with a delay (see `startsParked` in `lanes.ts`). */
@@ -379,15 +379,15 @@ export function laneMap(node: CompiledNode): boolean {
 /** Marks the forks and maps that run in the lane of the child they are a step of (see {@link laneFork}, {@link laneMap}). */
 function markLaneForks(nodes: Map<string, CompiledNode>): void {
   const steps = [...nodes.values()].flatMap((n) => (n.lanes?.heads ?? []).flatMap((head) => laneNodes(head, nodes)));
-  // Children that start with a delay start in the frontier (see `startsParked` in `lanes.ts`): not such a group's.
-  const lanes = (x: CompiledNode) => startsInLanes(x, nodes);
-  const maps = steps.filter((x) => mapRunsInLane(x, nodes));
+  const maps = steps.filter((x) => mapRunsInLane(x));
   for (const n of maps) nodes.set(n.qid, { ...n, inLane: true });
-  // First in the child (its branches start from the child's input), or after a task, a loop, a route or a map run
-  // in the lane (from its output; a map's end starts it, see `endLaneGroup` in `runtime/lanes.ts`).
+  // First in the child (its branches start from the child's input, with its dispatch: none may start with a delay,
+  // see `laneStart`), or after a task, a loop, a route or a map run in the lane (from its output; a map's end starts
+  // it, see `endLaneGroup` in `runtime/lanes.ts`; branches that start with a delay start on lane timers).
   const forks = steps.filter((x) => {
     const prev = flatPrev(x.qid, nodes);
-    return x.step.kind === 'fork' && lanes(x) && (prev === undefined || runsInLane(prev));
+    const starts = prev === undefined ? startsInLanes(x, nodes) : runsInLane(prev);
+    return x.step.kind === 'fork' && x.lanes !== undefined && starts;
   });
   for (const n of forks) nodes.set(n.qid, { ...n, inLane: true });
 }

@@ -435,10 +435,13 @@ export function laneStart(
 }
 
 /**
- * Whether child `item` of a group starts in the frontier: its first step is
- * a delay (see `laneShape`), which waits there, so its start is a journal
- * entry (`lanes-started`); otherwise it starts from its dispatch
- * ({@link laneDispatch}), with none.
+ * Whether child `item` of a group starts parked: its first step is a delay
+ * (see `laneShape`). In the first window of a group of the frontier, it
+ * waits there (its start is part of the group's start, or a journal entry,
+ * `lanes-started`); started by a count, or in the first window of a group
+ * run in a lane, it parks on its delay's lane timer (see `startChild` in
+ * `runtime/lanes.ts`). Otherwise it starts from its dispatch
+ * ({@link laneDispatch}), with no entry.
  */
 export function startsParked(flow: AnyFlow, g: LaneGroup, item: number): boolean {
   return compileFlow(flow).nodes.get(laneOf(flow, g, item).head)?.step.kind === 'delay';

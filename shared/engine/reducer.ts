@@ -326,7 +326,14 @@ class Reducer {
     // A child goes on in the frontier from one step only: a late report of a step it already passed
     // (a duplicate message run again) changes nothing.
     const child = childOf(this.cf.flow, g, item.qid, item.idx);
-    if (child === undefined || childInFrontier(this.cf.flow, this.d, g, child)) return;
+    if (child === undefined) return;
+    // Its first delay, where its group parked it on joining the frontier (see `joinLaneGroup`): it had gone past it in
+    // its lane, and this later step takes its place.
+    const head = laneOf(this.cf.flow, g, child).head;
+    for (const [k, w] of Object.entries(this.d.waits))
+      if (w.kind === 'delay' && w.qid === head && item.qid !== head && childOf(this.cf.flow, g, w.qid, w.idx) === child)
+        delete this.d.waits[k];
+    if (childInFrontier(this.cf.flow, this.d, g, child)) return;
     // A loop's iteration joins as that iteration (its key says which).
     const iter = this.node(item.qid).step.kind === 'loop' ? { iter: iterOf(key) } : {};
     this.d.tasks[key] = { qid: item.qid, idx: item.idx, input: item.input, attempt, state: 'dispatched', ...iter };

@@ -40,12 +40,12 @@ import {
   laneParentKey,
   laneResultId,
   laneResults,
-  laneStart,
   laneSteps,
   mapCountId,
   mapDoneId,
   mapEndId,
   resumePoint,
+  startsOwnChain,
   startsParked,
   stepInput,
 } from '../engine/lanes.ts';
@@ -201,9 +201,19 @@ import {
  *   again by the child's group's look when none is pending, see
  *   `stalledChildren`) puts it;
  * - the first window of children that start with a delay starts in the
- *   frontier, with the parent's start. (Journals written before lane
- *   timers may hold `lanes-started` entries, which the reducer still
- *   takes: a child started by one waits in the frontier.)
+ *   frontier, with the parent's start, for a group of the frontier; a
+ *   group run in a lane (a map, or a fork after a step) starts its first
+ *   window as its counts start the others (`startChild`): such a child on
+ *   its delay's lane timer, put if absent. A group run in a lane that
+ *   joins the frontier starts its first window there again, its children
+ *   that start with a delay waiting there on it: a later step of such a
+ *   child that joins the frontier (it had gone past its delay in its lane)
+ *   takes the place of that wait (the reducer's `joinFrontier`), so its
+ *   failure fails the run at once. A fork that starts its child starts
+ *   its branches with the child's dispatch (`laneStart`, pure): it runs in
+ *   the lane only when none of them starts with a delay. (Journals written
+ *   before lane timers may hold `lanes-started` entries, which the reducer
+ *   still takes: a child started by one waits in the frontier.)
  *
  * A crash between a put and the commit or the add that follows it, between
  * the add and the start of the next child, or between the last add and the
@@ -312,16 +322,36 @@ export async function countLane(
   }
   if (d === g.count) return endLanes(store, flow, run, g, options);
   if (child >= g.count) return { effects: [], run };
-  const inner = firstFork(flow, g, child);
-  if (inner) {
-    // A child that starts with a fork run in its lane: that fork starts (its branches each start a chain of their own).
-    const started = await startLaneGroup(store, flow, run, inner, options.now());
-    return { effects: started.dispatches.map((dispatch) => ({ type: 'dispatch', dispatch })), run: started.run };
-  }
-  if (!startsParked(flow, g, child)) return { next: laneDispatch(flow, run.snapshot, g, child), effects: [], run };
-  // A child whose first step is a delay starts on its lane timer.
-  await store.putTimer(run.snapshot.instanceId, laneTimer(flow, g, child, laneOf(flow, g, child).head, options.now()));
-  return { effects: [], run };
+  const started = await startChild(store, flow, run, g, child, options.now());
+  // Its first step may run inline in this chain; a fork's branches each start a chain of their own.
+  const [first, ...others] = started.dispatches;
+  if (first && others.length === 0 && !startsOwnChain(flow, first)) return { next: first, effects: [], run };
+  return { effects: started.dispatches.map((dispatch) => ({ type: 'dispatch', dispatch })), run };
+}
+
+/**
+ * Starts child `item` of group `g`, outside the frontier: its first
+ * step's dispatch (returned, to send); for a child whose first step is a
+ * delay, its lane timer, due the delay's duration after `now` (it parks on
+ * it, see {@link fireLaneTimers}); for one that starts with a fork run in
+ * its lane, that fork (see {@link startLaneGroup}). The add that makes room
+ * for a child starts it, and so does the start of a group run in a lane
+ * for its first window (a group of the frontier starts its first window
+ * with the reducer, see `startsParked`).
+ */
+async function startChild(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  g: LaneGroup,
+  item: number,
+  now: number,
+): Promise<{ readonly dispatches: Dispatch[] }> {
+  const inner = firstFork(flow, g, item);
+  if (inner) return startLaneGroup(store, flow, run, inner, now);
+  if (!startsParked(flow, g, item)) return { dispatches: [laneDispatch(flow, run.snapshot, g, item)] };
+  await store.putTimer(run.snapshot.instanceId, laneTimer(flow, g, item, laneOf(flow, g, item).head, now));
+  return { dispatches: [] };
 }
 
 /**
@@ -813,10 +843,9 @@ export async function startLaneGroup(
     return { dispatches: end.after ? [end.after] : after, run: ended?.run ?? run };
   }
   await store.putTimer(instanceId, lookTimer(g, 0, now + lookPeriodMs(flow, run, g), now));
-  return {
-    dispatches: Array.from({ length: g.lanes.window }, (_, i) => laneStart(flow, run.snapshot, g, i)).flat(),
-    run,
-  };
+  // Its first window, each child as a count would start it (a child that starts with a delay, on its lane timer).
+  const window = Array.from({ length: g.lanes.window }, (_, i) => startChild(store, flow, run, g, i, now));
+  return { dispatches: (await Promise.all(window)).flatMap((c) => c.dispatches), run };
 }
 
 /** Whether a group is a map's items (else a fork's branches). */

@@ -26,8 +26,8 @@ const child = flow<number>('child')
  * between their lanes, of items that start and end with a delay, of items
  * whose first task fails once and is retried in its lane, of items that run
  * a fork and a map in their lanes, of items that end with a route, a loop or a
- * map, of items whose map is followed by a fork in their lanes, or by a delay
- * they join the frontier for).
+ * map, of items whose map (its items starting with a delay) is followed by a
+ * fork in their lanes, or by a delay they join the frontier for).
  */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
@@ -198,7 +198,10 @@ const example = flow<{ n: number }>('crashy')
       .map(
         'parts',
         (x: number) => [x, x + 1],
-        (y: number) => y * 3,
+        flow<number>('part')
+          .delay('tick', '1m')
+          .then('triple', (y: number) => y * 3)
+          .build(),
       )
       .fork([branch('lo', (ys: number[]) => ys[0] as number), branch('hi', (ys: number[]) => ys[1] as number)])
       .join('pair', ([a, b]: [number, number]) => a + b)

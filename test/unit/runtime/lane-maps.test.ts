@@ -508,3 +508,147 @@ describe('a map followed by a fork, or by a step that does not run in the lane',
     expect(new Set(h.ran).size).toBe(h.ran.length);
   });
 });
+
+/**
+ * A map or fork run in a child's lane whose own children start with a
+ * delay: its first window starts on lane timers (as the children its
+ * counts start), not in the frontier. Nothing of it reaches the journal.
+ */
+describe('a map or fork in an item whose children start with a delay', () => {
+  /** Each item `x`: `pre` (x + 1), a fork of `a` (a minute's wait, then `a1`) and `b` (-x), joined by their sum. */
+  const parkedBranch = (name: string, a1: (x: number) => number) =>
+    flow<number>(name)
+      .map(
+        'items',
+        range,
+        flow<number>('item')
+          .then('pre', (x: number) => x + 1)
+          .fork([
+            branch(
+              'a',
+              flow<number>('a')
+                .delay('wait', '1m')
+                .then(task('a1', a1, { retry: { maxAttempts: 1 } }))
+                .build(),
+            ),
+            branch('b', (x: number) => -x),
+          ])
+          .join('j', ([a, b]: [number, number]) => a + b)
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+
+  /** Each item `x`: `pre` (x + 1), a map over `[pre, 2 pre]` each waiting a minute then squared, then their `sum`. */
+  const parkedInner = (name: string, sq: (y: number) => number = (y) => y * y) =>
+    flow<number>(name)
+      .map(
+        'items',
+        range,
+        flow<number>('item')
+          .then('pre', (x: number) => x + 1)
+          .map(
+            'inner',
+            (x: number) => [x, 2 * x],
+            flow<number>('cell')
+              .delay('wait', '1m')
+              .then(task('sq', sq, { retry: { maxAttempts: 1 } }))
+              .build(),
+          )
+          .then('sum', (ys: number[]) => ys.reduce((a, b) => a + b, 0))
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+
+  it('the inner map’s items park on lane timers, then run in their lanes: nothing of them reaches the journal', async () => {
+    const h = harness(parkedInner('parked-inner'));
+    await h.drain(await h.start(2, 'a'));
+    // Each item's map started its two items on their delays' lane timers.
+    const timers = await h.store.listTimers('a', 'items[');
+    expect(timers.filter((t) => !t.look).map((t) => [t.id, t.parent, t.item])).toEqual([
+      ['items[0]/inner[0]/wait', 'items[0]/inner', 0],
+      ['items[0]/inner[1]/wait', 'items[0]/inner', 1],
+      ['items[1]/inner[0]/wait', 'items[1]/inner', 0],
+      ['items[1]/inner[1]/wait', 'items[1]/inner', 1],
+    ]);
+    const s = await h.drive('a', 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('a')).toEqual([0, 1].map(itemOutput));
+    expect((await h.journal('a')).filter((e) => e.type !== 'lanes-checked').map((e) => e.type)).toEqual([
+      'task-completed',
+      'lanes-joined',
+    ]);
+    expect(new Set(h.ran).size).toBe(h.ran.length);
+  });
+
+  it('an inner item whose task after its delay was lost is started again by its map’s look, after its delay', async () => {
+    const h = harness(parkedInner('parked-inner-lost'));
+    let drops = 0;
+    h.setLost((d) => d.key === 'items[1]/inner[0]/sq' && drops++ === 0);
+    await h.drain(await h.start(2, 'l'));
+    const s = await h.drive('l', 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('l')).toEqual([0, 1].map(itemOutput));
+    expect(h.ran.filter((r) => r === 'items[1]/inner[0]/sq@1')).toHaveLength(1);
+  });
+
+  it('an inner item that fails for good after its delay fails the run at once, with that item’s error', async () => {
+    const h = harness(
+      parkedInner('parked-inner-doomed', (y) => {
+        if (y === 4) throw new Error('four');
+        return y * y;
+      }),
+    );
+    await h.drain(await h.start(2, 'd'));
+    const s = await h.drive('d', 60_000);
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ taskKey: 'items[1]/inner[1]/sq', message: 'four' });
+    const letters = await h.deadLetters.ofInstance('d');
+    expect(letters.map((x) => x.dispatch.key)).toEqual(['items[1]/inner[1]/sq']);
+    // The map joined the frontier with its items task, which parks its first window there again; the failing item,
+    // past its delay, leaves it for its failure, which fails the run at once: no task ran twice.
+    const entries = (await h.store.readJournal('d', 0)).map((e) =>
+      e.events.map((x) => `${x.type} ${'key' in x ? x.key : ''}`),
+    );
+    expect(entries).toEqual([
+      ['task-completed items'],
+      ['task-completed items[1]/inner'],
+      ['task-failed items[1]/inner[1]/sq'],
+    ]);
+    expect(new Set(h.ran).size).toBe(h.ran.length);
+  });
+
+  it('a fork after a task whose branch starts with a delay runs in the item’s lane, the branch on a lane timer', async () => {
+    const f = parkedBranch('parked-branch', (x) => x * 10);
+    const h = harness(f);
+    await h.drain(await h.start(3, 'f'));
+    expect((await h.store.listTimers('f', 'items[0]/a')).map((t) => [t.id, t.parent, t.item])).toEqual([
+      ['items[0]/a/wait', 'items[0]/j', 0],
+    ]);
+    const s = await h.drive('f', 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('f')).toEqual([9, 18, 27]);
+    expect((await h.journal('f')).filter((e) => e.type !== 'lanes-checked').map((e) => e.type)).toEqual([
+      'task-completed',
+      'lanes-joined',
+    ]);
+  });
+
+  it('a branch that fails for good after its delay: the fork joins the frontier with the task before it, and the run fails at once', async () => {
+    const h = harness(
+      parkedBranch('parked-branch-doomed', () => {
+        throw new Error('a1 down');
+      }),
+    );
+    await h.drain(await h.start(1, 'e'));
+    const s = await h.drive('e', 60_000);
+    expect(s?.status).toBe('FAILED');
+    expect(s?.error).toMatchObject({ taskKey: 'items[0]/a/a1', message: 'a1 down' });
+    const entries = (await h.store.readJournal('e', 0)).map((e) =>
+      e.events.map((x) => `${x.type} ${'key' in x ? x.key : ''}`),
+    );
+    expect(entries).toEqual([['task-completed items'], ['task-completed items[0]/pre'], ['task-failed items[0]/a/a1']]);
+    expect(h.ran.filter((r) => r.startsWith('items[0]/a/a1'))).toEqual(['items[0]/a/a1@1']);
+  });
+});
