@@ -257,6 +257,16 @@ const mapForkMap = summedMap(
     .build(),
 );
 
+/** The same result through a map in each item whose items start with a delay: they park on lane timers. */
+const parkedInnerMap = summedMap(
+  'parked-inner-map',
+  flow<number>('parked-inner-item')
+    .then('pre', pre)
+    .map('inner', (x: number) => [x], flow<number>('cell').delay('tick', 10).then('double', post).build())
+    .then('last', ([x]: number[]) => last(x as number))
+    .build(),
+);
+
 describe('map items that park on a delay, over the wire', () => {
   const PARKED = 300;
   const t = countingStack(
@@ -273,6 +283,7 @@ describe('map items that park on a delay, over the wire', () => {
       routeLastMap,
       mapLastMap,
       mapForkMap,
+      parkedInnerMap,
     ],
     100,
   );
@@ -370,7 +381,7 @@ describe('map items that park on a delay, over the wire', () => {
     expect(mapped.figures.failed).toBeLessThanOrEqual(0.1);
   });
 
-  it('items that end with a loop, a route or a map, or run a fork after a map, stay in their lanes: nothing per item in the journal', async () => {
+  it('items that end with a loop, a route or a map, run a fork after a map, or a map whose items start with a delay, stay in their lanes: nothing per item in the journal', async () => {
     // Before, each such item joined the frontier (a loop, a route or a map last; a fork after a map) and went on
     // through the journal from there, its items racing for it.
     for (const [workflow, id, result] of [
@@ -393,6 +404,13 @@ describe('map items that park on a delay, over the wire', () => {
     // Item 7's fork started from its map's results, put beside it as its input, once its map's done mark was there.
     const input = await t.stack.store.getValues('ends-4', [forkInputId('items[7]/both'), mapDoneId('items[7]/inner')]);
     expect([...input.values()]).toEqual([{ each: 'out:items[7]/inner[]', n: 1 }, true]);
+    // An inner map whose items start with a delay: they start on lane timers, not in the frontier.
+    const parked = await measure('parked-inner-map', 'ends-5');
+    expect(parked.entries).toHaveLength(0);
+    expect(parked.perItem).toEqual([]);
+    expect(parked.figures.failed).toBeLessThanOrEqual(0.05);
+    const timers = (await t.stack.store.listTimers('ends-5', 'items[7]/inner[')).map((x) => [x.id, x.parent]);
+    expect(timers).toEqual([['items[7]/inner[0]/tick', 'items[7]/inner']]);
   });
 });
 
