@@ -467,6 +467,49 @@ describe('a map followed by a fork, or by a step that does not run in the lane',
     ]);
   });
 
+  it('three groups deep: a map followed by a delay in an item of a map in a fork branch joins the frontier with both maps', async () => {
+    const f = flow<number>('deep-map-end')
+      .fork([
+        branch(
+          'a',
+          flow<number>('a')
+            .then('a1', (x: number) => x + 1)
+            .map(
+              'm',
+              (x: number) => [x, x + 1],
+              flow<number>('m-item')
+                .then('p', (y: number) => y * 2)
+                .map(
+                  'q',
+                  (y: number) => [y],
+                  (z: number) => z + 1,
+                )
+                .delay('rest', '1m')
+                .then('r', ([z]: number[]) => z as number)
+                .build(),
+            )
+            .then('a2', (ys: number[]) => ys.reduce((t, y) => t + y, 0))
+            .build(),
+        ),
+        branch('b', (x: number) => -x),
+      ])
+      .join('ab', ([a, b]: [number, number]) => ({ a, b }))
+      .build();
+    const h = harness(f);
+    await h.drain(await h.start(1, 'n'));
+    const s = await h.drive('n', 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    // a1 = 2; items 2 and 3: p = 4, 6; q = [5], [7]; r = 5, 7; a2 = 12.
+    expect(await h.output('n')).toEqual({ a: 12, b: -1 });
+    // The branch's map joined the frontier with its items task first; each item's map, with its end.
+    const entries = (await h.store.readJournal('n', 0)).map((e) => e.events.map((x) => x.type).join('+'));
+    expect(entries.slice(0, 3)).toEqual([
+      'task-completed',
+      'task-completed+lanes-joined',
+      'task-completed+lanes-joined',
+    ]);
+  });
+
   it('the writer that joined the item to the frontier died before the map’s done mark: a later look, after the item went past the map, commits nothing', async () => {
     const h = harness(mapThenDelay);
     const put = h.store.putValue.bind(h.store);
