@@ -1,4 +1,5 @@
 import type { AnyFlow, BodyNode, StepNode } from './definition.ts';
+import { outputId } from './refs.ts';
 import type { TaskDef } from './task.ts';
 
 /**
@@ -38,27 +39,28 @@ export interface CompiledNode {
   /** child: first qid of the child flow; map: first qid of the item body. */
   readonly head?: string;
   /**
-   * map: qid of the body's last step when it is a task (or a fork's join),
-   * or when the items run in lanes (a last delay's output is put by id too):
-   * an item's result is that step's output.
+   * map: the value-id template (its item index as `[]`) of an item's
+   * result: the output id of the body's last step when it is a task (or a
+   * fork's join); when the items run in lanes, their result's (see
+   * {@link LaneShape.results}).
    */
-  readonly itemResult?: string;
+  readonly itemResultId?: string;
   /**
    * map or fork whose children run in lanes: each child (a map's item, a
    * fork's branch) is a sequence that starts with a task (or a delay, then
-   * a task) and ends with a task (or a task, then a delay or a fork run
-   * in the lane, see {@link laneFork}), so its tasks run outside the run's
-   * journal, and its other steps (a signal wait not between a task and a
-   * step of the lane, see `laneWaitOf`; a fork after a map, a
-   * map that a step of the lane does not follow, a route
-   * whose branches do not all start and end with a task) through it (see
-   * `Lanes` in `snapshot.ts`). A nested child flow counts as its steps in
-   * place (see {@link laneSequence}); a loop, and a route whose branches
-   * all start and end with a task, run in the lane (see
-   * {@link runsInLane}); so do a fork whose branches run in lanes, first
-   * or after a task, a loop or a route run in the lane (see
-   * {@link laneFork}), and a map whose items run in lanes, before a step of
-   * the lane (see {@link laneMap}). The first and last qid of each child's
+   * a task) and ends with a task (or a task, then a delay; or a fork run
+   * in the lane, see {@link laneFork}; or a loop, or a route or a map run
+   * in the lane, see {@link resultApart}), so its tasks run outside the
+   * run's journal, and its other steps (a signal wait that does not wait
+   * in the lane, see `laneWaitOf`; a route whose
+   * branches do not all start and end with a task, a fork or map whose
+   * children start with a delay) through it (see `Lanes` in
+   * `snapshot.ts`). A nested child flow counts as its steps in place (see
+   * {@link laneSequence}); a loop, and a route whose branches all start
+   * and end with a task, run in the lane (see {@link runsInLane}); so do a
+   * fork whose branches run in lanes, first or after a task, a loop, a
+   * route or a map run in the lane (see {@link laneFork}), and a map whose
+   * items run in lanes (see {@link laneMap}). The first and last qid of each child's
    * sequence: one pair for a map (every item runs the one body), one per
    * branch for a fork.
    */
@@ -74,8 +76,13 @@ export interface CompiledNode {
 export interface LaneShape {
   /** The first step of each sequence (a task, or a delay before a task; inside the child flow that comes first, if one does). */
   readonly heads: readonly string[];
-  /** The last step of each sequence (a task, or a delay after a task): its output is the lane's result. */
+  /** The last step of each sequence (a task, or a delay after a task, a loop, a route or a fork run in the lane). */
   readonly lasts: readonly string[];
+  /**
+   * The value-id template (map indices as `[]`) of each sequence's result,
+   * put if absent when the child ends (see {@link laneResultTemplate}).
+   */
+  readonly results: readonly string[];
 }
 
 export interface CompiledFlow {
@@ -108,7 +115,7 @@ export function compileFlow(flow: AnyFlow): CompiledFlow {
   markLaneForks(nodes);
   const inLanes = [...nodes.values()].flatMap((n) => (n.lanes?.heads ?? []).flatMap((head) => laneTasks(head, nodes)));
   const outputsById = new Set([
-    ...[...nodes.values()].flatMap((n) => (n.itemResult ? [n.itemResult] : [])),
+    ...[...nodes.values()].flatMap((n) => (n.step.kind === 'map' && n.head ? resultById(n.head, nodes) : [])),
     ...inLanes.map((n) => n.qid),
   ]);
   const compiled = { flow, first, nodes, outputsById, laneResults };
@@ -160,12 +167,10 @@ function compileSeq(
         break;
       case 'map': {
         const head = compileBody(step.body, `${qid}[]`, { kind: 'map', qid }, nodes);
-        const last = lastOf(head, nodes);
         const lanes = laneShape([head], nodes);
-        // In lanes, an item's result is its last step's output, put by id (a last delay's: the reaper puts it).
-        const itemResult =
-          lanes?.lasts[0] ?? (last && (last.step.kind === 'task' || last.step.kind === 'fork') ? last.qid : undefined);
-        nodes.set(qid, { ...base, head, ...(itemResult ? { itemResult } : {}), ...(lanes ? { lanes } : {}) });
+        // In lanes, an item's result is put by its id when it ends (a last delay's: the reaper puts it).
+        const itemResultId = lanes?.results[0] ?? resultById(head, nodes).map(outputId)[0];
+        nodes.set(qid, { ...base, head, ...(itemResultId ? { itemResultId } : {}), ...(lanes ? { lanes } : {}) });
         break;
       }
       default:
@@ -180,37 +185,93 @@ function compileSeq(
  * starts with a task, or with a delay and then a task, or with a fork
  * that runs in the lane (see {@link laneFork}), and ends with a task, or
  * with a task and then a delay, or with such a fork (alone, or after a
- * task, a loop or a route run in the lane); else `undefined`. A child's
- * sequence is its steps in the order they run, with the steps of a nested
- * child flow in place of the flow (see {@link laneSequence}). A child's
- * first task runs in its lane, and its last step's output is its result,
- * put by its id (a last delay's, the output of the task before it, by the
- * reaper when the delay ends).
+ * task, a loop or a route run in the lane), or with a loop, or with a
+ * route run in the lane (see {@link laneRoute}); else `undefined`. A
+ * child's sequence is its steps in the order they run, with the steps of
+ * a nested child flow in place of the flow (see {@link laneSequence}). A
+ * child's first task runs in its lane, and its result is put by its id
+ * (see {@link laneResultTemplate}).
  */
 function laneShape(heads: readonly string[], nodes: ReadonlyMap<string, CompiledNode>): LaneShape | undefined {
   const firsts: string[] = [];
   const lasts: string[] = [];
+  const results: string[] = [];
   for (const head of heads) {
     const seq = laneSequence(head, nodes);
     const [first, second] = seq;
     const [beforeLast, last] = seq.length > 1 ? seq.slice(-2) : [undefined, seq[0]];
     const runs = (n: CompiledNode | undefined) => n !== undefined && runsInLane(n);
-    // A fork first or last runs in the lane (see `laneFork`): its branches start the child, its join's output is its result.
-    const forkFirst = first?.step.kind === 'fork' && first.lanes !== undefined;
-    // A map first runs in the lane when a step follows it (see `laneMap`): its items task is the child's first step.
-    const mapFirst = first?.step.kind === 'map' && first.lanes !== undefined && second !== undefined;
+    // A fork first or last runs in the lane (see `laneFork`): its branches start the child, its join's output is its
+    // result. First, its branches start with the child's dispatch (see `laneStart`): none may start with a delay.
+    const forkFirst = first?.step.kind === 'fork' && startsInLanes(first, nodes);
+    // A map first: its items task is the child's first step (in the lane, see `laneMap`, or joining the frontier
+    // before a step that needs it). Alone, it is the whole child when it runs in the lane.
+    const mapFirst =
+      first?.step.kind === 'map' && first.lanes !== undefined && (second !== undefined || resultApart(first, nodes));
     const starts = runs(first) || (first?.step.kind === 'delay' && runs(second)) || forkFirst || mapFirst;
     const forks =
       last?.step.kind === 'fork' &&
       last.lanes !== undefined &&
-      (beforeLast === undefined || (runsInLane(beforeLast) && beforeLast.step.kind !== 'map'));
+      (beforeLast === undefined || runsInLane(beforeLast) || mapRunsInLane(beforeLast));
     const ends =
-      last?.step.kind === 'task' || (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task') || forks;
+      last?.step.kind === 'task' ||
+      (last?.step.kind === 'delay' && beforeLast?.step.kind === 'task') ||
+      forks ||
+      (last !== undefined && resultApart(last, nodes));
     if (!starts || !ends || !first || !last) return undefined;
     firsts.push(first.qid);
     lasts.push(last.qid);
+    results.push(laneResultTemplate(last, nodes));
   }
-  return heads.length > 0 ? { heads: firsts, lasts } : undefined;
+  return heads.length > 0 ? { heads: firsts, lasts, results } : undefined;
+}
+
+/**
+ * Whether a child run in lanes whose last step is `last` has its result
+ * under an id of its own (see {@link laneResultTemplate}): the output id of
+ * the step that ends it varies with the run (a loop's last iteration,
+ * `<key>@<n>`; the last task of the branch a route run in the lane chose),
+ * or is no step's output (a map run in the lane: its items' results, see
+ * {@link laneMap}). Pure, static.
+ */
+export function resultApart(last: CompiledNode, _nodes: ReadonlyMap<string, CompiledNode>): boolean {
+  return last.step.kind === 'loop' || laneRoute(last) || mapRunsInLane(last);
+}
+
+/**
+ * Whether the map `node`, a step of a child run in lanes, runs in that
+ * child's lane (see {@link laneMap}): its own items run in lanes (those
+ * that start with a delay start on lane timers, see `startLaneGroup` in
+ * `runtime/lanes.ts`). Static: the same test marks such maps and shapes
+ * the children they end or start.
+ */
+function mapRunsInLane(node: CompiledNode): boolean {
+  return node.step.kind === 'map' && node.lanes !== undefined;
+}
+
+/** Whether a map's or fork's children run in lanes, none starting with a delay (see `startsParked` in `lanes.ts`). */
+function startsInLanes(node: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): boolean {
+  return node.lanes?.heads.every((h) => nodes.get(h)?.step.kind !== 'delay') === true;
+}
+
+/**
+ * The value-id template (map indices as `[]`) of the result of a child run
+ * in lanes whose last step is `last`: that step's output id (a task's; a
+ * last delay's, the output of the task before it, put by the reaper when
+ * the delay ends; a fork's, its join's); for a step whose last output id
+ * varies ({@link resultApart}), `<its output id>:result` (step ids hold no
+ * `:`, so no task's output id has this form), put by the writer of the
+ * step that ends the child (see `runtime/lanes.ts`). Pure, static.
+ */
+export function laneResultTemplate(last: CompiledNode, nodes: ReadonlyMap<string, CompiledNode>): string {
+  const id = outputId(last.qid);
+  return resultApart(last, nodes) ? `${id}:result` : id;
+}
+
+/** The last step of the sequence from `head`, when its output is put by its id as a map item's result: a task, a fork's join. */
+function resultById(head: string, nodes: ReadonlyMap<string, CompiledNode>): string[] {
+  const last = lastOf(head, nodes);
+  return last && (last.step.kind === 'task' || last.step.kind === 'fork') ? [last.qid] : [];
 }
 
 /** The last node of the sequence starting at `head`. */
@@ -286,12 +347,13 @@ export function laneRoute(node: CompiledNode): boolean {
 /**
  * Whether a fork runs in the lane of the child it is a step of (a map
  * item, a fork branch run in lanes): its own branches run in lanes (see
- * {@link CompiledNode.lanes}), and a task, a loop or a route run in the
- * lane comes right before it in the child's sequence, or nothing (it
+ * {@link CompiledNode.lanes}), and a task, a loop, a route or a map run in
+ * the lane comes right before it in the child's sequence, or nothing (it
  * starts the child). Then its branches start, as a group of lanes of its
- * own, from that step's output, put by its id (or from the child's
- * input), with no commit to the run's journal; its join runs in the lane when its last branch is counted, its
- * output put by its id like a task's. Pure, static.
+ * own, from that step's output, put by its id (a map's: its items'
+ * results, when its end starts the fork; or from the child's input), with
+ * no commit to the run's journal; its join runs in the lane when its last
+ * branch is counted, its output put by its id like a task's. Pure, static.
  */
 export function laneFork(node: CompiledNode): boolean {
   return node.inLane === true && node.step.kind === 'fork';
@@ -300,12 +362,16 @@ export function laneFork(node: CompiledNode): boolean {
 /**
  * Whether a map runs in the lane of the child it is a step of (a map item,
  * a fork branch run in lanes): its own items run in lanes (see
- * {@link CompiledNode.lanes}), and a step that runs in the lane follows it
- * (a task, a loop, a route run in the lane, another such map). Then its
- * items task runs in the lane as a task does (its output, the items, put by
- * its id); its items start, as a group of lanes of its own, with no commit
- * to the run's journal; and when the last is counted, the step after the
- * map follows in the child's lane, on the items' results. Pure, static.
+ * {@link CompiledNode.lanes}), none starting with a delay. Then its items
+ * task runs in the lane as a task does (its output, the items, put by its
+ * id); its items start, as a group of lanes of its own, with no commit to
+ * the run's journal; and when the last is counted, on the items' results:
+ * the step after the map follows in the child's lane when it runs there
+ * (see {@link runsInLane}); a fork run in the lane after it starts (see
+ * {@link laneFork}); a map that ends the child puts the child's result
+ * (see {@link resultApart}); else the child joins the frontier with the
+ * map's end (one journal entry: its items task and its end), and the
+ * reducer enters the step after it. Pure, static.
  */
 export function laneMap(node: CompiledNode): boolean {
   return node.inLane === true && node.step.kind === 'map';
@@ -314,19 +380,15 @@ export function laneMap(node: CompiledNode): boolean {
 /** Marks the forks and maps that run in the lane of the child they are a step of (see {@link laneFork}, {@link laneMap}). */
 function markLaneForks(nodes: Map<string, CompiledNode>): void {
   const steps = [...nodes.values()].flatMap((n) => (n.lanes?.heads ?? []).flatMap((head) => laneNodes(head, nodes)));
-  // Children that start with a delay start in the frontier (see `startsParked` in `lanes.ts`): not such a group's.
-  const lanes = (x: CompiledNode) => x.lanes?.heads.every((h) => nodes.get(h)?.step.kind !== 'delay') === true;
-  const maps = steps.filter((x) => {
-    const next = x.step.kind === 'map' && lanes(x) ? laneNext(x.qid, nodes) : undefined;
-    return next !== undefined && (runsInLane(next) || (next.step.kind === 'map' && next.lanes !== undefined));
-  });
+  const maps = steps.filter((x) => mapRunsInLane(x));
   for (const n of maps) nodes.set(n.qid, { ...n, inLane: true });
-  // First in the child (its branches start from the child's input), or after a task, a loop or a route run in the
-  // lane (from its output); not after a map (its end sends one step).
+  // First in the child (its branches start from the child's input, with its dispatch: none may start with a delay,
+  // see `laneStart`), or after a task, a loop, a route or a map run in the lane (from its output; a map's end starts
+  // it, see `endLaneGroup` in `runtime/lanes.ts`; branches that start with a delay start on lane timers).
   const forks = steps.filter((x) => {
     const prev = flatPrev(x.qid, nodes);
-    const after = prev === undefined || (runsInLane(prev) && prev.step.kind !== 'map');
-    return x.step.kind === 'fork' && lanes(x) && after;
+    const starts = prev === undefined ? startsInLanes(x, nodes) : runsInLane(prev);
+    return x.step.kind === 'fork' && x.lanes !== undefined && starts;
   });
   for (const n of forks) nodes.set(n.qid, { ...n, inLane: true });
 }

@@ -12,10 +12,12 @@ import {
   laneMap,
   laneNext,
   laneNodes,
+  laneResultTemplate,
   laneRoute,
   laneSequence,
   mapDepth,
   type Owner,
+  resultApart,
   routeBranchHeads,
   runsInLane,
   stepOfKey,
@@ -31,7 +33,8 @@ import type { Dispatch, LaneItem, Lanes, Snapshot, TaskActivity } from './snapsh
  * Maps and forks whose children run in lanes (see {@link Lanes}), as one
  * thing: a parent with `count` children, child `i` a sequence that starts
  * with a task (or a delay, then a task) and ends with a task (or a task,
- * then a delay), with its own first step, input and result id (the
+ * then a delay; or a loop, or a route or fork run in the lane, see
+ * `laneShape`), with its own first step, input and result id (the
  * protocol, who writes what, is in `runtime/lanes.ts`). A map is a parent whose children
  * share one body; a fork, one whose children (branches) each have theirs.
  * Pure: the reducer, the worker and the reaper all read lanes through here.
@@ -73,6 +76,18 @@ export const mapCountId = (key: string): string => `${outputId(key)}:n`;
 
 /** The value id of the mark put when every item of the map `key` run in a lane is counted: the step after it may follow. */
 export const mapDoneId = (key: string): string => `${outputId(key)}:done`;
+
+/**
+ * The value id whose presence says the map `qid` at map indices `idx`, run
+ * in a lane (see `laneMap`), ended: when it ends its child, that child's
+ * result (its items' results, see `laneResultTemplate`), put by whoever
+ * ends the map; else its done mark ({@link mapDoneId}). Pure, static.
+ */
+export function mapEndId(flow: AnyFlow, qid: string, idx: readonly number[]): string {
+  const nodes = compileFlow(flow).nodes;
+  const node = nodes.get(qid);
+  return node && !laneNext(qid, nodes) ? fillKey(laneResultTemplate(node, nodes), idx) : mapDoneId(fillKey(qid, idx));
+}
 
 /**
  * The value id of the input of the fork `key` run in a lane after a loop
@@ -150,6 +165,18 @@ function laneMapGroup(
 }
 
 /**
+ * The group of the fork run in the lane (see `laneFork`) that comes right
+ * after the map `g` run in a lane, if one does: its end starts the fork,
+ * from its items' results. Pure.
+ */
+export function forkAfterMap(flow: AnyFlow, g: LaneGroup): LaneGroup | undefined {
+  const next = laneNext(g.lanes.qid, compileFlow(flow).nodes);
+  return next && laneFork(next) && g.outer
+    ? laneForkGroup(next, g.lanes.idx, g.outer, laneResults(flow, g))
+    : undefined;
+}
+
+/**
  * The key of the group whose child the step `qid` at map indices `idx` is
  * a step of, wherever that group runs (see {@link laneOfTask}, which also
  * says whether it runs in lanes). Pure, static.
@@ -214,12 +241,14 @@ export function laneGroups(frontier: Pick<Snapshot, 'maps' | 'forks'>): LaneGrou
   });
 }
 
-/** Child `item` of a group: its first and last step, its map indices and its input. */
+/** Child `item` of a group: its first and last step, its map indices, its input and its result's value id. */
 export interface Lane {
   readonly head: string;
   readonly last: string;
   readonly idx: readonly number[];
   readonly input: Ref;
+  /** Where the child's result is put (see `laneResultTemplate`). */
+  readonly result: string;
 }
 
 function parentNode(flow: AnyFlow, g: LaneGroup): CompiledNode & { readonly lanes: LaneShape } {
@@ -235,14 +264,22 @@ export function laneOf(flow: AnyFlow, g: LaneGroup, item: number): Lane {
   if (node.step.kind === 'map') {
     // A map's items are one stored value (the map task's output): item `i` starts from its element `i`.
     const items = input as Extract<Ref, { readonly v: string }>;
+    const at = [...idx, item];
     return {
       head: node.lanes.heads[0] as string,
       last: node.lanes.lasts[0] as string,
-      idx: [...idx, item],
+      idx: at,
       input: { v: items.v, at: [...(items.at ?? []), item] },
+      result: fillKey(node.lanes.results[0] as string, at),
     };
   }
-  return { head: node.lanes.heads[item] as string, last: node.lanes.lasts[item] as string, idx, input };
+  return {
+    head: node.lanes.heads[item] as string,
+    last: node.lanes.lasts[item] as string,
+    idx,
+    input,
+    result: fillKey(node.lanes.results[item] as string, idx),
+  };
 }
 
 /**
@@ -255,10 +292,9 @@ export function laneKeys(flow: AnyFlow, g: LaneGroup, item: number): string[] {
   return laneNodes(head, compileFlow(flow).nodes).map((n) => fillKey(n.qid, idx));
 }
 
-/** The value id of child `item`'s result (its last step's output, put if absent). */
+/** The value id of child `item`'s result, put if absent when it ends (see `laneResultTemplate`). */
 export function laneResultId(flow: AnyFlow, g: LaneGroup, item: number): string {
-  const lane = laneOf(flow, g, item);
-  return outputId(fillKey(lane.last, lane.idx));
+  return laneOf(flow, g, item).result;
 }
 
 /** What a group's children make together, once all are counted: a map's results array, a fork's join input. */
@@ -266,7 +302,7 @@ export function laneResults(flow: AnyFlow, g: LaneGroup): Ref {
   const node = parentNode(flow, g);
   if (node.step.kind === 'map') {
     // The item index is the one placeholder left unfilled: the template of every item's result.
-    return { each: outputId(fillKey(node.lanes.lasts[0] as string, g.lanes.idx)), n: g.count };
+    return { each: fillKey(node.lanes.results[0] as string, g.lanes.idx), n: g.count };
   }
   return { all: Array.from({ length: g.count }, (_, i) => ({ v: laneResultId(flow, g, i) })) };
 }
@@ -399,10 +435,13 @@ export function laneStart(
 }
 
 /**
- * Whether child `item` of a group starts in the frontier: its first step is
- * a delay (see `laneShape`), which waits there, so its start is a journal
- * entry (`lanes-started`); otherwise it starts from its dispatch
- * ({@link laneDispatch}), with none.
+ * Whether child `item` of a group starts parked: its first step is a delay
+ * (see `laneShape`). In the first window of a group of the frontier, it
+ * waits there (its start is part of the group's start, or a journal entry,
+ * `lanes-started`); started by a count, or in the first window of a group
+ * run in a lane, it parks on its delay's lane timer (see `startChild` in
+ * `runtime/lanes.ts`). Otherwise it starts from its dispatch
+ * ({@link laneDispatch}), with no entry.
  */
 export function startsParked(flow: AnyFlow, g: LaneGroup, item: number): boolean {
   return compileFlow(flow).nodes.get(laneOf(flow, g, item).head)?.step.kind === 'delay';
@@ -510,8 +549,12 @@ export type LaneNext =
   | { readonly kind: 'timer'; readonly delay: CompiledNode }
   /** The child parks in its lane on the signal wait that follows (see {@link laneSignalAfter}). */
   | { readonly kind: 'signal'; readonly wait: CompiledNode }
-  /** The step was the child's last: its output is the child's result, and its put counts the child. */
-  | { readonly kind: 'end' }
+  /**
+   * The step was the child's last: `result` is the child's result (the
+   * step's output; a loop's, its value), put by its id, whose put counts
+   * the child (see `endChild` in `runtime/lanes.ts`).
+   */
+  | { readonly kind: 'end'; readonly result: Ref }
   /**
    * The next step is a fork that runs in the lane (see `laneFork`): its
    * branches start, a group of lanes of their own (`group`), from the
@@ -557,7 +600,7 @@ export function laneNextAfter(
     const wait = laneSignalAfter(flow, d.qid);
     if (wait) return { kind: 'signal', wait };
     const next = laneNext(d.qid, nodes);
-    if (!next) return { kind: 'end' };
+    if (!next) return { kind: 'end', result: input };
     if (laneFork(next) && d.lane) {
       const idx = stepOfKey(nodes, d.key)?.idx ?? [];
       return { kind: 'group', group: laneForkGroup(next, idx, d.lane, input) };
@@ -565,9 +608,10 @@ export function laneNextAfter(
     return runsInLane(next) ? { kind: 'step', qid: next.qid, input } : { kind: 'joins' };
   };
   const s = node.step;
-  if (laneMap(node) && d.lane) {
+  if (s.kind === 'map') {
     // The items: they start, a group of lanes of its own (none: the map ends at once); else the reducer fails it.
-    if (!Array.isArray(output)) return { kind: 'joins' };
+    // A map's items task never ends its child: in the frontier, the reducer starts its items.
+    if (!laneMap(node) || !d.lane || !Array.isArray(output)) return { kind: 'joins' };
     const idx = stepOfKey(nodes, d.key)?.idx ?? [];
     return { kind: 'group', group: laneMapGroup(node, idx, d.lane, output.length) };
   }
@@ -654,12 +698,21 @@ export interface ChildStep {
   readonly group?: true;
   /** The step's input when it is not the output of the step before: a fork's join's. */
   readonly in?: Ref;
+  /**
+   * Set on the last entry of a child whose result has an id of its own
+   * (see `resultApart`): not a step, the result (`id`, `out`) that the
+   * writer of the child's last step puts after that step's output. A child
+   * whose last step has its output and no result stopped between the two
+   * puts: that step runs again, and its run puts the result.
+   */
+  readonly result?: true;
 }
 /*
  * A map run in the lane (see `laneMap`) is two steps of its child: its
  * items task (key and output as a task's), then its group (`group`, the
- * same key; `id` its done mark, see `mapDoneId`; `out` its items' results,
- * listed only once its count is known, see `laneSteps`).
+ * same key; `id` its end, see `mapEndId`: its done mark, or the child's
+ * result when it ends the child; `out` its items' results, listed only
+ * once its count is known, see `laneSteps`).
  */
 
 /** How far a loop of a child went (see {@link laneSteps}): its last iteration with an output, and whether the loop ended there. */
@@ -676,7 +729,9 @@ export interface LoopProgress {
  * route; for a loop, its iterations up to the next one to run, when
  * `known.loops` says how far it went (by the loop's key without the
  * iteration), and the steps after it once it ended, else the list ends
- * with its first iteration. Not the steps nested in other steps.
+ * with its first iteration. Not the steps nested in other steps. Once
+ * the list reaches the child's end, a result with an id of its own ends it
+ * (see {@link ChildStep.result}).
  */
 export function laneSteps(
   flow: AnyFlow,
@@ -688,7 +743,7 @@ export function laneSteps(
     readonly counts?: ReadonlyMap<string, number>;
   } = {},
 ): ChildStep[] {
-  const { head, idx, input } = laneOf(flow, g, item);
+  const { head, last, idx, input, result } = laneOf(flow, g, item);
   const nodes = compileFlow(flow).nodes;
   const steps: ChildStep[] = [];
   // Lists the steps of the sequence from `first`; false when it stopped at a route whose key is not known.
@@ -719,7 +774,7 @@ export function laneSteps(
         steps.push({
           qid: n.qid,
           key,
-          id: mapDoneId(key),
+          id: mapEndId(flow, n.qid, idx),
           group: true,
           ...(inner ? { out: laneResults(flow, inner) } : {}),
         });
@@ -743,7 +798,11 @@ export function laneSteps(
     }
     return true;
   };
-  walk(head);
+  const ended = walk(head);
+  const lastNode = nodes.get(last);
+  // A map that ends the child puts its result as its own end (see `mapEndId`): its group is the last entry.
+  if (ended && lastNode && resultApart(lastNode, nodes) && !laneMap(lastNode))
+    steps.push({ qid: last, id: result, out: { v: result }, result: true });
   return steps;
 }
 

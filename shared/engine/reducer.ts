@@ -362,7 +362,14 @@ class Reducer {
     // A child goes on in the frontier from one step only: a late report of a step it already passed
     // (a duplicate message run again) changes nothing.
     const child = childOf(this.cf.flow, g, item.qid, item.idx);
-    if (child === undefined || childInFrontier(this.cf.flow, this.d, g, child)) return;
+    if (child === undefined) return;
+    // Its first delay, where its group parked it on joining the frontier (see `joinLaneGroup`): it had gone past it in
+    // its lane, and this later step takes its place.
+    const head = laneOf(this.cf.flow, g, child).head;
+    for (const [k, w] of Object.entries(this.d.waits))
+      if (w.kind === 'delay' && w.qid === head && item.qid !== head && childOf(this.cf.flow, g, w.qid, w.idx) === child)
+        delete this.d.waits[k];
+    if (childInFrontier(this.cf.flow, this.d, g, child)) return;
     // A loop's iteration joins as that iteration (its key says which).
     const iter = this.node(item.qid).step.kind === 'loop' ? { iter: iterOf(key) } : {};
     this.d.tasks[key] = { qid: item.qid, idx: item.idx, input: item.input, attempt, state: 'dispatched', ...iter };
@@ -632,7 +639,7 @@ class Reducer {
           return true;
         }
         const started = Math.min(count, s.maxConcurrency);
-        const template = node.itemResult ? outputId(fillKey(node.itemResult, t.idx)) : undefined;
+        const template = node.itemResultId ? fillKey(node.itemResultId, t.idx) : undefined;
         if (template !== undefined && node.lanes) {
           const lanes = this.startLanes(key, t.qid, t.idx, { v: valueId }, count, started);
           this.d.maps[key] = { count, next: started, done: 0, except: {}, items: valueId, template, lanes };

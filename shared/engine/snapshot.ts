@@ -106,11 +106,14 @@ export interface MapState {
 /**
  * The children of a map (its items) or of a fork (its branches) run in
  * lanes when each child's sequence starts with a task (or with a delay, then
- * a task) and ends with a task (or with a task, then a delay). A child in
+ * a task) and ends with a task (or with a task, then a delay; or with a
+ * loop, or a route or fork run in the lane). A child in
  * its lane is not in the frontier: each of its tasks but the last puts its
  * output if absent and hands it to the next; its last step's output is the
  * child's result, put if absent under a deterministic id (a last delay's is
- * the task's before it, put when the delay ends); the writer whose
+ * the task's before it, put when the delay ends; a last loop's or route's,
+ * whose last output id varies, is put again under an id of its own, see
+ * `laneResultTemplate`); the writer whose
  * put created it adds 1 to the parent's counter, and the add that reaches
  * the number of children commits `lanes-joined`, the parent's one journal
  * entry after its start. So parallel children never race for the run's

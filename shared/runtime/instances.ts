@@ -8,7 +8,7 @@ import { type ApiErrorCode, SayiirError } from '../errors.ts';
 
 export { pendingEffects } from '../engine/reducer.ts';
 
-import { inputId, outputId } from '../engine/refs.ts';
+import { inputId, outputId, type Ref, refValueIds } from '../engine/refs.ts';
 import type {
   ChainStep,
   Dispatch,
@@ -74,6 +74,14 @@ export interface RunState {
   readonly compacted: number;
   /** Values this process has seen (inputs, committed outputs), by value id: they need no read. */
   readonly values: Map<string, unknown>;
+}
+
+/** The values `ref` reads, from those the run has seen, the others read (and kept). */
+export async function readValues(store: InstanceStore, run: RunState, ref: Ref): Promise<ReadonlyMap<string, unknown>> {
+  const missing = [...refValueIds(ref)].filter((id) => !run.values.has(id));
+  if (missing.length > 0)
+    for (const [id, v] of await store.getValues(run.snapshot.instanceId, missing)) run.values.set(id, v);
+  return run.values;
 }
 
 /** Applies one committed journal entry to the state before it. Pure. */

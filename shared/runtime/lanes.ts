@@ -8,6 +8,7 @@ import {
   laneMap,
   laneNext,
   loopKeyOf,
+  runsInLane,
   stepOfKey,
   taskOf,
 } from '../engine/compile.ts';
@@ -18,6 +19,7 @@ import {
   childInFrontier,
   endsChild,
   firstFork,
+  forkAfterMap,
   forkInputId,
   forkInputVaries,
   type LaneFacts,
@@ -38,27 +40,39 @@ import {
   laneParentKey,
   laneResultId,
   laneResults,
-  laneStart,
   laneSteps,
   laneWaitOf,
   mapCountId,
   mapDoneId,
+  mapEndId,
   resumePoint,
+  startsOwnChain,
   startsParked,
   stepInput,
 } from '../engine/lanes.ts';
 import { controlOf } from '../engine/reducer.ts';
-import { materialize, outputId, type Ref, refValueIds, ValueMissingError } from '../engine/refs.ts';
+import { materialize, outputId, type Ref, ValueMissingError } from '../engine/refs.ts';
 import { resolveRetry, retryBackoff } from '../engine/retry.ts';
 import type { ChainStep, Dispatch, Effect, RunEvent } from '../engine/snapshot.ts';
 import type { Claim } from '../ports/claim-store.ts';
 import type { InstanceStore, LaneLookTimer, LaneTimer } from '../ports/instance-store.ts';
-import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunState, skipTask } from './instances.ts';
+import { dispatchesOf } from './effects.ts';
+import {
+  type Commit,
+  type CommitOptions,
+  commit,
+  compactRun,
+  loadRun,
+  type RunState,
+  readValues,
+  skipTask,
+} from './instances.ts';
 
 /**
  * The children of a map (its items) or of a fork (its branches) run in
  * lanes when each child's sequence starts with a task (or a delay, then a
- * task) and ends with a task (or a task, then a delay) (see `Lanes` in
+ * task) and ends with a task (or a task, then a delay; or a loop, or a
+ * route or a fork run in the lane) (see `laneShape`, and `Lanes` in
  * `snapshot.ts`): a child in its lane never writes to the run's journal.
  * Who writes what, under which condition:
  *
@@ -71,6 +85,21 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   one atomic add of 1 to the parent's counter (no condition, so no lost
  *   race). A writer that found the result there adds nothing: the first
  *   one counted it, or died before counting, which the reaper repairs;
+ * - a child that ends with a loop or a route run in the lane, whose last
+ *   output id varies (a loop's last iteration, `<key>@<n>`; the last task
+ *   of the branch the route chose), has its result under an id of its
+ *   own, `<the loop's or route's output id>:result` (`laneResultTemplate`).
+ *   The writer of the step that ends it (`laneNextAfter` says `end`), in
+ *   its lane or in the frontier, first puts that step's output by its id,
+ *   if absent, as for any step (and reads back the first put's value),
+ *   then the result, that value (a loop's `value`), put if absent under
+ *   the result id; only the writer whose result put created it counts the
+ *   child, whether or not it created the step's output (`endChild`). A
+ *   crash between the two puts leaves the step's output without the
+ *   result: the reaper's look finds the child stopped at that step (its
+ *   result is listed as one more entry after it, `ChildStep.result`, see
+ *   `resumePoint`) and sends the step again, whose run finds its output,
+ *   reads it back and puts the result;
  * - the add that returns `d` starts child `window + d - 1` (each value of
  *   `d` is returned to exactly one writer, so each child is started once;
  *   a fork starts all its branches at once, so its adds start nothing);
@@ -135,15 +164,43 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   the fork skipped: the completion of the task before it, with which the
  *   child joins the frontier and the fork starts there, in lanes, with the
  *   same counter (`joinLaneGroup`);
- * - a map whose items run in lanes, followed by a step that runs in the
- *   lane (`laneMap`), is such a group too: its items task is a step of the
+ * - a map whose items run in lanes (none starting with a delay) is such a
+ *   group too, wherever it stands in the child (`laneMap`): its items task is a step of the
  *   lane (its output, the items, put by its id, the first put wins); the
  *   writer that put them puts their number (`mapCountId`, put if absent),
  *   the map's first look, then its first window of items; the add that
- *   returns the number of items puts the map's done mark (`mapDoneId`) and
- *   sends the step after the map, on the items' results. Its look starts
- *   items again only once its counter stood still between two looks. What
- *   must be committed first commits the map's items task, with its count;
+ *   returns the number of items (or the map's look, when that writer
+ *   died) ends the map, on the items' results (`endLaneGroup`): before a
+ *   step that runs in the lane, it puts the map's done mark (`mapDoneId`)
+ *   and sends that step; before a fork run in the lane, it puts the done
+ *   mark, then starts the fork (its input, the items' results, put first
+ *   as a fork's after a loop's, see `forkInputId`; a crash between the two
+ *   is the child's group's look's to repair: it finds the map done and the
+ *   fork not started, and gives the fork a look, which finds its input from
+ *   the map's results); before any other step, the child joins the
+ *   frontier with the map's end: one commit of the items task (with its
+ *   count) and the map's `lanes-joined` (`joinLaneGroup` with `ended`), on
+ *   which the reducer enters the next step, then the done mark. A writer
+ *   that finds the child past the map (a step after it has its output)
+ *   commits nothing and puts the mark; until the mark is there the map's
+ *   looks go on, and the reducer takes a second such commit while the
+ *   child is in the frontier as a duplicate. Its look starts items again
+ *   only once its counter stood still between two looks. What must be
+ *   committed first commits the map's items task, with its count (and,
+ *   for a fork after the map, the map's `lanes-joined` with it: the map
+ *   ended, the reducer starts the fork in the frontier);
+ * - a map whose items run in lanes that ends its child (or is the whole
+ *   child) runs in the child's lane too, as above, but its end is the
+ *   child's result (`mapEndId`, `<the map's output id>:result`), put in
+ *   place of its done mark: whoever ends the map (the writer whose add
+ *   returns its number of items, or its look that finds them all counted;
+ *   after its `lanes-joined` commit, when it had joined the frontier) puts
+ *   the items' results under that id, if absent, and only the writer whose
+ *   put created it counts the child (`putMapResult`). A crash between the
+ *   last add and that put leaves the map with every item counted and no
+ *   end: its next look (put by each look until the end is there; put
+ *   again by the child's group's look when none is pending, see
+ *   `stalledChildren`) puts it;
  * - a signal wait right after a task and before a step of the lane
  *   (`laneWaitOf`) parks the child in its lane: the worker that put the
  *   task's output takes a ticket of the signal's waiter queue and puts its
@@ -151,9 +208,19 @@ import { type Commit, type CommitOptions, commit, compactRun, loadRun, type RunS
  *   gives it to a wait, and whoever gave it puts it under the wait's
  *   output id and sends the next step in the lane (see `lane-signals.ts`);
  * - the first window of children that start with a delay starts in the
- *   frontier, with the parent's start. (Journals written before lane
- *   timers may hold `lanes-started` entries, which the reducer still
- *   takes: a child started by one waits in the frontier.)
+ *   frontier, with the parent's start, for a group of the frontier; a
+ *   group run in a lane (a map, or a fork after a step) starts its first
+ *   window as its counts start the others (`startChild`): such a child on
+ *   its delay's lane timer, put if absent. A group run in a lane that
+ *   joins the frontier starts its first window there again, its children
+ *   that start with a delay waiting there on it: a later step of such a
+ *   child that joins the frontier (it had gone past its delay in its lane)
+ *   takes the place of that wait (the reducer's `joinFrontier`), so its
+ *   failure fails the run at once. A fork that starts its child starts
+ *   its branches with the child's dispatch (`laneStart`, pure): it runs in
+ *   the lane only when none of them starts with a delay. (Journals written
+ *   before lane timers may hold `lanes-started` entries, which the reducer
+ *   still takes: a child started by one waits in the frontier.)
  *
  * A crash between a put and the commit or the add that follows it, between
  * the add and the start of the next child, or between the last add and the
@@ -255,22 +322,43 @@ export async function countLane(
   const d = await store.addToCounter(run.snapshot.instanceId, laneCounterId(parent), 1);
   const child = g.lanes.window + d - 1;
   if (d === g.count && g.outer) {
-    // A fork or map run in a lane: its join, or the step after it, runs in that lane; nothing is committed.
-    const after = await endLaneGroup(store, flow, run, g);
-    return { ...(after ? { next: after } : {}), effects: [], run };
+    // A fork or map run in a lane: its join, or the step after it, runs in that lane; nothing is committed. A map
+    // that ends its child puts that child's result, which counts it.
+    const end = await endLaneGroup(store, flow, run, g, options);
+    return end.ended ?? { ...(end.after ? { next: end.after } : {}), effects: [], run };
   }
   if (d === g.count) return endLanes(store, flow, run, g, options);
   if (child >= g.count) return { effects: [], run };
-  const inner = firstFork(flow, g, child);
-  if (inner) {
-    // A child that starts with a fork run in its lane: that fork starts (its branches each start a chain of their own).
-    const branches = await startLaneGroup(store, flow, run, inner, options.now());
-    return { effects: branches.map((dispatch) => ({ type: 'dispatch', dispatch })), run };
-  }
-  if (!startsParked(flow, g, child)) return { next: laneDispatch(flow, run.snapshot, g, child), effects: [], run };
-  // A child whose first step is a delay starts on its lane timer.
-  await store.putTimer(run.snapshot.instanceId, laneTimer(flow, g, child, laneOf(flow, g, child).head, options.now()));
-  return { effects: [], run };
+  const started = await startChild(store, flow, run, g, child, options.now());
+  // Its first step may run inline in this chain; a fork's branches each start a chain of their own.
+  const [first, ...others] = started.dispatches;
+  if (first && others.length === 0 && !startsOwnChain(flow, first)) return { next: first, effects: [], run };
+  return { effects: started.dispatches.map((dispatch) => ({ type: 'dispatch', dispatch })), run };
+}
+
+/**
+ * Starts child `item` of group `g`, outside the frontier: its first
+ * step's dispatch (returned, to send); for a child whose first step is a
+ * delay, its lane timer, due the delay's duration after `now` (it parks on
+ * it, see {@link fireLaneTimers}); for one that starts with a fork run in
+ * its lane, that fork (see {@link startLaneGroup}). The add that makes room
+ * for a child starts it, and so does the start of a group run in a lane
+ * for its first window (a group of the frontier starts its first window
+ * with the reducer, see `startsParked`).
+ */
+async function startChild(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  g: LaneGroup,
+  item: number,
+  now: number,
+): Promise<{ readonly dispatches: Dispatch[] }> {
+  const inner = firstFork(flow, g, item);
+  if (inner) return startLaneGroup(store, flow, run, inner, now);
+  if (!startsParked(flow, g, item)) return { dispatches: [laneDispatch(flow, run.snapshot, g, item)] };
+  await store.putTimer(run.snapshot.instanceId, laneTimer(flow, g, item, laneOf(flow, g, item).head, now));
+  return { dispatches: [] };
 }
 
 /**
@@ -380,11 +468,17 @@ export async function fireLaneTimers(
   const effects: Effect[] = [];
   for (const r of results) {
     const counted = await putLaneResult(store, flow, current, r, { now: options.now });
+    if (!counted) continue;
     current = counted.run;
     if (counted.next) dispatches.push(counted.next);
     effects.push(...counted.effects);
   }
-  for (const l of looks) dispatches.push(...(await lookInLane(store, flow, current, l, options.look)));
+  for (const l of looks) {
+    const looked = await lookInLane(store, flow, current, l, options.look);
+    current = looked.run;
+    dispatches.push(...looked.dispatches);
+    effects.push(...looked.effects);
+  }
   if (dispatches.length > 0) await options.send(dispatches);
   const at = options.now();
   await Promise.all(timers.map((t) => store.fireTimer(s.instanceId, t.id, at)));
@@ -392,27 +486,70 @@ export async function fireLaneTimers(
 }
 
 /**
- * Puts the result of a child that ends on a delay (`endsChild`): the value
- * of `from` (the delay's input) under `id` (the delay's output id), if
- * absent; the writer whose put created it counts the child. Nothing is
- * counted when the result was there.
+ * Puts the result of a child that ends on a delay (`endsChild`), or on a
+ * step whose result has an id of its own (see {@link endChild}): the value
+ * of `from` (the delay's input; the step's output) under `id`, if absent
+ * (values the run has seen are not read again); the writer whose put
+ * created it counts the child.
+ *
+ * @returns the count, or `undefined` when the result was there (nothing counted).
  */
 export async function putLaneResult(
   store: InstanceStore,
   flow: AnyFlow,
   run: RunState,
   result: LaneResult,
-  options: Pick<CommitOptions, 'now'>,
-): Promise<Counted> {
+  options: Pick<CommitOptions, 'now' | 'chain'>,
+): Promise<Counted | undefined> {
   const instanceId = run.snapshot.instanceId;
-  const values = await store.getValues(instanceId, refValueIds(result.from));
-  if ((await store.putValue(instanceId, result.id, materialize(result.from, values))) !== 'created') {
-    return { effects: [], run };
-  }
+  const values = await readValues(store, run, result.from);
+  if ((await store.putValue(instanceId, result.id, materialize(result.from, values))) !== 'created') return undefined;
   return countLane(store, flow, run, result.parent, options);
 }
 
-/** Commits the end of a map or fork run in lanes: what follows it is in the returned effects. */
+/**
+ * Counts child `end.item` of the group `end.parent` whose step `end.key`
+ * just ended it (`laneNextAfter` said `end`), in its lane or in the
+ * frontier, after that step's output was put by its id (`created`: by
+ * this writer). When the child's result is that output (see
+ * `laneResultTemplate`), the writer whose put created it counts. Else its
+ * result, the value of `end.result`, is put under its own id, if absent,
+ * and the writer whose result put created it counts (see
+ * {@link putLaneResult}), whether or not it created the step's output: a
+ * writer that died between the two puts left the step's output only, and
+ * the step's next run (sent again by the look, see `resumePoint`) puts the
+ * result.
+ *
+ * @returns the count, or `undefined` when this writer counted nothing.
+ */
+export async function endChild(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  end: {
+    readonly parent: string;
+    readonly item: number;
+    readonly key: string;
+    readonly created: boolean;
+    readonly result: Ref;
+  },
+  options: Pick<CommitOptions, 'now' | 'chain'>,
+): Promise<Counted | undefined> {
+  await loadLaneFacts(store, flow, run, end.parent);
+  const g = laneGroupIn(flow, run.snapshot, end.parent, factsOf(run));
+  if (!g) return undefined;
+  const id = laneResultId(flow, g, end.item);
+  if (id === outputId(end.key)) return end.created ? countLane(store, flow, run, end.parent, options) : undefined;
+  return putLaneResult(store, flow, run, { id, from: end.result, parent: end.parent }, options);
+}
+
+/**
+ * Commits the end of a map or fork run in lanes: what follows it is in the
+ * returned effects. A map that ends a child of a group run in lanes (it
+ * had joined the frontier) then puts that child's result, as in its lane
+ * (see {@link putMapResult}); the reducer, for which such a child's end is
+ * counted outside the journal, follows nothing from it.
+ */
 async function endLanes(
   store: InstanceStore,
   flow: AnyFlow,
@@ -421,7 +558,56 @@ async function endLanes(
   options: Pick<CommitOptions, 'now' | 'chain'>,
 ): Promise<Counted> {
   const r = await commit(store, flow, run, () => [{ type: 'lanes-joined', key: g.key }], options);
-  return { effects: r.effects, run: r.run, ...(r.chained ? { chained: r.chained } : {}) };
+  const ended: Counted = { effects: r.effects, run: r.run, ...(r.chained ? { chained: r.chained } : {}) };
+  const counted = await putMapResult(store, flow, r.run, g, r.chained ? { now: options.now } : options);
+  if (!counted) return ended;
+  const chained = ended.chained ?? counted.chained;
+  return {
+    ...counted,
+    effects: [...ended.effects, ...counted.effects],
+    ...(chained ? { chained } : {}),
+  };
+}
+
+/**
+ * When the map `g` ends a child of a group run in lanes (see
+ * `mapEndId`), wherever it ran: that child's result, the map's items'
+ * results, put if absent; the writer whose put created it counts the child
+ * (see {@link putLaneResult}). `undefined` when the map ends no child, or
+ * this writer counted nothing.
+ */
+async function putMapResult(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  g: LaneGroup,
+  options: Pick<CommitOptions, 'now' | 'chain'>,
+): Promise<Counted | undefined> {
+  const nodes = compileFlow(flow).nodes;
+  const last = isMapGroup(flow, g) && !laneNext(g.lanes.qid, nodes);
+  const child = last ? laneChildOf(flow, g.lanes.qid, g.lanes.idx) : undefined;
+  if (!child) return undefined;
+  await loadLaneFacts(store, flow, run, child.parent);
+  const outer = laneGroupIn(flow, run.snapshot, child.parent, factsOf(run));
+  if (!outer) return undefined;
+  const result = { id: laneResultId(flow, outer, child.item), from: laneResults(flow, g), parent: child.parent };
+  return putLaneResult(store, flow, run, result, options);
+}
+
+/**
+ * Whether a child went past step `from` of its steps (see `laneSteps`):
+ * that step, or one after it, has its mark stored (one listing).
+ */
+export async function passedFrom(
+  store: InstanceStore,
+  instanceId: string,
+  steps: readonly ChildStep[],
+  from: number,
+): Promise<boolean> {
+  const ids = steps.slice(from).flatMap((x) => (x.id ? [x.id] : []));
+  if (ids.length === 0) return false;
+  const stored = new Set(await store.listValueIds(instanceId, commonPrefix(ids)));
+  return ids.some((id) => stored.has(id));
 }
 
 /** The longest prefix of every id: one listing of the values finds them all. */
@@ -652,7 +838,7 @@ export async function startLaneGroup(
   run: RunState,
   g: LaneGroup,
   now: number,
-): Promise<Dispatch[]> {
+): Promise<{ readonly dispatches: Dispatch[]; readonly run: RunState }> {
   const instanceId = run.snapshot.instanceId;
   const node = compileFlow(flow).nodes.get(g.lanes.qid);
   if (isMapGroup(flow, g)) {
@@ -664,11 +850,15 @@ export async function startLaneGroup(
     run.values.set(forkInputId(g.key), g.lanes.input);
   }
   if (g.count === 0) {
-    const after = await endLaneGroup(store, flow, run, g);
-    return after ? [after] : [];
+    const end = await endLaneGroup(store, flow, run, g, { now: () => now });
+    const ended = end.ended;
+    const after = ended ? [...(ended.next ? [ended.next] : []), ...dispatchesOf(ended.effects)] : [];
+    return { dispatches: end.after ? [end.after] : after, run: ended?.run ?? run };
   }
   await store.putTimer(instanceId, lookTimer(g, 0, now + lookPeriodMs(flow, run, g), now));
-  return Array.from({ length: g.lanes.window }, (_, i) => laneStart(flow, run.snapshot, g, i)).flat();
+  // Its first window, each child as a count would start it (a child that starts with a delay, on its lane timer).
+  const window = Array.from({ length: g.lanes.window }, (_, i) => startChild(store, flow, run, g, i, now));
+  return { dispatches: (await Promise.all(window)).flatMap((c) => c.dispatches), run };
 }
 
 /** Whether a group is a map's items (else a fork's branches). */
@@ -676,34 +866,66 @@ function isMapGroup(flow: AnyFlow, g: LaneGroup): boolean {
   return compileFlow(flow).nodes.get(g.lanes.qid)?.step.kind === 'map';
 }
 
-/** The value id whose presence says a group run in a lane ended: a fork's join's output, a map's done mark. */
+/** The value id whose presence says a group run in a lane ended: a fork's join's output, a map's end (see `mapEndId`). */
 function groupDoneId(flow: AnyFlow, g: LaneGroup): string {
-  return isMapGroup(flow, g) ? mapDoneId(g.key) : outputId(g.key);
+  return isMapGroup(flow, g) ? mapEndId(flow, g.lanes.qid, g.lanes.idx) : outputId(g.key);
+}
+
+/** What follows a group run in a lane once every child is counted (see {@link endLaneGroup}). */
+interface GroupEnd {
+  /** The step to send in the child's lane: a fork's join, the step after a map. */
+  readonly after?: Dispatch;
+  /**
+   * What ending a map wrote, other than its next step: the count of the
+   * child it ends (when this writer's put created its result), the start
+   * of the fork after it (its branches' dispatches in `effects`), or the
+   * child's commit that joins the frontier. Its effects are to send.
+   */
+  readonly ended?: Counted;
 }
 
 /**
  * What follows a group run in a lane (see `laneFork`, `laneMap`) once every
  * child is counted, in its child's lane: a fork's join, on its branches'
- * results; after a map, its done mark, put if absent, then the step after
- * it, on its items' results. `undefined` when the child is no longer in
- * its lane.
+ * results; after a map, on its items' results: when a step that runs in
+ * the lane follows it, its done mark, put if absent, then that step; when
+ * a fork run in the lane follows it, its done mark, then that fork's start
+ * (see {@link startLaneGroup}; a crash between the two is repaired by the
+ * child's group's look, which finds the fork's input from the map's
+ * results, see `forkInputFound`); when it ends its child, that child's
+ * result, which counts it (see {@link putMapResult}); else the child joins
+ * the frontier with the map's end (see {@link joinLaneGroup}, `ended`), no
+ * done mark put: until that commit lands, the map's look sees its counter
+ * full and commits it. Nothing when the child is no longer in its lane.
  */
 async function endLaneGroup(
   store: InstanceStore,
   flow: AnyFlow,
   run: RunState,
   g: LaneGroup,
-): Promise<Dispatch | undefined> {
+  options: Pick<CommitOptions, 'now' | 'chain'>,
+): Promise<GroupEnd> {
   const outerGroup = g.outer ? laneGroupIn(flow, run.snapshot, g.outer.parent, factsOf(run)) : undefined;
-  if (!g.outer || !outerGroup) return undefined;
+  if (!g.outer || !outerGroup) return {};
   const results = laneResults(flow, g);
   if (!isMapGroup(flow, g))
-    return laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: g.lanes.qid, input: results });
-  await store.putValue(run.snapshot.instanceId, mapDoneId(g.key), true);
+    return { after: laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: g.lanes.qid, input: results }) };
   const next = laneNext(g.lanes.qid, compileFlow(flow).nodes);
-  return next
-    ? laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: next.qid, input: results })
-    : undefined;
+  if (!next) {
+    const counted = await putMapResult(store, flow, run, g, options);
+    return counted ? { ended: counted } : {};
+  }
+  const fork = forkAfterMap(flow, g);
+  if (!runsInLane(next) && !fork) {
+    const joined = await joinLaneGroup(store, flow, run, g, { now: options.now, ended: true });
+    return { ended: { effects: joined.effects, run: joined.run } };
+  }
+  await store.putValue(run.snapshot.instanceId, mapDoneId(g.key), true);
+  if (!fork)
+    return { after: laneDispatch(flow, run.snapshot, outerGroup, g.outer.item, { qid: next.qid, input: results }) };
+  const started = await startLaneGroup(store, flow, run, fork, options.now());
+  const effects: Effect[] = started.dispatches.map((dispatch) => ({ type: 'dispatch', dispatch }));
+  return { ended: { effects, run: started.run } };
 }
 
 /** A stored value, or `undefined` when there is none. */
@@ -825,31 +1047,37 @@ async function lookInLane(
   run: RunState,
   l: LaneLookTimer,
   look: LaneLook,
-): Promise<Dispatch[]> {
+): Promise<{ readonly dispatches: Dispatch[]; readonly effects: readonly Effect[]; readonly run: RunState }> {
   const s = run.snapshot;
+  const nothing = { dispatches: [], effects: [], run };
   await loadLaneFacts(store, flow, run, l.group);
   const g = laneGroupIn(flow, s, l.group, factsOf(run));
-  if (!g?.outer || (s.status !== 'RUNNING' && s.status !== 'PAUSED')) return [];
-  if (await hasValue(store, s.instanceId, groupDoneId(flow, g))) return [];
+  if (!g?.outer || (s.status !== 'RUNNING' && s.status !== 'PAUSED')) return nothing;
+  if (await hasValue(store, s.instanceId, groupDoneId(flow, g))) return nothing;
   const now = look.now();
   const next = (sentAt: number, seen = l.seen ?? 0) =>
     store.putTimer(s.instanceId, lookTimer(g, l.n + 1, now + lookPeriodMs(flow, run, g), sentAt, seen));
   if (s.status === 'PAUSED') {
     await next(l.sentAt);
-    return [];
+    return nothing;
   }
   const found = await lookAtGroup(store, flow, run, g, look, { seen: l.seen ?? 0, sentAt: l.sentAt });
   const dispatches = found.dispatches;
+  let ended: Counted | undefined;
   if (found.done) {
-    const after = await endLaneGroup(store, flow, run, g);
+    const end = await endLaneGroup(store, flow, run, g, { now: look.now });
+    const after = end.after;
     const gen = 1 + Math.max(1, now);
     // As for its children, a backlog in its queue explains a step no worker took only so long after they were sent.
     const trustBacklog = now - l.sentAt < look.maxQueueWaitMs;
     const waits = after && ((await look.running([after.key])) || (trustBacklog && (await look.queued(after))));
     if (after && !waits) dispatches.push({ ...after, gen });
+    // What the map's end wrote (its child's result, the fork after it, its commit): this look sends what it started.
+    ended = end.ended;
+    if (ended?.next) dispatches.push(ended.next);
   }
   await next(dispatches.length > 0 ? now : l.sentAt, found.counted);
-  return dispatches;
+  return { dispatches, effects: ended?.effects ?? [], run: ended?.run ?? run };
 }
 
 /**
@@ -874,7 +1102,10 @@ export async function joinLaneGroup(
   flow: AnyFlow,
   run: RunState,
   g: LaneGroup,
-  options: Pick<CommitOptions, 'now'>,
+  options: Pick<CommitOptions, 'now'> & {
+    /** The map `g` ended (every item counted): it joins with its end, and the reducer enters the step after it. */
+    readonly ended?: boolean;
+  },
 ): Promise<{ readonly run: RunState; readonly effects: readonly Effect[] }> {
   if (!g.outer) return { run, effects: [] };
   const instanceId = run.snapshot.instanceId;
@@ -884,7 +1115,7 @@ export async function joinLaneGroup(
   const effects: Effect[] = [];
   let current = run;
   if (outer.outer) {
-    const up = await joinLaneGroup(store, flow, current, outer, options);
+    const up = await joinLaneGroup(store, flow, current, outer, { now: options.now });
     current = up.run;
     effects.push(...up.effects);
     outer = laneGroupIn(flow, current.snapshot, g.outer.parent, factsOf(current));
@@ -905,11 +1136,24 @@ export async function joinLaneGroup(
   }
   const steps = await resolvedLaneSteps(store, flow, instanceId, outer, item);
   const map = isMapGroup(flow, g);
-  // A map's own items task, with its count; for a fork, the task before it.
-  const at = steps.findIndex((x) => x.key === g.key) + (map ? 1 : 0);
-  const before = steps[at - 1];
-  const input = stepInput(steps, at - 1, laneOf(flow, outer, item));
-  if (at < 1 || !before?.key || !input) return { run: current, effects };
+  const own = steps.findIndex((x) => x.key === g.key);
+  // A map that ended joins with its end once: not when its child went past it (a step after it has its output; a
+  // late look). Its done mark, put once the child joined or went past, stops its looks.
+  const mark = () => store.putValue(instanceId, mapDoneId(g.key), true);
+  if (options.ended && map && (await passedFrom(store, instanceId, steps, own + 2))) {
+    await mark();
+    return { run: current, effects };
+  }
+  const prev = steps[own - 1];
+  // A fork right after a map run in the lane: the map's end started it. That map joins, and ends, first.
+  const mapBefore =
+    !map && prev?.group && compileFlow(flow).nodes.get(prev.qid)?.step.kind === 'map' ? prev.key : undefined;
+  // The step to commit: a map's own items task, with its count; for a fork, the task before it, or the items task of
+  // the map before it.
+  const at = map ? own : mapBefore !== undefined ? own - 2 : own - 1;
+  const before = steps[at];
+  const input = stepInput(steps, at, laneOf(flow, outer, item));
+  if (own < 0 || at < 0 || !before?.key || !input) return { run: current, effects };
   const timers = await store.listTimers(instanceId, `${before.key}#`);
   const attempt = Math.max(
     1,
@@ -917,17 +1161,28 @@ export async function joinLaneGroup(
   );
   const lane = { parent: outer.key, qid: before.qid, idx: laneOf(flow, outer, item).idx, input };
   // What the step's output decides (a loop's end), as its own commit would say; a map's count.
-  const control = map
-    ? { control: { count: g.count } }
-    : { control: controlOf(flow, before.qid, await readValue(store, instanceId, before.id ?? outputId(before.key))) };
+  const count = map ? g.count : mapBefore !== undefined ? await mapCount(store, instanceId, mapBefore) : undefined;
+  const control =
+    count !== undefined
+      ? { control: { count } }
+      : { control: controlOf(flow, before.qid, await readValue(store, instanceId, before.id ?? outputId(before.key))) };
+  // The map whose end this commit records too: the reducer ends it at once (every item is counted).
+  const ends = options.ended && map ? g.key : mapBefore;
   const r = await commit(
     store,
     flow,
     current,
-    () => [{ type: 'task-completed', key: before.key as string, attempt, lane, ...control }],
-    options,
+    () => [
+      { type: 'task-completed', key: before.key as string, attempt, lane, ...control },
+      ...(ends !== undefined ? [{ type: 'lanes-joined' as const, key: ends }] : []),
+    ],
+    { now: options.now },
   );
-  effects.push(...r.effects);
+  // The ended map's items, which its start in the frontier sends again, have their results: none is sent.
+  effects.push(
+    ...r.effects.filter((e) => e.type !== 'dispatch' || ends === undefined || e.dispatch.lane?.parent !== ends),
+  );
+  if (options.ended && map && childInFrontier(flow, r.run.snapshot, outer, item)) await mark();
   return { run: r.run, effects };
 }
 
@@ -954,8 +1209,16 @@ export async function skipAndCount(
     ...(before ? { known: before } : {}),
   });
   // Only a child's last step counts it.
-  if (!t || !lane || !r.valueCreated || !compileFlow(flow).laneResults.has(t.qid)) return r;
-  const counted = await countLane(store, flow, r.run, lane.parent, { now: options.now });
+  const end = t && lane ? laneNextAfter(flow, { qid: t.qid, key: taskKey, input: t.input }, output) : undefined;
+  if (!t || !lane || end?.kind !== 'end') return r;
+  const counted = await endChild(
+    store,
+    flow,
+    r.run,
+    { ...lane, key: taskKey, created: r.valueCreated === true, result: end.result },
+    { now: options.now },
+  );
+  if (!counted) return r;
   const started: Effect[] = counted.next ? [{ type: 'dispatch', dispatch: counted.next }] : [];
   return { ...r, run: await compactRun(store, counted.run), effects: [...r.effects, ...started, ...counted.effects] };
 }

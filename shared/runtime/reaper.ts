@@ -343,6 +343,7 @@ async function reapInstance(
     await Promise.all(writes.marks.map((id) => deps.store.putValue(instanceId, id, true)));
     for (const end of writes.results) {
       const counted = await putLaneResult(deps.store, flow, run, end, { now: () => deps.clock.now() });
+      if (!counted) continue;
       run = counted.run;
       if (counted.next) await deps.queue.send([counted.next]);
       await sendDispatches(deps.queue, counted.effects);

@@ -13,7 +13,7 @@ import {
   startsOwnChain,
 } from '../engine/lanes.ts';
 import { isCurrentDispatch, reduce } from '../engine/reducer.ts';
-import { materialize, outputId, refValueIds } from '../engine/refs.ts';
+import { materialize, outputId } from '../engine/refs.ts';
 import { resolveRetry, retryBackoff } from '../engine/retry.ts';
 import type { ChainStep, Dispatch, Effect, LaneItem, Snapshot } from '../engine/snapshot.ts';
 import { SayiirError } from '../errors.ts';
@@ -29,15 +29,24 @@ import { putEngineDeadLetter } from './dead-letters.ts';
 import { WORKER_DEFAULTS } from './defaults.ts';
 import { dispatchesOf } from './effects.ts';
 import { executeTask } from './execute-task.ts';
-import { type Commit, commit, compactionDue, compactRun, completeTask, loadRun, type RunState } from './instances.ts';
+import {
+  type Commit,
+  commit,
+  compactionDue,
+  compactRun,
+  completeTask,
+  loadRun,
+  type RunState,
+  readValues,
+} from './instances.ts';
 import { waitInLane } from './lane-signals.ts';
 import {
-  commonPrefix,
-  countLane,
+  endChild,
   factsOf,
   joinLaneGroup,
   laneTimer,
   loadLaneFacts,
+  passedFrom,
   resolvedLaneSteps,
   startLaneGroup,
 } from './lanes.ts';
@@ -464,11 +473,18 @@ async function runStep(chain: Chain, d: Dispatch, inline: boolean, lease: AbortS
   const dispatches = dispatchesOf(r.effects);
   let chained = r.chained;
   // A child's last step that had joined the frontier is counted like one in its lane.
-  if (outcome.ok && lane && r.valueCreated && compileFlow(flow).laneResults.has(d.qid)) {
-    const counted = await countLane(deps.store, flow, chain.run, lane.parent, {
-      now,
-      ...(chained ? {} : { chain: pickNext }),
-    });
+  const end = outcome.ok && lane ? laneNextAfter(flow, d, value) : undefined;
+  const counted =
+    end?.kind === 'end' && lane
+      ? await endChild(
+          deps.store,
+          flow,
+          chain.run,
+          { ...lane, key: d.key, created: r.valueCreated === true, result: end.result },
+          { now, ...(chained ? {} : { chain: pickNext }) },
+        )
+      : undefined;
+  if (counted) {
     chain.run = counted.run;
     chained ??= counted.chained;
     dispatches.push(...(counted.next ? [counted.next] : []), ...dispatchesOf(counted.effects));
@@ -518,10 +534,7 @@ async function laneChildPassed(
   if (!g || !d.lane) return false;
   const steps = await resolvedLaneSteps(store, flow, d.instanceId, g, d.lane.item);
   const at = steps.findIndex((x) => x.key === d.key);
-  const ids = steps.slice(from === 'own' ? at : at + 1).flatMap((x) => (x.id ? [x.id] : []));
-  if (at < 0 || ids.length === 0) return false;
-  const stored = new Set(await store.listValueIds(d.instanceId, commonPrefix(ids)));
-  return ids.some((id) => stored.has(id));
+  return at >= 0 && passedFrom(store, d.instanceId, steps, from === 'own' ? at : at + 1);
 }
 
 /**
@@ -574,14 +587,17 @@ async function finishLaneItem(
   const { deps, flow } = chain;
   const lane = d.lane as NonNullable<Dispatch['lane']>;
   const id = outputId(d.key);
-  const { created, value } = output.put ?? (await putOutput(chain, d, output.value, after.kind === 'step'));
+  // What follows reads the first put's value: the next step, or the child's result.
+  const readBack = after.kind === 'step' || after.kind === 'end';
+  const { created, value } = output.put ?? (await putOutput(chain, d, output.value, readBack));
   deps.faults?.('checkpointed', d);
   const g = laneGroupIn(flow, chain.run.snapshot, lane.parent, factsOf(chain.run));
   if (!g) throw new Error(`'${lane.parent}' does not run in lanes`);
   if (after.kind === 'group') {
-    // A fork run in the lane: its branches start, a group of lanes of its own; the child waits in it for its join.
-    const branches = await startLaneGroup(deps.store, flow, chain.run, after.group, deps.clock.now());
-    await deps.queue.send(branches);
+    // A fork or map run in the lane: its children start, a group of lanes of its own; the child waits in it.
+    const started = await startLaneGroup(deps.store, flow, chain.run, after.group, deps.clock.now());
+    chain.run = started.run;
+    await deps.queue.send(started.dispatches);
     deps.faults?.('dispatched', d);
     chain.report({ dispatch: d, outcome: 'completed', inline });
     return { committed: true };
@@ -630,14 +646,18 @@ async function finishLaneItem(
     chain.report({ dispatch: d, outcome: 'completed', inline });
     return { committed: true, ...(next ? { next } : {}) };
   }
-  if (!created) {
+  chain.run.values.set(id, value);
+  const counted = await endChild(
+    deps.store,
+    flow,
+    chain.run,
+    { ...lane, key: d.key, created, result: after.result },
+    { now: () => deps.clock.now(), chain: chainPicker(chain) },
+  );
+  if (!counted) {
     chain.report({ dispatch: d, outcome: 'skipped', reason: 'its result was already committed', inline });
     return { committed: false };
   }
-  const counted = await countLane(deps.store, flow, chain.run, lane.parent, {
-    now: () => deps.clock.now(),
-    chain: chainPicker(chain),
-  });
   chain.run = counted.run;
   const candidates = [...(counted.next ? [counted.next] : []), ...dispatchesOf(counted.effects)];
   const chainedKey = counted.chained?.key;
@@ -747,13 +767,8 @@ function inlineCandidate(chain: Chain, effects: readonly Effect[]): Dispatch | u
 }
 
 /** The values a dispatch's input reads: from what the chain has seen, the rest from the store. */
-async function valuesFor(chain: Chain, d: Dispatch): Promise<ReadonlyMap<string, unknown>> {
-  const ids = [...refValueIds(d.input)];
-  const missing = ids.filter((id) => !chain.run.values.has(id));
-  if (missing.length > 0) {
-    for (const [id, v] of await chain.deps.store.getValues(d.instanceId, missing)) chain.run.values.set(id, v);
-  }
-  return chain.run.values;
+function valuesFor(chain: Chain, d: Dispatch): Promise<ReadonlyMap<string, unknown>> {
+  return readValues(chain.deps.store, chain.run, d.input);
 }
 
 /**

@@ -141,7 +141,8 @@ export function chaosFlows(log: ExecutionLog) {
   /**
    * A dynamic map (bounded concurrency) whose items park on a lane timer (a
    * delay between two tasks), then route on their sign (a child flow on one
-   * branch), all in their lanes; then a child flow and a sum. (A map's look
+   * branch), all in their lanes, the route ending each item (its result put
+   * apart); then a child flow and a sum. (A map's look
    * at a stalled item waits for the longest an item may run: its body stays
    * short, so a fault costs a run seconds, not its deadline.)
    */
@@ -162,7 +163,6 @@ export function chaosFlows(log: ExecutionLog) {
       counted('negative', (x: number) => x),
     )
     .done()
-    .then(counted('signed', (x: number) => x))
     .build();
   const fanout = flow<{ items: number[] }>('chaos-map')
     .map('cube', ({ items }: { items: number[] }) => items, cubeItem, { ...CHAOS_TASK, maxConcurrency: 3 })
@@ -220,10 +220,12 @@ export function chaosFlows(log: ExecutionLog) {
    * (which carries the branch's number on), then runs a nested fork (in a child flow)
    * in its lane, as a group of lanes of its own; beside a branch that runs
    * in its lane and loops twice there first, then runs a fork after its
-   * loop in its lane, then joins the frontier for a map followed by a fork,
-   * and ends there (the join before the map, and the branch's last task,
-   * put their outputs by id before their commits: the `stored` phase); the
-   * map's items end with a fork over two pools, run in the items' lanes.
+   * loop in its lane, then joins the frontier for a route whose branch
+   * starts with a delay (a step that needs the reducer), and ends there,
+   * through a map followed by a fork (the join before the route, and the
+   * branch's last task, put their outputs by id before their commits: the
+   * `stored` phase); the map's items end with a fork over two pools, run in
+   * the items' lanes.
    */
   const gateCheck = flow<number>('chaos-gate-check')
     .fork([
@@ -267,6 +269,15 @@ export function chaosFlows(log: ExecutionLog) {
             ),
           ])
           .join(counted('gate-other-joined', ([x]: [number]) => x))
+          .route(() => 'wait', ['wait'] as const, { ...CHAOS_TASK, id: 'gate-way' })
+          .branch(
+            'wait',
+            flow<number>('chaos-gate-wait')
+              .delay('gate-pause', '50ms')
+              .then(counted('gate-waited', (x: number) => x))
+              .build(),
+          )
+          .done()
           .map(
             'gate-spread',
             (x: number) => [x],

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmulatedLocalStack, startLocalStack } from '../../local/stack.ts';
 import { countRequests, type RequestCounter } from '../../shared/adapters/aws/request-counter.ts';
 import { forkInputId, mapCountId, mapDoneId } from '../../shared/engine/lanes.ts';
-import { type AnyFlow, branch, type Flow, flow, task } from '../../shared/index.ts';
+import { type AnyFlow, branch, type Flow, flow, LoopResult, task } from '../../shared/index.ts';
 import { waitersId } from '../../shared/runtime/lane-signals.ts';
 import { laneCounterId } from '../../shared/runtime/lanes.ts';
 import { apiClient, waitFor } from '../support/local-api.ts';
@@ -200,11 +200,92 @@ const mapsInMap = summedMap(
     .build(),
 );
 
+/** The same result through a loop that ends each item (doubles once, then takes one off), its result put apart. */
+const loopLastMap = summedMap(
+  'loop-last-map',
+  flow<number>('loop-last-item')
+    .then('pre', (x: number) => ({ v: x + 1, left: 1 }))
+    .loop(
+      (s: { v: number; left: number }) =>
+        s.left > 0 ? LoopResult.again({ v: post(s.v), left: s.left - 1 }) : LoopResult.done(last(s.v)),
+      { id: 'twice', maxIterations: 3 },
+    )
+    .build(),
+);
+
+/** The same result through a route on the item's parity that ends each item, its result put apart. */
+const routeLastMap = summedMap(
+  'route-last-map',
+  flow<number>('route-last-item')
+    .then('pre', pre)
+    .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'parity' })
+    .branch(
+      'even',
+      task('both', (x: number) => last(post(x))),
+    )
+    .branch('odd', flow<number>('odd').then('twice', post).then('last', last).build())
+    .done()
+    .build(),
+);
+
+/** The same result through a map of one element that ends each item: the item's result is the inner map's results. */
+const mapLastMap = flow<number>('map-last-map')
+  .map(
+    'items',
+    (n: number) => Array.from({ length: n }, (_, i) => i),
+    flow<number>('map-last-item')
+      .then('pre', pre)
+      .map(
+        'inner',
+        (x: number) => [x],
+        task('double', (x: number) => last(post(x))),
+      )
+      .build(),
+    { maxConcurrency: 16 },
+  )
+  .then('sum', (xs: number[][]) => xs.flat().reduce((a, b) => a + b, 0))
+  .build();
+
+/** The same result through a map in each item, then a fork on its results (started by the map's end), in the lanes. */
+const mapForkMap = summedMap(
+  'map-fork-map',
+  flow<number>('map-fork-item')
+    .then('pre', pre)
+    .map('inner', (x: number) => [x], task('double', post))
+    .fork([branch('kept', ([x]: number[]) => x as number), branch('none', () => 0)])
+    .join('both', ([a, b]: [number, number]) => a + b)
+    .then('last', last)
+    .build(),
+);
+
+/** The same result through a map in each item whose items start with a delay: they park on lane timers. */
+const parkedInnerMap = summedMap(
+  'parked-inner-map',
+  flow<number>('parked-inner-item')
+    .then('pre', pre)
+    .map('inner', (x: number) => [x], flow<number>('cell').delay('tick', 10).then('double', post).build())
+    .then('last', ([x]: number[]) => last(x as number))
+    .build(),
+);
+
 describe('map items that park on a delay, over the wire', () => {
   const PARKED = 300;
   const t = countingStack(
     'parked',
-    [parkedMap('second'), parkedMap('first'), parkedMap('last'), routedMap, routedForkMap, forkedMap, mapsInMap],
+    [
+      parkedMap('second'),
+      parkedMap('first'),
+      parkedMap('last'),
+      routedMap,
+      routedForkMap,
+      forkedMap,
+      mapsInMap,
+      loopLastMap,
+      routeLastMap,
+      mapLastMap,
+      mapForkMap,
+      parkedInnerMap,
+    ],
     100,
   );
 
@@ -299,6 +380,38 @@ describe('map items that park on a delay, over the wire', () => {
     // Before maps ran in lanes, each item joined the frontier for its map and went on through the journal from
     // there: 3 completions (`pre`, the map's items, `last`), 40.7 writes and 27.4 failed conditional writes per item.
     expect(mapped.figures.failed).toBeLessThanOrEqual(0.1);
+  });
+
+  it('items that end with a loop, a route or a map, run a fork after a map, or a map whose items start with a delay, stay in their lanes: nothing per item in the journal', async () => {
+    // Before, each such item joined the frontier (a loop, a route or a map last; a fork after a map) and went on
+    // through the journal from there, its items racing for it.
+    for (const [workflow, id, result] of [
+      ['loop-last-map', 'ends-1', 'out:items[7]/twice:result'],
+      ['route-last-map', 'ends-2', 'out:items[7]/parity:result'],
+      ['map-last-map', 'ends-3', 'out:items[7]/inner:result'],
+    ] as const) {
+      const ended = await measure(workflow, id);
+      expect(ended.entries).toHaveLength(0);
+      expect(ended.perItem).toEqual([]);
+      expect(ended.figures.failed).toBeLessThanOrEqual(0.05);
+      // Item 7's result, put under its own id once its last step (or its map) ended: 2 * 8 - 1.
+      const stored = await t.stack.store.getValues(id, [result]);
+      expect(stored.get(result)).toEqual(workflow === 'map-last-map' ? [15] : 15);
+    }
+    const forked = await measure('map-fork-map', 'ends-4');
+    expect(forked.entries).toHaveLength(0);
+    expect(forked.perItem).toEqual([]);
+    expect(forked.figures.failed).toBeLessThanOrEqual(0.05);
+    // Item 7's fork started from its map's results, put beside it as its input, once its map's done mark was there.
+    const input = await t.stack.store.getValues('ends-4', [forkInputId('items[7]/both'), mapDoneId('items[7]/inner')]);
+    expect([...input.values()]).toEqual([{ each: 'out:items[7]/inner[]', n: 1 }, true]);
+    // An inner map whose items start with a delay: they start on lane timers, not in the frontier.
+    const parked = await measure('parked-inner-map', 'ends-5');
+    expect(parked.entries).toHaveLength(0);
+    expect(parked.perItem).toEqual([]);
+    expect(parked.figures.failed).toBeLessThanOrEqual(0.05);
+    const timers = (await t.stack.store.listTimers('ends-5', 'items[7]/inner[')).map((x) => [x.id, x.parent]);
+    expect(timers).toEqual([['items[7]/inner[0]/tick', 'items[7]/inner']]);
   });
 });
 

@@ -25,7 +25,9 @@ const child = flow<number>('child')
  * flow, maps (of one task, of a task, a route, a loop and a child flow, of items that park on a delay
  * between their lanes, of items that start and end with a delay, of items
  * whose first task fails once and is retried in its lane, of items that run
- * a fork and a map in their lanes).
+ * a fork and a map in their lanes, of items that end with a route, a loop or a
+ * map, of items whose map (its items starting with a delay) is followed by a
+ * fork in their lanes, or by a delay they join the frontier for).
  */
 const example = flow<{ n: number }>('crashy')
   .then('start', ({ n }) => n)
@@ -151,6 +153,69 @@ const example = flow<{ n: number }>('crashy')
     { maxConcurrency: 2 },
   )
   .then('last', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .map(
+    'ending',
+    (n) => [n, n + 1],
+    flow<number>('ending-body')
+      .then('lead', (x: number) => x % 4)
+      .route((x: number) => (x % 2 === 0 ? 'even' : 'odd'), ['even', 'odd'] as const, { id: 'split' })
+      .branch('even', (x: number) => x + 10)
+      .branch('odd', (x: number) => x + 20)
+      .done()
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('ended', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .map(
+    'looping',
+    (n) => [n % 3, (n + 1) % 3],
+    flow<number>('looping-body')
+      .then('seed', (x: number) => x)
+      .loop((x: number) => (x >= 3 ? LoopResult.done(x) : LoopResult.again(x + 1)), { id: 'climb', maxIterations: 5 })
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('looped', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
+  .map(
+    'nested',
+    (n) => [n % 3, (n + 1) % 3],
+    flow<number>('nested-body')
+      .then('width', (x: number) => x + 1)
+      .map(
+        'cells',
+        (x: number) => Array.from({ length: x }, (_, i) => i),
+        (y: number) => y * 2,
+      )
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('flat', (xs: number[][]) => xs.flat().reduce((a, b) => a + b, 0))
+  .map(
+    'fanned',
+    (n) => [n % 2, (n + 1) % 2],
+    flow<number>('fanned-body')
+      .then('split', (x: number) => x + 1)
+      .map(
+        'parts',
+        (x: number) => [x, x + 1],
+        flow<number>('part')
+          .delay('tick', '1m')
+          .then('triple', (y: number) => y * 3)
+          .build(),
+      )
+      .fork([branch('lo', (ys: number[]) => ys[0] as number), branch('hi', (ys: number[]) => ys[1] as number)])
+      .join('pair', ([a, b]: [number, number]) => a + b)
+      .map(
+        'again',
+        (x: number) => [x],
+        (y: number) => y + 1,
+      )
+      .delay('settle', '1m')
+      .then('closing', (ys: number[]) => ys[0] as number)
+      .build(),
+    { maxConcurrency: 2 },
+  )
+  .then('fanned-sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0))
   .build();
 
 /** Every place a worker can die: after reserving, after running, after putting an output by its id, after committing, after dispatching. */

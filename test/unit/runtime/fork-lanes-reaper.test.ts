@@ -112,21 +112,24 @@ const flaky = withBranchB(
     .build(),
 );
 
-/** Branch `a` joins the frontier for a map followed by a fork (steps that need the reducer), and ends there. */
+/** Branch `a` joins the frontier for a route whose branch ends with a fork (a step that needs the reducer), and ends there. */
 const nested = withBranchB(
-  'nested-map-fork',
+  'nested-route-fork',
   flow<number>('a')
     .then(
       'a1',
       counted('a1', (x: number) => x + 1),
     )
-    .map(
-      'nm',
-      (x: number) => [x],
-      (x: number) => x,
+    .route(() => 'only', ['only'] as const, { id: 'nr' })
+    .branch(
+      'only',
+      flow<number>('only')
+        .then('nr1', (x: number) => x)
+        .fork([branch('n2', (x: number) => x)])
+        .join('nj', ([x]: [number]) => x)
+        .build(),
     )
-    .fork([branch('n2', (xs: number[]) => xs)])
-    .join('nj', ([xs]: [number[]]) => xs[0] as number)
+    .done()
     .then(
       'a2',
       counted('a2', (x: number) => x * 10),
@@ -521,7 +524,7 @@ describe('a fork branch whose last step completes in the frontier', () => {
     const die: WorkerDeps['faults'] = (phase, d) => {
       if (phase === 'stored' && d.key === 'a/a2') throw new WorkerKilledError(phase, d.key);
     };
-    // a1 runs in the lane, which joins the frontier for the map and the fork after it; a2 follows there, and its worker dies after its put.
+    // a1 runs in the lane, which joins the frontier for the route (its branch ends with a fork); a2 follows there, and its worker dies after its put.
     const untilDeath = async () => {
       for (let ds = [a1 as Dispatch]; ds.length > 0; ds = take()) await run(ds, die);
     };

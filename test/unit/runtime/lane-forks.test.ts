@@ -425,6 +425,36 @@ describe('a map item that starts with a fork', () => {
     expect(h.ran.filter((r) => r.startsWith('items[0]/r'))).toEqual(['items[0]/r@1']);
   });
 
+  it('a fork whose branch starts with a delay does not start its item in the lane (its branches cannot start with the item’s dispatch): the run completes', async () => {
+    const f = flow<number>('starts-parked-fork')
+      .map(
+        'items',
+        (n: number) => Array.from({ length: n }, (_, i) => i),
+        flow<number>('item')
+          .fork([
+            branch(
+              'a',
+              flow<number>('a')
+                .delay('wait', '1m')
+                .then('a1', (x: number) => x + 1)
+                .build(),
+            ),
+            branch('b', (x: number) => x * 2),
+          ])
+          .join('j', ([a, b]: [number, number]) => a + b)
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+    const h = harness(f);
+    await h.drain(await h.start(3, 'q'));
+    const s = await h.drive('q', 60_000);
+    expect(s?.status).toBe('COMPLETED');
+    expect(await h.output('q')).toEqual([1, 4, 7]);
+    // Each join once: not dispatched as the item's first step.
+    expect(h.ran.filter((r) => r.endsWith('/j@1')).sort()).toEqual(['items[0]/j@1', 'items[1]/j@1', 'items[2]/j@1']);
+  });
+
   it('a branch that fails for good: its item starts in the frontier with its fork (`lanes-started`), and the run fails', async () => {
     const h = harness(
       startsForked(
