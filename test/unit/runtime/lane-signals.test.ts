@@ -225,6 +225,37 @@ describe('a signal wait after a loop, a route or a fork run in the lane', () => 
   });
 });
 
+describe('a signal wait before the step that ends a child', () => {
+  it('a map that ends the item after its wait runs in the item’s lane too: nothing of the items in the journal', async () => {
+    const f = flow<number>('wait-then-map')
+      .map(
+        'items',
+        range,
+        flow<number>('item')
+          .then('pre', (x: number) => x)
+          .waitForSignal<Go>('w', 'go')
+          .map(
+            'inner',
+            (g: Go) => range(g.k),
+            (y: number) => y + 1,
+          )
+          .build(),
+        { maxConcurrency: 2 },
+      )
+      .build();
+    const h = harness(f);
+    const send = signals(h, f);
+    await h.drain(await h.start(2, 'p'));
+    await send('p', { k: 2 });
+    await send('p', { k: 3 });
+    expect(await h.output('p')).toEqual([
+      [1, 2],
+      [1, 2, 3],
+    ]);
+    expect((await h.journal('p')).map((e) => e.type)).toEqual(['task-completed', 'signal', 'signal', 'lanes-joined']);
+  });
+});
+
 describe('a signal wait in a fork branch run in lanes', () => {
   it('waits in the branch’s lane, with nothing in the journal but the signal', async () => {
     const f = flow<number>('fork-wait')
