@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { branch, flow, LoopResult, task } from '../../../shared/index.ts';
-import { applyEvent } from '../../../shared/runtime/instances.ts';
 import { WorkerKilledError } from '../../../shared/runtime/worker.ts';
 import { harness, REDISPATCH_MS } from './lane-harness.ts';
 
@@ -140,14 +139,7 @@ describe('a child that ends with a loop', () => {
     expect(failed?.status).toBe('FAILED');
     expect(failed?.error).toMatchObject({ taskKey: 'items[0]/sum@0', message: 'down' });
     down = false;
-    const retried = await applyEvent(
-      h.store,
-      f,
-      'd',
-      { type: 'retry', key: 'items[0]/sum@0' },
-      { now: () => h.clock.now() },
-    );
-    await h.drain(retried.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    await h.control('d', { type: 'retry', key: 'items[0]/sum@0' });
     // The loop went on in the frontier; its last iteration's writer put the result and counted the item.
     expect(await h.output('d')).toEqual([1]);
     expect((await h.journal('d')).map((e) => [e.type, 'key' in e ? e.key : ''])).toEqual([

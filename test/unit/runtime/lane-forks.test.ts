@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { forkInputId } from '../../../shared/engine/lanes.ts';
 import { branch, flow, LoopResult, type TaskOptions, task } from '../../../shared/index.ts';
-import { applyEvent } from '../../../shared/runtime/instances.ts';
 import { WorkerKilledError } from '../../../shared/runtime/worker.ts';
 import { harness, REDISPATCH_MS } from './lane-harness.ts';
 
@@ -215,8 +214,7 @@ describe('a fork in a map item runs in the item’s lane', () => {
     await h.deliver(await h.start(1, 'p'));
     // `items` ran, and its item's chain ran `pre` and started the fork: the branches wait in the queue.
     expect(h.queue.sent.map((d) => d.key).sort()).toEqual(['items[0]/l/l1', 'items[0]/r']);
-    await applyEvent(h.store, plain, 'p', { type: 'pause' }, { now: () => h.clock.now() });
-    await h.drain();
+    await h.control('p', { type: 'pause' });
     const paused = await h.store.get('p');
     expect(paused?.status).toBe('PAUSED');
     expect(Object.keys(paused?.forks ?? {})).toEqual(['items[0]/j']);
@@ -224,8 +222,7 @@ describe('a fork in a map item runs in the item’s lane', () => {
       ['items[]/l/l1', 'ready'],
       ['items[]/r', 'ready'],
     ]);
-    const resumed = await applyEvent(h.store, plain, 'p', { type: 'resume' }, { now: () => h.clock.now() });
-    await h.drain(resumed.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    await h.control('p', { type: 'resume' });
     expect(await h.output('p')).toEqual([itemOutput(0)]);
     // The item joined the frontier once, with `pre`; its fork's branches ran once each.
     expect(
@@ -352,14 +349,7 @@ describe('a map item that ends with a fork', () => {
     await h.drain(await h.start(2, 'y'));
     expect((await h.store.get('y'))?.status).toBe('FAILED');
     fail = false;
-    const retried = await applyEvent(
-      h.store,
-      f,
-      'y',
-      { type: 'retry', key: 'items[0]/r' },
-      { now: () => h.clock.now() },
-    );
-    await h.drain(retried.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    await h.control('y', { type: 'retry', key: 'items[0]/r' });
     // Item 1's fork was left in its lane when the run failed: its look starts its branch again.
     const s = await h.drive('y', REDISPATCH_MS);
     expect(s?.status).toBe('COMPLETED');

@@ -6,7 +6,8 @@ import type { AnyFlow } from '../../../shared/engine/definition.ts';
 import { materialize, refValueIds } from '../../../shared/engine/refs.ts';
 import type { Dispatch, RunEvent } from '../../../shared/engine/snapshot.ts';
 import { FakeClock, MemoryInstanceStore, MemorySecrets } from '../../../shared/index.ts';
-import { startInstance } from '../../../shared/runtime/instances.ts';
+import { dispatchesOf } from '../../../shared/runtime/effects.ts';
+import { applyEvent, startInstance } from '../../../shared/runtime/instances.ts';
 import { reapOnce } from '../../../shared/runtime/reaper.ts';
 import { WorkflowRegistry } from '../../../shared/runtime/registry.ts';
 import { processDispatch, type WorkerDeps, WorkerKilledError } from '../../../shared/runtime/worker.ts';
@@ -81,6 +82,11 @@ export function harness(f: AnyFlow, options: { readonly wrap?: <T extends object
     return materialize(out, await store.getValues(id, refValueIds(out)));
   };
   const journal = async (id: string): Promise<RunEvent[]> => (await store.readJournal(id, 0)).flatMap((e) => e.events);
+  /** An operator's call (a retry, a pause, a resume): committed, then what it dispatched delivered. */
+  const control = async (id: string, event: RunEvent) => {
+    const r = await applyEvent(store, f, id, event, { now: () => clock.now() });
+    await drain(dispatchesOf(r.effects));
+  };
   return {
     store,
     claims,
@@ -95,6 +101,7 @@ export function harness(f: AnyFlow, options: { readonly wrap?: <T extends object
     drive,
     output,
     journal,
+    control,
     setFaults: (f: WorkerDeps['faults']) => {
       faults = f;
     },

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { forkInputId, mapCountId, mapDoneId } from '../../../shared/engine/lanes.ts';
 import { branch, flow, task } from '../../../shared/index.ts';
-import { applyEvent } from '../../../shared/runtime/instances.ts';
 import { WorkerKilledError } from '../../../shared/runtime/worker.ts';
 import { harness } from './lane-harness.ts';
 
@@ -128,16 +127,7 @@ describe('a map in a map item runs in the item’s lane', () => {
     ]);
     expect(events[1]).toMatchObject({ control: { count: 2 }, lane: { parent: 'items' } });
     fail = false;
-    const retried = await applyEvent(
-      h.store,
-      f,
-      'd',
-      { type: 'retry', key: 'items[0]/inner[1]' },
-      {
-        now: () => h.clock.now(),
-      },
-    );
-    await h.drain(retried.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    await h.control('d', { type: 'retry', key: 'items[0]/inner[1]' });
     expect(await h.output('d')).toEqual([itemOutput(0)]);
   });
 
@@ -285,14 +275,7 @@ describe('a map that ends a map item', () => {
     expect(s?.status).toBe('FAILED');
     expect(s?.error).toMatchObject({ taskKey: 'items[0]/inner[1]', message: 'two' });
     fail = false;
-    const retried = await applyEvent(
-      h.store,
-      f,
-      'd',
-      { type: 'retry', key: 'items[0]/inner[1]' },
-      { now: () => h.clock.now() },
-    );
-    await h.drain(retried.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    await h.control('d', { type: 'retry', key: 'items[0]/inner[1]' });
     expect(await h.output('d')).toEqual([itemResult(0)]);
     expect((await h.journal('d')).map((e) => [e.type, 'key' in e ? e.key : ''])).toEqual([
       ['task-completed', 'items'],
@@ -413,14 +396,7 @@ describe('a map followed by a fork, or by a step that does not run in the lane',
       ['task-failed items[0]/m'],
     ]);
     fail = false;
-    const retried = await applyEvent(
-      h.store,
-      f,
-      'd',
-      { type: 'retry', key: 'items[0]/m' },
-      { now: () => h.clock.now() },
-    );
-    await h.drain(retried.effects.flatMap((e) => (e.type === 'dispatch' ? [e.dispatch] : [])));
+    await h.control('d', { type: 'retry', key: 'items[0]/m' });
     expect(await h.output('d')).toEqual([forked(0)]);
     // The map's items ran once each, though it started again in the frontier.
     expect(h.ran.filter((r) => r.startsWith('items[0]/inner['))).toEqual([
