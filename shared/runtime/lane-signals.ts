@@ -24,6 +24,7 @@ import {
   deliverSignal,
   loadRun,
   type RunState,
+  readValues,
 } from './instances.ts';
 import { factsOf, hasValue, loadLaneFacts, readValue, resolvedLaneSteps } from './lanes.ts';
 
@@ -216,7 +217,7 @@ export async function settleLaneSignals(
     for (const [key, valueId] of Object.entries(given)) {
       if (!options.all && !mine.has(key)) continue;
       if (await hasValue(store, instanceId, outputId(key))) continue;
-      const value = valueId === null ? null : await readValue(store, instanceId, valueId);
+      const value = valueId === null ? null : (await readValues(store, run, { v: valueId })).get(valueId);
       if ((await store.putValue(instanceId, outputId(key), value ?? null)) !== 'created') continue;
       const d = await goOn(store, flow, run, key);
       if (d) dispatches.push(d);
@@ -318,37 +319,42 @@ async function waitOpen(store: InstanceStore, flow: AnyFlow, run: RunState, key:
   const s = run.snapshot;
   if (laneWaitOf(flow, key)?.signal !== name || Object.hasOwn(s.waits, key)) return false;
   if (Object.hasOwn(s.laneSignals?.given ?? {}, key)) return false;
-  const child = childOfWait(flow, key);
-  if (!child) return false;
-  await loadLaneFacts(store, flow, run, child.parent);
-  const g = laneGroupIn(flow, s, child.parent, factsOf(run));
-  if (!g || child.item >= g.count || childInFrontier(flow, s, g, child.item)) return false;
+  if (!(await waitingChild(store, flow, run, key))) return false;
   return !(await hasValue(store, s.instanceId, outputId(key)));
 }
 
-/** The child that the lane wait `key` is a step of. */
-function childOfWait(flow: AnyFlow, key: string): { readonly parent: string; readonly item: number } | undefined {
+/**
+ * The child that the lane wait `key` is a step of, and its group, when it
+ * still goes on in its lane: its parent runs in lanes and it is not in the
+ * frontier.
+ */
+async function waitingChild(
+  store: InstanceStore,
+  flow: AnyFlow,
+  run: RunState,
+  key: string,
+): Promise<{ readonly g: LaneGroup; readonly item: number } | undefined> {
   const found = stepOfKey(compileFlow(flow).nodes, key);
-  return found ? laneChildOf(flow, found.node.qid, found.idx) : undefined;
+  const child = found ? laneChildOf(flow, found.node.qid, found.idx) : undefined;
+  if (!child) return undefined;
+  await loadLaneFacts(store, flow, run, child.parent);
+  const g = laneGroupIn(flow, run.snapshot, child.parent, factsOf(run));
+  if (!g || child.item >= g.count || childInFrontier(flow, run.snapshot, g, child.item)) return undefined;
+  return { g, item: child.item };
 }
 
 /**
  * The dispatch of the step after the lane wait `key`, whose output is put:
  * in its child's lane, on that output; `undefined` when the child has
- * nothing more to do here (the run no longer runs it in lanes, it is in the
- * frontier).
+ * nothing more to do here (see {@link waitingChild}).
  */
 async function goOn(store: InstanceStore, flow: AnyFlow, run: RunState, key: string): Promise<Dispatch | undefined> {
-  const child = childOfWait(flow, key);
+  const child = await waitingChild(store, flow, run, key);
   if (!child) return undefined;
-  await loadLaneFacts(store, flow, run, child.parent);
-  const s = run.snapshot;
-  const g = laneGroupIn(flow, s, child.parent, factsOf(run));
-  if (!g || child.item >= g.count || childInFrontier(flow, s, g, child.item)) return undefined;
-  const steps = await resolvedLaneSteps(store, flow, s.instanceId, g, child.item);
+  const steps = await resolvedLaneSteps(store, flow, run.snapshot.instanceId, child.g, child.item);
   const at = steps.findIndex((x) => x.timer === key);
   const wait = steps[at];
   const next = steps[at + 1];
   if (!wait?.out || next?.key === undefined) return undefined;
-  return laneDispatch(flow, s, g, child.item, { qid: next.qid, input: wait.out });
+  return laneDispatch(flow, run.snapshot, child.g, child.item, { qid: next.qid, input: wait.out });
 }
