@@ -404,7 +404,7 @@ export function planRun(prefix: string, index: number, prng: Prng): RunPlan {
         input: { n },
         expected: { status: 'COMPLETED', output: (n + 1) * 2 + 5 + n * 3 },
         // The gate's branch waits for it in its lane, and goes on with the number it carries.
-        signal: { name: 'gate', payload: { n: n + 1 }, early: prng.next() < 0.3, inLane: true },
+        signal: { name: 'gate', payload: { n: n + 1 }, early: n % 3 === 0, inLane: true },
       };
     }
     case 'chaos-retry': {
